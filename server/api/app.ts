@@ -1,0 +1,110 @@
+// The HTTP side: /api/v1 (bearer token), /healthz, /metrics, the OpenAPI
+// document and docs page, plus the public boot routes services add.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Ajv } from 'ajv';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Registry as Metrics } from 'prom-client';
+import type { LoadedConfig } from '../config/load.js';
+import type { EventRecorder } from '../events/recorder.js';
+import type { Logger } from '../log.js';
+import type { Service } from '../main/service.js';
+import type { Registry } from '../store/registry.js';
+import type { Store } from '../store/types.js';
+import { bearer, nodeReportToken, safeEqual } from './auth.js';
+import { installErrorHandler } from './errors.js';
+import { eventRoutes } from './routes/events.js';
+import { groupRoutes } from './routes/groups.js';
+import { leaseRoutes } from './routes/leases.js';
+import { networkRoutes } from './routes/networks.js';
+import { nodeRoutes } from './routes/nodes.js';
+
+export interface ApiDeps {
+  cfg: LoadedConfig;
+  store: Store;
+  registry: Registry;
+  events: EventRecorder;
+  metrics: Metrics;
+  log: Logger;
+  apiToken: string;
+  services: readonly Service[];
+  version: string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route also accepts the node report token of the :name node. */
+    nodeTokenAllowed?: boolean;
+  }
+}
+
+// Bodies are validated strictly (no coercion, unknown keys refused); query
+// strings and params are text, so their numbers are coerced.
+const bodyAjv = new Ajv({ allErrors: true, verbose: true, strict: false, coerceTypes: false, removeAdditional: false, useDefaults: true });
+const textAjv = new Ajv({ allErrors: true, verbose: true, strict: false, coerceTypes: 'array', removeAdditional: false, useDefaults: true });
+
+const PUBLIC_API = new Set(['/api/v1/openapi.json']);
+
+export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    // pino's Logger carries more than Fastify's base logger type; the cast only narrows it.
+    loggerInstance: deps.log.child({ svc: 'api' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    keepAliveTimeout: 72_000,
+    trustProxy: false,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
+  installErrorHandler(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'rackboot API', version: deps.version, description: 'Register blades, read leases and boot timelines, drive images, exports and the director.' },
+      servers: [{ url: '/' }],
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/v1/docs', staticCSP: true });
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/healthz', { schema: { hide: true } }, async (_req, reply) => {
+    const services = Object.fromEntries(deps.services.map((s) => [s.name, s.health?.() ?? { ok: true }]));
+    const ok = Object.values(services).every((h) => h.ok);
+    return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', services });
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
+    reply.header('content-type', deps.metrics.contentType).send(await deps.metrics.metrics()),
+  );
+
+  await app.register(
+    async (api) => {
+      api.addHook('onRequest', async (req, reply) => {
+        const path = req.url.split('?')[0]!;
+        if (PUBLIC_API.has(path) || path.startsWith('/api/v1/docs')) return;
+        const token = bearer(req.headers.authorization);
+        if (token && safeEqual(token, deps.apiToken)) return;
+        const node = (req.params as { name?: string } | undefined)?.name;
+        if (token && node && req.routeOptions.config.nodeTokenAllowed && safeEqual(token, nodeReportToken(deps.apiToken, node))) return;
+        req.log.info({ path, ip: req.ip }, token ? 'api: wrong bearer token' : 'api: no bearer token');
+        return reply
+          .status(401)
+          .header('www-authenticate', 'Bearer realm="rackboot"')
+          .send({ error: 'unauthorized', message: token ? 'the bearer token is not valid' : 'send Authorization: Bearer TOKEN (see the server log for where the token is)' });
+      });
+      await api.register(nodeRoutes(deps));
+      await api.register(groupRoutes(deps));
+      await api.register(networkRoutes(deps));
+      await api.register(leaseRoutes(deps));
+      await api.register(eventRoutes(deps));
+      for (const s of deps.services) if (s.apiRoutes) await api.register(s.apiRoutes);
+    },
+    { prefix: '/api/v1' },
+  );
+  for (const s of deps.services) if (s.publicRoutes) await app.register(s.publicRoutes);
+  return app as unknown as FastifyInstance;
+}

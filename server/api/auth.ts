@@ -1,0 +1,44 @@
+// Bearer-token auth for /api/v1. The token comes from the config, then
+// RACKBOOT_API_TOKEN, else one generated on first start into the data dir
+// (mode 0600). A booted node may report its own events with a node token
+// derived from the API token, so blades never carry the admin token.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface TokenSource {
+  token: string;
+  /** Where a generated token was written, when it was. */
+  generatedFile?: string;
+  from: 'config' | 'env' | 'file' | 'generated';
+}
+
+export function resolveApiToken(configured: string, tokenFile: string, env: NodeJS.ProcessEnv = process.env): TokenSource {
+  if (configured) return { token: configured, from: configured === env.RACKBOOT_API_TOKEN ? 'env' : 'config' };
+  if (env.RACKBOOT_API_TOKEN) return { token: env.RACKBOOT_API_TOKEN, from: 'env' };
+  if (existsSync(tokenFile)) {
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    if (token) return { token, from: 'file', generatedFile: tokenFile };
+  }
+  const token = randomBytes(24).toString('base64url');
+  mkdirSync(dirname(tokenFile), { recursive: true });
+  writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+  chmodSync(tokenFile, 0o600);
+  return { token, from: 'generated', generatedFile: tokenFile };
+}
+
+/** Token a node uses to post its own events: HMAC(api token, node name). */
+export function nodeReportToken(apiToken: string, node: string): string {
+  return 'node.' + createHmac('sha256', apiToken).update(`report:${node}`).digest('base64url').slice(0, 32);
+}
+
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function bearer(header: string | undefined): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return m?.[1];
+}

@@ -1,0 +1,58 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { notFound } from '../errors.js';
+import { ErrorBody, NameParam, NodeIn, NodeOut, NodePatchIn } from '../schemas.js';
+import type { ApiDeps } from '../app.js';
+
+export function nodeRoutes({ registry, store }: ApiDeps): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+
+    app.get(
+      '/nodes',
+      {
+        schema: {
+          tags: ['nodes'],
+          summary: 'List nodes',
+          querystring: Type.Object({ group: Type.Optional(Type.String()) }, { additionalProperties: false }),
+          response: { 200: Type.Array(NodeOut) },
+        },
+      },
+      async (req) => store.listNodes({ group: req.query.group }),
+    );
+
+    app.post(
+      '/nodes',
+      { schema: { tags: ['nodes'], summary: 'Register a node (blade) with its interfaces', body: NodeIn, response: { 201: NodeOut, ...errors } } },
+      async (req, reply) => {
+        const node = await registry.createNode(req.body);
+        return reply.status(201).header('location', `/api/v1/nodes/${node.name}`).send(node);
+      },
+    );
+
+    app.get(
+      '/nodes/:name',
+      { schema: { tags: ['nodes'], summary: 'One node, with its effective loader, image and vars', params: NameParam, response: { 200: NodeOut, 404: ErrorBody } } },
+      async (req) => {
+        const node = await store.getNode(req.params.name);
+        if (!node) throw notFound(`no node named '${req.params.name}'`);
+        return { ...node, effective: await registry.effectiveOf(node) };
+      },
+    );
+
+    app.patch(
+      '/nodes/:name',
+      { schema: { tags: ['nodes'], summary: 'Change a node (interfaces replace the list)', params: NameParam, body: NodePatchIn, response: { 200: NodeOut, ...errors } } },
+      async (req) => registry.updateNode(req.params.name, req.body),
+    );
+
+    app.delete(
+      '/nodes/:name',
+      { schema: { tags: ['nodes'], summary: 'Remove a node and its timeline', params: NameParam, response: { 204: Type.Null(), 404: ErrorBody } } },
+      async (req, reply) => {
+        if (!(await registry.deleteNode(req.params.name))) throw notFound(`no node named '${req.params.name}'`);
+        return reply.status(204).send(null);
+      },
+    );
+  };
+}

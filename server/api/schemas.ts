@@ -1,0 +1,155 @@
+// Request and response schemas: they validate bodies, type the handlers and
+// make the OpenAPI document.
+import { Type, type Static } from '@sinclair/typebox';
+import { StringEnum } from '../config/types.js';
+import { LEASE_STATES, LOADERS } from '../store/types.js';
+
+export const ErrorBody = Type.Object(
+  { error: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) },
+  { $id: 'Error', description: 'Every error: a code and a message naming the problem' },
+);
+
+const NameStr = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$', description: 'letters, digits, _ . - (max 63)' });
+const Loader = StringEnum(LOADERS, { description: 'boot loader' });
+const Vars = Type.Record(Type.String(), Type.Unknown(), { description: 'template variables' });
+
+export const InterfaceIn = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 15, pattern: '^[A-Za-z0-9_.:-]+$' }),
+    mac: Type.String({ description: 'aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF or aabb.ccdd.eeff' }),
+    network: NameStr,
+    ipv4: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'omit for the next free address in the static range' })),
+  },
+  { additionalProperties: false },
+);
+
+export const InterfaceOut = Type.Object({ name: Type.String(), mac: Type.String(), network: Type.String(), ipv4: Type.String() });
+
+export const NodeIn = Type.Object(
+  {
+    name: NameStr,
+    group: Type.Optional(Type.Union([NameStr, Type.Null()])),
+    image: Type.Optional(Type.Union([NameStr, Type.Null()])),
+    loader: Type.Optional(Type.Union([Loader, Type.Null()])),
+    vars: Type.Optional(Vars),
+    interfaces: Type.Array(InterfaceIn, { minItems: 1, maxItems: 16 }),
+  },
+  { additionalProperties: false, $id: 'NodeIn' },
+);
+export type NodeInT = Static<typeof NodeIn>;
+
+export const NodePatchIn = Type.Object(
+  {
+    group: Type.Optional(Type.Union([NameStr, Type.Null()])),
+    image: Type.Optional(Type.Union([NameStr, Type.Null()])),
+    loader: Type.Optional(Type.Union([Loader, Type.Null()])),
+    vars: Type.Optional(Vars),
+    interfaces: Type.Optional(Type.Array(InterfaceIn, { minItems: 1, maxItems: 16 })),
+  },
+  { additionalProperties: false, $id: 'NodePatch', minProperties: 1 },
+);
+export type NodePatchT = Static<typeof NodePatchIn>;
+
+export const NodeOut = Type.Object(
+  {
+    name: Type.String(),
+    group: Type.Union([Type.String(), Type.Null()]),
+    image: Type.Union([Type.String(), Type.Null()]),
+    loader: Type.Union([Type.String(), Type.Null()]),
+    vars: Vars,
+    discovered: Type.Boolean(),
+    interfaces: Type.Array(InterfaceOut),
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+    effective: Type.Optional(Type.Object({ loader: Type.String(), image: Type.Union([Type.String(), Type.Null()]), vars: Vars })),
+  },
+  { $id: 'Node' },
+);
+
+export const GroupIn = Type.Object(
+  { name: NameStr, loader: Type.Optional(Type.Union([Loader, Type.Null()])), image: Type.Optional(Type.Union([NameStr, Type.Null()])), vars: Type.Optional(Vars) },
+  { additionalProperties: false, $id: 'GroupIn' },
+);
+export type GroupInT = Static<typeof GroupIn>;
+export const GroupPatchIn = Type.Object(
+  { loader: Type.Optional(Type.Union([Loader, Type.Null()])), image: Type.Optional(Type.Union([NameStr, Type.Null()])), vars: Type.Optional(Vars) },
+  { additionalProperties: false, minProperties: 1, $id: 'GroupPatch' },
+);
+export type GroupPatchT = Static<typeof GroupPatchIn>;
+export const GroupOut = Type.Object(
+  {
+    name: Type.String(),
+    loader: Type.Union([Type.String(), Type.Null()]),
+    image: Type.Union([Type.String(), Type.Null()]),
+    vars: Vars,
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+  },
+  { $id: 'Group' },
+);
+
+export const NetworkOut = Type.Object(
+  {
+    name: Type.String(),
+    interface: Type.Union([Type.String(), Type.Null()]),
+    cidr: Type.String(),
+    netmask: Type.String(),
+    serverAddress: Type.String(),
+    router: Type.Union([Type.String(), Type.Null()]),
+    dns: Type.Array(Type.String()),
+    domain: Type.String(),
+    staticRange: Type.Union([Type.String(), Type.Null()]),
+    dynamicRange: Type.Union([Type.String(), Type.Null()]),
+  },
+  { $id: 'Network' },
+);
+
+export const LeaseOut = Type.Object(
+  {
+    network: Type.String(),
+    ipv4: Type.String(),
+    mac: Type.String(),
+    clientId: Type.Union([Type.String(), Type.Null()]),
+    hostname: Type.Union([Type.String(), Type.Null()]),
+    state: Type.String(),
+    expiresAt: Type.String({ description: 'ISO time' }),
+    updatedAt: Type.String({ description: 'ISO time' }),
+    node: Type.Union([Type.String(), Type.Null()]),
+  },
+  { $id: 'Lease' },
+);
+export const LeaseQuery = Type.Object(
+  { network: Type.Optional(Type.String()), mac: Type.Optional(Type.String()), state: Type.Optional(StringEnum(LEASE_STATES)) },
+  { additionalProperties: false },
+);
+
+export const EventIn = Type.Object(
+  {
+    kind: Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,39}$', description: 'e.g. ready, nfs-mounted, httpd-started' }),
+    detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false, $id: 'EventIn' },
+);
+export type EventInT = Static<typeof EventIn>;
+export const EventOut = Type.Object(
+  {
+    id: Type.Integer(),
+    node: Type.Union([Type.String(), Type.Null()]),
+    mac: Type.Union([Type.String(), Type.Null()]),
+    ts: Type.Integer({ description: 'epoch ms' }),
+    time: Type.String({ description: 'ISO time' }),
+    kind: Type.String(),
+    detail: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { $id: 'Event' },
+);
+export const EventQuery = Type.Object(
+  {
+    since: Type.Optional(Type.Integer({ minimum: 0, description: 'epoch ms' })),
+    kind: Type.Optional(Type.String()),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+  },
+  { additionalProperties: false },
+);
+
+export const NameParam = Type.Object({ name: NameStr });

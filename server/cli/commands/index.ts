@@ -1,0 +1,7 @@
+// Every CLI command group; a subsystem adds its register function here.
+import type { Command } from 'commander';
+import { registerConfig } from './config.js';
+import { registerNode } from './node.js';
+import { registerServe } from './serve.js';
+
+export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode];

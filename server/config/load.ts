@@ -1,0 +1,171 @@
+// Reading a config file: YAML -> ${ENV} substitution -> section defaults ->
+// schema -> cross-checks. Every problem is collected and reported at once,
+// each naming its key path.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import YAML from 'yaml';
+import { canonicalMac } from '../net/mac.js';
+import { cidrContains, parseIpv4, type Ipv4Range } from '../net/ipv4.js';
+import { SHIPPED_IMAGES, SHIPPED_TEMPLATES } from '../paths.js';
+import { ConfigError, type ConfigIssue } from './errors.js';
+import { resolveNetworks, type ResolvedNetwork } from './networks.js';
+import { ConfigSchema, SECTION_DEFAULTS, TOP_DEFAULTS, type Config } from './schema.js';
+import { schemaIssues } from './validate-schema.js';
+import { CONFIG_CHECKS } from './checks.js';
+
+export interface ConfigPaths {
+  dataDir: string;
+  dbFile: string;
+  tokenFile: string;
+  tftpRoot: string;
+  shippedTemplates: string;
+  userTemplates: string | null;
+  recipeDirs: string[];
+  imageStore: string;
+}
+
+export interface LoadedConfig {
+  file: string | null;
+  config: Config;
+  networks: ResolvedNetwork[];
+  networkByName: ReadonlyMap<string, ResolvedNetwork>;
+  /** network name -> static range, for the registry's address allocator. */
+  staticPools: ReadonlyMap<string, Ipv4Range>;
+  paths: ConfigPaths;
+}
+
+const ENV_REF = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** Replace ${VAR} and ${VAR:-default} in every string; $${ is a literal ${. */
+export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (m, name: string | undefined, def: string | undefined) =>
+      m === '$${' ? '${' : (env[name!] ?? def ?? ''),
+    );
+  }
+  if (Array.isArray(value)) return value.map((v) => substituteEnv(v, env));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env)]));
+  }
+  return value;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function withDefaults(raw: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...TOP_DEFAULTS, ...raw };
+  for (const [k, def] of Object.entries(SECTION_DEFAULTS)) {
+    const given = raw[k];
+    if (given === undefined || given === null) out[k] = { ...def };
+    else if (isPlainObject(given)) out[k] = { ...def, ...given };
+  }
+  return out;
+}
+
+export function parseConfigText(text: string, file: string | null): unknown {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({ path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '', message: e.message.split('\n')[0]! })),
+    );
+  }
+  return doc.toJS() ?? {};
+}
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${(e as Error).message}` }]);
+  }
+  return resolveConfig(parseConfigText(text, file), file, env);
+}
+
+/** Validate raw config data (already parsed) and resolve it. Throws ConfigError listing every problem. */
+export function resolveConfig(raw: unknown, file: string | null = null, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  if (!isPlainObject(raw)) throw new ConfigError(file, [{ path: '', message: 'the config must be a mapping of keys' }]);
+  const data = withDefaults(substituteEnv(raw, env) as Record<string, unknown>);
+  const issues = schemaIssues(ConfigSchema, data);
+  if (issues.length) throw new ConfigError(file, issues);
+  const config = data as Config;
+  const { networks, issues: netIssues } = resolveNetworks(config.networks);
+  issues.push(...netIssues);
+  const loaded = finish(config, file, networks, env);
+  issues.push(...seedIssues(loaded));
+  for (const check of CONFIG_CHECKS) issues.push(...check(loaded));
+  if (issues.length) throw new ConfigError(file, issues);
+  return loaded;
+}
+
+function finish(config: Config, file: string | null, networks: ResolvedNetwork[], env: NodeJS.ProcessEnv): LoadedConfig {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(p));
+  const dataDir = abs(config.dataDir);
+  if (!config.api.token && env.RACKBOOT_API_TOKEN) config.api.token = env.RACKBOOT_API_TOKEN;
+  const staticPools = new Map<string, Ipv4Range>();
+  for (const n of networks) if (n.staticRange) staticPools.set(n.name, n.staticRange);
+  return {
+    file,
+    config,
+    networks,
+    networkByName: new Map(networks.map((n) => [n.name, n])),
+    staticPools,
+    paths: {
+      dataDir,
+      dbFile: config.store.path ? abs(config.store.path) : join(dataDir, 'rackboot.db'),
+      tokenFile: join(dataDir, 'api-token'),
+      tftpRoot: abs(config.tftp.root),
+      shippedTemplates: SHIPPED_TEMPLATES,
+      userTemplates: config.templates.dir ? abs(config.templates.dir) : null,
+      recipeDirs: [...config.images.recipeDirs.map(abs), SHIPPED_IMAGES],
+      imageStore: join(dataDir, 'images'),
+    },
+  };
+}
+
+function seedIssues(c: LoadedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const groups = new Set(c.config.groups.map((g) => g.name));
+  const seenNode = new Set<string>();
+  const seenGroup = new Set<string>();
+  const seenMac = new Map<string, string>();
+  const seenAddr = new Map<string, string>();
+  c.config.groups.forEach((g, i) => {
+    if (seenGroup.has(g.name)) issues.push({ path: `groups[${i}].name`, message: `'${g.name}' is listed twice` });
+    seenGroup.add(g.name);
+  });
+  c.config.nodes.forEach((n, i) => {
+    const at = `nodes[${i}]`;
+    if (seenNode.has(n.name)) issues.push({ path: `${at}.name`, message: `'${n.name}' is listed twice` });
+    seenNode.add(n.name);
+    if (n.group && !groups.has(n.group)) issues.push({ path: `${at}.group`, message: `no group '${n.group}' under groups` });
+    n.interfaces.forEach((f, j) => {
+      const p = `${at}.interfaces[${j}]`;
+      const mac = canonicalMac(f.mac);
+      if (!mac) issues.push({ path: `${p}.mac`, message: `'${f.mac}' is not a MAC address` });
+      else if (seenMac.has(mac)) issues.push({ path: `${p}.mac`, message: `${mac} is also ${seenMac.get(mac)}` });
+      else seenMac.set(mac, p);
+      const net = c.networkByName.get(f.network);
+      if (!net) {
+        issues.push({ path: `${p}.network`, message: `no network '${f.network}' (have: ${[...c.networkByName.keys()].join(', ') || 'none'})` });
+        return;
+      }
+      if (f.ipv4 !== undefined) {
+        const ip = parseIpv4(f.ipv4);
+        if (ip === undefined) issues.push({ path: `${p}.ipv4`, message: `'${f.ipv4}' is not an IPv4 address` });
+        else if (!cidrContains(net.cidr, ip)) issues.push({ path: `${p}.ipv4`, message: `${f.ipv4} is outside network '${net.name}' (${net.config.cidr})` });
+        else {
+          const key = `${net.name}/${ip}`;
+          if (seenAddr.has(key)) issues.push({ path: `${p}.ipv4`, message: `${f.ipv4} is also ${seenAddr.get(key)}` });
+          seenAddr.set(key, p);
+        }
+      } else if (!net.staticRange) {
+        issues.push({ path: `${p}.ipv4`, message: `is required: network '${net.name}' has no staticRange to allocate from` });
+      }
+    });
+  });
+  return issues;
+}

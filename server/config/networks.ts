@@ -1,0 +1,112 @@
+// Networks from the config, parsed once into numbers the DHCP policy and the
+// allocator use on every request.
+import {
+  cidrContains,
+  isHostAddress,
+  parseCidr,
+  parseIpv4,
+  parseRange,
+  rangeContains,
+  rangesOverlap,
+  type Cidr,
+  type Ipv4,
+  type Ipv4Range,
+} from '../net/ipv4.js';
+import type { ConfigIssue } from './errors.js';
+import type { NetworkConfig } from './schema.js';
+import { parseDuration } from './types.js';
+
+export interface ResolvedNetwork {
+  config: NetworkConfig;
+  name: string;
+  cidr: Cidr;
+  server: Ipv4;
+  router: Ipv4 | undefined;
+  dns: Ipv4[];
+  staticRange: Ipv4Range | undefined;
+  dynamicRange: Ipv4Range | undefined;
+  /** Lease time in ms; the DHCP section's when the network gives none. */
+  leaseMs: number | undefined;
+}
+
+/** Parse and cross-check networks; returns issues naming `networks[i].key`. */
+export function resolveNetworks(list: NetworkConfig[]): { networks: ResolvedNetwork[]; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const networks: ResolvedNetwork[] = [];
+  const names = new Map<string, number>();
+  list.forEach((n, i) => {
+    const at = (k: string) => `networks[${i}].${k}`;
+    const bad = (k: string, message: string) => issues.push({ path: at(k), message });
+    if (names.has(n.name)) bad('name', `'${n.name}' is already the name of networks[${names.get(n.name)}]`);
+    names.set(n.name, i);
+    const cidr = parseCidr(n.cidr);
+    if (!cidr) {
+      const loose = parseCidr(n.cidr, false);
+      bad('cidr', loose ? `'${n.cidr}' has host bits set; did you mean ${formatNet(loose)}?` : `'${n.cidr}' is not an IPv4 network like 10.0.0.0/24`);
+      return;
+    }
+    const inNet = (k: string, text: string | undefined, host = true): Ipv4 | undefined => {
+      if (text === undefined) return undefined;
+      const ip = parseIpv4(text);
+      if (ip === undefined) return void bad(k, `'${text}' is not an IPv4 address`);
+      if (!cidrContains(cidr, ip)) return void bad(k, `${text} is outside the network ${n.cidr}`);
+      if (host && !isHostAddress(cidr, ip)) return void bad(k, `${text} is the network or broadcast address of ${n.cidr}`);
+      return ip;
+    };
+    const server = inNet('serverAddress', n.serverAddress);
+    const router = inNet('router', n.router);
+    const dns: Ipv4[] = [];
+    (n.dns ?? []).forEach((d, j) => {
+      const ip = parseIpv4(d);
+      if (ip === undefined) bad(`dns[${j}]`, `'${d}' is not an IPv4 address`);
+      else dns.push(ip);
+    });
+    const range = (k: 'staticRange' | 'dynamicRange'): Ipv4Range | undefined => {
+      const text = n[k];
+      if (text === undefined) return undefined;
+      const r = parseRange(text);
+      if (!r) return void bad(k, `'${text}' is not a range like 10.0.0.10-10.0.0.199 (first <= last)`);
+      if (!isHostAddress(cidr, r.start) || !isHostAddress(cidr, r.end)) return void bad(k, `${text} is not inside the hosts of ${n.cidr}`);
+      for (const [what, ip] of [['serverAddress', server], ['router', router]] as const) {
+        if (ip !== undefined && rangeContains(r, ip)) bad(k, `${text} contains the ${what} ${n[what]}`);
+      }
+      return r;
+    };
+    const staticRange = range('staticRange');
+    const dynamicRange = range('dynamicRange');
+    if (staticRange && dynamicRange && rangesOverlap(staticRange, dynamicRange)) {
+      bad('dynamicRange', `${n.dynamicRange} overlaps staticRange ${n.staticRange}`);
+    }
+    networks.push({
+      config: n,
+      name: n.name,
+      cidr,
+      server: server ?? 0,
+      router,
+      dns,
+      staticRange,
+      dynamicRange,
+      leaseMs: n.leaseTime !== undefined ? parseDuration(n.leaseTime) : undefined,
+    });
+  });
+  for (let a = 0; a < networks.length; a++) {
+    for (let b = a + 1; b < networks.length; b++) {
+      const x = networks[a]!.cidr;
+      const y = networks[b]!.cidr;
+      if (cidrContains(x, y.network) || cidrContains(y, x.network)) {
+        const ib = list.indexOf(networks[b]!.config);
+        issues.push({ path: `networks[${ib}].cidr`, message: `${networks[b]!.config.cidr} overlaps network '${networks[a]!.name}' (${networks[a]!.config.cidr})` });
+      }
+    }
+  }
+  return { networks, issues };
+}
+
+function formatNet(c: Cidr): string {
+  return `${c.network >>> 24}.${(c.network >>> 16) & 255}.${(c.network >>> 8) & 255}.${c.network & 255}/${c.prefix}`;
+}
+
+/** The network an address belongs to. */
+export function networkOf(networks: readonly ResolvedNetwork[], ip: Ipv4): ResolvedNetwork | undefined {
+  return networks.find((n) => cidrContains(n.cidr, ip));
+}

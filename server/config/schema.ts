@@ -1,0 +1,120 @@
+// The whole config file: one closed schema per section, each owned by its
+// subsystem folder. Defaults are merged per section before validation, so the
+// validated Config type has every field.
+import { Type, type Static } from '@sinclair/typebox';
+import { Duration, Listen, Name, Section, StringEnum } from './types.js';
+import { DhcpConfigSchema, DHCP_DEFAULTS } from '../dhcp/config.js';
+import { TftpConfigSchema, TFTP_DEFAULTS } from '../tftp/config.js';
+import { TemplatesConfigSchema, TEMPLATES_DEFAULTS } from '../render/config.js';
+import { ImagesConfigSchema, IMAGES_DEFAULTS } from '../images/config.js';
+import { NfsConfigSchema, NFS_DEFAULTS } from '../nfs/config.js';
+import { DirectorConfigSchema, DIRECTOR_DEFAULTS } from '../director/config.js';
+import { LOADERS } from '../store/types.js';
+
+export const LoaderSchema = StringEnum(LOADERS);
+const Vars = Type.Record(Type.String(), Type.Unknown());
+
+export const NetworkSchema = Section({
+  name: Name,
+  /** Server interface facing this network; omit for a network reached only through relays. */
+  interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15 })),
+  cidr: Type.String(),
+  /** This server's address on the network: DHCP server id and next-server. */
+  serverAddress: Type.String(),
+  router: Type.Optional(Type.String()),
+  dns: Type.Optional(Type.Array(Type.String())),
+  domain: Type.Optional(Type.String()),
+  staticRange: Type.Optional(Type.String()),
+  dynamicRange: Type.Optional(Type.String()),
+  leaseTime: Type.Optional(Duration),
+  mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 65535 })),
+});
+export type NetworkConfig = Static<typeof NetworkSchema>;
+
+const SeedInterface = Section({
+  name: Type.String({ minLength: 1, maxLength: 15 }),
+  mac: Type.String(),
+  network: Name,
+  ipv4: Type.Optional(Type.String()),
+});
+
+export const SeedNodeSchema = Section({
+  name: Name,
+  group: Type.Optional(Name),
+  image: Type.Optional(Name),
+  loader: Type.Optional(LoaderSchema),
+  vars: Type.Optional(Vars),
+  interfaces: Type.Array(SeedInterface, { minItems: 1 }),
+});
+
+export const SeedGroupSchema = Section({
+  name: Name,
+  loader: Type.Optional(LoaderSchema),
+  image: Type.Optional(Name),
+  vars: Type.Optional(Vars),
+});
+
+export const ConfigSchema = Section({
+  cluster: Section({
+    name: Name,
+    domain: Type.String(),
+    vars: Vars,
+  }),
+  /** Relative paths in the config resolve against the working directory. */
+  dataDir: Type.String(),
+  store: Section({
+    driver: StringEnum(['sqlite', 'postgres']),
+    /** SQLite file; default <dataDir>/rackboot.db. */
+    path: Type.Optional(Type.String()),
+    /** PostgreSQL connection string. */
+    url: Type.Optional(Type.String()),
+  }),
+  api: Section({
+    listen: Listen,
+    /** Bearer token; empty means: generate one into <dataDir>/api-token on first start. */
+    token: Type.String(),
+    /** Base URL blades use to reach this server over HTTP (iPXE, ready reports). Default: http://<serverAddress>:<port> per network. */
+    publicUrl: Type.Optional(Type.String()),
+  }),
+  log: Section({
+    level: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
+  }),
+  events: Section({
+    /** Events older than this are pruned. */
+    retention: Duration,
+  }),
+  networks: Type.Array(NetworkSchema),
+  dhcp: DhcpConfigSchema,
+  tftp: TftpConfigSchema,
+  templates: TemplatesConfigSchema,
+  images: ImagesConfigSchema,
+  nfs: NfsConfigSchema,
+  director: DirectorConfigSchema,
+  /** Seed data: created on start when missing, never overwriting registry changes. */
+  groups: Type.Array(SeedGroupSchema),
+  nodes: Type.Array(SeedNodeSchema),
+});
+
+export type Config = Static<typeof ConfigSchema>;
+
+/** Section defaults, merged shallowly under what the file gives. */
+export const SECTION_DEFAULTS = {
+  cluster: { name: 'cluster', domain: 'cluster.local', vars: {} },
+  store: { driver: 'sqlite' },
+  api: { listen: '0.0.0.0:8080', token: '' },
+  log: { level: 'info' },
+  events: { retention: '30d' },
+  dhcp: DHCP_DEFAULTS,
+  tftp: TFTP_DEFAULTS,
+  templates: TEMPLATES_DEFAULTS,
+  images: IMAGES_DEFAULTS,
+  nfs: NFS_DEFAULTS,
+  director: DIRECTOR_DEFAULTS,
+} as const;
+
+export const TOP_DEFAULTS = {
+  dataDir: './var',
+  networks: [] as unknown[],
+  groups: [] as unknown[],
+  nodes: [] as unknown[],
+};

@@ -1,0 +1,75 @@
+// JSON-schema validation of a config (or API body) with errors rewritten into
+// one line per problem that names the key path, instead of ajv's raw output.
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { TSchema } from '@sinclair/typebox';
+import { closest, pointerToPath, type ConfigIssue } from './errors.js';
+
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: false, useDefaults: false });
+const cache = new WeakMap<TSchema, ValidateFunction>();
+
+function show(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
+}
+
+function describe(e: ErrorObject): string {
+  const schema = e.parentSchema as { description?: string; enum?: unknown[] } | undefined;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      const allowed = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
+      const hint = closest(key, allowed);
+      return `unknown key${hint ? ` (did you mean '${hint}'?)` : ''}; allowed: ${allowed.join(', ')}`;
+    }
+    case 'required':
+      return 'is required';
+    case 'enum':
+      return `${show(e.data)} is not one of: ${(schema?.enum ?? []).join(', ')}`;
+    case 'type':
+      return `must be ${(e.params as { type: string }).type}, got ${show(e.data)}`;
+    case 'pattern':
+      return `${show(e.data)} is not ${schema?.description ?? `of the form ${(e.params as { pattern: string }).pattern}`}`;
+    case 'anyOf':
+      return `${show(e.data)} is not ${schema?.description ?? 'of an accepted form'}`;
+    case 'minimum':
+    case 'maximum':
+    case 'minLength':
+    case 'maxLength':
+    case 'minItems':
+    case 'maxItems':
+      return `${show(e.data)}: ${e.message}`;
+    default:
+      return e.message ?? e.keyword;
+  }
+}
+
+/** Validate; returns the problems found (empty when valid). */
+export function schemaIssues(schema: TSchema, data: unknown, basePath = ''): ConfigIssue[] {
+  let validate = cache.get(schema);
+  if (!validate) {
+    validate = ajv.compile(schema);
+    cache.set(schema, validate);
+  }
+  if (validate(data)) return [];
+  return formatAjvErrors(validate.errors ?? [], basePath);
+}
+
+/** ajv errors -> one issue per problem, each naming its key path under basePath. */
+export function formatAjvErrors(errors: ErrorObject[], basePath = ''): ConfigIssue[] {
+  // A failed anyOf explains itself; drop the per-branch noise under the same path.
+  const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  const issues: ConfigIssue[] = [];
+  const seen = new Set<string>();
+  for (const e of errors) {
+    if (e.keyword !== 'anyOf' && anyOfPaths.has(e.instancePath)) continue;
+    let pointer = e.instancePath;
+    if (e.keyword === 'additionalProperties') pointer += '/' + (e.params as { additionalProperty: string }).additionalProperty;
+    if (e.keyword === 'required') pointer += '/' + (e.params as { missingProperty: string }).missingProperty;
+    let path = pointerToPath(pointer);
+    if (basePath) path = path ? `${basePath}.${path}` : basePath;
+    const message = describe(e);
+    const key = path + '\0' + message;
+    if (!seen.has(key)) (seen.add(key), issues.push({ path, message }));
+  }
+  return issues;
+}

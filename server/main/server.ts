@@ -1,0 +1,133 @@
+// One rackboot process: store, registry, events, the subsystems, and the
+// HTTP API, started in that order and stopped in reverse.
+import type { FastifyInstance } from 'fastify';
+import type { Registry as Metrics } from 'prom-client';
+import { resolveApiToken, type TokenSource } from '../api/auth.js';
+import { buildApp } from '../api/app.js';
+import type { LoadedConfig } from '../config/load.js';
+import { parseDuration } from '../config/types.js';
+import { createMetrics } from '../events/metrics.js';
+import { EventRecorder } from '../events/recorder.js';
+import type { Logger } from '../log.js';
+import { openStore } from '../store/open.js';
+import { Registry } from '../store/registry.js';
+import type { Store } from '../store/types.js';
+import { VERSION } from '../version.js';
+import { ServiceStartError, explainBindError, type Service, type ServiceContext, type ServiceFactory } from './service.js';
+import { SERVICE_FACTORIES } from './services.js';
+
+export interface ServerOptions {
+  /** Override the subsystems (tests start only what they test). */
+  factories?: ServiceFactory[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export class RackbootServer {
+  store!: Store;
+  registry!: Registry;
+  events!: EventRecorder;
+  metrics!: Metrics;
+  app!: FastifyInstance;
+  token!: TokenSource;
+  readonly services: Service[] = [];
+  /** Services that could not start, with the one-line reason. */
+  readonly failed = new Map<string, string>();
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private started = false;
+
+  constructor(readonly cfg: LoadedConfig, readonly log: Logger, private readonly opts: ServerOptions = {}) {}
+
+  /** Address the API listens on, after start. */
+  get apiUrl(): string {
+    const a = this.app.server.address();
+    if (!a || typeof a === 'string') throw new Error('api not listening');
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address === '0.0.0.0' ? '127.0.0.1' : a.address;
+    return `http://${host}:${a.port}`;
+  }
+
+  async start(): Promise<void> {
+    const { cfg, log } = this;
+    this.store = await openStore(cfg);
+    this.registry = new Registry(this.store, cfg);
+    const seeded = await this.registry.seed();
+    if (seeded.groups || seeded.nodes) log.info(`registry: seeded ${seeded.groups} group(s) and ${seeded.nodes} node(s) from the config`);
+    this.events = new EventRecorder(this.store, log);
+    this.metrics = createMetrics();
+    this.token = resolveApiToken(cfg.config.api.token, cfg.paths.tokenFile, this.opts.env);
+    if (this.token.from === 'generated') log.info(`api: generated an API token into ${this.token.generatedFile} (mode 0600)`);
+    else if (this.token.from === 'file') log.info(`api: API token is in ${this.token.generatedFile}`);
+
+    const byName = new Map<string, Service>();
+    const ctx: ServiceContext = {
+      cfg,
+      store: this.store,
+      registry: this.registry,
+      events: this.events,
+      metrics: this.metrics,
+      log,
+      apiToken: this.token.token,
+      services: byName,
+    };
+    for (const factory of this.opts.factories ?? SERVICE_FACTORIES) {
+      const svc = factory(ctx);
+      if (!svc) continue;
+      try {
+        await svc.start();
+        this.services.push(svc);
+        byName.set(svc.name, svc);
+      } catch (err) {
+        // One line with the fix, not a stack trace; the other services go on.
+        const line = err instanceof ServiceStartError ? err.message : `${svc.name}: could not start: ${(err as Error).message}`;
+        this.failed.set(svc.name, line);
+        log.error(line);
+        await svc.stop().catch(() => undefined);
+      }
+    }
+    this.services.push(...[...this.failed.keys()].map((name) => failedService(name, this.failed.get(name)!)));
+
+    this.app = await buildApp({ ...ctx, services: this.services, version: VERSION });
+    const [host, port] = splitListen(cfg.config.api.listen);
+    try {
+      await this.app.listen({ host, port });
+    } catch (err) {
+      const why = explainBindError('api', 'HTTP', port, err);
+      await this.stopServices();
+      await this.store.close();
+      throw why ?? err;
+    }
+    log.info(`api: listening on http://${cfg.config.api.listen} (API /api/v1, docs /api/v1/docs, metrics /metrics)`);
+    const retention = parseDuration(cfg.config.events.retention);
+    this.pruneTimer = setInterval(() => void this.store.pruneEvents(Date.now() - retention).catch(() => undefined), 3_600_000);
+    this.pruneTimer.unref();
+    this.started = true;
+  }
+
+  private async stopServices(): Promise<void> {
+    for (const s of [...this.services].reverse()) {
+      try {
+        await s.stop();
+      } catch (err) {
+        this.log.error({ err }, `${s.name}: error while stopping`);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    clearInterval(this.pruneTimer);
+    await this.app.close();
+    await this.stopServices();
+    await this.events.close();
+    await this.store.close();
+  }
+}
+
+function failedService(name: string, reason: string): Service {
+  return { name, start: async () => undefined, stop: async () => undefined, health: () => ({ ok: false, detail: reason }) };
+}
+
+export function splitListen(listen: string): [string, number] {
+  const i = listen.lastIndexOf(':');
+  return [listen.slice(0, i).replace(/^\[|\]$/g, ''), Number(listen.slice(i + 1))];
+}

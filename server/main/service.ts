@@ -1,0 +1,70 @@
+// What a subsystem (DHCP, TFTP, HTTP boot, images, NFS, director) plugs into
+// the server: a start/stop lifecycle, optional routes, and a health line.
+import type { FastifyPluginAsync } from 'fastify';
+import type { Registry as Metrics } from 'prom-client';
+import type { LoadedConfig } from '../config/load.js';
+import type { EventRecorder } from '../events/recorder.js';
+import type { Logger } from '../log.js';
+import type { Registry } from '../store/registry.js';
+import type { Store } from '../store/types.js';
+
+export interface ServiceContext {
+  cfg: LoadedConfig;
+  store: Store;
+  registry: Registry;
+  events: EventRecorder;
+  metrics: Metrics;
+  log: Logger;
+  /** The API token (from config, env, or generated). */
+  apiToken: string;
+  /** Services started before this one, by name, for subsystems that use each other. */
+  services: ReadonlyMap<string, Service>;
+}
+
+export interface ServiceHealth {
+  ok: boolean;
+  detail?: string;
+}
+
+export interface Service {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Routes under /api/v1, behind the bearer token. */
+  apiRoutes?: FastifyPluginAsync;
+  /** Routes at the root without auth: boot paths firmware fetches. */
+  publicRoutes?: FastifyPluginAsync;
+  health?(): ServiceHealth;
+}
+
+export type ServiceFactory = (ctx: ServiceContext) => Service | undefined;
+
+/**
+ * A start failure a service can explain in one line with the fix (no stack
+ * trace): the server logs it and keeps the other services running.
+ */
+export class ServiceStartError extends Error {
+  constructor(readonly service: string, message: string) {
+    super(message);
+    this.name = 'ServiceStartError';
+  }
+}
+
+/** Turn a bind error into the one-line explanation the operator needs. */
+export function explainBindError(service: string, what: string, port: number, err: unknown): ServiceStartError | undefined {
+  const code = (err as { code?: string })?.code;
+  if (code === 'EACCES' && port < 1024) {
+    return new ServiceStartError(
+      service,
+      `${service}: cannot bind ${what} port ${port}: permission denied. Run as root, or grant the capability: ` +
+        `sudo setcap cap_net_bind_service,cap_net_raw=+ep "$(readlink -f "$(command -v node)")", or set ${service}.port above 1023 in the config`,
+    );
+  }
+  if (code === 'EADDRINUSE') {
+    return new ServiceStartError(service, `${service}: ${what} port ${port} is already in use by another process (stop it, or set ${service}.port)`);
+  }
+  if (code === 'EADDRNOTAVAIL') {
+    return new ServiceStartError(service, `${service}: the address to bind ${what} port ${port} is not on this machine`);
+  }
+  return undefined;
+}

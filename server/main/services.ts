@@ -1,0 +1,5 @@
+// The subsystems the server runs, in start order. Each factory returns
+// undefined when its section is disabled.
+import type { ServiceFactory } from './service.js';
+
+export const SERVICE_FACTORIES: ServiceFactory[] = [];

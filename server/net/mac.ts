@@ -1,0 +1,42 @@
+// MAC addresses are accepted in the forms operators paste (aa:bb:.., AA-BB-..,
+// Cisco aabb.ccdd.eeff, bare aabbccddeeff) and stored in one canonical form:
+// lower-case, colon-separated.
+
+const HEX12 = /^[0-9a-f]{12}$/;
+
+export function canonicalMac(input: string): string | undefined {
+  if (typeof input !== 'string') return undefined;
+  const s = input.trim().toLowerCase();
+  let hex: string;
+  if (/^([0-9a-f]{1,2})([:-][0-9a-f]{1,2}){5}$/.test(s)) {
+    const sep = s.includes(':') ? ':' : '-';
+    if (s.includes(':') && s.includes('-')) return undefined;
+    hex = s.split(sep).map((b) => b.padStart(2, '0')).join('');
+  } else if (/^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/.test(s)) {
+    hex = s.replaceAll('.', '');
+  } else if (HEX12.test(s)) {
+    hex = s;
+  } else {
+    return undefined;
+  }
+  return hex.match(/../g)!.join(':');
+}
+
+/** 6-byte buffer -> canonical text. */
+export function macFromBytes(b: Uint8Array, offset = 0): string {
+  let out = '';
+  for (let i = 0; i < 6; i++) {
+    const v = b[offset + i] ?? 0;
+    out += (i ? ':' : '') + (v < 16 ? '0' : '') + v.toString(16);
+  }
+  return out;
+}
+
+export function macToBytes(mac: string): Buffer {
+  return Buffer.from(mac.replaceAll(':', ''), 'hex');
+}
+
+/** PXELINUX per-MAC config name component: 01-aa-bb-cc-dd-ee-ff (01 = Ethernet). */
+export function pxelinuxMacName(mac: string): string {
+  return `01-${mac.replaceAll(':', '-')}`;
+}

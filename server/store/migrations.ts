@@ -1,0 +1,75 @@
+// Versioned schema migrations. Each entry moves the schema from version i to
+// i+1; the version is kept in the database itself so an old data directory is
+// upgraded in place on start. Append only: never edit a released migration.
+
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+export const SQLITE_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: 'registry, leases, events, settings',
+    sql: `
+      CREATE TABLE groups (
+        name TEXT PRIMARY KEY,
+        loader TEXT,
+        image TEXT,
+        vars TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE nodes (
+        name TEXT PRIMARY KEY,
+        grp TEXT REFERENCES groups(name) ON DELETE RESTRICT,
+        image TEXT,
+        loader TEXT,
+        vars TEXT NOT NULL DEFAULT '{}',
+        discovered INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX nodes_grp ON nodes(grp);
+      CREATE TABLE interfaces (
+        node TEXT NOT NULL REFERENCES nodes(name) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        mac TEXT NOT NULL UNIQUE,
+        network TEXT NOT NULL,
+        ipv4 TEXT NOT NULL,
+        ipv4_num INTEGER NOT NULL,
+        pos INTEGER NOT NULL,
+        PRIMARY KEY (node, name),
+        UNIQUE (network, ipv4_num)
+      );
+      CREATE TABLE leases (
+        network TEXT NOT NULL,
+        ipv4 TEXT NOT NULL,
+        ipv4_num INTEGER NOT NULL,
+        mac TEXT NOT NULL,
+        client_id TEXT,
+        hostname TEXT,
+        state TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (network, ipv4_num)
+      );
+      CREATE INDEX leases_mac ON leases(mac);
+      CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        node TEXT,
+        mac TEXT,
+        ts INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX events_node_ts ON events(node, ts);
+      CREATE INDEX events_mac_ts ON events(mac, ts);
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+    `,
+  },
+];

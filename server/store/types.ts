@@ -1,0 +1,187 @@
+// The registry and lease store behind one async interface, so the embedded
+// SQLite store and a PostgreSQL store (several rackboot servers sharing state)
+// are interchangeable for every caller.
+
+import type { Ipv4Range } from '../net/ipv4.js';
+
+export const LOADERS = ['pxelinux', 'ipxe', 'grub', 'bpbatch'] as const;
+export type Loader = (typeof LOADERS)[number];
+
+export type Vars = Record<string, unknown>;
+
+export interface InterfaceRecord {
+  name: string;
+  /** Canonical lower-case colon form. */
+  mac: string;
+  network: string;
+  ipv4: string;
+}
+
+export interface NodeRecord {
+  name: string;
+  group: string | null;
+  image: string | null;
+  loader: Loader | null;
+  vars: Vars;
+  /** Registered by DHCP discovery rather than by an operator. */
+  discovered: boolean;
+  interfaces: InterfaceRecord[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface NewInterface {
+  name: string;
+  mac: string;
+  network: string;
+  ipv4?: string | null;
+}
+
+export interface NewNode {
+  name: string;
+  group?: string | null;
+  image?: string | null;
+  loader?: Loader | null;
+  vars?: Vars;
+  discovered?: boolean;
+  interfaces: NewInterface[];
+}
+
+export interface NodePatch {
+  group?: string | null;
+  image?: string | null;
+  loader?: Loader | null;
+  vars?: Vars;
+  /** Replaces the whole interface list when given. */
+  interfaces?: NewInterface[];
+}
+
+export interface GroupRecord {
+  name: string;
+  loader: Loader | null;
+  image: string | null;
+  vars: Vars;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface NewGroup {
+  name: string;
+  loader?: Loader | null;
+  image?: string | null;
+  vars?: Vars;
+}
+
+export type GroupPatch = Partial<Omit<NewGroup, 'name'>>;
+
+export const LEASE_STATES = ['offered', 'bound', 'released', 'declined', 'expired'] as const;
+export type LeaseState = (typeof LEASE_STATES)[number];
+
+export interface LeaseRecord {
+  network: string;
+  ipv4: string;
+  mac: string;
+  /** Option 61 as lower-case hex, when the client sent one. */
+  clientId: string | null;
+  hostname: string | null;
+  state: LeaseState;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+  updatedAt: number;
+}
+
+export interface LeaseFilter {
+  network?: string;
+  mac?: string;
+  state?: LeaseState;
+}
+
+export interface EventInput {
+  node: string | null;
+  mac?: string | null;
+  kind: string;
+  detail?: Record<string, unknown>;
+  /** Epoch milliseconds; defaults to now. */
+  ts?: number;
+}
+
+export interface EventRecord {
+  id: number;
+  node: string | null;
+  mac: string | null;
+  ts: number;
+  kind: string;
+  detail: Record<string, unknown>;
+}
+
+export interface EventQuery {
+  node?: string;
+  mac?: string;
+  since?: number;
+  kind?: string;
+  limit?: number;
+}
+
+/**
+ * Address pools the store allocates from when an interface is registered
+ * without an address: the network's static range.
+ */
+export type StaticPools = ReadonlyMap<string, Ipv4Range>;
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+
+  createNode(node: NewNode, pools: StaticPools): Promise<NodeRecord>;
+  getNode(name: string): Promise<NodeRecord | undefined>;
+  listNodes(filter?: { group?: string }): Promise<NodeRecord[]>;
+  updateNode(name: string, patch: NodePatch, pools: StaticPools): Promise<NodeRecord>;
+  deleteNode(name: string): Promise<boolean>;
+  findByMac(mac: string): Promise<{ node: NodeRecord; iface: InterfaceRecord } | undefined>;
+  findByAddress(network: string, ipv4: string): Promise<{ node: NodeRecord; iface: InterfaceRecord } | undefined>;
+
+  createGroup(group: NewGroup): Promise<GroupRecord>;
+  getGroup(name: string): Promise<GroupRecord | undefined>;
+  listGroups(): Promise<GroupRecord[]>;
+  updateGroup(name: string, patch: GroupPatch): Promise<GroupRecord>;
+  deleteGroup(name: string): Promise<boolean>;
+
+  getLease(network: string, ipv4: string): Promise<LeaseRecord | undefined>;
+  listLeases(filter?: LeaseFilter): Promise<LeaseRecord[]>;
+  /** Insert or replace the lease for (network, ipv4). Durable when the promise resolves. */
+  putLease(lease: LeaseRecord): Promise<void>;
+  deleteLease(network: string, ipv4: string): Promise<boolean>;
+
+  addEvents(events: EventInput[]): Promise<void>;
+  listEvents(query: EventQuery): Promise<EventRecord[]>;
+  /** Drop events older than the timestamp; returns how many went. */
+  pruneEvents(beforeTs: number): Promise<number>;
+
+  /** Key/value settings that must survive restarts (schema-free). */
+  getSetting(key: string): Promise<string | undefined>;
+  setSetting(key: string, value: string): Promise<void>;
+
+  close(): Promise<void>;
+}
+
+/** A record that would duplicate a unique field (name, MAC, address). 409 in the API. */
+export class ConflictError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
+export class NotFoundError extends Error {
+  constructor(readonly what: string, message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** A value the store cannot accept (e.g. a pool with no free address). 400 in the API. */
+export class InvalidError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+    this.name = 'InvalidError';
+  }
+}

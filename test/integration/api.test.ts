@@ -1,0 +1,193 @@
+// The REST API on a real Fastify server (loopback port) with a real SQLite file.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { nodeReportToken } from '../../server/api/auth.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+type Node = { name: string; group: string | null; interfaces: Array<{ name: string; mac: string; network: string; ipv4: string }>; effective?: { vars: Record<string, unknown>; loader: string } };
+type Err = { error: string; message: string; field?: string };
+
+const blade = (n: number, extra: Record<string, unknown> = {}) => ({
+  name: `blade${n}`,
+  group: 'web',
+  interfaces: [
+    { name: 'eth0', mac: `52:54:00:00:0a:${n.toString(16).padStart(2, '0')}`, network: 'inside' },
+    { name: 'eth1', mac: `52-54-00-00-0B-${n.toString(16).padStart(2, '0')}`, network: 'inside2' },
+  ],
+  ...extra,
+});
+
+describe('REST API', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ cluster: { name: 'cgws', domain: 'cluster.local', vars: { webroot: '/var/www', tier: 'cluster' } } });
+  });
+  after(async () => s.stop());
+
+  test('auth: no token 401, wrong token 401, right token 200', async () => {
+    assert.equal((await s.api('GET', '/api/v1/nodes', undefined, null)).status, 401);
+    const wrong = await s.api<Err>('GET', '/api/v1/nodes', undefined, 'nope');
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.body.error, 'unauthorized');
+    assert.equal((await s.api('GET', '/api/v1/nodes')).status, 200);
+  });
+
+  test('groups CRUD', async () => {
+    const g = await s.api('POST', '/api/v1/groups', { name: 'web', loader: 'pxelinux', vars: { tier: 'group', port: 80 } });
+    assert.equal(g.status, 201);
+    assert.equal((await s.api('POST', '/api/v1/groups', { name: 'web' })).status, 409);
+    assert.equal((await s.api<{ loader: string }>('PATCH', '/api/v1/groups/web', { image: 'web-blade' })).body.loader, 'pxelinux');
+    assert.equal((await s.api('GET', '/api/v1/groups/nope')).status, 404);
+    assert.equal((await s.api('POST', '/api/v1/groups', { name: 'tmp' })).status, 201);
+    assert.equal((await s.api('DELETE', '/api/v1/groups/tmp')).status, 204);
+    assert.equal((await s.api<unknown[]>('GET', '/api/v1/groups')).body.length, 1);
+  });
+
+  test('register a blade: MAC forms canonical, addresses auto-assigned from the static range', async () => {
+    const r = await s.api<Node>('POST', '/api/v1/nodes', blade(1));
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.deepEqual(
+      r.body.interfaces.map((i) => [i.name, i.mac, i.ipv4]),
+      [
+        ['eth0', '52:54:00:00:0a:01', '10.0.0.10'],
+        ['eth1', '52:54:00:00:0b:01', '10.0.1.10'],
+      ],
+    );
+    const r2 = await s.api<Node>('POST', '/api/v1/nodes', {
+      ...blade(2),
+      interfaces: [{ name: 'eth0', mac: '5254.0000.0a02', network: 'inside', ipv4: '10.0.0.50' }],
+    });
+    assert.equal(r2.status, 201, JSON.stringify(r2.body));
+    assert.equal(r2.body.interfaces[0]!.mac, '52:54:00:00:0a:02');
+    assert.equal(r2.body.interfaces[0]!.ipv4, '10.0.0.50');
+  });
+
+  test('inheritance: cluster < group < node vars; list filters by group', async () => {
+    await s.api('POST', '/api/v1/nodes', blade(3, { group: null, vars: { tier: 'node' } }));
+    const one = await s.api<Node>('GET', '/api/v1/nodes/blade1');
+    assert.deepEqual(one.body.effective!.vars, { webroot: '/var/www', tier: 'group', port: 80 });
+    assert.equal(one.body.effective!.loader, 'pxelinux');
+    const three = await s.api<Node>('GET', '/api/v1/nodes/blade3');
+    assert.equal(three.body.effective!.vars.tier, 'node');
+    const web = await s.api<Node[]>('GET', '/api/v1/nodes?group=web');
+    assert.deepEqual(web.body.map((n) => n.name), ['blade1', 'blade2']);
+  });
+
+  test('409 for duplicate name, MAC (any form) and address', async () => {
+    const name = await s.api<Err>('POST', '/api/v1/nodes', blade(1));
+    assert.equal(name.status, 409);
+    assert.equal(name.body.field, 'body.name');
+    const mac = await s.api<Err>('POST', '/api/v1/nodes', { name: 'x1', interfaces: [{ name: 'eth0', mac: '52-54-00-00-0A-01', network: 'inside' }] });
+    assert.equal(mac.status, 409);
+    assert.match(mac.body.message, /interfaces\[0\]\.mac: MAC 52:54:00:00:0a:01 is already registered to blade1\/eth0/);
+    const addr = await s.api<Err>('POST', '/api/v1/nodes', { name: 'x2', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0c:01', network: 'inside', ipv4: '10.0.0.50' }] });
+    assert.equal(addr.status, 409);
+    assert.match(addr.body.message, /10\.0\.0\.50.*already assigned to blade2\/eth0/);
+    assert.equal((await s.api('GET', '/api/v1/nodes/x1')).status, 404, 'a refused node leaves nothing behind');
+  });
+
+  test('400 names the bad field', async () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ name: 'bad name!', interfaces: [] }, /body\.name/],
+      [{ name: 'ok', interfaces: [{ name: 'eth0', mac: 'zz', network: 'inside' }] }, /body\.interfaces\[0\]\.mac: 'zz' is not a MAC/],
+      [{ name: 'ok', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0d:01', network: 'mars' }] }, /body\.interfaces\[0\]\.network: no network 'mars'/],
+      [{ name: 'ok', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0d:01', network: 'inside', ipv4: '10.0.1.5' }] }, /interfaces\[0\]\.ipv4: 10\.0\.1\.5 is outside network 'inside'/],
+      [{ name: 'ok', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0d:01', network: 'inside', ipv4: '10.0.0.1' }] }, /this server's address/],
+      [{ name: 'ok', interfaces: [{ name: 'eth0', mac: '01:00:5e:00:00:01', network: 'inside' }] }, /multicast/],
+      [{ name: 'ok', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0d:01', network: 'inside' }], colour: 'red' }, /body\.colour: unknown key/],
+      [{ name: 'ok', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0d:01', network: 'inside' }], loader: 'lilo' }, /body\.loader/],
+      [{ name: 'ok', group: 'nosuch', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0d:01', network: 'inside' }] }, /body\.group: no group named 'nosuch'/],
+      [{ name: 'ok' }, /body\.interfaces: is required/],
+      ['{not json', /json|JSON/],
+    ];
+    for (const [body, re] of cases) {
+      const r = await s.api<Err>('POST', '/api/v1/nodes', body);
+      assert.equal(r.status, 400, `${JSON.stringify(body)} -> ${r.status} ${JSON.stringify(r.body)}`);
+      assert.match(r.body.message, re, JSON.stringify(r.body));
+      assert.ok(r.body.error);
+    }
+    assert.equal((await s.api('GET', '/api/v1/nodes/ok')).status, 404);
+  });
+
+  test('PATCH keeps addresses of re-listed interfaces; DELETE; 404s', async () => {
+    const before = (await s.api<Node>('GET', '/api/v1/nodes/blade1')).body;
+    const p = await s.api<Node>('PATCH', '/api/v1/nodes/blade1', { interfaces: before.interfaces.map(({ name, mac, network }) => ({ name, mac, network })), vars: { rack: 3 } });
+    assert.equal(p.status, 200, JSON.stringify(p.body));
+    assert.deepEqual(p.body.interfaces, before.interfaces);
+    assert.equal((await s.api('PATCH', '/api/v1/nodes/nope', { vars: {} })).status, 404);
+    assert.equal((await s.api('PATCH', '/api/v1/nodes/blade1', {})).status, 400);
+    assert.equal((await s.api<Err>('DELETE', '/api/v1/groups/web')).status, 409, 'a group with nodes is not deleted');
+    assert.equal((await s.api('DELETE', '/api/v1/nodes/blade3')).status, 204);
+    assert.equal((await s.api('DELETE', '/api/v1/nodes/blade3')).status, 404);
+  });
+
+  test('networks and leases', async () => {
+    const n = await s.api<Array<{ name: string; netmask: string; router: string | null }>>('GET', '/api/v1/networks');
+    assert.deepEqual(n.body.map((x) => [x.name, x.netmask, x.router]), [
+      ['inside', '255.255.255.0', '10.0.0.254'],
+      ['inside2', '255.255.255.0', null],
+    ]);
+    await s.server.store.putLease({ network: 'inside', ipv4: '10.0.0.10', mac: '52:54:00:00:0a:01', clientId: null, hostname: 'blade1', state: 'bound', expiresAt: Date.now() + 3600e3, updatedAt: Date.now() });
+    const l = await s.api<Array<{ node: string; ipv4: string }>>('GET', '/api/v1/leases?mac=52-54-00-00-0A-01');
+    assert.deepEqual(l.body.map((x) => [x.node, x.ipv4]), [['blade1', '10.0.0.10']]);
+    assert.equal((await s.api('GET', '/api/v1/leases?mac=bogus')).status, 400);
+    assert.equal((await s.api('GET', '/api/v1/leases?state=bogus')).status, 400);
+  });
+
+  test('events: a node reports ready with its node token, the timeline lists it', async () => {
+    const token = nodeReportToken(s.token, 'blade1');
+    const r = await s.api<{ kind: string; node: string }>('POST', '/api/v1/nodes/blade1/events', { kind: 'ready', detail: { httpd: 'busybox' } }, token);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.kind, 'ready');
+    // The node token is for that node's events only.
+    assert.equal((await s.api('POST', '/api/v1/nodes/blade2/events', { kind: 'ready' }, token)).status, 401);
+    assert.equal((await s.api('GET', '/api/v1/nodes/blade1/events', undefined, token)).status, 401);
+    const tl = await s.api<Array<{ kind: string; detail: { httpd?: string } }>>('GET', '/api/v1/nodes/blade1/events');
+    assert.equal(tl.body.at(-1)!.kind, 'ready');
+    assert.equal(tl.body.at(-1)!.detail.httpd, 'busybox');
+    assert.equal((await s.api('POST', '/api/v1/nodes/blade1/events', { kind: 'Bad Kind' })).status, 400);
+    assert.equal((await s.api('GET', '/api/v1/nodes/nope/events')).status, 404);
+  });
+
+  test('OpenAPI, docs page, healthz, metrics', async () => {
+    const o = await s.api<{ openapi: string; paths: Record<string, unknown> }>('GET', '/api/v1/openapi.json', undefined, null);
+    assert.equal(o.status, 200);
+    assert.ok(o.body.paths['/api/v1/nodes'] && o.body.paths['/api/v1/nodes/{name}/events']);
+    const docs = await fetch(s.url + '/api/v1/docs/');
+    assert.equal(docs.status, 200);
+    assert.match(await docs.text(), /swagger/i);
+    assert.equal((await s.api<{ status: string }>('GET', '/healthz', undefined, null)).body.status, 'ok');
+    const m = await fetch(s.url + '/metrics');
+    assert.match(await m.text(), /rackboot_process_cpu/);
+  });
+
+  test('restart keeps every record', async () => {
+    const nodes = (await s.api<Node[]>('GET', '/api/v1/nodes')).body;
+    const groups = (await s.api('GET', '/api/v1/groups')).body;
+    const leases = (await s.api('GET', '/api/v1/leases')).body;
+    const events = (await s.api<unknown[]>('GET', '/api/v1/nodes/blade1/events')).body;
+    await s.restart();
+    assert.deepEqual((await s.api('GET', '/api/v1/nodes')).body, nodes);
+    assert.deepEqual((await s.api('GET', '/api/v1/groups')).body, groups);
+    assert.deepEqual((await s.api('GET', '/api/v1/leases')).body, leases);
+    assert.deepEqual((await s.api('GET', '/api/v1/nodes/blade1/events')).body, events);
+  });
+});
+
+describe('API token generation', () => {
+  test('with no token configured one is generated, 0600, reused after restart', async () => {
+    const s = await startTestServer({ api: { listen: '127.0.0.1:0', token: '' } }, { env: {} });
+    try {
+      const file = join(s.dataDir, 'api-token');
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      const tok = readFileSync(file, 'utf8').trim();
+      assert.equal((await s.api('GET', '/api/v1/nodes', undefined, tok)).status, 200);
+      await s.restart();
+      assert.equal((await s.api('GET', '/api/v1/nodes', undefined, tok)).status, 200);
+    } finally {
+      await s.stop();
+    }
+  });
+});

@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../../server/config/errors.js';
+import { loadConfigFile, resolveConfig, substituteEnv } from '../../server/config/load.js';
+import { parseDuration } from '../../server/config/types.js';
+
+const net = { name: 'inside', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', router: '10.0.0.254', staticRange: '10.0.0.10-10.0.0.99' };
+
+function issues(raw: Record<string, unknown>): string[] {
+  try {
+    resolveConfig(raw, null, {});
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    return e.issues.map((i) => `${i.path}: ${i.message}`);
+  }
+  return [];
+}
+
+function expectIssue(raw: Record<string, unknown>, path: string, re: RegExp): void {
+  const found = issues(raw);
+  assert.ok(
+    found.some((i) => i.startsWith(path + ': ') && re.test(i)),
+    `expected an issue at ${path} matching ${re}, got:\n${found.join('\n')}`,
+  );
+}
+
+test('the shipped seed cluster is valid: 8 blades with eth0 and eth1', () => {
+  const cfg = loadConfigFile(new URL('../../../examples/seed-cluster.yaml', import.meta.url).pathname, {});
+  assert.equal(cfg.config.nodes.length, 8);
+  for (const n of cfg.config.nodes) assert.deepEqual(n.interfaces.map((i) => i.name), ['eth0', 'eth1']);
+  assert.equal(cfg.networks.length, 2);
+});
+
+test('empty config gets the defaults', () => {
+  const cfg = resolveConfig({}, null, {});
+  assert.equal(cfg.config.dhcp.port, 67);
+  assert.equal(cfg.config.tftp.port, 69);
+  assert.equal(cfg.config.api.listen, '0.0.0.0:8080');
+  assert.equal(cfg.config.store.driver, 'sqlite');
+});
+
+test('unknown key is named with its path and a hint', () => {
+  expectIssue({ networks: [{ ...net, cdir: 'x' }] }, 'networks[0].cdir', /unknown key \(did you mean 'cidr'\?\)/);
+  expectIssue({ dhcp: { prot: 67 } }, 'dhcp.prot', /did you mean 'port'/);
+  expectIssue({ clutser: {} }, 'clutser', /did you mean 'cluster'/);
+});
+
+test('bad CIDR, host bits, address outside the network, router outside', () => {
+  expectIssue({ networks: [{ ...net, cidr: '10.0.0/24' }] }, 'networks[0].cidr', /not an IPv4 network/);
+  expectIssue({ networks: [{ ...net, cidr: '10.0.0.1/24' }] }, 'networks[0].cidr', /host bits set; did you mean 10\.0\.0\.0\/24/);
+  expectIssue({ networks: [{ ...net, serverAddress: '10.0.1.1' }] }, 'networks[0].serverAddress', /outside the network 10\.0\.0\.0\/24/);
+  expectIssue({ networks: [{ ...net, router: '192.168.1.1' }] }, 'networks[0].router', /outside the network/);
+  expectIssue({ networks: [{ ...net, serverAddress: '10.0.0.255' }] }, 'networks[0].serverAddress', /broadcast/);
+});
+
+test('ranges: overlap, outside, containing the server address', () => {
+  expectIssue({ networks: [{ ...net, dynamicRange: '10.0.0.50-10.0.0.150' }] }, 'networks[0].dynamicRange', /overlaps staticRange/);
+  expectIssue({ networks: [{ ...net, staticRange: '10.0.0.10-10.0.1.5' }] }, 'networks[0].staticRange', /not inside the hosts/);
+  expectIssue({ networks: [{ ...net, staticRange: '10.0.0.1-10.0.0.9' }] }, 'networks[0].staticRange', /contains the serverAddress/);
+  expectIssue({ networks: [{ ...net, staticRange: '10.0.0.30-10.0.0.20' }] }, 'networks[0].staticRange', /first <= last/);
+});
+
+test('overlapping networks and duplicate names', () => {
+  const other = { name: 'inside', cidr: '10.0.0.0/16', serverAddress: '10.0.5.1' };
+  const found = issues({ networks: [net, other] });
+  assert.ok(found.some((i) => i.startsWith('networks[1].name')), found.join('\n'));
+  assert.ok(found.some((i) => i.startsWith('networks[1].cidr') && /overlaps/.test(i)), found.join('\n'));
+});
+
+test('types and enums are named', () => {
+  expectIssue({ dhcp: { port: 'sixty-seven' } }, 'dhcp.port', /must be integer/);
+  expectIssue({ nfs: { backend: 'zfs' } }, 'nfs.backend', /not one of: auto, kernel, ganesha, none/);
+  expectIssue({ api: { listen: 'localhost' } }, 'api.listen', /host:port/);
+  expectIssue({ events: { retention: '3 weeks' } }, 'events.retention', /duration/);
+  expectIssue({ networks: [{ cidr: '10.0.0.0/24' }] }, 'networks[0].name', /required/);
+});
+
+test('seed nodes: unknown network, bad MAC, duplicate MAC, address outside', () => {
+  const node = (over: Record<string, unknown>) => ({ name: 'b1', interfaces: [{ name: 'eth0', mac: '52:54:00:00:00:01', network: 'inside', ...over }] });
+  expectIssue({ networks: [net], nodes: [node({ network: 'nowhere' })] }, 'nodes[0].interfaces[0].network', /no network 'nowhere'/);
+  expectIssue({ networks: [net], nodes: [node({ mac: 'nope' })] }, 'nodes[0].interfaces[0].mac', /not a MAC/);
+  expectIssue({ networks: [net], nodes: [node({ ipv4: '10.9.9.9' })] }, 'nodes[0].interfaces[0].ipv4', /outside network 'inside'/);
+  expectIssue(
+    { networks: [net], nodes: [node({}), { ...node({ mac: '52-54-00-00-00-01' }), name: 'b2' }] },
+    'nodes[1].interfaces[0].mac',
+    /also nodes\[0\]/,
+  );
+  expectIssue({ networks: [net], nodes: [{ ...node({}), group: 'web' }] }, 'nodes[0].group', /no group 'web'/);
+});
+
+test('every problem is reported at once', () => {
+  const found = issues({ networks: [{ ...net, router: '1.1.1.1', staticRange: 'x' }] });
+  assert.ok(found.length >= 2, found.join('\n'));
+});
+
+test('YAML syntax errors give line and column; env substitution', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rbcfg-'));
+  const f = join(dir, 'bad.yaml');
+  writeFileSync(f, 'cluster:\n  name: x\n  name: y\n');
+  assert.throws(() => loadConfigFile(f, {}), (e: unknown) => e instanceof ConfigError && /line 3/.test(e.message));
+  assert.deepEqual(substituteEnv({ a: '${X}', b: ['${Y:-def}'], c: '$${X}' }, { X: 'x' }), { a: 'x', b: ['def'], c: '${X}' });
+  const g = join(dir, 'env.yaml');
+  writeFileSync(g, 'api:\n  token: ${TOK}\n');
+  assert.equal(loadConfigFile(g, { TOK: 'secret' }).config.api.token, 'secret');
+  assert.throws(() => loadConfigFile(join(dir, 'missing.yaml'), {}), /cannot read the file/);
+});
+
+test('durations', () => {
+  assert.equal(parseDuration('2s'), 2000);
+  assert.equal(parseDuration('500ms'), 500);
+  assert.equal(parseDuration('1h'), 3_600_000);
+  assert.equal(parseDuration(3), 3000);
+});
