@@ -13,6 +13,7 @@ import { openStore } from '../store/open.js';
 import { Registry } from '../store/registry.js';
 import type { Store } from '../store/types.js';
 import { VERSION } from '../version.js';
+import { BootHub } from '../boot/hub.js';
 import { ServiceStartError, explainBindError, type Service, type ServiceContext, type ServiceFactory } from './service.js';
 import { SERVICE_FACTORIES } from './services.js';
 
@@ -30,6 +31,7 @@ export class RackbootServer {
   app!: FastifyInstance;
   token!: TokenSource;
   readonly services: Service[] = [];
+  readonly boot = new BootHub();
   /** Services that could not start, with the one-line reason. */
   readonly failed = new Map<string, string>();
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -66,6 +68,7 @@ export class RackbootServer {
       metrics: this.metrics,
       log,
       apiToken: this.token.token,
+      boot: this.boot,
       services: byName,
     };
     for (const factory of this.opts.factories ?? SERVICE_FACTORIES) {

@@ -7,6 +7,7 @@ import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import type { Registry } from '../store/registry.js';
 import type { Store } from '../store/types.js';
+import type { BootHub } from '../boot/hub.js';
 
 export interface ServiceContext {
   cfg: LoadedConfig;
@@ -17,6 +18,8 @@ export interface ServiceContext {
   log: Logger;
   /** The API token (from config, env, or generated). */
   apiToken: string;
+  /** Boot file providers and the catalogs subsystems offer each other. */
+  boot: BootHub;
   /** Services started before this one, by name, for subsystems that use each other. */
   services: ReadonlyMap<string, Service>;
 }

@@ -1,0 +1,57 @@
+// The contract between the servers that hand out boot files (TFTP, HTTP) and
+// the subsystems that make them (static tftpboot/, rendered boot configs,
+// image kernels and RAM disks with per-node overlays). A server asks the hub
+// for a path on behalf of a client; the first provider that knows the path
+// answers. Paths reach providers already confined and normalised: relative,
+// '/'-separated, no '..', no NUL, no leading '/'.
+import { Readable } from 'node:stream';
+
+export interface BootClient {
+  /** Source address of the request (IPv4 text). */
+  address: string;
+  protocol: 'tftp' | 'http';
+  /** When the request itself names the MAC (PXELINUX 01-<mac> names, ?mac=). */
+  mac?: string;
+}
+
+export interface BootFile {
+  /** Exact size in bytes: TFTP tsize, HTTP Content-Length. */
+  size: number;
+  /** Stable tag of the content (HTTP ETag); a content hash where there is one. */
+  etag?: string;
+  /** What it is, for events and metrics. */
+  kind: 'loader' | 'config' | 'kernel' | 'initrd' | 'file';
+  /** The node it was made for, when one was identified (events go on its timeline). */
+  node?: string;
+  /** Bytes [start, end). May be called many times, in any order (TFTP retransmits). */
+  read(start: number, end: number): Promise<Buffer>;
+  /** A stream of bytes [start, end) (HTTP, Range requests). */
+  stream(start?: number, end?: number): Readable;
+  /** Release what lookup() opened (file handles). Called once, when the transfer ends. */
+  close?(): Promise<void> | void;
+}
+
+export interface BootContentProvider {
+  readonly name: string;
+  /** undefined: not mine (the hub asks the next provider). Throw BootRefused to stop with a reason. */
+  lookup(path: string, client: BootClient): Promise<BootFile | undefined>;
+}
+
+/** A provider knows the path but will not serve it to this client (logged; TFTP ERROR 2, HTTP 403/404). */
+export class BootRefused extends Error {
+  constructor(message: string, readonly status: 403 | 404 = 404) {
+    super(message);
+    this.name = 'BootRefused';
+  }
+}
+
+/** A whole in-memory file as a BootFile (rendered configs, overlays). */
+export function bufferFile(data: Buffer, kind: BootFile['kind'], extra: Partial<Pick<BootFile, 'etag' | 'node'>> = {}): BootFile {
+  return {
+    size: data.length,
+    kind,
+    ...extra,
+    read: async (start, end) => data.subarray(start, Math.min(end, data.length)),
+    stream: (start = 0, end = data.length) => Readable.from([data.subarray(start, end)], { objectMode: false }),
+  };
+}

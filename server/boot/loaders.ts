@@ -1,0 +1,40 @@
+// Which file each boot loader starts from, per client firmware, and where the
+// HTTP boot paths live. Shared by the DHCP policy (boot file, options 209/210,
+// 155), the template scope and the HTTP routes, so the three agree.
+import type { LoadedConfig } from '../config/load.js';
+import type { ResolvedNetwork } from '../config/networks.js';
+import { formatIpv4 } from '../net/ipv4.js';
+import type { Loader } from '../store/types.js';
+
+export type Firmware = 'bios' | 'efi64' | 'efi-http';
+
+/** Boot file names, relative to the TFTP root. undefined: the loader has no build for that firmware. */
+export const LOADER_FILES: Record<Loader, Partial<Record<'bios' | 'efi64', string>>> = {
+  pxelinux: { bios: 'pxelinux.0', efi64: 'syslinux.efi' },
+  ipxe: { bios: 'undionly.kpxe', efi64: 'ipxe.efi' },
+  grub: { bios: 'grub/i386-pc/core.0', efi64: 'grubx64.efi' },
+  bpbatch: { bios: 'bpbatch.P' },
+};
+
+/** Base URL a blade on this network uses to reach rackboot's HTTP server. */
+export function httpBase(cfg: LoadedConfig, net: ResolvedNetwork | undefined): string {
+  if (cfg.config.api.publicUrl) return cfg.config.api.publicUrl.replace(/\/+$/, '');
+  const port = Number(cfg.config.api.listen.slice(cfg.config.api.listen.lastIndexOf(':') + 1));
+  const host = net ? formatIpv4(net.server) : cfg.config.api.listen.slice(0, cfg.config.api.listen.lastIndexOf(':'));
+  return `http://${host}${port === 80 ? '' : `:${port}`}`;
+}
+
+/** Public (no auth) HTTP boot paths. */
+export const HTTP_BOOT = {
+  /** iPXE script for the client with this MAC. */
+  ipxeScript: (mac: string) => `/boot/ipxe/${mac}`,
+  /** The node's kernel and RAM disk (with its overlay), also reachable over TFTP as boot/<node>/... */
+  kernel: (node: string) => `/boot/${node}/kernel`,
+  initrd: (node: string) => `/boot/${node}/initrd`,
+};
+
+/** TFTP paths for the same files (no leading slash). */
+export const TFTP_BOOT = {
+  kernel: (node: string) => `boot/${node}/kernel`,
+  initrd: (node: string) => `boot/${node}/initrd`,
+};
