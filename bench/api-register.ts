@@ -1,0 +1,117 @@
+// bench/api-register: register N nodes (default 10,000) through the REST API,
+// one POST per node over keep-alive connections, against a `rackboot serve`
+// child process with a fresh SQLite file. Bar (issue 2): under 20 s on 2 cores.
+//   node dist/bench/api-register.js [--nodes 10000] [--concurrency 1] [--runs 3]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: { nodes: { type: 'string', default: '10000' }, concurrency: { type: 'string', default: '1' }, runs: { type: 'string', default: '3' } },
+});
+const N = Number(values.nodes);
+const C = Number(values.concurrency);
+const CLI = new URL('../server/cli/main.js', import.meta.url).pathname;
+
+async function startServer(dir: string): Promise<{ url: string; token: string; stop: () => Promise<void> }> {
+  const cfg = join(dir, 'bench.yaml');
+  writeFileSync(
+    cfg,
+    `dataDir: ${dir}/var\napi: { listen: "127.0.0.1:0", token: bench-token }\n` +
+      `dhcp: { enabled: false }\ntftp: { enabled: false }\nnfs: { backend: none }\n` +
+      `networks:\n  - { name: a, cidr: 10.16.0.0/16, serverAddress: 10.16.0.1, staticRange: 10.16.0.10-10.16.255.250 }\n` +
+      `  - { name: b, cidr: 10.17.0.0/16, serverAddress: 10.17.0.1, staticRange: 10.17.0.10-10.17.255.250 }\n`,
+  );
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg], {
+    env: { PATH: process.env.PATH, RACKBOOT_LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('server did not start: ' + out)), 20_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) (clearTimeout(t), resolve(m[1]!));
+    });
+  });
+  return {
+    url,
+    token: 'bench-token',
+    stop: () => new Promise((r) => (child.once('exit', () => r()), child.kill('SIGTERM'))),
+  };
+}
+
+function post(agent: Agent, url: URL, token: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        agent,
+        host: url.hostname,
+        port: url.port,
+        path: '/api/v1/nodes',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${token}` },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function mac(prefix: number, i: number): string {
+  return [0x52, 0x54, prefix, (i >> 16) & 255, (i >> 8) & 255, i & 255].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+async function once(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'rb-bench-api-'));
+  const srv = await startServer(dir);
+  const agent = new Agent({ keepAlive: true, maxSockets: C });
+  const url = new URL(srv.url);
+  let next = 0;
+  let failed = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: C }, async () => {
+      while (next < N) {
+        const i = next++;
+        const body = JSON.stringify({
+          name: `node${i}`,
+          interfaces: [
+            { name: 'eth0', mac: mac(0x10, i), network: 'a' },
+            { name: 'eth1', mac: mac(0x11, i), network: 'b' },
+          ],
+        });
+        if ((await post(agent, url, srv.token, body)) !== 201) failed++;
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  agent.destroy();
+  const check = await fetch(`${srv.url}/api/v1/nodes`, { headers: { authorization: `Bearer ${srv.token}` } });
+  const count = ((await check.json()) as unknown[]).length;
+  await srv.stop();
+  rmSync(dir, { recursive: true, force: true });
+  if (failed || count !== N) throw new Error(`${failed} request(s) failed; registry holds ${count} of ${N}`);
+  return secs;
+}
+
+const runs: number[] = [];
+for (let r = 0; r < Number(values.runs); r++) {
+  const s = await once();
+  runs.push(s);
+  console.log(`run ${r + 1}: ${N} nodes (2 interfaces each) in ${s.toFixed(2)} s = ${(N / s).toFixed(0)} registrations/s`);
+}
+runs.sort((a, b) => a - b);
+const median = runs[Math.floor(runs.length / 2)]!;
+console.log(
+  `median: ${median.toFixed(2)} s for ${N} nodes, concurrency ${C}, ${availableParallelism()} cores; ` +
+    `bar 20 s: ${median < 20 ? 'met' : 'NOT met'} (${(20 / median).toFixed(1)}x headroom)`,
+);

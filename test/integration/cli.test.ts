@@ -1,0 +1,70 @@
+// The rackboot command as a user runs it: a real process against a real server.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../helpers/netns.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const CLI = new URL('../../server/cli/main.js', import.meta.url).pathname;
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  return run(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, timeoutMs: 20_000 });
+}
+
+describe('rackboot CLI', () => {
+  let s: TestServer;
+  let env: Record<string, string>;
+  before(async () => {
+    s = await startTestServer();
+    env = { RACKBOOT_API: s.url, RACKBOOT_API_TOKEN: s.token };
+  });
+  after(async () => s.stop());
+
+  test('node add / list / show / rm through the API', async () => {
+    const add = await cli(['node', 'add', 'blade9', '-i', 'eth0,52-54-00-00-0A-09,inside', '-i', 'eth1,5254.0000.0b09,inside2,10.0.1.99', '--var', 'rack=7'], env);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, /registered blade9: eth0 52:54:00:00:0a:09 inside 10\.0\.0\.10; eth1 52:54:00:00:0b:09 inside2 10\.0\.1\.99/);
+    const list = await cli(['node', 'list'], env);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /blade9\s+-\s+eth0=10\.0\.0\.10\(52:54:00:00:0a:09\)/);
+    const show = await cli(['node', 'show', 'blade9'], env);
+    assert.equal(JSON.parse(show.stdout).vars.rack, '7');
+    const dup = await cli(['node', 'add', 'other', '-i', 'eth0,52:54:00:00:0a:09,inside'], env);
+    assert.equal(dup.code, 1);
+    assert.match(dup.stderr, /^rackboot: 409 .*already registered to blade9\/eth0/);
+    const rm = await cli(['node', 'rm', 'blade9'], env);
+    assert.equal(rm.code, 0, rm.stderr);
+    const gone = await cli(['node', 'show', 'blade9'], env);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /404 no node named 'blade9'/);
+  });
+
+  test('--api/--token flags; clear one-line errors for a bad token, bad --iface, no server', async () => {
+    const flags = await cli(['node', 'list', '--api', s.url, '--token', s.token]);
+    assert.equal(flags.code, 0, flags.stderr);
+    const bad = await cli(['node', 'list', '--api', s.url, '--token', 'wrong']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /401 the bearer token is not valid/);
+    const iface = await cli(['node', 'add', 'x', '-i', 'eth0'], env);
+    assert.match(iface.stderr, /--iface 'eth0': expected NAME,MAC,NETWORK\[,IPV4\]/);
+    const down = await cli(['node', 'list', '--api', 'http://127.0.0.1:1', '--token', 't']);
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /cannot reach the rackboot API at http:\/\/127\.0\.0\.1:1/);
+    assert.equal(down.stderr.trim().split('\n').length, 1, 'one line, no stack trace');
+  });
+
+  test('config check: ok summary, and every problem with its key path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rbcli-'));
+    const good = new URL('../../../examples/seed-cluster.yaml', import.meta.url).pathname;
+    const ok = await cli(['config', 'check', '--config', good]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /ok: cluster 'cgws', 2 network\(s\), 1 seed group\(s\), 8 seed node\(s\)/);
+    const badFile = join(dir, 'bad.yaml');
+    writeFileSync(badFile, 'networks:\n  - name: a\n    cidr: 10.0.0.0/24\n    serverAddress: 10.0.9.1\n    rooter: 10.0.0.1\n');
+    const bad = await cli(['config', 'check', '--config', badFile]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /networks\[0\]\.rooter: unknown key \(did you mean 'router'\?\)/);
+  });
+});
