@@ -29,6 +29,12 @@ export interface ExportMount {
   source: string;
   /** mount options, e.g. "vers=4,ro" */
   options: string;
+  /**
+   * Directory inside the mount that holds the live content, when the export
+   * is switched atomically by content syncs (`current`, a symlink to the
+   * release): a blade serves <mountpoint>/<contentDir>. Absent: the mount root.
+   */
+  contentDir?: string;
 }
 
 export interface ExportCatalog {

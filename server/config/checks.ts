@@ -2,18 +2,10 @@
 // finds, naming key paths; all run after the schema and network checks pass.
 import type { ConfigIssue } from './errors.js';
 import type { LoadedConfig } from './load.js';
+import { nfsConfigIssues } from '../nfs/config-check.js';
 
 export type ConfigCheck = (c: LoadedConfig) => ConfigIssue[];
 
-function exportNetworks(c: LoadedConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  c.config.nfs.exports.forEach((e, i) =>
-    e.networks.forEach((n, j) => {
-      if (!c.networkByName.has(n)) issues.push({ path: `nfs.exports[${i}].networks[${j}]`, message: `no network '${n}'` });
-    }),
-  );
-  return issues;
-}
 
 function directorReferences(c: LoadedConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -24,4 +16,4 @@ function directorReferences(c: LoadedConfig): ConfigIssue[] {
   return issues;
 }
 
-export const CONFIG_CHECKS: ConfigCheck[] = [exportNetworks, directorReferences];
+export const CONFIG_CHECKS: ConfigCheck[] = [nfsConfigIssues, directorReferences];

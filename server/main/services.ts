@@ -1,5 +1,6 @@
 // The subsystems the server runs, in start order. Each factory returns
 // undefined when its section is disabled.
 import type { ServiceFactory } from './service.js';
+import { nfsServiceFactory } from '../nfs/service.js';
 
-export const SERVICE_FACTORIES: ServiceFactory[] = [];
+export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory];

@@ -16,6 +16,8 @@ import {
   type EventInput,
   type EventQuery,
   type EventRecord,
+  type ExportRecord,
+  type NewExport,
   type GroupPatch,
   type GroupRecord,
   type InterfaceRecord,
@@ -476,6 +478,63 @@ export class SqliteStore implements Store {
 
   async pruneEvents(beforeTs: number): Promise<number> {
     return this.db.prepare('DELETE FROM events WHERE ts < ?').run(beforeTs).changes;
+  }
+
+  // ---- NFS exports (API-made) ---------------------------------------------
+  // The fields live in one JSON column: the NFS service validates them, and
+  // a field added later needs no migration.
+
+  private toExport(r: { name: string; spec: string; created_at: string; updated_at: string }): ExportRecord {
+    const spec = parseJson(r.spec) as Partial<NewExport>;
+    return {
+      name: r.name,
+      path: String(spec.path ?? ''),
+      networks: Array.isArray(spec.networks) ? spec.networks.map(String) : [],
+      access: spec.access === 'rw' ? 'rw' : 'ro',
+      squash: spec.squash ?? 'root_squash',
+      sync: spec.sync ?? true,
+      allowRwNetwork: spec.allowRwNetwork ?? false,
+      pseudo: String(spec.pseudo ?? `/${r.name}`),
+      layout: spec.layout === 'plain' ? 'plain' : 'releases',
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+    };
+  }
+
+  private exportSpec(e: NewExport): string {
+    const { name: _name, ...spec } = e;
+    return JSON.stringify(spec);
+  }
+
+  async listExports(): Promise<ExportRecord[]> {
+    return this.db.prepare<[], { name: string; spec: string; created_at: string; updated_at: string }>('SELECT * FROM nfs_exports ORDER BY name').all().map((r) => this.toExport(r));
+  }
+
+  async getExport(name: string): Promise<ExportRecord | undefined> {
+    const r = this.db.prepare<[string], { name: string; spec: string; created_at: string; updated_at: string }>('SELECT * FROM nfs_exports WHERE name = ?').get(name);
+    return r ? this.toExport(r) : undefined;
+  }
+
+  async createExport(e: NewExport): Promise<ExportRecord> {
+    const now = new Date().toISOString();
+    try {
+      this.db.prepare('INSERT INTO nfs_exports (name, spec, created_at, updated_at) VALUES (?, ?, ?, ?)').run(e.name, this.exportSpec(e), now, now);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError('name', `an export named '${e.name}' already exists`);
+      throw err;
+    }
+    return (await this.getExport(e.name))!;
+  }
+
+  async updateExport(name: string, e: NewExport): Promise<ExportRecord> {
+    const now = new Date().toISOString();
+    const r = this.db.prepare('UPDATE nfs_exports SET spec = ?, updated_at = ? WHERE name = ?').run(this.exportSpec({ ...e, name }), now, name);
+    if (!r.changes) throw new NotFoundError('export', `no export named '${name}'`);
+    return (await this.getExport(name))!;
+  }
+
+  async deleteExport(name: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM nfs_exports WHERE name = ?').run(name).changes > 0;
   }
 
   // ---- settings ----------------------------------------------------------

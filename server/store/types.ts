@@ -123,6 +123,26 @@ export interface EventQuery {
 }
 
 /**
+ * An NFS export made through the API (config-file exports are not stored).
+ * The store keeps the fields as given; the NFS service validates them.
+ */
+export interface ExportRecord {
+  name: string;
+  path: string;
+  networks: string[];
+  access: 'ro' | 'rw';
+  squash: 'root_squash' | 'all_squash' | 'no_root_squash';
+  sync: boolean;
+  allowRwNetwork: boolean;
+  pseudo: string;
+  layout: 'releases' | 'plain';
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type NewExport = Omit<ExportRecord, 'createdAt' | 'updatedAt'>;
+
+/**
  * Address pools the store allocates from when an interface is registered
  * without an address: the network's static range.
  */
@@ -155,6 +175,14 @@ export interface Store {
   listEvents(query: EventQuery): Promise<EventRecord[]>;
   /** Drop events older than the timestamp; returns how many went. */
   pruneEvents(beforeTs: number): Promise<number>;
+
+  listExports(): Promise<ExportRecord[]>;
+  getExport(name: string): Promise<ExportRecord | undefined>;
+  /** ConflictError('name') when the name is taken. */
+  createExport(e: NewExport): Promise<ExportRecord>;
+  /** Replace every field but the name; NotFoundError when missing. */
+  updateExport(name: string, e: NewExport): Promise<ExportRecord>;
+  deleteExport(name: string): Promise<boolean>;
 
   /** Key/value settings that must survive restarts (schema-free). */
   getSetting(key: string): Promise<string | undefined>;

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfigOption } from './serve.js';
+import { configExports } from '../../nfs/model.js';
 
 export function registerConfig(program: Command): void {
   const config = program.command('config').description('config file tools');
@@ -12,7 +13,7 @@ export function registerConfig(program: Command): void {
       const c = cfg.config;
       console.log(
         `${cfg.file ?? 'built-in defaults'}: ok: cluster '${c.cluster.name}', ${cfg.networks.length} network(s), ` +
-          `${c.groups.length} seed group(s), ${c.nodes.length} seed node(s), ${c.nfs.exports.length} export(s), ${c.director.services.length} virtual service(s)`,
+          `${c.groups.length} seed group(s), ${c.nodes.length} seed node(s), ${configExports(cfg).length} export(s), ${c.director.services.length} virtual service(s)`,
       );
     });
 }

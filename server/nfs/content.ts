@@ -1,0 +1,185 @@
+// Content of a releases-layout export, switched atomically:
+//
+//   <export>/releases/<id>/...     one complete tree per sync
+//   <export>/current -> releases/<id>   relative symlink, replaced by rename(2)
+//
+// A new tree is written beside the live one (releases/.incoming-*), renamed
+// into place, then `current` is switched by renaming a new symlink over it.
+// rename(2) is atomic, so a path looked up through `current` resolves to the
+// old tree or the new one, never a mix. Why not switch the export root
+// itself: ganesha's VFS FSAL refuses a symlink as export Path (ELOOP), and
+// pins the root directory by file handle, so a directory swapped in by
+// rename or RENAME_EXCHANGE is not seen until the export is re-created
+// (tried on ganesha 4.3). The kernel server pins the root at exportfs time
+// the same way. Old releases are kept so a blade reading a file through a
+// handle of the previous tree finishes its read.
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { x as extract } from 'tar';
+import { fsyncDir } from './atomic.js';
+import { CURRENT, RELEASES } from './model.js';
+
+export interface ReleaseInfo {
+  id: string;
+  current: boolean;
+  /** ISO time the release was made. */
+  createdAt: string;
+}
+
+export interface SyncResult {
+  release: string;
+  previous: string | null;
+  files: number;
+  bytes: number;
+  pruned: string[];
+}
+
+/** A problem with the uploaded tree (hostile path, bad archive, too large). 400/413 in the API. */
+export class ContentError extends Error {
+  constructor(message: string, readonly status = 400) {
+    super(message);
+    this.name = 'ContentError';
+  }
+}
+
+const RELEASE_ID = /^\d{8}T\d{9}Z-[0-9a-f]{6}$/;
+
+export function newReleaseId(now = new Date()): string {
+  const t = now.toISOString().replace(/[-:.]/g, ''); // 20261126T160000123Z
+  return `${t}-${randomBytes(3).toString('hex')}`;
+}
+
+export class Releases {
+  constructor(readonly root: string) {}
+
+  get releasesDir(): string {
+    return join(this.root, RELEASES);
+  }
+
+  /** The release `current` points at, or null (no release yet, or `current` is not ours). */
+  async current(): Promise<string | null> {
+    try {
+      const target = await readlink(join(this.root, CURRENT));
+      const m = /^releases\/([^/]+)$/.exec(target);
+      return m && RELEASE_ID.test(m[1]!) ? m[1]! : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async list(): Promise<ReleaseInfo[]> {
+    const cur = await this.current();
+    const names = (await readdir(this.releasesDir).catch(() => [] as string[])).filter((n) => RELEASE_ID.test(n)).sort();
+    return Promise.all(
+      names.map(async (id) => ({ id, current: id === cur, createdAt: (await stat(join(this.releasesDir, id))).mtime.toISOString() })),
+    );
+  }
+
+  /**
+   * Make an empty directory a releases-layout export (an empty first release,
+   * so blades mounting before the first sync find `current`). A directory
+   * that already has files is left alone.
+   */
+  async init(): Promise<'created' | 'exists' | 'not-empty'> {
+    if (await this.current()) return 'exists';
+    const entries = (await readdir(this.root)).filter((n) => n !== RELEASES);
+    if (entries.length) return 'not-empty';
+    const id = newReleaseId();
+    await mkdir(join(this.releasesDir, id), { recursive: true, mode: 0o755 });
+    await this.switchTo(id);
+    return 'created';
+  }
+
+  /** Unpack a tar (optionally gzip) stream as a new release and switch to it. */
+  async syncTar(source: Readable, o: { keep: number; maxBytes: number }): Promise<SyncResult> {
+    await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
+    const id = newReleaseId();
+    const incoming = join(this.releasesDir, `.incoming-${id}`);
+    await mkdir(incoming, { mode: 0o755 });
+    let bytes = 0;
+    let files = 0;
+    try {
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          bytes += chunk.length;
+          if (bytes > o.maxBytes) cb(new ContentError(`the upload is larger than nfs.maxUploadBytes (${o.maxBytes} bytes)`, 413));
+          else cb(null, chunk);
+        },
+      });
+      const unpack = extract({
+        cwd: incoming,
+        strict: true,
+        preserveOwner: false,
+        // Only plain files, directories and symlinks: no devices, FIFOs or hard links out of the tree.
+        filter: (_p, entry) => {
+          const type = (entry as { type?: string }).type;
+          const ok = type === 'File' || type === 'OldFile' || type === 'ContiguousFile' || type === 'Directory' || type === 'SymbolicLink';
+          if (ok && type !== 'Directory' && type !== 'SymbolicLink') files++;
+          return ok;
+        },
+      });
+      await new Promise<void>((resolve, reject) => {
+        let failed = false;
+        const fail = (e: Error) => {
+          if (failed) return;
+          failed = true;
+          source.unpipe?.();
+          reject(e instanceof ContentError ? e : new ContentError(`bad tar upload: ${e.message}`));
+        };
+        source.on('error', fail);
+        counter.on('error', fail);
+        unpack.on('error', fail);
+        unpack.on('close', () => (failed ? undefined : resolve()));
+        source.pipe(counter).pipe(unpack as unknown as NodeJS.WritableStream);
+      });
+      const dest = join(this.releasesDir, id);
+      await rename(incoming, dest);
+      await fsyncDir(this.releasesDir);
+    } catch (err) {
+      await rm(incoming, { recursive: true, force: true });
+      throw err;
+    }
+    const previous = await this.current();
+    await this.switchTo(id);
+    const pruned = await this.prune(o.keep);
+    return { release: id, previous, files, bytes, pruned };
+  }
+
+  /** Point `current` at an existing release (rollback). */
+  async activate(id: string): Promise<string | null> {
+    if (!RELEASE_ID.test(id)) throw new ContentError(`'${id}' is not a release id`);
+    const st = await lstat(join(this.releasesDir, id)).catch(() => undefined);
+    if (!st?.isDirectory()) throw new ContentError(`no release '${id}'`, 404);
+    const previous = await this.current();
+    await this.switchTo(id);
+    return previous;
+  }
+
+  private async switchTo(id: string): Promise<void> {
+    const tmp = join(this.root, `.${CURRENT}.tmp-${randomBytes(4).toString('hex')}`);
+    await symlink(`${RELEASES}/${id}`, tmp);
+    try {
+      await rename(tmp, join(this.root, CURRENT));
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    await fsyncDir(this.root);
+  }
+
+  /** Remove all but the current release and the `keep` newest others; also leftovers of interrupted syncs. */
+  async prune(keep: number): Promise<string[]> {
+    const cur = await this.current();
+    const all = await readdir(this.releasesDir).catch(() => [] as string[]);
+    for (const n of all.filter((n) => n.startsWith('.incoming-'))) {
+      // An interrupted sync's leftovers; a running one is serialized by the caller.
+      await rm(join(this.releasesDir, n), { recursive: true, force: true });
+    }
+    const old = all.filter((n) => RELEASE_ID.test(n) && n !== cur).sort().reverse();
+    const gone = old.slice(keep);
+    for (const id of gone) await rm(join(this.releasesDir, id), { recursive: true, force: true });
+    return gone;
+  }
+}
