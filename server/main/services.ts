@@ -2,5 +2,6 @@
 // undefined when its section is disabled.
 import type { ServiceFactory } from './service.js';
 import { nfsServiceFactory } from '../nfs/service.js';
+import { tftpServiceFactory } from '../tftp/service.js';
 
-export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory];
+export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory, tftpServiceFactory];

@@ -1,0 +1,469 @@
+// The TFTP server: listening sockets, one socket (transfer id) per transfer,
+// the retransmission clock. Decisions come from policy.ts, options.ts and
+// the Transfer state machine; this file only moves bytes and time.
+import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import { BootRefused, type BootClient, type BootFile } from '../boot/content.js';
+import type { Logger } from '../log.js';
+import { BlockSource } from './blocks.js';
+import { dataHeader, encodeError, encodeOack, ERR } from './codec.js';
+import { netasciiFile } from './netascii.js';
+import { negotiate, type OptionLimits } from './options.js';
+import { decideRequest } from './policy.js';
+import { RateLimiter } from './ratelimit.js';
+import { Transfer, type Action, type Outcome } from './transfer.js';
+
+export interface TftpServerOptions {
+  port: number;
+  /** Addresses to listen on; '0.0.0.0' is the wildcard. Addresses not on this machine are skipped. */
+  addresses: string[];
+  /** Addresses whose absence is an error (the configured address); others are skipped with a log line. */
+  required: string[];
+  lookup(path: string, client: BootClient): Promise<BootFile | undefined>;
+  /** blksize/windowsize caps for a client (config maximum, its network's MTU). */
+  limits(clientAddress: string): OptionLimits;
+  maxTransfers: number;
+  initialRtoMs: number;
+  retries: number;
+  clientRate: number;
+  clientBurst: number;
+  log: Logger;
+  hooks?: TftpHooks;
+  /** Minimum retransmission timeout once the round trip is known (tests lower it). */
+  minRtoMs?: number;
+  maxRtoMs?: number;
+}
+
+export interface TransferRecord {
+  client: string;
+  port: number;
+  /** Confined path asked of the boot hub. */
+  path: string;
+  kind: BootFile['kind'];
+  node: string | undefined;
+  mode: 'octet' | 'netascii';
+  size: number;
+  bytes: number;
+  blksize: number;
+  windowsize: number;
+  durationMs: number;
+  retransmits: number;
+  timeouts: number;
+  outcome: Outcome | 'aborted' | 'read-error';
+  reason?: string;
+}
+
+export interface RefusalRecord {
+  client: string;
+  filename: string | undefined;
+  code: number;
+  message: string;
+  /** A hostile or forbidden name (logged as a warning) rather than a plain miss. */
+  refusal: boolean;
+}
+
+export interface TftpHooks {
+  transferStarted?(r: { client: string; path: string; size: number; blksize: number; windowsize: number }): void;
+  transferEnded?(r: TransferRecord): void;
+  /** An ERROR answered a request (not found, refused, bad packet, busy). */
+  requestFailed?(r: RefusalRecord): void;
+  errorSent?(code: number): void;
+}
+
+const TICK_MS = 10;
+
+/** Addresses here are always literal IPs: skip dgram's per-send dns.lookup tick. */
+const literalLookup = (address: string, _family: unknown, cb: (err: Error | null, address: string, family: number) => void): void => cb(null, address, 4);
+
+function newSocket(reuseAddr: boolean): Socket {
+  // The lookup callback signature differs between overloads in @types/node; this one is the (address, family) form dgram uses.
+  return dgram.createSocket({ type: 'udp4', reuseAddr, lookup: literalLookup as unknown as dgram.SocketOptions['lookup'] });
+}
+
+function bindSocket(sock: Socket, address: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    sock.once('error', onError);
+    sock.bind({ address, port, exclusive: true }, () => {
+      sock.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+interface Listener {
+  sock: Socket;
+  address: string;
+  port: number;
+}
+
+export class TftpServer {
+  private readonly listeners: Listener[] = [];
+  private readonly sessions = new Map<string, Session | 'pending'>();
+  private readonly limiter: RateLimiter;
+  private ticker: NodeJS.Timeout | undefined;
+  private tickQueued = false;
+  private stopping = false;
+  private readonly warnedRate = new Map<string, number>();
+
+  constructor(readonly opts: TftpServerOptions) {
+    this.limiter = new RateLimiter(opts.clientRate, opts.clientBurst);
+  }
+
+  get active(): number {
+    return this.sessions.size;
+  }
+
+  /** Bound addresses (after start). */
+  get bound(): Array<{ address: string; port: number }> {
+    return this.listeners.map((l) => ({ address: l.address, port: l.port }));
+  }
+
+  async start(): Promise<void> {
+    const { port, addresses, log } = this.opts;
+    const multi = addresses.length > 1;
+    if (multi && port !== 0) await this.probe(addresses, port);
+    for (const address of addresses) {
+      const sock = newSocket(multi);
+      try {
+        await bindSocket(sock, address, port);
+      } catch (err) {
+        sock.close();
+        if ((err as { code?: string }).code === 'EADDRNOTAVAIL' && !this.opts.required.includes(address)) {
+          log.debug(`tftp: ${address} is not an address of this machine; not listening on it`);
+          continue;
+        }
+        await this.stop();
+        throw err;
+      }
+      const l: Listener = { sock, address, port: sock.address().port };
+      sock.on('message', (msg, rinfo) => this.onRequest(l, msg, rinfo));
+      sock.on('error', (err) => log.error({ err }, `tftp: socket ${address}:${l.port} error`));
+      this.listeners.push(l);
+    }
+  }
+
+  /**
+   * The listening sockets share the port (SO_REUSEADDR, so a specific address
+   * and the wildcard can both be bound); first make sure no other program
+   * holds it, which SO_REUSEADDR would otherwise hide.
+   */
+  private async probe(addresses: string[], port: number): Promise<void> {
+    for (const address of addresses) {
+      const probe = newSocket(false);
+      try {
+        await bindSocket(probe, address, port);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EADDRNOTAVAIL') throw err;
+      } finally {
+        probe.close();
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.ticker);
+    this.ticker = undefined;
+    for (const s of [...this.sessions.values()]) if (s !== 'pending') s.abort('server shutting down');
+    await Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.sock.close(() => r()))));
+    this.listeners.length = 0;
+  }
+
+  private sendError(sock: Socket, rinfo: RemoteInfo, code: number, message: string): void {
+    this.opts.hooks?.errorSent?.(code);
+    sock.send(encodeError(code, message), rinfo.port, rinfo.address);
+  }
+
+  private onRequest(l: Listener, msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.stopping) return;
+    const now = performance.now();
+    if (!this.limiter.take(rinfo.address, now)) {
+      // Dropped without an answer: that is what a rate limit is for. Logged once a minute per client.
+      const last = this.warnedRate.get(rinfo.address) ?? -Infinity;
+      if (now - last > 60_000) {
+        this.warnedRate.set(rinfo.address, now);
+        if (this.warnedRate.size > 10_000) this.warnedRate.clear();
+        this.opts.log.warn(`tftp: ${rinfo.address} is over ${this.opts.clientRate} requests/s (burst ${this.opts.clientBurst}); dropping its requests`);
+      }
+      this.opts.hooks?.requestFailed?.({ client: rinfo.address, filename: undefined, code: -1, message: 'rate limited', refusal: false });
+      return;
+    }
+    const d = decideRequest(msg);
+    if (d.kind === 'ignore') {
+      this.opts.log.debug(`tftp: ${rinfo.address}:${rinfo.port}: ignored: ${d.reason}`);
+      return;
+    }
+    if (d.kind === 'error') {
+      const line = `tftp: ${rinfo.address}:${rinfo.port}${d.filename !== undefined ? ` '${printable(d.filename)}'` : ''}: ERROR ${d.code} ${d.message}`;
+      if (d.refusal) this.opts.log.warn(line);
+      else this.opts.log.info(line);
+      this.opts.hooks?.requestFailed?.({ client: rinfo.address, filename: d.filename, code: d.code, message: d.message, refusal: d.refusal });
+      this.sendError(l.sock, rinfo, d.code, d.message);
+      return;
+    }
+    const key = `${l.address}:${l.port}|${rinfo.address}:${rinfo.port}`;
+    const existing = this.sessions.get(key);
+    if (existing === 'pending') return; // a retransmitted RRQ while we look the file up
+    if (existing) {
+      if (existing.path === d.path && existing.transfer.base <= 1) return; // retransmitted RRQ: the transfer's own timer resends
+      // The client reuses its port for a new request: the old transfer is over for it.
+      existing.abort('superseded by a new request from the same client port', false);
+    }
+    if (this.sessions.size >= this.opts.maxTransfers) {
+      const message = `server busy: ${this.sessions.size} transfers in progress, try again`;
+      this.opts.log.warn(`tftp: ${rinfo.address}:${rinfo.port} '${printable(d.path)}': ${message}`);
+      this.opts.hooks?.requestFailed?.({ client: rinfo.address, filename: d.filename, code: ERR.NOT_DEFINED, message, refusal: false });
+      this.sendError(l.sock, rinfo, ERR.NOT_DEFINED, message);
+      return;
+    }
+    this.sessions.set(key, 'pending');
+    void this.open(l, key, rinfo, d.path, d.filename, d.mode, d.options).catch((err: unknown) => {
+      // open() handles its own errors; this is the last guard so a bug cannot crash the process.
+      this.sessions.delete(key);
+      this.opts.log.error({ err }, `tftp: ${rinfo.address}: internal error`);
+    });
+  }
+
+  private async open(
+    l: Listener,
+    key: string,
+    rinfo: RemoteInfo,
+    path: string,
+    filename: string,
+    mode: 'octet' | 'netascii',
+    options: Array<[string, string]>,
+  ): Promise<void> {
+    const fail = (code: number, message: string, refusal: boolean, level: 'info' | 'warn' | 'error' = refusal ? 'warn' : 'info') => {
+      this.sessions.delete(key);
+      this.opts.log[level](`tftp: ${rinfo.address}:${rinfo.port} '${printable(filename)}': ERROR ${code} ${message}`);
+      this.opts.hooks?.requestFailed?.({ client: rinfo.address, filename, code, message, refusal });
+      if (!this.stopping) this.sendError(l.sock, rinfo, code, message);
+    };
+    let file: BootFile | undefined;
+    try {
+      file = await this.opts.lookup(path, { address: rinfo.address, protocol: 'tftp' });
+      if (file && mode === 'netascii') file = await netasciiFile(file);
+    } catch (err) {
+      await file?.close?.();
+      if (err instanceof BootRefused) return fail(err.status === 403 ? ERR.ACCESS : ERR.NOT_FOUND, err.status === 403 ? `access violation: ${err.message}` : `file not found: ${err.message}`, err.status === 403);
+      this.opts.log.error({ err }, `tftp: looking up '${path}' for ${rinfo.address} failed`);
+      return fail(ERR.NOT_DEFINED, 'internal error reading the file (see the server log)', false, 'error');
+    }
+    if (!file) return fail(ERR.NOT_FOUND, `file not found: ${path}`, false);
+    if (this.stopping) return void (await file.close?.());
+    const neg = negotiate(options, file.size, this.opts.limits(rinfo.address));
+    if (!neg.ok) {
+      await file.close?.();
+      return fail(ERR.OPTION, `option negotiation failed: ${neg.message}`, false);
+    }
+    if (neg.value.ignored.length) this.opts.log.debug(`tftp: ${rinfo.address}: ignoring unknown option(s) ${neg.value.ignored.join(', ')}`);
+    const sock = newSocket(false);
+    try {
+      await bindSocket(sock, l.address, 0);
+    } catch (err) {
+      sock.close();
+      await file.close?.();
+      this.opts.log.error({ err }, `tftp: cannot open a transfer socket on ${l.address}`);
+      return fail(ERR.NOT_DEFINED, 'cannot open a transfer socket', false, 'error');
+    }
+    if (this.stopping) {
+      sock.close();
+      return void (await file.close?.());
+    }
+    const { blksize, windowsize, timeoutMs, oack } = neg.value;
+    const transfer = new Transfer({
+      size: file.size,
+      blksize,
+      windowsize,
+      oack: oack.length > 0,
+      fixedTimeoutMs: timeoutMs,
+      initialRtoMs: this.opts.initialRtoMs,
+      minRtoMs: this.opts.minRtoMs ?? 50,
+      maxRtoMs: Math.max(this.opts.maxRtoMs ?? 10_000, this.opts.initialRtoMs),
+      retries: this.opts.retries,
+    });
+    const session = new Session(this, key, sock, rinfo.address, rinfo.port, path, mode, file, transfer, oack);
+    this.sessions.set(key, session);
+    this.opts.hooks?.transferStarted?.({ client: rinfo.address, path, size: file.size, blksize, windowsize });
+    this.ensureTicker();
+    session.start();
+  }
+
+  /** @internal */
+  ended(s: Session, record: TransferRecord): void {
+    if (this.sessions.get(s.key) === s) this.sessions.delete(s.key);
+    if (!this.sessions.size && this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+    }
+    const line = `tftp: ${record.client}:${record.port} '${printable(record.path)}' ${record.outcome}: ${record.bytes}/${record.size} bytes in ${record.durationMs.toFixed(0)} ms, blksize ${record.blksize}, windowsize ${record.windowsize}, ${record.retransmits} retransmitted${record.reason ? ` (${record.reason})` : ''}`;
+    if (record.outcome === 'complete') this.opts.log.info(line);
+    else this.opts.log.warn(line);
+    this.opts.hooks?.transferEnded?.(record);
+  }
+
+  /** @internal */
+  countError(code: number): void {
+    this.opts.hooks?.errorSent?.(code);
+  }
+
+  /** @internal */
+  allowStranger(address: string): boolean {
+    return this.limiter.take(address, performance.now());
+  }
+
+  private ensureTicker(): void {
+    if (this.ticker) return;
+    this.ticker = setInterval(() => {
+      // Deferred to the check phase: ACKs already waiting in the sockets are
+      // read first, so a busy loop does not retransmit what was just acknowledged.
+      if (this.tickQueued) return;
+      this.tickQueued = true;
+      setImmediate(() => {
+        this.tickQueued = false;
+        const now = performance.now();
+        for (const s of this.sessions.values()) if (s !== 'pending' && s.transfer.deadline <= now) s.tick(now);
+      });
+    }, TICK_MS);
+  }
+}
+
+class Session {
+  private gen = 0;
+  private done = false;
+  private readonly source: BlockSource;
+  private readonly startedWall = performance.now();
+
+  constructor(
+    private readonly server: TftpServer,
+    readonly key: string,
+    private readonly sock: Socket,
+    private readonly address: string,
+    private readonly port: number,
+    readonly path: string,
+    private readonly mode: 'octet' | 'netascii',
+    private readonly file: BootFile,
+    readonly transfer: Transfer,
+    private readonly oack: Array<[string, string]>,
+  ) {
+    this.source = new BlockSource(file, file.size, transfer.s.blksize, transfer.s.windowsize);
+    sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+    sock.on('error', (err) => this.server.opts.log.debug({ err }, `tftp: transfer socket error for ${address}:${port}`));
+  }
+
+  start(): void {
+    // Start reading while the OACK is on its way.
+    this.source.get(1);
+    this.act(this.transfer.start(performance.now()));
+  }
+
+  tick(now: number): void {
+    if (!this.done) this.act(this.transfer.tick(now));
+  }
+
+  private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.done) return;
+    if (rinfo.port !== this.port || rinfo.address !== this.address) {
+      // RFC 1350: a packet from another transfer id gets ERROR 5 and does not disturb this transfer.
+      const isError = msg.length >= 2 && msg[0] === 0 && msg[1] === 5;
+      if (!isError && this.server.allowStranger(rinfo.address)) {
+        this.server.countError(ERR.UNKNOWN_TID);
+        this.sock.send(encodeError(ERR.UNKNOWN_TID, 'unknown transfer ID'), rinfo.port, rinfo.address);
+      }
+      return;
+    }
+    if (msg.length < 4 || msg[0] !== 0) return;
+    if (msg[1] === 4) {
+      const before = this.transfer.base;
+      const actions = this.transfer.ack(msg.readUInt16BE(2), performance.now());
+      if (this.transfer.base !== before) this.source.release(this.transfer.base);
+      this.act(actions);
+    } else if (msg[1] === 5) {
+      this.clientMessage = msg.subarray(4, Math.max(4, msg.indexOf(0, 4))).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
+      this.act(this.transfer.clientError(performance.now()));
+    }
+    // Anything else from the client (DATA, a second RRQ) is not part of a read transfer: ignored.
+  }
+
+  private clientMessage: string | undefined;
+
+  private act(actions: readonly Action[]): void {
+    for (const a of actions) {
+      if (a.type === 'data') this.sendRange(a.first, a.last, ++this.gen);
+      else if (a.type === 'oack') this.sock.send(encodeOack(this.oack), this.port, this.address);
+      else this.finish(a.outcome);
+    }
+  }
+
+  private sendRange(first: number, last: number, gen: number): void {
+    for (let b = first; b <= last; b++) {
+      const payload = this.source.get(b);
+      if (!payload) {
+        this.source.wait(b).then(
+          () => {
+            if (!this.done && gen === this.gen) this.sendRange(b, last, gen);
+          },
+          (err: unknown) => this.readFailed(err),
+        );
+        return;
+      }
+      this.sock.send([dataHeader(b), payload], this.port, this.address);
+    }
+  }
+
+  private readFailed(err: unknown): void {
+    if (this.done) return;
+    const reason = (err as Error)?.message ?? String(err);
+    this.server.opts.log.error({ err }, `tftp: reading '${this.path}' for ${this.address} failed`);
+    this.server.countError(ERR.NOT_DEFINED);
+    this.sock.send(encodeError(ERR.NOT_DEFINED, 'error reading the file (see the server log)'), this.port, this.address);
+    this.close('read-error', reason);
+  }
+
+  private finish(outcome: Outcome): void {
+    if (outcome === 'timeout') {
+      this.server.countError(ERR.NOT_DEFINED);
+      this.sock.send(encodeError(ERR.NOT_DEFINED, 'transfer timed out'), this.port, this.address);
+    }
+    this.close(outcome, outcome === 'client-error' ? `client sent ERROR: ${this.clientMessage ?? ''}` : outcome === 'timeout' ? `no answer after ${this.transfer.s.retries} retransmissions` : undefined);
+  }
+
+  abort(reason: string, notify = true): void {
+    if (this.done) return;
+    if (notify) this.server.countError(ERR.NOT_DEFINED);
+    if (notify) this.sock.send(encodeError(ERR.NOT_DEFINED, reason), this.port, this.address);
+    this.close('aborted', reason);
+  }
+
+  private close(outcome: TransferRecord['outcome'], reason?: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.gen++;
+    const t = this.transfer;
+    // Let queued sends (the ERROR above) leave before the socket goes.
+    setImmediate(() => this.sock.close());
+    void Promise.resolve(this.file.close?.()).catch(() => undefined);
+    this.server.ended(this, {
+      client: this.address,
+      port: this.port,
+      path: this.path,
+      kind: this.file.kind,
+      node: this.file.node,
+      mode: this.mode,
+      size: this.file.size,
+      bytes: t.bytesAcked,
+      blksize: t.s.blksize,
+      windowsize: t.s.windowsize,
+      durationMs: performance.now() - this.startedWall,
+      retransmits: t.retransmits,
+      timeouts: t.timeouts,
+      outcome,
+      reason,
+    });
+  }
+}
+
+function printable(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).slice(0, 200);
+}

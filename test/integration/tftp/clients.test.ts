@@ -1,0 +1,339 @@
+// The TFTP service on loopback against the real clients (tftp-hpa, atftp,
+// curl) and a raw UDP client for the protocol's edge cases. The server is the
+// real rackboot server (SQLite registry, events, metrics) with the static
+// provider and a generated-content provider on the boot hub.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { requireLab } from '../../helpers/env.js';
+import { startTestServer, TEST_NETWORKS, type TestServer } from '../../helpers/server.js';
+import { configText, patternBytes, patternSha256, RawClient, runClient, sha256, sha256File, testProviderFactory, tftpPort } from '../../helpers/tftp.js';
+import { tftpServiceFactory } from '../../../server/tftp/service.js';
+import { decode, encodeAck, encodeError, encodeRequest } from '../../../server/tftp/codec.js';
+import { toNetascii } from '../../../server/tftp/netascii.js';
+
+const CLIENTS = ['tftp', 'atftp', 'curl'];
+const MiB = 1 << 20;
+
+function parse(msg: Buffer) {
+  const d = decode(msg);
+  assert.ok(d.ok, `undecodable reply ${msg.toString('hex')}`);
+  return d.packet;
+}
+
+/** Fetch a whole file by hand (lockstep), returning the bytes and the OACK. */
+async function rawGet(port: number, name: string, opts: { mode?: string; options?: Array<[string, string]>; from?: string } = {}) {
+  const c = await RawClient.open(opts.from);
+  try {
+    c.send(encodeRequest('RRQ', name, opts.mode ?? 'octet', opts.options ?? []), port);
+    const parts: Buffer[] = [];
+    let oack: Array<[string, string]> | undefined;
+    let blksize = 512;
+    for (let expect = 1; ; ) {
+      const r = await c.next(3000);
+      assert.ok(r, `no reply for ${name}`);
+      const p = parse(r.msg);
+      if (p.op === 'ERROR') return { error: p, parts: Buffer.alloc(0), oack };
+      if (p.op === 'OACK') {
+        oack = p.options;
+        blksize = Number(p.options.find(([k]) => k === 'blksize')?.[1] ?? 512);
+        c.send(encodeAck(0), r.rinfo.port);
+        continue;
+      }
+      assert.equal(p.op, 'DATA');
+      if (p.op !== 'DATA') break;
+      if (p.block === (expect & 0xffff)) {
+        parts.push(Buffer.from(p.data));
+        expect++;
+      }
+      c.send(encodeAck(p.block), r.rinfo.port);
+      if (p.data.length < blksize) break;
+    }
+    return { error: undefined, data: Buffer.concat(parts), oack };
+  } finally {
+    await c.close();
+  }
+}
+
+describe('tftp on loopback with real clients', () => {
+  let s: TestServer;
+  let port: number;
+  let dir: string;
+  let root: string;
+  const files: Record<string, Buffer> = {};
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rackboot-tftp-'));
+    root = join(dir, 'tftpboot');
+    mkdirSync(join(root, 'boot'), { recursive: true });
+    files['static.bin'] = randomBytes(3 * MiB + 123);
+    files['boot/hello.txt'] = Buffer.from('first line\nsecond\r\nbare\rcr\n\nend');
+    for (const [k, v] of Object.entries(files)) writeFileSync(join(root, k), v);
+    writeFileSync(join(dir, 'outside'), 'not for clients');
+    symlinkSync(join(dir, 'outside'), join(root, 'escape'));
+    s = await startTestServer(
+      {
+        networks: [...TEST_NETWORKS, { name: 'lo', cidr: '127.0.0.0/8', serverAddress: '127.0.0.1', staticRange: '127.0.0.2-127.0.0.200' }],
+        tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '200ms', retries: 3, clientRate: 10_000, clientBurst: 10_000 },
+      },
+      { factories: [testProviderFactory, tftpServiceFactory] },
+    );
+    port = tftpPort(s.server.services.find((x) => x.name === 'tftp'));
+    const node = (n: number) => ({ name: `blade${n}`, interfaces: [{ name: 'eth0', mac: `52:54:00:00:00:0${n}`, network: 'lo', ipv4: `127.0.0.${n}` }] });
+    assert.equal((await s.api('POST', '/api/v1/nodes', node(2))).status, 201);
+  });
+  after(async () => {
+    await s?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const out = (name: string) => join(dir, `out-${name}`);
+
+  test('tftp-hpa, atftp and curl fetch static, generated and distro-loader files; checksums match', async (t) => {
+    if (!requireLab(t, { commands: CLIENTS })) return;
+    const pattern = 'gen/pattern-2000000-blade1';
+    const want: Record<string, string> = {
+      'static.bin': sha256(files['static.bin']!),
+      [pattern]: patternSha256(2_000_000),
+      'gen/config-blade1': sha256(configText('blade1')),
+      '/static.bin': sha256(files['static.bin']!), // PXE-style leading slash
+    };
+    const runs: Array<Parameters<typeof runClient>[0]> = [];
+    let i = 0;
+    for (const remote of Object.keys(want)) {
+      runs.push({ client: 'tftp-hpa', host: '127.0.0.1', port, remote, local: out(`hpa${i++}`) });
+      runs.push({ client: 'curl', host: '127.0.0.1', port, remote: remote.replace(/^\//, ''), local: out(`curl${i++}`) });
+      runs.push({ client: 'curl', host: '127.0.0.1', port, remote: remote.replace(/^\//, ''), local: out(`curl${i++}`), blksize: 1468 });
+    }
+    for (const blksize of [512, 1468, 8192]) {
+      for (const windowsize of [1, 16, 64]) runs.push({ client: 'atftp', host: '127.0.0.1', port, remote: pattern, local: out(`atftp${i++}`), blksize, windowsize });
+    }
+    runs.push({ client: 'atftp', host: '127.0.0.1', port, remote: 'static.bin', local: out(`atftp${i++}`), blksize: 1468, windowsize: 16 });
+    // A few at a time: the server must also keep concurrent transfers apart.
+    for (let k = 0; k < runs.length; k += 4) {
+      await Promise.all(
+        runs.slice(k, k + 4).map(async (r) => {
+          const res = await runClient(r);
+          const label = `${r.client} ${r.remote} blksize ${r.blksize ?? '-'} windowsize ${r.windowsize ?? '-'}`;
+          assert.equal(res.code, 0, `${label}: ${res.stderr}`);
+          assert.equal(await sha256File(r.local), want[r.remote] ?? want[`/${r.remote}`], label);
+          rmSync(r.local);
+        }),
+      );
+    }
+    for (const [name, dirs] of [['pxelinux.0', '/usr/lib/PXELINUX'], ['ldlinux.c32', '/usr/lib/syslinux/modules/bios']] as const) {
+      if (!existsSync(join(dirs, name))) {
+        if (process.env.CI) assert.fail(`${dirs}/${name} missing: .ci/run installs pxelinux and syslinux-common`);
+        continue;
+      }
+      const res = await runClient({ client: 'tftp-hpa', host: '127.0.0.1', port, remote: name, local: out(name) });
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(await sha256File(out(name)), sha256(readFileSync(join(dirs, name))), `${name} from the distro loader dir`);
+    }
+  });
+
+  test('tsize in the OACK for static, generated and netascii content', async () => {
+    const st = await rawGet(port, 'static.bin', { options: [['tsize', '0'], ['blksize', '1468']] });
+    assert.deepEqual(st.oack, [['tsize', String(files['static.bin']!.length)], ['blksize', '1468']]);
+    assert.equal(sha256(st.data!), sha256(files['static.bin']!));
+    const gen = await rawGet(port, 'gen/pattern-70001', { options: [['tsize', '0']] });
+    assert.deepEqual(gen.oack, [['tsize', '70001']]);
+    assert.deepEqual(gen.data, patternBytes(0, 70001));
+    const text = files['boot/hello.txt']!;
+    const na = await rawGet(port, 'boot/hello.txt', { mode: 'netascii', options: [['tsize', '0']] });
+    assert.deepEqual(na.oack, [['tsize', String(toNetascii(text).length)]]);
+    assert.deepEqual(na.data, toNetascii(text));
+    assert.ok(toNetascii(text).length > text.length);
+  });
+
+  test('netascii with tftp-hpa round-trips the text', async (t) => {
+    if (!requireLab(t, { commands: ['tftp'] })) return;
+    const r = await runClient({ client: 'tftp-hpa', host: '127.0.0.1', port, remote: 'boot/hello.txt', local: out('na'), netascii: true });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readFileSync(out('na')), files['boot/hello.txt']);
+  });
+
+  test('hostile input: the right ERROR comes back, the process stays up, a concurrent transfer completes', async (t) => {
+    if (!requireLab(t, { commands: ['tftp'] })) return;
+    const size = 12 * MiB;
+    const bg = runClient({ client: 'tftp-hpa', host: '127.0.0.1', port, remote: `gen/pattern-${size}`, local: out('bg') });
+    const c = await RawClient.open();
+    const expectError = async (buf: Buffer, code: number, re: RegExp, what: string) => {
+      c.send(buf, port);
+      const r = await c.next(2000);
+      assert.ok(r, `${what}: no reply`);
+      const p = parse(r.msg);
+      assert.ok(p.op === 'ERROR', `${what}: got ${p.op}`);
+      assert.equal(p.code, code, `${what}: ${p.message}`);
+      assert.match(p.message, re, what);
+    };
+    try {
+      await expectError(Buffer.from([1]), 4, /malformed/, 'stray 1-byte datagram');
+      await expectError(encodeRequest('WRQ', 'static.bin', 'octet'), 2, /read-only/, 'WRQ');
+      await expectError(encodeRequest('RRQ', '../etc/passwd', 'octet'), 2, /'\.\.'/, '../etc/passwd');
+      await expectError(encodeRequest('RRQ', '/etc/passwd', 'octet'), 1, /not found/, '/etc/passwd (inside the root)');
+      await expectError(encodeRequest('RRQ', 'a\\..\\b', 'octet'), 2, /backslash/, 'a\\..\\b');
+      await expectError(Buffer.from('\x00\x01static.bin\x00../../etc/passwd\x00octet\x00', 'latin1'), 4, /malformed/, 'NUL inside the name');
+      await expectError(Buffer.from('\x00\x01static.bin\x00../../etc/passwd\x00', 'latin1'), 4, /mode/, 'NUL then a path');
+      await expectError(encodeRequest('RRQ', 'escape', 'octet'), 2, /outside the TFTP root/, 'symlink out of the root');
+      await expectError(encodeRequest('RRQ', 'nonexistent', 'octet'), 1, /not found/, 'missing file');
+      await expectError(encodeRequest('RRQ', 'static.bin', 'octet', [['blksize', 'lots']]), 8, /blksize/, 'garbage blksize');
+      await expectError(Buffer.from('\x00\x01static.bin\x00octet\x00blksize\x00', 'latin1'), 4, /no value/, 'option without value');
+      await expectError(encodeRequest('RRQ', 'static.bin', 'mail'), 4, /mode 'mail'/, 'mail mode');
+      await expectError(encodeAck(3), 4, /expected a read request/, 'ACK to the request port');
+      c.send(encodeError(0, 'stranger error'), port);
+      assert.equal((await c.collect(200)).length, 0, 'an ERROR is never answered');
+      // Unknown options are ignored: no OACK, DATA 1 straight away.
+      c.send(encodeRequest('RRQ', 'boot/hello.txt', 'octet', [['x-garbage', '\u00ff\u00fe'], ['multicast', '']]), port);
+      const r1 = (await c.next())!;
+      const d = parse(r1.msg);
+      assert.ok(d.op === 'DATA' && d.block === 1 && d.data.length === files['boot/hello.txt']!.length);
+      c.send(encodeAck(1), r1.rinfo.port);
+    } finally {
+      await c.close();
+    }
+    const r = await bg;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await sha256File(out('bg')), patternSha256(size));
+    rmSync(out('bg'));
+  });
+
+  test('transfer ids: a stranger gets ERROR 5 and the transfer goes on; duplicate ACKs and RRQs send nothing twice', async () => {
+    const c = await RawClient.open();
+    const stranger = await RawClient.open();
+    try {
+      const name = 'gen/pattern-5000';
+      c.send(encodeRequest('RRQ', name, 'octet'), port);
+      const first = await c.next();
+      assert.ok(first);
+      const tid = first.rinfo.port;
+      assert.notEqual(tid, port, 'a new port per transfer');
+      c.send(encodeRequest('RRQ', name, 'octet'), port); // retransmitted RRQ: ignored
+      assert.equal((await c.collect(150)).length, 0, 'a duplicate RRQ starts no second transfer');
+      stranger.send(encodeAck(1), tid);
+      const e = await stranger.next();
+      assert.ok(e);
+      const ep = parse(e.msg);
+      assert.ok(ep.op === 'ERROR' && ep.code === 5, 'ERROR 5 to the stranger');
+      stranger.send(encodeError(0, 'stray'), tid);
+      assert.equal((await stranger.collect(150)).length, 0, "a stranger's ERROR is not answered");
+      const p1 = parse(first.msg);
+      assert.ok(p1.op === 'DATA' && p1.block === 1);
+      const data: Buffer[] = [Buffer.from(p1.data)];
+      await c.collect(0); // DATA 1 may have been sent again meanwhile (its timer)
+      c.send(encodeAck(1), tid);
+      c.send(encodeAck(1), tid);
+      c.send(encodeAck(1), tid);
+      const got = (await c.collect(150)).map((g) => parse(g.msg));
+      assert.deepEqual(got.map((p) => p.op === 'DATA' && p.block), [2], "three ACK 1 -> one DATA 2 (no Sorcerer's Apprentice)");
+      for (let b = 2; ; b++) {
+        const p = b === 2 ? got[0]! : parse((await c.next())!.msg);
+        assert.ok(p.op === 'DATA' && p.block === b);
+        data.push(Buffer.from(p.data));
+        c.send(encodeAck(b), tid);
+        if (p.data.length < 512) break;
+      }
+      assert.deepEqual(Buffer.concat(data), patternBytes(0, 5000));
+    } finally {
+      await c.close();
+      await stranger.close();
+    }
+  });
+
+  test('a vanished client is retried with backoff, then reaped; events on the node timeline; metrics', async () => {
+    const c = await RawClient.open('127.0.0.2');
+    try {
+      c.send(encodeRequest('RRQ', 'static.bin', 'octet'), port, '127.0.0.1');
+      const got = await c.collect(3500); // 200 + 400 + 800 + 1600 ms
+      const blocks = got.map((g) => parse(g.msg));
+      assert.ok(blocks.filter((p) => p.op === 'DATA' && p.block === 1).length >= 3, 'DATA 1 retransmitted');
+      const last = blocks.at(-1)!;
+      assert.ok(last.op === 'ERROR' && /timed out/.test(last.message), 'gives up with ERROR 0');
+    } finally {
+      await c.close();
+    }
+    const tftp = s.server.services.find((x) => x.name === 'tftp') as unknown as { active: number };
+    assert.equal(tftp.active, 0);
+    // A node known by address (blade2 = 127.0.0.2) and one named by the generated file (blade1).
+    const ok = await rawGet(port, 'static.bin', { from: '127.0.0.2', options: [['blksize', '1468']] });
+    assert.equal(ok.data!.length, files['static.bin']!.length);
+    const refused = await rawGet(port, '../../x', { from: '127.0.0.2' });
+    assert.equal(refused.error?.code, 2);
+    await s.server.events.flush();
+    type Ev = { kind: string; detail: Record<string, unknown> };
+    const ev = (await s.api<{ items?: Ev[] } | Ev[]>('GET', '/api/v1/nodes/blade2/events')).body;
+    const list: Ev[] = Array.isArray(ev) ? ev : (ev.items ?? []);
+    const failed = list.find((e) => e.kind === 'tftp.failed');
+    assert.ok(failed, JSON.stringify(list));
+    assert.equal(failed.detail.outcome, 'timeout');
+    assert.equal(failed.detail.retries, 4);
+    const done = list.find((e) => e.kind === 'tftp.transfer');
+    assert.ok(done);
+    assert.equal(done.detail.file, 'static.bin');
+    assert.equal(done.detail.bytes, files['static.bin']!.length);
+    assert.equal(done.detail.blksize, 1468);
+    assert.equal(done.detail.windowsize, 1);
+    assert.equal(typeof done.detail.durationMs, 'number');
+    assert.ok(list.find((e) => e.kind === 'tftp.refused'));
+    const m = await (await fetch(`${s.url}/metrics`)).text();
+    assert.match(m, /rackboot_tftp_transfers_total\{outcome="complete",kind="file"\} \d+/);
+    assert.match(m, /rackboot_tftp_transfers_total\{outcome="timeout",kind="file"\} 1$/m);
+    assert.match(m, /rackboot_tftp_bytes_total\{kind="file"\} \d+/);
+    assert.match(m, /rackboot_tftp_errors_total\{code="2"\} \d+/);
+    assert.match(m, /rackboot_tftp_retransmits_total [1-9]/);
+    assert.match(m, /rackboot_tftp_active_transfers 0/);
+  });
+
+  test('a 100 MiB generated file at blksize 512 (block numbers roll over) with tftp-hpa, atftp and curl', async (t) => {
+    if (!requireLab(t, { commands: CLIENTS })) return;
+    const size = 100 * MiB;
+    const name = `gen/pattern-${size}`;
+    const want = patternSha256(size);
+    const runs = [
+      { client: 'tftp-hpa' as const, host: '127.0.0.1', port, remote: name, local: out('big-hpa') },
+      { client: 'atftp' as const, host: '127.0.0.1', port, remote: name, local: out('big-atftp'), blksize: 512, windowsize: 64 },
+      { client: 'curl' as const, host: '127.0.0.1', port, remote: name, local: out('big-curl'), blksize: 512 },
+    ];
+    await Promise.all(
+      runs.map(async (r) => {
+        const res = await runClient({ ...r, timeoutMs: 300_000 });
+        assert.equal(res.code, 0, `${r.client}: ${res.stderr}`);
+        assert.equal(statSync(r.local).size, size, r.client);
+        assert.equal(await sha256File(r.local), want, r.client);
+        rmSync(r.local);
+      }),
+    );
+  });
+});
+
+describe('tftp limits', () => {
+  test('maxTransfers: a request over the bound gets ERROR 0 busy; per-client rate limit drops the excess', async () => {
+    const s = await startTestServer(
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, clientRate: 1, clientBurst: 4, timeout: '5s' } },
+      { factories: [testProviderFactory, tftpServiceFactory] },
+    );
+    const c = await RawClient.open();
+    try {
+      const port = tftpPort(s.server.services.find((x) => x.name === 'tftp'));
+      // Two transfers held open (never acknowledged), from different client ports.
+      const holders = [await RawClient.open(), await RawClient.open()];
+      for (const h of holders) h.send(encodeRequest('RRQ', 'gen/pattern-100000', 'octet'), port);
+      for (const h of holders) assert.equal(parse((await h.next())!.msg).op, 'DATA');
+      c.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
+      const busy = parse((await c.next())!.msg);
+      assert.ok(busy.op === 'ERROR' && busy.code === 0 && /busy/.test(busy.message), JSON.stringify(busy));
+      // Burst of 4 used up (2 holders, the busy one, this one); the next is dropped silently.
+      c.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
+      assert.ok(await c.next());
+      c.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
+      assert.equal(await c.next(400), undefined, 'over the rate: no answer');
+      for (const h of holders) await h.close();
+    } finally {
+      await c.close();
+      await s.stop();
+    }
+  });
+});
