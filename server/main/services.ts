@@ -3,5 +3,6 @@
 import type { ServiceFactory } from './service.js';
 import { nfsServiceFactory } from '../nfs/service.js';
 import { tftpServiceFactory } from '../tftp/service.js';
+import { directorFactory } from '../director/service.js';
 
-export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory, tftpServiceFactory];
+export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory, tftpServiceFactory, directorFactory()];

@@ -3,5 +3,6 @@ import type { Command } from 'commander';
 import { registerConfig } from './config.js';
 import { registerNode } from './node.js';
 import { registerServe } from './serve.js';
+import { registerDirector } from './director.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode];
+export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector];
