@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// npm run lab [-- --blades N --loader pxelinux|ipxe --server rackboot|dnsmasq ...]
+// npm run lab -- --cleanup [--force]
+import { parseArgs } from 'node:util';
+import { cleanupLeftovers } from './state.js';
+import { DEFAULT_OPTIONS, runReferenceBoot, type LabLoader, type LabOptions, type LabServer } from './lab.js';
+import { formatSerialTimeline } from './report.js';
+
+const USAGE = `usage: npm run lab -- [options]
+
+Boots the paper's cluster in QEMU VMs inside network namespaces (root).
+
+  --blades N            blades to boot (default ${DEFAULT_OPTIONS.blades})
+  --loader L            pxelinux (TFTP, default) or ipxe (chains to HTTP)
+  --server S            rackboot (default) or dnsmasq (the reference: DHCP+TFTP only)
+  --boot-timeout S      seconds a blade may take to come up (default ${DEFAULT_OPTIONS.bootTimeout})
+  --verbose             echo the blades' serial consoles
+  --keep                keep the work directory (configs, logs, consoles)
+  --cleanup             remove what crashed lab runs left (namespaces rblab*, their
+                        processes and work directories), then exit
+  --force               with --cleanup: also runs whose owner is still alive
+  -h, --help`;
+
+function fail(msg: string): never {
+  console.error(`lab: ${msg}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        blades: { type: 'string' },
+        loader: { type: 'string' },
+        server: { type: 'string' },
+        'boot-timeout': { type: 'string' },
+        verbose: { type: 'boolean', short: 'v' },
+        keep: { type: 'boolean' },
+        cleanup: { type: 'boolean' },
+        force: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (process.getuid?.() !== 0) fail('needs root (network namespaces, tap devices)');
+  if (values.cleanup) {
+    const r = cleanupLeftovers({ force: values.force });
+    for (const ns of r.removed) console.log(`removed namespace ${ns}`);
+    for (const d of r.dirs) console.log(`removed ${d}`);
+    for (const s of r.skipped) console.log(`kept ${s.ns}: ${s.reason}`);
+    if (!r.removed.length && !r.dirs.length) console.log('nothing to clean up');
+    return 0;
+  }
+  const opts: LabOptions = { ...DEFAULT_OPTIONS };
+  if (values.blades !== undefined) {
+    const n = Number(values.blades);
+    if (!Number.isInteger(n) || n < 1 || n > 16) fail(`--blades '${values.blades}': a whole number from 1 to 16`);
+    opts.blades = n;
+  }
+  if (values.loader !== undefined) {
+    if (values.loader !== 'pxelinux' && values.loader !== 'ipxe') fail(`--loader '${values.loader}': pxelinux or ipxe`);
+    opts.loader = values.loader as LabLoader;
+  }
+  if (values.server !== undefined) {
+    if (values.server !== 'rackboot' && values.server !== 'dnsmasq') fail(`--server '${values.server}': rackboot or dnsmasq`);
+    opts.server = values.server as LabServer;
+  }
+  if (values['boot-timeout'] !== undefined) {
+    const s = Number(values['boot-timeout']);
+    if (!(s > 0)) fail(`--boot-timeout '${values['boot-timeout']}': seconds, above 0`);
+    opts.bootTimeout = s;
+  }
+  opts.verbose = !!values.verbose;
+  opts.keepWorkDir = !!values.keep;
+  if (opts.server === 'dnsmasq' && opts.loader !== 'pxelinux') fail('the dnsmasq reference boots PXELINUX over TFTP only');
+
+  const r = await runReferenceBoot(opts);
+  console.log(`\nlab ${r.id}: ${r.boots.length} blade(s) booted by ${r.server} (${r.loader}), kernel ${r.kernel}\n`);
+  for (const b of r.boots) console.log(formatSerialTimeline(b) + '\n');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(`lab: FAILED: ${(e as Error).message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,71 @@
+// One lab run's lifetime: claim, topology, work directory, and cleanup on
+// success, failure, SIGINT and SIGTERM. Everything a run starts registers a
+// stop function here; stops run in reverse order, each one guarded.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LabTopology } from './topology.js';
+import { dropClaim, LAB_PREFIX, writeClaim } from './state.js';
+
+export class LabRun {
+  readonly topo: LabTopology;
+  readonly workDir: string;
+  private readonly stops: Array<{ what: string; fn: () => Promise<void> | void }> = [];
+  private closed = false;
+  private readonly onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`\nlab: ${sig}: cleaning up ${this.topo.id} ...\n`);
+    void this.close({ keepWorkDir: true }).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+
+  constructor(opts: { blades: number }) {
+    this.topo = LabTopology.plan(opts.blades);
+    this.workDir = mkdtempSync(join(tmpdir(), `${LAB_PREFIX}-${this.topo.id}-`));
+    writeClaim({ id: this.topo.id, pid: process.pid, started: new Date().toISOString(), namespaces: this.topo.namespaces, workDir: this.workDir });
+    process.once('SIGINT', this.onSignal);
+    process.once('SIGTERM', this.onSignal);
+  }
+
+  build(): void {
+    try {
+      this.topo.build();
+    } catch (e) {
+      void this.close({ keepWorkDir: true });
+      throw e;
+    }
+  }
+
+  /** Register something to stop at cleanup (run in reverse order of registration). */
+  onClose(what: string, fn: () => Promise<void> | void): void {
+    this.stops.push({ what, fn });
+  }
+
+  async close(opts: { keepWorkDir?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+    for (const s of this.stops.reverse()) {
+      try {
+        await withTimeout(Promise.resolve(s.fn()), 15_000, s.what);
+      } catch (e) {
+        process.stderr.write(`lab: cleanup of ${s.what}: ${(e as Error).message}\n`);
+      }
+    }
+    await this.topo.destroy();
+    // A kept work directory (logs of a failed run) stays claimed: --cleanup removes it once this process is gone.
+    if (!opts.keepWorkDir) {
+      rmSync(this.workDir, { recursive: true, force: true });
+      dropClaim(this.topo.id);
+    }
+  }
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
+    }),
+  ]);
+}
