@@ -3,8 +3,8 @@
 // npm run lab -- --cleanup [--force]
 import { parseArgs } from 'node:util';
 import { cleanupLeftovers } from './state.js';
-import { DEFAULT_OPTIONS, runReferenceBoot, type LabLoader, type LabOptions, type LabServer } from './lab.js';
-import { formatSerialTimeline } from './report.js';
+import { DEFAULT_OPTIONS, runLab, type LabLoader, type LabOptions, type LabServer } from './lab.js';
+import { buildTimeline, formatTimeline } from './timeline.js';
 
 const USAGE = `usage: npm run lab -- [options]
 
@@ -12,7 +12,9 @@ Boots the paper's cluster in QEMU VMs inside network namespaces (root).
 
   --blades N            blades to boot (default ${DEFAULT_OPTIONS.blades})
   --loader L            pxelinux (TFTP, default) or ipxe (chains to HTTP)
-  --server S            rackboot (default) or dnsmasq (the reference: DHCP+TFTP only)
+  --server S            rackboot (default); dnsmasq (the reference: its DHCP+TFTP boot
+                        the same kernel and a busybox RAM disk); rackboot-tftp (dnsmasq's
+                        DHCP, rackboot's TFTP: the TFTP servers compared alone)
   --boot-timeout S      seconds a blade may take to come up (default ${DEFAULT_OPTIONS.bootTimeout})
   --verbose             echo the blades' serial consoles
   --keep                keep the work directory (configs, logs, consoles)
@@ -70,7 +72,7 @@ async function main(): Promise<number> {
     opts.loader = values.loader as LabLoader;
   }
   if (values.server !== undefined) {
-    if (values.server !== 'rackboot' && values.server !== 'dnsmasq') fail(`--server '${values.server}': rackboot or dnsmasq`);
+    if (!['rackboot', 'dnsmasq', 'rackboot-tftp'].includes(values.server)) fail(`--server '${values.server}': rackboot, dnsmasq or rackboot-tftp`);
     opts.server = values.server as LabServer;
   }
   if (values['boot-timeout'] !== undefined) {
@@ -80,11 +82,14 @@ async function main(): Promise<number> {
   }
   opts.verbose = !!values.verbose;
   opts.keepWorkDir = !!values.keep;
-  if (opts.server === 'dnsmasq' && opts.loader !== 'pxelinux') fail('the dnsmasq reference boots PXELINUX over TFTP only');
+  if (opts.server !== 'rackboot' && opts.loader !== 'pxelinux') fail(`--server ${opts.server} boots PXELINUX over TFTP only`);
 
-  const r = await runReferenceBoot(opts);
+  const r = await runLab(opts);
   console.log(`\nlab ${r.id}: ${r.boots.length} blade(s) booted by ${r.server} (${r.loader}), kernel ${r.kernel}\n`);
-  for (const b of r.boots) console.log(formatSerialTimeline(b) + '\n');
+  for (const b of r.boots) {
+    const rows = buildTimeline({ poweredOnAt: b.poweredOnAt, events: b.events, serial: b.serial, notes: b.notes, macNames: b.macNames });
+    console.log(formatTimeline(`${b.name}: up ${b.upAfter.toFixed(2)} s after power-on`, rows) + '\n');
+  }
   return 0;
 }
 

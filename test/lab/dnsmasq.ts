@@ -32,7 +32,7 @@ export function writeReferenceTftpRoot(dir: string, files: ReferenceFiles): void
   );
 }
 
-export function dnsmasqArgs(o: { tftpRoot: string; workDir: string; blades: BladeAddr[] }): string[] {
+export function dnsmasqArgs(o: { tftpRoot: string; workDir: string; blades: BladeAddr[]; dhcpOnly?: boolean }): string[] {
   const args = [
     '--no-daemon',
     '--conf-file=/dev/null',
@@ -46,9 +46,8 @@ export function dnsmasqArgs(o: { tftpRoot: string; workDir: string; blades: Blad
     `--dhcp-range=${ADDR.inside.server.replace(/\.1$/, '.0')},static,255.255.255.0`,
     `--dhcp-range=${ADDR.inside2.server.replace(/\.1$/, '.0')},static,255.255.255.0`,
     `--dhcp-option=tag:eth1,option:router,${ADDR.inside.router}`,
-    '--enable-tftp',
-    `--tftp-root=${o.tftpRoot}`,
-    '--dhcp-boot=pxelinux.0',
+    // DHCP only: the boot files come from another TFTP server at the same address (rackboot's).
+    ...(o.dhcpOnly ? [`--dhcp-boot=pxelinux.0,,${ADDR.inside.server}`] : ['--enable-tftp', `--tftp-root=${o.tftpRoot}`, '--dhcp-boot=pxelinux.0']),
     '--log-dhcp',
   ];
   for (const b of o.blades) {
@@ -62,7 +61,7 @@ export class DnsmasqReference {
   private child: ChildProcess | undefined;
   readonly tftpRoot: string;
 
-  constructor(readonly o: { directorNs: string; workDir: string; blades: BladeAddr[]; files: ReferenceFiles }) {
+  constructor(readonly o: { directorNs: string; workDir: string; blades: BladeAddr[]; files: ReferenceFiles; dhcpOnly?: boolean }) {
     this.tftpRoot = join(o.workDir, 'dnsmasq-tftp');
   }
 
@@ -71,8 +70,8 @@ export class DnsmasqReference {
   }
 
   async start(): Promise<void> {
-    writeReferenceTftpRoot(this.tftpRoot, this.o.files);
-    const args = dnsmasqArgs({ tftpRoot: this.tftpRoot, workDir: this.o.workDir, blades: this.o.blades });
+    if (!this.o.dhcpOnly) writeReferenceTftpRoot(this.tftpRoot, this.o.files);
+    const args = dnsmasqArgs({ tftpRoot: this.tftpRoot, workDir: this.o.workDir, blades: this.o.blades, dhcpOnly: this.o.dhcpOnly });
     const log = createWriteStream(this.logFile);
     const child = spawn('ip', ['netns', 'exec', this.o.directorNs, 'dnsmasq', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -83,7 +82,8 @@ export class DnsmasqReference {
       let text = '';
       const onData = (d: Buffer) => {
         text += d.toString();
-        if (/TFTP root is/.test(text)) (cleanup(), resolve());
+        const ready = this.o.dhcpOnly ? /leases only on 10\.0\.0\.0/.test(text) && /leases only on 10\.0\.1\.0/.test(text) : /TFTP root is/.test(text);
+        if (ready) (cleanup(), resolve());
       };
       const onExit = (code: number | null) => (cleanup(), reject(new Error(`dnsmasq exited (${code}) at start: ${text.trim()}`)));
       const timer = setTimeout(() => (cleanup(), reject(new Error(`dnsmasq did not start within 10 s: ${text.trim()}`))), 10_000);

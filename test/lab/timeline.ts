@@ -1,0 +1,199 @@
+// A blade's boot timeline: the events rackboot recorded for the node
+// (GET /api/v1/nodes/{name}/events) merged with what the blade's own console
+// said, on one clock (milliseconds since power-on), each step with its
+// duration. Pure: events in, rows out.
+import type { SerialEvent, SerialMilestone } from './serial.js';
+
+export interface EventView {
+  id: number;
+  node: string | null;
+  mac: string | null;
+  ts: number;
+  time?: string;
+  kind: string;
+  detail: Record<string, unknown>;
+}
+
+export type Phase = 'power' | 'dhcp' | 'loader' | 'config' | 'kernel' | 'initrd' | 'linux' | 'nfs' | 'web' | 'ready' | 'pool' | 'out' | 'other';
+
+export interface TimelineRow {
+  /** ms since power-on when the step ended (a transfer: its last ACK). */
+  at: number;
+  /** How long the step itself took, when known (a transfer's duration), ms. */
+  took?: number;
+  phase: Phase;
+  what: string;
+  source: 'rackboot' | 'console';
+}
+
+const LOADER_FILES = /(^|\/)(pxelinux\.0|lpxelinux\.0|ldlinux\.c32|ldlinux\.e64|syslinux\.efi|undionly\.kpxe|ipxe\.efi|snponly\.efi|grubx64\.efi|core\.0|bpbatch\.P)$/;
+const CONFIG_FILES = /pxelinux\.cfg\/|^\/?boot\/ipxe\/|grub\.cfg|\.ipxe$|\.bpb$/;
+
+function fileOf(e: EventView): string | undefined {
+  const d = e.detail;
+  for (const k of ['file', 'path', 'url']) if (typeof d[k] === 'string') return d[k] as string;
+  return undefined;
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+function size(bytes: number | undefined): string {
+  if (bytes === undefined) return '';
+  if (bytes >= 1024 * 1024) return ` ${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  if (bytes >= 1024) return ` ${(bytes / 1024).toFixed(1)} KiB`;
+  return ` ${bytes} B`;
+}
+
+/** What one rackboot event means on the boot timeline; undefined for events that are noise there. */
+export function describeEvent(e: EventView, macNames: Map<string, string> = new Map()): Omit<TimelineRow, 'at' | 'source'> | undefined {
+  const k = e.kind;
+  const d = e.detail;
+  const iface = e.mac ? (macNames.get(e.mac.toLowerCase()) ?? e.mac) : undefined;
+  if (/^dhcp\./.test(k)) {
+    // Only the exchanges that give an address count as steps; discovers/offers are noise here.
+    if (!/ack|bound|lease/i.test(k)) return undefined;
+    const ip = typeof d.ipv4 === 'string' ? d.ipv4 : typeof d.address === 'string' ? d.address : typeof d.yiaddr === 'string' ? d.yiaddr : '';
+    const who = typeof d.client === 'string' ? ` (${d.client})` : typeof d.userClass === 'string' ? ` (${d.userClass})` : '';
+    return { phase: 'dhcp', what: `DHCP ${iface ?? ''} ${ip}${who}`.replace(/\s+/g, ' ').trim() };
+  }
+  if (/^(tftp|http)\.(transfer|served|file|boot)/.test(k) || k === 'boot.file') {
+    const file = fileOf(e) ?? '?';
+    const proto = k.startsWith('http') || d.protocol === 'http' ? 'HTTP' : 'TFTP';
+    const bytes = num(d.bytes) ?? num(d.size);
+    const took = num(d.durationMs);
+    const how = proto === 'TFTP' && num(d.blksize) ? `, blksize ${d.blksize}${num(d.windowsize) && (d.windowsize as number) > 1 ? ` window ${d.windowsize}` : ''}` : '';
+    const phase: Phase = LOADER_FILES.test(file) ? 'loader' : CONFIG_FILES.test(file) ? 'config' : /kernel|vmlinuz/.test(file) ? 'kernel' : /initrd|ramdisk|\.img$|\.cpio/.test(file) ? 'initrd' : 'other';
+    return { phase, what: `${proto} ${file}${size(bytes)}${how}`, took };
+  }
+  if (/^(tftp|http)\.(failed|refused|not-found)/.test(k)) {
+    return { phase: 'other', what: `${k} ${fileOf(e) ?? ''}${typeof d.reason === 'string' ? ` (${d.reason})` : ''}`.trim() };
+  }
+  if (/^render/.test(k)) return { phase: 'config', what: `rendered ${String(d.loader ?? d.template ?? '')}`.trim() };
+  if (k === 'network') return { phase: 'linux', what: `blade: network up ${String(d.addresses ?? '')}`.trim() };
+  if (k === 'waiting-content') return { phase: 'nfs', what: 'blade: waiting for the NFS content' };
+  if (k === 'ready') return { phase: 'ready', what: `ready: ${String(d.web ?? 'web')} serving ${String(d.content ?? '')} content`.replace(/\s+/g, ' ') };
+  if (/^director\./.test(k)) {
+    const state = k.slice('director.'.length);
+    if (/^(up|in|added|pool|healthy)/.test(state)) return { phase: 'pool', what: `in the pool of ${String(d.service ?? 'the VIP')}` };
+    if (/^(down|out|removed|failed)/.test(state)) return { phase: 'out', what: `out of the pool of ${String(d.service ?? 'the VIP')}${typeof d.reason === 'string' ? ` (${d.reason})` : ''}` };
+    return { phase: 'other', what: k };
+  }
+  if (k === 'web-exited') return { phase: 'other', what: `blade: web server exited (${String(d.code ?? '?')})` };
+  return { phase: 'other', what: k };
+}
+
+const CONSOLE_LABEL: Partial<Record<SerialMilestone, string>> = {
+  firmware: 'console: firmware (SeaBIOS)',
+  rom: 'console: NIC boot ROM (iPXE) runs',
+  dhcp: 'console: ROM configured (DHCP, then its IPv6 router wait)',
+  loader: 'console: boot loader runs',
+  kernel: 'console: kernel loaded',
+  initrd: 'console: RAM disk loaded',
+  linux: 'console: kernel starts',
+  init: 'console: /init runs',
+  panic: 'console: KERNEL PANIC',
+};
+
+const CONSOLE_PHASE: Record<SerialMilestone, Phase> = {
+  firmware: 'power',
+  rom: 'power',
+  dhcp: 'dhcp',
+  loader: 'loader',
+  kernel: 'kernel',
+  initrd: 'initrd',
+  linux: 'linux',
+  init: 'linux',
+  panic: 'other',
+};
+
+/** Extra console lines worth a row (the blade's init says what it did). */
+export const CONSOLE_NOTES: Array<[RegExp, Phase]> = [
+  [/rackboot: mounted /, 'nfs'],
+  [/rackboot: \S+ serving /, 'web'],
+  [/rackboot: reported ready/, 'ready'],
+  [/^rblab: (eth\d .*|up)$/, 'linux'],
+];
+
+export function buildTimeline(o: {
+  poweredOnAt: number;
+  events: EventView[];
+  serial: SerialEvent[];
+  notes?: Array<{ t: number; line: string }>;
+  macNames?: Map<string, string>;
+  /** Ignore rackboot events before this time (an earlier boot of the same node). */
+  since?: number;
+}): TimelineRow[] {
+  const rows: TimelineRow[] = [];
+  const since = o.since ?? o.poweredOnAt;
+  for (const e of o.events) {
+    if (e.ts < since - 1000) continue;
+    const d = describeEvent(e, o.macNames);
+    if (!d) continue;
+    rows.push({ ...d, at: e.ts - o.poweredOnAt, source: 'rackboot' });
+  }
+  for (const s of o.serial) rows.push({ at: s.t * 1000, phase: CONSOLE_PHASE[s.milestone], what: CONSOLE_LABEL[s.milestone] ?? s.milestone, source: 'console' });
+  for (const n of o.notes ?? []) {
+    const hit = CONSOLE_NOTES.find(([re]) => re.test(n.line));
+    if (hit) rows.push({ at: n.t * 1000, phase: hit[1], what: `console: ${n.line.trim()}`, source: 'console' });
+  }
+  rows.sort((a, b) => a.at - b.at);
+  return foldMisses(rows);
+}
+
+/** PXELINUX asks for up to a dozen config names before the one that exists: one row for the misses. */
+function foldMisses(rows: TimelineRow[]): TimelineRow[] {
+  const out: TimelineRow[] = [];
+  let run: string[] = [];
+  let last: TimelineRow | undefined;
+  const flush = () => {
+    if (!run.length || !last) return;
+    out.push({ ...last, phase: 'config', what: run.length === 1 ? `not found: ${run[0]}` : `not found: ${run.length} names (${run[0]} ... ${run[run.length - 1]})` });
+    run = [];
+  };
+  for (const r of rows) {
+    const m = /^(?:tftp|http)\.not-found (.*)$/.exec(r.what);
+    if (m) {
+      run.push(m[1]!);
+      last = r;
+      continue;
+    }
+    flush();
+    out.push(r);
+  }
+  flush();
+  return out;
+}
+
+/** When each phase was first reached (ms since power-on): the summary the tests and benchmarks use. */
+export function phaseTimes(rows: TimelineRow[]): Partial<Record<Phase, number>> {
+  const out: Partial<Record<Phase, number>> = {};
+  for (const r of rows) if (out[r.phase] === undefined) out[r.phase] = r.at;
+  return out;
+}
+
+export function formatTimeline(name: string, rows: TimelineRow[]): string {
+  const head = ['', 'at', 'step', 'took', ''];
+  const body: string[][] = [];
+  let prev = 0;
+  for (const r of rows) {
+    body.push([
+      `  ${r.phase}`,
+      `${(r.at / 1000).toFixed(2)} s`,
+      `+${(Math.max(0, r.at - prev) / 1000).toFixed(2)} s`,
+      r.took !== undefined ? `${(r.took / 1000).toFixed(2)} s` : '',
+      r.what,
+    ]);
+    prev = Math.max(prev, r.at);
+  }
+  const all = [head, ...body];
+  const widths = head.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
+  const lines = all.map((row) =>
+    row
+      .map((c, i) => (i === 1 || i === 2 || i === 3 ? c.padStart(widths[i]!) : i === row.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
+  return `${name}\n${lines.join('\n')}`;
+}
