@@ -38,3 +38,29 @@ export const TFTP_BOOT = {
   kernel: (node: string) => `boot/${node}/kernel`,
   initrd: (node: string) => `boot/${node}/initrd`,
 };
+
+/**
+ * What a PXELINUX (or syslinux.efi) client is told in DHCP options 209/210
+ * (RFC 5071): its per-MAC config file, relative to the path prefix, which is
+ * the TFTP root (TFTP servers drop the leading '/').
+ */
+export const PXELINUX = {
+  configFile: (mac: string) => `pxelinux.cfg/01-${mac.replaceAll(':', '-')}`,
+  pathPrefix: '/',
+};
+
+/**
+ * bpbatch: DHCP option 155 carries its command line, the name of the script it
+ * runs; bpbatch fetches `<name>.bpb` over TFTP from the directory of its own
+ * boot file. The templates service renders the script at scriptPath.
+ */
+export const BPBATCH = {
+  commandLine: (mac: string) => `bpb-${mac.replaceAll(':', '')}`,
+  scriptPath: (mac: string) => `bpb-${mac.replaceAll(':', '')}.bpb`,
+};
+
+/** HTTP path of a file under the boot hub (loaders for UEFI HTTP boot), served by the HTTP boot routes. */
+export const HTTP_BOOT_FILES = {
+  prefix: '/boot/files/',
+  file: (path: string) => `/boot/files/${path.replace(/^\/+/, '')}`,
+};

@@ -4,7 +4,8 @@ import type { ConfigIssue } from './errors.js';
 import type { LoadedConfig } from './load.js';
 import { nfsConfigIssues } from '../nfs/config-check.js';
 import { directorConfigIssues } from '../director/checks.js';
+import { dhcpConfigIssues } from '../dhcp/config.js';
 
 export type ConfigCheck = (c: LoadedConfig) => ConfigIssue[];
 
-export const CONFIG_CHECKS: ConfigCheck[] = [nfsConfigIssues, directorConfigIssues];
+export const CONFIG_CHECKS: ConfigCheck[] = [nfsConfigIssues, directorConfigIssues, dhcpConfigIssues];

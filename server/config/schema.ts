@@ -23,6 +23,8 @@ export const NetworkSchema = Section({
   serverAddress: Type.String(),
   router: Type.Optional(Type.String()),
   dns: Type.Optional(Type.Array(Type.String())),
+  /** NTP servers handed to blades (DHCP option 42). */
+  ntp: Type.Optional(Type.Array(Type.String())),
   domain: Type.Optional(Type.String()),
   staticRange: Type.Optional(Type.String()),
   dynamicRange: Type.Optional(Type.String()),

@@ -4,12 +4,60 @@ import { Duration, Port, Section } from '../config/types.js';
 export const DhcpConfigSchema = Section(
   {
     enabled: Type.Boolean({ default: true }),
+    /** Server port; replies to relays go to giaddr on this port too (relays listen where servers do). */
     port: Port,
     /** Register unknown MACs that get a dynamic lease as discovered nodes. */
     discovery: Type.Boolean({ default: false }),
+    /** Lease time when the network gives none. */
     leaseTime: Duration,
+    /**
+     * Server interfaces, besides the networks' own, on which relayed requests
+     * (giaddr set) are accepted, e.g. the link towards routers that relay for
+     * racks behind them. Never list an interface facing an untrusted LAN.
+     */
+    relayInterfaces: Type.Array(Type.String({ minLength: 1, maxLength: 15 })),
+    /** How long an offered address stays reserved for the client's REQUEST. */
+    offerTimeout: Duration,
+    /** Bound on addresses held by outstanding offers to unknown MACs (flood protection). */
+    maxPendingOffers: Type.Integer({ minimum: 1 }),
+    /** Packets per second one MAC may send before it is ignored (token bucket). */
+    macRate: Type.Number({ exclusiveMinimum: 0 }),
+    /** Burst a MAC may send at once. */
+    macBurst: Type.Integer({ minimum: 1 }),
+    /** Timeline events: every packet ('all'), only registered nodes' ('known'), or none. */
+    events: Type.Unsafe<'all' | 'known' | 'none'>({ type: 'string', enum: ['all', 'known', 'none'] }),
   },
   { default: {} },
 );
 export type DhcpConfig = Static<typeof DhcpConfigSchema>;
-export const DHCP_DEFAULTS: DhcpConfig = { enabled: true, port: 67, discovery: false, leaseTime: '1h' };
+export const DHCP_DEFAULTS: DhcpConfig = {
+  enabled: true,
+  port: 67,
+  discovery: false,
+  leaseTime: '1h',
+  relayInterfaces: [],
+  offerTimeout: '30s',
+  maxPendingOffers: 10_000,
+  macRate: 5,
+  macBurst: 20,
+  events: 'all',
+};
+
+/** Cross-checks for the keys the DHCP server reads (run with the other CONFIG_CHECKS). */
+export function dhcpConfigIssues(c: {
+  config: { networks: Array<{ ntp?: string[] }>; dhcp: DhcpConfig };
+}): Array<{ path: string; message: string }> {
+  const issues: Array<{ path: string; message: string }> = [];
+  const ipv4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+  c.config.networks.forEach((n, i) =>
+    (n.ntp ?? []).forEach((t, j) => {
+      if (!ipv4.test(t)) issues.push({ path: `networks[${i}].ntp[${j}]`, message: `'${t}' is not an IPv4 address` });
+    }),
+  );
+  c.config.dhcp.relayInterfaces.forEach((name, i) => {
+    if (!/^[^/\s]{1,15}$/.test(name) || name === '.' || name === '..') {
+      issues.push({ path: `dhcp.relayInterfaces[${i}]`, message: `'${name}' is not an interface name` });
+    }
+  });
+  return issues;
+}

@@ -4,5 +4,6 @@ import type { ServiceFactory } from './service.js';
 import { nfsServiceFactory } from '../nfs/service.js';
 import { tftpServiceFactory } from '../tftp/service.js';
 import { directorFactory } from '../director/service.js';
+import { dhcpServiceFactory } from '../dhcp/service.js';
 
-export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory, tftpServiceFactory, directorFactory()];
+export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory, tftpServiceFactory, dhcpServiceFactory(), directorFactory()];

@@ -429,6 +429,30 @@ export class SqliteStore implements Store {
     });
   }
 
+  private readonly insertLeases = (leases: readonly LeaseRecord[]) => {
+    this.db.transaction(() => {
+      for (const l of leases) {
+        const num = parseIpv4(l.ipv4);
+        if (num === undefined) throw new InvalidError('ipv4', `'${l.ipv4}' is not an IPv4 address`);
+        this.stmt.putLease.run({
+          network: l.network,
+          ipv4: l.ipv4,
+          ipv4_num: num,
+          mac: l.mac,
+          client_id: l.clientId,
+          hostname: l.hostname,
+          state: l.state,
+          expires_at: l.expiresAt,
+          updated_at: l.updatedAt,
+        });
+      }
+    })();
+  };
+
+  async putLeases(leases: readonly LeaseRecord[]): Promise<void> {
+    if (leases.length) this.insertLeases(leases);
+  }
+
   async deleteLease(network: string, ipv4: string): Promise<boolean> {
     const num = parseIpv4(ipv4);
     return num !== undefined && this.stmt.deleteLease.run(network, num).changes > 0;

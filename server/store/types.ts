@@ -169,6 +169,8 @@ export interface Store {
   listLeases(filter?: LeaseFilter): Promise<LeaseRecord[]>;
   /** Insert or replace the lease for (network, ipv4). Durable when the promise resolves. */
   putLease(lease: LeaseRecord): Promise<void>;
+  /** putLease for many leases in one transaction (DHCP group commit). Durable when the promise resolves. */
+  putLeases(leases: readonly LeaseRecord[]): Promise<void>;
   deleteLease(network: string, ipv4: string): Promise<boolean>;
 
   addEvents(events: EventInput[]): Promise<void>;

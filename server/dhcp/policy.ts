@@ -1,0 +1,353 @@
+// What to answer, decided without I/O: a typed request, the network it came
+// for, the registered client (if the MAC is known there) and a read-only view
+// of the leases -> a reply to send and a lease change to make. RFC 2131 4.3.
+import { cidrContains, formatIpv4, type Ipv4Range } from '../net/ipv4.js';
+import type { ResolvedNetwork } from '../config/networks.js';
+import type { Loader } from '../store/types.js';
+import { chooseBoot, type BootChoice } from './bootfile.js';
+import { BOOTREPLY, type EncodeInput } from './codec.js';
+import { isFree, ownerKey, type LeaseView } from './leases.js';
+import { ipList, MSG, OPT, PXE_DISCOVERY_CONTROL, PXE_DISCOVERY_USE_BOOTFILE, text, u32 } from './options.js';
+import type { DhcpRequest } from './request.js';
+
+/** A network as the policy needs it: the resolved config plus what the DHCP section adds. */
+export interface PolicyNetwork {
+  net: ResolvedNetwork;
+  name: string;
+  server: number;
+  mask: number;
+  broadcast: number;
+  router: number | undefined;
+  dns: number[];
+  ntp: number[];
+  domain: string;
+  mtu: number | undefined;
+  leaseMs: number;
+  dynamicRange: Ipv4Range | undefined;
+  /** Base URL of rackboot's HTTP server from this network. */
+  httpBase: string;
+  /** Precomputed option values (they do not change per packet). */
+  values: { serverId: Buffer; mask: Buffer; broadcast: Buffer; router?: Buffer; dns?: Buffer; ntp?: Buffer; domain: Buffer; mtu?: Buffer; serverText: Buffer };
+}
+
+/** A registered interface, as the registry index holds it. */
+export interface KnownClient {
+  node: string;
+  iface: string;
+  mac: string;
+  network: string;
+  ip: number;
+  loader: Loader;
+}
+
+export interface PolicyInput {
+  req: DhcpRequest;
+  net: PolicyNetwork;
+  /** The MAC's registered interface on this network. */
+  known: KnownClient | undefined;
+  leases: LeaseView;
+  now: number;
+  /** How long an offer holds its address. */
+  offerMs: number;
+  /** False when the bound on pending offers is reached: no new dynamic offers. */
+  mayOffer: boolean;
+}
+
+export type LeaseChange =
+  | { op: 'offer'; ip: number; expiresAt: number; owner: string; dynamic: boolean }
+  | { op: 'bind'; ip: number; expiresAt: number; owner: string; dynamic: boolean }
+  | { op: 'release'; ip: number }
+  | { op: 'decline'; ip: number }
+  /** The client took another server's offer: free ours. */
+  | { op: 'drop-offer'; owner: string };
+
+export type Outcome = 'offer' | 'ack' | 'nak' | 'ignored' | 'released' | 'declined';
+
+export interface Decision {
+  outcome: Outcome;
+  /** Why (ignored, nak) or what (request state), for the event and the log. */
+  reason: string;
+  reply: EncodeInput | undefined;
+  lease: LeaseChange | undefined;
+  boot: BootChoice | undefined;
+  /** The address handed out or acted on. */
+  ip: number | undefined;
+}
+
+const REQUIRED = [OPT.MESSAGE_TYPE, OPT.SERVER_ID, OPT.RELAY_AGENT];
+
+function ignore(reason: string, lease?: LeaseChange): Decision {
+  return { outcome: 'ignored', reason, reply: undefined, lease, boot: undefined, ip: undefined };
+}
+
+export function decide(input: PolicyInput): Decision {
+  const { req, net, known } = input;
+  const p = req.packet;
+  switch (req.type) {
+    case undefined:
+      return ignore('plain BOOTP request (no option 53): not served');
+    case MSG.DISCOVER:
+      return discover(input);
+    case MSG.REQUEST:
+      return request(input);
+    case MSG.DECLINE: {
+      if (req.serverId !== undefined && req.serverId !== net.server) return ignore('decline addressed to another server');
+      const ip = req.requestedIp;
+      if (ip === undefined) return ignore('decline without option 50');
+      if (!holds(input, ip)) return ignore(`decline of ${formatIpv4(ip)}, which is not this client's`);
+      return { outcome: 'declined', reason: `client found ${formatIpv4(ip)} in use`, reply: undefined, lease: { op: 'decline', ip }, boot: undefined, ip };
+    }
+    case MSG.RELEASE: {
+      if (req.serverId !== undefined && req.serverId !== net.server) return ignore('release addressed to another server');
+      const ip = p.ciaddr;
+      if (!ip || !holds(input, ip)) return ignore(`release of ${formatIpv4(ip)}, which is not this client's`);
+      return { outcome: 'released', reason: 'client released its address', reply: undefined, lease: { op: 'release', ip }, boot: undefined, ip };
+    }
+    case MSG.INFORM: {
+      if (!known && !net.dynamicRange) return ignore('unknown MAC on a network without a dynamic range');
+      const boot = known ? chooseBoot(req, known, net.httpBase) : undefined;
+      return {
+        outcome: 'ack',
+        reason: 'inform',
+        reply: reply(input, MSG.ACK, 0, p.ciaddr, boot, false),
+        lease: undefined,
+        boot,
+        ip: p.ciaddr,
+      };
+    }
+    default:
+      return ignore(`message type ${req.type} is not one a client sends to a server`);
+  }
+}
+
+/** The client holds ip on this network (registered, or leased to it). */
+function holds({ req, net, known, leases }: PolicyInput, ip: number): boolean {
+  if (known) return known.ip === ip;
+  const l = leases.get(net.name, ip);
+  return l !== undefined && l.owner === ownerKey(req.mac, req.clientId);
+}
+
+function discover(input: PolicyInput): Decision {
+  const { req, net, known, leases, now } = input;
+  if (known) {
+    const l = leases.get(net.name, known.ip);
+    if (l?.state === 'declined') return ignore(`registered address ${formatIpv4(known.ip)} was declined (in use by another host); clear the lease to offer it again`);
+    return offer(input, known.ip, { op: 'offer', ip: known.ip, expiresAt: now + input.offerMs, owner: req.mac, dynamic: false });
+  }
+  if (!net.dynamicRange) return ignore('unknown MAC (not registered on this network, and it has no dynamic range)');
+  const owner = ownerKey(req.mac, req.clientId);
+  const own = leases.ofOwner(net.name, owner);
+  if (!input.mayOffer && !(own && own.state !== 'declined')) return ignore('too many pending offers');
+  const ip = leases.pick(net.name, net.dynamicRange, owner, req.requestedIp, now);
+  if (ip === undefined) return ignore(`dynamic range of '${net.name}' is exhausted`);
+  // An address already bound to this client keeps its lease end; the offer is only the reply.
+  return offer(input, ip, { op: 'offer', ip, expiresAt: now + input.offerMs, owner, dynamic: true });
+}
+
+function offer(input: PolicyInput, ip: number, lease: LeaseChange): Decision {
+  const boot = input.known ? chooseBoot(input.req, input.known, input.net.httpBase) : undefined;
+  return { outcome: 'offer', reason: 'discover', reply: reply(input, MSG.OFFER, ip, 0, boot, true), lease, boot, ip };
+}
+
+function request(input: PolicyInput): Decision {
+  const { req, net, known, leases, now } = input;
+  const p = req.packet;
+  let state: 'selecting' | 'init-reboot' | 'renewing';
+  let want: number;
+  if (req.serverId !== undefined) {
+    state = 'selecting';
+    if (req.serverId !== net.server) return ignore('client chose another server', { op: 'drop-offer', owner: ownerKey(req.mac, req.clientId) });
+    want = req.requestedIp ?? p.ciaddr;
+    if (!want) return ignore('selecting request without option 50');
+  } else if (req.requestedIp !== undefined && !p.ciaddr) {
+    state = 'init-reboot';
+    want = req.requestedIp;
+  } else if (p.ciaddr) {
+    state = 'renewing';
+    want = p.ciaddr;
+  } else {
+    return ignore('request without server id, requested address or ciaddr');
+  }
+  const nak = (why: string) => ({
+    outcome: 'nak' as const,
+    reason: `${state}: ${why}`,
+    reply: nakReply(input, why),
+    lease: undefined,
+    boot: undefined,
+    ip: want,
+  });
+  const ack = (ip: number, owner: string, dynamic: boolean) => {
+    const boot = known ? chooseBoot(req, known, net.httpBase) : undefined;
+    return {
+      outcome: 'ack' as const,
+      reason: state,
+      reply: reply(input, MSG.ACK, ip, state === 'renewing' ? p.ciaddr : 0, boot, true),
+      lease: { op: 'bind' as const, ip, expiresAt: now + net.leaseMs, owner, dynamic },
+      boot,
+      ip,
+    };
+  };
+  if (!cidrContains(net.net.cidr, want)) return nak(`${formatIpv4(want)} is not on network '${net.name}' (${net.net.config.cidr})`);
+  if (known) {
+    if (want !== known.ip) return nak(`${formatIpv4(want)} is not the address registered for ${known.node}/${known.iface} (${formatIpv4(known.ip)})`);
+    if (leases.get(net.name, want)?.state === 'declined') return nak(`${formatIpv4(want)} was declined (in use by another host)`);
+    return ack(want, req.mac, false);
+  }
+  if (!net.dynamicRange) return ignore('unknown MAC (not registered on this network, and it has no dynamic range)');
+  const owner = ownerKey(req.mac, req.clientId);
+  const own = leases.ofOwner(net.name, owner);
+  const at = leases.get(net.name, want);
+  const inRange = want >= net.dynamicRange.start && want <= net.dynamicRange.end;
+  if (at && at.owner === owner && at.state !== 'declined' && inRange) return ack(want, owner, true);
+  if (at?.state === 'declined') return nak(`${formatIpv4(want)} was declined (in use by another host)`);
+  if (at && at.owner !== owner && !isFree(at, now)) return nak(`${formatIpv4(want)} is leased to another client`);
+  if (!inRange) {
+    // RFC 2131 4.3.2: no record of this client and an address we do not hand out: stay silent
+    // in INIT-REBOOT (another server may own it); otherwise it is wrong here.
+    if (state === 'init-reboot' && !own) return ignore(`no record of this client, and ${formatIpv4(want)} is outside the dynamic range`);
+    return nak(`${formatIpv4(want)} is outside the dynamic range of '${net.name}'`);
+  }
+  if (own && own.ip !== want && own.state !== 'declined' && own.state !== 'offered' && !isFree(own, now)) {
+    return nak(`this client holds ${formatIpv4(own.ip)}, not ${formatIpv4(want)}`);
+  }
+  if (!input.mayOffer && !own && state === 'selecting') return ignore('too many pending offers');
+  // Free and in range: bind it (an expired offer, or a lease the server lost).
+  return ack(want, owner, true);
+}
+
+/** Options in reply order: 53 and 54 first, then what the client asked for in its order, then the rest. */
+function reply(input: PolicyInput, type: number, yiaddr: number, ciaddr: number, boot: BootChoice | undefined, withLease: boolean): EncodeInput {
+  const { req, net, known } = input;
+  const v = net.values;
+  const p = req.packet;
+  const have = new Map<number, Buffer>();
+  if (withLease) {
+    const secs = Math.floor(net.leaseMs / 1000);
+    have.set(OPT.LEASE_TIME, u32(secs));
+    have.set(OPT.RENEWAL_T1, u32(Math.floor(secs / 2)));
+    have.set(OPT.REBINDING_T2, u32(Math.floor((secs * 7) / 8)));
+  }
+  have.set(OPT.SUBNET_MASK, v.mask);
+  if (v.router) have.set(OPT.ROUTER, v.router);
+  if (v.dns) have.set(OPT.DNS, v.dns);
+  have.set(OPT.DOMAIN, v.domain);
+  if (known) have.set(OPT.HOSTNAME, text(known.node));
+  have.set(OPT.BROADCAST, v.broadcast);
+  if (v.mtu) have.set(OPT.MTU, v.mtu);
+  if (v.ntp) have.set(OPT.NTP, v.ntp);
+  let file: string | undefined;
+  const asked = req.paramList;
+  const askedFor = (code: number) => asked !== undefined && asked.includes(code);
+  if (boot) {
+    if (boot.vendorClass) have.set(OPT.VENDOR_CLASS, text(boot.vendorClass));
+    if (boot.vendorClass === 'PXEClient') have.set(OPT.VENDOR_SPECIFIC, Buffer.from([PXE_DISCOVERY_CONTROL, 1, PXE_DISCOVERY_USE_BOOTFILE, OPT.END]));
+    if (boot.file !== undefined) {
+      const fits = Buffer.byteLength(boot.file) <= 127;
+      if (fits) file = boot.file;
+      // Option 67 when asked, or when the name does not fit the file field, or for HTTP boot (firmware reads it there).
+      if (!fits || boot.http || askedFor(OPT.BOOTFILE)) have.set(OPT.BOOTFILE, text(boot.file));
+      if (askedFor(OPT.TFTP_SERVER)) have.set(OPT.TFTP_SERVER, v.serverText);
+      if (askedFor(OPT.TFTP_SERVER_ADDRESS)) have.set(OPT.TFTP_SERVER_ADDRESS, v.serverId);
+    }
+    if (boot.pxelinux) {
+      have.set(OPT.PXELINUX_CONFIG_FILE, text(boot.pxelinux.configFile));
+      have.set(OPT.PXELINUX_PATH_PREFIX, text(boot.pxelinux.pathPrefix));
+    }
+    if (boot.bpbatch) have.set(OPT.BPBATCH, text(boot.bpbatch));
+  }
+  if (req.uuid) have.set(OPT.UUID, req.uuid);
+
+  const options: Array<[number, Buffer]> = [
+    [OPT.MESSAGE_TYPE, Buffer.from([type])],
+    [OPT.SERVER_ID, v.serverId],
+  ];
+  if (asked) {
+    for (let i = 0; i < asked.length; i++) {
+      const code = asked[i]!;
+      const val = have.get(code);
+      if (val) {
+        options.push([code, val]);
+        have.delete(code);
+      }
+    }
+  }
+  for (const e of have) options.push(e);
+  if (p.giaddr && req.relayInfo) options.push([OPT.RELAY_AGENT, req.relayInfo]);
+  return {
+    op: BOOTREPLY,
+    htype: p.htype,
+    hlen: p.hlen,
+    hops: 0,
+    xid: p.xid,
+    secs: 0,
+    flags: p.flags,
+    ciaddr,
+    yiaddr,
+    siaddr: net.server,
+    giaddr: p.giaddr,
+    chaddr: p.chaddr,
+    file,
+    options,
+    required: REQUIRED,
+    maxSize: req.maxSize,
+  };
+}
+
+function nakReply({ req, net }: PolicyInput, why: string): EncodeInput {
+  const p = req.packet;
+  const options: Array<[number, Buffer]> = [
+    [OPT.MESSAGE_TYPE, Buffer.from([MSG.NAK])],
+    [OPT.SERVER_ID, net.values.serverId],
+    [OPT.MESSAGE, text(why.slice(0, 255))],
+  ];
+  if (p.giaddr && req.relayInfo) options.push([OPT.RELAY_AGENT, req.relayInfo]);
+  return {
+    op: BOOTREPLY,
+    htype: p.htype,
+    hlen: p.hlen,
+    hops: 0,
+    xid: p.xid,
+    secs: 0,
+    // RFC 2131 4.3.2: a NAK through a relay asks it to broadcast (the client may have no usable address).
+    flags: p.giaddr ? p.flags | 0x8000 : p.flags,
+    ciaddr: 0,
+    yiaddr: 0,
+    siaddr: 0,
+    giaddr: p.giaddr,
+    chaddr: p.chaddr,
+    options,
+    required: REQUIRED,
+    maxSize: req.maxSize,
+  };
+}
+
+/** Precompute a network's option values. */
+export function policyNetwork(net: ResolvedNetwork, clusterDomain: string, defaultLeaseMs: number, ntp: number[], httpBase: string): PolicyNetwork {
+  const domain = net.config.domain ?? clusterDomain;
+  return {
+    net,
+    name: net.name,
+    server: net.server,
+    mask: net.cidr.mask,
+    broadcast: net.cidr.broadcast,
+    router: net.router,
+    dns: net.dns,
+    ntp,
+    domain,
+    mtu: net.config.mtu,
+    leaseMs: net.leaseMs ?? defaultLeaseMs,
+    dynamicRange: net.dynamicRange,
+    httpBase,
+    values: {
+      serverId: u32(net.server),
+      mask: u32(net.cidr.mask),
+      broadcast: u32(net.cidr.broadcast),
+      router: net.router !== undefined ? u32(net.router) : undefined,
+      dns: net.dns.length ? ipList(net.dns) : undefined,
+      ntp: ntp.length ? ipList(ntp) : undefined,
+      domain: text(domain),
+      mtu: net.config.mtu !== undefined ? Buffer.from([net.config.mtu >> 8, net.config.mtu & 255]) : undefined,
+      serverText: text(formatIpv4(net.server)),
+    },
+  };
+}

@@ -1,0 +1,552 @@
+// The DHCP server: sockets, the hot path from datagram to reply, lease
+// persistence with group commit, timers. Decisions are the policy's; bytes are
+// the codec's.
+//
+// Sockets: one per served interface (networks with `interface`), bound to
+// 0.0.0.0:port and to the interface (SO_BINDTOIFINDEX), plus one per
+// `dhcp.relayInterfaces` entry that takes only relayed requests. No socket is
+// ever opened on any other interface, so a client broadcasting on the
+// director's outside interface reaches nothing. Relayed requests (giaddr set)
+// choose their network by option 118 or giaddr on any socket; a network
+// without `interface` is reached only through relays.
+//
+// Durability: an ACK is sent only after its lease is committed to the store.
+// Leases bound in one event-loop turn are written in one transaction, and
+// that turn's ACKs go out when it commits (group commit).
+import type dgram from 'node:dgram';
+import { Counter, Gauge, Histogram, type Registry as Metrics } from 'prom-client';
+import type { LoadedConfig } from '../config/load.js';
+import { parseDuration } from '../config/types.js';
+import { httpBase } from '../boot/loaders.js';
+import type { EventRecorder } from '../events/recorder.js';
+import type { Logger } from '../log.js';
+import { cidrContains, formatIpv4, parseIpv4 } from '../net/ipv4.js';
+import { NoSuchInterfaceError, type UdpOpener } from '../net/udp-device.js';
+import { explainBindError, ServiceStartError } from '../main/service.js';
+import type { Registry } from '../store/registry.js';
+import type { LeaseRecord, Store } from '../store/types.js';
+import { replyDestination, type Destination } from './addressing.js';
+import { decode, encode, type EncodeInput } from './codec.js';
+import { LeaseTable, ownerKey, toRecord, type MemLease } from './leases.js';
+import { messageName, MSG } from './options.js';
+import { decide, policyNetwork, type Decision, type KnownClient, type PolicyNetwork } from './policy.js';
+import { MacRateLimiter } from './ratelimit.js';
+import { RegistryIndex } from './registry-index.js';
+import { readRequest, type DhcpRequest } from './request.js';
+
+export interface DhcpServerDeps {
+  cfg: LoadedConfig;
+  store: Store;
+  registry: Registry;
+  events: EventRecorder;
+  metrics: Metrics;
+  log: Logger;
+  opener: UdpOpener;
+}
+
+export interface ServedSocket {
+  sock: dgram.Socket;
+  iface: string;
+  /** 'network': a network's own interface (may broadcast); 'relay': relayed requests only. */
+  kind: 'network' | 'relay';
+  networks: PolicyNetwork[];
+}
+
+interface PendingSend {
+  s: ServedSocket;
+  bytes: Buffer;
+  dest: Destination;
+}
+
+const BROADCAST_TEXT = '255.255.255.255';
+
+export class DhcpServer {
+  readonly leases = new LeaseTable();
+  readonly index: RegistryIndex;
+  private readonly nets: PolicyNetwork[];
+  private readonly netByName = new Map<string, PolicyNetwork>();
+  private readonly sockets: ServedSocket[] = [];
+  private readonly skipped: string[] = [];
+  private readonly rate: MacRateLimiter;
+  private readonly offerMs: number;
+  private readonly port: number;
+  private readonly cfgDhcp;
+  private timers: NodeJS.Timeout[] = [];
+  // Group commit: leases written and replies waiting for that write.
+  private writes: LeaseRecord[] = [];
+  private sends: PendingSend[] = [];
+  private flushScheduled = false;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly discovering = new Set<string>();
+  private readonly log: Logger;
+  private badLogged = 0;
+  private readonly m;
+  private readonly counterCache = new Map<string, { inc(): void }>();
+  private stopped = false;
+
+  constructor(private readonly deps: DhcpServerDeps) {
+    const { cfg } = deps;
+    this.cfgDhcp = cfg.config.dhcp;
+    this.log = deps.log.child({ svc: 'dhcp' });
+    const leaseMs = parseDuration(this.cfgDhcp.leaseTime);
+    this.nets = cfg.networks.map((n) => {
+      const ntp = (n.config.ntp ?? []).map((t) => parseIpv4(t)).filter((x): x is number => x !== undefined);
+      return policyNetwork(n, cfg.config.cluster.domain, leaseMs, ntp, httpBase(cfg, n));
+    });
+    for (const n of this.nets) this.netByName.set(n.name, n);
+    this.rate = new MacRateLimiter(this.cfgDhcp.macRate, this.cfgDhcp.macBurst);
+    this.offerMs = parseDuration(this.cfgDhcp.offerTimeout);
+    this.port = this.cfgDhcp.port;
+    this.index = new RegistryIndex(deps.registry, (err) => this.log.error({ err }, 'dhcp: registry index update failed'));
+    this.m = this.makeMetrics(deps.metrics);
+  }
+
+  private makeMetrics(reg: Metrics) {
+    const leases = this.leases;
+    const packets = new Counter({
+      name: 'rackboot_dhcp_packets_total',
+      help: 'DHCP packets received, by message type and what rackboot did with them',
+      labelNames: ['type', 'result'] as const,
+      registers: [reg],
+    });
+    const sendErrors = new Counter({ name: 'rackboot_dhcp_send_errors_total', help: 'DHCP replies the socket failed to send', registers: [reg] });
+    const commit = new Histogram({
+      name: 'rackboot_dhcp_lease_commit_seconds',
+      help: 'Time to commit one batch of leases (the ACKs of the batch wait for it)',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5],
+      registers: [reg],
+    });
+    const commitErrors = new Counter({ name: 'rackboot_dhcp_lease_commit_errors_total', help: 'Lease batches the store failed to write (their ACKs were not sent)', registers: [reg] });
+    new Gauge({
+      name: 'rackboot_dhcp_pending_offers',
+      help: 'Addresses held by outstanding offers',
+      registers: [reg],
+      collect() {
+        this.set(leases.pendingOffers);
+      },
+    });
+    new Gauge({
+      name: 'rackboot_dhcp_leases',
+      help: 'Leases in the table, by network and state',
+      labelNames: ['network', 'state'] as const,
+      registers: [reg],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        const counts = new Map<string, number>();
+        for (const l of leases.all()) {
+          const state = (l.state === 'bound' || l.state === 'offered') && l.expiresAt <= now ? 'expired' : l.state;
+          const k = `${l.network}\0${state}`;
+          counts.set(k, (counts.get(k) ?? 0) + 1);
+        }
+        for (const [k, n] of counts) {
+          const [network, state] = k.split('\0') as [string, string];
+          this.set({ network, state }, n);
+        }
+      },
+    });
+    return { packets, sendErrors, commit, commitErrors };
+  }
+
+  private count(type: string, result: string): void {
+    const k = type + '|' + result;
+    let c = this.counterCache.get(k);
+    if (!c) this.counterCache.set(k, (c = this.m.packets.labels(type, result)));
+    c.inc();
+  }
+
+  async start(): Promise<void> {
+    await this.index.start();
+    const loaded = this.leases.load(await this.deps.store.listLeases(), parseIpv4);
+    if (loaded) this.log.info(`dhcp: loaded ${loaded} lease(s) from the store`);
+
+    const byIface = new Map<string, PolicyNetwork[]>();
+    for (const n of this.nets) {
+      const iface = n.net.config.interface;
+      if (!iface) continue;
+      const list = byIface.get(iface);
+      if (list) list.push(n);
+      else byIface.set(iface, [n]);
+    }
+    const want: Array<{ iface: string; kind: 'network' | 'relay'; networks: PolicyNetwork[] }> = [...byIface].map(([iface, networks]) => ({
+      iface,
+      kind: 'network',
+      networks,
+    }));
+    for (const iface of this.cfgDhcp.relayInterfaces) if (!byIface.has(iface)) want.push({ iface, kind: 'relay', networks: [] });
+
+    for (const w of want) {
+      let sock: dgram.Socket;
+      try {
+        sock = await this.deps.opener.open({ interface: w.iface, port: this.port, broadcast: w.kind === 'network' });
+      } catch (err) {
+        if (err instanceof NoSuchInterfaceError) {
+          const what = w.kind === 'network' ? `network${w.networks.length > 1 ? 's' : ''} ${w.networks.map((n) => `'${n.name}'`).join(', ')}` : 'relayed requests';
+          this.log.warn(`dhcp: interface ${w.iface} does not exist here: not serving ${what} on it`);
+          this.skipped.push(w.iface);
+          continue;
+        }
+        await this.closeSockets();
+        throw explainBindError('dhcp', 'UDP', this.port, err) ?? new ServiceStartError('dhcp', `dhcp: cannot open UDP port ${this.port} on ${w.iface}: ${(err as Error).message}`);
+      }
+      const s: ServedSocket = { sock, iface: w.iface, kind: w.kind, networks: w.networks };
+      sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo, s));
+      sock.on('error', (err) => this.log.error({ err }, `dhcp: socket on ${w.iface}: ${err.message}`));
+      this.sockets.push(s);
+    }
+    if (this.sockets.length) {
+      this.log.info(
+        `dhcp: serving ${this.sockets.map((s) => (s.kind === 'network' ? `${s.iface} (${s.networks.map((n) => n.name).join(', ')})` : `${s.iface} (relays)`)).join(', ')} on port ${this.port}`,
+      );
+    } else {
+      this.log.warn('dhcp: no configured interface exists here: DHCP is idle');
+    }
+    const every = (ms: number, fn: () => void) => {
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(5_000, () => {
+      const now = Date.now();
+      this.leases.sweepOffers(now);
+      this.rate.sweep(now);
+    });
+    every(60_000, () => this.expireLeases(Date.now()));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.index.stop();
+    this.scheduleFlush();
+    await this.flushing;
+    await this.flushing;
+    await this.closeSockets();
+  }
+
+  private async closeSockets(): Promise<void> {
+    await Promise.all(this.sockets.splice(0).map((s) => new Promise<void>((r) => s.sock.close(() => r()))));
+  }
+
+  health(): { ok: boolean; detail: string } {
+    const serving = this.sockets.map((s) => s.iface).join(', ');
+    const skipped = this.skipped.length ? `; missing interface(s): ${this.skipped.join(', ')}` : '';
+    return { ok: true, detail: (serving ? `serving ${serving}` : 'idle: no configured interface exists') + skipped };
+  }
+
+  /** The network a request is for, or undefined (then it is not ours to answer). */
+  private networkFor(req: DhcpRequest, s: ServedSocket, known: KnownClient | undefined): PolicyNetwork | undefined {
+    const p = req.packet;
+    if (p.giaddr) return this.networkOf(req.subnetSelection ?? p.giaddr);
+    if (p.ciaddr) {
+      // A client renewing by unicast from a network reached through relays.
+      const n = this.networkOf(p.ciaddr);
+      if (n && !n.net.config.interface) return n;
+    }
+    if (s.kind !== 'network') return undefined;
+    if (s.networks.length === 1) return s.networks[0];
+    // Several networks on one interface: the client's registered one, else the one its address is in.
+    if (known) {
+      const k = s.networks.find((n) => n.name === known.network);
+      if (k) return k;
+    }
+    const addr = p.ciaddr || req.requestedIp;
+    if (addr) {
+      const n = s.networks.find((x) => cidrContains(x.net.cidr, addr));
+      if (n) return n;
+    }
+    return s.networks.find((n) => n.dynamicRange) ?? s.networks[0];
+  }
+
+  private networkOf(ip: number): PolicyNetwork | undefined {
+    for (const n of this.nets) if (cidrContains(n.net.cidr, ip)) return n;
+    return undefined;
+  }
+
+  private logBad(rinfo: dgram.RemoteInfo, s: ServedSocket, error: string): void {
+    // A flood of garbage must not flood the log: the first few, then every 1000th.
+    this.badLogged++;
+    if (this.badLogged <= 10 || this.badLogged % 1000 === 0) {
+      this.log.warn(`dhcp: ignored a malformed packet from ${rinfo.address}:${rinfo.port} on ${s.iface}: ${error} (${this.badLogged} so far)`);
+    }
+  }
+
+  /** The hot path. Never throws: a bug with one packet must not stop the server. */
+  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo, s: ServedSocket): void {
+    if (this.stopped) return;
+    try {
+      this.handle(msg, rinfo, s);
+    } catch (err) {
+      this.count('error', 'exception');
+      this.log.error({ err }, `dhcp: error handling a packet from ${rinfo.address} on ${s.iface}`);
+    }
+  }
+
+  /** Exposed for tests and the fuzz run: one datagram through decode, policy and encode. */
+  handle(msg: Buffer, rinfo: dgram.RemoteInfo, s: ServedSocket): Decision | undefined {
+    const d = decode(msg);
+    if (!d.ok) {
+      this.count('invalid', 'malformed');
+      this.logBad(rinfo, s, d.error);
+      return undefined;
+    }
+    const r = readRequest(d.packet);
+    if (!r.ok) {
+      this.count(d.packet.op === 2 ? 'bootreply' : 'invalid', 'malformed');
+      if (d.packet.op !== 2) this.logBad(rinfo, s, r.error);
+      return undefined;
+    }
+    const req = r.request;
+    const type = messageName(req.type);
+    const now = Date.now();
+    let known = this.index.get(req.macNum);
+    if (!this.rate.take(req.macNum, now, known !== undefined)) {
+      this.count(type, 'rate-limited');
+      return undefined;
+    }
+    const net = this.networkFor(req, s, known);
+    if (!net) {
+      this.count(type, 'no-network');
+      return undefined;
+    }
+    if (known && known.network !== net.name) {
+      this.count(type, 'wrong-network');
+      this.event(req, known, s, net, 'dhcp.ignored', {
+        reason: `${known.node}/${known.iface} is registered on network '${known.network}', but this request came for '${net.name}'`,
+      });
+      return undefined;
+    }
+    const dec = decide({
+      req,
+      net,
+      known,
+      leases: this.leases,
+      now,
+      offerMs: this.offerMs,
+      mayOffer: this.leases.pendingOffers < this.cfgDhcp.maxPendingOffers,
+    });
+    this.count(type, dec.outcome);
+    const lease = this.apply(dec, req, net, known, now);
+    let dest: Destination | undefined;
+    if (dec.reply) {
+      dest = replyDestination(req.packet, dec.outcome === 'nak' ? MSG.NAK : MSG.ACK, this.port, s.kind === 'network');
+      if (dest) {
+        const enc = encode(dec.reply);
+        if (!enc.ok) {
+          this.count(type, 'encode-error');
+          this.log.error(`dhcp: cannot encode the ${dec.outcome} for ${req.mac}: ${enc.error}`);
+          return dec;
+        }
+        if (lease) this.queueAfterCommit(lease, { s, bytes: enc.bytes, dest });
+        else this.send(s, enc.bytes, dest);
+      }
+    } else if (lease) {
+      this.queueAfterCommit(lease, undefined);
+    }
+    this.recordDecision(req, known, s, net, dec, dest);
+    if (dec.lease?.op === 'bind' && dec.lease.dynamic && !known && this.cfgDhcp.discovery) void this.discover(req, net, dec.lease.ip);
+    return dec;
+  }
+
+  /** Apply the decision's lease change to the table; returns the lease to persist, if any. */
+  private apply(dec: Decision, req: DhcpRequest, net: PolicyNetwork, known: KnownClient | undefined, now: number): MemLease | undefined {
+    const c = dec.lease;
+    if (!c) return undefined;
+    const owner = known ? req.mac : ownerKey(req.mac, req.clientId);
+    switch (c.op) {
+      case 'offer': {
+        const cur = this.leases.get(net.name, c.ip);
+        // A client that holds a bound lease and asks again keeps it; the offer is only the reply.
+        if (cur && cur.owner === c.owner && cur.state === 'bound' && cur.expiresAt > now) return undefined;
+        this.leases.set({
+          network: net.name,
+          ip: c.ip,
+          mac: req.mac,
+          owner: c.owner,
+          clientId: req.clientId ?? null,
+          hostname: req.hostname ?? null,
+          state: 'offered',
+          expiresAt: c.expiresAt,
+          updatedAt: now,
+        });
+        return undefined;
+      }
+      case 'bind': {
+        const l: MemLease = {
+          network: net.name,
+          ip: c.ip,
+          mac: req.mac,
+          owner: c.owner,
+          clientId: req.clientId ?? null,
+          hostname: known?.node ?? req.hostname ?? null,
+          state: 'bound',
+          expiresAt: c.expiresAt,
+          updatedAt: now,
+        };
+        this.leases.set(l);
+        return l;
+      }
+      case 'release':
+      case 'decline': {
+        const cur = this.leases.get(net.name, c.ip);
+        const l: MemLease = {
+          network: net.name,
+          ip: c.ip,
+          mac: req.mac,
+          owner,
+          clientId: req.clientId ?? cur?.clientId ?? null,
+          hostname: cur?.hostname ?? known?.node ?? null,
+          state: c.op === 'release' ? 'released' : 'declined',
+          expiresAt: now,
+          updatedAt: now,
+        };
+        this.leases.set(l);
+        return l;
+      }
+      case 'drop-offer': {
+        const cur = this.leases.ofOwner(net.name, c.owner);
+        if (cur?.state === 'offered') this.leases.delete(net.name, cur.ip);
+        return undefined;
+      }
+    }
+  }
+
+  private send(s: ServedSocket, bytes: Buffer, dest: Destination): void {
+    const addr = dest.address === 0xffffffff ? BROADCAST_TEXT : formatIpv4(dest.address);
+    s.sock.send(bytes, dest.port, addr, (err) => {
+      if (err) {
+        this.m.sendErrors.inc();
+        this.log.warn(`dhcp: sending to ${addr}:${dest.port} on ${s.iface} failed: ${err.message}`);
+      }
+    });
+  }
+
+  private queueAfterCommit(lease: MemLease, send: PendingSend | undefined): void {
+    this.writes.push(toRecord(lease));
+    if (send) this.sends.push(send);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After this turn's I/O callbacks: every packet read in this turn joins the batch.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flushing = this.flushing.then(() => this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (!this.writes.length && !this.sends.length) return;
+    const writes = this.writes;
+    const sends = this.sends;
+    this.writes = [];
+    this.sends = [];
+    const end = this.m.commit.startTimer();
+    try {
+      await this.deps.store.putLeases(writes);
+    } catch (err) {
+      // Not durable: send nothing. The clients retry and the next batch writes their leases.
+      this.m.commitErrors.inc();
+      this.log.error({ err }, `dhcp: could not write ${writes.length} lease(s); their ACKs were not sent`);
+      return;
+    } finally {
+      end();
+    }
+    for (const p of sends) this.send(p.s, p.bytes, p.dest);
+  }
+
+  /** Mark bound leases past their end as expired, in the table and the store. */
+  private expireLeases(now: number): void {
+    const expired: MemLease[] = [];
+    for (const l of this.leases.expiredBound(now)) expired.push(l);
+    for (const l of expired) {
+      const e = { ...l, state: 'expired' as const, updatedAt: now };
+      this.leases.set(e);
+      this.writes.push(toRecord(e));
+    }
+    if (expired.length) this.scheduleFlush();
+  }
+
+  /** Operator action: forget a lease (e.g. a declined address that is free again). */
+  async clearLease(network: string, ip: number): Promise<boolean> {
+    const inTable = this.leases.delete(network, ip) !== undefined;
+    const inStore = await this.deps.store.deleteLease(network, formatIpv4(ip));
+    return inTable || inStore;
+  }
+
+  private recordDecision(req: DhcpRequest, known: KnownClient | undefined, s: ServedSocket, net: PolicyNetwork, dec: Decision, dest: Destination | undefined): void {
+    const mode = this.cfgDhcp.events;
+    if (mode === 'none' || (mode === 'known' && !known)) return;
+    const kind = `dhcp.${dec.outcome === 'ignored' ? 'ignored' : dec.outcome}`;
+    const detail: Record<string, unknown> = {
+      request: messageName(req.type),
+      interface: s.iface,
+      network: net.name,
+      reason: dec.reason,
+      xid: req.packet.xid,
+    };
+    if (dec.ip) detail.address = formatIpv4(dec.ip);
+    if (req.packet.giaddr) detail.relay = formatIpv4(req.packet.giaddr);
+    if (req.arch !== undefined) detail.arch = req.arch;
+    if (req.isIpxe) detail.ipxe = true;
+    if (req.vendorClass) detail.vendorClass = req.vendorClass;
+    if (dec.boot) {
+      detail.firmware = dec.boot.firmware;
+      if (dec.boot.file) detail.bootFile = dec.boot.file;
+      if (dec.boot.reason) detail.bootProblem = dec.boot.reason;
+    }
+    if (dest) detail.sentTo = dest.via;
+    this.deps.events.record({ node: known?.node ?? null, mac: req.mac, kind, detail });
+  }
+
+  private event(req: DhcpRequest, known: KnownClient | undefined, s: ServedSocket, net: PolicyNetwork, kind: string, extra: Record<string, unknown>): void {
+    if (this.cfgDhcp.events === 'none') return;
+    this.deps.events.record({
+      node: known?.node ?? null,
+      mac: req.mac,
+      kind,
+      detail: { request: messageName(req.type), interface: s.iface, network: net.name, ...extra },
+    });
+  }
+
+  /** dhcp.discovery: register an unknown MAC that took a dynamic lease as a discovered node. */
+  private async discover(req: DhcpRequest, net: PolicyNetwork, dynamicIp: number): Promise<void> {
+    const mac = req.mac;
+    if (this.discovering.has(mac)) return;
+    this.discovering.add(mac);
+    const name = `discovered-${mac.replaceAll(':', '')}`;
+    try {
+      const node = await this.deps.registry.createNode({
+        name,
+        group: null,
+        discovered: true,
+        interfaces: [{ name: 'eth0', mac, network: net.name }],
+      });
+      const addr = node.interfaces[0]?.ipv4;
+      this.log.info(`dhcp: discovered ${mac} on '${net.name}': registered as ${name} (${addr}); its next DISCOVER gets that address`);
+      this.deps.events.record({ node: name, mac, kind: 'dhcp.discovered', detail: { network: net.name, address: addr, dynamicAddress: formatIpv4(dynamicIp) } });
+    } catch (err) {
+      const why = (err as Error).message;
+      this.log.warn(`dhcp: could not register discovered ${mac} on '${net.name}': ${why}`);
+      this.deps.events.record({ node: null, mac, kind: 'dhcp.discovery-failed', detail: { network: net.name, reason: why } });
+    } finally {
+      this.discovering.delete(mac);
+    }
+  }
+
+  /** For tests: wait until queued lease writes and their replies are done. */
+  async settle(): Promise<void> {
+    this.scheduleFlush();
+    await new Promise((r) => setImmediate(r));
+    await this.flushing;
+  }
+
+  network(name: string): PolicyNetwork | undefined {
+    return this.netByName.get(name);
+  }
+}
+
+export type { EncodeInput };

@@ -1,0 +1,55 @@
+// The DHCP service as the server runs it: the factory in SERVICE_FACTORIES,
+// and the operator's route to clear a lease (a declined address).
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { HttpError } from '../api/errors.js';
+import { ErrorBody } from '../api/schemas.js';
+import { parseIpv4 } from '../net/ipv4.js';
+import { localUdpOpener, type UdpOpener } from '../net/udp-device.js';
+import type { Service, ServiceFactory } from '../main/service.js';
+import { DhcpServer } from './server.js';
+
+export interface DhcpServiceOptions {
+  /** Where sockets come from (tests open them inside a network namespace). */
+  opener?: UdpOpener;
+  /** Receives the server once created (tests and benches look inside). */
+  onServer?: (s: DhcpServer) => void;
+}
+
+export function dhcpServiceFactory(opts: DhcpServiceOptions = {}): ServiceFactory {
+  return (ctx) => {
+    if (!ctx.cfg.config.dhcp.enabled) return undefined;
+    const server = new DhcpServer({ ...ctx, opener: opts.opener ?? localUdpOpener });
+    opts.onServer?.(server);
+    const routes: FastifyPluginAsyncTypebox = async (app) => {
+      app.delete(
+        '/leases/:network/:ipv4',
+        {
+          schema: {
+            tags: ['leases'],
+            summary: 'Forget a lease (e.g. a declined address, so it is offered again)',
+            params: Type.Object({ network: Type.String(), ipv4: Type.String() }),
+            response: { 204: Type.Null(), 400: ErrorBody, 404: ErrorBody },
+          },
+        },
+        async (req, reply) => {
+          const { network, ipv4 } = req.params;
+          if (!ctx.cfg.networkByName.has(network)) throw new HttpError(404, 'not_found', `no network '${network}'`, 'params.network');
+          const ip = parseIpv4(ipv4);
+          if (ip === undefined) throw new HttpError(400, 'invalid', `params.ipv4: '${ipv4}' is not an IPv4 address`, 'params.ipv4');
+          if (!(await server.clearLease(network, ip))) throw new HttpError(404, 'not_found', `no lease for ${ipv4} on '${network}'`);
+          ctx.events.record({ node: null, kind: 'dhcp.lease-cleared', detail: { network, address: ipv4 } });
+          return reply.status(204).send(null);
+        },
+      );
+    };
+    const svc: Service = {
+      name: 'dhcp',
+      start: () => server.start(),
+      stop: () => server.stop(),
+      apiRoutes: routes,
+      health: () => server.health(),
+    };
+    return svc;
+  };
+}

@@ -1,0 +1,102 @@
+// Shared set-up of the DHCP integration tests: namespaces made by NetLab, a
+// socket broker in the server namespace, and rackboot in-process with only
+// the DHCP service, its sockets inside that namespace.
+import { mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dhcpServiceFactory } from '../../../server/dhcp/service.js';
+import type { DhcpServer } from '../../../server/dhcp/server.js';
+import { NetLab } from '../../helpers/netns.js';
+import { NsSocketBroker } from '../../helpers/ns-sockets.js';
+import { startTestServer, type TestServer } from '../../helpers/server.js';
+
+export const INSIDE = {
+  name: 'inside',
+  interface: 'eth1',
+  cidr: '10.0.0.0/24',
+  serverAddress: '10.0.0.1',
+  router: '10.0.0.254',
+  dns: ['10.0.0.1', '10.0.0.2'],
+  domain: 'inside.example',
+  staticRange: '10.0.0.10-10.0.0.199',
+};
+
+export const INSIDE2 = {
+  name: 'inside2',
+  interface: 'eth2',
+  cidr: '10.0.1.0/24',
+  serverAddress: '10.0.1.1',
+  router: '10.0.1.254',
+  staticRange: '10.0.1.10-10.0.1.199',
+};
+
+export interface DhcpLab {
+  lab: NetLab;
+  srv: string;
+  cli: string;
+  ts: TestServer;
+  dhcp: DhcpServer;
+  broker: NsSocketBroker;
+  tmp: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Server namespace `srv` and client namespace `cli`; `links` are veth pairs
+ * (server side name/address, client side name/MAC). Returns with rackboot's
+ * DHCP serving inside `srv`.
+ */
+export async function startDhcpLab(
+  config: Record<string, unknown>,
+  links: Array<{ srv: string; srvAddr?: string; cli: string; mac?: string; cliAddr?: string }>,
+  extra: (lab: NetLab, srv: string, cli: string) => void = () => undefined,
+): Promise<DhcpLab> {
+  const lab = new NetLab('rbd');
+  try {
+    const srv = lab.addNs('srv');
+    const cli = lab.addNs('cli');
+    for (const l of links) lab.veth({ ns: srv, name: l.srv, addr: l.srvAddr }, { ns: cli, name: l.cli, mac: l.mac, addr: l.cliAddr });
+    extra(lab, srv, cli);
+    const broker = await NsSocketBroker.start(lab, srv);
+    let dhcp: DhcpServer | undefined;
+    const ts = await startTestServer(config, { factories: [dhcpServiceFactory({ opener: broker, onServer: (s) => (dhcp = s) })] });
+    const failed = ts.server.failed.get('dhcp');
+    if (failed) throw new Error(failed);
+    const tmp = mkdtempSync(join(tmpdir(), 'rackboot-dhcp-'));
+    return {
+      lab,
+      srv,
+      cli,
+      ts,
+      dhcp: dhcp!,
+      broker,
+      tmp,
+      async close() {
+        await ts.stop().catch(() => undefined);
+        await broker.close();
+        await lab.cleanup();
+      },
+    };
+  } catch (err) {
+    await lab.cleanup();
+    throw err;
+  }
+}
+
+/** A udhcpc script that writes the environment of its `bound` call to a file. */
+export function udhcpcScript(dir: string): { script: string; out: string } {
+  const script = join(dir, 'udhcpc.sh');
+  const out = join(dir, 'udhcpc.env');
+  writeFileSync(script, `#!/bin/sh\n[ "$1" = bound ] || exit 0\nenv > "${out}"\n`);
+  chmodSync(script, 0o755);
+  return { script, out };
+}
+
+export function readEnvFile(file: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) env[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return env;
+}

@@ -1,0 +1,229 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { resolveConfig } from '../../../server/config/load.js';
+import { chooseBoot } from '../../../server/dhcp/bootfile.js';
+import { decode, encode, fieldText } from '../../../server/dhcp/codec.js';
+import { LeaseTable } from '../../../server/dhcp/leases.js';
+import { MSG, OPT } from '../../../server/dhcp/options.js';
+import { decide, policyNetwork, type KnownClient, type PolicyInput } from '../../../server/dhcp/policy.js';
+import { readRequest } from '../../../server/dhcp/request.js';
+import { replyDestination } from '../../../server/dhcp/addressing.js';
+import { ip, rawRequest, str, type RawRequest } from './packets.js';
+
+const cfg = resolveConfig(
+  {
+    networks: [
+      { name: 'inside', interface: 'eth1', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', router: '10.0.0.254', dns: ['10.0.0.1'], staticRange: '10.0.0.10-10.0.0.199', dynamicRange: '10.0.0.200-10.0.0.202' },
+      { name: 'closed', interface: 'eth2', cidr: '10.0.1.0/24', serverAddress: '10.0.1.1' },
+    ],
+  },
+  null,
+  {},
+);
+const inside = policyNetwork(cfg.networkByName.get('inside')!, 'cluster.local', 3_600_000, [], 'http://10.0.0.1:8080');
+const closed = policyNetwork(cfg.networkByName.get('closed')!, 'cluster.local', 3_600_000, [], 'http://10.0.1.1:8080');
+const blade: KnownClient = { node: 'blade1', iface: 'eth0', mac: '52:54:00:00:0a:01', network: 'inside', ip: 0x0a00000b, loader: 'pxelinux' };
+const NOW = 1_700_000_000_000;
+
+function input(raw: RawRequest, over: Partial<PolicyInput> = {}): PolicyInput {
+  const d = decode(rawRequest(raw));
+  if (!d.ok) throw new Error(d.error);
+  const r = readRequest(d.packet);
+  if (!r.ok) throw new Error(r.error);
+  return { req: r.request, net: inside, known: undefined, leases: new LeaseTable(), now: NOW, offerMs: 30_000, mayOffer: true, ...over };
+}
+
+function replyOptions(dec: ReturnType<typeof decide>) {
+  assert.ok(dec.reply, `expected a reply, got ${dec.outcome}: ${dec.reason}`);
+  const e = encode(dec.reply);
+  assert.ok(e.ok);
+  const d = decode(e.ok ? e.bytes : Buffer.alloc(0));
+  assert.ok(d.ok);
+  return d.ok ? d.packet : undefined!;
+}
+
+const unknownMac = [0x02, 0, 0, 0, 0, 9];
+
+describe('dhcp policy', () => {
+  it('offers a known MAC its registered address with its network settings, options in option 55 order', () => {
+    const dec = decide(input({ type: MSG.DISCOVER, options: [55, 5, 6, 3, 1, 15, 12] }, { known: blade }));
+    assert.equal(dec.outcome, 'offer');
+    const p = replyOptions(dec);
+    assert.equal(p.yiaddr, 0x0a00000b);
+    assert.equal(p.siaddr, 0x0a000001);
+    assert.equal(fieldText(p.file), 'pxelinux.0');
+    assert.deepEqual([...p.options.keys()].slice(0, 7), [53, 54, 6, 3, 1, 15, 12]);
+    assert.equal(p.options.get(OPT.HOSTNAME)!.toString(), 'blade1');
+    assert.equal(p.options.get(OPT.DOMAIN)!.toString(), 'cluster.local');
+    assert.equal(p.options.get(OPT.LEASE_TIME)!.readUInt32BE(0), 3600);
+    assert.equal(p.options.get(OPT.RENEWAL_T1)!.readUInt32BE(0), 1800);
+    assert.equal(p.options.get(OPT.REBINDING_T2)!.readUInt32BE(0), 3150);
+    assert.equal(p.options.get(OPT.PXELINUX_CONFIG_FILE)!.toString(), 'pxelinux.cfg/01-52-54-00-00-0a-01');
+    assert.equal(p.options.get(OPT.PXELINUX_PATH_PREFIX)!.toString(), '/');
+    assert.equal(dec.lease?.op, 'offer');
+  });
+
+  it('ignores unknown MACs on a network without a dynamic range', () => {
+    const dec = decide(input({ type: MSG.DISCOVER, mac: unknownMac }, { net: closed }));
+    assert.equal(dec.outcome, 'ignored');
+    assert.match(dec.reason, /unknown MAC/);
+  });
+
+  it('gives unknown MACs plain leases from the dynamic range, without boot files', () => {
+    const leases = new LeaseTable();
+    const dec = decide(input({ type: MSG.DISCOVER, mac: unknownMac }, { leases }));
+    assert.equal(dec.outcome, 'offer');
+    const p = replyOptions(dec);
+    assert.equal(p.yiaddr, 0x0a0000c8);
+    assert.equal(fieldText(p.file), '');
+    assert.ok(!p.options.has(OPT.HOSTNAME));
+  });
+
+  it('PXE clients get option 60 PXEClient, 43 discovery control, 97 echoed', () => {
+    const uuid = [0, ...Array.from({ length: 16 }, (_, i) => i)];
+    const dec = decide(input({ type: MSG.DISCOVER, options: [60, 32, ...str('PXEClient:Arch:00000:UNDI:002001'), 93, 2, 0, 0, 97, 17, ...uuid] }, { known: blade }));
+    const p = replyOptions(dec);
+    assert.equal(p.options.get(OPT.VENDOR_CLASS)!.toString(), 'PXEClient');
+    assert.deepEqual([...p.options.get(OPT.VENDOR_SPECIFIC)!], [6, 1, 8, 255]);
+    assert.deepEqual([...p.options.get(OPT.UUID)!], uuid);
+  });
+
+  it('echoes option 82 to relays, last', () => {
+    const dec = decide(input({ type: MSG.DISCOVER, giaddr: ip('10.0.0.5'), options: [82, 6, 1, 4, 9, 9, 9, 9] }, { known: blade }));
+    const e = encode(dec.reply!);
+    assert.ok(e.ok);
+    if (!e.ok) return;
+    let last = 0;
+    for (let i = 240; e.bytes[i] !== 255; i += 2 + e.bytes[i + 1]!) last = e.bytes[i]!;
+    assert.equal(last, 82);
+    assert.deepEqual(replyDestination(dec.reply!, MSG.OFFER, 67, true), { address: 0x0a000005, port: 67, via: 'relay' });
+  });
+
+  it('SELECTING: ACK for our server id, silence (and the offer freed) for another', () => {
+    const ours = decide(input({ type: MSG.REQUEST, options: [54, 4, ...ip('10.0.0.1'), 50, 4, ...ip('10.0.0.11')] }, { known: blade }));
+    assert.equal(ours.outcome, 'ack');
+    assert.equal(ours.lease?.op, 'bind');
+    const other = decide(input({ type: MSG.REQUEST, options: [54, 4, ...ip('10.0.0.99'), 50, 4, ...ip('10.0.0.11')] }, { known: blade }));
+    assert.equal(other.outcome, 'ignored');
+    assert.equal(other.reply, undefined);
+    assert.equal(other.lease?.op, 'drop-offer');
+  });
+
+  it('INIT-REBOOT and RENEWING with a wrong address get a NAK, broadcast', () => {
+    const reboot = decide(input({ type: MSG.REQUEST, options: [50, 4, ...ip('10.0.0.99')] }, { known: blade }));
+    assert.equal(reboot.outcome, 'nak');
+    const p = replyOptions(reboot);
+    assert.equal(p.options.get(OPT.MESSAGE_TYPE)![0], MSG.NAK);
+    assert.equal(p.yiaddr, 0);
+    assert.deepEqual(replyDestination({ giaddr: 0, ciaddr: 0, flags: 0 }, MSG.NAK, 67, true)?.via, 'broadcast');
+    const renew = decide(input({ type: MSG.REQUEST, ciaddr: ip('10.0.0.12') }, { known: blade }));
+    assert.equal(renew.outcome, 'nak');
+    const wrongNet = decide(input({ type: MSG.REQUEST, options: [50, 4, ...ip('192.168.7.7')] }, { known: blade }));
+    assert.equal(wrongNet.outcome, 'nak');
+  });
+
+  it('RENEWING with the right address: ACK with ciaddr, unicast to ciaddr', () => {
+    const dec = decide(input({ type: MSG.REQUEST, ciaddr: ip('10.0.0.11') }, { known: blade }));
+    assert.equal(dec.outcome, 'ack');
+    assert.equal(dec.reply!.ciaddr, 0x0a00000b);
+    assert.deepEqual(replyDestination(dec.reply!, MSG.ACK, 67, true), { address: 0x0a00000b, port: 68, via: 'ciaddr' });
+  });
+
+  it('INIT-REBOOT from a client with no record and an address we do not own: silence', () => {
+    const dec = decide(input({ type: MSG.REQUEST, mac: unknownMac, options: [50, 4, ...ip('10.0.0.50')] }));
+    assert.equal(dec.outcome, 'ignored');
+  });
+
+  it('DECLINE marks the address, and a declined registered address is not offered', () => {
+    const leases = new LeaseTable();
+    const dec = decide(input({ type: MSG.DECLINE, options: [54, 4, ...ip('10.0.0.1'), 50, 4, ...ip('10.0.0.11')] }, { known: blade, leases }));
+    assert.equal(dec.outcome, 'declined');
+    assert.deepEqual(dec.lease, { op: 'decline', ip: 0x0a00000b });
+    leases.set({ network: 'inside', ip: 0x0a00000b, mac: blade.mac, owner: blade.mac, clientId: null, hostname: null, state: 'declined', expiresAt: NOW, updatedAt: NOW });
+    const again = decide(input({ type: MSG.DISCOVER }, { known: blade, leases }));
+    assert.equal(again.outcome, 'ignored');
+    assert.match(again.reason, /declined/);
+  });
+
+  it('a declined dynamic address is skipped by the allocator', () => {
+    const leases = new LeaseTable();
+    leases.set({ network: 'inside', ip: 0x0a0000c8, mac: 'x', owner: 'x', clientId: null, hostname: null, state: 'declined', expiresAt: 0, updatedAt: 0 });
+    const dec = decide(input({ type: MSG.DISCOVER, mac: unknownMac }, { leases }));
+    assert.equal(dec.ip, 0x0a0000c9);
+  });
+
+  it('RELEASE of the own address releases; of another address is ignored', () => {
+    const ok = decide(input({ type: MSG.RELEASE, ciaddr: ip('10.0.0.11'), options: [54, 4, ...ip('10.0.0.1')] }, { known: blade }));
+    assert.equal(ok.outcome, 'released');
+    const no = decide(input({ type: MSG.RELEASE, ciaddr: ip('10.0.0.12'), options: [54, 4, ...ip('10.0.0.1')] }, { known: blade }));
+    assert.equal(no.outcome, 'ignored');
+  });
+
+  it('INFORM: ACK without yiaddr and without lease time, to ciaddr', () => {
+    const dec = decide(input({ type: MSG.INFORM, ciaddr: ip('10.0.0.11') }, { known: blade }));
+    assert.equal(dec.outcome, 'ack');
+    const p = replyOptions(dec);
+    assert.equal(p.yiaddr, 0);
+    assert.equal(p.ciaddr, 0x0a00000b);
+    assert.ok(!p.options.has(OPT.LEASE_TIME));
+    assert.ok(p.options.has(OPT.SUBNET_MASK));
+  });
+
+  it('pool exhaustion and the pending-offer bound end in silence, not a loop', () => {
+    const leases = new LeaseTable();
+    for (let i = 0; i < 3; i++) {
+      const dec = decide(input({ type: MSG.DISCOVER, mac: [2, 0, 0, 0, 1, i] }, { leases }));
+      assert.equal(dec.outcome, 'offer');
+      leases.set({ network: 'inside', ip: dec.ip!, mac: String(i), owner: `02:00:00:00:01:0${i}`, clientId: null, hostname: null, state: 'offered', expiresAt: NOW + 30_000, updatedAt: NOW });
+    }
+    const full = decide(input({ type: MSG.DISCOVER, mac: [2, 0, 0, 0, 1, 9] }, { leases }));
+    assert.equal(full.outcome, 'ignored');
+    assert.match(full.reason, /exhausted/);
+    const capped = decide(input({ type: MSG.DISCOVER, mac: [2, 0, 0, 0, 1, 8] }, { leases: new LeaseTable(), mayOffer: false }));
+    assert.match(capped.reason, /pending offers/);
+    // Offers lapse: the address is free again.
+    const later = decide(input({ type: MSG.DISCOVER, mac: [2, 0, 0, 0, 1, 9] }, { leases, now: NOW + 31_000 }));
+    assert.equal(later.outcome, 'offer');
+  });
+
+  it('plain BOOTP and server-side message types are ignored', () => {
+    assert.equal(decide(input({})).outcome, 'ignored');
+    assert.equal(decide(input({ type: MSG.OFFER }, { known: blade })).outcome, 'ignored');
+  });
+});
+
+describe('dhcp boot file choice', () => {
+  const node = (loader: 'pxelinux' | 'ipxe' | 'grub' | 'bpbatch') => ({ mac: '52:54:00:00:0a:01', loader });
+  const base = 'http://10.0.0.1:8080';
+  it('BIOS gets the loader file over TFTP', () => {
+    assert.equal(chooseBoot({ arch: 0, isIpxe: false, vendorClass: 'PXEClient' }, node('pxelinux'), base).file, 'pxelinux.0');
+    assert.equal(chooseBoot({ arch: 0, isIpxe: false, vendorClass: 'PXEClient' }, node('ipxe'), base).file, 'undionly.kpxe');
+    const bp = chooseBoot({ arch: 0, isIpxe: false, vendorClass: 'PXEClient' }, node('bpbatch'), base);
+    assert.equal(bp.file, 'bpbatch.P');
+    assert.equal(bp.bpbatch, 'bpb-525400000a01');
+  });
+  it('UEFI x64 (7, 9) gets the UEFI build', () => {
+    assert.equal(chooseBoot({ arch: 7, isIpxe: false, vendorClass: 'PXEClient' }, node('ipxe'), base).file, 'ipxe.efi');
+    assert.equal(chooseBoot({ arch: 9, isIpxe: false, vendorClass: 'PXEClient' }, node('grub'), base).file, 'grubx64.efi');
+    assert.match(chooseBoot({ arch: 7, isIpxe: false, vendorClass: 'PXEClient' }, node('bpbatch'), base).reason!, /no UEFI/);
+  });
+  it('a client already running iPXE gets its script URL only when the node boots with iPXE', () => {
+    const ipxe = chooseBoot({ arch: 0, isIpxe: true, vendorClass: 'PXEClient' }, node('ipxe'), base);
+    assert.equal(ipxe.file, 'http://10.0.0.1:8080/boot/ipxe/52:54:00:00:0a:01');
+    assert.equal(ipxe.http, true);
+    // QEMU's ROM is iPXE from its first DISCOVER: a pxelinux node still gets pxelinux.0.
+    assert.equal(chooseBoot({ arch: 0, isIpxe: true, vendorClass: 'PXEClient' }, node('pxelinux'), base).file, 'pxelinux.0');
+  });
+  it('UEFI HTTP boot (arch 16 / HTTPClient) gets a URL and HTTPClient', () => {
+    const h = chooseBoot({ arch: 16, isIpxe: false, vendorClass: 'HTTPClient:Arch:00016' }, node('ipxe'), base);
+    assert.equal(h.file, 'http://10.0.0.1:8080/boot/files/ipxe.efi');
+    assert.equal(h.vendorClass, 'HTTPClient');
+    const dec = decide(input({ type: MSG.DISCOVER, options: [93, 2, 0, 16, 60, 10, ...str('HTTPClient')] }, { known: { ...blade, loader: 'ipxe' } }));
+    const p = replyOptions(dec);
+    assert.equal(p.options.get(OPT.VENDOR_CLASS)!.toString(), 'HTTPClient');
+    assert.equal(p.options.get(OPT.BOOTFILE)!.toString(), 'http://10.0.0.1:8080/boot/files/ipxe.efi');
+  });
+  it('no option 93 (udhcpc, dhclient) counts as BIOS', () => {
+    assert.equal(chooseBoot({ arch: undefined, isIpxe: false, vendorClass: undefined }, node('pxelinux'), base).file, 'pxelinux.0');
+  });
+});
