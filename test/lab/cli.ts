@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { cleanupLeftovers } from './state.js';
 import { DEFAULT_OPTIONS, runLab, type LabLoader, type LabOptions, type LabServer } from './lab.js';
-import { buildTimeline, formatTimeline } from './timeline.js';
+import { formatDrill, formatLoad, formatTimeline } from './timeline.js';
 
 const USAGE = `usage: npm run lab -- [options]
 
@@ -16,6 +16,9 @@ Boots the paper's cluster in QEMU VMs inside network namespaces (root).
                         the same kernel and a busybox RAM disk); rackboot-tftp (dnsmasq's
                         DHCP, rackboot's TFTP: the TFTP servers compared alone)
   --boot-timeout S      seconds a blade may take to come up (default ${DEFAULT_OPTIONS.bootTimeout})
+  --load S              seconds of wrk through the VIP after the boot (default ${DEFAULT_OPTIONS.loadSeconds}; 0: none)
+  --drill               then the failure drill: kill the last blade under load, watch the
+                        director drop it, power it on again, watch it return
   --verbose             echo the blades' serial consoles
   --keep                keep the work directory (configs, logs, consoles)
   --cleanup             remove what crashed lab runs left (namespaces rblab*, their
@@ -37,6 +40,8 @@ async function main(): Promise<number> {
         loader: { type: 'string' },
         server: { type: 'string' },
         'boot-timeout': { type: 'string' },
+        load: { type: 'string' },
+        drill: { type: 'boolean' },
         verbose: { type: 'boolean', short: 'v' },
         keep: { type: 'boolean' },
         cleanup: { type: 'boolean' },
@@ -80,16 +85,24 @@ async function main(): Promise<number> {
     if (!(s > 0)) fail(`--boot-timeout '${values['boot-timeout']}': seconds, above 0`);
     opts.bootTimeout = s;
   }
+  if (values.load !== undefined) {
+    const s = Number(values.load);
+    if (!(s >= 0 && s <= 600)) fail(`--load '${values.load}': seconds from 0 to 600`);
+    opts.loadSeconds = s;
+  }
   opts.verbose = !!values.verbose;
+  opts.drill = !!values.drill;
   opts.keepWorkDir = !!values.keep;
   if (opts.server !== 'rackboot' && opts.loader !== 'pxelinux') fail(`--server ${opts.server} boots PXELINUX over TFTP only`);
 
   const r = await runLab(opts);
   console.log(`\nlab ${r.id}: ${r.boots.length} blade(s) booted by ${r.server} (${r.loader}), kernel ${r.kernel}\n`);
   for (const b of r.boots) {
-    const rows = buildTimeline({ poweredOnAt: b.poweredOnAt, events: b.events, serial: b.serial, notes: b.notes, macNames: b.macNames });
-    console.log(formatTimeline(`${b.name}: up ${b.upAfter.toFixed(2)} s after power-on`, rows) + '\n');
+    const pool = b.poolAfter !== undefined ? `, in the pool after ${b.poolAfter.toFixed(2)} s` : '';
+    console.log(formatTimeline(`${b.name}: up ${b.upAfter.toFixed(2)} s after power-on${pool}`, b.rows) + '\n');
   }
+  if (r.load) console.log(formatLoad(r.load) + '\n');
+  if (r.drill) console.log(formatDrill(r.drill) + '\n');
   return 0;
 }
 

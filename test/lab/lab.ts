@@ -1,11 +1,13 @@
-// `npm run lab`: the paper's cluster booted for real. This module runs one
-// lab and returns what it saw; cli.ts prints it, lab.test.ts checks it,
-// bench/boot times it.
+// `npm run lab`: the paper's cluster booted for real. A Lab is one running
+// cluster (topology, boot server, blades) with the steps the CLI, the tests
+// and the benchmarks compose: boot, wait for the pool, load, kill a blade,
+// power it on again, read timelines, close.
 //
 // Servers:
 //   rackboot       rackboot does everything (DHCP, TFTP/HTTP, images, NFS, director)
-//   dnsmasq        the reference: dnsmasq's DHCP + TFTP boot the same kernel and RAM disk
-//   rackboot-tftp  dnsmasq's DHCP, rackboot's TFTP: the TFTP servers compared alone
+//   dnsmasq        the reference: dnsmasq's DHCP + TFTP boot the same kernel and a
+//                  busybox RAM disk; no director (nothing balances the blades)
+//   rackboot-tftp  dnsmasq's DHCP, rackboot's TFTP and director, the busybox RAM disk
 import { join } from 'node:path';
 import { ensureKernel, type Kernel } from './kernel.js';
 import { buildReferenceInitrd } from './refinitrd.js';
@@ -14,8 +16,57 @@ import { LabRun } from './run.js';
 import { BladeVm } from './vm.js';
 import { firstMilestones, type SerialEvent } from './serial.js';
 import { RackbootDirector } from './rackboot.js';
-import { CONSOLE_NOTES, type EventView } from './timeline.js';
-import type { BladeAddr } from './topology.js';
+import { buildTimeline, CONSOLE_NOTES, type EventView, type TimelineRow } from './timeline.js';
+import { ADDR, type BladeAddr } from './topology.js';
+import { runWrk, startProbe, summarize, type ProbeSummary, type WrkResult } from './load.js';
+import type { ProbeRecord } from './probe.js';
+
+export type LabServer = 'rackboot' | 'dnsmasq' | 'rackboot-tftp';
+export type LabLoader = 'pxelinux' | 'ipxe';
+
+export interface LabOptions {
+  blades: number;
+  server: LabServer;
+  loader: LabLoader;
+  /** Seconds each blade may take from power-on to up (and into the pool). */
+  bootTimeout: number;
+  /** Seconds of wrk through the VIP (0: no load test). */
+  loadSeconds: number;
+  /** Run the failure drill on the last blade after the load test. */
+  drill: boolean;
+  /** Echo the blades' consoles. */
+  verbose: boolean;
+  keepWorkDir: boolean;
+  log: (line: string) => void;
+}
+
+export const DEFAULT_OPTIONS: LabOptions = {
+  blades: 2,
+  server: 'rackboot',
+  loader: 'pxelinux',
+  bootTimeout: 240,
+  loadSeconds: 10,
+  drill: false,
+  verbose: false,
+  keepWorkDir: false,
+  log: (l) => console.log(l),
+};
+
+export interface BladeBoot {
+  name: string;
+  /** Seconds from power-on to up: ready reported (rackboot), or the reference RAM disk's "rblab: up". */
+  upAfter: number;
+  /** Seconds from power-on to the director's pool; undefined without a director. */
+  poolAfter?: number;
+  serial: SerialEvent[];
+  /** The node's timeline from rackboot's API (empty for the dnsmasq reference). */
+  events: EventView[];
+  /** Console lines the timeline shows (the init's own words). */
+  notes: Array<{ t: number; line: string }>;
+  poweredOnAt: number;
+  macNames: Map<string, string>;
+  rows: TimelineRow[];
+}
 
 /** The node body rackboot's REST API takes for a blade: both NICs, both addresses. */
 export function nodeBody(b: BladeAddr, group: string | null = 'web'): Record<string, unknown> {
@@ -29,53 +80,219 @@ export function nodeBody(b: BladeAddr, group: string | null = 'web'): Record<str
   };
 }
 
-function notesOf(vm: BladeVm): Array<{ t: number; line: string }> {
-  return vm.lines.filter((l) => CONSOLE_NOTES.some(([re]) => re.test(l.line)));
+/** The console line by which a blade booted from the reference RAM disk says it is up. */
+const REFERENCE_UP = /^rblab: up$/;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Lab {
+  readonly run: LabRun;
+  readonly vms: BladeVm[];
+  rb: RackbootDirector | undefined;
+  kernel!: Kernel;
+  private ok = false;
+
+  private constructor(readonly opts: LabOptions) {
+    this.run = new LabRun({ blades: opts.blades });
+    this.vms = this.run.topo.blades.map(
+      (b) => new BladeVm({ fabricNs: this.run.topo.fabric, blade: b, logDir: this.run.workDir, echo: opts.verbose ? opts.log : undefined }),
+    );
+  }
+
+  get id(): string {
+    return this.run.topo.id;
+  }
+
+  get workDir(): string {
+    return this.run.workDir;
+  }
+
+  get vipUrl(): string {
+    return `http://${ADDR.vip}/`;
+  }
+
+  vm(name: string): BladeVm {
+    const v = this.vms.find((x) => x.name === name);
+    if (!v) throw new Error(`no blade ${name}`);
+    return v;
+  }
+
+  /** Builds the network and starts the boot server; the blades are still off. */
+  static async start(opts: LabOptions, kernel?: Kernel): Promise<Lab> {
+    const lab = new Lab(opts);
+    try {
+      lab.kernel = kernel ?? ensureKernel(opts.log);
+      lab.run.build();
+      opts.log(`lab ${lab.id}: ${opts.blades} blade(s), server ${opts.server}, loader ${opts.loader}, work dir ${lab.workDir}`);
+      for (const vm of lab.vms) lab.run.onClose(vm.name, () => vm.kill());
+      await lab.startServer();
+      return lab;
+    } catch (e) {
+      await lab.close();
+      throw e;
+    }
+  }
+
+  private async startServer(): Promise<void> {
+    const { opts, run } = this;
+    if (opts.server === 'rackboot') {
+      throw new Error('--server rackboot: DHCP, templates and images have not landed in main yet; try --server rackboot-tftp or dnsmasq');
+    }
+    const initrd = buildReferenceInitrd(this.kernel, run.workDir);
+    const files = { kernel: this.kernel.vmlinuz, initrd };
+    if (opts.server === 'rackboot-tftp') {
+      const rb = new RackbootDirector({ directorNs: run.topo.director, workDir: run.workDir, config: { disable: ['dhcp', 'nfs'] } });
+      this.rb = rb;
+      // Static files in tftp.root, laid out as for dnsmasq (pxelinux.0 and ldlinux.c32 included).
+      writeReferenceTftpRoot(join(run.workDir, 'tftpboot'), files);
+      run.onClose('rackboot', () => rb.stop());
+      await rb.start();
+      await rb.api.call('POST', '/groups', { name: 'web' });
+      for (const b of run.topo.blades) await rb.api.call('POST', '/nodes', nodeBody(b));
+    }
+    const ref = new DnsmasqReference({ directorNs: run.topo.director, workDir: run.workDir, blades: run.topo.blades, files, dhcpOnly: opts.server === 'rackboot-tftp' });
+    run.onClose('dnsmasq', () => ref.stop());
+    await ref.start();
+  }
+
+  /** Powers a blade on and resolves when it is up (and in the pool, with a director). */
+  async boot(name: string): Promise<BladeBoot> {
+    const vm = this.vm(name);
+    const since = Date.now();
+    vm.powerOn();
+    const up = await vm.waitForLine(REFERENCE_UP, this.opts.bootTimeout * 1000);
+    let poolAfter: number | undefined;
+    if (this.rb) {
+      const at = await this.waitInPool(name, true, Math.max(10_000, this.opts.bootTimeout * 1000 - (Date.now() - since)));
+      poolAfter = (at - vm.poweredOnAt) / 1000;
+    }
+    return this.bootRecord(vm, up.t, poolAfter);
+  }
+
+  async bootAll(): Promise<BladeBoot[]> {
+    return Promise.all(this.vms.map((vm) => this.boot(vm.name)));
+  }
+
+  private async bootRecord(vm: BladeVm, upAfter: number, poolAfter: number | undefined): Promise<BladeBoot> {
+    const events = this.rb ? await this.events(vm.name) : [];
+    const notes = vm.lines.filter((l) => CONSOLE_NOTES.some(([re]) => re.test(l.line)));
+    const macNames = new Map([
+      [vm.opts.blade.macs[0], 'eth0'],
+      [vm.opts.blade.macs[1], 'eth1'],
+    ]);
+    const serial = firstMilestones(vm.events);
+    const rows = buildTimeline({ poweredOnAt: vm.poweredOnAt, since: vm.poweredOnAt, events, serial, notes, macNames });
+    return { name: vm.name, upAfter, poolAfter, serial, events, notes, poweredOnAt: vm.poweredOnAt, macNames, rows };
+  }
+
+  async events(name: string): Promise<EventView[]> {
+    if (!this.rb) return [];
+    return this.rb.api.call<EventView[]>('GET', `/nodes/${name}/events?limit=10000`).catch(() => this.rb!.api.call<EventView[]>('GET', `/nodes/${name}/events`));
+  }
+
+  /** The director's view of one blade: in the pool or not. */
+  async inPool(name: string): Promise<boolean> {
+    const d = await this.rb!.api.call<{ services: Array<{ realServers: Array<{ node: string | null; inPool: boolean }> }> }>('GET', '/director');
+    return d.services.some((s) => s.realServers.some((r) => r.node === name && r.inPool));
+  }
+
+  /** Waits until the director has (or has dropped) the blade; returns when it saw it (epoch ms). */
+  async waitInPool(name: string, want: boolean, timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if ((await this.inPool(name)) === want) {
+        // The director's own transition event is the precise time; the poll is the fallback.
+        const kind = want ? 'director.up' : 'director.down';
+        const ev = (await this.events(name)).filter((e) => e.kind === kind).pop();
+        return ev && ev.ts > Date.now() - 5000 ? ev.ts : Date.now();
+      }
+      if (Date.now() > deadline) throw new Error(`${name} ${want ? 'did not join' : 'did not leave'} the director's pool within ${timeoutMs / 1000} s`);
+      const vm = this.vm(name);
+      if (want && !vm.running) throw new Error(`${name} powered off while waiting for the pool; see ${vm.logFile}`);
+      await sleep(250);
+    }
+  }
+
+  /** Requests through the VIP from the outside namespace, one new connection each. */
+  probe(seconds: number, o: { concurrency?: number; pauseMs?: number; onRecord?: (r: ProbeRecord) => void } = {}) {
+    return startProbe(this.run.topo.outside, this.vipUrl, { seconds, ...o });
+  }
+
+  async load(seconds: number): Promise<{ wrk: WrkResult; spread: ProbeSummary }> {
+    // wrk measures; the probe alongside (a few connections) records who answered what.
+    const p = this.probe(seconds, { concurrency: 2 });
+    const wrk = await runWrk(this.run.topo.outside, this.vipUrl, { seconds, threads: 2, connections: 16 });
+    const spread = summarize(await p.done);
+    return { wrk, spread };
+  }
+
+  /**
+   * The failure drill: under a steady probe load, pull one blade's plug; the
+   * director must drop it; requests that start after the drop must all
+   * succeed; then power it on again: it boots and returns to the pool and
+   * serves again.
+   */
+  async drill(name: string): Promise<DrillResult> {
+    if (!this.rb) throw new Error('the failure drill needs the director (rackboot)');
+    const windowSecs = this.opts.bootTimeout + 60;
+    const probe = this.probe(windowSecs, { concurrency: 2, pauseMs: 20 });
+    try {
+      await sleep(3000);
+      const killAt = Date.now();
+      await this.kill(name);
+      const dropAt = await this.waitInPool(name, false, 30_000);
+      // Connections already on their way to the dead blade when it left the pool may still fail: a second's grace.
+      const settledAt = dropAt + 1000;
+      await sleep(4000);
+      const boot = await this.boot(name);
+      const backAt = boot.poweredOnAt + (boot.poolAfter ?? boot.upAfter) * 1000;
+      // Keep probing until the returned blade has answered a few times (or 15 s).
+      const until = Date.now() + 15_000;
+      while (Date.now() < until && probe.records.filter((r) => r.at > backAt && r.ok && r.blade === name).length < 5) await sleep(250);
+      probe.stop();
+      const records = await probe.done;
+      return {
+        blade: name,
+        killAt,
+        dropAt,
+        detectionMs: dropAt - killAt,
+        beforeKill: summarize(records, 0, killAt),
+        window: summarize(records, killAt, settledAt),
+        afterDrop: summarize(records, settledAt, backAt),
+        afterReturn: summarize(records, backAt),
+        reboot: boot,
+      };
+    } finally {
+      probe.stop();
+    }
+  }
+
+  async kill(name: string): Promise<void> {
+    await this.vm(name).kill();
+  }
+
+  succeeded(): void {
+    this.ok = true;
+  }
+
+  async close(): Promise<void> {
+    const keep = this.opts.keepWorkDir || !this.ok;
+    await this.run.close({ keepWorkDir: keep });
+    if (!this.ok) this.opts.log(`lab: logs kept in ${this.workDir}`);
+  }
 }
 
-function macNames(b: BladeAddr): Map<string, string> {
-  return new Map([
-    [b.macs[0], 'eth0'],
-    [b.macs[1], 'eth1'],
-  ]);
-}
-
-export type LabServer = 'rackboot' | 'dnsmasq' | 'rackboot-tftp';
-export type LabLoader = 'pxelinux' | 'ipxe';
-
-export interface LabOptions {
-  blades: number;
-  server: LabServer;
-  loader: LabLoader;
-  /** Seconds each blade may take from power-on to its up marker. */
-  bootTimeout: number;
-  /** Echo the blades' consoles. */
-  verbose: boolean;
-  keepWorkDir: boolean;
-  log: (line: string) => void;
-}
-
-export const DEFAULT_OPTIONS: LabOptions = {
-  blades: 2,
-  server: 'rackboot',
-  loader: 'pxelinux',
-  bootTimeout: 240,
-  verbose: false,
-  keepWorkDir: false,
-  log: (l) => console.log(l),
-};
-
-export interface BladeBoot {
-  name: string;
-  /** Seconds from power-on to the blade being up (reference RAM disk: both NICs addressed; rackboot: ready reported). */
-  upAfter: number;
-  serial: SerialEvent[];
-  /** The node's timeline from rackboot's API (empty for the dnsmasq reference). */
-  events: EventView[];
-  /** Console lines the timeline shows (the init's own words). */
-  notes: Array<{ t: number; line: string }>;
-  poweredOnAt: number;
-  macNames: Map<string, string>;
+export interface DrillResult {
+  blade: string;
+  killAt: number;
+  dropAt: number;
+  detectionMs: number;
+  beforeKill: ProbeSummary;
+  /** From the kill until a second after the director dropped the blade. */
+  window: ProbeSummary;
+  afterDrop: ProbeSummary;
+  afterReturn: ProbeSummary;
+  reboot: BladeBoot;
 }
 
 export interface LabResult {
@@ -84,64 +301,21 @@ export interface LabResult {
   loader: LabLoader;
   kernel: string;
   boots: BladeBoot[];
+  load?: { wrk: WrkResult; spread: ProbeSummary };
+  drill?: DrillResult;
   workDir: string;
 }
 
-/** The console line by which a blade booted from the reference RAM disk says it is up. */
-const REFERENCE_UP = /^rblab: up$/;
-
+/** The whole `npm run lab`: start, boot every blade at once, load through the VIP, close. */
 export async function runLab(opts: LabOptions, kernel?: Kernel): Promise<LabResult> {
-  const k = kernel ?? ensureKernel(opts.log);
-  const run = new LabRun({ blades: opts.blades });
-  let ok = false;
+  const lab = await Lab.start(opts, kernel);
   try {
-    run.build();
-    opts.log(`lab ${run.topo.id}: ${opts.blades} blade(s), server ${opts.server}, loader ${opts.loader}, work dir ${run.workDir}`);
-    const vms = run.topo.blades.map(
-      (b) => new BladeVm({ fabricNs: run.topo.fabric, blade: b, logDir: run.workDir, echo: opts.verbose ? opts.log : undefined }),
-    );
-    let rb: RackbootDirector | undefined;
-    if (opts.server === 'dnsmasq' || opts.server === 'rackboot-tftp') {
-      const initrd = buildReferenceInitrd(k, run.workDir);
-      const files = { kernel: k.vmlinuz, initrd };
-      if (opts.server === 'rackboot-tftp') {
-        rb = new RackbootDirector({ directorNs: run.topo.director, workDir: run.workDir, config: { disable: ['dhcp', 'nfs', 'director'] } });
-        // Static files in tftp.root, laid out as for dnsmasq (pxelinux.0 and ldlinux.c32 included).
-        writeReferenceTftpRoot(join(run.workDir, 'tftpboot'), files);
-        run.onClose('rackboot', () => rb!.stop());
-        await rb.start();
-        for (const b of run.topo.blades) await rb.api.call('POST', '/nodes', nodeBody(b, null));
-      }
-      const ref = new DnsmasqReference({ directorNs: run.topo.director, workDir: run.workDir, blades: run.topo.blades, files, dhcpOnly: opts.server === 'rackboot-tftp' });
-      run.onClose('dnsmasq', () => ref.stop());
-      await ref.start();
-    } else {
-      throw new Error('rackboot mode: DHCP, templates, images and director have not landed in main yet');
-    }
-    for (const vm of vms) run.onClose(vm.name, () => vm.kill());
-    for (const vm of vms) vm.powerOn();
-    const boots = await Promise.all(
-      vms.map(async (vm): Promise<BladeBoot> => {
-        const up = await vm.waitForLine(REFERENCE_UP, opts.bootTimeout * 1000);
-        return {
-          name: vm.name,
-          upAfter: up.t,
-          serial: firstMilestones(vm.events),
-          events: [],
-          notes: notesOf(vm),
-          poweredOnAt: vm.poweredOnAt,
-          macNames: macNames(vm.opts.blade),
-        };
-      }),
-    );
-    if (rb) {
-      for (const b of boots) b.events = await rb.api.call<EventView[]>('GET', `/nodes/${b.name}/events`).catch(() => []);
-    }
-    ok = true;
-    return { id: run.topo.id, server: opts.server, loader: opts.loader, kernel: k.version, boots, workDir: run.workDir };
+    const boots = await lab.bootAll();
+    const load = lab.rb && opts.loadSeconds > 0 ? await lab.load(opts.loadSeconds) : undefined;
+    const drill = lab.rb && opts.drill ? await lab.drill(lab.vms[lab.vms.length - 1]!.name) : undefined;
+    lab.succeeded();
+    return { id: lab.id, server: opts.server, loader: opts.loader, kernel: lab.kernel.version, boots, load, drill, workDir: lab.workDir };
   } finally {
-    await run.close({ keepWorkDir: opts.keepWorkDir || !ok });
-    if (!ok) opts.log(`lab: logs kept in ${run.workDir}`);
+    await lab.close();
   }
 }
-

@@ -1,7 +1,8 @@
 // A small busybox RAM disk made the classic way (`find | cpio -o -H newc |
 // gzip`), for the dnsmasq reference boot when no rackboot image is at hand.
 // Its init loads the virtio NIC driver, takes DHCP on eth0 and eth1 and says
-// so on the console ("rblab: eth0 10.0.0.11"), then "rblab: up".
+// so on the console ("rblab: eth0 10.0.0.11/24"), starts busybox httpd with a
+// page naming the blade ("served by blade1"), then says "rblab: up".
 import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { sh } from '../helpers/netns.js';
@@ -27,13 +28,22 @@ for i in eth0 eth1; do
     echo "rblab: $i no lease"
   fi
 done
+name=$(cat /etc/hostname 2>/dev/null)
+mkdir -p /www
+echo "<html><body>rblab reference page, served by \${name:-unknown}</body></html>" > /www/index.html
+httpd -p 80 -h /www
 echo "rblab: up"
 while true; do sleep 3600; done
 `;
 }
 
 const UDHCPC_SCRIPT = `#!/bin/sh
-case "$1" in bound|renew) ip addr add "$ip/\${mask:-24}" dev "$interface" ;; esac
+case "$1" in bound|renew)
+  ip addr add "$ip/\${mask:-24}" dev "$interface"
+  [ -n "$hostname" ] && echo "$hostname" > /etc/hostname
+  [ "$interface" = eth0 ] && [ -n "$router" ] && ip route replace default via "\${router%% *}" dev eth0
+  ;;
+esac
 exit 0
 `;
 

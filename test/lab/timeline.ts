@@ -77,7 +77,10 @@ export function describeEvent(e: EventView, macNames: Map<string, string> = new 
   if (/^director\./.test(k)) {
     const state = k.slice('director.'.length);
     if (/^(up|in|added|pool|healthy)/.test(state)) return { phase: 'pool', what: `in the pool of ${String(d.service ?? 'the VIP')}` };
-    if (/^(down|out|removed|failed)/.test(state)) return { phase: 'out', what: `out of the pool of ${String(d.service ?? 'the VIP')}${typeof d.reason === 'string' ? ` (${d.reason})` : ''}` };
+    if (/^(down|out|removed|failed)/.test(state)) {
+      const why = typeof d.check === 'string' && d.check ? d.check : typeof d.reason === 'string' ? d.reason : '';
+      return { phase: 'out', what: `not in the pool of ${String(d.service ?? 'the VIP')}${why ? ` (check: ${why})` : ''}` };
+    }
     return { phase: 'other', what: k };
   }
   if (k === 'web-exited') return { phase: 'other', what: `blade: web server exited (${String(d.code ?? '?')})` };
@@ -196,4 +199,55 @@ export function formatTimeline(name: string, rows: TimelineRow[]): string {
       .trimEnd(),
   );
   return `${name}\n${lines.join('\n')}`;
+}
+
+export interface LoadView {
+  wrk: { requests: number; seconds: number; requestsPerSec: number; bytesPerSec: number; latencyAvgMs: number; latencyP99Ms: number | null; errors: Record<string, number> };
+  spread: { requests: number; ok: number; failed: number; byBlade: Record<string, number>; bodies: Record<string, number>; errors: Record<string, number> };
+}
+
+/** The load test's figures and how the answers spread over the blades. */
+export function formatLoad(l: LoadView): string {
+  const w = l.wrk;
+  const errs = Object.entries(w.errors).filter(([, n]) => n > 0);
+  const lines = [
+    `load through the VIP (wrk, ${w.seconds.toFixed(1)} s): ${w.requests} requests, ${w.requestsPerSec.toFixed(0)} requests/s, ${(w.bytesPerSec / 1024).toFixed(1)} KiB/s, latency avg ${w.latencyAvgMs.toFixed(1)} ms${w.latencyP99Ms !== null ? `, p99 ${w.latencyP99Ms.toFixed(1)} ms` : ''}${errs.length ? `, errors ${errs.map(([k, n]) => `${k} ${n}`).join(', ')}` : ', no errors'}`,
+    `answers checked (probe, one connection each): ${l.spread.ok}/${l.spread.requests} ok, ${Object.keys(l.spread.bodies).length} distinct page(s)`,
+  ];
+  const total = Object.values(l.spread.byBlade).reduce((a, b) => a + b, 0) || 1;
+  for (const [blade, n] of Object.entries(l.spread.byBlade).sort()) lines.push(`  ${blade.padEnd(10)} ${String(n).padStart(6)}  ${((100 * n) / total).toFixed(1)}%`);
+  for (const [e, n] of Object.entries(l.spread.errors)) lines.push(`  failed: ${e} x${n}`);
+  return lines.join('\n');
+}
+
+interface SpreadView {
+  requests: number;
+  ok: number;
+  failed: number;
+  byBlade: Record<string, number>;
+  errors: Record<string, number>;
+}
+
+const spreadLine = (s: SpreadView) =>
+  `${s.ok}/${s.requests} ok` +
+  (Object.keys(s.byBlade).length ? ` (${Object.entries(s.byBlade).sort().map(([b, n]) => `${b} ${n}`).join(', ')})` : '') +
+  (s.failed ? `; failed: ${Object.entries(s.errors).map(([e, n]) => `${e} x${n}`).join(', ')}` : '');
+
+export function formatDrill(d: {
+  blade: string;
+  detectionMs: number;
+  beforeKill: SpreadView;
+  window: SpreadView;
+  afterDrop: SpreadView;
+  afterReturn: SpreadView;
+  reboot: { upAfter: number; poolAfter?: number; rows: TimelineRow[] };
+}): string {
+  return [
+    `failure drill on ${d.blade}: VM killed under load; the director dropped it after ${(d.detectionMs / 1000).toFixed(2)} s`,
+    `  before the kill:            ${spreadLine(d.beforeKill)}`,
+    `  kill -> drop (+1 s grace):  ${spreadLine(d.window)}`,
+    `  after the drop:             ${spreadLine(d.afterDrop)}`,
+    `  powered on again: up after ${d.reboot.upAfter.toFixed(2)} s, in the pool after ${(d.reboot.poolAfter ?? NaN).toFixed(2)} s`,
+    `  after its return:           ${spreadLine(d.afterReturn)}`,
+  ].join('\n');
 }

@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+// The web client that checks what the VIP serves, run in the outside
+// namespace: `ip netns exec OUTSIDE node probe.js URL SECONDS CONCURRENCY`.
+// A new TCP connection per request (the director balances connections), a
+// bounded number of requests in a bounded time; one JSON line per request on
+// stdout: {t, ok, status, blade, bytes, ms, sha, error}, t = ms since start.
+import { request, Agent } from 'node:http';
+import { createHash } from 'node:crypto';
+
+export interface ProbeRecord {
+  t: number;
+  /** Epoch ms when the request started (to line up with rackboot's events). */
+  at: number;
+  ok: boolean;
+  status: number;
+  /** Which blade answered: the X-Served-By header, else "served by NAME" in the body. */
+  blade: string | null;
+  bytes: number;
+  ms: number;
+  /** sha256 of the body (first 16 hex), to check every answer is the same shared page. */
+  sha: string;
+  error?: string;
+}
+
+/** Identify the blade from a response (exported for the lab and its tests). */
+export function bladeOf(headers: Record<string, string | string[] | undefined>, body: string): string | null {
+  const h = headers['x-served-by'];
+  if (typeof h === 'string' && h) return h;
+  const m = /served by ([\w.-]+)/i.exec(body);
+  return m ? m[1]! : null;
+}
+
+function once(url: string, timeoutMs: number, agent: Agent): Promise<Omit<ProbeRecord, 't' | 'at'>> {
+  const start = performance.now();
+  return new Promise((resolve) => {
+    const done = (r: Omit<ProbeRecord, 't' | 'at' | 'ms'>) => resolve({ ...r, ms: Math.round((performance.now() - start) * 10) / 10 });
+    const req = request(url, { agent, headers: { connection: 'close' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const text = body.toString('utf8');
+        done({
+          ok: res.statusCode === 200,
+          status: res.statusCode ?? 0,
+          blade: bladeOf(res.headers, text),
+          bytes: body.length,
+          sha: createHash('sha256').update(body).digest('hex').slice(0, 16),
+        });
+      });
+      res.on('error', (e) => done({ ok: false, status: res.statusCode ?? 0, blade: null, bytes: 0, sha: '', error: e.message }));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on('error', (e: NodeJS.ErrnoException) => done({ ok: false, status: 0, blade: null, bytes: 0, sha: '', error: e.code ?? e.message }));
+    req.end();
+  });
+}
+
+async function main(): Promise<void> {
+  const [url, secs, conc, pause] = process.argv.slice(2);
+  const seconds = Number(secs);
+  const concurrency = Number(conc ?? 4);
+  const pauseMs = Number(pause ?? 0);
+  if (!url || !(seconds > 0 && seconds <= 600) || !(concurrency >= 1 && concurrency <= 256)) {
+    console.error('usage: probe URL SECONDS(<=600) [CONCURRENCY<=256] [PAUSE_MS]');
+    process.exit(2);
+  }
+  const agent = new Agent({ keepAlive: false, maxSockets: concurrency });
+  const t0 = performance.now();
+  const deadline = t0 + seconds * 1000;
+  let stop = false;
+  process.on('SIGTERM', () => (stop = true));
+  process.on('SIGINT', () => (stop = true));
+  const worker = async () => {
+    while (!stop && performance.now() < deadline) {
+      const t = Math.round(performance.now() - t0);
+      const at = Date.now();
+      const r = await once(url, 2000, agent);
+      process.stdout.write(JSON.stringify({ t, at, ...r }) + '\n');
+      if (pauseMs) await new Promise((res) => setTimeout(res, pauseMs));
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+// Run only as a program, not when the lab imports bladeOf.
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, '/'))) void main();
