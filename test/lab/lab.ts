@@ -267,8 +267,10 @@ export class Lab {
     }
   }
 
-  async kill(name: string): Promise<void> {
+  /** Pulls a blade's plug; with awaitDrop, returns once the director has taken it out of the pool. */
+  async kill(name: string, o: { awaitDrop?: boolean } = {}): Promise<void> {
     await this.vm(name).kill();
+    if (o.awaitDrop && this.rb && (await this.inPool(name))) await this.waitInPool(name, false, 30_000);
   }
 
   succeeded(): void {

@@ -50,7 +50,9 @@ function once(url: string, timeoutMs: number, agent: Agent): Promise<Omit<ProbeR
       });
       res.on('error', (e) => done({ ok: false, status: res.statusCode ?? 0, blade: null, bytes: 0, sha: '', error: e.message }));
     });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    // A whole-request deadline: req.setTimeout only starts once connected, and a SYN to a dead blade never connects.
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error('timeout'), { code: `timeout ${timeoutMs} ms` })), timeoutMs);
+    req.on('close', () => clearTimeout(timer));
     req.on('error', (e: NodeJS.ErrnoException) => done({ ok: false, status: 0, blade: null, bytes: 0, sha: '', error: e.code ?? e.message }));
     req.end();
   });
