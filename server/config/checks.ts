@@ -5,7 +5,8 @@ import type { LoadedConfig } from './load.js';
 import { nfsConfigIssues } from '../nfs/config-check.js';
 import { directorConfigIssues } from '../director/checks.js';
 import { dhcpConfigIssues } from '../dhcp/config.js';
+import { imagesConfigIssues } from '../images/config.js';
 
 export type ConfigCheck = (c: LoadedConfig) => ConfigIssue[];
 
-export const CONFIG_CHECKS: ConfigCheck[] = [nfsConfigIssues, directorConfigIssues, dhcpConfigIssues];
+export const CONFIG_CHECKS: ConfigCheck[] = [nfsConfigIssues, directorConfigIssues, dhcpConfigIssues, imagesConfigIssues];

@@ -1,11 +1,36 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import { Section } from '../config/types.js';
+import { Name, Section } from '../config/types.js';
 
 export const ImagesConfigSchema = Section({
+  enabled: Type.Boolean(),
   /** Directories holding recipes (`<name>/recipe.yaml`); searched in order, then the shipped images/. */
   recipeDirs: Type.Array(Type.String()),
-  /** Old versions kept per image for rollback. */
+  /** Versions kept per image for rollback (the current one is always kept). */
   keep: Type.Integer({ minimum: 1 }),
+  /** Image that unknown machines boot from boot/_discover/{kernel,initrd}; null turns discovery boots and registration off. */
+  discoveryImage: Type.Union([Name, Type.Null()]),
+  /** Images built when the server starts if they have no build yet. */
+  buildOnStart: Type.Array(Name),
+  /** Rebuild an image when its recipe directory changes (inotify). */
+  watch: Type.Boolean(),
 });
 export type ImagesConfig = Static<typeof ImagesConfigSchema>;
-export const IMAGES_DEFAULTS: ImagesConfig = { recipeDirs: [], keep: 3 };
+export const IMAGES_DEFAULTS: ImagesConfig = { enabled: true, recipeDirs: [], keep: 3, discoveryImage: 'discovery', buildOnStart: [], watch: false };
+
+/** Images named in the config must have a recipe (checked when the config loads). */
+export function imagesConfigIssues(c: { config: { images: ImagesConfig }; paths: { recipeDirs: string[] } }): Array<{ path: string; message: string }> {
+  const issues: Array<{ path: string; message: string }> = [];
+  const has = (name: string) => c.paths.recipeDirs.some((d) => existsSync(join(d, name, 'recipe.yaml')));
+  const dirs = c.paths.recipeDirs.join(', ');
+  c.config.images.buildOnStart.forEach((n, i) => {
+    if (!has(n)) issues.push({ path: `images.buildOnStart[${i}]`, message: `no recipe ${n}/recipe.yaml in ${dirs}` });
+  });
+  const disc = c.config.images.discoveryImage;
+  if (disc && !has(disc)) issues.push({ path: 'images.discoveryImage', message: `no recipe ${disc}/recipe.yaml in ${dirs} (null turns discovery off)` });
+  c.config.images.recipeDirs.forEach((d, i) => {
+    if (!existsSync(c.paths.recipeDirs[i]!)) issues.push({ path: `images.recipeDirs[${i}]`, message: `${d}: no such directory` });
+  });
+  return issues;
+}

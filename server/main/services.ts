@@ -5,5 +5,6 @@ import { nfsServiceFactory } from '../nfs/service.js';
 import { tftpServiceFactory } from '../tftp/service.js';
 import { directorFactory } from '../director/service.js';
 import { dhcpServiceFactory } from '../dhcp/service.js';
+import { imagesFactory } from '../images/service.js';
 
-export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory, tftpServiceFactory, dhcpServiceFactory(), directorFactory()];
+export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory, imagesFactory, tftpServiceFactory, dhcpServiceFactory(), directorFactory()];

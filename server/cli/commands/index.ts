@@ -1,8 +1,9 @@
 // Every CLI command group; a subsystem adds its register function here.
 import type { Command } from 'commander';
 import { registerConfig } from './config.js';
+import { registerImage } from './image.js';
 import { registerNode } from './node.js';
 import { registerServe } from './serve.js';
 import { registerDirector } from './director.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector];
+export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector, registerImage];

@@ -1,0 +1,79 @@
+// A BootFile made of parts read at any offset: the stored RAM disk (through
+// a descriptor opened at lookup, so a rebuild or prune that replaces the
+// file cannot change what this transfer sends), zero padding, then the
+// per-node overlay from memory. read(start, end) may span parts.
+import type { FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { BootFile } from '../boot/content.js';
+
+export interface Part {
+  size: number;
+  read(start: number, end: number): Promise<Buffer>;
+}
+
+export function filePart(fh: FileHandle, size: number): Part {
+  return {
+    size,
+    async read(start, end) {
+      const len = Math.max(0, Math.min(end, size) - start);
+      const buf = Buffer.allocUnsafe(len);
+      let off = 0;
+      while (off < len) {
+        const { bytesRead } = await fh.read(buf, off, len - off, start + off);
+        if (bytesRead === 0) throw new Error(`short read at ${start + off} of a ${size}-byte file`);
+        off += bytesRead;
+      }
+      return buf;
+    },
+  };
+}
+
+export function bufferPart(data: Buffer): Part {
+  return { size: data.length, read: async (s, e) => data.subarray(s, Math.min(e, data.length)) };
+}
+
+export function zeroPart(size: number): Part {
+  return { size, read: async (s, e) => Buffer.alloc(Math.max(0, Math.min(e, size) - s)) };
+}
+
+const CHUNK = 256 * 1024;
+
+export function partsFile(parts: Part[], meta: Pick<BootFile, 'kind' | 'etag' | 'node'>, close?: () => Promise<void>): BootFile {
+  const live = parts.filter((p) => p.size > 0);
+  const size = live.reduce((n, p) => n + p.size, 0);
+  const read = async (start: number, end: number): Promise<Buffer> => {
+    start = Math.max(0, start);
+    end = Math.min(end, size);
+    if (end <= start) return Buffer.alloc(0);
+    const out: Buffer[] = [];
+    let base = 0;
+    for (const p of live) {
+      const pEnd = base + p.size;
+      if (end > base && start < pEnd) out.push(await p.read(Math.max(start, base) - base, Math.min(end, pEnd) - base));
+      base = pEnd;
+      if (base >= end) break;
+    }
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
+  };
+  let closed = false;
+  return {
+    size,
+    ...meta,
+    read,
+    stream(start = 0, end = size) {
+      return Readable.from(
+        (async function* () {
+          for (let at = start; at < end; at += CHUNK) yield await read(at, Math.min(end, at + CHUNK));
+        })(),
+        { objectMode: false },
+      );
+    },
+    close: close
+      ? async () => {
+          if (closed) return;
+          closed = true;
+          await close();
+        }
+      : undefined,
+  };
+}

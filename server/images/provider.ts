@@ -1,0 +1,196 @@
+// Serves boot/<node>/kernel and boot/<node>/initrd (TFTP and HTTP, through
+// the boot hub): the node's image's current kernel, and its RAM disk with
+// the node's overlay appended. Overlays are cached per node and dropped on a
+// registry change; a new image version or a TTL also renews them. Unknown
+// machines get the discovery image at boot/_discover/{kernel,initrd}.
+import { createHmac } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BootClient, BootContentProvider, BootFile } from '../boot/content.js';
+import { BootRefused } from '../boot/content.js';
+import type { ExportCatalog, ImageCatalog, ImageDescription } from '../boot/hub.js';
+import { httpBase } from '../boot/loaders.js';
+import type { LoadedConfig } from '../config/load.js';
+import { nodeReportToken } from '../api/auth.js';
+import { cidrContains, formatIpv4, parseIpv4 } from '../net/ipv4.js';
+import type { Registry, RegistryChange } from '../store/registry.js';
+import type { NodeRecord } from '../store/types.js';
+import { bufferPart, filePart, partsFile, zeroPart, type Part } from './bootfile.js';
+import { buildOverlay, type Overlay, type OverlayInput } from './overlay.js';
+import type { ImageManifest, ImageStore } from './store.js';
+
+/** The path segment that stands for "an unknown machine" (not a valid node name: names start with a letter or digit). */
+export const DISCOVER_NODE = '_discover';
+const PATH_RE = /^boot\/([^/]+)\/(kernel|initrd)$/;
+
+/** Token the discovery image uses to register a machine: HMAC(API token, "discover"). */
+export function discoveryToken(apiToken: string): string {
+  return 'discover.' + createHmac('sha256', apiToken).update('discover').digest('base64url').slice(0, 32);
+}
+
+interface CachedOverlay {
+  key: string;
+  overlay: Overlay;
+  at: number;
+}
+
+export interface ProviderDeps {
+  cfg: LoadedConfig;
+  registry: Registry;
+  store: ImageStore;
+  apiToken: string;
+  /** The boot hub's export catalog slot (read at lookup: the NFS service may fill it later). */
+  exports: () => ExportCatalog | undefined;
+  discoveryImage: string | null;
+  /** Overlays older than this are rebuilt (templates or exports may have changed). */
+  ttlMs?: number;
+}
+
+export class ImageBootProvider implements BootContentProvider, ImageCatalog {
+  readonly name = 'images';
+  private readonly overlays = new Map<string, CachedOverlay>();
+  private readonly manifests = new Map<string, ImageManifest>();
+  private readonly onChange = (c: RegistryChange) => {
+    if (c.kind === 'group-changed') this.overlays.clear();
+    else this.overlays.delete(c.kind === 'node-deleted' ? c.name : c.node.name);
+  };
+  stats = { overlayBuilds: 0, overlayHits: 0 };
+
+  constructor(private readonly d: ProviderDeps) {
+    d.registry.on('change', this.onChange);
+  }
+
+  dispose(): void {
+    this.d.registry.off('change', this.onChange);
+    this.overlays.clear();
+  }
+
+  async manifest(image: string, version: string): Promise<ImageManifest> {
+    const key = `${image}/${version}`;
+    let m = this.manifests.get(key);
+    if (!m) {
+      m = await this.d.store.manifest(image, version);
+      if (this.manifests.size > 256) this.manifests.clear();
+      this.manifests.set(key, m);
+    }
+    return m;
+  }
+
+  async describe(image: string): Promise<ImageDescription | undefined> {
+    const version = this.d.store.current(image);
+    if (!version) return { name: image, version: null, cmdline: '', kernelSize: null, initrdSize: null };
+    const m = await this.manifest(image, version);
+    return { name: image, version, cmdline: m.cmdline, kernelSize: m.kernel.size, initrdSize: m.initrd.size };
+  }
+
+  async lookup(path: string, client: BootClient): Promise<BootFile | undefined> {
+    const m = PATH_RE.exec(path);
+    if (!m) return undefined;
+    const [, who, what] = m as unknown as [string, string, 'kernel' | 'initrd'];
+    let image: string;
+    let node: NodeRecord | undefined;
+    if (who === DISCOVER_NODE) {
+      if (!this.d.discoveryImage) throw new BootRefused('discovery is off (images.discoveryImage is null)');
+      image = this.d.discoveryImage;
+    } else {
+      node = await this.d.registry.store.getNode(who);
+      if (!node) throw new BootRefused(`no node named '${who}'`);
+      const eff = await this.d.registry.effectiveOf(node);
+      if (!eff.image) throw new BootRefused(`node '${who}' has no image (set image on the node or its group)`);
+      image = eff.image;
+    }
+    const version = this.d.store.current(image);
+    if (!version) throw new BootRefused(`image '${image}' has no build yet (rackboot image build ${image})`);
+    const dir = this.d.store.versionDir(image, version);
+    const fh = await open(join(dir, what), 'r').catch((e: NodeJS.ErrnoException) => {
+      throw new BootRefused(`image '${image}' version ${version}: cannot open ${what}: ${e.code ?? e.message}`);
+    });
+    try {
+      const size = (await fh.stat()).size;
+      const base = filePart(fh, size);
+      const nodeName = node?.name;
+      if (what === 'kernel') return partsFile([base], { kind: 'kernel', etag: `"${version}"`, node: nodeName }, () => fh.close());
+      const ov = await this.overlayFor(node, image, version, client);
+      // The kernel unpacks an uncompressed cpio only at a 4-byte aligned offset; zeros between archives are skipped.
+      const pad = (4 - (size & 3)) & 3;
+      const parts: Part[] = [base, zeroPart(pad), bufferPart(ov.data)];
+      return partsFile(parts, { kind: 'initrd', etag: `"${version}-${ov.hash}"`, node: nodeName }, () => fh.close());
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  /** The overlay a node (or, with node undefined, an unknown machine on the client's network) gets. */
+  async overlayFor(node: NodeRecord | undefined, image: string, version: string, client: BootClient): Promise<Overlay> {
+    const net = node ? undefined : this.networkOf(client.address);
+    const cacheName = node ? node.name : `${DISCOVER_NODE}/${net?.name ?? ''}`;
+    const key = `${image}/${version}`;
+    const hit = this.overlays.get(cacheName);
+    const ttl = this.d.ttlMs ?? 60_000;
+    if (hit && hit.key === key && Date.now() - hit.at < ttl) {
+      this.stats.overlayHits++;
+      return hit.overlay;
+    }
+    const overlay = await buildOverlay(await this.overlayInput(node, image, version, client));
+    this.stats.overlayBuilds++;
+    this.overlays.set(cacheName, { key, overlay, at: Date.now() });
+    return overlay;
+  }
+
+  private networkOf(address: string) {
+    const ip = parseIpv4(address);
+    return ip === undefined ? undefined : this.d.cfg.networks.find((n) => cidrContains(n.cidr, ip));
+  }
+
+  async overlayInput(node: NodeRecord | undefined, image: string, version: string, client: BootClient): Promise<OverlayInput> {
+    const { cfg } = this.d;
+    const m = await this.manifest(image, version);
+    const cluster = cfg.config.cluster;
+    const firstNet = node ? cfg.networkByName.get(node.interfaces[0]?.network ?? '') : this.networkOf(client.address);
+    const catalog = this.d.exports();
+    const exports: OverlayInput['exports'] = [];
+    if (catalog) {
+      for (const name of catalog.names()) {
+        // The first of the node's networks that may mount it.
+        const nets = node ? node.interfaces.map((i) => i.network) : firstNet ? [firstNet.name] : [];
+        for (const n of nets) {
+          const mnt = catalog.mountFor(name, n);
+          if (mnt) {
+            exports.push({ name, source: mnt.source, options: mnt.options });
+            break;
+          }
+        }
+      }
+    }
+    const eff = node ? await this.d.registry.effectiveOf(node) : undefined;
+    return {
+      node: node
+        ? {
+            name: node.name,
+            group: node.group,
+            vars: eff?.vars ?? node.vars,
+            interfaces: node.interfaces.map((i) => {
+              const net = cfg.networkByName.get(i.network);
+              return {
+                name: i.name,
+                mac: i.mac,
+                network: i.network,
+                ipv4: i.ipv4,
+                prefix: net?.cidr.prefix ?? 24,
+                router: net?.router !== undefined ? formatIpv4(net.router) : null,
+                dns: (net?.dns ?? []).map(formatIpv4),
+              };
+            }),
+          }
+        : null,
+      image: { name: image, version, cmdline: m.cmdline },
+      cluster: { name: cluster.name, domain: cluster.domain, vars: cluster.vars },
+      domain: firstNet?.config.domain ?? cluster.domain,
+      apiUrl: httpBase(cfg, firstNet),
+      token: node ? nodeReportToken(this.d.apiToken, node.name) : discoveryToken(this.d.apiToken),
+      exports,
+      templatesDir: node ? m.nodeOverlay : null,
+    };
+  }
+}
