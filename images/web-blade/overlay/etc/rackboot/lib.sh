@@ -1,0 +1,122 @@
+# Shell functions shared by the blade's init scripts (busybox ash).
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+
+log() { echo "rackboot: $*" > /dev/console; }
+
+# This node: from the per-node overlay rackboot appends when it serves
+# boot/<node>/initrd (empty when the RAM disk was booted without it).
+load_node() {
+  RACKBOOT_NODE= RACKBOOT_API= RACKBOOT_TOKEN= RACKBOOT_IFACES=
+  [ -r /etc/rackboot/node.env ] && . /etc/rackboot/node.env
+}
+
+cmdline_has() { grep -qw "$1" /proc/cmdline 2>/dev/null; }
+
+# Post an event to this node's timeline: report KIND [DETAIL-JSON]
+# (busybox 1.35 wget crashes on its own -T timeout option: timeout(1) instead.)
+report() {
+  kind=$1
+  detail=${2:-'{}'}
+  if [ -z "$RACKBOOT_API" ] || [ -z "$RACKBOOT_TOKEN" ] || [ -z "$RACKBOOT_NODE" ]; then
+    log "not reporting $kind: no API URL, token or node name (no per-node overlay)"
+    return 1
+  fi
+  i=0
+  while [ $i -lt 10 ]; do
+    if timeout 10 wget -q -O /dev/null \
+      --header "Authorization: Bearer $RACKBOOT_TOKEN" --header "Content-Type: application/json" \
+      --post-data "{\"kind\":\"$kind\",\"detail\":$detail}" "$RACKBOOT_API/api/v1/nodes/$RACKBOOT_NODE/events"; then
+      log "reported $kind to $RACKBOOT_API"
+      return 0
+    fi
+    i=$((i + 1))
+    sleep 3
+  done
+  log "could not report $kind to $RACKBOOT_API"
+  return 1
+}
+
+dev_of_mac() {
+  for d in /sys/class/net/*; do
+    [ "$(cat "$d/address" 2>/dev/null)" = "$1" ] && { echo "${d##*/}"; return 0; }
+  done
+  return 1
+}
+
+# The interfaces to configure: the registry's (RACKBOOT_IFACES="eth0=MAC ..."),
+# else every interface but lo.
+ifaces() {
+  if [ -n "$RACKBOOT_IFACES" ]; then
+    for p in $RACKBOOT_IFACES; do echo "${p%%=*}"; done
+  else
+    for d in /sys/class/net/*; do [ "${d##*/}" = lo ] || echo "${d##*/}"; done
+  fi
+}
+
+# Give each NIC the name the registry has for its MAC (the kernel's probe
+# order need not match the rack's cabling).
+name_interfaces() {
+  [ -n "$RACKBOOT_IFACES" ] || return 0
+  n=0
+  while :; do
+    missing=
+    for p in $RACKBOOT_IFACES; do dev_of_mac "${p#*=}" > /dev/null || missing="$missing ${p%%=*}"; done
+    [ -z "$missing" ] && break
+    n=$((n + 1))
+    [ $n -gt 50 ] && { log "no NIC has the registered MAC of:$missing"; break; }
+    usleep 200000
+  done
+  i=0
+  for p in $RACKBOOT_IFACES; do
+    d=$(dev_of_mac "${p#*=}") || continue
+    [ "$d" = "${p%%=*}" ] && continue
+    ip link set "$d" name "rbtmp$i" && i=$((i + 1))
+  done
+  for p in $RACKBOOT_IFACES; do
+    d=$(dev_of_mac "${p#*=}") || continue
+    [ "$d" = "${p%%=*}" ] || ip link set "$d" name "${p%%=*}" || log "cannot rename $d to ${p%%=*}"
+  done
+}
+
+# DHCP on every interface at once; udhcpc stays in the background to renew.
+bring_up_network() {
+  for ifc in $(ifaces); do
+    ip link set "$ifc" up 2> /dev/null || { log "no interface $ifc"; continue; }
+    udhcpc -i "$ifc" -s /etc/rackboot/udhcpc.script -t 8 -T 2 -n -p "/run/udhcpc.$ifc.pid" \
+      -x hostname:"${RACKBOOT_NODE:-blade}" > "/run/rackboot/udhcpc.$ifc.log" 2>&1 &
+  done
+  wait
+  ADDRESSES=
+  for ifc in $(ifaces); do
+    a=$(ip -4 -o addr show dev "$ifc" 2> /dev/null | awk '{print $4}' | head -n 1)
+    log "$ifc: ${a:-no address}"
+    ADDRESSES="$ADDRESSES${ADDRESSES:+ }$ifc=${a:-none}"
+  done
+}
+
+# "SOURCE OPTIONS" of an NFS export this node may mount (from the overlay).
+export_source() {
+  [ -r /etc/rackboot/exports ] || return 1
+  while read -r name src opts; do
+    [ "$name" = "$1" ] && { echo "$src $opts"; return 0; }
+  done < /etc/rackboot/exports
+  return 1
+}
+
+is_mounted() { grep -q " $1 nfs" /proc/mounts; }
+
+# mount_nfs EXPORT DIR: the kernel NFS client takes text options; busybox
+# mount passes them through, and the server address must be given as addr=.
+mount_nfs() {
+  line=$(export_source "$1") || return 2
+  set -- "$1" "$2" $line
+  src=$3
+  opts=$4
+  [ "$opts" = defaults ] && opts=
+  server=${src%:*}
+  server=${server#[}
+  server=${server%]}
+  mkdir -p "$2"
+  mount -t nfs4 -o "${opts:+$opts,}addr=$server" "$src" "$2"
+}

@@ -1,0 +1,237 @@
+// The shipped images booted for real: QEMU (TCG) loads the kernel and the
+// RAM disk that rackboot serves for boot/<node>/{kernel,initrd} (base image
+// + the node's overlay) directly with -kernel/-initrd, two user-mode NICs
+// attached in the opposite order to the registry's. web-blade must rename
+// them by MAC, get both addresses by DHCP, load the NFS client, mount the
+// content from a real nfs-ganesha, start Apache (busybox httpd when the
+// build host has no apache2), report "ready" to the API with its report
+// token and serve the NFS page. discovery must register the machine.
+//
+// Stand-in: the NFS service's export catalog is replaced by one that points
+// at the ganesha this test runs (the NFS subsystem is tested on its own).
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BootFile } from '../../../server/boot/content.js';
+import { pickGlob } from '../../../server/images/kernel.js';
+import { loadRecipe } from '../../../server/images/recipe.js';
+import { imagesFactory } from '../../../server/images/service.js';
+import { SHIPPED_IMAGES } from '../../../server/paths.js';
+import { haveCommand, IN_CI, requireLab } from '../../helpers/env.js';
+import { startTestServer, TEST_NETWORKS, type TestServer } from '../../helpers/server.js';
+
+const TOKEN = 'qemu-token';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+    srv.on('error', reject);
+  });
+}
+
+async function waitPort(port: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const ok = await new Promise<boolean>((r) => {
+      const c = connect(port, '127.0.0.1', () => (c.end(), r(true)));
+      c.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
+}
+
+async function save(f: BootFile, path: string): Promise<void> {
+  writeFileSync(path, await f.read(0, f.size));
+  await f.close?.();
+}
+
+function kernelAvailable(t: import('node:test').TestContext): boolean {
+  const r = loadRecipe('web-blade', [SHIPPED_IMAGES]);
+  const deb = 'deb' in r.kernel ? pickGlob(r.kernel.deb) : r.kernel.file;
+  if (deb) return true;
+  const why = `needs the blade kernel (${'deb' in r.kernel ? r.kernel.deb : ''}): run scripts/fetch-kernel.sh`;
+  if (IN_CI) throw new Error(`CI must run this test, but it ${why}`);
+  console.log(`# skipped: ${t.name}: ${why}`);
+  t.skip(why);
+  return false;
+}
+
+describe('shipped images boot in QEMU', () => {
+  let s: TestServer | undefined;
+  let root: string;
+  let ganesha: ChildProcess | undefined;
+  const qemus: ChildProcess[] = [];
+  let nfsPort = 0;
+
+  before(async () => {
+    // Without root or the tools, the tests below skip (or fail in CI) with the reason.
+    if (process.getuid?.() !== 0 || !['qemu-system-x86_64', 'ganesha.nfsd', 'busybox'].every(haveCommand)) return;
+    root = mkdtempSync(join(tmpdir(), 'rb-qemu-'));
+    // Real nfs-ganesha on a loopback port of its own (other tests may run one on 2049).
+    nfsPort = await freePort();
+    mkdirSync(join(root, 'www'));
+    mkdirSync(join(root, 'recovery'));
+    writeFileSync(join(root, 'www', 'index.html'), '<h1>content from NFS</h1>\n');
+    writeFileSync(
+      join(root, 'ganesha.conf'),
+      `NFS_CORE_PARAM { Bind_addr = 127.0.0.1; NFS_Port = ${nfsPort}; Protocols = 4; Enable_UDP = false; Enable_NLM = false; Enable_RQUOTA = false; }
+NFSV4 { Graceless = true; RecoveryRoot = "${join(root, 'recovery')}"; }
+EXPORT { Export_Id = 1; Path = "${join(root, 'www')}"; Pseudo = "/www"; Access_Type = RO; Squash = no_root_squash; SecType = sys; Protocols = 4; Transports = TCP; FSAL { Name = VFS; } }
+`,
+    );
+    ganesha = spawn('ganesha.nfsd', ['-F', '-f', join(root, 'ganesha.conf'), '-L', join(root, 'ganesha.log'), '-p', join(root, 'ganesha.pid'), '-N', 'NIV_EVENT'], { stdio: 'ignore' });
+    await waitPort(nfsPort, 15_000);
+    const apiPort = await freePort();
+    s = await startTestServer(
+      {
+        api: { listen: `127.0.0.1:${apiPort}`, token: TOKEN, publicUrl: `http://10.0.2.2:${apiPort}` },
+        // QEMU's user-mode network, where the VMs' addresses come from.
+        networks: [...TEST_NETWORKS, { name: 'slirp', cidr: '10.0.2.0/24', serverAddress: '10.0.2.2', staticRange: '10.0.2.100-10.0.2.199' }],
+        images: { keep: 2, discoveryImage: 'discovery' },
+      },
+      { factories: [imagesFactory] },
+    );
+    s.server.boot.exports = {
+      names: () => ['www'],
+      mountFor: (name) => (name === 'www' ? { source: '10.0.2.2:/www', options: `vers=4.1,port=${nfsPort},ro` } : undefined),
+    };
+  });
+
+  after(async () => {
+    // Stop what this test started (by its handle), wait for each to exit, then remove the files.
+    const stop = (p: ChildProcess | undefined, sig: NodeJS.Signals) =>
+      new Promise<void>((resolve) => {
+        if (!p || p.exitCode !== null || p.signalCode !== null) return resolve();
+        const timer = setTimeout(() => (p.kill('SIGKILL'), resolve()), 5000);
+        p.once('exit', () => (clearTimeout(timer), resolve()));
+        p.kill(sig);
+      });
+    await Promise.all(qemus.map((q) => stop(q, 'SIGKILL')));
+    await s?.stop();
+    await stop(ganesha, 'SIGTERM');
+    if (root) rmSync(root, { recursive: true, force: true, maxRetries: 3 });
+  });
+
+  const api = <T = unknown>(method: string, path: string, body?: unknown) => s!.api<T>(method, path, body, TOKEN);
+
+  async function build(name: string): Promise<string> {
+    const r = await api<{ id: string }>('POST', `/api/v1/images/${name}/builds`);
+    assert.equal(r.status, 202);
+    for (;;) {
+      const j = (await api<{ state: string; version: string; error: string }>('GET', `/api/v1/images/${name}/builds/${r.body.id}`)).body;
+      if (j.state === 'succeeded') return j.version;
+      if (j.state === 'failed') throw new Error(`build of ${name} failed: ${j.error}`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  }
+
+  function qemu(kernel: string, initrd: string, cmdline: string, nics: string[], log: string): ChildProcess {
+    const args = ['-accel', 'tcg', '-m', '512', '-smp', '1', '-nographic', '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', cmdline, ...nics];
+    const q = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    q.stdout!.on('data', (d: Buffer) => writeFileSync(log, d, { flag: 'a' }));
+    q.stderr!.on('data', (d: Buffer) => writeFileSync(log, d, { flag: 'a' }));
+    qemus.push(q);
+    return q;
+  }
+
+  test('web-blade: two NICs by DHCP (named by MAC), NFS content, Apache, ready report, page served', { timeout: 400_000 }, async (t) => {
+    if (!requireLab(t, { root: true, commands: ['qemu-system-x86_64', 'ganesha.nfsd', 'busybox'] }) || !kernelAvailable(t)) return;
+    await api('POST', '/api/v1/groups', { name: 'web', image: 'web-blade' });
+    const made = await api('POST', '/api/v1/nodes', {
+      name: 'blade1',
+      group: 'web',
+      interfaces: [
+        { name: 'eth0', mac: '52:54:00:00:0a:01', network: 'inside', ipv4: '10.0.0.11' },
+        { name: 'eth1', mac: '52:54:00:00:0b:01', network: 'inside2', ipv4: '10.0.1.11' },
+      ],
+    });
+    assert.equal(made.status, 201);
+    const version = await build('web-blade');
+    const client = { address: '10.0.0.11', protocol: 'http' as const };
+    const kernel = join(root, 'kernel');
+    const initrd = join(root, 'initrd');
+    await save((await s!.server.boot.lookup('boot/blade1/kernel', client))!, kernel);
+    await save((await s!.server.boot.lookup('boot/blade1/initrd', client))!, initrd);
+    const desc = (await s!.server.boot.images!.describe('web-blade'))!;
+    assert.equal(desc.version, version);
+    const httpPort = await freePort();
+    const log = join(root, 'blade1.log');
+    // The first NIC the kernel finds has eth1's MAC and sits on 10.0.2.0/24 (where the API and NFS are).
+    qemu(kernel, initrd, desc.cmdline, [
+      '-netdev', `user,id=n0,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:${httpPort}-:80`,
+      '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:00:0b:01',
+      '-netdev', 'user,id=n1,net=10.0.3.0/24',
+      '-device', 'virtio-net-pci,netdev=n1,mac=52:54:00:00:0a:01',
+    ], log);
+    type Ev = { kind: string; detail: Record<string, unknown> };
+    let events: Ev[] = [];
+    const deadline = Date.now() + 300_000;
+    while (Date.now() < deadline) {
+      events = (await api<Ev[]>('GET', '/api/v1/nodes/blade1/events')).body;
+      if (events.some((e) => e.kind === 'ready')) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const serial = () => readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('rackboot')).join('\n');
+    const readyEv = events.find((e) => e.kind === 'ready');
+    assert.ok(readyEv, `no ready event in 300 s; console:\n${serial()}`);
+    const expectWeb = haveCommand('apache2') ? 'apache2' : 'busybox-httpd';
+    assert.equal(readyEv.detail.web, expectWeb, serial());
+    assert.equal(readyEv.detail.content, 'nfs', serial());
+    assert.equal(readyEv.detail.mount, '10.0.2.2:/www');
+    assert.equal(readyEv.detail.version, version);
+    const net = events.find((e) => e.kind === 'network');
+    assert.ok(net, serial());
+    // Named by MAC: eth1 (…0b:01) is the NIC on 10.0.2.0/24, eth0 the other.
+    assert.match(String(net.detail.addresses), /eth0=10\.0\.3\.15\/24/, serial());
+    assert.match(String(net.detail.addresses), /eth1=10\.0\.2\.15\/24/, serial());
+    const page = await fetch(`http://127.0.0.1:${httpPort}/`);
+    assert.equal(page.status, 200);
+    assert.equal(await page.text(), '<h1>content from NFS</h1>\n');
+  });
+
+  test('discovery: an unknown machine registers itself with its MACs and hardware facts', { timeout: 300_000 }, async (t) => {
+    if (!requireLab(t, { root: true, commands: ['qemu-system-x86_64', 'busybox'] }) || !kernelAvailable(t)) return;
+    await build('discovery');
+    const client = { address: '10.0.2.15', protocol: 'tftp' as const };
+    const kernel = join(root, 'dkernel');
+    const initrd = join(root, 'dinitrd');
+    await save((await s!.server.boot.lookup('boot/_discover/kernel', client))!, kernel);
+    await save((await s!.server.boot.lookup('boot/_discover/initrd', client))!, initrd);
+    const desc = (await s!.server.boot.images!.describe('discovery'))!;
+    const log = join(root, 'discover.log');
+    writeFileSync(join(root, 'disk.img'), Buffer.alloc(1 << 20));
+    const q = qemu(kernel, initrd, desc.cmdline.replace('rackboot.after=reboot', 'rackboot.after=poweroff'), [
+      '-netdev', 'user,id=n0,net=10.0.2.0/24',
+      '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:00:0c:07',
+      '-drive', `file=${join(root, 'disk.img')},format=raw,if=virtio`,
+    ], log);
+    const exited = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 240_000);
+      q.on('exit', () => (clearTimeout(timer), resolve(true)));
+    });
+    const serial = readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('rackboot')).join('\n');
+    assert.ok(exited, `discovery did not power off in 240 s:\n${serial}`);
+    const node = await api<{ discovered: boolean; interfaces: Array<{ mac: string; network: string }>; vars: { facts: { cpu: { count: number }; memoryKiB: number; nics: Array<{ mac: string; driver: string }>; disks: Array<{ name: string; bytes: number }> } } }>(
+      'GET',
+      '/api/v1/nodes/node-525400000c07',
+    );
+    assert.equal(node.status, 200, serial);
+    assert.equal(node.body.discovered, true);
+    assert.equal(node.body.interfaces[0]!.network, 'slirp');
+    const f = node.body.vars.facts;
+    assert.equal(f.cpu.count, 1);
+    assert.ok(f.memoryKiB > 300_000 && f.memoryKiB < 600_000, String(f.memoryKiB));
+    assert.deepEqual(f.nics.map((n) => [n.mac, n.driver]), [['52:54:00:00:0c:07', 'virtio_net']]);
+    assert.ok(f.disks.some((d) => d.name === 'vda'), JSON.stringify(f.disks));
+  });
+});
