@@ -1,0 +1,135 @@
+// Content releases: a tar becomes releases/<id>, `current` switches by
+// rename, old releases are pruned, hostile archives are refused whole.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { Releases, ContentError } from '../../../server/nfs/content.js';
+import { tarOf } from '../../helpers/nfs.js';
+
+/** A minimal ustar writer, for archives node-tar would refuse to write (hostile names, devices). */
+function rawTar(entries: Array<{ name: string; type?: string; data?: string; linkname?: string }>): Buffer {
+  const blocks: Buffer[] = [];
+  for (const e of entries) {
+    const data = Buffer.from(e.data ?? '');
+    const h = Buffer.alloc(512);
+    h.write(e.name, 0, 100);
+    h.write('0000644\0', 100);
+    h.write('0000000\0', 108);
+    h.write('0000000\0', 116);
+    h.write(data.length.toString(8).padStart(11, '0') + '\0', 124);
+    h.write('00000000000\0', 136);
+    h.write('        ', 148);
+    h.write(e.type ?? '0', 156);
+    if (e.linkname) h.write(e.linkname, 157, 100);
+    h.write('ustar\0', 257);
+    h.write('00', 263);
+    if (e.type === '3') (h.write('0000001\0', 329), h.write('0000003\0', 337));
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+    blocks.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'rb-content-'));
+  const root = join(dir, 'www');
+  mkdirSync(root);
+  return { dir, root, rel: new Releases(root), done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const opts = { keep: 2, maxBytes: 10 * 1024 * 1024 };
+
+test('init makes an empty first release; a directory with files is left alone', async () => {
+  const { dir, root, rel, done } = setup();
+  try {
+    assert.equal(await rel.init(), 'created');
+    assert.match(readlinkSync(join(root, 'current')), /^releases\/\d{8}T\d{9}Z-[0-9a-f]{6}$/);
+    assert.equal(await rel.init(), 'exists');
+    const other = join(dir, 'other');
+    mkdirSync(other);
+    writeFileSync(join(other, 'index.html'), 'x');
+    assert.equal(await new Releases(other).init(), 'not-empty');
+    assert.equal(existsSync(join(other, 'current')), false);
+  } finally {
+    done();
+  }
+});
+
+test('sync: a new release, current switched, previous kept, old ones pruned', async () => {
+  const { dir, root, rel, done } = setup();
+  try {
+    const src = join(dir, 'src');
+    mkdirSync(join(src, 'a'), { recursive: true });
+    const ids: string[] = [];
+    for (let i = 1; i <= 4; i++) {
+      writeFileSync(join(src, 'index.html'), `v${i}\n`);
+      writeFileSync(join(src, 'a', 'b.txt'), `b${i}\n`);
+      const r = await rel.syncTar(Readable.from(await tarOf(src, i % 2 === 0)), opts);
+      assert.equal(r.files, 2);
+      assert.equal(r.previous, ids.at(-1) ?? null);
+      ids.push(r.release);
+      assert.equal(readFileSync(join(root, 'current', 'index.html'), 'utf8'), `v${i}\n`);
+    }
+    const left = readdirSync(join(root, 'releases')).sort();
+    assert.deepEqual(left, ids.slice(1), 'current + 2 kept, the oldest pruned');
+    assert.ok(lstatSync(join(root, 'current')).isSymbolicLink());
+    assert.deepEqual(readdirSync(root).sort(), ['current', 'releases'], 'no temporary symlink left');
+    const listed = await rel.list();
+    assert.deepEqual(listed.map((r) => r.current), [false, false, true]);
+    // Rollback to a kept release.
+    assert.equal(await rel.activate(ids[2]!), ids[3]);
+    assert.equal(readFileSync(join(root, 'current', 'index.html'), 'utf8'), 'v3\n');
+    await assert.rejects(rel.activate(ids[0]!), (e: ContentError) => e.status === 404);
+    await assert.rejects(rel.activate('../../etc'), (e: ContentError) => e.status === 400);
+  } finally {
+    done();
+  }
+});
+
+test('hostile archives are refused whole and the live release is untouched', async () => {
+  const { dir, root, rel, done } = setup();
+  try {
+    await rel.init();
+    const live = readlinkSync(join(root, 'current'));
+    const cases: Array<[string, Buffer]> = [
+      ['dot-dot', rawTar([{ name: 'ok.txt', data: 'fine' }, { name: '../../escape.txt', data: 'bad' }])],
+      ['absolute', rawTar([{ name: '/tmp/rb-abs-escape.txt', data: 'bad' }])],
+      ['through symlink', rawTar([{ name: 'link', type: '2', linkname: dir }, { name: 'link/escape.txt', data: 'bad' }])],
+      ['not a tar', Buffer.from('this is not a tar archive at all, just text'.repeat(20))],
+    ];
+    for (const [what, body] of cases) {
+      await assert.rejects(rel.syncTar(Readable.from(body), opts), (e: Error) => e instanceof ContentError && e.status === 400, what);
+      assert.equal(readlinkSync(join(root, 'current')), live, `${what}: current unchanged`);
+    }
+    assert.equal(existsSync(join(dir, 'escape.txt')), false);
+    assert.equal(existsSync('/tmp/rb-abs-escape.txt'), false);
+    assert.deepEqual(readdirSync(join(root, 'releases')).filter((n) => n.startsWith('.')), [], 'no incoming tree left');
+    // Devices are dropped, not created.
+    const r = await rel.syncTar(Readable.from(rawTar([{ name: 'dev', type: '3' }, { name: 'index.html', data: 'ok' }])), opts);
+    assert.equal(r.files, 1);
+    assert.equal(existsSync(join(root, 'current', 'dev')), false);
+  } finally {
+    done();
+  }
+});
+
+test('an upload over the size limit is refused with 413', async () => {
+  const { dir, root, rel, done } = setup();
+  try {
+    await rel.init();
+    const src = join(dir, 'big');
+    mkdirSync(src);
+    writeFileSync(join(src, 'big.bin'), Buffer.alloc(200_000, 7));
+    await assert.rejects(rel.syncTar(Readable.from(await tarOf(src)), { keep: 1, maxBytes: 100_000 }), (e: ContentError) => e.status === 413);
+    assert.equal((await rel.list()).length, 1);
+    void root;
+  } finally {
+    done();
+  }
+});
