@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { registerConfig } from './config.js';
 import { registerImage } from './image.js';
 import { registerNode } from './node.js';
+import { registerContent, registerExport } from './nfs.js';
 import { registerServe } from './serve.js';
 import { registerDirector } from './director.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector, registerImage];
+export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector, registerImage, registerExport, registerContent];

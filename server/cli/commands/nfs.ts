@@ -1,0 +1,156 @@
+// `rackboot export ...` and `rackboot content ...`: NFS exports and their
+// content, through the REST API. A content sync tars the source directory
+// here and streams it to the server, so the CLI may run on another host and
+// reads the tree with the invoking user's permissions.
+import type { Command } from 'commander';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { c as tarCreate } from 'tar';
+import { ApiClient, ApiRequestError, addApiOptions, type ApiOptions } from '../client.js';
+import type { ExportView } from '../../nfs/manager.js';
+import type { ReleaseInfo, SyncResult } from '../../nfs/content.js';
+
+function collect(value: string, prev: string[]): string[] {
+  return [...prev, value];
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+const enc = encodeURIComponent;
+
+export function registerExport(program: Command): void {
+  const exp = program.command('export').description('NFS exports: list, add, remove, show (through the REST API)');
+
+  addApiOptions(exp.command('list').description('list exports, where they come from and whether they are served').option('--json', 'JSON output')).action(
+    async (o: ApiOptions & { json?: boolean }) => {
+      const list = await ApiClient.from(o).request<ExportView[]>('GET', '/exports');
+      if (o.json) return console.log(JSON.stringify(list, null, 2));
+      const rows = [['NAME', 'STATE', 'ACCESS', 'NETWORKS', 'PATH', 'MOUNT', 'FROM']];
+      for (const e of list) {
+        const mount = Object.values(e.mounts)[0];
+        rows.push([e.name, e.state, e.access, e.networks.join(','), e.path, mount ? mount.source : '-', e.origin]);
+      }
+      console.log(table(rows));
+      for (const e of list.filter((x) => x.problems.length)) console.log(`${e.name}: ${e.problems.join('; ')}`);
+    },
+  );
+
+  addApiOptions(exp.command('show <name>').description('one export as JSON, with how each network mounts it')).action(async (name: string, o: ApiOptions) => {
+    console.log(JSON.stringify(await ApiClient.from(o).request<ExportView>('GET', `/exports/${enc(name)}`), null, 2));
+  });
+
+  addApiOptions(
+    exp
+      .command('add <name>')
+      .description('export a directory under nfs.contentRoots to cluster networks')
+      .requiredOption('-p, --path <dir>', 'directory on the server (absolute, or relative to the current directory)')
+      .option('-n, --network <name>', 'a cluster network allowed to mount (repeatable)', collect, [])
+      .option('--rw', 'read-write (default read-only)')
+      .option('--allow-rw-network', 'confirm rw to whole networks')
+      .option('--squash <kind>', 'root_squash | all_squash | no_root_squash')
+      .option('--async', 'let the server reply before writes reach disk')
+      .option('--pseudo <path>', 'NFSv4 pseudo path (default /NAME)')
+      .option('--layout <layout>', 'releases (content sync) | plain'),
+  ).action(
+    async (
+      name: string,
+      o: ApiOptions & { path: string; network: string[]; rw?: boolean; allowRwNetwork?: boolean; squash?: string; async?: boolean; pseudo?: string; layout?: string },
+    ) => {
+      const body: Record<string, unknown> = { name, path: resolve(o.path), networks: o.network };
+      if (o.rw) body.access = 'rw';
+      if (o.allowRwNetwork) body.allowRwNetwork = true;
+      if (o.squash) body.squash = o.squash;
+      if (o.async) body.sync = false;
+      if (o.pseudo) body.pseudo = o.pseudo;
+      if (o.layout) body.layout = o.layout;
+      const e = await ApiClient.from(o).request<ExportView>('POST', '/exports', body);
+      const mounts = Object.entries(e.mounts).map(([net, m]) => `${net}: mount ${m.source} -o ${m.options}${m.contentDir ? ` (content in ${m.contentDir}/)` : ''}`);
+      console.log(`exported ${e.name} (${e.realPath}, id ${e.exportId})${mounts.length ? '\n  ' + mounts.join('\n  ') : ''}`);
+    },
+  );
+
+  addApiOptions(exp.command('rm <name>').description('stop exporting (API-made exports only; config ones are changed in the config)')).action(async (name: string, o: ApiOptions) => {
+    await ApiClient.from(o).request('DELETE', `/exports/${enc(name)}`);
+    console.log(`removed export ${name}`);
+  });
+
+  addApiOptions(exp.command('status').description('which NFS server rackboot drives, and how it is doing')).action(async (o: ApiOptions) => {
+    const s = await ApiClient.from(o).request<{ backend: string | null; configured: string; why: string | null; ok: boolean; detail: string; files: Record<string, string>; exports: number }>('GET', '/nfs');
+    console.log(`backend: ${s.backend ?? '-'} (configured: ${s.configured}${s.why ? `; ${s.why}` : ''})`);
+    console.log(`${s.ok ? 'ok' : 'NOT OK'}: ${s.detail}`);
+    for (const [k, v] of Object.entries(s.files)) console.log(`${k}: ${v}`);
+  });
+
+  addApiOptions(exp.command('render').description('print the exports file (or ganesha.conf) the server is given')).action(async (o: ApiOptions) => {
+    process.stdout.write(await ApiClient.from(o).request<string>('GET', '/nfs/rendered'));
+  });
+}
+
+export function registerContent(program: Command): void {
+  const content = program.command('content').description('publish content into releases-layout exports, atomically');
+
+  addApiOptions(
+    content
+      .command('sync <src> <export>')
+      .description('copy the tree SRC into EXPORT as a new release and switch to it in one step (blades see the old tree or the new, never half)')
+      .option('-z, --gzip', 'compress the upload'),
+  ).action(async (src: string, exportName: string, o: ApiOptions & { gzip?: boolean }) => {
+    const dir = resolve(src);
+    let st;
+    try {
+      st = statSync(dir);
+    } catch {
+      throw new Error(`${src}: no such directory`);
+    }
+    if (!st.isDirectory()) throw new Error(`${src}: not a directory`);
+    const client = ApiClient.from(o);
+    const pack = tarCreate({ cwd: dir, portable: true, gzip: o.gzip ?? false }, ['.']);
+    const body = Readable.toWeb(Readable.from(pack as AsyncIterable<Uint8Array>));
+    let res: Response;
+    try {
+      res = await fetch(`${client.base}/api/v1/exports/${enc(exportName)}/content`, {
+        method: 'POST',
+        headers: { ...(client.token ? { authorization: `Bearer ${client.token}` } : {}), 'content-type': o.gzip ? 'application/gzip' : 'application/x-tar' },
+        body: body as unknown as BodyInit,
+        // Node's fetch needs this for a streamed request body; the DOM RequestInit type lacks it.
+        duplex: 'half',
+      } as RequestInit);
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+      throw new ApiRequestError(0, 'unreachable', `cannot reach the rackboot API at ${client.base} (${cause}); is 'rackboot serve' running? (--api or RACKBOOT_API)`);
+    }
+    const text = await res.text();
+    let data: unknown = text;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      /* text */
+    }
+    if (!res.ok) {
+      const err = data as { error?: string; message?: string };
+      throw new ApiRequestError(res.status, err?.error ?? String(res.status), `${res.status} ${err?.message ?? text}`);
+    }
+    const r = data as SyncResult & { export: string };
+    console.log(
+      `${r.export}: release ${r.release} is live (${r.files} files, ${r.bytes} bytes uploaded; previous ${r.previous ?? 'none'}${r.pruned.length ? `; pruned ${r.pruned.join(', ')}` : ''})`,
+    );
+  });
+
+  addApiOptions(content.command('releases <export>').description('list the kept releases of an export')).action(async (exportName: string, o: ApiOptions) => {
+    const list = await ApiClient.from(o).request<ReleaseInfo[]>('GET', `/exports/${enc(exportName)}/releases`);
+    const rows = [['RELEASE', 'CREATED', 'CURRENT']];
+    for (const r of list) rows.push([r.id, r.createdAt, r.current ? '*' : '']);
+    console.log(table(rows));
+  });
+
+  addApiOptions(content.command('activate <export> <release>').description('switch an export back (or forward) to a kept release')).action(
+    async (exportName: string, release: string, o: ApiOptions) => {
+      const r = await ApiClient.from(o).request<{ previous: string | null }>('POST', `/exports/${enc(exportName)}/releases/${enc(release)}/activate`);
+      console.log(`${exportName}: release ${release} is live (was ${r.previous ?? 'none'})`);
+    },
+  );
+}
