@@ -85,7 +85,7 @@ export class GaneshaBackend implements NfsBackend {
         if (fatal.length) o.log.warn(`nfs: ganesha started with errors: ${fatal.map(shortLine).join(' | ')}`);
       },
       explainExit: async () => {
-        const lines = await tailLines(this.logFile, 40, this.startOffset);
+        const lines = await tailLines(this.logFile, 40, Math.max(this.startOffset, this.settledAt));
         return lines.filter((l) => ERROR_LINE.test(l) && !NOISE.test(l)).slice(-3).map(shortLine).join(' | ');
       },
       onReady: (pid, restart) => {
@@ -96,6 +96,8 @@ export class GaneshaBackend implements NfsBackend {
   }
 
   private startOffset = 0;
+  /** Log offset after the last reload settled: older errors do not explain a later exit. */
+  private settledAt = 0;
 
   async start(exports: readonly ResolvedExport[]): Promise<void> {
     await mkdir(this.stateDir, { recursive: true });
@@ -178,7 +180,7 @@ export class GaneshaBackend implements NfsBackend {
     await writeFileAtomic(this.confFile, renderGaneshaConf(exports, core));
     const lines = await this.signalReload();
     const errors = lines.filter((l) => ERROR_LINE.test(l) && !NOISE.test(l));
-    if (errors.length) throw new BackendError(`ganesha reload: ${errors.map(shortLine).join(' | ')}`);
+    if (errors.length) throw new BackendError(`ganesha reload: ${errors.slice(0, 3).map(shortLine).join(' | ')}${errors.length > 3 ? ` (+${errors.length - 3} more in ${this.logFile})` : ''}`);
   }
 
   /** SIGHUP, then wait for ganesha to say the exports were re-read; returns the log lines of the reload. */
@@ -192,6 +194,7 @@ export class GaneshaBackend implements NfsBackend {
     // Errors about the config are logged just after the "complete" line.
     await new Promise((r) => setTimeout(r, 50));
     const after = await linesSince(this.logFile, from);
+    this.settledAt = after.end;
     return after.lines.length > lines.length ? after.lines : lines;
   }
 

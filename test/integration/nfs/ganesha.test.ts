@@ -54,7 +54,7 @@ describe('ganesha backend, for real, in namespaces', () => {
   async function server(t: import('node:test').TestContext): Promise<TestServer | undefined> {
     if (skip || !requireLab(t, { root: true, commands: ['ganesha.nfsd', 'nfs-ls', 'nfs-cat'] })) return undefined;
     s ??= await startTestServer(
-      { dataDir: join(tmp, 'data'), nfs: { backend: 'ganesha', contentRoots: [join(tmp, 'content')], ganesha: { netns: srv } } },
+      { dataDir: join(tmp, 'data'), nfs: { backend: 'ganesha', contentRoots: [join(tmp, 'content'), '/proc/sys/fs'], ganesha: { netns: srv } } },
       { factories: [nfsServiceFactory], dataDir: join(tmp, 'data') },
     );
     return s;
@@ -100,6 +100,43 @@ describe('ganesha backend, for real, in namespaces', () => {
     assert.equal((await nfsCat(lab!, cli, '10.0.0.1', '/www/current/index.html')).out, '<h1>release two</h1>\n');
     const old = await nfsCat(lab!, cli, '10.0.0.1', `/www/releases/${b2.previous}/index.html`);
     assert.equal(old.out, '<h1>release one</h1>\n', 'the previous release is kept');
+  });
+
+  test('reads during back-to-back syncs see a whole old or a whole new file, never half, never an error', async (t) => {
+    const s = await server(t);
+    if (!s) return;
+    const SIZE = 256 * 1024;
+    const trees: Buffer[] = [];
+    for (const mark of ['A', 'B']) {
+      const dir = join(tmp, `tree${mark}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'big.txt'), mark.repeat(SIZE));
+      writeFileSync(join(dir, 'index.html'), `<h1>release two</h1>\n`);
+      trees.push(await tarOf(dir));
+    }
+    assert.equal((await uploadTar(s.url, s.token, 'www', trees[1]!)).status, 201);
+    let syncing = true;
+    const seen = { A: 0, B: 0, bad: [] as string[] };
+    const reader = (async () => {
+      while (syncing) {
+        const r = await nfsCat(lab!, cli, '10.0.0.1', '/www/current/big.txt');
+        if (!r.ok) seen.bad.push(`error: ${r.err}`);
+        else if (r.out === 'A'.repeat(SIZE)) seen.A++;
+        else if (r.out === 'B'.repeat(SIZE)) seen.B++;
+        else seen.bad.push(`mixed/short read: ${r.out.length} bytes, starts ${r.out.slice(0, 8)}`);
+      }
+    })();
+    for (let i = 0; i < 12; i++) {
+      const r = await uploadTar(s.url, s.token, 'www', trees[i % 2]!);
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    syncing = false;
+    await reader;
+    assert.deepEqual(seen.bad, []);
+    assert.ok(seen.A > 0 && seen.B > 0, `both trees were read (${seen.A} A, ${seen.B} B)`);
+    const rel = (await s.api<unknown[]>('GET', '/api/v1/exports/www/releases')).body;
+    assert.equal(rel.length, 4, 'current + keepReleases (3)');
   });
 
   test('a client outside the allowed network is refused', async (t) => {
@@ -165,6 +202,42 @@ describe('ganesha backend, for real, in namespaces', () => {
     assert.equal((await nfsCat(lab!, out, '10.0.1.1', '/tools/README')).ok, false, 'removed');
     assert.notEqual((await status()).pid, undefined);
     void pid;
+  });
+
+  test('moving an export to another directory keeps its pseudo path (two-step reload), no restart', async (t) => {
+    const s = await server(t);
+    if (!s) return;
+    const a = join(tmp, 'content', 'docs-a');
+    const b = join(tmp, 'content', 'docs-b');
+    mkdirSync(a, { recursive: true });
+    mkdirSync(b, { recursive: true });
+    writeFileSync(join(a, 'v'), 'a\n');
+    writeFileSync(join(b, 'v'), 'b\n');
+    const pid = (await status()).pid;
+    const add = await s.api<{ exportId: number }>('POST', '/api/v1/exports', { name: 'docs', path: a, networks: ['inside'], layout: 'plain' });
+    assert.equal(add.status, 201, JSON.stringify(add.body));
+    assert.equal((await nfsCat(lab!, cli, '10.0.0.1', '/docs/v')).out, 'a\n');
+    const moved = await s.api<{ exportId: number }>('PATCH', '/api/v1/exports/docs', { path: b });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.notEqual(moved.body.exportId, add.body.exportId, 'a new path is a new export id');
+    assert.equal((await nfsCat(lab!, cli, '10.0.0.1', '/docs/v')).out, 'b\n');
+    assert.equal((await status()).pid, pid, 'no restart');
+    assert.equal((await s.api('DELETE', '/api/v1/exports/docs')).status, 204);
+  });
+
+  test('a change ganesha itself refuses is rolled back: 502, previous exports served, no restart', async (t) => {
+    const s = await server(t);
+    if (!s) return;
+    // /proc passes rackboot's checks (it is listed as a content root here) but VFS cannot export it.
+    const pid = (await status()).pid;
+    const r = await s.api<Err>('POST', '/api/v1/exports', { name: 'procfs', path: '/proc/sys/fs', networks: ['inside'], layout: 'plain' });
+    assert.equal(r.status, 502, JSON.stringify(r.body));
+    assert.equal(r.body.error, 'nfs_server_refused');
+    assert.match(r.body.message, /previous exports are still served: ganesha reload: /);
+    assert.equal((await s.api('GET', '/api/v1/exports/procfs')).status, 404);
+    assert.equal((await status()).pid, pid);
+    const cat = await nfsCat(lab!, cli, '10.0.0.1', '/www/current/index.html');
+    assert.ok(cat.ok, cat.err);
   });
 
   test('ganesha killed: rackboot restarts it and the client reads again', async (t) => {
