@@ -39,6 +39,12 @@ export const NfsConfigSchema = Section({
   keepReleases: Type.Integer({ minimum: 0, maximum: 100 }),
   /** Largest content upload (tar) the API takes, in bytes. */
   maxUploadBytes: Type.Integer({ minimum: 1 }),
+  /**
+   * Directories the server may copy content from for a server-local sync
+   * (`rackboot content sync --local`): the server reads them with its own
+   * rights, so only what is listed here. Empty: local syncs are refused.
+   */
+  localSyncRoots: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   /** Omitted: one export `www` = <contentRoots[0]>/www, read-only to the first network. [] = none. */
   exports: Type.Optional(Type.Array(NfsExportSchema)),
   /** Nested keys may be given one by one: the rest keep their defaults. */

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { x as extract } from 'tar';
 import { fsyncDir } from './atomic.js';
+import { runCommand } from './run.js';
 import { CURRENT, RELEASES } from './model.js';
 
 export interface ReleaseInfo {
@@ -42,6 +43,17 @@ export class ContentError extends Error {
     super(message);
     this.name = 'ContentError';
   }
+}
+
+async function countTree(dir: string): Promise<{ files: number; bytes: number }> {
+  let files = 0;
+  let bytes = 0;
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    files++;
+    bytes += (await lstat(join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))).size;
+  }
+  return { files, bytes };
 }
 
 const RELEASE_ID = /^\d{8}T\d{9}Z-[0-9a-f]{6}$/;
@@ -145,6 +157,31 @@ export class Releases {
     await this.switchTo(id);
     const pruned = await this.prune(o.keep);
     return { release: id, previous, files, bytes, pruned };
+  }
+
+  /**
+   * Copy a directory on this host as a new release (`cp -a`, the fastest
+   * copy there is; symlinks are copied as symlinks) and switch to it.
+   */
+  async syncLocal(source: string, o: { keep: number }): Promise<SyncResult> {
+    await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
+    const id = newReleaseId();
+    const incoming = join(this.releasesDir, `.incoming-${id}`);
+    let counted: { files: number; bytes: number };
+    try {
+      const r = await runCommand('cp', ['-a', '--', `${source}/.`, incoming]);
+      if (r.code !== 0) throw new ContentError(`copying ${source} failed: ${r.stderr.trim() || `cp exited ${r.code}`}`);
+      counted = await countTree(incoming);
+      await rename(incoming, join(this.releasesDir, id));
+      await fsyncDir(this.releasesDir);
+    } catch (err) {
+      await rm(incoming, { recursive: true, force: true });
+      throw err;
+    }
+    const previous = await this.current();
+    await this.switchTo(id);
+    const pruned = await this.prune(o.keep);
+    return { release: id, previous, ...counted, pruned };
   }
 
   /** Point `current` at an existing release (rollback). */

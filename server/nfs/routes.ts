@@ -11,7 +11,10 @@ import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import { BackendError, type NfsBackend } from './backends/backend.js';
 import { NfsExportSchema } from './config.js';
-import { ContentError, Releases } from './content.js';
+import { ContentError, Releases, type SyncResult } from './content.js';
+import { realpathSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { isUnder } from './validate.js';
 import type { Pick } from './detect.js';
 import { ExportInvalidError, ExportReadOnlyError, type ExportManager } from './manager.js';
 import { toSpec } from './model.js';
@@ -70,6 +73,29 @@ const StatusOut = Type.Object({
 });
 
 const TAR_TYPES = ['application/x-tar', 'application/tar', 'application/gzip', 'application/x-gzip', 'application/octet-stream'];
+
+/** A server-local sync source: absolute, a directory, under nfs.localSyncRoots and outside the content roots. */
+function checkLocalSource(source: unknown, allowed: string[], contentRoots: string[]): string {
+  const bad = (message: string) => new HttpError(400, 'invalid', `body.source: ${message}`, 'body.source');
+  if (typeof source !== 'string' || !isAbsolute(source)) throw bad('must be an absolute path on the server');
+  if (!allowed.length) throw bad('server-local syncs are off: list the directories the server may copy from in nfs.localSyncRoots (or upload a tar)');
+  let real: string;
+  try {
+    real = realpathSync(source);
+  } catch {
+    throw bad(`${source} does not exist on the server`);
+  }
+  const roots = allowed.map((r) => {
+    try {
+      return realpathSync(resolve(r));
+    } catch {
+      return resolve(r);
+    }
+  });
+  if (!roots.some((r) => isUnder(r, real))) throw bad(`${source} is not under nfs.localSyncRoots (${allowed.join(', ')})`);
+  if (contentRoots.some((r) => isUnder(resolve(r), real))) throw bad(`${source} is inside a content root; copy from elsewhere`);
+  return real;
+}
 
 /** Manager and backend errors -> API errors, each naming the field. */
 function apiError(err: unknown): unknown {
@@ -180,28 +206,37 @@ export function nfsRoutes(d: RouteDeps): FastifyPluginAsyncTypebox {
       {
         schema: {
           tags: ['exports'],
-          summary: 'Replace the content atomically: body is a tar (or tar.gz) of the new tree; it becomes a new release and `current` switches to it',
+          summary:
+            'Replace the content atomically: body is a tar (or tar.gz) of the new tree, or JSON {"source": DIR} to copy a server-local directory under nfs.localSyncRoots; it becomes a new release and `current` switches to it',
           params: NameParam,
           response: { 201: SyncOut, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody, 415: ErrorBody },
         },
       },
       async (req, reply) => {
-        const body = req.body as Readable | undefined;
-        if (!body || typeof (body as Readable).pipe !== 'function') {
-          throw new HttpError(415, 'unsupported_media_type', `send the tree as a tar stream with content-type ${TAR_TYPES[0]} (rackboot content sync DIR EXPORT does)`);
-        }
         const name = req.params.name;
+        const nfs = d.cfg.config.nfs;
+        const body = req.body as Readable | { source?: unknown } | undefined;
+        let sync: (r: Releases) => Promise<SyncResult>;
+        if (body && typeof (body as Readable).pipe === 'function') {
+          const stream = body as Readable;
+          sync = (r) => r.syncTar(stream, { keep: nfs.keepReleases, maxBytes: nfs.maxUploadBytes }).catch((err: unknown) => {
+            stream.resume(); // drain what the client still sends so it reads our answer
+            throw err;
+          });
+        } else if (body && typeof body === 'object' && 'source' in body) {
+          const source = checkLocalSource(body.source, nfs.localSyncRoots ?? [], nfs.contentRoots);
+          sync = (r) => r.syncLocal(source, { keep: nfs.keepReleases });
+        } else {
+          throw new HttpError(415, 'unsupported_media_type', `send the tree as a tar stream (content-type ${TAR_TYPES[0]}), or JSON {"source": "/dir/on/the/server"} for a server-local copy`);
+        }
         const result = await applied(`content sync of '${name}'`, () =>
           manager.withExport(name, async (e) => {
             if (e.layout !== 'releases') {
               throw new ExportInvalidError([{ field: 'layout', message: `export '${e.name}' has layout plain; content sync needs layout releases` }]);
             }
-            return new Releases(e.realPath).syncTar(body, { keep: d.cfg.config.nfs.keepReleases, maxBytes: d.cfg.config.nfs.maxUploadBytes });
+            return sync(new Releases(e.realPath));
           }),
-        ).catch((err: unknown) => {
-          body.resume(); // drain what the client still sends so it reads our answer
-          throw err;
-        });
+        );
         d.events.record({ node: null, kind: 'nfs.content.synced', detail: { export: name, ...result } });
         d.log.info(`nfs: export '${name}': release ${result.release} is live (${result.files} files, ${result.bytes} bytes; was ${result.previous ?? 'none'})`);
         return reply.status(201).send({ export: name, ...result });

@@ -90,6 +90,10 @@ export function registerExport(program: Command): void {
   });
 }
 
+function printSync(r: SyncResult & { export: string }, how: string): void {
+  console.log(`${r.export}: release ${r.release} is live (${r.files} files, ${r.bytes} bytes ${how}; previous ${r.previous ?? 'none'}${r.pruned.length ? `; pruned ${r.pruned.join(', ')}` : ''})`);
+}
+
 export function registerContent(program: Command): void {
   const content = program.command('content').description('publish content into releases-layout exports, atomically');
 
@@ -97,8 +101,9 @@ export function registerContent(program: Command): void {
     content
       .command('sync <src> <export>')
       .description('copy the tree SRC into EXPORT as a new release and switch to it in one step (blades see the old tree or the new, never half)')
-      .option('-z, --gzip', 'compress the upload'),
-  ).action(async (src: string, exportName: string, o: ApiOptions & { gzip?: boolean }) => {
+      .option('-z, --gzip', 'compress the upload')
+      .option('--local', 'the server copies SRC itself (same host; SRC under nfs.localSyncRoots): no tar, no upload'),
+  ).action(async (src: string, exportName: string, o: ApiOptions & { gzip?: boolean; local?: boolean }) => {
     const dir = resolve(src);
     let st;
     try {
@@ -108,6 +113,10 @@ export function registerContent(program: Command): void {
     }
     if (!st.isDirectory()) throw new Error(`${src}: not a directory`);
     const client = ApiClient.from(o);
+    if (o.local) {
+      const r = await client.request<SyncResult & { export: string }>('POST', `/exports/${enc(exportName)}/content`, { source: dir });
+      return printSync(r, 'copied');
+    }
     const pack = tarCreate({ cwd: dir, portable: true, gzip: o.gzip ?? false }, ['.']);
     const body = Readable.toWeb(Readable.from(pack as AsyncIterable<Uint8Array>));
     let res: Response;
@@ -134,10 +143,7 @@ export function registerContent(program: Command): void {
       const err = data as { error?: string; message?: string };
       throw new ApiRequestError(res.status, err?.error ?? String(res.status), `${res.status} ${err?.message ?? text}`);
     }
-    const r = data as SyncResult & { export: string };
-    console.log(
-      `${r.export}: release ${r.release} is live (${r.files} files, ${r.bytes} bytes uploaded; previous ${r.previous ?? 'none'}${r.pruned.length ? `; pruned ${r.pruned.join(', ')}` : ''})`,
-    );
+    printSync(data as SyncResult & { export: string }, 'uploaded');
   });
 
   addApiOptions(content.command('releases <export>').description('list the kept releases of an export')).action(async (exportName: string, o: ApiOptions) => {

@@ -23,7 +23,7 @@ describe('rackboot export / content (backend none)', () => {
     tmp = mkdtempSync(join(tmpdir(), 'rb-nfs-cli-'));
     mkdirSync(join(tmp, 'content', 'tools'), { recursive: true });
     s = await startTestServer(
-      { nfs: { backend: 'none', contentRoots: [join(tmp, 'content')], none: { file: join(tmp, 'exports') } } },
+      { nfs: { backend: 'none', contentRoots: [join(tmp, 'content')], localSyncRoots: [join(tmp, 'sources')], none: { file: join(tmp, 'exports') } } },
       { factories: [nfsServiceFactory] },
     );
     env = { RACKBOOT_API: s.url, RACKBOOT_API_TOKEN: s.token };
@@ -86,6 +86,21 @@ describe('rackboot export / content (backend none)', () => {
     assert.equal(act.code, 0, act.stderr);
     assert.equal(readlinkSync(join(www, 'current')), `releases/${first}`);
     assert.equal(readFileSync(join(www, 'current', 'index.html'), 'utf8'), 'one\n');
+  });
+
+  test('content sync --local: the server copies a directory under nfs.localSyncRoots, refuses others', async () => {
+    const src = join(tmp, 'sources', 'site');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'index.html'), 'local\n');
+    writeFileSync(join(src, '.htaccess'), 'x\n');
+    writeFileSync(join(src, 'sub', 'a'), 'a\n');
+    const ok = await cli(['content', 'sync', '--local', src, 'www']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /release \S+ is live \(3 files, 10 bytes copied/);
+    assert.equal(readFileSync(join(tmp, 'content', 'www', 'current', '.htaccess'), 'utf8'), 'x\n');
+    const outside = await cli(['content', 'sync', '--local', join(tmp, 'site'), 'www']);
+    assert.equal(outside.code, 1);
+    assert.match(outside.stderr, /^rackboot: 400 body\.source: .*site is not under nfs\.localSyncRoots/);
   });
 });
 
