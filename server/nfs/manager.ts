@@ -25,8 +25,12 @@ export class ExportInvalidError extends Error {
 
 /** The export comes from the config file and cannot be changed through the API. 409 in the API. */
 export class ExportReadOnlyError extends Error {
-  constructor(readonly exportName: string, readonly field: string) {
-    super(`export '${exportName}' is defined in the config file (${field}); change it there and restart rackboot`);
+  constructor(readonly exportName: string, readonly field: string, isDefault = false) {
+    super(
+      isDefault
+        ? `export '${exportName}' is rackboot's default export (the config has no nfs.exports); list exports under nfs.exports to change it, and restart rackboot`
+        : `export '${exportName}' is defined in the config file (${field}); change it there and restart rackboot`,
+    );
     this.name = 'ExportReadOnlyError';
   }
 }
@@ -235,7 +239,7 @@ export class ExportManager implements ExportCatalog {
   private entry(name: string): Entry {
     const e = this.entries.find((x) => x.spec.name === name);
     if (!e) throw new NotFoundError('export', `no export named '${name}'`);
-    if (e.origin !== 'api') throw new ExportReadOnlyError(name, e.field ?? 'nfs.exports');
+    if (e.origin !== 'api') throw new ExportReadOnlyError(name, e.field ?? 'nfs.exports', e.origin === 'default');
     return e;
   }
 

@@ -12,7 +12,7 @@
 // export whose Export_Id changes is removed by a first reload and added by a
 // second. Core settings (bind address, port, protocols) are fixed at start.
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../log.js';
 import { writeFileAtomic } from '../atomic.js';
@@ -102,6 +102,8 @@ export class GaneshaBackend implements NfsBackend {
   async start(exports: readonly ResolvedExport[]): Promise<void> {
     await mkdir(this.stateDir, { recursive: true });
     await this.killOrphan();
+    // ganesha appends forever: keep one old log beside the current one.
+    if ((await logSize(this.logFile)) > 16 * 1024 * 1024) await rename(this.logFile, `${this.logFile}.old`).catch(() => undefined);
     await writeFileAtomic(this.confFile, renderGaneshaConf(exports, this.core));
     this.applied = exports;
     await this.sup.start();
