@@ -37,6 +37,8 @@ export const NfsConfigSchema = Section({
   contentRoots: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
   /** Old releases kept per export besides the current one. */
   keepReleases: Type.Integer({ minimum: 0, maximum: 100 }),
+  /** A release is not deleted until this long after it stopped being live (blades may still read it). */
+  releaseGraceSeconds: Type.Integer({ minimum: 0 }),
   /** Largest content upload (tar) the API takes, in bytes. */
   maxUploadBytes: Type.Integer({ minimum: 1 }),
   /**
@@ -82,6 +84,7 @@ export const NFS_DEFAULTS: NfsConfig = {
   backend: 'auto',
   contentRoots: ['./var/content'],
   keepReleases: 3,
+  releaseGraceSeconds: 300,
   maxUploadBytes: 4 * 1024 * 1024 * 1024,
 };
 

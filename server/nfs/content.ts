@@ -14,7 +14,7 @@
 // the same way. Old releases are kept so a blade reading a file through a
 // handle of the previous tree finishes its read.
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { link, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { x as extract } from 'tar';
@@ -54,6 +54,19 @@ async function countTree(dir: string): Promise<{ files: number; bytes: number }>
     bytes += (await lstat(join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))).size;
   }
   return { files, bytes };
+}
+
+export interface KeepPolicy {
+  /** Old releases kept besides the current one. */
+  keep: number;
+  /** A release stays at least this long after it stopped being live. */
+  graceMs: number;
+}
+
+/** When a release was made, from its id (20261126T160000123Z-...). */
+function releaseTime(id: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z/.exec(id)!;
+  return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!);
 }
 
 const RELEASE_ID = /^\d{8}T\d{9}Z-[0-9a-f]{6}$/;
@@ -105,7 +118,7 @@ export class Releases {
   }
 
   /** Unpack a tar (optionally gzip) stream as a new release and switch to it. */
-  async syncTar(source: Readable, o: { keep: number; maxBytes: number }): Promise<SyncResult> {
+  async syncTar(source: Readable, o: KeepPolicy & { maxBytes: number }): Promise<SyncResult> {
     await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
     const id = newReleaseId();
     const incoming = join(this.releasesDir, `.incoming-${id}`);
@@ -155,7 +168,7 @@ export class Releases {
     }
     const previous = await this.current();
     await this.switchTo(id);
-    const pruned = await this.prune(o.keep);
+    const pruned = await this.prune(o);
     return { release: id, previous, files, bytes, pruned };
   }
 
@@ -163,7 +176,7 @@ export class Releases {
    * Copy a directory on this host as a new release (`cp -a`, the fastest
    * copy there is; symlinks are copied as symlinks) and switch to it.
    */
-  async syncLocal(source: string, o: { keep: number }): Promise<SyncResult> {
+  async syncLocal(source: string, o: KeepPolicy): Promise<SyncResult> {
     await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
     const id = newReleaseId();
     const incoming = join(this.releasesDir, `.incoming-${id}`);
@@ -180,7 +193,7 @@ export class Releases {
     }
     const previous = await this.current();
     await this.switchTo(id);
-    const pruned = await this.prune(o.keep);
+    const pruned = await this.prune(o);
     return { release: id, previous, ...counted, pruned };
   }
 
@@ -195,10 +208,15 @@ export class Releases {
   }
 
   private async switchTo(id: string): Promise<void> {
+    const cur = join(this.root, CURRENT);
+    // Keep the outgoing symlink's inode alive under another name for a while:
+    // an NFS server that looked `current` up just before the switch reads it
+    // by file handle, and a handle to an unlinked inode is NFS4ERR_STALE.
+    await link(cur, join(this.releasesDir, `.current-${Date.now()}-${randomBytes(2).toString('hex')}`)).catch(() => undefined);
     const tmp = join(this.root, `.${CURRENT}.tmp-${randomBytes(4).toString('hex')}`);
     await symlink(`${RELEASES}/${id}`, tmp);
     try {
-      await rename(tmp, join(this.root, CURRENT));
+      await rename(tmp, cur);
     } catch (e) {
       await rm(tmp, { force: true });
       throw e;
@@ -206,16 +224,27 @@ export class Releases {
     await fsyncDir(this.root);
   }
 
-  /** Remove all but the current release and the `keep` newest others; also leftovers of interrupted syncs. */
-  async prune(keep: number): Promise<string[]> {
+  /**
+   * Remove old releases beyond the current one and the `keep` newest others,
+   * but never one that stopped being live less than `graceMs` ago (a blade
+   * may still be reading it by file handle): a release stopped being live
+   * when the next one was made. Also removes leftovers of interrupted syncs.
+   */
+  async prune(o: KeepPolicy): Promise<string[]> {
+    const now = Date.now();
     const cur = await this.current();
     const all = await readdir(this.releasesDir).catch(() => [] as string[]);
-    for (const n of all.filter((n) => n.startsWith('.incoming-'))) {
-      // An interrupted sync's leftovers; a running one is serialized by the caller.
-      await rm(join(this.releasesDir, n), { recursive: true, force: true });
+    for (const n of all) {
+      // An interrupted sync's leftovers (a running one is serialized by the caller), and old `current` links.
+      const linkAt = /^\.current-(\d+)-/.exec(n);
+      if (n.startsWith('.incoming-') || (linkAt && now - Number(linkAt[1]) > o.graceMs)) await rm(join(this.releasesDir, n), { recursive: true, force: true });
     }
-    const old = all.filter((n) => RELEASE_ID.test(n) && n !== cur).sort().reverse();
-    const gone = old.slice(keep);
+    const ids = all.filter((n) => RELEASE_ID.test(n)).sort();
+    const old = ids.filter((n) => n !== cur).reverse();
+    const gone = old.slice(o.keep).filter((id) => {
+      const next = ids[ids.indexOf(id) + 1];
+      return next !== undefined && now - releaseTime(next) > o.graceMs;
+    });
     for (const id of gone) await rm(join(this.releasesDir, id), { recursive: true, force: true });
     return gone;
   }

@@ -219,13 +219,13 @@ export function nfsRoutes(d: RouteDeps): FastifyPluginAsyncTypebox {
         let sync: (r: Releases) => Promise<SyncResult>;
         if (body && typeof (body as Readable).pipe === 'function') {
           const stream = body as Readable;
-          sync = (r) => r.syncTar(stream, { keep: nfs.keepReleases, maxBytes: nfs.maxUploadBytes }).catch((err: unknown) => {
+          sync = (r) => r.syncTar(stream, { keep: nfs.keepReleases, graceMs: nfs.releaseGraceSeconds * 1000, maxBytes: nfs.maxUploadBytes }).catch((err: unknown) => {
             stream.resume(); // drain what the client still sends so it reads our answer
             throw err;
           });
         } else if (body && typeof body === 'object' && 'source' in body) {
           const source = checkLocalSource(body.source, nfs.localSyncRoots ?? [], nfs.contentRoots);
-          sync = (r) => r.syncLocal(source, { keep: nfs.keepReleases });
+          sync = (r) => r.syncLocal(source, { keep: nfs.keepReleases, graceMs: nfs.releaseGraceSeconds * 1000 });
         } else {
           throw new HttpError(415, 'unsupported_media_type', `send the tree as a tar stream (content-type ${TAR_TYPES[0]}), or JSON {"source": "/dir/on/the/server"} for a server-local copy`);
         }

@@ -43,7 +43,7 @@ function setup() {
   return { dir, root, rel: new Releases(root), done: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-const opts = { keep: 2, maxBytes: 10 * 1024 * 1024 };
+const opts = { keep: 2, graceMs: 0, maxBytes: 10 * 1024 * 1024 };
 
 test('init makes an empty first release; a directory with files is left alone', async () => {
   const { dir, root, rel, done } = setup();
@@ -76,7 +76,7 @@ test('sync: a new release, current switched, previous kept, old ones pruned', as
       ids.push(r.release);
       assert.equal(readFileSync(join(root, 'current', 'index.html'), 'utf8'), `v${i}\n`);
     }
-    const left = readdirSync(join(root, 'releases')).sort();
+    const left = readdirSync(join(root, 'releases')).filter((n) => !n.startsWith('.')).sort();
     assert.deepEqual(left, ids.slice(1), 'current + 2 kept, the oldest pruned');
     assert.ok(lstatSync(join(root, 'current')).isSymbolicLink());
     assert.deepEqual(readdirSync(root).sort(), ['current', 'releases'], 'no temporary symlink left');
@@ -87,6 +87,26 @@ test('sync: a new release, current switched, previous kept, old ones pruned', as
     assert.equal(readFileSync(join(root, 'current', 'index.html'), 'utf8'), 'v3\n');
     await assert.rejects(rel.activate(ids[0]!), (e: ContentError) => e.status === 404);
     await assert.rejects(rel.activate('../../etc'), (e: ContentError) => e.status === 400);
+  } finally {
+    done();
+  }
+});
+
+test('a release that stopped being live within the grace time is kept, whatever keep says', async () => {
+  const { dir, root, rel, done } = setup();
+  try {
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      writeFileSync(join(src, 'index.html'), `v${i}\n`);
+      ids.push((await rel.syncTar(Readable.from(await tarOf(src)), { keep: 0, graceMs: 60_000, maxBytes: 1e6 })).release);
+    }
+    assert.deepEqual(readdirSync(join(root, 'releases')).filter((n) => !n.startsWith('.')).sort(), ids, 'all kept within the grace time');
+    // The replaced `current` symlinks are kept alive (hard links) for the grace time too.
+    assert.equal(readdirSync(join(root, 'releases')).filter((n) => n.startsWith('.current-')).length, 3);
+    assert.deepEqual(await rel.prune({ keep: 0, graceMs: 0 }), ids.slice(0, 3).reverse());
+    assert.deepEqual(readdirSync(join(root, 'releases')), [ids[3]]);
   } finally {
     done();
   }
@@ -109,7 +129,7 @@ test('hostile archives are refused whole and the live release is untouched', asy
     }
     assert.equal(existsSync(join(dir, 'escape.txt')), false);
     assert.equal(existsSync('/tmp/rb-abs-escape.txt'), false);
-    assert.deepEqual(readdirSync(join(root, 'releases')).filter((n) => n.startsWith('.')), [], 'no incoming tree left');
+    assert.deepEqual(readdirSync(join(root, 'releases')).filter((n) => n.startsWith('.incoming')), [], 'no incoming tree left');
     // Devices are dropped, not created.
     const r = await rel.syncTar(Readable.from(rawTar([{ name: 'dev', type: '3' }, { name: 'index.html', data: 'ok' }])), opts);
     assert.equal(r.files, 1);
@@ -126,7 +146,7 @@ test('an upload over the size limit is refused with 413', async () => {
     const src = join(dir, 'big');
     mkdirSync(src);
     writeFileSync(join(src, 'big.bin'), Buffer.alloc(200_000, 7));
-    await assert.rejects(rel.syncTar(Readable.from(await tarOf(src)), { keep: 1, maxBytes: 100_000 }), (e: ContentError) => e.status === 413);
+    await assert.rejects(rel.syncTar(Readable.from(await tarOf(src)), { keep: 1, graceMs: 0, maxBytes: 100_000 }), (e: ContentError) => e.status === 413);
     assert.equal((await rel.list()).length, 1);
     void root;
   } finally {
