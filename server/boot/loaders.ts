@@ -40,27 +40,60 @@ export const TFTP_BOOT = {
 };
 
 /**
- * What a PXELINUX (or syslinux.efi) client is told in DHCP options 209/210
- * (RFC 5071): its per-MAC config file, relative to the path prefix, which is
- * the TFTP root (TFTP servers drop the leading '/').
+ * PXELINUX config names. DHCP options 209/210 (RFC 5071): the per-MAC config
+ * file, relative to the path prefix, which is the TFTP root (TFTP servers
+ * drop the leading '/'). Without 209 PXELINUX walks pxelinux.cfg/01-<mac>,
+ * then the client address in upper-case hex shortened one digit at a time,
+ * then pxelinux.cfg/default; the templates service answers those names.
  */
 export const PXELINUX = {
-  configFile: (mac: string) => `pxelinux.cfg/01-${mac.replaceAll(':', '-')}`,
+  configFile: (mac: string) => `pxelinux.cfg/01-${mac.toLowerCase().replaceAll(':', '-')}`,
   pathPrefix: '/',
+  dir: 'pxelinux.cfg',
+  default: 'pxelinux.cfg/default',
 };
 
 /**
  * bpbatch: DHCP option 155 carries its command line, the name of the script it
  * runs; bpbatch fetches `<name>.bpb` over TFTP from the directory of its own
- * boot file. The templates service renders the script at scriptPath.
+ * boot file. The templates service renders the script at scriptPath (node by
+ * the MAC in the name), and at `rackboot.bpb` for the node at the requesting
+ * address (for an operator who sets option 155 to `rackboot` by hand).
  */
 export const BPBATCH = {
-  commandLine: (mac: string) => `bpb-${mac.replaceAll(':', '')}`,
-  scriptPath: (mac: string) => `bpb-${mac.replaceAll(':', '')}.bpb`,
+  commandLine: (mac: string) => `bpb-${mac.toLowerCase().replaceAll(':', '')}`,
+  scriptPath: (mac: string) => `bpb-${mac.toLowerCase().replaceAll(':', '')}.bpb`,
+  byAddress: 'rackboot.bpb',
 };
 
 /** HTTP path of a file under the boot hub (loaders for UEFI HTTP boot), served by the HTTP boot routes. */
 export const HTTP_BOOT_FILES = {
   prefix: '/boot/files/',
   file: (path: string) => `/boot/files/${path.replace(/^\/+/, '')}`,
+};
+
+/**
+ * GRUB 2 network configs: GRUB (2.04+) tries $prefix/grub.cfg-01-<mac>, then
+ * grub.cfg-<HEXIP> shortened digit by digit, then grub.cfg; $prefix is
+ * (tftp,<server>)/grub for the shipped netboot images.
+ */
+export const GRUB = {
+  dir: 'grub',
+  configFile: (mac: string) => `grub/grub.cfg-01-${mac.toLowerCase().replaceAll(':', '-')}`,
+  default: 'grub/grub.cfg',
+};
+
+/** The hub path of a node's iPXE script (HTTP_BOOT.ipxeScript without its leading '/'). */
+export const IPXE = {
+  script: (mac: string) => `boot/ipxe/${mac.toLowerCase()}`,
+};
+
+/**
+ * An image's shared kernel and RAM disk without a node overlay (boots of
+ * unknown machines into the discovery image). '_' cannot start a node name,
+ * so these never collide with boot/<node>/... The images provider serves them.
+ */
+export const IMAGE_BOOT = {
+  kernel: (image: string) => `boot/_image/${image}/kernel`,
+  initrd: (image: string) => `boot/_image/${image}/initrd`,
 };

@@ -4,7 +4,8 @@ import { registerConfig } from './config.js';
 import { registerImage } from './image.js';
 import { registerNode } from './node.js';
 import { registerContent, registerExport } from './nfs.js';
+import { registerRender } from './render.js';
 import { registerServe } from './serve.js';
 import { registerDirector } from './director.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector, registerImage, registerExport, registerContent];
+export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector, registerImage, registerExport, registerContent, registerRender];

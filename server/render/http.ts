@@ -1,0 +1,232 @@
+// HTTP boot: /boot/* without auth (firmware cannot send a token). iPXE
+// scripts, kernels and RAM disks, and any other file on the boot hub (static
+// loaders for UEFI HTTP boot), with Range, ETag, Content-Length and HEAD.
+// What a path may serve is the providers' decision (a config only for a
+// registered MAC or address, a kernel only for a registered node); on top,
+// a registered machine gets only its own node's files.
+import { PassThrough, Readable } from 'node:stream';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, type Registry as Metrics } from 'prom-client';
+import { BootRefused, type BootClient, type BootFile } from '../boot/content.js';
+import type { BootHub } from '../boot/hub.js';
+import { HTTP_BOOT_FILES } from '../boot/loaders.js';
+import type { LoadedConfig } from '../config/load.js';
+import { networkOf } from '../config/networks.js';
+import type { EventRecorder } from '../events/recorder.js';
+import type { Logger } from '../log.js';
+import type { Service, ServiceContext } from '../main/service.js';
+import { parseIpv4 } from '../net/ipv4.js';
+import { canonicalMac } from '../net/mac.js';
+import type { Store } from '../store/types.js';
+import { contentRange, notModified, parseRange, rangeStillValid, type ByteRange } from './http-range.js';
+import { RenderRefused } from './provider.js';
+import { ipv4Of } from './renderer.js';
+
+const CONTENT_TYPES: Record<BootFile['kind'], string> = {
+  config: 'text/plain; charset=utf-8',
+  kernel: 'application/octet-stream',
+  initrd: 'application/octet-stream',
+  loader: 'application/octet-stream',
+  file: 'application/octet-stream',
+};
+
+/** Confine a URL path under /boot/ to a hub path: relative, no '..', no NUL or backslash. undefined: refuse. */
+export function hubPath(raw: string): string | undefined {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+  if (/[\0\\]/.test(decoded)) return undefined;
+  const segs = decoded.split('/').filter((s) => s !== '' && s !== '.');
+  if (segs.length === 0 || segs.some((s) => s === '..')) return undefined;
+  return segs.join('/');
+}
+
+interface HttpBootDeps {
+  cfg: LoadedConfig;
+  boot: BootHub;
+  store: Store;
+  events: EventRecorder;
+  log: Logger;
+  metrics: Metrics;
+}
+
+export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
+  const requests = new Counter({
+    name: 'rackboot_http_boot_requests_total',
+    help: 'HTTP boot requests by file kind and status',
+    labelNames: ['kind', 'status'],
+    registers: [deps.metrics],
+  });
+  const bytes = new Counter({ name: 'rackboot_http_boot_bytes_total', help: 'HTTP boot bytes sent, by file kind', labelNames: ['kind'], registers: [deps.metrics] });
+
+  /** The node registered with a requester's address (not leases: a registered machine's own files only). */
+  async function requesterNode(address: string): Promise<string | undefined> {
+    const ip = parseIpv4(address);
+    if (ip === undefined) return undefined;
+    const net = networkOf(deps.cfg.networks, ip);
+    return net ? (await deps.store.findByAddress(net.name, address))?.node.name : undefined;
+  }
+
+  async function lookup(path: string, client: BootClient): Promise<{ file: BootFile; path: string } | undefined> {
+    // /boot/files/<x> is the hub's <x> (HTTP_BOOT_FILES: loaders for UEFI HTTP boot); /boot/<x> is the hub's
+    // boot/<x> (iPXE scripts, kernels, RAM disks), else <x> itself (configs, other files).
+    const prefix = HTTP_BOOT_FILES.prefix.slice('/boot/'.length);
+    const candidates = path.startsWith(prefix) ? [path.slice(prefix.length)] : [`boot/${path}`, path];
+    for (const p of candidates) {
+      const file = await deps.boot.lookup(p, client);
+      if (file) return { file, path: p };
+    }
+    return undefined;
+  }
+
+  function fail(reply: FastifyReply, status: number, error: string, message: string) {
+    requests.inc({ kind: 'none', status: String(status) });
+    return reply.status(status).header('cache-control', 'no-store').send({ error, message });
+  }
+
+  async function handle(req: FastifyRequest, reply: FastifyReply) {
+    const t0 = performance.now();
+    const rawPath = req.url.slice('/boot/'.length).split('?')[0]!;
+    const path = hubPath(rawPath);
+    if (!path) return fail(reply, 400, 'invalid', `'${rawPath}' is not a boot path (no '..', NUL or backslash)`);
+    const query = (req.query ?? {}) as Record<string, string | undefined>;
+    const address = ipv4Of(req.ip) ?? req.ip;
+    const mac = query.mac ? canonicalMac(query.mac) : undefined;
+    if (query.mac && !mac) return fail(reply, 400, 'invalid', `query.mac: '${query.mac}' is not a MAC address`);
+    const client: BootClient = { address, protocol: 'http', ...(mac ? { mac } : {}) };
+
+    let found: { file: BootFile; path: string } | undefined;
+    try {
+      found = await lookup(path, client);
+    } catch (e) {
+      if (e instanceof RenderRefused) return fail(reply, 500, 'template_error', e.message);
+      if (e instanceof BootRefused) return fail(reply, e.status, e.status === 403 ? 'forbidden' : 'not_found', e.message);
+      throw e;
+    }
+    if (!found) {
+      req.log.info({ path, ip: address }, 'http boot: not found');
+      return fail(reply, 404, 'not_found', `no boot file '${path}' for ${address}`);
+    }
+    const { file } = found;
+    const closeFile = () => void Promise.resolve(file.close?.()).catch(() => undefined);
+
+    if (file.node) {
+      const owner = ipv4Of(address) ? await requesterNode(address) : undefined;
+      if (owner && owner !== file.node) {
+        closeFile();
+        deps.events.record({ node: owner, kind: 'http.refused', detail: { path: found.path, for: file.node } });
+        return fail(reply, 403, 'forbidden', `${found.path} is ${file.node}'s; ${address} is registered to ${owner}`);
+      }
+    }
+
+    const size = file.size;
+    const type = CONTENT_TYPES[file.kind];
+    reply.header('content-type', type).header('accept-ranges', 'bytes').header('cache-control', 'no-cache');
+    if (file.etag) reply.header('etag', file.etag);
+
+    const finish = (status: number, sent: number, range: ByteRange[] | undefined) => {
+      closeFile();
+      requests.inc({ kind: file.kind, status: String(status) });
+      if (sent) bytes.inc({ kind: file.kind }, sent);
+      if (file.node || mac) {
+        deps.events.record({
+          node: file.node ?? null,
+          mac: mac ?? null,
+          kind: req.method === 'HEAD' ? 'http.head' : 'http.get',
+          detail: {
+            path: found!.path,
+            kind: file.kind,
+            status,
+            bytes: sent,
+            size,
+            ...(range ? { range: range.map((r) => `${r.start}-${r.end - 1}`).join(',') } : {}),
+            ms: Math.round(performance.now() - t0),
+          },
+        });
+      }
+    };
+
+    if (notModified(req.headers['if-none-match'], file.etag)) {
+      finish(304, 0, undefined);
+      return reply.status(304).send();
+    }
+
+    const rangeHeader = rangeStillValid(req.headers['if-range'] as string | undefined, file.etag) ? req.headers.range : undefined;
+    const decision = parseRange(rangeHeader, size);
+    if (decision.kind === 'unsatisfiable') {
+      finish(416, 0, undefined);
+      return reply.status(416).header('content-range', `bytes */${size}`).type('application/json').send({ error: 'range_not_satisfiable', message: `the file is ${size} bytes` });
+    }
+
+    let status = 200;
+    let length = size;
+    let body: () => Readable;
+    let ranges: ByteRange[] | undefined;
+    if (decision.kind === 'partial' && decision.ranges.length === 1) {
+      const r = decision.ranges[0]!;
+      ranges = [r];
+      status = 206;
+      length = r.end - r.start;
+      reply.header('content-range', contentRange(r, size));
+      body = () => file.stream(r.start, r.end);
+    } else if (decision.kind === 'partial') {
+      ranges = decision.ranges;
+      status = 206;
+      const boundary = `rackboot-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+      const heads = ranges.map((r) => Buffer.from(`\r\n--${boundary}\r\nContent-Type: ${type}\r\nContent-Range: ${contentRange(r, size)}\r\n\r\n`));
+      const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+      length = heads.reduce((n, h, i) => n + h.length + ranges![i]!.end - ranges![i]!.start, tail.length);
+      reply.header('content-type', `multipart/byteranges; boundary=${boundary}`);
+      const parts = ranges;
+      body = () =>
+        Readable.from(
+          (async function* () {
+            for (let i = 0; i < parts.length; i++) {
+              yield heads[i]!;
+              for await (const chunk of file.stream(parts[i]!.start, parts[i]!.end)) yield chunk as Buffer;
+            }
+            yield tail;
+          })(),
+        );
+    } else {
+      body = () => file.stream(0, size);
+    }
+    reply.status(status).header('content-length', String(length));
+    if (req.method === 'HEAD') {
+      finish(status, 0, ranges);
+      return reply.send();
+    }
+    let sent = 0;
+    const counted = new PassThrough();
+    counted.on('data', (c: Buffer) => (sent += c.length));
+    const source = body();
+    source.on('error', (err) => {
+      req.log.warn({ err, path: found!.path }, 'http boot: read failed');
+      counted.destroy(err);
+    });
+    source.pipe(counted);
+    reply.raw.once('close', () => {
+      source.destroy();
+      finish(status, sent, ranges);
+    });
+    return reply.send(counted);
+  }
+
+  return async (app) => {
+    app.route({ method: ['GET', 'HEAD'], url: '/boot/*', schema: { hide: true }, handler: handle });
+  };
+}
+
+/** The HTTP boot service: public routes only. */
+export function httpBootService(ctx: ServiceContext): Service | undefined {
+  if (!ctx.cfg.config.templates.httpBoot) return undefined;
+  return {
+    name: 'httpboot',
+    start: async () => undefined,
+    stop: async () => undefined,
+    publicRoutes: httpBootRoutes({ cfg: ctx.cfg, boot: ctx.boot, store: ctx.store, events: ctx.events, log: ctx.log, metrics: ctx.metrics }),
+  };
+}

@@ -1,0 +1,36 @@
+// The renderer as a service: the engine over templates.dir and the shipped
+// templates/, the node renderer in the hub's slot (for the images service's
+// overlays and anyone else), the boot-config provider, and operator routes.
+import { existsSync } from 'node:fs';
+import type { Service, ServiceContext } from '../main/service.js';
+import { ServiceStartError } from '../main/service.js';
+import { renderApiRoutes } from './api.js';
+import { TemplateEngine } from './engine.js';
+import { RenderProvider, renderMetrics } from './provider.js';
+import { BootRenderer } from './renderer.js';
+
+export function renderService(ctx: ServiceContext): Service | undefined {
+  const { cfg } = ctx;
+  if (!cfg.config.templates.enabled) return undefined;
+  const log = ctx.log.child({ svc: 'render' });
+  const engine = new TemplateEngine(cfg.paths.userTemplates, cfg.paths.shippedTemplates);
+  const renderer = new BootRenderer({ cfg, store: ctx.store, registry: ctx.registry, boot: ctx.boot, apiToken: ctx.apiToken, engine });
+  const provider = new RenderProvider(renderer, cfg, ctx.events, log, renderMetrics(ctx.metrics));
+  return {
+    name: 'render',
+    async start() {
+      const dir = cfg.paths.userTemplates;
+      if (dir && !existsSync(dir)) throw new ServiceStartError('render', `render: templates.dir ${dir} does not exist (create it, or remove templates.dir to use only the shipped templates)`);
+      ctx.boot.renderer = renderer;
+      ctx.boot.addProvider(provider);
+      const overrides = engine.list().filter((t) => t.origin === 'operator');
+      log.info(`render: boot configs from ${dir ? `${dir} (${overrides.length} override(s)) over ` : ''}${cfg.paths.shippedTemplates}`);
+    },
+    async stop() {
+      ctx.boot.removeProvider(provider);
+      if (ctx.boot.renderer === renderer) ctx.boot.renderer = undefined;
+    },
+    apiRoutes: renderApiRoutes(renderer),
+    health: () => ({ ok: true, detail: `templates: ${cfg.paths.userTemplates ?? 'shipped only'}` }),
+  };
+}
