@@ -89,11 +89,12 @@ export const IPXE = {
 };
 
 /**
- * An image's shared kernel and RAM disk without a node overlay (boots of
- * unknown machines into the discovery image). '_' cannot start a node name,
- * so these never collide with boot/<node>/... The images provider serves them.
+ * What a machine the registry does not know boots: the discovery image
+ * (images.discoveryImage) with the discovery overlay, served by the images
+ * service. '_' cannot start a node name, so this never collides with a node.
  */
-export const IMAGE_BOOT = {
-  kernel: (image: string) => `boot/_image/${image}/kernel`,
-  initrd: (image: string) => `boot/_image/${image}/initrd`,
+export const DISCOVER_BOOT = {
+  node: '_discover',
+  kernel: 'boot/_discover/kernel',
+  initrd: 'boot/_discover/initrd',
 };

@@ -104,8 +104,9 @@ export class BootRenderer implements NodeRenderer {
     return this.renderNode(node, loader, { iface, request: opts.request });
   }
 
+  /** The images service's discovery image (images.discoveryImage); null: discovery is off. */
   private discoveryImage(): string | null {
-    return this.deps.cfg.config.templates.discoveryImage;
+    return this.deps.cfg.config.images.discoveryImage;
   }
 
   private async describe(image: string | null): Promise<ImageDescription | undefined> {

@@ -7,7 +7,7 @@
 // Optional values are null rather than missing: strict mode then still
 // catches typos while {{#if iface.router}} tests for presence.
 import { nodeReportToken } from '../api/auth.js';
-import { HTTP_BOOT, IMAGE_BOOT, IPXE, TFTP_BOOT, httpBase } from '../boot/loaders.js';
+import { DISCOVER_BOOT, HTTP_BOOT, IPXE, TFTP_BOOT, httpBase } from '../boot/loaders.js';
 import type { ExportCatalog, ImageDescription } from '../boot/hub.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ResolvedNetwork } from '../config/networks.js';
@@ -324,8 +324,8 @@ export function unknownScope(x: UnknownScopeInput): Scope {
     loader: x.loader,
     image: imageScope(img, x.image),
     boot: {
-      kernel: { tftp: img ? IMAGE_BOOT.kernel(img) : '', url: img ? `${server.httpBase}/${IMAGE_BOOT.kernel(img)}` : '' },
-      initrd: { tftp: img ? IMAGE_BOOT.initrd(img) : '', url: img ? `${server.httpBase}/${IMAGE_BOOT.initrd(img)}` : '' },
+      kernel: { tftp: DISCOVER_BOOT.kernel, url: `${server.httpBase}/${DISCOVER_BOOT.kernel}` },
+      initrd: { tftp: DISCOVER_BOOT.initrd, url: `${server.httpBase}/${DISCOVER_BOOT.initrd}` },
       ipxeScript: x.mac ? `${server.httpBase}/${IPXE.script(x.mac)}` : null,
     },
     server,

@@ -130,7 +130,7 @@ describe('HTTP boot and the render routes', () => {
     images.discoveryBuilt = true;
     const disc = await curl(`${s.url}/boot/ipxe/52:54:00:99:99:99`);
     assert.equal(disc.status, 200);
-    assert.match(disc.body.toString(), /boot\/_image\/discovery\/kernel .*BOOTIF=01-52-54-00-99-99-99 rackboot\.mode=discovery/);
+    assert.match(disc.body.toString(), /boot\/_discover\/kernel .*BOOTIF=01-52-54-00-99-99-99 rackboot\.mode=discovery/);
     images.discoveryBuilt = false;
     assert.equal((await curl(`${s.url}/boot/ipxe/not-a-mac`)).status, 404);
   });

@@ -40,3 +40,11 @@ test('iPXE by MAC, bpbatch by address or per MAC; other paths are not ours', () 
   assert.equal(parseConfigPath('bpb-5254.bpb'), undefined);
   for (const p of ['pxelinux.0', 'boot/blade1/kernel', 'boot/blade1/initrd', 'ldlinux.c32', 'bpbatch.P', 'grubx64.efi']) assert.equal(parseConfigPath(p), undefined, p);
 });
+
+test('the discovery boot paths are the ones the images service serves', async () => {
+  const { DISCOVER_BOOT } = await import('../../../server/boot/loaders.js');
+  const { DISCOVER_NODE } = await import('../../../server/images/provider.js');
+  assert.equal(DISCOVER_BOOT.node, DISCOVER_NODE);
+  assert.equal(DISCOVER_BOOT.kernel, `boot/${DISCOVER_NODE}/kernel`);
+  assert.equal(DISCOVER_BOOT.initrd, `boot/${DISCOVER_NODE}/initrd`);
+});
