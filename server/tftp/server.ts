@@ -7,6 +7,7 @@ import { BootRefused, type BootClient, type BootFile } from '../boot/content.js'
 import type { Logger } from '../log.js';
 import { BlockSource } from './blocks.js';
 import { dataHeader, encodeError, encodeOack, ERR } from './codec.js';
+import { gsoBatch, setSegmentSize } from './gso.js';
 import { netasciiFile } from './netascii.js';
 import { negotiate, type OptionLimits } from './options.js';
 import { decideRequest } from './policy.js';
@@ -32,6 +33,8 @@ export interface TftpServerOptions {
   /** Minimum retransmission timeout once the round trip is known (tests lower it). */
   minRtoMs?: number;
   maxRtoMs?: number;
+  /** Send windows with UDP segmentation offload where the kernel allows (default true). */
+  gso?: boolean;
 }
 
 export interface TransferRecord {
@@ -277,7 +280,7 @@ export class TftpServer {
       blksize,
       windowsize,
       oack: oack.length > 0,
-      fixedTimeoutMs: timeoutMs,
+      clientTimeoutMs: timeoutMs,
       initialRtoMs: this.opts.initialRtoMs,
       minRtoMs: this.opts.minRtoMs ?? 50,
       maxRtoMs: Math.max(this.opts.maxRtoMs ?? 10_000, this.opts.initialRtoMs),
@@ -334,6 +337,8 @@ class Session {
   private done = false;
   private readonly source: BlockSource;
   private readonly startedWall = performance.now();
+  /** Blocks per sendmsg() with UDP_SEGMENT; 1: one send per block. */
+  private batch = 1;
 
   constructor(
     private readonly server: TftpServer,
@@ -350,7 +355,23 @@ class Session {
     this.source = new BlockSource(file, file.size, transfer.s.blksize, transfer.s.windowsize);
     sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     sock.on('error', (err) => this.server.opts.log.debug({ err }, `tftp: transfer socket error for ${address}:${port}`));
+    // Windows go out in one system call each. Only for blocks of 512 bytes and
+    // more: every packet larger than the segment size is cut, and an OACK or
+    // ERROR must never be.
+    const { blksize, windowsize } = transfer.s;
+    if (windowsize > 1 && blksize >= 512 && server.opts.gso !== false && setSegmentSize(sock, blksize + 4)) {
+      this.batch = Math.min(windowsize, gsoBatch(blksize + 4));
+    }
   }
+
+  private readonly onBatchSent = (err: Error | null): void => {
+    if (!err || this.batch === 1) return;
+    // E.g. a segment larger than the route's MTU: go on block by block, resending the window now.
+    this.server.opts.log.debug({ err }, `tftp: segmentation offload refused for ${this.address}; sending block by block`);
+    this.batch = 1;
+    setSegmentSize(this.sock, 0);
+    if (!this.done) this.sendRange(this.transfer.base, this.transfer.next - 1, ++this.gen);
+  };
 
   start(): void {
     // Start reading while the OACK is on its way.
@@ -397,7 +418,7 @@ class Session {
   }
 
   private sendRange(first: number, last: number, gen: number): void {
-    for (let b = first; b <= last; b++) {
+    for (let b = first; b <= last; ) {
       const payload = this.source.get(b);
       if (!payload) {
         this.source.wait(b).then(
@@ -408,7 +429,17 @@ class Session {
         );
         return;
       }
-      this.sock.send([dataHeader(b), payload], this.port, this.address);
+      const list = [dataHeader(b), payload];
+      let n = 1;
+      // Back-to-back full blocks (only the file's last block is short, and it ends a batch).
+      for (; n < this.batch && b + n <= last; n++) {
+        const p = this.source.get(b + n);
+        if (!p) break;
+        list.push(dataHeader(b + n), p);
+      }
+      if (n > 1) this.sock.send(list, this.port, this.address, this.onBatchSent);
+      else this.sock.send(list, this.port, this.address);
+      b += n;
     }
   }
 

@@ -16,8 +16,13 @@ export interface TransferSettings {
   windowsize: number;
   /** Options were acknowledged: the transfer opens with an OACK answered by ACK 0. */
   oack: boolean;
-  /** RFC 2349 timeout the client asked for: a fixed retransmission timeout. */
-  fixedTimeoutMs?: number;
+  /**
+   * RFC 2349 timeout the client asked for: the longest we wait before sending
+   * again. We may resend sooner (the measured round trip): the client drops a
+   * duplicate block, and a lost block costs a round trip instead of up to
+   * 255 s (curl asks for 72 s by default).
+   */
+  clientTimeoutMs?: number;
   /** Retransmission timeout before a round trip has been measured. */
   initialRtoMs: number;
   minRtoMs: number;
@@ -66,8 +71,11 @@ export class Transfer {
 
   constructor(readonly s: TransferSettings) {
     this.blocks = Math.floor(s.size / s.blksize) + 1;
-    this.rto = s.fixedTimeoutMs ?? s.initialRtoMs;
+    this.maxRto = Math.min(s.maxRtoMs, s.clientTimeoutMs ?? Infinity);
+    this.rto = Math.min(s.initialRtoMs, this.maxRto);
   }
+
+  private readonly maxRto: number;
 
   /** Bytes in block b (the last block is short, possibly empty). */
   blockLength(b: number): number {
@@ -125,7 +133,7 @@ export class Transfer {
     if (this.phase === 'done' || this.phase === 'new' || now < this.deadline) return NO_ACTIONS;
     this.timeouts++;
     if (++this.tries > this.s.retries) return this.finish('timeout', now);
-    if (this.s.fixedTimeoutMs === undefined) this.rto = Math.min(this.rto * 2, this.s.maxRtoMs);
+    this.rto = Math.min(this.rto * 2, this.maxRto);
     this.resent = true;
     this.deadline = now + this.rto;
     if (this.phase === 'oack') {
@@ -150,7 +158,7 @@ export class Transfer {
     this.deadline = now + this.rto;
   }
 
-  /** RFC 6298 smoothing; a fixed RFC 2349 timeout is left alone. */
+  /** RFC 6298 smoothing, within [minRtoMs, the client's timeout or maxRtoMs]. */
   private sample(now: number): void {
     if (this.resent) return;
     const r = Math.max(0, now - this.sentAt);
@@ -161,9 +169,7 @@ export class Transfer {
       this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
       this.srtt = 0.875 * this.srtt + 0.125 * r;
     }
-    if (this.s.fixedTimeoutMs === undefined) {
-      this.rto = Math.min(this.s.maxRtoMs, Math.max(this.s.minRtoMs, this.srtt + 4 * this.rttvar));
-    }
+    this.rto = Math.min(this.maxRto, Math.max(this.s.minRtoMs, this.srtt + 4 * this.rttvar));
   }
 
   private finish(outcome: Outcome, now: number): readonly Action[] {

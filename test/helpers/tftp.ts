@@ -89,6 +89,8 @@ export interface ClientRun {
   timeoutMs?: number;
   /** Run inside this network namespace. */
   ns?: string;
+  /** More client arguments (before the host). */
+  extra?: string[];
 }
 
 export function clientCommand(r: ClientRun): [string, string[]] {
@@ -101,7 +103,7 @@ export function clientCommand(r: ClientRun): [string, string[]] {
       if (r.blksize) opts.push('--option', `blksize ${r.blksize}`);
       if (r.windowsize) opts.push('--option', `windowsize ${r.windowsize}`);
       if (r.netascii) throw new Error('netascii is tested with tftp-hpa and curl');
-      return ['atftp', [...opts, '-g', '-r', r.remote, '-l', r.local, r.host, String(r.port)]];
+      return ['atftp', [...opts, ...(r.extra ?? []), '-g', '-r', r.remote, '-l', r.local, r.host, String(r.port)]];
     }
     case 'curl':
       return ['curl', ['-sS', ...(r.blksize ? ['--tftp-blksize', String(r.blksize)] : []), '-o', r.local, `tftp://${r.host}:${r.port}/${r.remote}${r.netascii ? ';mode=netascii' : ''}`]];

@@ -68,7 +68,7 @@ test('retransmission backs off and gives up after `retries` timeouts', () => {
   assert.equal(t.timeouts, 4);
 });
 
-test('RTT is measured (Karn: not from resent windows) and sets the timeout; RFC 2349 timeout stays fixed', () => {
+test('RTT is measured (Karn: not from resent windows) and sets the timeout; an RFC 2349 timeout caps it', () => {
   const t = new Transfer({ ...base, size: 100_000 });
   t.start(0);
   let now = 0;
@@ -77,12 +77,15 @@ test('RTT is measured (Karn: not from resent windows) and sets the timeout; RFC 
     t.ack(wireBlock(b), now);
   }
   assert.equal(t.rto, 50, 'floored at minRtoMs');
-  const f = new Transfer({ ...base, size: 100_000, fixedTimeoutMs: 3000 });
+  const f = new Transfer({ ...base, size: 100_000, clientTimeoutMs: 3000, initialRtoMs: 5000 });
+  assert.equal(f.rto, 3000, 'never longer than the client asked');
   f.start(0);
-  f.ack(1, 2);
-  assert.equal(f.rto, 3000);
   f.tick(f.deadline);
-  assert.equal(f.rto, 3000, 'no backoff on a negotiated timeout');
+  assert.equal(f.rto, 3000, 'backoff stops at the client timeout');
+  f.ack(1, 3002); // a resent window: no sample
+  assert.equal(f.rto, 3000);
+  f.ack(2, 3004);
+  assert.equal(f.rto, 50, 'then follows the round trip');
 });
 
 test('windowsize: whole windows, a partial ACK restarts after the acknowledged block', () => {

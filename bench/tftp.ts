@@ -1,0 +1,228 @@
+// bench/tftp: rackboot's TFTP server against tftpd-hpa (in.tftpd) on the same
+// files, with the same clients, in the same run, on loopback. Bars (issue 4):
+//   A. one 64 MiB transfer, blksize 1468, windowsize 1: rackboot >= 1.0x tftpd-hpa
+//   B. the same with windowsize 16 (atftp): rackboot >= 2.0x tftpd-hpa's best
+//   C. 100 concurrent 16 MiB transfers, aggregate: rackboot >= 1.0x tftpd-hpa
+// Each figure is the median of --runs runs; the servers alternate within a run.
+//   node dist/bench/tftp.js [--runs 5] [--concurrent 100] [--only A,B,C]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    concurrent: { type: 'string', default: '100' },
+    only: { type: 'string', default: 'A,B,C' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const RUNS = Number(values.runs);
+const CONC = Number(values.concurrent);
+const ONLY = new Set(values.only!.split(','));
+const CLI = new URL('../server/cli/main.js', import.meta.url).pathname;
+const MiB = 1 << 20;
+
+function need(cmd: string): void {
+  if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) {
+    console.error(`bench/tftp needs '${cmd}' (Debian packages tftpd-hpa, atftp, curl)`);
+    process.exit(2);
+  }
+}
+
+function freePort(): number {
+  return 20000 + Math.floor(Math.random() * 20000);
+}
+
+interface Server {
+  name: string;
+  port: number;
+  child: ChildProcess;
+  cpu(): number;
+}
+
+/** CPU seconds (user+system) a process and its reaped children used, from /proc. */
+function procCpu(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    // utime stime cutime cstime are fields 14-17 (1-based) -> 11..14 after the ')' split
+    const ticks = Number(parts[11]) + Number(parts[12]) + Number(parts[13]) + Number(parts[14]);
+    return ticks / 100;
+  } catch {
+    return 0;
+  }
+}
+
+async function startRackboot(dir: string, root: string): Promise<Server> {
+  const port = freePort();
+  const cfg = join(dir, 'rackboot.yaml');
+  writeFileSync(
+    cfg,
+    `dataDir: ${dir}/var\napi: { listen: "127.0.0.1:0", token: bench-token }\ndhcp: { enabled: false }\nnfs: { backend: none }\n` +
+      `tftp: { address: 127.0.0.1, port: ${port}, root: ${root}, maxBlksize: 1468, maxWindowsize: 64, maxTransfers: 1024, clientRate: 100000, clientBurst: 100000 }\n`,
+  );
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg], {
+    env: { PATH: process.env.PATH, RACKBOOT_LOG_FORMAT: 'json', RACKBOOT_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error('rackboot did not start: ' + out)), 30_000);
+    const check = async () => {
+      // Ready when the TFTP port answers (a request for a missing file gets ERROR 1).
+      const r = await runClient('atftp', port, 'no-such-file', '/dev/null', {}).catch(() => undefined);
+      if (r && /rror|not found/i.test(r.stderr + r.stdout)) (clearTimeout(t), resolve());
+      else setTimeout(() => void check(), 200);
+    };
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => reject(new Error(`rackboot exited (${code}): ${out}`)));
+    void check();
+  });
+  return { name: 'rackboot', port, child, cpu: () => procCpu(child.pid) };
+}
+
+async function startHpa(root: string): Promise<Server> {
+  const port = freePort();
+  const child = spawn('in.tftpd', ['-L', '-s', root, '-a', `127.0.0.1:${port}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+  await new Promise((r) => setTimeout(r, 300));
+  if (child.exitCode !== null) throw new Error('in.tftpd did not start');
+  return { name: 'tftpd-hpa', port, child, cpu: () => procCpu(child.pid) };
+}
+
+function runClient(
+  client: 'atftp' | 'curl',
+  port: number,
+  remote: string,
+  local: string,
+  o: { blksize?: number; windowsize?: number },
+): Promise<{ code: number | null; ms: number; stdout: string; stderr: string }> {
+  const args =
+    client === 'atftp'
+      ? [
+          ...(o.blksize ? ['--option', `blksize ${o.blksize}`] : []),
+          ...(o.windowsize ? ['--option', `windowsize ${o.windowsize}`] : []),
+          '-g',
+          '-r',
+          remote,
+          '-l',
+          local,
+          '127.0.0.1',
+          String(port),
+        ]
+      : ['-sS', ...(o.blksize ? ['--tftp-blksize', String(o.blksize)] : []), '-o', local, `tftp://127.0.0.1:${port}/${remote}`];
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const c = spawn(client, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d));
+    c.stderr.on('data', (d: Buffer) => (stderr += d));
+    c.on('close', (code) => resolve({ code, ms: performance.now() - t0, stdout, stderr }));
+  });
+}
+
+async function sha(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(path)) h.update(c as Buffer);
+  return h.digest('hex');
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const fmt = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
+const mbps = (bytes: number, ms: number) => `${(bytes / MiB / (ms / 1000)).toFixed(0)} MiB/s`;
+
+async function main(): Promise<void> {
+  for (const c of ['in.tftpd', 'atftp', 'curl']) need(c);
+  const dir = mkdtempSync(join(tmpdir(), 'rackboot-bench-tftp-'));
+  const root = join(dir, 'root');
+  spawnSync('mkdir', ['-p', root]);
+  const f64 = randomBytes(64 * MiB);
+  writeFileSync(join(root, 'f64'), f64);
+  writeFileSync(join(root, 'f16'), f64.subarray(0, 16 * MiB));
+  const sums = { f64: createHash('sha256').update(f64).digest('hex'), f16: createHash('sha256').update(f64.subarray(0, 16 * MiB)).digest('hex') };
+  const servers: Server[] = [];
+  const results: Record<string, unknown> = { cores: availableParallelism(), loadavg: loadavg()[0], runs: RUNS, concurrent: CONC };
+  try {
+    servers.push(await startRackboot(dir, root), await startHpa(root));
+    const [rb, hpa] = servers as [Server, Server];
+    // Correctness first: what both send is the file.
+    for (const s of servers) {
+      for (const [client, o] of [['atftp', { blksize: 1468, windowsize: 16 }], ['curl', { blksize: 1468 }]] as const) {
+        const out = join(dir, `check-${s.name}-${client}`);
+        const r = await runClient(client, s.port, 'f16', out, o);
+        if (r.code !== 0 || (await sha(out)) !== sums.f16) throw new Error(`${s.name} with ${client}: wrong content (${r.stderr})`);
+        rmSync(out);
+      }
+    }
+    const single = async (s: Server, client: 'atftp' | 'curl', o: { blksize?: number; windowsize?: number }) => {
+      const r = await runClient(client, s.port, 'f64', '/dev/null', o);
+      if (r.code !== 0) throw new Error(`${s.name} ${client} ${JSON.stringify(o)}: ${r.stderr}`);
+      return r.ms;
+    };
+    const times: Record<string, number[]> = {};
+    const add = (k: string, ms: number) => (times[k] ??= []).push(ms);
+    if (ONLY.has('A') || ONLY.has('B')) {
+      for (let run = 0; run < RUNS; run++) {
+        const order = run % 2 ? [hpa, rb] : [rb, hpa];
+        for (const s of order) {
+          add(`${s.name} atftp ws1`, await single(s, 'atftp', { blksize: 1468 }));
+          add(`${s.name} curl ws1`, await single(s, 'curl', { blksize: 1468 }));
+          add(`${s.name} atftp ws16`, await single(s, 'atftp', { blksize: 1468, windowsize: 16 }));
+        }
+      }
+      const med = (k: string) => median(times[k]!);
+      console.log(`\nsingle 64 MiB transfer, blksize 1468, loopback, median of ${RUNS} (${availableParallelism()} cores)`);
+      for (const k of Object.keys(times)) console.log(`  ${k.padEnd(26)} ${fmt(med(k))}  ${mbps(64 * MiB, med(k))}   runs: ${times[k]!.map((x) => (x / 1000).toFixed(3)).join(' ')}`);
+      const a1 = med('tftpd-hpa atftp ws1') / med('rackboot atftp ws1');
+      const a2 = med('tftpd-hpa curl ws1') / med('rackboot curl ws1');
+      const hpaBest = Math.min(med('tftpd-hpa atftp ws1'), med('tftpd-hpa curl ws1'), med('tftpd-hpa atftp ws16'));
+      const b = hpaBest / med('rackboot atftp ws16');
+      console.log(`  A  windowsize 1:  rackboot/tftpd-hpa = ${a1.toFixed(2)}x (atftp), ${a2.toFixed(2)}x (curl)   bar >= 1.0x`);
+      console.log(`  B  windowsize 16: rackboot vs tftpd-hpa's best (${fmt(hpaBest)}) = ${b.toFixed(2)}x   bar >= 2.0x`);
+      Object.assign(results, { single: Object.fromEntries(Object.keys(times).map((k) => [k, med(k)])), A_atftp: a1, A_curl: a2, B: b });
+    }
+    if (ONLY.has('C')) {
+      const agg: Record<string, number[]> = {};
+      const cpu: Record<string, number[]> = {};
+      for (let run = 0; run < RUNS; run++) {
+        const order = run % 2 ? [hpa, rb] : [rb, hpa];
+        for (const s of order) {
+          const c0 = s.cpu();
+          const t0 = performance.now();
+          const rs = await Promise.all(Array.from({ length: CONC }, () => runClient('atftp', s.port, 'f16', '/dev/null', { blksize: 1468 })));
+          const ms = performance.now() - t0;
+          const bad = rs.filter((r) => r.code !== 0);
+          if (bad.length) throw new Error(`${s.name}: ${bad.length} of ${CONC} concurrent transfers failed: ${bad[0]!.stderr}`);
+          (agg[s.name] ??= []).push(ms);
+          (cpu[s.name] ??= []).push(s.cpu() - c0);
+        }
+      }
+      console.log(`\n${CONC} concurrent 16 MiB transfers (atftp, blksize 1468, windowsize 1), median of ${RUNS}`);
+      for (const k of Object.keys(agg)) {
+        const m = median(agg[k]!);
+        console.log(`  ${k.padEnd(10)} ${fmt(m)}  aggregate ${mbps(CONC * 16 * MiB, m)}  server CPU ${median(cpu[k]!).toFixed(2)} s   runs: ${agg[k]!.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
+      }
+      const c = median(agg['tftpd-hpa']!) / median(agg['rackboot']!);
+      console.log(`  C  aggregate rackboot/tftpd-hpa = ${c.toFixed(2)}x   bar >= 1.0x`);
+      Object.assign(results, { concurrent: Object.fromEntries(Object.keys(agg).map((k) => [k, median(agg[k]!)])), C: c });
+    }
+    console.log(`\nload average at the start: ${(results.loadavg as number).toFixed(2)}, now ${loadavg()[0]!.toFixed(2)}`);
+    if (values.json) console.log(JSON.stringify(results));
+  } finally {
+    for (const s of servers) s.child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
