@@ -83,16 +83,19 @@ test('static provider: root files, loader fallback, confinement', async () => {
     writeFileSync(join(root, 'noread'), 'x');
     chmodSync(join(root, 'noread'), 0o000);
     const p = new StaticFiles({ root, loaderDirs: [join(dir, 'missing'), loaders] });
-    const text = async (f: BootFile | undefined) => (f ? (await f.read(0, f.size)).toString() : undefined);
+    const text = async (f: BootFile | undefined) => {
+      if (!f) return undefined;
+      const t = (await f.read(0, f.size)).toString();
+      await f.close?.();
+      return t;
+    };
 
     const own = await p.lookup('pxelinux.0', client);
-    assert.equal(await text(own), 'operator build', 'tftp.root wins over the loader dirs');
     assert.equal(own!.kind, 'loader');
-    await own!.close!();
+    assert.equal(await text(own), 'operator build', 'tftp.root wins over the loader dirs');
     const ld = await p.lookup('ldlinux.c32', client);
-    assert.equal(await text(ld), 'ldlinux');
     assert.equal(ld!.kind, 'loader');
-    await ld!.close!();
+    assert.equal(await text(ld), 'ldlinux');
     const sub = await p.lookup('sub/f.txt', client);
     assert.equal(sub!.size, 11);
     assert.equal((await sub!.read(6, 100)).toString(), 'world');
