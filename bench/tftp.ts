@@ -3,6 +3,8 @@
 //   A. one 64 MiB transfer, blksize 1468, windowsize 1: rackboot >= 1.0x tftpd-hpa
 //   B. the same with windowsize 16 (atftp): rackboot >= 2.0x tftpd-hpa's best
 //   C. 100 concurrent 16 MiB transfers, aggregate: rackboot >= 1.0x tftpd-hpa
+//      (atftp, blksize 1468, windowsize 1: like for like; also printed with
+//      windowsize 16, which tftpd-hpa ignores, as what rackboot gives clients that ask)
 // Each figure is the median of --runs runs; the servers alternate within a run.
 //   node dist/bench/tftp.js [--runs 5] [--concurrent 100] [--only A,B,C]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -192,30 +194,43 @@ async function main(): Promise<void> {
       console.log(`  B  windowsize 16: rackboot vs tftpd-hpa's best (${fmt(hpaBest)}) = ${b.toFixed(2)}x   bar >= 2.0x`);
       Object.assign(results, { single: Object.fromEntries(Object.keys(times).map((k) => [k, med(k)])), A_atftp: a1, A_curl: a2, B: b });
     }
-    if (ONLY.has('C')) {
-      const agg: Record<string, number[]> = {};
-      const cpu: Record<string, number[]> = {};
-      for (let run = 0; run < RUNS; run++) {
-        const order = run % 2 ? [hpa, rb] : [rb, hpa];
-        for (const s of order) {
-          const c0 = s.cpu();
-          const t0 = performance.now();
-          const rs = await Promise.all(Array.from({ length: CONC }, () => runClient('atftp', s.port, 'f16', '/dev/null', { blksize: 1468 })));
-          const ms = performance.now() - t0;
-          const bad = rs.filter((r) => r.code !== 0);
-          if (bad.length) throw new Error(`${s.name}: ${bad.length} of ${CONC} concurrent transfers failed: ${bad[0]!.stderr}`);
-          (agg[s.name] ??= []).push(ms);
-          (cpu[s.name] ??= []).push(s.cpu() - c0);
+    if (ONLY.has('C') || ONLY.has('C1') || ONLY.has('C16')) {
+      for (const windowsize of [1, 16].filter((w) => ONLY.has('C') || ONLY.has(`C${w}`))) {
+        let again = 0;
+        const agg: Record<string, number[]> = {};
+        const cpu: number[] = [];
+        for (let run = 0; run < RUNS; run++) {
+          const order = run % 2 ? [hpa, rb] : [rb, hpa];
+          for (const s of order) {
+            const c0 = s.cpu();
+            const t0 = performance.now();
+            const one = async () => {
+              const o = { blksize: 1468, windowsize: windowsize > 1 ? windowsize : undefined };
+              const r = await runClient('atftp', s.port, 'f16', '/dev/null', o);
+              // atftp aborts on an OACK sent again (its ACK 0 came too late, e.g. the client
+              // was not scheduled for a second): counted, and that client starts over.
+              if (r.code !== 0 && /unexpected OACK/.test(r.stderr)) return (again++, runClient('atftp', s.port, 'f16', '/dev/null', o));
+              return r;
+            };
+            const rs = await Promise.all(Array.from({ length: CONC }, one));
+            const ms = performance.now() - t0;
+            const bad = rs.filter((r) => r.code !== 0);
+            if (bad.length) throw new Error(`${s.name}: ${bad.length} of ${CONC} concurrent transfers failed: ${bad[0]!.stderr}`);
+            (agg[s.name] ??= []).push(ms);
+            if (s === rb) cpu.push(s.cpu() - c0);
+          }
         }
+        console.log(`\n${CONC} concurrent 16 MiB transfers (atftp, blksize 1468, windowsize ${windowsize}), median of ${RUNS}`);
+        for (const k of Object.keys(agg)) {
+          const m = median(agg[k]!);
+          const extra = k === 'rackboot' ? `  server CPU ${median(cpu).toFixed(2)} s` : '  (one process per transfer)';
+          console.log(`  ${k.padEnd(10)} ${fmt(m)}  aggregate ${mbps(CONC * 16 * MiB, m)}${extra}   runs: ${agg[k]!.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
+        }
+        const c = median(agg['tftpd-hpa']!) / median(agg['rackboot']!);
+        if (again) console.log(`  (${again} client(s) aborted on a resent OACK and were started again)`);
+        console.log(`  C${windowsize > 1 ? ` (windowsize ${windowsize}, not the bar)` : ''}  aggregate rackboot/tftpd-hpa = ${c.toFixed(2)}x${windowsize > 1 ? '' : '   bar >= 1.0x'}`);
+        Object.assign(results, { [`concurrent_ws${windowsize}`]: Object.fromEntries(Object.keys(agg).map((k) => [k, median(agg[k]!)])), [`C_ws${windowsize}`]: c });
       }
-      console.log(`\n${CONC} concurrent 16 MiB transfers (atftp, blksize 1468, windowsize 1), median of ${RUNS}`);
-      for (const k of Object.keys(agg)) {
-        const m = median(agg[k]!);
-        console.log(`  ${k.padEnd(10)} ${fmt(m)}  aggregate ${mbps(CONC * 16 * MiB, m)}  server CPU ${median(cpu[k]!).toFixed(2)} s   runs: ${agg[k]!.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
-      }
-      const c = median(agg['tftpd-hpa']!) / median(agg['rackboot']!);
-      console.log(`  C  aggregate rackboot/tftpd-hpa = ${c.toFixed(2)}x   bar >= 1.0x`);
-      Object.assign(results, { concurrent: Object.fromEntries(Object.keys(agg).map((k) => [k, median(agg[k]!)])), C: c });
     }
     console.log(`\nload average at the start: ${(results.loadavg as number).toFixed(2)}, now ${loadavg()[0]!.toFixed(2)}`);
     if (values.json) console.log(JSON.stringify(results));

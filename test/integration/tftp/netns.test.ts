@@ -123,7 +123,14 @@ describe('tftp in network namespaces', { skip: labMissing() }, () => {
       await Promise.all(
         runs.map(async (r) => {
           const t0 = Date.now();
-          const res = await runClient({ ...r, timeoutMs: 120_000 });
+          let res = await runClient({ ...r, timeoutMs: 120_000 });
+          // atftp aborts when an OACK comes again after it sent ACK 0 (its ACK 0 was
+          // lost, so the server resent the OACK as RFC 2347 wants): a client bug,
+          // tftpd-hpa triggers it the same way. Such a run is started over once.
+          if (r.client === 'atftp' && res.code !== 0 && /unexpected OACK/.test(res.stderr)) {
+            console.log(`# atftp aborted on a resent OACK; again`);
+            res = await runClient({ ...r, timeoutMs: 120_000 });
+          }
           console.log(`# ${r.client} ${r.remote} ${r.blksize ?? 512}/${r.windowsize ?? 1}: ${Date.now() - t0} ms`);
           assert.equal(res.code, 0, `${r.client} ${r.remote}: ${res.stderr}`);
           assert.equal(await sha256File(r.local), r.want, `${r.client} ${r.remote}: ${statSync(r.local).size} bytes; ${res.stdout} ${res.stderr}`);
