@@ -34,7 +34,8 @@ export interface OverlayInput {
   apiUrl: string;
   /** The node's report token, or the discovery token. */
   token: string;
-  exports: Array<{ name: string; source: string; options: string }>;
+  /** contentDir: the directory inside the mount that holds the live content (a `current` symlink switched by content syncs). */
+  exports: Array<{ name: string; source: string; options: string; contentDir?: string }>;
   /** The recipe's node-overlay directory. */
   templatesDir: string | null;
   mtime?: number;
@@ -67,8 +68,8 @@ export function overlayFiles(inp: OverlayInput): Map<string, { data: Buffer; mod
     'etc/rackboot/node.env',
     '# Written by rackboot for this node when it served the RAM disk.\n' + env.map(([k, v]) => `${k}=${shellQuote(v)}\n`).join(''),
   );
-  // One line per NFS export the node may mount: NAME SOURCE OPTIONS.
-  put('etc/rackboot/exports', inp.exports.map((e) => `${e.name} ${e.source} ${e.options || 'defaults'}\n`).join(''));
+  // One line per NFS export the node may mount: NAME SOURCE OPTIONS CONTENT-DIR ('.' for the mount's root).
+  put('etc/rackboot/exports', inp.exports.map((e) => `${e.name} ${e.source} ${e.options || 'defaults'} ${e.contentDir || '.'}\n`).join(''));
   const json = {
     node: n,
     image: inp.image,

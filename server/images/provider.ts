@@ -2,7 +2,9 @@
 // the boot hub): the node's image's current kernel, and its RAM disk with
 // the node's overlay appended. Overlays are cached per node and dropped on a
 // registry change; a new image version or a TTL also renews them. Unknown
-// machines get the discovery image at boot/_discover/{kernel,initrd}.
+// machines boot boot/_image/<image>/{kernel,initrd}: the image with an
+// overlay that carries no node, only the API URL for the client's network
+// (and the discovery token when the image is images.discoveryImage).
 import { createHmac } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,9 +21,13 @@ import { bufferPart, filePart, partsFile, zeroPart, type Part } from './bootfile
 import { buildOverlay, type Overlay, type OverlayInput } from './overlay.js';
 import type { ImageManifest, ImageStore } from './store.js';
 
-/** The path segment that stands for "an unknown machine" (not a valid node name: names start with a letter or digit). */
-export const DISCOVER_NODE = '_discover';
-const PATH_RE = /^boot\/([^/]+)\/(kernel|initrd)$/;
+/**
+ * boot/_image/<image>/...: an image for a machine that is not a node ('_'
+ * cannot start a node name). The same names as IMAGE_BOOT in boot/loaders.ts.
+ */
+export const imageBootPath = { kernel: (image: string) => `boot/_image/${image}/kernel`, initrd: (image: string) => `boot/_image/${image}/initrd` };
+const NODE_PATH = /^boot\/([A-Za-z0-9][A-Za-z0-9_.-]{0,62})\/(kernel|initrd)$/;
+const IMAGE_PATH = /^boot\/_image\/([A-Za-z0-9][A-Za-z0-9_.-]{0,62})\/(kernel|initrd)$/;
 
 /** Token the discovery image uses to register a machine: HMAC(API token, "discover"). */
 export function discoveryToken(apiToken: string): string {
@@ -84,14 +90,15 @@ export class ImageBootProvider implements BootContentProvider, ImageCatalog {
   }
 
   async lookup(path: string, client: BootClient): Promise<BootFile | undefined> {
-    const m = PATH_RE.exec(path);
+    const im = IMAGE_PATH.exec(path);
+    const m = im ?? NODE_PATH.exec(path);
     if (!m) return undefined;
     const [, who, what] = m as unknown as [string, string, 'kernel' | 'initrd'];
     let image: string;
     let node: NodeRecord | undefined;
-    if (who === DISCOVER_NODE) {
-      if (!this.d.discoveryImage) throw new BootRefused('discovery is off (images.discoveryImage is null)');
-      image = this.d.discoveryImage;
+    if (im) {
+      image = who;
+      if (!this.d.store.current(image) && !this.d.store.versions(image).length) throw new BootRefused(`no image '${image}'`);
     } else {
       node = await this.d.registry.store.getNode(who);
       if (!node) throw new BootRefused(`no node named '${who}'`);
@@ -124,7 +131,7 @@ export class ImageBootProvider implements BootContentProvider, ImageCatalog {
   /** The overlay a node (or, with node undefined, an unknown machine on the client's network) gets. */
   async overlayFor(node: NodeRecord | undefined, image: string, version: string, client: BootClient): Promise<Overlay> {
     const net = node ? undefined : this.networkOf(client.address);
-    const cacheName = node ? node.name : `${DISCOVER_NODE}/${net?.name ?? ''}`;
+    const cacheName = node ? node.name : `_image/${image}/${net?.name ?? ''}`;
     const key = `${image}/${version}`;
     const hit = this.overlays.get(cacheName);
     const ttl = this.d.ttlMs ?? 60_000;
@@ -157,7 +164,7 @@ export class ImageBootProvider implements BootContentProvider, ImageCatalog {
         for (const n of nets) {
           const mnt = catalog.mountFor(name, n);
           if (mnt) {
-            exports.push({ name, source: mnt.source, options: mnt.options });
+            exports.push({ name, source: mnt.source, options: mnt.options, ...(mnt.contentDir ? { contentDir: mnt.contentDir } : {}) });
             break;
           }
         }
@@ -188,7 +195,7 @@ export class ImageBootProvider implements BootContentProvider, ImageCatalog {
       cluster: { name: cluster.name, domain: cluster.domain, vars: cluster.vars },
       domain: firstNet?.config.domain ?? cluster.domain,
       apiUrl: httpBase(cfg, firstNet),
-      token: node ? nodeReportToken(this.d.apiToken, node.name) : discoveryToken(this.d.apiToken),
+      token: node ? nodeReportToken(this.d.apiToken, node.name) : image === this.d.discoveryImage ? discoveryToken(this.d.apiToken) : '',
       exports,
       templatesDir: node ? m.nodeOverlay : null,
     };

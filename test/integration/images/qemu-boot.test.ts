@@ -8,11 +8,13 @@
 // token and serve the NFS page. discovery must register the machine.
 //
 // Stand-in: the NFS service's export catalog is replaced by one that points
-// at the ganesha this test runs (the NFS subsystem is tested on its own).
+// at the ganesha this test runs, in the form the NFS service gives (source,
+// "vers=4,ro,port=N", contentDir "current"); the NFS subsystem is tested on
+// its own. Guests reach the host's loopback as 10.0.2.2.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,14 +81,17 @@ describe('shipped images boot in QEMU', () => {
     root = mkdtempSync(join(tmpdir(), 'rb-qemu-'));
     // Real nfs-ganesha on a loopback port of its own (other tests may run one on 2049).
     nfsPort = await freePort();
-    mkdirSync(join(root, 'www'));
+    // The NFS service's 'releases' layout: the live content behind a `current` symlink.
+    mkdirSync(join(root, 'www', 'releases', 'r1'), { recursive: true });
     mkdirSync(join(root, 'recovery'));
-    writeFileSync(join(root, 'www', 'index.html'), '<h1>content from NFS</h1>\n');
+    writeFileSync(join(root, 'www', 'releases', 'r1', 'index.html'), '<h1>content from NFS</h1>\n');
+    symlinkSync('releases/r1', join(root, 'www', 'current'));
     writeFileSync(
       join(root, 'ganesha.conf'),
       `NFS_CORE_PARAM { Bind_addr = 127.0.0.1; NFS_Port = ${nfsPort}; Protocols = 4; Enable_UDP = false; Enable_NLM = false; Enable_RQUOTA = false; }
 NFSV4 { Graceless = true; RecoveryRoot = "${join(root, 'recovery')}"; }
-EXPORT { Export_Id = 1; Path = "${join(root, 'www')}"; Pseudo = "/www"; Access_Type = RO; Squash = no_root_squash; SecType = sys; Protocols = 4; Transports = TCP; FSAL { Name = VFS; } }
+MDCACHE { Use_Getattr_Directory_Invalidation = true; }
+EXPORT { Export_Id = 1; Path = "${join(root, 'www')}"; Pseudo = "/www"; Access_Type = RO; Squash = no_root_squash; SecType = sys; Protocols = 4; Transports = TCP; Attr_Expiration_Time = 0; FSAL { Name = VFS; } }
 `,
     );
     ganesha = spawn('ganesha.nfsd', ['-F', '-f', join(root, 'ganesha.conf'), '-L', join(root, 'ganesha.log'), '-p', join(root, 'ganesha.pid'), '-N', 'NIV_EVENT'], { stdio: 'ignore' });
@@ -103,7 +108,7 @@ EXPORT { Export_Id = 1; Path = "${join(root, 'www')}"; Pseudo = "/www"; Access_T
     );
     s.server.boot.exports = {
       names: () => ['www'],
-      mountFor: (name) => (name === 'www' ? { source: '10.0.2.2:/www', options: `vers=4.1,port=${nfsPort},ro` } : undefined),
+      mountFor: (name) => (name === 'www' ? { source: '10.0.2.2:/www', options: `vers=4,ro,port=${nfsPort}`, contentDir: 'current' } : undefined),
     };
   });
 
@@ -188,6 +193,7 @@ EXPORT { Export_Id = 1; Path = "${join(root, 'www')}"; Pseudo = "/www"; Access_T
     assert.equal(readyEv.detail.web, expectWeb, serial());
     assert.equal(readyEv.detail.content, 'nfs', serial());
     assert.equal(readyEv.detail.mount, '10.0.2.2:/www');
+    assert.equal(readyEv.detail.docroot, '/var/www/current');
     assert.equal(readyEv.detail.version, version);
     const net = events.find((e) => e.kind === 'network');
     assert.ok(net, serial());
@@ -197,6 +203,17 @@ EXPORT { Export_Id = 1; Path = "${join(root, 'www')}"; Pseudo = "/www"; Access_T
     const page = await fetch(`http://127.0.0.1:${httpPort}/`);
     assert.equal(page.status, 200);
     assert.equal(await page.text(), '<h1>content from NFS</h1>\n');
+    // A content sync switches `current` to a new release: the next request serves it.
+    mkdirSync(join(root, 'www', 'releases', 'r2'));
+    writeFileSync(join(root, 'www', 'releases', 'r2', 'index.html'), '<h1>release 2</h1>\n');
+    symlinkSync('releases/r2', join(root, 'www', 'current.new'));
+    renameSync(join(root, 'www', 'current.new'), join(root, 'www', 'current'));
+    let body = '';
+    for (let i = 0; i < 40 && body !== '<h1>release 2</h1>\n'; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      body = await (await fetch(`http://127.0.0.1:${httpPort}/`)).text();
+    }
+    assert.equal(body, '<h1>release 2</h1>\n', 'the switched release is served');
   });
 
   test('discovery: an unknown machine registers itself with its MACs and hardware facts', { timeout: 300_000 }, async (t) => {
@@ -205,8 +222,8 @@ EXPORT { Export_Id = 1; Path = "${join(root, 'www')}"; Pseudo = "/www"; Access_T
     const client = { address: '10.0.2.15', protocol: 'tftp' as const };
     const kernel = join(root, 'dkernel');
     const initrd = join(root, 'dinitrd');
-    await save((await s!.server.boot.lookup('boot/_discover/kernel', client))!, kernel);
-    await save((await s!.server.boot.lookup('boot/_discover/initrd', client))!, initrd);
+    await save((await s!.server.boot.lookup('boot/_image/discovery/kernel', client))!, kernel);
+    await save((await s!.server.boot.lookup('boot/_image/discovery/initrd', client))!, initrd);
     const desc = (await s!.server.boot.images!.describe('discovery'))!;
     const log = join(root, 'discover.log');
     writeFileSync(join(root, 'disk.img'), Buffer.alloc(1 << 20));

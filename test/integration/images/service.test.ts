@@ -270,14 +270,16 @@ describe('images service', () => {
     assert.match(bad.err, /no recipe for image 'nope'/);
   });
 
-  test('discovery: boot/_discover overlay carries the discovery token; /api/v1/discover registers once, refreshes facts after', async (t) => {
+  test('discovery: boot/_image/<discovery image> overlay carries the discovery token; /api/v1/discover registers once, refreshes facts after', async (t) => {
     if (!requireLab(t, { commands: ['busybox', 'cpio'] })) return;
-    const f = (await s.server.boot.lookup('boot/_discover/initrd', { address: '10.0.0.201', protocol: 'tftp' }))!;
+    const f = (await s.server.boot.lookup('boot/_image/blade/initrd', { address: '10.0.0.201', protocol: 'tftp' }))!;
     const all = await readAll(f);
     await f.close?.();
     const token = discoveryToken('svc-token');
     assert.ok(all.includes(Buffer.from(`RACKBOOT_DISCOVERY_TOKEN='${token}'`)));
+    assert.ok(all.includes(Buffer.from(`RACKBOOT_API='http://10.0.0.1:8080'`)));
     assert.equal(f.node, undefined);
+    await assert.rejects(s.server.boot.lookup('boot/_image/nothing/kernel', client), /no image 'nothing'/);
     const body = {
       interfaces: [
         { name: 'eth0', mac: '52:54:00:00:0c:01', ipv4: '10.0.0.201', driver: 'virtio_net' },

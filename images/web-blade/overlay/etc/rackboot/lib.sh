@@ -95,11 +95,13 @@ bring_up_network() {
   done
 }
 
-# "SOURCE OPTIONS" of an NFS export this node may mount (from the overlay).
+# "SOURCE OPTIONS CONTENT-DIR" of an NFS export this node may mount (from
+# the overlay). CONTENT-DIR is "." or the directory inside the export that
+# holds the live content (a symlink the director switches on content syncs).
 export_source() {
   [ -r /etc/rackboot/exports ] || return 1
-  while read -r name src opts; do
-    [ "$name" = "$1" ] && { echo "$src $opts"; return 0; }
+  while read -r name src opts dir; do
+    [ "$name" = "$1" ] && { echo "$src $opts ${dir:-.}"; return 0; }
   done < /etc/rackboot/exports
   return 1
 }
@@ -114,6 +116,14 @@ mount_nfs() {
   src=$3
   opts=$4
   [ "$opts" = defaults ] && opts=
+  # Content behind a switched `current` symlink: keep attribute caching short
+  # (1 s), or the blade serves the old release for up to a minute.
+  if [ "${5:-.}" != . ]; then
+    case ",$opts," in
+    *,actimeo=* | *,acdirmax=* | *,noac,*) ;;
+    *) opts="${opts:+$opts,}actimeo=1" ;;
+    esac
+  fi
   server=${src%:*}
   server=${server#[}
   server=${server%]}
