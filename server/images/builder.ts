@@ -85,7 +85,7 @@ export async function resolveRecipe(recipe: Recipe, opts: Pick<BuildOptions, 'st
   let modules: ModuleResolution = { builtin: [], load: [], files: [], skipped: [] };
   if (recipe.modules.length) {
     if (!kernel.modulesDir) throw new BuildError(`modules: kernel ${kernel.release} has no modules directory (looked for lib/modules/${kernel.release})`);
-    const index = await loadModuleIndex(kernel.modulesDir);
+    const index = await loadModuleIndex(kernel.modulesDir, { persist: kernel.owned });
     try {
       modules = resolveModules(index, recipe.modules);
     } catch (e) {

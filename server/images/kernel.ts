@@ -19,6 +19,8 @@ export interface KernelSource {
   config: Map<string, string> | null;
   /** What the recipe named, for the manifest. */
   origin: string;
+  /** Unpacked by rackboot into its cache (may be written to: the module index). */
+  owned: boolean;
 }
 
 export type KernelSpec = { file: string; modules?: string } | { deb: string };
@@ -125,12 +127,12 @@ export async function resolveKernel(spec: KernelSpec, cacheDir: string): Promise
     const image = join(boot, images[images.length - 1]!);
     const release = basename(image).replace(/^vmlinu[xz]-/, '');
     const modulesDir = [join(root, 'lib/modules', release), join(root, 'usr/lib/modules', release)].find((d) => existsSync(d)) ?? null;
-    return { image, release, modulesDir, config: readConfig(join(boot, `config-${release}`)), origin: deb };
+    return { image, release, modulesDir, config: readConfig(join(boot, `config-${release}`)), origin: deb, owned: true };
   }
   if (!existsSync(spec.file)) throw new Error(`kernel.file: ${spec.file} does not exist`);
   const release = bzImageVersion(await readHeader(spec.file)) ?? basename(spec.file).replace(/^vmlinu[xz]-/, '');
   const modulesDir = spec.modules ?? (existsSync(`/lib/modules/${release}`) ? `/lib/modules/${release}` : null);
   if (spec.modules && !existsSync(spec.modules)) throw new Error(`kernel.modules: ${spec.modules} does not exist`);
   const config = readConfig(join(dirname(spec.file), `config-${release}`)) ?? readConfig(`/boot/config-${release}`);
-  return { image: spec.file, release, modulesDir, config, origin: spec.file };
+  return { image: spec.file, release, modulesDir, config, origin: spec.file, owned: false };
 }

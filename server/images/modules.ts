@@ -6,10 +6,11 @@
 // built, so busybox insmod/modprobe in the RAM disk never needs to.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
+import { closest } from '../config/errors.js';
 import { readModInfo } from './elf.js';
 
 const gunzipP = promisify(gunzip);
@@ -77,11 +78,19 @@ export const readModule = moduleBytes;
 
 const indexCache = new Map<string, Promise<ModuleIndex>>();
 
-/** Index of a modules directory (lib/modules/<release>); cached per directory for the process. */
-export function loadModuleIndex(dir: string): Promise<ModuleIndex> {
+/**
+ * Index of a modules directory (lib/modules/<release>); cached per directory
+ * for the process. With `persist` (a directory rackboot unpacked itself), an
+ * index read from .modinfo is written back as modules.dep and modules.alias,
+ * so the next process reads two files instead of every module.
+ */
+export function loadModuleIndex(dir: string, opts: { persist?: boolean } = {}): Promise<ModuleIndex> {
   let p = indexCache.get(dir);
   if (!p) {
-    p = buildIndex(dir);
+    p = buildIndex(dir).then(async (idx) => {
+      if (opts.persist && idx.source === 'modinfo') await persistIndex(idx).catch(() => undefined);
+      return idx;
+    });
     p.catch(() => indexCache.delete(dir));
     indexCache.set(dir, p);
   }
@@ -161,44 +170,46 @@ export interface ModuleResolution {
   skipped: string[];
 }
 
-function levenshteinClosest(name: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    if (Math.abs(c.length - name.length) > 3) continue;
-    const d = editDistance(name, c);
-    if (d < bestD) (bestD = d), (best = c);
+/** Every module a module needs, directly or not (not itself). */
+function closureOf(index: ModuleIndex, file: string, seen = new Set<string>()): Set<string> {
+  for (const d of index.deps.get(file) ?? []) {
+    if (seen.has(d)) continue;
+    if (d === file) throw new Error(`module dependency cycle through ${file}`);
+    seen.add(d);
+    closureOf(index, d, seen);
   }
-  return bestD <= 2 ? best : undefined;
+  return seen;
 }
 
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const t = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = t;
-    }
+/**
+ * A set of modules in one canonical order, dependencies first: Kahn's
+ * algorithm taking the smallest path among the ready ones. modules.dep lists
+ * every dependency of a module while .modinfo lists only direct ones; both
+ * give the same order here (a module is ready exactly when all it needs is
+ * placed), so an image is the same whichever index it was built from.
+ */
+function canonicalOrder(index: ModuleIndex, set: Set<string>): string[] {
+  const pending = new Map<string, Set<string>>();
+  for (const f of set) pending.set(f, new Set((index.deps.get(f) ?? []).filter((d) => set.has(d))));
+  const out: string[] = [];
+  while (pending.size) {
+    let next: string | undefined;
+    for (const [f, deps] of pending) if (deps.size === 0 && (next === undefined || f < next)) next = f;
+    if (next === undefined) throw new Error(`module dependency cycle among ${[...pending.keys()].join(', ')}`);
+    pending.delete(next);
+    for (const deps of pending.values()) deps.delete(next);
+    out.push(next);
   }
-  return prev[b.length]!;
+  return out;
 }
 
 /** Resolve module names (or aliases) to the files to ship, dependencies first. */
 export function resolveModules(index: ModuleIndex, wanted: Array<{ name: string; optional?: boolean }>): ModuleResolution {
   const res: ModuleResolution = { builtin: [], load: [], files: [], skipped: [] };
-  const done = new Set<string>();
-  const visiting = new Set<string>();
+  const needed = new Set<string>();
   const add = (file: string) => {
-    if (done.has(file)) return;
-    if (visiting.has(file)) throw new Error(`module dependency cycle through ${file}`);
-    visiting.add(file);
-    for (const d of index.deps.get(file) ?? []) add(d);
-    visiting.delete(file);
-    done.add(file);
-    res.files.push(file);
+    needed.add(file);
+    closureOf(index, file, needed);
   };
   for (const w of wanted) {
     const name = w.name.replace(/-/g, '_');
@@ -220,32 +231,32 @@ export function resolveModules(index: ModuleIndex, wanted: Array<{ name: string;
       if (!res.load.includes(loadName)) res.load.push(loadName);
     } else if (index.builtin.has(name)) res.builtin.push(w.name);
     else if (w.optional) res.skipped.push(w.name);
-    else throw new UnknownModuleError(w.name, index.dir, levenshteinClosest(name, index.byName.keys()));
+    else throw new UnknownModuleError(w.name, index.dir, closest(name, [...index.byName.keys()]));
   }
+  res.files = canonicalOrder(index, needed);
   return res;
 }
 
-/** modules.dep text for the modules shipped (paths as stored in the image: uncompressed .ko). */
-export function modulesDepText(index: ModuleIndex, files: string[]): string {
-  const strip = (f: string) => f.replace(/\.ko\.(gz|xz|zst)$/, '.ko');
-  return files.map((f) => `${strip(f)}:${(depsClosure(index, f)).map((d) => ' ' + strip(d)).join('')}\n`).join('');
+async function persistIndex(idx: ModuleIndex): Promise<void> {
+  const files = [...idx.deps.keys()].sort();
+  const write = async (name: string, text: string) => {
+    const tmp = join(idx.dir, `.${name}.${process.pid}.tmp`);
+    await writeFile(tmp, text);
+    await rename(tmp, join(idx.dir, name));
+  };
+  await write('modules.alias', modulesAliasText(idx, files));
+  // modules.dep last: its presence is what selects this index next time.
+  await write('modules.dep', modulesDepText(idx, files, false));
 }
 
-/** All dependencies of a module, nearest last (modprobe loads from the end of the list backwards). */
-function depsClosure(index: ModuleIndex, file: string): string[] {
-  const order: string[] = [];
-  const seen = new Set<string>();
-  const visit = (f: string) => {
-    for (const d of index.deps.get(f) ?? []) {
-      if (seen.has(d)) continue;
-      seen.add(d);
-      visit(d);
-      order.push(d);
-    }
-  };
-  visit(file);
-  // depmod lists a module's deps so that loading them from last to first works: dependents before dependencies.
-  return order.reverse();
+/**
+ * modules.dep text (paths as stored in the image: uncompressed .ko, unless
+ * `stripSuffix` is false). Each module's line lists everything it needs,
+ * nearest last, as depmod does: modprobe loads the list from the end.
+ */
+export function modulesDepText(index: ModuleIndex, files: string[], stripSuffix = true): string {
+  const strip = (f: string) => (stripSuffix ? f.replace(/\.ko\.(gz|xz|zst)$/, '.ko') : f);
+  return files.map((f) => `${strip(f)}:${canonicalOrder(index, closureOf(index, f)).reverse().map((d) => ' ' + strip(d)).join('')}\n`).join('');
 }
 
 /** modules.alias lines of the shipped modules. */

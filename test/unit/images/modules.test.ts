@@ -3,7 +3,7 @@
 // and a clear error for an unknown name.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModuleIndex, modulesDepText, resolveModules, UnknownModuleError } from '../../../server/images/modules.js';
@@ -65,6 +65,35 @@ describe('kernel modules', () => {
       const name = f.replace(/^.*\//, '').replace(/\.ko$/, '');
       for (const d of (BLADE_MODULES as Record<string, { depends?: string[] }>)[name]?.depends ?? []) assert.ok(loaded.has(d), `${d} loaded before ${name}`);
       loaded.add(name);
+    }
+  });
+});
+
+describe('module index persistence', () => {
+  test('an index read from .modinfo is written back as modules.dep and modules.alias, and reads the same', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'rb-mods-'));
+    try {
+      fakeModulesDir(d, BLADE_MODULES);
+      const a = await loadModuleIndex(d, { persist: true });
+      assert.equal(a.source, 'modinfo');
+      assert.ok(existsSync(join(d, 'modules.dep')) && existsSync(join(d, 'modules.alias')));
+      assert.match(readFileSync(join(d, 'modules.alias'), 'utf8'), /^alias fs-nfs4 nfsv4$/m);
+      // A new process would read the files: bypass the in-process cache with a copy.
+      const copy = join(d, '..', `${d.split('/').pop()}-copy`);
+      cpSync(d, copy, { recursive: true });
+      try {
+        const b = await loadModuleIndex(copy);
+        assert.equal(b.source, 'modules.dep');
+        const want = [{ name: 'nfsv4' }, { name: 'fs-nfs4' }, { name: 'virtio_net' }];
+        const ra = resolveModules(a, want);
+        assert.deepEqual(resolveModules(b, want), ra);
+        // The image's modules.dep is the same text whichever index built it (same image hash cold or warm).
+        assert.equal(modulesDepText(b, ra.files), modulesDepText(a, ra.files));
+      } finally {
+        rmSync(copy, { recursive: true, force: true });
+      }
+    } finally {
+      rmSync(d, { recursive: true, force: true });
     }
   });
 });
