@@ -7,12 +7,9 @@
 // renamed into the store and made current.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, lstatSync, openSync, readSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { copyFile, rm, writeFile } from 'node:fs/promises';
+import { closeSync, createReadStream, lstatSync, openSync, readSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { copyFile, link, open, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import { compressStream, KERNEL_OPTION } from './compress.js';
 import { cpioStream } from './cpio.js';
 import { readElfDynamic } from './elf.js';
@@ -241,18 +238,30 @@ export function addOverlay(tree: ImageTree, dir: string, prefix: string, render:
   }
 }
 
-class Hasher extends Transform {
-  readonly hash = createHash('sha256');
-  bytes = 0;
-  constructor(private readonly onBytes?: (n: number) => void) {
-    super();
+const kernelHashes = new Map<string, string>();
+
+/**
+ * The kernel into the build directory, and its SHA-256. A kernel on the
+ * store's file system (an unpacked .deb in the cache) is hard-linked, not
+ * copied; its hash is remembered by inode, size and mtime.
+ */
+async function placeKernel(src: string, dest: string): Promise<string> {
+  const st = await stat(src);
+  const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  try {
+    await link(src, dest);
+  } catch {
+    await copyFile(src, dest);
   }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    this.onBytes?.(chunk.length);
-    cb(null, chunk);
+  let sha = kernelHashes.get(key);
+  if (!sha) {
+    const h = createHash('sha256');
+    for await (const b of createReadStream(dest, { highWaterMark: 1 << 20 })) h.update(b as Buffer);
+    sha = h.digest('hex');
+    if (kernelHashes.size > 64) kernelHashes.clear();
+    kernelHashes.set(key, sha);
   }
+  return sha;
 }
 
 async function* counted(src: AsyncIterable<Buffer>, onBytes: (n: number) => void, signal?: AbortSignal): AsyncGenerator<Buffer> {
@@ -286,28 +295,33 @@ export async function buildImage(recipe: Recipe, opts: BuildOptions): Promise<Bu
       }
     };
     progress({ phase: 'write', done: 0, total });
-    const raw = new Hasher();
-    const out = new Hasher();
-    const cpio = counted(cpioStream(entries, { mtime: recipe.mtime }), onBytes, opts.signal);
-    // Count uncompressed bytes in front of the compressor.
-    const tapped = (async function* () {
-      for await (const b of cpio) {
-        raw.hash.update(b);
-        raw.bytes += b.length;
-        yield b;
-      }
-    })();
-    const kernelHash = createHash('sha256');
-    await Promise.all([
-      pipeline(Readable.from(compressStream(recipe.compression, tapped, recipe.compressionLevel)), out, createWriteStream(join(tmp, 'initrd'), { mode: 0o644 })),
+    const tWrite = Date.now();
+    let rawBytes = 0;
+    const cpio = counted(cpioStream(entries, { mtime: recipe.mtime }), (n) => {
+      rawBytes += n;
+      onBytes(n);
+    }, opts.signal);
+    const hash = createHash('sha256');
+    let outBytes = 0;
+    const [, kSha] = await Promise.all([
       (async () => {
-        await copyFile(kernel.image, join(tmp, 'kernel'));
-        for await (const b of createReadStream(join(tmp, 'kernel'))) kernelHash.update(b as Buffer);
+        const fh = await open(join(tmp, 'initrd'), 'w', 0o644);
+        try {
+          // Compression keeps several blocks in flight while a piece is written.
+          for await (const b of compressStream(recipe.compression, cpio, recipe.compressionLevel)) {
+            hash.update(b);
+            outBytes += b.length;
+            await fh.write(b);
+          }
+        } finally {
+          await fh.close();
+        }
       })(),
+      placeKernel(kernel.image, join(tmp, 'kernel')),
     ]);
+    log(`resolved in ${tWrite - t0} ms, archived and compressed in ${Date.now() - tWrite} ms`);
     progress({ phase: 'commit' });
-    const kSha = kernelHash.digest('hex');
-    const iSha = out.hash.digest('hex');
+    const iSha = hash.digest('hex');
     const version = createHash('sha256').update(`${kSha}\n${iSha}\n${recipe.cmdline}\n`).digest('hex').slice(0, 16);
     const manifest: ImageManifest = {
       name: recipe.name,
@@ -318,7 +332,7 @@ export async function buildImage(recipe: Recipe, opts: BuildOptions): Promise<Bu
       compression: recipe.compression,
       recipe: { file: recipe.file, sha256: createHash('sha256').update(recipe.text).digest('hex') },
       kernel: { origin: kernel.origin, release: kernel.release, sha256: kSha, size: statSync(join(tmp, 'kernel')).size },
-      initrd: { sha256: iSha, size: out.bytes, uncompressedSize: raw.bytes, entries: entries.length },
+      initrd: { sha256: iSha, size: outBytes, uncompressedSize: rawBytes, entries: entries.length },
       modules: { load: modules.load, files: modules.files, builtin: modules.builtin, skipped: modules.skipped },
       skipped,
       buildMs: 0,
@@ -336,7 +350,7 @@ export async function buildImage(recipe: Recipe, opts: BuildOptions): Promise<Bu
     manifest.buildMs = Date.now() - t0;
     await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
     const pruned = await opts.store.commit(recipe.name, version, tmp);
-    log(`${recipe.name} ${version}: initrd ${(out.bytes / 1048576).toFixed(1)} MiB (${(raw.bytes / 1048576).toFixed(1)} MiB uncompressed), kernel ${kernel.release}, ${manifest.buildMs} ms${existed ? ' (identical to a stored build)' : ''}`);
+    log(`${recipe.name} ${version}: initrd ${(outBytes / 1048576).toFixed(1)} MiB (${(rawBytes / 1048576).toFixed(1)} MiB uncompressed), kernel ${kernel.release}, ${manifest.buildMs} ms${existed ? ' (identical to a stored build)' : ''}`);
     if (pruned.length) log(`pruned old versions: ${pruned.join(', ')}`);
     progress({ phase: 'done' });
     return { name: recipe.name, version, changed: !existed, manifest: existed ? await opts.store.manifest(recipe.name, version) : manifest, pruned };

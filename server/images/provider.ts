@@ -15,7 +15,7 @@ import { httpBase } from '../boot/loaders.js';
 import type { LoadedConfig } from '../config/load.js';
 import { nodeReportToken } from '../api/auth.js';
 import { cidrContains, formatIpv4, parseIpv4 } from '../net/ipv4.js';
-import type { Registry, RegistryChange } from '../store/registry.js';
+import type { EffectiveNode, Registry, RegistryChange } from '../store/registry.js';
 import type { NodeRecord } from '../store/types.js';
 import { bufferPart, filePart, partsFile, zeroPart, type Part } from './bootfile.js';
 import { buildOverlay, type Overlay, type OverlayInput } from './overlay.js';
@@ -56,9 +56,17 @@ export class ImageBootProvider implements BootContentProvider, ImageCatalog {
   readonly name = 'images';
   private readonly overlays = new Map<string, CachedOverlay>();
   private readonly manifests = new Map<string, ImageManifest>();
+  /** Node record and its effective settings, so a cached overlay costs no database query. */
+  private readonly nodes = new Map<string, { node: NodeRecord; effective: EffectiveNode; at: number }>();
   private readonly onChange = (c: RegistryChange) => {
-    if (c.kind === 'group-changed') this.overlays.clear();
-    else this.overlays.delete(c.kind === 'node-deleted' ? c.name : c.node.name);
+    if (c.kind === 'group-changed') {
+      this.overlays.clear();
+      this.nodes.clear();
+    } else {
+      const name = c.kind === 'node-deleted' ? c.name : c.node.name;
+      this.overlays.delete(name);
+      this.nodes.delete(name);
+    }
   };
   stats = { overlayBuilds: 0, overlayHits: 0 };
 
@@ -69,6 +77,21 @@ export class ImageBootProvider implements BootContentProvider, ImageCatalog {
   dispose(): void {
     this.d.registry.off('change', this.onChange);
     this.overlays.clear();
+    this.nodes.clear();
+  }
+
+  private async nodeInfo(name: string): Promise<{ node: NodeRecord; effective: EffectiveNode } | undefined> {
+    const hit = this.nodes.get(name);
+    if (hit && Date.now() - hit.at < (this.d.ttlMs ?? 60_000)) return hit;
+    const node = await this.d.registry.store.getNode(name);
+    if (!node) {
+      this.nodes.delete(name);
+      return undefined;
+    }
+    const entry = { node, effective: await this.d.registry.effectiveOf(node), at: Date.now() };
+    if (this.nodes.size > 100_000) this.nodes.clear();
+    this.nodes.set(name, entry);
+    return entry;
   }
 
   async manifest(image: string, version: string): Promise<ImageManifest> {
@@ -100,11 +123,11 @@ export class ImageBootProvider implements BootContentProvider, ImageCatalog {
       image = who;
       if (!this.d.store.current(image) && !this.d.store.versions(image).length) throw new BootRefused(`no image '${image}'`);
     } else {
-      node = await this.d.registry.store.getNode(who);
-      if (!node) throw new BootRefused(`no node named '${who}'`);
-      const eff = await this.d.registry.effectiveOf(node);
-      if (!eff.image) throw new BootRefused(`node '${who}' has no image (set image on the node or its group)`);
-      image = eff.image;
+      const n = await this.nodeInfo(who);
+      if (!n) throw new BootRefused(`no node named '${who}'`);
+      if (!n.effective.image) throw new BootRefused(`node '${who}' has no image (set image on the node or its group)`);
+      node = n.node;
+      image = n.effective.image;
     }
     const version = this.d.store.current(image);
     if (!version) throw new BootRefused(`image '${image}' has no build yet (rackboot image build ${image})`);
@@ -170,7 +193,7 @@ export class ImageBootProvider implements BootContentProvider, ImageCatalog {
         }
       }
     }
-    const eff = node ? await this.d.registry.effectiveOf(node) : undefined;
+    const eff = node ? (await this.nodeInfo(node.name))?.effective : undefined;
     return {
       node: node
         ? {
