@@ -9,7 +9,7 @@ export const ImagesConfigSchema = Section({
   recipeDirs: Type.Array(Type.String()),
   /** Versions kept per image for rollback (the current one is always kept). */
   keep: Type.Integer({ minimum: 1 }),
-  /** The image unknown machines boot (boot/_image/<image>/...); its overlay carries the discovery token. null turns registration (POST /api/v1/discover) off. */
+  /** The image unknown machines boot from boot/_discover/{kernel,initrd}, its overlay carrying the discovery token; null turns discovery boots and POST /api/v1/discover off. */
   discoveryImage: Type.Union([Name, Type.Null()]),
   /** Images built when the server starts if they have no build yet. */
   buildOnStart: Type.Array(Name),

@@ -2,9 +2,11 @@
 // the boot hub): the node's image's current kernel, and its RAM disk with
 // the node's overlay appended. Overlays are cached per node and dropped on a
 // registry change; a new image version or a TTL also renews them. Unknown
-// machines boot boot/_image/<image>/{kernel,initrd}: the image with an
-// overlay that carries no node, only the API URL for the client's network
-// (and the discovery token when the image is images.discoveryImage).
+// machines boot boot/_discover/{kernel,initrd} (DISCOVER_BOOT in
+// boot/loaders.ts): the discovery image with an overlay that carries no
+// node, only the API URL for the client's network and the discovery token.
+// boot/_image/<image>/... serves any image that way (without the token
+// unless it is the discovery image).
 import { createHmac } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,10 +23,10 @@ import { bufferPart, filePart, partsFile, zeroPart, type Part } from './bootfile
 import { buildOverlay, type Overlay, type OverlayInput } from './overlay.js';
 import type { ImageManifest, ImageStore } from './store.js';
 
-/**
- * boot/_image/<image>/...: an image for a machine that is not a node ('_'
- * cannot start a node name). The same names as IMAGE_BOOT in boot/loaders.ts.
- */
+/** The path segment that stands for "an unknown machine" ('_' cannot start a node name). */
+export const DISCOVER_NODE = '_discover';
+const DISCOVER_PATH = /^boot\/_discover\/(kernel|initrd)$/;
+/** boot/_image/<image>/...: an image for a machine that is not a node. */
 export const imageBootPath = { kernel: (image: string) => `boot/_image/${image}/kernel`, initrd: (image: string) => `boot/_image/${image}/initrd` };
 const NODE_PATH = /^boot\/([A-Za-z0-9][A-Za-z0-9_.-]{0,62})\/(kernel|initrd)$/;
 const IMAGE_PATH = /^boot\/_image\/([A-Za-z0-9][A-Za-z0-9_.-]{0,62})\/(kernel|initrd)$/;
@@ -113,6 +115,11 @@ export class ImageBootProvider implements BootContentProvider, ImageCatalog {
   }
 
   async lookup(path: string, client: BootClient): Promise<BootFile | undefined> {
+    const disc = DISCOVER_PATH.exec(path);
+    if (disc) {
+      if (!this.d.discoveryImage) throw new BootRefused('discovery is off (images.discoveryImage is null)');
+      path = (disc[1] === 'kernel' ? imageBootPath.kernel : imageBootPath.initrd)(this.d.discoveryImage);
+    }
     const im = IMAGE_PATH.exec(path);
     const m = im ?? NODE_PATH.exec(path);
     if (!m) return undefined;

@@ -9,7 +9,7 @@ import type { Service, ServiceContext, ServiceFactory } from '../main/service.js
 import { buildImage } from './builder.js';
 import { discoverRoutes } from './discover.js';
 import { JobQueue } from './jobs.js';
-import { discoveryToken, ImageBootProvider, imageBootPath } from './provider.js';
+import { DISCOVER_NODE, discoveryToken, ImageBootProvider } from './provider.js';
 import { findRecipe, loadRecipe } from './recipe.js';
 import { imageRoutes } from './routes.js';
 import { ImageStore } from './store.js';
@@ -85,7 +85,7 @@ export class ImagesService implements Service {
     if (conf.watch) this.watchRecipes();
     this.ctx.log.info(
       `images: store ${this.store.root}; recipes in ${this.ctx.cfg.paths.recipeDirs.join(', ')}` +
-        (conf.discoveryImage ? `; unknown machines boot ${imageBootPath.kernel(conf.discoveryImage)} and initrd` : ''),
+        (conf.discoveryImage ? `; unknown machines boot ${conf.discoveryImage} from boot/${DISCOVER_NODE}/` : ''),
     );
   }
 

@@ -222,8 +222,8 @@ EXPORT { Export_Id = 1; Path = "${join(root, 'www')}"; Pseudo = "/www"; Access_T
     const client = { address: '10.0.2.15', protocol: 'tftp' as const };
     const kernel = join(root, 'dkernel');
     const initrd = join(root, 'dinitrd');
-    await save((await s!.server.boot.lookup('boot/_image/discovery/kernel', client))!, kernel);
-    await save((await s!.server.boot.lookup('boot/_image/discovery/initrd', client))!, initrd);
+    await save((await s!.server.boot.lookup('boot/_discover/kernel', client))!, kernel);
+    await save((await s!.server.boot.lookup('boot/_discover/initrd', client))!, initrd);
     const desc = (await s!.server.boot.images!.describe('discovery'))!;
     const log = join(root, 'discover.log');
     writeFileSync(join(root, 'disk.img'), Buffer.alloc(1 << 20));

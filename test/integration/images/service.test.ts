@@ -270,13 +270,16 @@ describe('images service', () => {
     assert.match(bad.err, /no recipe for image 'nope'/);
   });
 
-  test('discovery: boot/_image/<discovery image> overlay carries the discovery token; /api/v1/discover registers once, refreshes facts after', async (t) => {
+  test('discovery: the boot/_discover overlay carries the discovery token; /api/v1/discover registers once, refreshes facts after', async (t) => {
     if (!requireLab(t, { commands: ['busybox', 'cpio'] })) return;
-    const f = (await s.server.boot.lookup('boot/_image/blade/initrd', { address: '10.0.0.201', protocol: 'tftp' }))!;
+    const f = (await s.server.boot.lookup('boot/_discover/initrd', { address: '10.0.0.201', protocol: 'tftp' }))!;
     const all = await readAll(f);
     await f.close?.();
     const token = discoveryToken('svc-token');
     assert.ok(all.includes(Buffer.from(`RACKBOOT_DISCOVERY_TOKEN='${token}'`)));
+    const same = (await s.server.boot.lookup('boot/_image/blade/initrd', { address: '10.0.0.201', protocol: 'http' }))!;
+    assert.ok((await readAll(same)).equals(all), 'boot/_image/<discovery image> is the same file');
+    await same.close?.();
     assert.ok(all.includes(Buffer.from(`RACKBOOT_API='http://10.0.0.1:8080'`)));
     assert.equal(f.node, undefined);
     await assert.rejects(s.server.boot.lookup('boot/_image/nothing/kernel', client), /no image 'nothing'/);
