@@ -167,9 +167,7 @@ export async function resolveRecipe(recipe: Recipe, opts: Pick<BuildOptions, 'st
     if (!info.ok) throw new BuildError(`busybox: ${recipe.busybox}: ${info.error}`);
     if (info.value.interpreter) for (const o of await libs.closure(recipe.busybox)) tree.addHost(o.path, o.path, { from: 'busybox' });
     tree.addHost(recipe.busybox, '/bin/busybox', { from: 'busybox', mode: 0o755 });
-    const list = spawnSync(recipe.busybox, ['--list-full'], { encoding: 'utf8' });
-    if (list.status !== 0) throw new BuildError(`busybox: ${recipe.busybox} --list-full failed: ${list.stderr || list.error?.message}`);
-    applets = list.stdout.split('\n').filter(Boolean).sort();
+    applets = busyboxApplets(recipe.busybox);
   }
 
   // Files and directories as they are.
@@ -202,6 +200,21 @@ export async function resolveRecipe(recipe: Recipe, opts: Pick<BuildOptions, 'st
   if (recipe.busybox) for (const a of applets) tree.addSymlink('/' + a, '/bin/busybox', 'busybox applet', false);
 
   return { tree, kernel, modules, skipped };
+}
+
+const appletCache = new Map<string, { stamp: string; applets: string[] }>();
+
+/** The applets a busybox binary has (`busybox --list-full`), remembered per binary while it stays the same file. */
+function busyboxApplets(path: string): string[] {
+  const st = statSync(path);
+  const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  const hit = appletCache.get(path);
+  if (hit && hit.stamp === stamp) return hit.applets;
+  const list = spawnSync(path, ['--list-full'], { encoding: 'utf8' });
+  if (list.status !== 0) throw new BuildError(`busybox: ${path} --list-full failed: ${list.stderr || list.error?.message}`);
+  const applets = list.stdout.split('\n').filter(Boolean).sort();
+  appletCache.set(path, { stamp, applets });
+  return applets;
 }
 
 function isElf(p: string): boolean {

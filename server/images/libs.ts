@@ -79,13 +79,7 @@ export class LibraryResolver {
   async info(path: string): Promise<ElfDynamicInfo | Error> {
     let p = this.cache.get(path);
     if (!p) {
-      p = readFile(path).then(
-        (b) => {
-          const r = readElfDynamic(b);
-          return r.ok ? r.value : new Error(`${path}: ${r.error}`);
-        },
-        (e: Error) => e,
-      );
+      p = readInfo(path);
       this.cache.set(path, p);
     }
     return p;
@@ -144,6 +138,30 @@ export class LibraryResolver {
     };
     await visit(path, root, []);
     return [...out.values()];
+  }
+}
+
+/** ELF facts of files already read in this process, valid while the file's inode, size and mtime stay. */
+const shared = new Map<string, { stamp: string; info: ElfDynamicInfo }>();
+
+async function readInfo(path: string): Promise<ElfDynamicInfo | Error> {
+  let stamp: string;
+  try {
+    const st = statSync(path);
+    stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch (e) {
+    return e as Error;
+  }
+  const hit = shared.get(path);
+  if (hit && hit.stamp === stamp) return hit.info;
+  try {
+    const r = readElfDynamic(await readFile(path));
+    if (!r.ok) return new Error(`${path}: ${r.error}`);
+    if (shared.size > 10_000) shared.clear();
+    shared.set(path, { stamp, info: r.value });
+    return r.value;
+  } catch (e) {
+    return e as Error;
   }
 }
 

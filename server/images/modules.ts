@@ -153,10 +153,26 @@ async function buildIndex(dir: string): Promise<ModuleIndex> {
   return { dir, byName, deps, aliases, builtin, source: 'modinfo' };
 }
 
-function globMatch(pattern: string, s: string): boolean {
-  if (!/[*?[]/.test(pattern)) return pattern === s;
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
-  return re.test(s);
+/** Alias lookup compiled once per index: exact names in a map, glob patterns as regular expressions. */
+const aliasMatchers = new WeakMap<ModuleIndex, { exact: Map<string, string>; globs: Array<[RegExp, string]> }>();
+
+function findAlias(index: ModuleIndex, ...names: string[]): string | undefined {
+  let m = aliasMatchers.get(index);
+  if (!m) {
+    m = { exact: new Map(), globs: [] };
+    for (const [pat, mod] of index.aliases) {
+      if (!/[*?[]/.test(pat)) {
+        if (!m.exact.has(pat)) m.exact.set(pat, mod);
+      } else m.globs.push([new RegExp('^' + pat.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$'), mod]);
+    }
+    aliasMatchers.set(index, m);
+  }
+  for (const n of names) {
+    const hit = m.exact.get(n);
+    if (hit) return hit;
+  }
+  for (const [re, mod] of m.globs) if (names.some((n) => re.test(n))) return mod;
+  return undefined;
 }
 
 export interface ModuleResolution {
@@ -216,11 +232,11 @@ export function resolveModules(index: ModuleIndex, wanted: Array<{ name: string;
     let file = index.byName.get(name);
     let loadName = name;
     if (!file && !index.builtin.has(name)) {
-      const alias = index.aliases.find(([pat]) => globMatch(pat, w.name) || globMatch(pat, name));
+      const alias = findAlias(index, w.name, name);
       if (alias) {
-        loadName = alias[1];
-        file = index.byName.get(alias[1]);
-        if (!file && index.builtin.has(alias[1])) {
+        loadName = alias;
+        file = index.byName.get(alias);
+        if (!file && index.builtin.has(alias)) {
           res.builtin.push(w.name);
           continue;
         }
