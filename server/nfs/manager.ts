@@ -107,6 +107,18 @@ export class ExportManager implements ExportCatalog {
       this.entries.push(c);
     }
     await backend.start(this.active());
+    // An export the NFS server itself could not set up is reported, and dropped so later reloads are clean.
+    const refused = backend.refusedAtStart?.(this.active()) ?? new Map<string, string>();
+    if (refused.size) {
+      for (const e of this.entries) {
+        const why = refused.get(e.spec.name);
+        if (!why || !e.resolved) continue;
+        e.resolved = undefined;
+        e.problems = [`the NFS server could not export it: ${why}`];
+        log.error(`nfs: export '${e.spec.name}' is not served: ${e.problems[0]}`);
+      }
+      await backend.apply(this.active());
+    }
     await this.saveIds();
     for (const e of this.active()) await this.initLayout(e);
   }

@@ -18,6 +18,8 @@ export interface NfsBackend {
   readonly kind: BackendKind;
   /** Serve this set; throws ServiceStartError-worthy errors with a one-line reason. */
   start(exports: readonly ResolvedExport[]): Promise<void>;
+  /** After start: exports the server would not set up (name -> its words); they are then dropped. */
+  refusedAtStart?(exports: readonly ResolvedExport[]): Map<string, string>;
   /** Replace the served set. Throws BackendError and leaves the previous set served when the server refuses. */
   apply(exports: readonly ResolvedExport[]): Promise<void>;
   stop(): Promise<void>;

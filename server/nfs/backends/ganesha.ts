@@ -81,7 +81,8 @@ export class GaneshaBackend implements NfsBackend {
         });
         const fatal = lines.filter((l) => ERROR_LINE.test(l) && !NOISE.test(l));
         if (!READY.test(lines.at(-1) ?? '')) throw new Error(fatal.map(shortLine).join(' | ') || 'ganesha stopped before it was ready');
-        // An export ganesha could not set up is logged, not fatal: report it.
+        // An export ganesha could not set up is logged, not fatal: keep the lines to say which (refusedAtStart).
+        this.startErrors = fatal;
         if (fatal.length) o.log.warn(`nfs: ganesha started with errors: ${fatal.map(shortLine).join(' | ')}`);
       },
       explainExit: async () => {
@@ -96,6 +97,7 @@ export class GaneshaBackend implements NfsBackend {
   }
 
   private startOffset = 0;
+  private startErrors: string[] = [];
   /** Log offset after the last reload settled: older errors do not explain a later exit. */
   private settledAt = 0;
 
@@ -142,6 +144,17 @@ export class GaneshaBackend implements NfsBackend {
       recoveryRoot: this.stateDir,
       attrCacheSeconds: this.o.attrCacheSeconds,
     };
+  }
+
+  /** Exports ganesha's start-up log says it could not set up, with its words. */
+  refusedAtStart(exports: readonly ResolvedExport[]): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const e of exports) {
+      const marks = [`ExportId=${e.exportId} `, `(${e.pseudo})`, `(${e.realPath})`];
+      const lines = this.startErrors.filter((l) => marks.some((m) => l.includes(m)));
+      if (lines.length) out.set(e.name, lines.slice(0, 2).map(shortLine).join(' | '));
+    }
+    return out;
   }
 
   async apply(exports: readonly ResolvedExport[]): Promise<void> {
