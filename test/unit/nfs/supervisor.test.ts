@@ -1,0 +1,70 @@
+// The child supervisor with plain shell children: readiness, restart with
+// backoff after a death, no restart loop on a failed first start, stop.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Supervisor } from '../../../server/nfs/supervisor.js';
+import { silentLogger } from '../../../server/log.js';
+
+const quick = { initialMs: 20, maxMs: 80, stableMs: 60_000 };
+
+test('a child that never becomes ready fails start() with its reason, and is not retried', async () => {
+  let launches = 0;
+  const sup = new Supervisor({
+    name: 'x',
+    command: 'sh',
+    args: ['-c', 'echo cannot bind >&2; exit 3'],
+    log: silentLogger(),
+    backoff: quick,
+    beforeSpawn: async () => void launches++,
+    ready: (_c, exited) =>
+      new Promise((resolve, reject) => {
+        const t = setInterval(() => {
+          const why = exited();
+          if (why) (clearInterval(t), reject(new Error(why)));
+        }, 5);
+      }),
+  });
+  await assert.rejects(sup.start(), /x did not start: exited with code 3: cannot bind/);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(launches, 1);
+  assert.equal(sup.state, 'stopped');
+});
+
+test('a child that dies is restarted with growing delays; stop() ends it all', async () => {
+  const starts: number[] = [];
+  const exits: string[] = [];
+  const sup = new Supervisor({
+    name: 'y',
+    command: 'sh',
+    // Lives 30 ms, then dies: the supervisor must keep bringing it back.
+    args: ['-c', 'sleep 0.03; exit 1'],
+    log: silentLogger(),
+    backoff: quick,
+    ready: async () => void starts.push(Date.now()),
+    onExit: (why) => void exits.push(why),
+  });
+  await sup.start();
+  const t0 = Date.now();
+  while (starts.length < 4 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(starts.length >= 4, `restarted ${starts.length - 1} times`);
+  assert.equal(sup.restarts, starts.length - 1);
+  assert.match(exits[0]!, /exited with code 1/);
+  // Delays 20, 40, 80 ms (capped): each gap is the child's life plus the delay.
+  const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
+  assert.ok(gaps[2]! >= gaps[0]!, `backoff grows: ${gaps.join(', ')} ms`);
+  await sup.stop();
+  const n = starts.length;
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(starts.length, n, 'no restart after stop()');
+  assert.equal(sup.state, 'stopped');
+  assert.equal(sup.pid, undefined);
+});
+
+test('stop() sends SIGTERM to a running child and waits for it', async () => {
+  const sup = new Supervisor({ name: 'z', command: 'sleep', args: ['30'], log: silentLogger(), ready: async () => undefined });
+  await sup.start();
+  const pid = sup.pid!;
+  assert.ok(pid > 0);
+  await sup.stop();
+  assert.throws(() => process.kill(pid, 0), /ESRCH/);
+});
