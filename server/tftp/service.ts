@@ -1,7 +1,8 @@
 // The TFTP service in the rackboot process: binds the sockets the config asks
 // for, serves the boot hub, and turns transfers into timeline events and
 // Prometheus counters.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import { networkOf, type ResolvedNetwork } from '../config/networks.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
@@ -165,6 +166,13 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
         throw explainBindError('tftp', 'UDP', c.port, err) ?? err;
       }
       log.info(`tftp: listening on ${server.bound.map((b) => `${b.address}:${b.port}`).join(', ')} (root ${ctx.cfg.paths.tftpRoot})`);
+      // Say up front what an operator would otherwise find out from a blade that does not boot.
+      if (!existsSync(ctx.cfg.paths.tftpRoot)) log.warn(`tftp: tftp.root ${ctx.cfg.paths.tftpRoot} does not exist; serving generated files and tftp.loaderDirs only`);
+      const loaders = ['pxelinux.0', 'ldlinux.c32', 'syslinux.efi', 'ldlinux.e64', 'undionly.kpxe', 'ipxe.efi'].map((name) => {
+        const dir = [ctx.cfg.paths.tftpRoot, ...c.loaderDirs].find((d) => existsSync(join(d, name)));
+        return dir ? `${name} (${dir})` : `${name} (missing)`;
+      });
+      log.info(`tftp: boot loaders: ${loaders.join(', ')}`);
     },
     async stop() {
       await server?.stop();
