@@ -5,11 +5,13 @@
 //   C. 100 concurrent 16 MiB transfers, aggregate: rackboot >= 1.0x tftpd-hpa
 //      (atftp, blksize 1468, windowsize 1: like for like; also printed with
 //      windowsize 16, which tftpd-hpa ignores, as what rackboot gives clients that ask)
+//   L. (no bar) 5% loss each way in a namespace pair (root): a 128 KiB file at
+//      blksize 512 with tftp-hpa and atftp
 // Each figure is the median of --runs runs; the servers alternate within a run.
-//   node dist/bench/tftp.js [--runs 5] [--concurrent 100] [--only A,B,C]
+//   node dist/bench/tftp.js [--runs 5] [--concurrent 100] [--only A,B,C1,C16,L]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,7 +21,7 @@ const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
     concurrent: { type: 'string', default: '100' },
-    only: { type: 'string', default: 'A,B,C' },
+    only: { type: 'string', default: 'A,B,C,L' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -61,15 +63,16 @@ function procCpu(pid: number | undefined): number {
   }
 }
 
-async function startRackboot(dir: string, root: string): Promise<Server> {
-  const port = freePort();
+async function startRackboot(dir: string, root: string, at: { host: string; ns?: string } = { host: '127.0.0.1' }): Promise<Server> {
+  const port = at.ns ? 69 : freePort();
   const cfg = join(dir, 'rackboot.yaml');
   writeFileSync(
     cfg,
     `dataDir: ${dir}/var\napi: { listen: "127.0.0.1:0", token: bench-token }\ndhcp: { enabled: false }\nnfs: { backend: none }\n` +
-      `tftp: { address: 127.0.0.1, port: ${port}, root: ${root}, maxBlksize: 1468, maxWindowsize: 64, maxTransfers: 1024, clientRate: 100000, clientBurst: 100000 }\n`,
+      `tftp: { address: ${at.host}, port: ${port}, root: ${root}, maxBlksize: 1468, maxWindowsize: 64, maxTransfers: 1024, clientRate: 100000, clientBurst: 100000 }\n`,
   );
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg], {
+  const [cmd, args] = at.ns ? ['ip', ['netns', 'exec', at.ns, process.execPath, CLI, 'serve', '--config', cfg]] : [process.execPath, [CLI, 'serve', '--config', cfg]];
+  const child = spawn(cmd, args, {
     env: { PATH: process.env.PATH, RACKBOOT_LOG_FORMAT: 'json', RACKBOOT_LOG: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -78,7 +81,7 @@ async function startRackboot(dir: string, root: string): Promise<Server> {
     const t = setTimeout(() => reject(new Error('rackboot did not start: ' + out)), 30_000);
     const check = async () => {
       // Ready when the TFTP port answers (a request for a missing file gets ERROR 1).
-      const r = await runClient('atftp', port, 'no-such-file', '/dev/null', {}).catch(() => undefined);
+      const r = await runClient('atftp', port, 'no-such-file', '/dev/null', {}, at).catch(() => undefined);
       if (r && /rror|not found/i.test(r.stderr + r.stdout)) (clearTimeout(t), resolve());
       else setTimeout(() => void check(), 200);
     };
@@ -89,21 +92,24 @@ async function startRackboot(dir: string, root: string): Promise<Server> {
   return { name: 'rackboot', port, child, cpu: () => procCpu(child.pid) };
 }
 
-async function startHpa(root: string): Promise<Server> {
-  const port = freePort();
-  const child = spawn('in.tftpd', ['-L', '-s', root, '-a', `127.0.0.1:${port}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+async function startHpa(root: string, at: { host: string; ns?: string } = { host: '127.0.0.1' }): Promise<Server> {
+  const port = at.ns ? 6969 : freePort();
+  const a = ['in.tftpd', '-L', '-s', root, '-a', `${at.host}:${port}`];
+  const child = at.ns ? spawn('ip', ['netns', 'exec', at.ns, ...a], { stdio: ['ignore', 'inherit', 'inherit'] }) : spawn(a[0]!, a.slice(1), { stdio: ['ignore', 'inherit', 'inherit'] });
   await new Promise((r) => setTimeout(r, 300));
   if (child.exitCode !== null) throw new Error('in.tftpd did not start');
   return { name: 'tftpd-hpa', port, child, cpu: () => procCpu(child.pid) };
 }
 
 function runClient(
-  client: 'atftp' | 'curl',
+  client: 'atftp' | 'curl' | 'tftp',
   port: number,
   remote: string,
   local: string,
   o: { blksize?: number; windowsize?: number },
+  at: { host: string; ns?: string } = { host: '127.0.0.1' },
 ): Promise<{ code: number | null; ms: number; stdout: string; stderr: string }> {
+  const host = at.host;
   const args =
     client === 'atftp'
       ? [
@@ -114,19 +120,85 @@ function runClient(
           remote,
           '-l',
           local,
-          '127.0.0.1',
+          host,
           String(port),
         ]
-      : ['-sS', ...(o.blksize ? ['--tftp-blksize', String(o.blksize)] : []), '-o', local, `tftp://127.0.0.1:${port}/${remote}`];
+      : client === 'tftp'
+        ? ['-m', 'binary', host, String(port), '-c', 'get', remote, local]
+        : ['-sS', ...(o.blksize ? ['--tftp-blksize', String(o.blksize)] : []), '-o', local, `tftp://${host}:${port}/${remote}`];
+  const [cmd, full] = at.ns ? ['ip', ['netns', 'exec', at.ns, client, ...args]] : [client, args];
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const c = spawn(client, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(cmd, full, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     c.stdout.on('data', (d: Buffer) => (stdout += d));
     c.stderr.on('data', (d: Buffer) => (stderr += d));
     c.on('close', (code) => resolve({ code, ms: performance.now() - t0, stdout, stderr }));
   });
+}
+
+function sh(cmd: string, args: string[], input?: string): void {
+  const r = spawnSync(cmd, args, { input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+}
+
+/** 5% loss each way: rackboot and tftpd-hpa in one namespace, the clients in another. */
+async function lossScenario(dir: string, root: string, results: Record<string, unknown>): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    console.log('\nL skipped: needs root (network namespaces)');
+    return;
+  }
+  const id = `rbb${process.pid % 100000}`;
+  const [srv, cli] = [`${id}-srv`, `${id}-cli`];
+  const servers: Server[] = [];
+  try {
+    sh('ip', ['netns', 'add', srv]);
+    sh('ip', ['netns', 'add', cli]);
+    sh('ip', ['link', 'add', `${id}a`, 'type', 'veth', 'peer', 'name', `${id}b`]);
+    sh('ip', ['link', 'set', `${id}a`, 'netns', srv]);
+    sh('ip', ['link', 'set', `${id}b`, 'netns', cli]);
+    sh('ip', ['-n', srv, 'addr', 'add', '10.99.0.1/24', 'dev', `${id}a`]);
+    sh('ip', ['-n', cli, 'addr', 'add', '10.99.0.2/24', 'dev', `${id}b`]);
+    for (const [ns, l] of [[srv, `${id}a`], [cli, `${id}b`]] as const) {
+      sh('ip', ['-n', ns, 'link', 'set', l, 'up']);
+      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      // On input: dropping in an output hook would fail the sender's sendto() instead.
+      sh('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], 'table inet loss {\n chain in {\n  type filter hook input priority 0;\n  meta l4proto udp numgen random mod 100 < 5 drop\n }\n}\n');
+    }
+    writeFileSync(join(root, 'f128k'), randomBytes(128 * 1024));
+    const want = await sha(join(root, 'f128k'));
+    const at = { host: '10.99.0.1', ns: srv };
+    mkdirSync(join(dir, 'ns'));
+    servers.push(await startRackboot(join(dir, 'ns'), root, at), await startHpa(root, at));
+    const times: Record<string, number[]> = {};
+    for (let run = 0; run < RUNS; run++) {
+      for (const s of run % 2 ? [...servers].reverse() : servers) {
+        for (const client of ['tftp', 'atftp'] as const) {
+          const out = join(dir, `loss-${s.name}-${client}`);
+          const r = await runClient(client, s.port, 'f128k', out, {}, { host: '10.99.0.1', ns: cli });
+          const ok = r.code === 0 && (await sha(out)) === want;
+          (times[`${s.name} ${client === 'tftp' ? 'tftp-hpa' : client}`] ??= []).push(ok ? r.ms : NaN);
+          rmSync(out, { force: true });
+        }
+      }
+    }
+    console.log(`\n5% loss each way (namespaces), 128 KiB at blksize 512, median of ${RUNS} (NaN: a failed transfer)`);
+    for (const k of Object.keys(times)) console.log(`  ${k.padEnd(22)} ${fmt(median(times[k]!))}   runs: ${times[k]!.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
+    for (const c of ['tftp-hpa', 'atftp']) {
+      const ratio = median(times[`tftpd-hpa ${c}`]!) / median(times[`rackboot ${c}`]!);
+      console.log(`  L  ${c}: rackboot/tftpd-hpa = ${ratio.toFixed(2)}x   (no bar)`);
+      results[`L_${c}`] = ratio;
+    }
+  } finally {
+    for (const s of servers) s.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    for (const ns of [srv, cli]) {
+      const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean);
+      for (const pid of pids) spawnSync('kill', ['-9', pid]);
+      spawnSync('ip', ['netns', 'del', ns]);
+    }
+  }
 }
 
 async function sha(path: string): Promise<string> {
@@ -145,7 +217,7 @@ const fmt = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
 const mbps = (bytes: number, ms: number) => `${(bytes / MiB / (ms / 1000)).toFixed(0)} MiB/s`;
 
 async function main(): Promise<void> {
-  for (const c of ['in.tftpd', 'atftp', 'curl']) need(c);
+  for (const c of ['in.tftpd', 'atftp', 'curl', ...(ONLY.has('L') ? ['tftp', 'ip', 'nft'] : [])]) need(c);
   const dir = mkdtempSync(join(tmpdir(), 'rackboot-bench-tftp-'));
   const root = join(dir, 'root');
   spawnSync('mkdir', ['-p', root]);
@@ -232,6 +304,7 @@ async function main(): Promise<void> {
         Object.assign(results, { [`concurrent_ws${windowsize}`]: Object.fromEntries(Object.keys(agg).map((k) => [k, median(agg[k]!)])), [`C_ws${windowsize}`]: c });
       }
     }
+    if (ONLY.has('L')) await lossScenario(dir, root, results);
     console.log(`\nload average at the start: ${(results.loadavg as number).toFixed(2)}, now ${loadavg()[0]!.toFixed(2)}`);
     if (values.json) console.log(JSON.stringify(results));
   } finally {
