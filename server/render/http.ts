@@ -113,8 +113,10 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
     const { file } = found;
     const closeFile = () => void Promise.resolve(file.close?.()).catch(() => undefined);
 
+    // The registered machine asking (by its address): it gets only its own node's files, and files
+    // without a node (loaders, static kernels) go on its timeline.
+    const owner = ipv4Of(address) ? await requesterNode(address) : undefined;
     if (file.node) {
-      const owner = ipv4Of(address) ? await requesterNode(address) : undefined;
       if (owner && owner !== file.node) {
         closeFile();
         deps.events.record({ node: owner, kind: 'http.refused', detail: { path: found.path, for: file.node } });
@@ -131,9 +133,10 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
       closeFile();
       requests.inc({ kind: file.kind, status: String(status) });
       if (sent) bytes.inc({ kind: file.kind }, sent);
-      if (file.node || mac) {
+      const node = file.node ?? owner;
+      if (node || mac) {
         deps.events.record({
-          node: file.node ?? null,
+          node: node ?? null,
           mac: mac ?? null,
           kind: req.method === 'HEAD' ? 'http.head' : 'http.get',
           detail: {

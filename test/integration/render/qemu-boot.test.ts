@@ -1,0 +1,191 @@
+// Real network boots from rendered configs. iPXE: QEMU's iPXE ROM gets
+// rackboot's DHCP answer (a node whose loader is iPXE), fetches its iPXE
+// script from /boot/ipxe/<mac>, the kernel and RAM disk from
+// /boot/<node>/..., and Linux starts with the rendered command line.
+// PXELINUX: the same ROM loads pxelinux.0 over TFTP, which reads its
+// rendered pxelinux.cfg/01-<mac> and boots the kernel it names. rackboot runs as `rackboot serve` inside a network
+// namespace; the blade is a QEMU VM on a tap in that namespace. The kernel
+// is Debian's cloud kernel (the lab's cache); it and a tiny RAM disk whose
+// /init prints its command line and powers off sit in tftp.root at
+// boot/<node>/..., which the static provider serves (the images service,
+// whose builds the lab boots, is off here to keep this test short).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { PACKAGE_ROOT } from '../../../server/paths.js';
+import { requireLab } from '../../helpers/env.js';
+import { NetLab, sh } from '../../helpers/netns.js';
+import { ensureKernel } from '../../lab/kernel.js';
+
+const ROM = '/usr/lib/ipxe/qemu/efi-virtio.rom'; // what virtio-net-pci loads by default
+const MAC = '52:54:00:12:34:01';
+const MAC2 = '52:54:00:12:34:02';
+const TOKEN = 'ipxe-qemu-token';
+const API = 'http://10.0.0.1:8080';
+
+async function until<T>(what: string, ms: number, fn: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('real network boots in QEMU from rendered configs', () => {
+  let lab: NetLab | undefined;
+  let tmp: string;
+  let srv: string;
+  let server: ChildProcess | undefined;
+  let serverLog = '';
+
+  before(() => {
+    tmp = mkdtempSync(join(tmpdir(), 'rackboot-ipxe-qemu-'));
+  });
+  after(async () => {
+    await lab?.cleanup();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('iPXE (script, kernel, RAM disk over HTTP) and PXELINUX (per-MAC config over TFTP) boot Linux with the rendered command line', { timeout: 420_000 }, async (t) => {
+    if (!requireLab(t, { root: true, commands: ['qemu-system-x86_64', 'cpio', 'busybox', 'apt-cache', 'dpkg', 'depmod'] })) return;
+    if (!existsSync(ROM)) {
+      requireLab(t, { commands: ['qemu-ipxe-rom-missing'] });
+      return;
+    }
+    const kernel = ensureKernel((s) => console.log(`# ${s}`));
+
+    // The blade's files in tftp.root (served over TFTP and HTTP by the static provider).
+    const root = join(tmp, 'tftpboot');
+    mkdirSync(join(root, 'boot', 'blade1'), { recursive: true });
+    copyFileSync(kernel.vmlinuz, join(root, 'boot', 'blade1', 'kernel'));
+    const rd = join(tmp, 'initrd');
+    mkdirSync(join(rd, 'bin'), { recursive: true });
+    copyFileSync('/usr/bin/busybox', join(rd, 'bin', 'busybox'));
+    writeFileSync(
+      join(rd, 'init'),
+      '#!/bin/busybox sh\n/bin/busybox mkdir -p /proc\n/bin/busybox mount -t proc proc /proc\necho "RACKBOOT-INIT $(/bin/busybox cat /proc/cmdline)"\n/bin/busybox poweroff -f\n',
+    );
+    chmodSync(join(rd, 'init'), 0o755);
+    sh('sh', ['-c', `cd '${rd}' && find . | cpio -o -H newc --quiet > '${join(root, 'boot', 'blade1', 'initrd')}'`]);
+    mkdirSync(join(root, 'boot', 'blade2'));
+    for (const f of ['kernel', 'initrd']) copyFileSync(join(root, 'boot', 'blade1', f), join(root, 'boot', 'blade2', f));
+
+    const config = {
+      cluster: { name: 'cgws', domain: 'cluster.local', vars: { webroot: '/var/www' } },
+      dataDir: join(tmp, 'data'),
+      api: { listen: '10.0.0.1:8080', token: TOKEN },
+      log: { level: 'info' },
+      networks: [{ name: 'inside', interface: 'br0', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', staticRange: '10.0.0.10-10.0.0.199' }],
+      dhcp: { enabled: true },
+      tftp: { enabled: true, root },
+      images: { enabled: false },
+      nfs: { enabled: false },
+      director: { enabled: false },
+      nodes: [
+        {
+          name: 'blade2',
+          loader: 'pxelinux',
+          image: 'web-blade',
+          vars: { kernelArgs: 'console=ttyS0 panic=-1' },
+          interfaces: [{ name: 'eth0', mac: MAC2, network: 'inside', ipv4: '10.0.0.12' }],
+        },
+        {
+          name: 'blade1',
+          loader: 'ipxe',
+          image: 'web-blade',
+          vars: { kernelArgs: 'console=ttyS0 panic=-1' },
+          interfaces: [{ name: 'eth0', mac: MAC, network: 'inside', ipv4: '10.0.0.11' }],
+        },
+      ],
+    };
+    const cfgFile = join(tmp, 'rackboot.yaml');
+    writeFileSync(cfgFile, YAML.stringify(config));
+
+    lab = new NetLab('rbr');
+    srv = lab.addNs('srv');
+    lab.bridge(srv, 'br0', '10.0.0.1/24');
+    sh('ip', ['-n', srv, 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
+    lab.enslave(srv, 'tap0', 'br0');
+    sh('ip', ['-n', srv, 'link', 'set', 'tap0', 'up']);
+
+    server = lab.spawn(srv, process.execPath, [join(PACKAGE_ROOT, 'dist', 'server', 'cli', 'main.js'), 'serve', '--config', cfgFile], {
+      env: { ...process.env, RACKBOOT_LOG_FORMAT: 'json' },
+    });
+    server.stdout!.on('data', (d: Buffer) => (serverLog += d.toString()));
+    server.stderr!.on('data', (d: Buffer) => (serverLog += d.toString()));
+    const curl = (args: string[]) => lab!.exec(srv, 'curl', ['-s', ...args], { timeoutMs: 10_000 });
+    await until('rackboot serve to answer', 30_000, async () => ((await curl(['-o', '/dev/null', '-w', '%{http_code}', `${API}/healthz`])).stdout === '200' ? true : undefined));
+
+    /** Power a blade on and wait until its RAM disk's init printed the kernel command line (QEMU then exits). */
+    const boot = async (mac: string): Promise<{ serial: string; cmdline: string; seconds: number }> => {
+      let serial = '';
+      const vm = lab!.spawn(srv, 'qemu-system-x86_64', [
+        '-accel', 'tcg', '-m', '384', '-smp', '1', '-nographic', '-no-reboot', '-boot', 'n',
+        '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no',
+        // QEMU's default virtio-net ROM is iPXE (package ipxe-qemu).
+        '-device', `virtio-net-pci,netdev=n0,mac=${mac}`,
+      ]);
+      vm.stdout!.on('data', (d: Buffer) => (serial += d.toString('latin1')));
+      const exited = new Promise<void>((r) => vm.once('close', () => r()));
+      const t0 = Date.now();
+      await Promise.race([
+        until('the RAM disk init to print its command line', 200_000, async () => {
+          if (/No bootable device|No more network devices|Kernel panic/.test(serial)) throw new Error('the blade cannot boot');
+          return /RACKBOOT-INIT .*\n/.test(serial) ? true : undefined;
+        }),
+        exited.then(() => {
+          if (!/RACKBOOT-INIT/.test(serial)) throw new Error('QEMU exited before init ran');
+        }),
+      ]).catch((e: Error) => {
+        vm.kill('SIGKILL');
+        throw new Error(`${e.message}\nconsole tail:\n${serial.slice(-2500)}\nserver log tail:\n${serverLog.slice(-2500)}`);
+      });
+      const seconds = (Date.now() - t0) / 1000;
+      await exited;
+      return { serial, cmdline: /RACKBOOT-INIT (.*)/.exec(serial)![1]!.trim(), seconds };
+    };
+    const timeline = async (node: string) => {
+      const ev = await curl(['-H', `authorization: Bearer ${TOKEN}`, `${API}/api/v1/nodes/${node}/events?limit=200`]);
+      return JSON.parse(ev.stdout) as Array<{ kind: string; detail: Record<string, unknown> }>;
+    };
+    const preview = async (node: string, loader: string) =>
+      (await curl(['-H', `authorization: Bearer ${TOKEN}`, `${API}/api/v1/nodes/${node}/render/${loader}`])).stdout;
+
+    // 1. iPXE: DHCP hands the script URL; the script, kernel and RAM disk come over HTTP.
+    const one = await boot(MAC);
+    console.log(`# iPXE over HTTP: power-on to init ${one.seconds.toFixed(1)} s`);
+    assert.match(one.serial, /http:\/\/10\.0\.0\.1:8080\/boot\/ipxe\/52:54:00:12:34:01/);
+    for (const arg of ['BOOTIF=01-52-54-00-12-34-01', 'rackboot.node=blade1', 'rackboot.iface=eth0', `rackboot.api=${API}/api/v1`, 'rackboot.webroot=/var/www', 'console=ttyS0']) {
+      assert.ok(one.cmdline.split(' ').includes(arg), `${arg} not in the booted kernel's command line: ${one.cmdline}`);
+    }
+    assert.ok((await preview('blade1', 'ipxe')).includes(` ${one.cmdline.replace(/^initrd=initrd /, '')} ||`), `the booted command line is the preview's: ${one.cmdline}`);
+    const ev1 = await timeline('blade1');
+    const kinds1 = ev1.map((e) => `${e.kind}:${String(e.detail.path ?? e.detail.file ?? '')}`);
+    assert.ok(ev1.some((e) => e.kind === 'render' && e.detail.template === 'ipxe.ipxe.hbs' && e.detail.protocol === 'http'), kinds1.join('\n'));
+    for (const f of ['kernel', 'initrd']) {
+      const size = statSync(join(root, 'boot', 'blade1', f)).size;
+      const got = ev1.filter((e) => e.kind === 'http.get' && e.detail.path === `boot/blade1/${f}`);
+      assert.ok(got.reduce((n, e) => n + Number(e.detail.bytes), 0) >= size, `boot/blade1/${f} (${size} bytes) not sent whole over HTTP: ${kinds1.join('\n')}`);
+    }
+
+    // 2. PXELINUX: DHCP hands pxelinux.0 and option 209; PXELINUX reads its rendered per-MAC config over TFTP.
+    const two = await boot(MAC2);
+    console.log(`# PXELINUX over TFTP: power-on to init ${two.seconds.toFixed(1)} s`);
+    for (const arg of ['BOOTIF=01-52-54-00-12-34-02', 'rackboot.node=blade2', `rackboot.api=${API}/api/v1`]) {
+      assert.ok(two.cmdline.split(' ').includes(arg), `${arg} not in the booted kernel's command line: ${two.cmdline}`);
+    }
+    // PXELINUX adds BOOT_IMAGE= in front and the INITRD line as initrd= at the end.
+    const appended = two.cmdline.replace(/^BOOT_IMAGE=\S+ /, '').replace(/ initrd=boot\/blade2\/initrd$/, '');
+    assert.ok((await preview('blade2', 'pxelinux')).includes(`APPEND ${appended}\n`), `the booted command line is the preview's: ${two.cmdline}`);
+    const ev2 = await timeline('blade2');
+    const kinds2 = ev2.map((e) => `${e.kind}:${String(e.detail.path ?? e.detail.file ?? '')}`);
+    assert.ok(ev2.some((e) => e.kind === 'render' && e.detail.path === 'pxelinux.cfg/01-52-54-00-12-34-02' && e.detail.protocol === 'tftp'), kinds2.join('\n'));
+    assert.ok(ev2.some((e) => e.kind === 'tftp.transfer' && e.detail.file === 'pxelinux.cfg/01-52-54-00-12-34-02'), kinds2.join('\n'));
+  });
+});
