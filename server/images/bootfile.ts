@@ -11,19 +11,33 @@ export interface Part {
   read(start: number, end: number): Promise<Buffer>;
 }
 
-export function filePart(fh: FileHandle, size: number): Part {
+/**
+ * A file read through one descriptor. TFTP asks for one block (512-1468
+ * bytes) at a time, in order: reads go through a 256 KiB window so a
+ * transfer costs one read(2) per window, not one per block.
+ */
+export function filePart(fh: FileHandle, size: number, windowSize = 256 * 1024): Part {
+  let win: { start: number; buf: Buffer } | undefined;
+  const readAt = async (start: number, len: number): Promise<Buffer> => {
+    const buf = Buffer.allocUnsafe(len);
+    let off = 0;
+    while (off < len) {
+      const { bytesRead } = await fh.read(buf, off, len - off, start + off);
+      if (bytesRead === 0) throw new Error(`short read at ${start + off} of a ${size}-byte file`);
+      off += bytesRead;
+    }
+    return buf;
+  };
   return {
     size,
     async read(start, end) {
-      const len = Math.max(0, Math.min(end, size) - start);
-      const buf = Buffer.allocUnsafe(len);
-      let off = 0;
-      while (off < len) {
-        const { bytesRead } = await fh.read(buf, off, len - off, start + off);
-        if (bytesRead === 0) throw new Error(`short read at ${start + off} of a ${size}-byte file`);
-        off += bytesRead;
-      }
-      return buf;
+      end = Math.min(end, size);
+      if (end <= start) return Buffer.alloc(0);
+      if (win && start >= win.start && end <= win.start + win.buf.length) return win.buf.subarray(start - win.start, end - win.start);
+      if (end - start >= windowSize) return readAt(start, end - start);
+      const w = { start, buf: await readAt(start, Math.min(windowSize, size - start)) };
+      win = w;
+      return w.buf.subarray(0, end - start);
     },
   };
 }
