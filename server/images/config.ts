@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import { Name, Section } from '../config/types.js';
+import { Name, Section, StringEnum } from '../config/types.js';
 
 export const ImagesConfigSchema = Section({
   enabled: Type.Boolean(),
@@ -15,9 +15,11 @@ export const ImagesConfigSchema = Section({
   buildOnStart: Type.Array(Name),
   /** Rebuild an image when its recipe directory changes (inotify). */
   watch: Type.Boolean(),
+  /** Who may fetch boot/<node>/initrd (it carries the node's report token): any client, or only the node's own addresses. */
+  overlayClients: StringEnum(['any', 'node']),
 });
 export type ImagesConfig = Static<typeof ImagesConfigSchema>;
-export const IMAGES_DEFAULTS: ImagesConfig = { enabled: true, recipeDirs: [], keep: 3, discoveryImage: 'discovery', buildOnStart: [], watch: false };
+export const IMAGES_DEFAULTS: ImagesConfig = { enabled: true, recipeDirs: [], keep: 3, discoveryImage: 'discovery', buildOnStart: [], watch: false, overlayClients: 'any' };
 
 /** Images named in the config must have a recipe (checked when the config loads). */
 export function imagesConfigIssues(c: { config: { images: ImagesConfig }; paths: { recipeDirs: string[] } }): Array<{ path: string; message: string }> {

@@ -52,6 +52,8 @@ export interface ProviderDeps {
   discoveryImage: string | null;
   /** Overlays older than this are rebuilt (templates or exports may have changed). */
   ttlMs?: number;
+  /** 'node': boot/<node>/initrd only to the node's own addresses (the overlay holds its report token). */
+  overlayClients?: 'any' | 'node';
 }
 
 export class ImageBootProvider implements BootContentProvider, ImageCatalog {
@@ -135,6 +137,9 @@ export class ImageBootProvider implements BootContentProvider, ImageCatalog {
       if (!n.effective.image) throw new BootRefused(`node '${who}' has no image (set image on the node or its group)`);
       node = n.node;
       image = n.effective.image;
+      if (what === 'initrd' && this.d.overlayClients === 'node' && !node.interfaces.some((i) => i.ipv4 === client.address)) {
+        throw new BootRefused(`boot/${who}/initrd goes only to ${who}'s own addresses (images.overlayClients: node); ${client.address} is not one`, 403);
+      }
     }
     const version = this.d.store.current(image);
     if (!version) throw new BootRefused(`image '${image}' has no build yet (rackboot image build ${image})`);

@@ -62,6 +62,7 @@ export class ImagesService implements Service {
       apiToken: ctx.apiToken,
       exports: () => ctx.boot.exports,
       discoveryImage: conf.discoveryImage,
+      overlayClients: conf.overlayClients,
     });
     this.apiRoutes = imageRoutes({
       store: this.store,

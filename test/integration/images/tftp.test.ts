@@ -1,7 +1,8 @@
 // A node's kernel and RAM disk (with its overlay) over rackboot's own TFTP
 // service, fetched by real clients (curl with blksize 1468, atftp with
-// windowsize): the bytes are the hub's, and a node's file is the same
-// through any client.
+// windowsize): the bytes are the hub's; with images.overlayClients: node
+// another address is refused the node's RAM disk (its overlay holds the
+// node's report token).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -27,9 +28,9 @@ describe('images over TFTP', () => {
       {
         api: { listen: '127.0.0.1:0', token: TOKEN, publicUrl: 'http://127.0.0.1:8080' },
         cluster: { name: 'cgws', domain: 'cluster.local', vars: { site: 'lab' } },
-        networks: [...TEST_NETWORKS, { name: 'lo', cidr: '127.0.0.0/8', serverAddress: '127.0.0.1', staticRange: '127.0.0.2-127.0.0.200' }],
+        networks: [...TEST_NETWORKS, { name: 'lo', cidr: '127.0.0.0/8', serverAddress: '127.0.0.254', staticRange: '127.0.0.2-127.0.0.200' }],
         tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64 },
-        images: { recipeDirs: [recipes] },
+        images: { recipeDirs: [recipes], overlayClients: 'node' },
       },
       { factories: [imagesFactory, tftpServiceFactory] },
     );
@@ -40,10 +41,10 @@ describe('images over TFTP', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  test('curl and atftp fetch boot/<node>/kernel and initrd: same bytes as the boot hub serves', async (t) => {
+  test('curl and atftp fetch boot/<node>/kernel and initrd: same bytes as the boot hub serves; only the node gets its overlay', async (t) => {
     if (!requireLab(t, { commands: ['busybox', 'curl', 'atftp'] })) return;
     const api = <T>(m: string, p: string, b?: unknown) => s!.api<T>(m, p, b, TOKEN);
-    const made = await api('POST', '/api/v1/nodes', { name: 'blade5', image: 'blade', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0a:05', network: 'lo', ipv4: '127.0.0.5' }] });
+    const made = await api('POST', '/api/v1/nodes', { name: 'blade5', image: 'blade', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0a:05', network: 'lo', ipv4: '127.0.0.1' }] });
     assert.equal(made.status, 201, JSON.stringify(made.body));
     const job = await api<{ id: string }>('POST', '/api/v1/images/blade/builds');
     for (;;) {
@@ -66,5 +67,10 @@ describe('images over TFTP', () => {
         assert.ok(readFileSync(local).equals(want), `${run.client} ${what}: ${readFileSync(local).length} bytes, want ${want.length}`);
       }
     }
+    // images.overlayClients: node. The blade is 127.0.0.1 (where the clients above came from); another address gets a refusal.
+    await assert.rejects(s!.server.boot.lookup('boot/blade5/initrd', { address: '127.0.0.9', protocol: 'tftp' }), (e: Error & { status?: number }) => e.status === 403 && /only to blade5's own addresses/.test(e.message));
+    const k = await s!.server.boot.lookup('boot/blade5/kernel', { address: '127.0.0.9', protocol: 'tftp' });
+    assert.ok(k, 'the kernel holds no secret');
+    await k.close?.();
   });
 });
