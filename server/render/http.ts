@@ -4,7 +4,7 @@
 // What a path may serve is the providers' decision (a config only for a
 // registered MAC or address, a kernel only for a registered node); on top,
 // a registered machine gets only its own node's files.
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry as Metrics } from 'prom-client';
 import { BootRefused, type BootClient, type BootFile } from '../boot/content.js';
@@ -21,6 +21,9 @@ import type { Store } from '../store/types.js';
 import { contentRange, notModified, parseRange, rangeStillValid, type ByteRange } from './http-range.js';
 import { RenderRefused } from './provider.js';
 import { ipv4Of } from './renderer.js';
+
+/** Bytes read from a boot file per step when sending it over HTTP. */
+const HTTP_CHUNK = 512 * 1024;
 
 const CONTENT_TYPES: Record<BootFile['kind'], string> = {
   config: 'text/plain; charset=utf-8',
@@ -111,7 +114,12 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
       return fail(reply, 404, 'not_found', `no boot file '${path}' for ${address}`);
     }
     const { file } = found;
-    const closeFile = () => void Promise.resolve(file.close?.()).catch(() => undefined);
+    let fileClosed = false;
+    const closeFile = () => {
+      if (fileClosed) return;
+      fileClosed = true;
+      void Promise.resolve(file.close?.()).catch(() => undefined);
+    };
 
     // The registered machine asking (by its address): it gets only its own node's files, and files
     // without a node (loaders, static kernels) go on its timeline.
@@ -166,15 +174,16 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
 
     let status = 200;
     let length = size;
-    let body: () => Readable;
     let ranges: ByteRange[] | undefined;
+    // What the body is: byte ranges of the file, with multipart headers between them for several ranges.
+    let segments: Array<Buffer | ByteRange> = [{ start: 0, end: size }];
     if (decision.kind === 'partial' && decision.ranges.length === 1) {
       const r = decision.ranges[0]!;
       ranges = [r];
       status = 206;
       length = r.end - r.start;
       reply.header('content-range', contentRange(r, size));
-      body = () => file.stream(r.start, r.end);
+      segments = [r];
     } else if (decision.kind === 'partial') {
       ranges = decision.ranges;
       status = 206;
@@ -183,39 +192,48 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
       const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
       length = heads.reduce((n, h, i) => n + h.length + ranges![i]!.end - ranges![i]!.start, tail.length);
       reply.header('content-type', `multipart/byteranges; boundary=${boundary}`);
-      const parts = ranges;
-      body = () =>
-        Readable.from(
-          (async function* () {
-            for (let i = 0; i < parts.length; i++) {
-              yield heads[i]!;
-              for await (const chunk of file.stream(parts[i]!.start, parts[i]!.end)) yield chunk as Buffer;
-            }
-            yield tail;
-          })(),
-        );
-    } else {
-      body = () => file.stream(0, size);
+      segments = ranges.flatMap((r, i) => [heads[i]!, r]);
+      segments.push(tail);
     }
     reply.status(status).header('content-length', String(length));
     if (req.method === 'HEAD') {
       finish(status, 0, ranges);
       return reply.send();
     }
+    // Read in large positioned chunks (BootFile.read): fewer, bigger writes than a 64 KiB file stream,
+    // with the buffered amount per connection bounded by the stream's highWaterMark.
     let sent = 0;
-    const counted = new PassThrough();
-    counted.on('data', (c: Buffer) => (sent += c.length));
-    const source = body();
-    source.on('error', (err) => {
-      req.log.warn({ err, path: found!.path }, 'http boot: read failed');
-      counted.destroy(err);
-    });
-    source.pipe(counted);
-    reply.raw.once('close', () => {
-      source.destroy();
+    const body = Readable.from(
+      (async function* () {
+        for (const seg of segments) {
+          if (Buffer.isBuffer(seg)) {
+            sent += seg.length;
+            yield seg;
+            continue;
+          }
+          for (let pos = seg.start; pos < seg.end; ) {
+            const chunk = await file.read(pos, Math.min(seg.end, pos + HTTP_CHUNK));
+            if (chunk.length === 0) throw new Error(`${found!.path}: the file ended at ${pos} of ${seg.end} bytes`);
+            pos += chunk.length;
+            sent += chunk.length;
+            yield chunk;
+          }
+        }
+      })(),
+      { objectMode: false, highWaterMark: HTTP_CHUNK },
+    );
+    body.on('error', (err) => req.log.warn({ err, path: found!.path }, 'http boot: read failed'));
+    const done = () => {
+      body.destroy();
       finish(status, sent, ranges);
-    });
-    return reply.send(counted);
+    };
+    // The client may have gone while the file was looked up: then 'close' has fired already.
+    if (reply.raw.closed || reply.raw.destroyed) {
+      done();
+      return reply;
+    }
+    reply.raw.once('close', done);
+    return reply.send(body);
   }
 
   return async (app) => {

@@ -254,6 +254,20 @@ export class BootRenderer implements NodeRenderer {
       const err = engine.check(t.name);
       if (err) errors.push({ node: null, loader: 'pxelinux', template: t.name, line: err.line ?? null, variable: null, message: err.message });
     }
+    // A config that names a kernel nobody can serve is as broken as one that does not render.
+    if (this.deps.boot.images) {
+      const users = new Map<string, string[]>();
+      for (const node of nodes) {
+        const img = this.deps.registry.effective(node, node.group ? groups.get(node.group) : undefined).image;
+        if (img) users.set(img, [...(users.get(img) ?? []), node.name]);
+      }
+      for (const [img, names] of users) {
+        if ((await this.describe(img))?.version) continue;
+        for (const node of names) {
+          errors.push({ node, loader: 'pxelinux', template: '-', line: null, variable: null, message: `node ${node}: image '${img}' has no build yet, its kernel and RAM disk cannot be served (rackboot image build ${img})` });
+        }
+      }
+    }
     for (const loader of LOADERS) {
       for (const node of nodes) {
         renders++;

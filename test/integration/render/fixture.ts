@@ -52,7 +52,8 @@ export function imageCatalog(state: { discoveryBuilt: boolean }): ImageCatalog {
   return {
     describe: async (name) => {
       const d = IMAGES[name];
-      if (!d) return undefined;
+      // Like the images service: a name it has no build of is described with version null.
+      if (!d) return { name, version: null, cmdline: '', kernelSize: null, initrdSize: null };
       return name === 'discovery' && !state.discoveryBuilt ? { ...d, version: null } : d;
     },
   };

@@ -349,6 +349,16 @@ describe('HTTP boot and the render routes', () => {
     rmSync(join(ops, 'ipxe.ipxe.hbs'));
     assert.equal((await curl(`${s.url}/boot/ipxe/52:54:00:00:0a:01`)).status, 200);
     assert.equal((await s.api<{ ok: boolean }>('GET', '/api/v1/templates/check')).body.ok, true);
+
+    // An image never built: every node using it is reported (its kernel cannot be served).
+    await s.api('PATCH', '/api/v1/nodes/blade2', { image: 'unbuilt' });
+    const unbuilt = await s.api<{ ok: boolean; errors: Array<{ node: string; message: string }> }>('GET', '/api/v1/templates/check');
+    await s.api('PATCH', '/api/v1/nodes/blade2', { image: null });
+    assert.equal(unbuilt.body.ok, false);
+    assert.deepEqual(
+      unbuilt.body.errors.map((e) => e.message),
+      ["node blade2: image 'unbuilt' has no build yet, its kernel and RAM disk cannot be served (rackboot image build unbuilt)"],
+    );
   });
 
   test('API: bad loader 400, unknown node 404, interface choice, scope, discovery preview', async () => {

@@ -1,0 +1,184 @@
+// bench/httpboot: rackboot's HTTP boot route against Apache httpd (the web
+// server Debian ships, serving the same files) in the same run, on loopback.
+//
+//   node dist/bench/httpboot.js [--runs 5] [--seconds 8]
+//
+// Scenarios (medians of --runs; the servers alternate inside each run):
+//   K1   one 64 MiB kernel download with curl, time to last byte
+//   K50  50 concurrent connections downloading a 16 MiB RAM disk (wrk), MiB/s
+//   S    iPXE scripts: wrk with 50 connections on /boot/ipxe/<mac>, which
+//        rackboot renders from the template on every request (registry
+//        lookups included) while Apache sends a static file of the same
+//        bytes: requests/s
+// rackboot serves the kernel and RAM disk from tftp.root through the boot hub
+// and /boot/<node>/..., exactly the path a blade's iPXE takes.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, seconds: { type: 'string', default: '8' } } });
+const RUNS = Number(values.runs);
+const SECONDS = Number(values.seconds);
+const CLI = new URL('../server/cli/main.js', import.meta.url).pathname;
+const MiB = 1 << 20;
+const MAC = '52:54:00:00:0a:01';
+
+for (const cmd of ['curl', 'wrk', 'apache2']) {
+  if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) {
+    console.error(`bench/httpboot needs '${cmd}' (Debian packages curl, wrk, apache2)`);
+    process.exit(2);
+  }
+}
+
+const port = () => 20000 + Math.floor(Math.random() * 20000);
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function waitHttp(url: string, child: ChildProcess, what: string): Promise<void> {
+  for (let i = 0; i < 150; i++) {
+    if (child.exitCode !== null) throw new Error(`${what} exited (${child.exitCode})`);
+    const r = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', url]);
+    if (r.stdout.toString() === '200') return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} did not answer ${url}`);
+}
+
+function run(cmd: string, args: string[]): Promise<{ out: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    c.on('close', (code) => (code === 0 ? resolve({ out, ms: performance.now() - t0 }) : reject(new Error(`${cmd} ${args.join(' ')}: ${out}`))));
+  });
+}
+
+/** wrk's summary: requests/s and transfer/s (MiB/s). */
+function parseWrk(out: string): { rps: number; mibps: number; errors: string | null } {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const t = /Transfer\/sec:\s+([\d.]+)(\w+)/.exec(out);
+  const unit = { B: 1 / MiB, KB: 1 / 1024, MB: 1, GB: 1024 }[t?.[2] ?? 'MB'] ?? 1;
+  const errors = /Non-2xx or 3xx responses: \d+/.exec(out)?.[0] ?? null;
+  const socket = /Socket errors: .*/.exec(out)?.[0];
+  if (socket) console.log(`  (wrk: ${socket})`);
+  return { rps, mibps: Number(t?.[1] ?? NaN) * unit, errors };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'rackboot-bench-httpboot-'));
+  const children: ChildProcess[] = [];
+  try {
+    const root = join(dir, 'tftpboot');
+    const www = join(dir, 'www');
+    mkdirSync(join(root, 'boot', 'blade1'), { recursive: true });
+    mkdirSync(join(www, 'boot', 'blade1'), { recursive: true });
+    const kernel = randomBytes(64 * MiB);
+    const initrd = randomBytes(16 * MiB);
+    for (const base of [root, www]) {
+      writeFileSync(join(base, 'boot', 'blade1', 'kernel'), kernel);
+      writeFileSync(join(base, 'boot', 'blade1', 'initrd'), initrd);
+    }
+
+    const rbPort = port();
+    const cfg = join(dir, 'rackboot.yaml');
+    writeFileSync(
+      cfg,
+      [
+        `dataDir: ${dir}/var`,
+        `api: { listen: "127.0.0.1:${rbPort}", token: bench-token }`,
+        'networks: [ { name: inside, cidr: 10.0.0.0/24, serverAddress: 10.0.0.1, staticRange: 10.0.0.10-10.0.0.199 } ]',
+        'dhcp: { enabled: false }',
+        `tftp: { enabled: false, root: ${root} }`,
+        'nfs: { enabled: false }',
+        'images: { enabled: false }',
+        'director: { enabled: false }',
+        'groups: [ { name: web, loader: ipxe, image: web-blade } ]',
+        `nodes: [ { name: blade1, group: web, interfaces: [ { name: eth0, mac: "${MAC}", network: inside, ipv4: 10.0.0.11 } ] } ]`,
+      ].join('\n') + '\n',
+    );
+    const rb = spawn(process.execPath, [CLI, 'serve', '--config', cfg], { env: { PATH: process.env.PATH, RACKBOOT_LOG: 'warn', RACKBOOT_LOG_FORMAT: 'json' }, stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(rb);
+    const rbBase = `http://127.0.0.1:${rbPort}`;
+    await waitHttp(`${rbBase}/healthz`, rb, 'rackboot');
+
+    // Apache serves the same bytes; the iPXE script as rackboot renders it, as a static file.
+    const script = spawnSync('curl', ['-s', `${rbBase}/boot/ipxe/${MAC}`]).stdout;
+    if (!script.toString().startsWith('#!ipxe')) throw new Error(`rackboot's iPXE script: ${script.toString()}`);
+    mkdirSync(join(www, 'boot', 'ipxe'), { recursive: true });
+    writeFileSync(join(www, 'boot', 'ipxe', MAC), script);
+    const apPort = port();
+    const mods = '/usr/lib/apache2/modules';
+    writeFileSync(
+      join(dir, 'apache2.conf'),
+      [
+        `ServerRoot ${dir}`,
+        `PidFile ${dir}/apache2.pid`,
+        `ErrorLog ${dir}/apache-error.log`,
+        `Listen 127.0.0.1:${apPort}`,
+        `LoadModule mpm_event_module ${mods}/mod_mpm_event.so`,
+        `LoadModule authz_core_module ${mods}/mod_authz_core.so`,
+        'User www-data',
+        'Group www-data',
+        'ServerName localhost',
+        `DocumentRoot ${www}`,
+        `<Directory ${www}>\n  Require all granted\n</Directory>`,
+        'EnableSendfile On',
+        'KeepAlive On',
+        'MaxKeepAliveRequests 0',
+        'StartServers 2',
+        'ServerLimit 4',
+        'ThreadsPerChild 64',
+        'MaxRequestWorkers 256',
+      ].join('\n') + '\n',
+    );
+    spawnSync('chmod', ['-R', 'a+rX', www, dir]);
+    const ap = spawn('apache2', ['-f', join(dir, 'apache2.conf'), '-DFOREGROUND'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(ap);
+    const apBase = `http://127.0.0.1:${apPort}`;
+    await waitHttp(`${apBase}/boot/ipxe/${MAC}`, ap, 'apache2');
+
+    // Both send the right bytes.
+    for (const base of [rbBase, apBase]) {
+      const got = spawnSync('curl', ['-s', `${base}/boot/blade1/kernel`], { maxBuffer: 128 * MiB }).stdout;
+      if (sha(got) !== sha(kernel)) throw new Error(`${base}: kernel differs`);
+    }
+
+    const servers = [
+      { name: 'rackboot', base: rbBase },
+      { name: 'apache2', base: apBase },
+    ];
+    const results: Record<string, Record<string, number[]>> = { rackboot: { K1: [], K50: [], S: [] }, apache2: { K1: [], K50: [], S: [] } };
+    for (let r = 0; r < RUNS; r++) {
+      const order = r % 2 ? [...servers].reverse() : servers;
+      for (const s of order) {
+        const k1 = await run('curl', ['-s', '-o', '/dev/null', `${s.base}/boot/blade1/kernel`]);
+        results[s.name]!.K1!.push(k1.ms);
+        const k50 = parseWrk((await run('wrk', ['-t', '2', '-c', '50', '-d', `${SECONDS}s`, '--timeout', '30s', `${s.base}/boot/blade1/initrd`])).out);
+        if (k50.errors) throw new Error(`${s.name} K50: ${k50.errors}`);
+        results[s.name]!.K50!.push(k50.mibps);
+        const sc = parseWrk((await run('wrk', ['-t', '2', '-c', '50', '-d', `${SECONDS}s`, '--timeout', '30s', `${s.base}/boot/ipxe/${MAC}`])).out);
+        if (sc.errors) throw new Error(`${s.name} S: ${sc.errors}`);
+        results[s.name]!.S!.push(sc.rps);
+        console.log(`run ${r + 1} ${s.name}: K1 ${(k1.ms / 1000).toFixed(3)} s, K50 ${k50.mibps.toFixed(0)} MiB/s, S ${sc.rps.toFixed(0)} req/s`);
+      }
+    }
+    const m = (s: string, k: string) => median(results[s]![k]!);
+    console.log(`\n${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}; medians of ${RUNS} runs`);
+    console.log(`K1  64 MiB kernel, one curl:        rackboot ${(m('rackboot', 'K1') / 1000).toFixed(3)} s (${((64 * 1000) / m('rackboot', 'K1')).toFixed(0)} MiB/s), apache2 ${(m('apache2', 'K1') / 1000).toFixed(3)} s; ratio ${(m('apache2', 'K1') / m('rackboot', 'K1')).toFixed(2)}x`);
+    console.log(`K50 16 MiB RAM disk, 50 conns:      rackboot ${m('rackboot', 'K50').toFixed(0)} MiB/s, apache2 ${m('apache2', 'K50').toFixed(0)} MiB/s; ratio ${(m('rackboot', 'K50') / m('apache2', 'K50')).toFixed(2)}x`);
+    console.log(`S   iPXE script, 50 conns:          rackboot ${m('rackboot', 'S').toFixed(0)} req/s (rendered), apache2 ${m('apache2', 'S').toFixed(0)} req/s (static); ratio ${(m('rackboot', 'S') / m('apache2', 'S')).toFixed(2)}x`);
+    console.log('(ratio above 1.0: rackboot faster)');
+    console.log(readFileSync(join(dir, 'apache-error.log'), 'utf8').split('\n').filter((l) => /error|emerg/i.test(l)).slice(0, 3).join('\n'));
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
