@@ -7,5 +7,6 @@ import { registerContent, registerExport } from './nfs.js';
 import { registerRender } from './render.js';
 import { registerServe } from './serve.js';
 import { registerDirector } from './director.js';
+import { registerImport } from './import.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector, registerImage, registerExport, registerContent, registerRender];
+export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector, registerImage, registerExport, registerContent, registerRender, registerImport];

@@ -1,0 +1,112 @@
+// `rackboot import lvs.cf`: piranha files (fixtures written from the piranha
+// docs' sample and real-world files) become a config that loads, and every
+// setting that could not be carried over is listed with its line.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import YAML from 'yaml';
+import { importLvsCf, importToYaml } from '../../../server/director/lvscf/convert.js';
+import { parseLvsCf } from '../../../server/director/lvscf/parse.js';
+import { resolveConfig, parseConfigText } from '../../../server/config/load.js';
+import { loadDirector } from '../../../server/director/model.js';
+
+const root = fileURLToPath(new URL('../../../../', import.meta.url));
+const fixture = (name: string) => readFileSync(join(root, 'test/unit/director/fixtures', name), 'utf8');
+const CLI = join(root, 'dist/server/cli/main.js');
+
+describe('lvs.cf parser', () => {
+  test('globals, virtual and server blocks, quoted values with their escapes kept, comments', () => {
+    const p = parseLvsCf(fixture('paper-nat.cf'));
+    assert.deepEqual(p.errors, []);
+    assert.equal(p.globals.get('nat_router')?.value, '10.0.0.254 eth1:1');
+    assert.equal(p.virtuals.length, 1);
+    assert.equal(p.virtuals[0]!.keys.get('send')?.value, 'GET / HTTP/1.0\\r\\n\\r\\n');
+    assert.deepEqual(p.virtuals[0]!.servers.map((s) => s.name), ['blade1', 'blade2', 'blade3', 'blade4']);
+  });
+
+  test('broken input: every problem with its line, no exception', () => {
+    const r = importLvsCf(fixture('broken.cf'));
+    assert.deepEqual(r.errors.slice(0, 4), [
+      "line 7: cannot read 'what is this line' (expected key = value, 'virtual NAME {', 'server NAME {' or '}')",
+      "line 16: '}' without an open block",
+      'line 19: unterminated quoted value for send',
+      "line 17: virtual open is never closed with '}'",
+    ]);
+    assert.ok(r.errors.some((e) => /line 3: nat_router = not-an-address/.test(e)));
+    assert.ok(r.errors.some((e) => /line 6: virtual web: port = eighty/.test(e)));
+    for (const junk of ['', '}}}}', '\u0000\u0001binary', 'virtual {', 'x'.repeat(100_000)]) importLvsCf(junk);
+  });
+});
+
+describe('lvs.cf -> rackboot config', () => {
+  test('the paper-style NAT file: NAT router, network, VIP, scheduler, persistence, nanny check, weights, ports', () => {
+    const r = importLvsCf(fixture('paper-nat.cf'));
+    assert.deepEqual(r.errors, []);
+    const yaml = importToYaml(r, 'paper-nat.cf');
+    const cfg = resolveConfig(parseConfigText(yaml, null), null, {});
+    const d = loadDirector(cfg);
+    assert.equal(d.backend, 'ipvs');
+    assert.deepEqual(cfg.config.director.natRouter, { interface: 'eth1', address: '10.0.0.254/24' });
+    assert.deepEqual(cfg.config.networks[0], { name: 'nat', interface: 'eth1', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', router: '10.0.0.254' });
+    const s = d.services[0]!;
+    assert.equal(s.scheduler, 'wlc');
+    assert.equal(s.persistenceSec, 300);
+    assert.equal(s.interface, 'eth0');
+    assert.equal(s.vipPrefix, 24);
+    assert.deepEqual(s.check, { type: 'http', path: '/', host: undefined, port: undefined, expect: 'HTTP', timeoutMs: 2000, intervalMs: 2000, retries: 3, reentryMs: 15000 });
+    assert.deepEqual(cfg.config.director.services[0]!.realServers.static, [
+      { name: 'blade1', address: '10.0.0.11' },
+      { name: 'blade2', address: '10.0.0.12', weight: 2 },
+      { name: 'blade3', address: '10.0.0.13', port: 8080 },
+    ]);
+    assert.ok(r.notes.some((n) => /line 48: virtual web, server blade4 is inactive/.test(n)));
+    assert.ok(r.notes.some((n) => /heartbeat.*primary\/backup pair/.test(n)));
+    assert.match(yaml, /^# Not carried over:$/m);
+  });
+
+  test('a direct-routing file with everything piranha had: what it cannot carry over is listed', () => {
+    const r = importLvsCf(fixture('mixed.cf'), { backend: 'nftables' });
+    assert.deepEqual(r.errors, []);
+    const cfg = resolveConfig(parseConfigText(importToYaml(r, 'mixed.cf'), null), null, {});
+    const dir = cfg.config.director;
+    assert.equal(dir.masquerade, 'always');
+    assert.deepEqual(dir.services.map((s) => [s.name, s.scheduler, s.protocol ?? 'tcp', s.check?.type ?? 'http']), [
+      ['LVS-HTTP', 'wrr', 'tcp', 'http'],
+      ['smtp', 'rr', 'tcp', 'tcp'],
+      ['dns', 'rr', 'udp', 'none'],
+    ]);
+    assert.equal(dir.services[0]!.check!.host, 'www.example.com');
+    assert.equal(dir.services[0]!.check!.expect, 'I am alive');
+    assert.equal(dir.services[0]!.check!.retries, 5);
+    const text = r.notes.join('\n');
+    for (const what of [/failover ftp/, /network = direct/, /backup_private/, /frobnicate/, /lblc/, /use_regex/, /load_monitor = uptime/, /quiesce_server/, /sorry_server/, /name changed to 'Web_1'/, /HELO/, /fwmark/, /virtual off is inactive/]) {
+      assert.match(text, what);
+    }
+  });
+
+  test('rackboot import lvs.cf: YAML on stdout or a file, notes on stderr, errors exit 1 and write nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-import-'));
+    try {
+      const out = join(dir, 'site.yaml');
+      const ok = spawnSync(process.execPath, [CLI, 'import', 'lvs.cf', join(root, 'test/unit/director/fixtures/paper-nat.cf'), '-o', out], { encoding: 'utf8' });
+      assert.equal(ok.status, 0, ok.stderr);
+      assert.match(ok.stderr, /not carried over \(\d+\)/);
+      assert.equal((YAML.parse(readFileSync(out, 'utf8')) as { director: { services: unknown[] } }).director.services.length, 1);
+      const check = spawnSync(process.execPath, [CLI, 'config', 'check', '--config', out], { encoding: 'utf8' });
+      assert.equal(check.status, 0, check.stderr);
+      const bad = spawnSync(process.execPath, [CLI, 'import', 'lvs.cf', join(root, 'test/unit/director/fixtures/broken.cf')], { encoding: 'utf8' });
+      assert.equal(bad.status, 1);
+      assert.match(bad.stderr, /6 problem\(s\), nothing written/);
+      assert.equal(bad.stdout, '');
+      const missing = spawnSync(process.execPath, [CLI, 'import', 'lvs.cf', join(dir, 'nope.cf')], { encoding: 'utf8' });
+      assert.equal(missing.status, 1);
+      assert.match(missing.stderr, /cannot read/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
