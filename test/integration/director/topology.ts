@@ -66,12 +66,42 @@ export class DirectorLab {
     rs.proc = this.lab.spawn(rs.ns, 'busybox', ['httpd', '-f', '-p', '0.0.0.0:80', '-h', rs.dir]);
   }
 
+  /** nginx (one worker, no access log) answering "/" with the server's name: a fast real server for benchmarks. */
+  startNginx(rs: RealServer, bin: string): void {
+    rmSync(rs.dir, { recursive: true, force: true });
+    mkdirSync(rs.dir, { recursive: true });
+    const conf = join(rs.dir, 'nginx.conf');
+    writeFileSync(
+      conf,
+      [
+        'worker_processes 1;',
+        'daemon off;',
+        `pid ${rs.dir}/nginx.pid;`,
+        'error_log stderr error;',
+        'events { worker_connections 4096; }',
+        'http {',
+        '  access_log off;',
+        `  client_body_temp_path ${rs.dir}/t1; proxy_temp_path ${rs.dir}/t2; fastcgi_temp_path ${rs.dir}/t3; uwsgi_temp_path ${rs.dir}/t4; scgi_temp_path ${rs.dir}/t5;`,
+        '  keepalive_requests 1000000;',
+        '  server {',
+        '    listen 80 reuseport backlog=4096;',
+        `    location / { default_type text/plain; return 200 "${rs.name}\\n"; }`,
+        '    location = /health { default_type text/plain; return 200 "ok\\n"; }',
+        '  }',
+        '}',
+      ].join('\n'),
+    );
+    // No pipes: nginx's workers would keep them open after the master is killed, and nothing would see the close.
+    rs.proc = this.lab.spawn(rs.ns, bin, ['-p', rs.dir, '-c', conf, '-e', 'stderr'], { stdio: 'ignore' });
+  }
+
   async stopHttp(rs: RealServer): Promise<void> {
     const p = rs.proc;
     rs.proc = undefined;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    const gone = new Promise((r) => p.once('close', r));
-    p.kill('SIGKILL');
+    const gone = new Promise((r) => p.once('exit', r));
+    // SIGTERM: nginx's master takes its workers down with it; busybox httpd just exits.
+    p.kill('SIGTERM');
     await gone;
   }
 
@@ -84,6 +114,7 @@ export class DirectorLab {
       networks: [{ name: 'inside', interface: 'brin', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', router: NAT_ROUTER, staticRange: '10.0.0.10-10.0.0.199' }],
       dhcp: { enabled: false },
       tftp: { enabled: false },
+      nfs: { backend: 'none' },
       groups: [{ name: 'web' }],
       nodes: nodes.map(({ rs, vars }) => ({
         name: rs.name,
