@@ -129,12 +129,14 @@ export class KeepalivedBackend implements DirectorBackend {
     writeFileSync(tmp, text);
     await this.validate(tmp);
     renameSync(tmp, this.opts.configFile);
-    this.last = text;
+    // `last` only once keepalived was told: a failed reload is retried.
     if (this.opts.mode === 'external') {
       const pid = this.externalPid();
       process.kill(pid, 'SIGHUP');
+      this.last = text;
       return { changed: true, summary: `wrote ${this.opts.configFile}, SIGHUP to keepalived ${pid}` };
     }
+    this.last = text;
     if (this.child?.pid && this.child.exitCode === null) {
       this.child.kill('SIGHUP');
       return { changed: true, summary: `wrote ${this.opts.configFile}, SIGHUP to keepalived ${this.child.pid}` };
