@@ -99,10 +99,33 @@ export function renderNftables(state: DesiredState): string {
   return lines.join('\n');
 }
 
+/**
+ * Connections to a server that left the pool, still in their handshake: their
+ * conntrack entries would keep sending the client's SYN retransmits to it.
+ * Deleting them makes the retransmit a new connection, balanced to a live
+ * server (what IPVS's expire_nodest_conn does). Established connections are
+ * left alone: a server failing its check may still be finishing them.
+ */
+export function conntrackFlushArgs(prev: DesiredState, next: DesiredState): string[][] {
+  const out: string[][] = [];
+  for (const p of prev.services) {
+    const n = next.services.find((x) => x.name === p.name && x.vip === p.vip && x.port === p.port && x.protocol === p.protocol);
+    const still = new Set((n?.servers ?? []).filter((x) => x.weight > 0).map((x) => `${x.address}:${x.port}`));
+    for (const r of p.servers) {
+      if (r.weight === 0 || still.has(`${r.address}:${r.port}`)) continue;
+      const args = ['-D', '-p', p.protocol, '--orig-dst', formatIpv4(p.vip), '--orig-port-dst', String(p.port), '--reply-src', formatIpv4(r.address), '--reply-port-src', String(r.port)];
+      out.push(p.protocol === 'tcp' ? [...args, '--state', 'SYN_SENT'] : args);
+    }
+  }
+  return out;
+}
+
 export class NftablesBackend implements DirectorBackend {
   readonly name = 'nftables' as const;
   readonly checksHealth = false;
   private last: string | undefined;
+  private lastState: DesiredState | undefined;
+  private conntrack: boolean | undefined;
 
   constructor(private readonly runner: CommandRunner, private readonly stateDir: string, private readonly log: Logger) {}
 
@@ -123,12 +146,31 @@ export class NftablesBackend implements DirectorBackend {
     writeFileSync(file, text);
     await this.runner.must('nft', ['-f', file]);
     this.last = text;
+    const prev = this.lastState;
+    this.lastState = state;
+    if (prev) await this.flushHandshakes(prev, state);
     const pool = state.services.map((s) => `${s.name}: ${s.servers.filter((x) => x.weight > 0).map((x) => formatIpv4(x.address)).join(' ') || '(empty)'}`);
     return { changed: true, summary: pool.join('; ') };
   }
 
+  private async flushHandshakes(prev: DesiredState, next: DesiredState): Promise<void> {
+    const jobs = conntrackFlushArgs(prev, next);
+    if (!jobs.length) return;
+    if (this.conntrack === undefined) {
+      this.conntrack = await this.runner.has('conntrack');
+      if (!this.conntrack) this.log.warn("director: without the 'conntrack' command (Debian package conntrack), connections caught mid-handshake by a server's removal wait for the client's timeout");
+    }
+    if (!this.conntrack) return;
+    for (const args of jobs) {
+      const r = await this.runner.run('conntrack', args);
+      // conntrack exits 1 when nothing matched ("0 flow entries have been deleted").
+      if (r.code !== 0 && !/0 flow entries/.test(r.stderr)) this.log.warn(`director: conntrack ${args.join(' ')}: ${r.stderr.trim()}`);
+    }
+  }
+
   async stop(keep: boolean): Promise<void> {
     this.last = undefined;
+    this.lastState = undefined;
     if (keep) return;
     const r = await this.runner.run('nft', ['delete', 'table', 'ip', NFT_TABLE]);
     if (r.code !== 0 && !/No such file|does not exist/i.test(r.stderr)) this.log.warn(`director: could not remove table ip ${NFT_TABLE}: ${r.stderr.trim()}`);

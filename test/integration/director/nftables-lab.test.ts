@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { requireLab } from '../../helpers/env.js';
 import { sh } from '../../helpers/netns.js';
-import { DirectorLab, NAT_ROUTER, VIP, waitFor } from './topology.js';
+import { DirectorLab, NAT_ROUTER, VIP, sleep, waitFor } from './topology.js';
 
 const CLI = fileURLToPath(new URL('../../../server/cli/main.js', import.meta.url));
 const CHECK = { path: '/health', expect: 200, interval: '400ms', timeout: '300ms', retries: 2, reentry: '1500ms' };
@@ -96,6 +96,19 @@ describe('director: nftables LVS-NAT in namespaces', () => {
     const metrics = await lab.lab.exec(lab.director, 'curl', ['-s', `http://127.0.0.1:${lab.apiPort}/metrics`]);
     assert.match(metrics.stdout, /rackboot_director_transitions_total\{service="web",to="down"\} 1/);
     assert.match(metrics.stdout, /rackboot_director_pool_size\{service="web"\} 3/);
+  });
+
+  test('a server that silently drops packets (pulled plug): handshakes caught by its removal are re-balanced, no request fails', async (t) => {
+    if (!requireLab(t, { root: true, commands: ['nft', 'ip', 'busybox', 'curl', 'conntrack'] }) || !ready) return;
+    const rs3 = lab.servers[2]!;
+    const batch = lab.requests(150, 80, 6000);
+    await sleep(100);
+    // SYNs to rs3 now vanish: a client's connect hangs until its SYN is retransmitted elsewhere.
+    lab.lab.execSync(rs3.ns, 'nft', ['-f', '-'], { input: 'table ip plug {\n  chain drop80 {\n    type filter hook input priority 0; policy accept;\n    tcp dport 80 drop\n  }\n}\n' });
+    const { counts, failures } = await batch;
+    assert.deepEqual(failures, [], `every request answered (${JSON.stringify(counts)})`);
+    assert.equal((await rsState('rs3'))?.state, 'down');
+    assert.ok((counts.rs1 ?? 0) + (counts.rs2 ?? 0) > 100);
   });
 
   test('stop: the table, the VIP and the NAT-router address are gone again', async (t) => {

@@ -173,10 +173,10 @@ export class DirectorLab {
   }
 
   /** `n` sequential requests to the VIP from the client namespace, each on a new connection. */
-  async requests(n: number, port = 80): Promise<{ counts: Record<string, number>; failures: string[] }> {
+  async requests(n: number, port = 80, timeoutMs = 3000): Promise<{ counts: Record<string, number>; failures: string[] }> {
     const script = join(this.tmp, 'client.mjs');
     writeFileSync(script, CLIENT);
-    const r = await this.lab.exec(this.client, process.execPath, [script, `http://${VIP}:${port}/`, String(n)], { timeoutMs: 120_000 });
+    const r = await this.lab.exec(this.client, process.execPath, [script, `http://${VIP}:${port}/`, String(n), String(timeoutMs)], { timeoutMs: 120_000 });
     if (r.code !== 0) throw new Error(`client failed: ${r.stderr}`);
     return JSON.parse(r.stdout) as { counts: Record<string, number>; failures: string[] };
   }
@@ -203,9 +203,9 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
 
 const CLIENT = `
 import http from 'node:http';
-const [url, n] = [process.argv[2], Number(process.argv[3])];
+const [url, n, timeout] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4] || 3000)];
 const once = () => new Promise((resolve) => {
-  const req = http.get(url, { agent: false, timeout: 3000 }, (res) => {
+  const req = http.get(url, { agent: false, timeout }, (res) => {
     let body = '';
     res.on('data', (d) => (body += d));
     res.on('end', () => resolve(res.statusCode === 200 ? { ok: true, body: body.trim() } : { ok: false, body: 'status ' + res.statusCode }));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { renderNftables } from '../../../server/director/backends/nftables.js';
+import { conntrackFlushArgs, renderNftables } from '../../../server/director/backends/nftables.js';
 import { diffIpvs, parseIpvsadm, renderIpvsadm } from '../../../server/director/backends/ipvs.js';
 import { renderKeepalived } from '../../../server/director/backends/keepalived.js';
 import type { DesiredState } from '../../../server/director/desired.js';
@@ -77,6 +77,17 @@ describe('nftables ruleset', () => {
     assert.match(renderNftables(state([svc({ servers: [server(1, 0), server(2, 3)] })])), /tcp dport 80 dnat to 10\.0\.0\.12:80 comment "web"/);
     assert.match(renderNftables(state([svc()], 'always')), /ct status dnat ct original ip daddr \{ 192\.168\.1\.100 \} masquerade/);
     assert.doesNotMatch(renderNftables(state([svc()], 'never')), /masquerade/);
+  });
+
+  test('a server leaving the pool (or set to weight 0): its half-open TCP handshakes and its UDP flows are flushed; kept servers are not', () => {
+    const before = state([svc(), svc({ name: 'dns', protocol: 'udp', port: 53, servers: [server(1, 1, 53)] })]);
+    const after = state([svc({ servers: [server(1, 0), server(3, 2, 8080)] }), svc({ name: 'dns', protocol: 'udp', port: 53, servers: [] })]);
+    assert.deepEqual(conntrackFlushArgs(before, after), [
+      ['-D', '-p', 'tcp', '--orig-dst', '192.168.1.100', '--orig-port-dst', '80', '--reply-src', '10.0.0.11', '--reply-port-src', '80', '--state', 'SYN_SENT'],
+      ['-D', '-p', 'tcp', '--orig-dst', '192.168.1.100', '--orig-port-dst', '80', '--reply-src', '10.0.0.12', '--reply-port-src', '80', '--state', 'SYN_SENT'],
+      ['-D', '-p', 'udp', '--orig-dst', '192.168.1.100', '--orig-port-dst', '53', '--reply-src', '10.0.0.11', '--reply-port-src', '53'],
+    ]);
+    assert.deepEqual(conntrackFlushArgs(after, after), []);
   });
 
   test('every variant is accepted by nft (applied in a namespace, twice: replace works)', async (t) => {
