@@ -66,7 +66,8 @@ export const DirectorOut = Type.Object(
 
 export function directorView(svc: DirectorService) {
   const d = svc.d;
-  const pool = svc.currentState(false);
+  // In the pool = in the engine's rules now (a health change shows in `state` a moment before the apply lands).
+  const pool = svc.backend.checksHealth ? svc.currentState(false) : (svc.applied ?? svc.currentState(false));
   return {
     enabled: d.enabled,
     backend: d.backend,

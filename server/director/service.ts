@@ -48,6 +48,8 @@ export class DirectorService implements Service {
   private readonly nanny: Nanny;
   candidates: Candidate[] = [];
   lastApply: LastApply | undefined;
+  /** The pool the engine has now (last successful apply): what `inPool` in the API means. */
+  applied: DesiredState | undefined;
   private readonly excludedSeen = new Map<string, string>();
   private dirty = false;
   private applying: Promise<void> | undefined;
@@ -249,6 +251,7 @@ export class DirectorService implements Service {
     const at = Date.now();
     try {
       const r = await this.backend.apply(state);
+      this.applied = state;
       this.lastApply = { at, ok: true, changed: r.changed, summary: r.summary, error: undefined };
       this.metrics.applies.inc({ backend: this.backend.name, result: r.changed ? 'changed' : 'unchanged' });
       if (r.changed) this.log.info(`director: applied (${this.backend.name}): ${r.summary}`);

@@ -11,7 +11,8 @@ import { sh } from '../../helpers/netns.js';
 import { DirectorLab, NAT_ROUTER, VIP, sleep, waitFor } from './topology.js';
 
 const CLI = fileURLToPath(new URL('../../../server/cli/main.js', import.meta.url));
-const CHECK = { path: '/health', expect: 200, interval: '400ms', timeout: '300ms', retries: 2, reentry: '1500ms' };
+// Generous enough that a busy 2-core machine does not fail a live server's checks (3 misses of 500 ms in a row).
+const CHECK = { path: '/health', expect: 200, interval: '500ms', timeout: '500ms', retries: 3, reentry: '1500ms' };
 
 type RS = { name: string; state: string; inPool: boolean; since: string | null; reason: string | null; weight: number };
 type View = { services: Array<{ name: string; pool: number; realServers: RS[] }>; lastApply: { ok: boolean; error: string | null } | null };
@@ -40,6 +41,10 @@ describe('director: nftables LVS-NAT in namespaces', () => {
   after(async () => lab.cleanup());
 
   const view = async () => (await lab.api<View>('GET', '/director')).body;
+  /** What the director saw, for a failure message. */
+  const diag = async () =>
+    `\npool: ${JSON.stringify((await view()).services[0]?.realServers.map((r) => [r.name, r.state, r.inPool]))}` +
+    `\nrackboot log (tail):\n${lab.serverLog.split('\n').filter((l) => l.includes('director')).slice(-15).join('\n')}`;
   const rsState = async (name: string) => (await view()).services[0]!.realServers.find((r) => r.name === name);
 
   test('a node registered through the API joins once its check passes; requests follow the weights 1:2:3', async (t) => {
@@ -66,13 +71,16 @@ describe('director: nftables LVS-NAT in namespaces', () => {
     const rs2 = lab.servers[1]!;
     await lab.stopHttp(rs2);
     const stoppedAt = Date.now();
-    await waitFor('rs2 down', async () => ((await rsState('rs2'))?.state === 'down' ? true : undefined), 10_000, 50);
+    await waitFor('rs2 out of the pool', async () => {
+      const r = await rsState('rs2');
+      return r?.state === 'down' && !r.inPool ? true : undefined;
+    }, 10_000, 50);
     const removedAfter = Date.now() - stoppedAt;
-    // interval x retries, plus one timeout and the API polling: well under 2 s.
-    assert.ok(removedAfter <= 400 * 2 + 300 + 1000, `removed after ${removedAfter} ms`);
+    // interval x retries, plus one timeout and the API polling.
+    assert.ok(removedAfter <= 500 * 3 + 500 + 1000, `removed after ${removedAfter} ms`);
 
     const mid = await lab.requests(200);
-    assert.deepEqual(mid.failures, [], 'no request fails once the server is out of the pool');
+    if (mid.failures.length) assert.fail(`no request may fail once the server is out of the pool: ${mid.failures.length} failed${await diag()}`);
     assert.equal(mid.counts.rs2, undefined);
     assert.equal((mid.counts.rs1 ?? 0) + (mid.counts.rs3 ?? 0), 200);
 
@@ -81,7 +89,7 @@ describe('director: nftables LVS-NAT in namespaces', () => {
     const back = await waitFor('rs2 back in the pool', async () => ((await rsState('rs2'))?.inPool ? Date.now() : undefined), 10_000, 50);
     const returnedAfter = back - startedAt;
     assert.ok(returnedAfter >= 1500, `returned after ${returnedAfter} ms, before the 1.5 s reentry`);
-    assert.ok(returnedAfter <= 1500 + 2 * 400 + 1000, `returned after ${returnedAfter} ms`);
+    assert.ok(returnedAfter <= 1500 + 2 * 500 + 1000, `returned after ${returnedAfter} ms`);
     const again = await lab.requests(60);
     assert.deepEqual(again.failures, []);
     assert.ok((again.counts.rs2 ?? 0) > 0, JSON.stringify(again.counts));
@@ -106,7 +114,7 @@ describe('director: nftables LVS-NAT in namespaces', () => {
     // SYNs to rs3 now vanish: a client's connect hangs until its SYN is retransmitted elsewhere.
     lab.lab.execSync(rs3.ns, 'nft', ['-f', '-'], { input: 'table ip plug {\n  chain drop80 {\n    type filter hook input priority 0; policy accept;\n    tcp dport 80 drop\n  }\n}\n' });
     const { counts, failures } = await batch;
-    assert.deepEqual(failures, [], `every request answered (${JSON.stringify(counts)})`);
+    if (failures.length) assert.fail(`every request must be answered: ${failures.length} failed (${JSON.stringify(counts)})${await diag()}`);
     assert.equal((await rsState('rs3'))?.state, 'down');
     assert.ok((counts.rs1 ?? 0) + (counts.rs2 ?? 0) > 100);
   });
