@@ -17,20 +17,23 @@
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { DEFAULT_OPTIONS, Lab, type BladeBoot, type LabLoader, type LabServer } from '../test/lab/lab.js';
+import { DEFAULT_OPTIONS, Lab, type BladeBoot, type LabImage, type LabLoader, type LabServer } from '../test/lab/lab.js';
 import { ensureKernel } from '../test/lab/kernel.js';
 
 interface Variant {
   label: string;
   server: LabServer;
   loader: LabLoader;
+  image: LabImage;
 }
 
 const VARIANTS: Record<string, Variant> = {
-  dnsmasq: { label: 'dnsmasq DHCP+TFTP (reference)', server: 'dnsmasq', loader: 'pxelinux' },
-  'rackboot-tftp': { label: 'dnsmasq DHCP + rackboot TFTP', server: 'rackboot-tftp', loader: 'pxelinux' },
-  rackboot: { label: 'rackboot, PXELINUX over TFTP', server: 'rackboot', loader: 'pxelinux' },
-  'rackboot-http': { label: 'rackboot, iPXE over HTTP', server: 'rackboot', loader: 'ipxe' },
+  dnsmasq: { label: 'dnsmasq DHCP+TFTP (reference)', server: 'dnsmasq', loader: 'pxelinux', image: 'busybox' },
+  'rackboot-tftp': { label: 'dnsmasq DHCP + rackboot TFTP', server: 'rackboot-tftp', loader: 'pxelinux', image: 'busybox' },
+  rackboot: { label: 'rackboot DHCP+TFTP', server: 'rackboot', loader: 'pxelinux', image: 'busybox' },
+  'rackboot-http': { label: 'rackboot, iPXE over HTTP', server: 'rackboot', loader: 'ipxe', image: 'busybox' },
+  'web-blade-tftp': { label: 'rackboot web-blade, PXELINUX/TFTP', server: 'rackboot', loader: 'pxelinux', image: 'web-blade' },
+  'web-blade-http': { label: 'rackboot web-blade, iPXE/HTTP', server: 'rackboot', loader: 'ipxe', image: 'web-blade' },
 };
 
 interface Sample {
@@ -59,7 +62,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       runs: { type: 'string', default: '3' },
-      servers: { type: 'string', default: 'dnsmasq,rackboot-tftp' },
+      servers: { type: 'string', default: 'dnsmasq,rackboot' },
       together: { type: 'string', default: '2,4' },
       load: { type: 'string', default: '10' },
       json: { type: 'string' },
@@ -82,7 +85,7 @@ async function main(): Promise<void> {
   try {
     for (const n of names) {
       const v = VARIANTS[n]!;
-      labs.set(n, await Lab.start({ ...quiet, server: v.server, loader: v.loader, blades: maxBlades }, kernel));
+      labs.set(n, await Lab.start({ ...quiet, server: v.server, loader: v.loader, image: v.image, blades: maxBlades }, kernel));
       results[n] = { single: [], together: {} };
     }
     // One blade at a time, the servers taking turns so that machine noise hits them alike.

@@ -15,6 +15,9 @@ Boots the paper's cluster in QEMU VMs inside network namespaces (root).
   --server S            rackboot (default); dnsmasq (the reference: its DHCP+TFTP boot
                         the same kernel and a busybox RAM disk); rackboot-tftp (dnsmasq's
                         DHCP, rackboot's TFTP: the TFTP servers compared alone)
+  --image I             web-blade (default: rackboot builds its shipped image through its
+                        API, content over NFS) or busybox (the lab's small RAM disk as
+                        static TFTP files: the same boot for every server)
   --boot-timeout S      seconds a blade may take to come up (default ${DEFAULT_OPTIONS.bootTimeout})
   --load S              seconds of wrk through the VIP after the boot (default ${DEFAULT_OPTIONS.loadSeconds}; 0: none)
   --drill               then the failure drill: kill the last blade under load, watch the
@@ -39,6 +42,7 @@ async function main(): Promise<number> {
         blades: { type: 'string' },
         loader: { type: 'string' },
         server: { type: 'string' },
+        image: { type: 'string' },
         'boot-timeout': { type: 'string' },
         load: { type: 'string' },
         drill: { type: 'boolean' },
@@ -80,6 +84,10 @@ async function main(): Promise<number> {
     if (!['rackboot', 'dnsmasq', 'rackboot-tftp'].includes(values.server)) fail(`--server '${values.server}': rackboot, dnsmasq or rackboot-tftp`);
     opts.server = values.server as LabServer;
   }
+  if (values.image !== undefined) {
+    if (values.image !== 'web-blade' && values.image !== 'busybox') fail(`--image '${values.image}': web-blade or busybox`);
+    opts.image = values.image;
+  }
   if (values['boot-timeout'] !== undefined) {
     const s = Number(values['boot-timeout']);
     if (!(s > 0)) fail(`--boot-timeout '${values['boot-timeout']}': seconds, above 0`);
@@ -94,6 +102,8 @@ async function main(): Promise<number> {
   opts.drill = !!values.drill;
   opts.keepWorkDir = !!values.keep;
   if (opts.server !== 'rackboot' && opts.loader !== 'pxelinux') fail(`--server ${opts.server} boots PXELINUX over TFTP only`);
+  if (opts.server !== 'rackboot' && values.image === undefined) opts.image = 'busybox';
+  if (opts.server !== 'rackboot' && opts.image !== 'busybox') fail(`--server ${opts.server} boots --image busybox only`);
 
   const r = await runLab(opts);
   console.log(`\nlab ${r.id}: ${r.boots.length} blade(s) booted by ${r.server} (${r.loader}), kernel ${r.kernel}\n`);

@@ -16,7 +16,7 @@ export interface ReferenceFiles {
 }
 
 /** A TFTP root as an operator would lay it out for dnsmasq: pxelinux.0, ldlinux.c32, one default config. */
-export function writeReferenceTftpRoot(dir: string, files: ReferenceFiles): void {
+export function writeReferenceTftpRoot(dir: string, files: ReferenceFiles, macs: string[] = []): void {
   mkdirSync(join(dir, 'pxelinux.cfg'), { recursive: true });
   for (const f of Object.values(PXELINUX_DIRS)) {
     if (!existsSync(f)) throw new Error(`${f} is missing: install the Debian packages pxelinux and syslinux-common`);
@@ -26,10 +26,10 @@ export function writeReferenceTftpRoot(dir: string, files: ReferenceFiles): void
   copyFileSync(files.kernel, join(dir, 'vmlinuz'));
   copyFileSync(files.initrd, join(dir, 'initrd.img'));
   const append = ['console=ttyS0,115200', files.cmdline ?? ''].join(' ').trim();
-  writeFileSync(
-    join(dir, 'pxelinux.cfg', 'default'),
-    `DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.img\n  APPEND ${append}\n`,
-  );
+  const cfg = `DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.img\n  APPEND ${append}\n`;
+  writeFileSync(join(dir, 'pxelinux.cfg', 'default'), cfg);
+  // A server that names the config file in DHCP option 209 (rackboot does) makes PXELINUX ask for exactly that name.
+  for (const mac of macs) writeFileSync(join(dir, 'pxelinux.cfg', `01-${mac.toLowerCase().replaceAll(':', '-')}`), cfg);
 }
 
 export function dnsmasqArgs(o: { tftpRoot: string; workDir: string; blades: BladeAddr[]; dhcpOnly?: boolean }): string[] {

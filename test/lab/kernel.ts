@@ -1,58 +1,52 @@
-// The blades' kernel: Debian's linux-image-*-cloud-amd64, fetched with
-// `apt-get download` and unpacked with `dpkg -x` into a cache kept between
-// runs. depmod writes the modules.dep the .deb does not carry.
-// TODO(images): switch to the images subsystem's kernel fetch once it lands.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+// The blades' kernel: Debian's linux-image-*-cloud-amd64. The images
+// subsystem's scripts/fetch-kernel.sh puts the .deb where the shipped recipes
+// look (/var/cache/rackboot/kernel, RACKBOOT_KERNEL_DIR); the lab unpacks the
+// same .deb once (dpkg -x, then depmod for the modules.dep the .deb lacks)
+// for what it boots without rackboot's image builder: the dnsmasq reference
+// and the busybox RAM disk.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { sh } from '../helpers/netns.js';
+import { REPO } from './rackboot.js';
 
 export const CACHE_DIR = process.env.RACKBOOT_LAB_CACHE ?? '/var/tmp/rackboot-lab-cache';
 
 export interface Kernel {
   version: string;
+  deb: string;
   /** The unpacked package root (boot/, lib/modules/<version>/). */
   root: string;
   vmlinuz: string;
   modulesDir: string;
 }
 
-function kernelPackage(): string {
-  const override = process.env.RACKBOOT_LAB_KERNEL_PKG;
-  if (override) return override;
-  const r = sh('apt-cache', ['depends', 'linux-image-cloud-amd64'], { check: false });
-  const m = /Depends:\s*(linux-image-[0-9.]+-\d+-cloud-amd64)\b/.exec(r.stdout);
-  if (!m) {
-    throw new Error(
-      "cannot find Debian's cloud kernel package (apt-cache depends linux-image-cloud-amd64 names none): run 'apt-get update' first",
-    );
-  }
+/** Runs scripts/fetch-kernel.sh (reuses a cached .deb) and returns the .deb's path. */
+export function fetchKernelDeb(): string {
+  const r = sh('sh', [join(REPO, 'scripts', 'fetch-kernel.sh')], { timeoutMs: 300_000 });
+  const m = /^kernel: (\S+\.deb)$/m.exec(r.stdout);
+  if (!m) throw new Error(`scripts/fetch-kernel.sh named no .deb: ${r.stdout.trim()} ${r.stderr.trim()}`);
   return m[1]!;
 }
 
 export function ensureKernel(log: (s: string) => void = () => {}): Kernel {
-  const pkg = kernelPackage();
-  const version = pkg.replace(/^linux-image-/, '');
-  const root = join(CACHE_DIR, pkg);
+  const deb = fetchKernelDeb();
+  const m = /^linux-image-([0-9.]+-\d+-[a-z0-9-]+?)_/.exec(basename(deb));
+  if (!m) throw new Error(`${deb}: not a linux-image-<version>_*.deb`);
+  const version = m[1]!;
+  const root = join(CACHE_DIR, basename(deb, '.deb'));
   const vmlinuz = join(root, 'boot', `vmlinuz-${version}`);
   const modulesDir = join(root, 'lib', 'modules', version);
   if (!existsSync(join(modulesDir, 'modules.dep'))) {
-    log(`fetching ${pkg} (apt-get download) into ${CACHE_DIR}`);
+    log(`unpacking ${basename(deb)} into ${CACHE_DIR}`);
     mkdirSync(CACHE_DIR, { recursive: true });
-    const dl = join(CACHE_DIR, `.dl-${process.pid}`);
-    rmSync(dl, { recursive: true, force: true });
-    mkdirSync(dl);
-    // apt-get download writes to the working directory.
-    sh('sh', ['-c', `cd '${dl}' && apt-get download -q '${pkg}'`], { timeoutMs: 300_000 });
-    const deb = readdirSync(dl).find((f) => f.endsWith('.deb'));
-    if (!deb) throw new Error(`apt-get download ${pkg} left no .deb in ${dl}`);
-    const tmp = join(dl, 'x');
-    sh('dpkg', ['-x', join(dl, deb), tmp], { timeoutMs: 120_000 });
+    const tmp = join(CACHE_DIR, `.x-${process.pid}`);
+    rmSync(tmp, { recursive: true, force: true });
+    sh('dpkg', ['-x', deb, tmp], { timeoutMs: 120_000 });
     sh('depmod', ['-b', tmp, version]);
     rmSync(root, { recursive: true, force: true });
     renameSync(tmp, root);
-    rmSync(dl, { recursive: true, force: true });
   }
-  return { version, root, vmlinuz, modulesDir };
+  return { version, deb, root, vmlinuz, modulesDir };
 }
 
 /** Module files (relative to modulesDir) for the named modules, dependencies first. */

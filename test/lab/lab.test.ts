@@ -18,7 +18,7 @@ function showBoot(b: BladeBoot): void {
   log(formatTimeline(`${b.name}: up after ${b.upAfter.toFixed(1)} s, in the pool after ${b.poolAfter?.toFixed(1)} s`, b.rows));
 }
 
-describe("lab: two blades boot through rackboot's TFTP and serve behind its director", { concurrency: 1 }, () => {
+describe("lab: two blades boot from rackboot (DHCP, TFTP) and serve behind its director", { concurrency: 1 }, () => {
   let lab: Lab | undefined;
   let kernel: Kernel;
   let boots: BladeBoot[] = [];
@@ -28,7 +28,7 @@ describe("lab: two blades boot through rackboot's TFTP and serve behind its dire
     // requireLab needs a test context: checked in the first test; start here only when it will pass.
     if (process.getuid?.() !== 0) return;
     kernel = ensureKernel(log);
-    lab = await Lab.start(opts({ server: 'rackboot-tftp', blades: 2 }), kernel);
+    lab = await Lab.start(opts({ server: 'rackboot', image: 'busybox', blades: 2 }), kernel);
   });
   let passed = 0;
   after(async () => {
@@ -37,13 +37,18 @@ describe("lab: two blades boot through rackboot's TFTP and serve behind its dire
     await lab?.close();
   });
 
-  test('both blades boot (loader, config, kernel, RAM disk over TFTP) and join the pool', { timeout: 240_000 }, async (t) => {
+  test('both blades boot (DHCP on both NICs; loader, config, kernel, RAM disk over TFTP) and join the pool', { timeout: 240_000 }, async (t) => {
     if (!requireLab(t, { root: true, commands: TOOLS })) return void (skip = true);
     boots = await lab!.bootAll();
     for (const b of boots) {
       showBoot(b);
       const files = b.events.filter((e) => e.kind === 'tftp.transfer').map((e) => String(e.detail.file));
-      for (const f of ['pxelinux.0', 'ldlinux.c32', 'pxelinux.cfg/default', 'vmlinuz', 'initrd.img']) assert.ok(files.includes(f), `${b.name}: rackboot sent ${f} (sent: ${files.join(', ')})`);
+      const mac = lab!.vm(b.name).opts.blade.macs[0].replaceAll(':', '-');
+      for (const f of ['pxelinux.0', 'ldlinux.c32', `pxelinux.cfg/01-${mac}`, 'vmlinuz', 'initrd.img']) assert.ok(files.includes(f), `${b.name}: rackboot sent ${f} (sent: ${files.join(', ')})`);
+      // Both NICs got their registered addresses from rackboot's DHCP: the ROM on eth0, Linux on eth0 and eth1.
+      const acks = b.events.filter((e) => e.kind === 'dhcp.ack').map((e) => `${e.mac} ${String(e.detail.address)}`);
+      const blade = lab!.vm(b.name).opts.blade;
+      for (const i of [0, 1]) assert.ok(acks.includes(`${blade.macs[i]} ${blade.ipv4[i]}`), `${b.name}: DHCP ack for eth${i} (${acks.join(', ')})`);
       const p = phaseTimes(b.rows);
       assert.ok(p.loader! < p.kernel! && p.kernel! < p.initrd! && p.initrd! < p.linux!, `${b.name}: steps in boot order`);
       assert.ok(p.pool !== undefined && p.pool > p.linux!, `${b.name}: in the pool after it booted`);

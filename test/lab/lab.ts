@@ -5,15 +5,21 @@
 //
 // Servers:
 //   rackboot       rackboot does everything (DHCP, TFTP/HTTP, images, NFS, director)
-//   dnsmasq        the reference: dnsmasq's DHCP + TFTP boot the same kernel and a
-//                  busybox RAM disk; no director (nothing balances the blades)
-//   rackboot-tftp  dnsmasq's DHCP, rackboot's TFTP and director, the busybox RAM disk
+//   dnsmasq        the reference: dnsmasq's DHCP + TFTP; no director (nothing
+//                  balances the blades)
+//   rackboot-tftp  dnsmasq's DHCP, rackboot's TFTP and director
+// Images:
+//   web-blade      rackboot's shipped image, built through its API (rackboot only)
+//   busybox        the lab's small RAM disk (refinitrd.ts), laid out as static
+//                  files in the TFTP root with a static PXELINUX config: the
+//                  same files for every server, so their boots compare
 import { join } from 'node:path';
 import { ensureKernel, type Kernel } from './kernel.js';
 import { buildReferenceInitrd } from './refinitrd.js';
 import { DnsmasqReference, writeReferenceTftpRoot } from './dnsmasq.js';
 import { LabRun } from './run.js';
-import { BladeVm } from './vm.js';
+import { BladeVm, FATAL_CONSOLE } from './vm.js';
+import { tarOf, writeSitePage } from './site.js';
 import { firstMilestones, type SerialEvent } from './serial.js';
 import { RackbootDirector } from './rackboot.js';
 import { buildTimeline, CONSOLE_NOTES, type EventView, type TimelineRow } from './timeline.js';
@@ -23,11 +29,13 @@ import type { ProbeRecord } from './probe.js';
 
 export type LabServer = 'rackboot' | 'dnsmasq' | 'rackboot-tftp';
 export type LabLoader = 'pxelinux' | 'ipxe';
+export type LabImage = 'web-blade' | 'busybox';
 
 export interface LabOptions {
   blades: number;
   server: LabServer;
   loader: LabLoader;
+  image: LabImage;
   /** Seconds each blade may take from power-on to up (and into the pool). */
   bootTimeout: number;
   /** Seconds of wrk through the VIP (0: no load test). */
@@ -44,6 +52,7 @@ export const DEFAULT_OPTIONS: LabOptions = {
   blades: 2,
   server: 'rackboot',
   loader: 'pxelinux',
+  image: 'web-blade',
   bootTimeout: 240,
   loadSeconds: 10,
   drill: false,
@@ -135,38 +144,88 @@ export class Lab {
 
   private async startServer(): Promise<void> {
     const { opts, run } = this;
-    if (opts.server === 'rackboot') {
-      throw new Error('--server rackboot: DHCP, templates and images have not landed in main yet; try --server rackboot-tftp or dnsmasq');
-    }
+    if (opts.server !== 'rackboot' && opts.image !== 'busybox') throw new Error(`--server ${opts.server} boots the busybox image only`);
+    if (opts.image === 'web-blade') return this.startWebBlade();
     const initrd = buildReferenceInitrd(this.kernel, run.workDir);
     const files = { kernel: this.kernel.vmlinuz, initrd };
-    if (opts.server === 'rackboot-tftp') {
-      const rb = new RackbootDirector({ directorNs: run.topo.director, workDir: run.workDir, config: { disable: ['dhcp', 'nfs'] } });
+    if (opts.server === 'rackboot' || opts.server === 'rackboot-tftp') {
+      const rb = new RackbootDirector({
+        directorNs: run.topo.director,
+        workDir: run.workDir,
+        config: { disable: opts.server === 'rackboot-tftp' ? ['dhcp', 'nfs'] : opts.image === 'busybox' ? ['nfs'] : [] },
+      });
       this.rb = rb;
-      // Static files in tftp.root, laid out as for dnsmasq (pxelinux.0 and ldlinux.c32 included).
-      writeReferenceTftpRoot(join(run.workDir, 'tftpboot'), files);
+      // Static files in tftp.root, laid out as for dnsmasq (pxelinux.0 and ldlinux.c32 included),
+      // plus the per-MAC config names rackboot's DHCP points PXELINUX at (option 209).
+      writeReferenceTftpRoot(join(run.workDir, 'tftpboot'), files, run.topo.blades.map((b) => b.macs[0]));
       run.onClose('rackboot', () => rb.stop());
       await rb.start();
-      await rb.api.call('POST', '/groups', { name: 'web' });
+      await rb.api.call('POST', '/groups', { name: 'web', loader: opts.loader });
       for (const b of run.topo.blades) await rb.api.call('POST', '/nodes', nodeBody(b));
     }
-    const ref = new DnsmasqReference({ directorNs: run.topo.director, workDir: run.workDir, blades: run.topo.blades, files, dhcpOnly: opts.server === 'rackboot-tftp' });
-    run.onClose('dnsmasq', () => ref.stop());
-    await ref.start();
+    if (opts.server === 'dnsmasq' || opts.server === 'rackboot-tftp') {
+      const ref = new DnsmasqReference({ directorNs: run.topo.director, workDir: run.workDir, blades: run.topo.blades, files, dhcpOnly: opts.server === 'rackboot-tftp' });
+      run.onClose('dnsmasq', () => ref.stop());
+      await ref.start();
+    }
   }
+
+  /**
+   * rackboot as the paper's director, set up through its API and CLI only:
+   * the blades registered (one REST call each, both MACs), the web-blade
+   * image built (`rackboot image build`), the shared page synced into the
+   * NFS export (a tar to the content API).
+   */
+  private async startWebBlade(): Promise<void> {
+    const { opts, run } = this;
+    const rb = new RackbootDirector({ directorNs: run.topo.director, workDir: run.workDir });
+    this.rb = rb;
+    run.onClose('rackboot', () => rb.stop());
+    await rb.start();
+    await rb.api.call('POST', '/groups', { name: 'web', loader: opts.loader, image: 'web-blade' });
+    for (const b of run.topo.blades) await rb.api.call('POST', '/nodes', nodeBody(b));
+    const t0 = Date.now();
+    const build = await rb.cli(['image', 'build', 'web-blade'], 600_000);
+    if (build.code !== 0) throw new Error(`rackboot image build web-blade failed (${build.code}):\n${(build.stderr + build.stdout).trim().split('\n').slice(-15).join('\n')}`);
+    const img = await rb.api.call<{ current: string | null; versions: Array<{ version: string; initrdSize: number; kernelSize: number }> }>('GET', '/images/web-blade');
+    const v = img.versions.find((x) => x.version === img.current);
+    opts.log(`image web-blade ${img.current} built in ${((Date.now() - t0) / 1000).toFixed(1)} s (kernel ${((v?.kernelSize ?? 0) / 1048576).toFixed(1)} MiB, RAM disk ${((v?.initrdSize ?? 0) / 1048576).toFixed(1)} MiB)`);
+    this.page = writeSitePage(join(run.workDir, 'site'), this.id);
+    const tar = await tarOf(join(run.workDir, 'site'));
+    const sync = await rb.api.call<{ release: string; files: number }>('POST', '/exports/www/content', tar, { 'content-type': 'application/x-tar' });
+    opts.log(`content: release ${sync.release} (${sync.files} files) is live in export www`);
+  }
+
+  /** sha256 (16 hex) and text of the page every blade must serve from NFS (web-blade image). */
+  page: { sha: string; text: string } | undefined;
 
   /** Powers a blade on and resolves when it is up (and in the pool, with a director). */
   async boot(name: string): Promise<BladeBoot> {
     const vm = this.vm(name);
     const since = Date.now();
     vm.powerOn();
-    const up = await vm.waitForLine(REFERENCE_UP, this.opts.bootTimeout * 1000);
+    const up = this.opts.image === 'busybox' ? await vm.waitForLine(REFERENCE_UP, this.opts.bootTimeout * 1000) : await this.waitReady(vm, this.opts.bootTimeout * 1000);
     let poolAfter: number | undefined;
     if (this.rb) {
       const at = await this.waitInPool(name, true, Math.max(10_000, this.opts.bootTimeout * 1000 - (Date.now() - since)));
       poolAfter = (at - vm.poweredOnAt) / 1000;
     }
     return this.bootRecord(vm, up.t, poolAfter);
+  }
+
+  /** Waits for the blade's own `ready` report on its timeline (after this power-on). */
+  private async waitReady(vm: BladeVm, timeoutMs: number): Promise<{ t: number }> {
+    const deadline = Date.now() + timeoutMs;
+    const since = vm.poweredOnAt;
+    for (;;) {
+      const ready = (await this.events(vm.name)).find((e) => e.kind === 'ready' && e.ts >= since);
+      if (ready) return { t: (ready.ts - since) / 1000 };
+      if (!vm.running) throw new Error(`${vm.name} powered off before it reported ready; see ${vm.logFile}`);
+      const fatal = vm.lines.find((l) => FATAL_CONSOLE.test(l.line));
+      if (fatal) throw new Error(`${vm.name} cannot boot: console says '${fatal.line.trim()}' at ${fatal.t.toFixed(1)} s; see ${vm.logFile}`);
+      if (Date.now() > deadline) throw new Error(`${vm.name} did not report ready within ${timeoutMs / 1000} s; see ${vm.logFile} and ${this.rb!.logFile}`);
+      await sleep(500);
+    }
   }
 
   async bootAll(): Promise<BladeBoot[]> {
@@ -260,6 +319,7 @@ export class Lab {
         window: summarize(records, killAt, settledAt),
         afterDrop: summarize(records, settledAt, backAt),
         afterReturn: summarize(records, backAt),
+        failures: records.filter((r) => !r.ok).map((r) => ({ sinceKillMs: r.at - killAt, error: r.error ?? `HTTP ${r.status}`, ms: r.ms })),
         reboot: boot,
       };
     } finally {
@@ -294,6 +354,8 @@ export interface DrillResult {
   window: ProbeSummary;
   afterDrop: ProbeSummary;
   afterReturn: ProbeSummary;
+  /** Every failed request: when it started relative to the kill, and why. */
+  failures: Array<{ sinceKillMs: number; error: string; ms: number }>;
   reboot: BladeBoot;
 }
 

@@ -3,7 +3,9 @@
 // namespace: `ip netns exec OUTSIDE node probe.js URL SECONDS CONCURRENCY`.
 // A new TCP connection per request (the director balances connections), a
 // bounded number of requests in a bounded time; one JSON line per request on
-// stdout: {t, ok, status, blade, bytes, ms, sha, error}, t = ms since start.
+// stdout: {t, at, ok, status, blade, bytes, ms, sha, error}, t = ms since start.
+// A request not answered within TIMEOUT_MS (default 5 s: a blade under TCG
+// on a busy 2-core machine can be slow, but not that slow) has failed.
 import { request, Agent } from 'node:http';
 import { createHash } from 'node:crypto';
 
@@ -59,12 +61,13 @@ function once(url: string, timeoutMs: number, agent: Agent): Promise<Omit<ProbeR
 }
 
 async function main(): Promise<void> {
-  const [url, secs, conc, pause] = process.argv.slice(2);
+  const [url, secs, conc, pause, timeout] = process.argv.slice(2);
+  const timeoutMs = Number(timeout ?? 5000);
   const seconds = Number(secs);
   const concurrency = Number(conc ?? 4);
   const pauseMs = Number(pause ?? 0);
   if (!url || !(seconds > 0 && seconds <= 600) || !(concurrency >= 1 && concurrency <= 256)) {
-    console.error('usage: probe URL SECONDS(<=600) [CONCURRENCY<=256] [PAUSE_MS]');
+    console.error('usage: probe URL SECONDS(<=600) [CONCURRENCY<=256] [PAUSE_MS] [TIMEOUT_MS]');
     process.exit(2);
   }
   const agent = new Agent({ keepAlive: false, maxSockets: concurrency });
@@ -77,7 +80,7 @@ async function main(): Promise<void> {
     while (!stop && performance.now() < deadline) {
       const t = Math.round(performance.now() - t0);
       const at = Date.now();
-      const r = await once(url, 2000, agent);
+      const r = await once(url, timeoutMs, agent);
       process.stdout.write(JSON.stringify({ t, at, ...r }) + '\n');
       if (pauseMs) await new Promise((res) => setTimeout(res, pauseMs));
     }

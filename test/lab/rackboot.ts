@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import { LabApi } from './api.js';
+import { run, type ExecResult } from '../helpers/netns.js';
 import { ADDR } from './topology.js';
 
 /** The repository root (dist/test/lab/ -> ../../..). */
@@ -144,6 +145,14 @@ export class RackbootDirector {
       if (Date.now() > deadline) throw new Error(`rackboot's API did not answer within ${timeoutMs / 1000} s; see ${this.logFile}`);
       await new Promise((r) => setTimeout(r, 250));
     }
+  }
+
+  /** Runs the rackboot CLI in the director namespace against this server's API. */
+  cli(args: string[], timeoutMs = 120_000): Promise<ExecResult> {
+    return run('ip', ['netns', 'exec', this.o.directorNs, process.execPath, RACKBOOT_MAIN, ...args, '--api', `http://127.0.0.1:${API_PORT}`, '--token', this.token], {
+      timeoutMs,
+      cwd: this.o.workDir,
+    });
   }
 
   /** SIGTERM (rackboot stops ganesha, removes the VIP and its rules), SIGKILL after 15 s. */

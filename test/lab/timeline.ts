@@ -55,7 +55,8 @@ export function describeEvent(e: EventView, macNames: Map<string, string> = new 
     // Only the exchanges that give an address count as steps; discovers/offers are noise here.
     if (!/ack|bound|lease/i.test(k)) return undefined;
     const ip = typeof d.ipv4 === 'string' ? d.ipv4 : typeof d.address === 'string' ? d.address : typeof d.yiaddr === 'string' ? d.yiaddr : '';
-    const who = typeof d.client === 'string' ? ` (${d.client})` : typeof d.userClass === 'string' ? ` (${d.userClass})` : '';
+    const vc = typeof d.vendorClass === 'string' ? d.vendorClass : '';
+    const who = d.ipxe === true ? ' (NIC boot ROM)' : /^udhcp/.test(vc) ? ' (Linux udhcpc)' : /^PXEClient/.test(vc) ? ' (PXE)' : vc ? ` (${vc})` : '';
     return { phase: 'dhcp', what: `DHCP ${iface ?? ''} ${ip}${who}`.replace(/\s+/g, ' ').trim() };
   }
   if (/^(tftp|http)\.(transfer|served|file|boot)/.test(k) || k === 'boot.file') {
@@ -240,8 +241,10 @@ export function formatDrill(d: {
   window: SpreadView;
   afterDrop: SpreadView;
   afterReturn: SpreadView;
+  failures?: Array<{ sinceKillMs: number; error: string; ms: number }>;
   reboot: { upAfter: number; poolAfter?: number; rows: TimelineRow[] };
 }): string {
+  const fails = (d.failures ?? []).map((x) => `${(x.sinceKillMs / 1000).toFixed(2)} s ${x.error}`);
   return [
     `failure drill on ${d.blade}: VM killed under load; the director dropped it after ${(d.detectionMs / 1000).toFixed(2)} s`,
     `  before the kill:            ${spreadLine(d.beforeKill)}`,
@@ -249,5 +252,6 @@ export function formatDrill(d: {
     `  after the drop:             ${spreadLine(d.afterDrop)}`,
     `  powered on again: up after ${d.reboot.upAfter.toFixed(2)} s, in the pool after ${(d.reboot.poolAfter ?? NaN).toFixed(2)} s`,
     `  after its return:           ${spreadLine(d.afterReturn)}`,
+    ...(fails.length ? [`  failed requests (start relative to the kill): ${fails.join('; ')}`] : []),
   ].join('\n');
 }
