@@ -22,6 +22,7 @@ Boots the paper's cluster in QEMU VMs inside network namespaces (root).
   --load S              seconds of wrk through the VIP after the boot (default ${DEFAULT_OPTIONS.loadSeconds}; 0: none)
   --drill               then the failure drill: kill the last blade under load, watch the
                         director drop it, power it on again, watch it return
+  --hold                keep the cluster running at the end (or after a failure) until Ctrl-C
   --verbose             echo the blades' serial consoles
   --keep                keep the work directory (configs, logs, consoles)
   --cleanup             remove what crashed lab runs left (namespaces rblab*, their
@@ -46,6 +47,7 @@ async function main(): Promise<number> {
         'boot-timeout': { type: 'string' },
         load: { type: 'string' },
         drill: { type: 'boolean' },
+        hold: { type: 'boolean' },
         verbose: { type: 'boolean', short: 'v' },
         keep: { type: 'boolean' },
         cleanup: { type: 'boolean' },
@@ -100,19 +102,21 @@ async function main(): Promise<number> {
   }
   opts.verbose = !!values.verbose;
   opts.drill = !!values.drill;
+  opts.hold = !!values.hold;
   opts.keepWorkDir = !!values.keep;
   if (opts.server !== 'rackboot' && opts.loader !== 'pxelinux') fail(`--server ${opts.server} boots PXELINUX over TFTP only`);
   if (opts.server !== 'rackboot' && values.image === undefined) opts.image = 'busybox';
   if (opts.server !== 'rackboot' && opts.image !== 'busybox') fail(`--server ${opts.server} boots --image busybox only`);
 
-  const r = await runLab(opts);
-  console.log(`\nlab ${r.id}: ${r.boots.length} blade(s) booted by ${r.server} (${r.loader}), kernel ${r.kernel}\n`);
-  for (const b of r.boots) {
-    const pool = b.poolAfter !== undefined ? `, in the pool after ${b.poolAfter.toFixed(2)} s` : '';
-    console.log(formatTimeline(`${b.name}: up ${b.upAfter.toFixed(2)} s after power-on${pool}`, b.rows) + '\n');
-  }
-  if (r.load) console.log(formatLoad(r.load) + '\n');
-  if (r.drill) console.log(formatDrill(r.drill) + '\n');
+  await runLab(opts, undefined, (r) => {
+    console.log(`\nlab ${r.id}: ${r.boots.length} blade(s) booted by ${r.server} (${r.loader}), kernel ${r.kernel}\n`);
+    for (const b of r.boots) {
+      const pool = b.poolAfter !== undefined ? `, in the pool after ${b.poolAfter.toFixed(2)} s` : '';
+      console.log(formatTimeline(`${b.name}: up ${b.upAfter.toFixed(2)} s after power-on${pool}`, b.rows) + '\n');
+    }
+    if (r.load) console.log(formatLoad(r.load) + '\n');
+    if (r.drill) console.log(formatDrill(r.drill) + '\n');
+  });
   return 0;
 }
 

@@ -21,7 +21,7 @@ import { LabRun } from './run.js';
 import { BladeVm, FATAL_CONSOLE } from './vm.js';
 import { tarOf, writeSitePage } from './site.js';
 import { firstMilestones, type SerialEvent } from './serial.js';
-import { RackbootDirector } from './rackboot.js';
+import { RACKBOOT_MAIN, RackbootDirector } from './rackboot.js';
 import { buildTimeline, CONSOLE_NOTES, type EventView, type TimelineRow } from './timeline.js';
 import { ADDR, type BladeAddr } from './topology.js';
 import { runWrk, startProbe, summarize, type ProbeSummary, type WrkResult } from './load.js';
@@ -40,6 +40,8 @@ export interface LabOptions {
   bootTimeout: number;
   /** Seconds of wrk through the VIP (0: no load test). */
   loadSeconds: number;
+  /** Keep the cluster running at the end (or on failure) until Ctrl-C. */
+  hold: boolean;
   /** Run the failure drill on the last blade after the load test. */
   drill: boolean;
   /** Echo the blades' consoles. */
@@ -56,6 +58,7 @@ export const DEFAULT_OPTIONS: LabOptions = {
   bootTimeout: 240,
   loadSeconds: 10,
   drill: false,
+  hold: false,
   verbose: false,
   keepWorkDir: false,
   log: (l) => console.log(l),
@@ -371,15 +374,38 @@ export interface LabResult {
 }
 
 /** The whole `npm run lab`: start, boot every blade at once, load through the VIP, close. */
-export async function runLab(opts: LabOptions, kernel?: Kernel): Promise<LabResult> {
+export async function runLab(opts: LabOptions, kernel?: Kernel, onResult?: (r: LabResult) => void): Promise<LabResult> {
   const lab = await Lab.start(opts, kernel);
   try {
     const boots = await lab.bootAll();
     const load = lab.rb && opts.loadSeconds > 0 ? await lab.load(opts.loadSeconds) : undefined;
     const drill = lab.rb && opts.drill ? await lab.drill(lab.vms[lab.vms.length - 1]!.name) : undefined;
     lab.succeeded();
-    return { id: lab.id, server: opts.server, loader: opts.loader, kernel: lab.kernel.version, boots, load, drill, workDir: lab.workDir };
+    const r = { id: lab.id, server: opts.server, loader: opts.loader, kernel: lab.kernel.version, boots, load, drill, workDir: lab.workDir };
+    onResult?.(r);
+    if (opts.hold) await holdOpen(lab, opts);
+    return r;
+  } catch (e) {
+    if (opts.hold) {
+      opts.log(`lab: FAILED: ${(e as Error).message}`);
+      await holdOpen(lab, opts);
+    }
+    throw e;
   } finally {
     await lab.close();
   }
+}
+
+/** --hold: leave the cluster running for a look around until Ctrl-C (the signal handler cleans up). */
+async function holdOpen(lab: Lab, opts: LabOptions): Promise<void> {
+  const t = lab.run.topo;
+  opts.log(
+    [
+      `lab ${lab.id} is up; Ctrl-C cleans it up. Try:`,
+      `  ip netns exec ${t.outside} curl -si ${lab.vipUrl}`,
+      ...(lab.rb ? [`  ip netns exec ${t.director} node ${RACKBOOT_MAIN} director show --api http://127.0.0.1:8080 --token ${lab.rb.token}`, `  tail -f ${lab.rb.logFile}`] : []),
+      `  tail -f ${lab.workDir}/blade1.serial.log`,
+    ].join('\n'),
+  );
+  await new Promise(() => {});
 }
