@@ -16,12 +16,22 @@ export interface ProbeSummary {
   bodies: Record<string, number>;
   errors: Record<string, number>;
   seconds: number;
+  /** Latency of the successful answers, ms. */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
 }
 
 /** Summary of the records whose request started in [from, to) (epoch ms). */
 export function summarize(records: ProbeRecord[], from = 0, to = Infinity): ProbeSummary {
   const sel = records.filter((r) => r.at >= from && r.at < to);
-  const s: ProbeSummary = { requests: sel.length, ok: 0, failed: 0, byBlade: {}, bodies: {}, errors: {}, seconds: 0 };
+  const s: ProbeSummary = { requests: sel.length, ok: 0, failed: 0, byBlade: {}, bodies: {}, errors: {}, seconds: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 };
+  const lat = sel.filter((r) => r.ok).map((r) => r.ms).sort((a, b) => a - b);
+  if (lat.length) {
+    s.p50Ms = lat[Math.floor(lat.length * 0.5)]!;
+    s.p99Ms = lat[Math.min(lat.length - 1, Math.floor(lat.length * 0.99))]!;
+    s.maxMs = lat[lat.length - 1]!;
+  }
   for (const r of sel) {
     if (r.ok) {
       s.ok++;

@@ -54,6 +54,11 @@ describe('timeline', () => {
     assert.equal(k?.took, 4100);
     assert.match(k!.what, /TFTP boot\/blade1\/kernel 14\.0 MiB, blksize 1408/);
     assert.equal(describeEvent(ev(0, 'http.transfer', { path: '/boot/blade1/initrd', bytes: 5000 }))?.phase, 'initrd');
+    const h = describeEvent(ev(0, 'http.get', { path: '/boot/blade1/kernel', kind: 'kernel', status: 200, bytes: 14e6, ms: 380 }));
+    assert.equal(h?.phase, 'kernel');
+    assert.equal(h?.took, 380);
+    assert.match(h!.what, /^HTTP \/boot\/blade1\/kernel 13\.4 MiB$/);
+    assert.equal(describeEvent(ev(0, 'http.get', { path: '/boot/ipxe/52:54:00:00:0a:01', kind: 'script', bytes: 670, ms: 3 }))?.phase, 'config');
     assert.equal(describeEvent(ev(0, 'ready', { web: 'apache2', content: 'nfs' }))?.phase, 'ready');
     assert.equal(describeEvent(ev(0, 'director.up', { service: 'web' }))?.phase, 'pool');
     assert.equal(describeEvent(ev(0, 'director.down', { service: 'web' }))?.phase, 'out');

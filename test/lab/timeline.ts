@@ -59,13 +59,22 @@ export function describeEvent(e: EventView, macNames: Map<string, string> = new 
     const who = d.ipxe === true ? ' (NIC boot ROM)' : /^udhcp/.test(vc) ? ' (Linux udhcpc)' : /^PXEClient/.test(vc) ? ' (PXE)' : vc ? ` (${vc})` : '';
     return { phase: 'dhcp', what: `DHCP ${iface ?? ''} ${ip}${who}`.replace(/\s+/g, ' ').trim() };
   }
-  if (/^(tftp|http)\.(transfer|served|file|boot)/.test(k) || k === 'boot.file') {
+  if (/^(tftp|http)\.(transfer|served|file|boot|get)$/.test(k) || k === 'boot.file') {
     const file = fileOf(e) ?? '?';
     const proto = k.startsWith('http') || d.protocol === 'http' ? 'HTTP' : 'TFTP';
     const bytes = num(d.bytes) ?? num(d.size);
-    const took = num(d.durationMs);
+    const took = num(d.durationMs) ?? num(d.ms);
     const how = proto === 'TFTP' && num(d.blksize) ? `, blksize ${d.blksize}${num(d.windowsize) && (d.windowsize as number) > 1 ? ` window ${d.windowsize}` : ''}` : '';
-    const phase: Phase = LOADER_FILES.test(file) ? 'loader' : CONFIG_FILES.test(file) ? 'config' : /kernel|vmlinuz/.test(file) ? 'kernel' : /initrd|ramdisk|\.img$|\.cpio/.test(file) ? 'initrd' : 'other';
+    const fkind = typeof d.kind === 'string' ? d.kind : '';
+    const phase: Phase = LOADER_FILES.test(file) || fkind === 'loader'
+      ? 'loader'
+      : CONFIG_FILES.test(file) || fkind === 'config' || fkind === 'script'
+        ? 'config'
+        : /kernel|vmlinuz/.test(file) || fkind === 'kernel'
+          ? 'kernel'
+          : /initrd|ramdisk|\.img$|\.cpio/.test(file) || fkind === 'initrd'
+            ? 'initrd'
+            : 'other';
     return { phase, what: `${proto} ${file}${size(bytes)}${how}`, took };
   }
   if (/^(tftp|http)\.(failed|refused|not-found)/.test(k)) {
@@ -222,6 +231,9 @@ export function formatLoad(l: LoadView): string {
 }
 
 interface SpreadView {
+  p50Ms?: number;
+  p99Ms?: number;
+  maxMs?: number;
   requests: number;
   ok: number;
   failed: number;
@@ -232,7 +244,8 @@ interface SpreadView {
 const spreadLine = (s: SpreadView) =>
   `${s.ok}/${s.requests} ok` +
   (Object.keys(s.byBlade).length ? ` (${Object.entries(s.byBlade).sort().map(([b, n]) => `${b} ${n}`).join(', ')})` : '') +
-  (s.failed ? `; failed: ${Object.entries(s.errors).map(([e, n]) => `${e} x${n}`).join(', ')}` : '');
+  (s.failed ? `; failed: ${Object.entries(s.errors).map(([e, n]) => `${e} x${n}`).join(', ')}` : '') +
+  (s.maxMs ? `; latency p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms, max ${s.maxMs} ms` : '');
 
 export function formatDrill(d: {
   blade: string;
