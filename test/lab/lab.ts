@@ -95,6 +95,9 @@ export function nodeBody(b: BladeAddr, group: string | null = 'web'): Record<str
 /** The console line by which a blade booted from the reference RAM disk says it is up. */
 const REFERENCE_UP = /^rblab: up$/;
 
+/** Per-request deadline of the failure drill's probe. */
+export const DRILL_TIMEOUT_MS = 10_000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Lab {
@@ -276,7 +279,7 @@ export class Lab {
   }
 
   /** Requests through the VIP from the outside namespace, one new connection each. */
-  probe(seconds: number, o: { concurrency?: number; pauseMs?: number; onRecord?: (r: ProbeRecord) => void } = {}) {
+  probe(seconds: number, o: { concurrency?: number; pauseMs?: number; timeoutMs?: number; onRecord?: (r: ProbeRecord) => void } = {}) {
     return startProbe(this.run.topo.outside, this.vipUrl, { seconds, ...o });
   }
 
@@ -297,7 +300,9 @@ export class Lab {
   async drill(name: string): Promise<DrillResult> {
     if (!this.rb) throw new Error('the failure drill needs the director (rackboot)');
     const windowSecs = this.opts.bootTimeout + 60;
-    const probe = this.probe(windowSecs, { concurrency: 2, pauseMs: 20 });
+    // 10 s per request: on a loaded 2-core host a TCG blade's SYN-ACK can take a retransmission or two
+    // (1 s, then 3 s); a request that gets no answer in 10 s, or a reset, has failed.
+    const probe = this.probe(windowSecs, { concurrency: 2, pauseMs: 20, timeoutMs: DRILL_TIMEOUT_MS });
     try {
       await sleep(3000);
       const killAt = Date.now();

@@ -54,9 +54,9 @@ export interface ProbeRun {
 }
 
 /** Starts the probe in the outside namespace; records stream in as answers come. */
-export function startProbe(outsideNs: string, url: string, o: { seconds: number; concurrency?: number; pauseMs?: number; onRecord?: (r: ProbeRecord) => void }): ProbeRun {
+export function startProbe(outsideNs: string, url: string, o: { seconds: number; concurrency?: number; pauseMs?: number; timeoutMs?: number; onRecord?: (r: ProbeRecord) => void }): ProbeRun {
   const script = join(REPO, 'dist', 'test', 'lab', 'probe.js');
-  const child = spawn('ip', ['netns', 'exec', outsideNs, process.execPath, script, url, String(o.seconds), String(o.concurrency ?? 4), String(o.pauseMs ?? 0)], {
+  const child = spawn('ip', ['netns', 'exec', outsideNs, process.execPath, script, url, String(o.seconds), String(o.concurrency ?? 4), String(o.pauseMs ?? 0), String(o.timeoutMs ?? 5000)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const records: ProbeRecord[] = [];
