@@ -22,8 +22,15 @@ import { contentRange, notModified, parseRange, rangeStillValid, type ByteRange 
 import { RenderRefused } from './provider.js';
 import { ipv4Of } from './renderer.js';
 
-/** Bytes read from a boot file per step when sending it over HTTP. */
-const HTTP_CHUNK = 512 * 1024;
+/**
+ * Bytes read from a boot file per step when sending it over HTTP. Measured
+ * (bench/httpboot): big reads make one download 2x faster, but with dozens at
+ * once the fresh 512 KiB buffers cost more than they save, so big reads only
+ * while few files are being sent.
+ */
+const CHUNK_FEW = 512 * 1024;
+const CHUNK_MANY = 64 * 1024;
+const FEW_SENDS = 4;
 
 const CONTENT_TYPES: Record<BootFile['kind'], string> = {
   config: 'text/plain; charset=utf-8',
@@ -89,6 +96,9 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
     requests.inc({ kind: 'none', status: String(status) });
     return reply.status(status).header('cache-control', 'no-store').send({ error, message });
   }
+
+  /** Files being sent right now (sizes the reads). */
+  let sending = 0;
 
   async function handle(req: FastifyRequest, reply: FastifyReply) {
     const t0 = performance.now();
@@ -212,7 +222,8 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
             continue;
           }
           for (let pos = seg.start; pos < seg.end; ) {
-            const chunk = await file.read(pos, Math.min(seg.end, pos + HTTP_CHUNK));
+            const step = sending <= FEW_SENDS ? CHUNK_FEW : CHUNK_MANY;
+            const chunk = await file.read(pos, Math.min(seg.end, pos + step));
             if (chunk.length === 0) throw new Error(`${found!.path}: the file ended at ${pos} of ${seg.end} bytes`);
             pos += chunk.length;
             sent += chunk.length;
@@ -220,10 +231,12 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
           }
         }
       })(),
-      { objectMode: false, highWaterMark: HTTP_CHUNK },
+      { objectMode: false, highWaterMark: CHUNK_MANY },
     );
+    sending++;
     body.on('error', (err) => req.log.warn({ err, path: found!.path }, 'http boot: read failed'));
     const done = () => {
+      sending--;
       body.destroy();
       finish(status, sent, ranges);
     };
