@@ -4,13 +4,16 @@
 // diff). Every render must also pass the loader's syntax check.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../../../server/paths.js';
 import { lintConfig, parseBpbatch } from '../../../server/render/lint.js';
 import type { RenderOutput } from '../../../server/render/renderer.js';
 import { LOADERS, type Loader } from '../../../server/store/types.js';
 import { VERSION } from '../../../server/version.js';
+import { requireLab } from '../../helpers/env.js';
+import { run } from '../../helpers/netns.js';
 import { renderFixture, type RenderFixture } from './fixture.js';
 
 const GOLDEN = join(PACKAGE_ROOT, 'test', 'golden', 'render');
@@ -71,6 +74,27 @@ describe('golden renders', () => {
     // The quoted value survives bpbatch's string escaping as the kernel expects it.
     assert.match(cmdline!, / motd="hello from blade1"/);
     assert.match(cmdline!, /^console=ttyS0,115200n8 quiet BOOTIF=01-52-54-00-00-0a-01 rackboot\.node=blade1 /);
+  });
+
+  test('GRUB renders pass GRUB\'s own parser (grub-script-check)', async (t) => {
+    if (!requireLab(t, { commands: ['grub-script-check'] })) return;
+    const tmp = mkdtempSync(join(tmpdir(), 'rackboot-grub-'));
+    t.after(() => rmSync(tmp, { recursive: true, force: true }));
+    const outs = [
+      await f.renderer.renderByName('blade1', 'grub'),
+      await f.renderer.renderByName('blade2', 'grub'),
+      await f.renderer.renderUnknown('grub', { mac: '52:54:00:99:00:01', address: '10.0.0.201' }),
+    ];
+    for (const out of outs) {
+      const file = join(tmp, 'grub.cfg');
+      writeFileSync(file, out.body);
+      const r = await run('grub-script-check', [file]);
+      assert.equal(r.code, 0, `${out.template} for ${out.node ?? 'an unknown machine'}: ${r.stderr}${r.stdout}`);
+    }
+    // And it does reject what our own lint rejects.
+    const bad = join(tmp, 'bad.cfg');
+    writeFileSync(bad, "menuentry 'x' {\n  linux /k 'a\n}\n");
+    assert.notEqual((await run('grub-script-check', [bad])).code, 0);
   });
 
   test('the kernel command line carries what the blade init needs', async () => {
