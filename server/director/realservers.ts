@@ -1,7 +1,8 @@
 // Which machines are real servers of each virtual service, at which address
 // and weight, and which are kept out and why (the paper's setup tip: a real
-// server whose default gateway is not the NAT router would answer clients
-// directly, bypassing the director). Pure: config + registry in, list out.
+// server whose default gateway is not the NAT router, or that gets a second
+// default gateway on another interface, would answer clients directly,
+// bypassing the director). Pure: config + registry in, list out.
 import type { ResolvedNetwork } from '../config/networks.js';
 import { networkOf } from '../config/networks.js';
 import { cidrContains, formatIpv4, parseIpv4, type Ipv4 } from '../net/ipv4.js';
@@ -47,6 +48,32 @@ export function natRouterProblem(d: ResolvedDirector, net: ResolvedNetwork | und
   return undefined;
 }
 
+/**
+ * The NAT-router rule for a real server's other interfaces: a network that
+ * hands out a router other than the NAT router gives the blade a second
+ * default gateway by DHCP, and replies may leave through it, bypassing the
+ * director. Networks without a router are fine (they add no default route).
+ */
+export function otherRouterProblem(
+  d: ResolvedDirector,
+  node: DirectorNode,
+  serving: string,
+  networks: readonly ResolvedNetwork[],
+): string | undefined {
+  if (!d.natRouter || d.masquerade === 'always') return undefined;
+  const nat = formatIpv4(d.natRouter.address);
+  for (const i of node.interfaces) {
+    if (i.network === serving) continue;
+    const net = networks.find((n) => n.name === i.network);
+    if (!net || net.router === undefined || net.router === d.natRouter.address) continue;
+    return (
+      `real server ${node.name} also has ${i.name} on network '${net.name}', whose router ${formatIpv4(net.router)} is not the NAT router ${nat}: ` +
+      `DHCP hands it a second default gateway and replies can bypass the director (remove networks.${net.name}.router)`
+    );
+  }
+  return undefined;
+}
+
 function parseWeight(v: unknown): number | undefined {
   if (v === undefined || v === null) return 1;
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
@@ -75,12 +102,16 @@ function nodeCandidate(d: ResolvedDirector, s: ResolvedService, node: DirectorNo
   const net = networks.find((n) => n.name === iface.network);
   const address = parseIpv4(iface.ipv4);
   const weight = parseWeight(node.vars[s.weightVar]);
+  // Router problems first: they are config errors, while a missing address
+  // (a seed interface that gets one from the static range) is not.
   const excluded =
-    address === undefined
+    natRouterProblem(d, net, node.name) ??
+    otherRouterProblem(d, node, iface.network, networks) ??
+    (address === undefined
       ? `interface ${iface.name} of node ${node.name} has no IPv4 address`
       : weight === undefined
         ? `vars.${s.weightVar} of node ${node.name} is ${JSON.stringify(node.vars[s.weightVar])}, not a whole number 0-${MAX_WEIGHT}`
-        : natRouterProblem(d, net, node.name);
+        : undefined);
   return { ...base, address, weight: weight ?? 0, network: iface.network, excluded };
 }
 

@@ -4,11 +4,15 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveConfig } from '../../../server/config/load.js';
 import { ConfigError } from '../../../server/config/errors.js';
-import { loadConfigFile } from '../../../server/config/load.js';
 import { loadDirector } from '../../../server/director/model.js';
 import { realServerCandidates } from '../../../server/director/realservers.js';
 import { desiredState } from '../../../server/director/desired.js';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { seedDirectorNodes } from '../../../server/director/checks.js';
+import { rackbootConfig } from '../../lab/rackboot.js';
+import { bladeAddr } from '../../lab/topology.js';
 
 const NETWORKS = [
   { name: 'inside', interface: 'eth1', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', router: '10.0.0.254', staticRange: '10.0.0.10-10.0.0.199' },
@@ -34,13 +38,33 @@ const issues = (fn: () => unknown) => {
 };
 
 describe('director config', () => {
-  test('the seed cluster is valid with the director enabled', () => {
+  test('the seed cluster is valid with the director enabled (its blades have eth1 on inside2, which hands out no router)', () => {
     const file = fileURLToPath(new URL('../../../../examples/seed-cluster.yaml', import.meta.url));
-    const c = loadConfigFile(file, {});
-    c.config.director.enabled = true;
+    const raw = YAML.parse(readFileSync(file, 'utf8')) as { director: { enabled: boolean }; nodes: unknown[] };
+    raw.director.enabled = true;
+    // resolveConfig runs CONFIG_CHECKS, the setup tip among them, on the seed nodes.
+    const c = resolveConfig(raw, file, {});
+    assert.ok(raw.nodes.length > 0);
     const d = loadDirector(c);
     assert.equal(d.services[0]!.check.intervalMs, 2000);
     assert.equal(d.services[0]!.check.retries, 3);
+    assert.deepEqual(realServerCandidates(d, c.networks, seedDirectorNodes(c)).filter((x) => x.excluded).map((x) => x.excluded), []);
+  });
+
+  test("the lab's config and its two-NIC blades pass the setup tip", () => {
+    const c = resolveConfig(rackbootConfig({ workDir: '/tmp/rb-unused', token: 't'.repeat(32) }), 'lab.yaml', {});
+    const d = loadDirector(c);
+    assert.equal(d.enabled, true);
+    const nodes = [0, 1, 2].map((i) => {
+      const b = bladeAddr(i);
+      return {
+        name: b.name,
+        group: 'web',
+        interfaces: [{ name: 'eth0', network: 'inside', ipv4: b.ipv4[0] }, { name: 'eth1', network: 'inside2', ipv4: b.ipv4[1] }],
+        vars: {},
+      };
+    });
+    assert.deepEqual(realServerCandidates(d, c.networks, nodes).map((x) => x.excluded ?? null), [null, null, null]);
   });
 
   test('lc/wlc on nftables are refused naming the backends that can', () => {
@@ -63,6 +87,46 @@ describe('director config', () => {
     assert.match(found[0]!.message, /blade1.*network 'inside2'.*router 10\.0\.1\.1 is not the NAT router 10\.0\.1\.254/);
     // Disabled: not checked (the blades are not behind this director).
     assert.deepEqual(issues(() => cfg({ enabled: false, natRouter: { interface: 'eth1', address: '10.0.1.254/24' }, services: [service({ realServers: { group: 'web', port: 80, network: 'inside2' } })] }, [blade(1, 'inside2')])), []);
+  });
+
+  test("setup tip: another interface on a network whose router is not the NAT router is a config error naming network and node", () => {
+    const twoNics = (router: string | undefined) => {
+      const networks = [NETWORKS[0]!, { ...NETWORKS[1]!, router }];
+      return resolveConfig(
+        {
+          networks,
+          groups: [{ name: 'web' }],
+          nodes: [
+            {
+              name: 'blade1',
+              group: 'web',
+              interfaces: [
+                { name: 'eth0', mac: '52:54:00:00:0a:01', network: 'inside', ipv4: '10.0.0.11' },
+                { name: 'eth1', mac: '52:54:00:00:0b:01', network: 'inside2', ipv4: '10.0.1.11' },
+              ],
+            },
+          ],
+          director: { enabled: true, natRouter: { interface: 'eth1', address: '10.0.0.254/24' }, services: [service()] },
+        },
+        'test.yaml',
+        {},
+      );
+    };
+    const found = issues(() => twoNics('10.0.1.1'));
+    assert.equal(found.length, 1);
+    assert.equal(found[0]!.path, 'director.services[0].realServers');
+    assert.match(found[0]!.message, /real server blade1 also has eth1 on network 'inside2', whose router 10\.0\.1\.1 is not the NAT router 10\.0\.0\.254.*second default gateway/);
+    // A network without a router adds no default route: fine.
+    assert.deepEqual(issues(() => twoNics(undefined)), []);
+    // Registered through the API (not in the seed): kept out of the pool with the same reason.
+    const c = twoNics(undefined);
+    const d = loadDirector(c);
+    const withRouter = resolveConfig({ networks: NETWORKS }, 'n.yaml', {}).networks;
+    const node = { name: 'blade9', group: 'web', interfaces: [{ name: 'eth0', network: 'inside', ipv4: '10.0.0.19' }, { name: 'eth1', network: 'inside2', ipv4: '10.0.1.19' }], vars: {} };
+    const [cand] = realServerCandidates(d, withRouter, [node]).filter((x) => x.name === 'blade9');
+    assert.match(cand!.excluded ?? '', /blade9 also has eth1 on network 'inside2'/);
+    // masquerade: always brings replies back through the director whatever the gateway.
+    assert.equal(realServerCandidates({ ...d, masquerade: 'always' }, withRouter, [node]).find((x) => x.name === 'blade9')!.excluded, undefined);
   });
 
   test('other section errors: VIP, duplicate endpoint, missing NAT router, unknown network, http check on udp', () => {
@@ -112,6 +176,8 @@ describe('real servers and desired state', () => {
     assert.deepEqual(view[0], ['blade1', '10.0.0.11', 8080, 3, null]);
     assert.match(String(view[1]![4]), /node blade2 has no interface on a network holding the NAT router 10\.0\.0\.254/);
     assert.deepEqual(view[2]!.slice(0, 4), ['blade3', '10.0.0.13', 8080, 2]);
+    // Its eth1 is on inside2, whose router (10.0.1.1) would be a second default gateway.
+    assert.match(String(view[2]![4]), /blade3 also has eth1 on network 'inside2'/);
     assert.match(String(view[3]![4]), /vars\.weight of node blade4 is "heavy"/);
     assert.match(String(view[4]![4]), /no node named 'ghost'/);
     assert.deepEqual(view[5], ['legacy', '10.0.0.200', 8080, 5, null]);
