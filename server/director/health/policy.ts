@@ -9,7 +9,11 @@ export type HealthStateName = 'unknown' | 'up' | 'down' | 'recovering';
 
 export interface HealthRecord {
   state: HealthStateName;
-  /** When the current state began (epoch ms). */
+  /**
+   * When the server last entered or left the pool (epoch ms). `recovering` is
+   * still out of the pool: going down -> recovering -> down keeps it, so the
+   * next `up` transition's time in the previous state is the whole downtime.
+   */
   since: number;
   /** Consecutive failed checks. */
   failures: number;
@@ -48,7 +52,7 @@ export function step(prev: HealthRecord, r: CheckOutcome, params: { retries: num
         return { next: base, transition: undefined };
       case 'down':
         if (params.reentryMs <= 0) return { next: { ...base, state: 'up', since: r.at, passingSince: undefined }, transition: 'up' };
-        return { next: { ...base, state: 'recovering', since: r.at, passingSince: r.at }, transition: undefined };
+        return { next: { ...base, state: 'recovering', passingSince: r.at }, transition: undefined };
       case 'recovering': {
         const from = prev.passingSince ?? r.at;
         if (r.at - from >= params.reentryMs) return { next: { ...base, state: 'up', since: r.at, passingSince: undefined }, transition: 'up' };
@@ -66,7 +70,7 @@ export function step(prev: HealthRecord, r: CheckOutcome, params: { retries: num
       return { next: base, transition: undefined };
     case 'recovering':
       // Not back in the pool yet: no event, just start the wait over.
-      return { next: { ...base, state: 'down', since: r.at, passingSince: undefined }, transition: undefined };
+      return { next: { ...base, state: 'down', passingSince: undefined }, transition: undefined };
     case 'down':
       return { next: base, transition: undefined };
   }

@@ -40,6 +40,24 @@ describe('nanny policy', () => {
     assert.equal(rec.since, 2000);
   });
 
+  test("the up event's time in the previous state is the whole downtime, across recovering and failures while recovering", () => {
+    const down = run(initialHealth(0), [[true, 0], [false, 100], [false, 200], [false, 300]]);
+    assert.equal(down.rec.state, 'down');
+    assert.equal(down.rec.since, 300);
+    let rec = down.rec;
+    let upAfter: number | undefined;
+    for (const [ok, at] of [[true, 400], [false, 900], [true, 1000], [true, 1500], [true, 2000]] as Array<[boolean, number]>) {
+      const r = step(rec, { ok, at, detail: '' }, P);
+      // What the nanny reports as `after` (afterMs on the event): at - previous since.
+      if (r.transition === 'up') upAfter = at - rec.since;
+      rec = r.next;
+      if (at < 2000) assert.equal(rec.since, 300, `still out of the pool since 300 at ${at} (${rec.state})`);
+    }
+    assert.equal(rec.state, 'up');
+    assert.equal(upAfter, 1700);
+    assert.equal(rec.since, 2000);
+  });
+
   test('reentry 0: back at the first pass', () => {
     const rec = step(initialHealth(0), { ok: false, at: 1, detail: '' }, P).next;
     assert.equal(step(rec, { ok: true, at: 2, detail: '' }, { retries: 1, reentryMs: 0 }).transition, 'up');
