@@ -29,6 +29,10 @@ const KNOWN_SERVER = new Set(['address', 'active', 'weight', 'port']);
 /** Check interval rackboot uses for imported services: piranha's `timeout` (dead after N s) becomes interval x retries. */
 const IMPORT_INTERVAL_S = 2;
 
+/** The schema's limits (director.check.retries; Linux's IFNAMSIZ - 1 for interface names). */
+const MAX_RETRIES = 100;
+const MAX_IFNAME = 15;
+
 const NAME_OK = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 function cleanName(name: string): string {
@@ -56,7 +60,7 @@ function num(e: Entry | undefined): number | undefined {
 
 export function convertLvsCf(parsed: LvsCf, opts: { backend?: BackendName; source?: string } = {}): ImportResult {
   const backend = opts.backend ?? 'ipvs';
-  const notes: string[] = [];
+  const notes: string[] = [...parsed.notes];
   const errors = [...parsed.errors];
   const g = parsed.globals;
   const at = (e: Entry) => `line ${e.line}`;
@@ -86,6 +90,7 @@ export function convertLvsCf(parsed: LvsCf, opts: { backend?: BackendName; sourc
     const { ip, dev } = addressAndDevice(nat.value);
     const prefix = prefixOf(g.get('nat_nmask')?.value, 24);
     if (!ip || !dev) errors.push(`${at(nat)}: nat_router = ${nat.value}: expected 'ADDRESS DEVICE' like '10.0.0.254 eth1:1'`);
+    else if (dev.length > MAX_IFNAME) errors.push(`${at(nat)}: nat_router = ${nat.value}: device '${dev}' is longer than Linux's ${MAX_IFNAME} characters`);
     else if (prefix === undefined) errors.push(`line ${g.get('nat_nmask')!.line}: nat_nmask = ${g.get('nat_nmask')!.value} is not a netmask`);
     else {
       natRouter = { interface: dev, address: `${ip}/${prefix}` };
@@ -105,6 +110,7 @@ export function convertLvsCf(parsed: LvsCf, opts: { backend?: BackendName; sourc
 
   const services: Record<string, unknown>[] = [];
   const usedNames = new Set<string>();
+  const endpoints = new Map<string, string>();
   for (const v of parsed.virtuals) {
     const k = v.keys;
     const label = `virtual ${v.name}`;
@@ -134,9 +140,17 @@ export function convertLvsCf(parsed: LvsCf, opts: { backend?: BackendName; sourc
       continue;
     }
     if (!vipDev) note(addr, `${label}: address gives no device; interface set to eth0, check it`);
+    else if (vipDev.length > MAX_IFNAME) {
+      errors.push(`line ${addr.line}: ${label}: address = ${addr.value}: device '${vipDev}' is longer than Linux's ${MAX_IFNAME} characters`);
+      continue;
+    }
+    if (natRouter && natRouter.address.startsWith(`${vip}/`)) {
+      errors.push(`line ${addr.line}: ${label}: address ${vip} is also the nat_router address (line ${nat!.line}): a VIP must be another address`);
+      continue;
+    }
     const port = num(k.get('port')) ?? 80;
-    if (!Number.isInteger(port) || port > 65535) {
-      errors.push(`line ${k.get('port')!.line}: ${label}: port = ${k.get('port')!.value} is not a port number`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      errors.push(`line ${k.get('port')!.line}: ${label}: port = ${k.get('port')!.value} is not a port number (1-65535)`);
       continue;
     }
     const protocol = (k.get('protocol')?.value ?? 'tcp').toLowerCase();
@@ -144,6 +158,13 @@ export function convertLvsCf(parsed: LvsCf, opts: { backend?: BackendName; sourc
       errors.push(`line ${k.get('protocol')!.line}: ${label}: protocol = ${protocol}: expected tcp or udp`);
       continue;
     }
+    const endpoint = `${protocol}/${vip}:${port}`;
+    const twin = endpoints.get(endpoint);
+    if (twin) {
+      errors.push(`line ${v.line}: ${label}: ${endpoint} is also ${twin}: one virtual server per address, port and protocol`);
+      continue;
+    }
+    endpoints.set(endpoint, `${label} (line ${v.line})`);
     let scheduler = k.get('scheduler')?.value ?? 'wlc';
     if (!['rr', 'wrr', 'lc', 'wlc', 'sh'].includes(scheduler)) {
       note(k.get('scheduler'), `${label}: scheduler ${scheduler} is not offered by rackboot; wlc used`);
@@ -189,9 +210,11 @@ export function convertLvsCf(parsed: LvsCf, opts: { backend?: BackendName; sourc
     const timeout = num(k.get('timeout'));
     if (timeout !== undefined && Number.isInteger(timeout) && timeout > 0) {
       // piranha: "timeout" = seconds without an answer before the server is removed.
-      check.interval = `${Math.min(IMPORT_INTERVAL_S, timeout)}s`;
-      check.timeout = `${Math.min(IMPORT_INTERVAL_S, timeout)}s`;
-      check.retries = Math.max(1, Math.round(timeout / Math.min(IMPORT_INTERVAL_S, timeout)));
+      // A long one checks less often rather than exceed rackboot's retries limit.
+      const every = Math.max(Math.min(IMPORT_INTERVAL_S, timeout), Math.ceil(timeout / MAX_RETRIES));
+      check.interval = `${every}s`;
+      check.timeout = `${Math.min(IMPORT_INTERVAL_S, every)}s`;
+      check.retries = Math.min(MAX_RETRIES, Math.max(1, Math.round(timeout / every)));
     }
     const reentry = num(k.get('reentry'));
     if (reentry !== undefined && Number.isInteger(reentry)) check.reentry = `${reentry}s`;
@@ -228,7 +251,9 @@ export function convertLvsCf(parsed: LvsCf, opts: { backend?: BackendName; sourc
       const entry: Record<string, unknown> = { name: sname, address: ip };
       const sport = num(sk.get('port'));
       if (sport !== undefined) {
-        if (!Number.isInteger(sport) || sport > 65535) errors.push(`line ${sk.get('port')!.line}: ${slabel}: port = ${sk.get('port')!.value} is not a port number`);
+        if (!Number.isInteger(sport) || sport < 1 || sport > 65535) {
+          errors.push(`line ${sk.get('port')!.line}: ${slabel}: port = ${sk.get('port')!.value} is not a port number (1-65535)`);
+        }
         else if (sport !== port) entry.port = sport;
       }
       const weight = num(sk.get('weight'));

@@ -4,7 +4,8 @@
 //   failover NAME { ... }        (fos services)
 // Values are a word, several words ("10.0.0.254 eth1:1") or a quoted string
 // whose escapes (\r\n) are kept as written: nanny interpreted them. Comments
-// start with #. Never throws: problems come back with their line numbers.
+// start with #. Never throws: problems (and notes, e.g. a repeated key) come
+// back with their line numbers.
 
 export interface Entry {
   value: string;
@@ -26,6 +27,8 @@ export interface LvsCf {
   failovers: Block[];
   /** "line N: ..." */
   errors: string[];
+  /** Things read but worth saying (a key given twice), "line N: ...". */
+  notes: string[];
 }
 
 /** Strip a trailing comment outside quotes. */
@@ -47,7 +50,7 @@ function unquote(v: string): string | undefined {
 }
 
 export function parseLvsCf(text: string): LvsCf {
-  const out: LvsCf = { globals: new Map(), virtuals: [], failovers: [], errors: [] };
+  const out: LvsCf = { globals: new Map(), virtuals: [], failovers: [], errors: [], notes: [] };
   const stack: Block[] = [];
   const lines = text.split(/\r?\n/);
   lines.forEach((raw, i) => {
@@ -80,7 +83,9 @@ export function parseLvsCf(text: string): LvsCf {
     const value = unquote(kv[2]!.trim());
     if (value === undefined) return void err(`unterminated quoted value for ${kv[1]}`);
     const target = stack.at(-1)?.keys ?? out.globals;
-    if (target.has(kv[1]!)) err(`${kv[1]} is given twice (the later value wins)`);
+    const earlier = target.get(kv[1]!);
+    // As piranha read it: the later value wins. Said, not refused.
+    if (earlier) out.notes.push(`line ${n}: ${kv[1]} is given twice (also line ${earlier.line}): the later value ${JSON.stringify(value)} wins`);
     target.set(kv[1]!, { value, line: n });
   });
   for (const b of stack) out.errors.push(`line ${b.line}: ${b.kind} ${b.name} is never closed with '}'`);

@@ -88,6 +88,33 @@ describe('lvs.cf -> rackboot config', () => {
     }
   });
 
+  test('a key given twice is a note (the later value wins, as piranha read it), not an error', () => {
+    const text = ['service = lvs', 'nat_router = 10.0.0.254 eth1', 'virtual web {', '  address = 192.168.1.100 eth0', '  port = 80', '  port = 8080', '  server a {', '    address = 10.0.0.11', '  }', '}'].join('\n');
+    const r = importLvsCf(text);
+    assert.deepEqual(r.errors, []);
+    assert.ok(r.notes.includes('line 6: port is given twice (also line 5): the later value "8080" wins'), r.notes.join('\n'));
+    const yaml = importToYaml(r, 'twice.cf');
+    assert.match(yaml, /^#   - line 6: port is given twice/m);
+    assert.equal(resolveConfig(parseConfigText(yaml, null), null, {}).config.director.services[0]!.port, 8080);
+  });
+
+  test('values the config would refuse are errors naming the lvs.cf line and key, never "does not validate"', () => {
+    const file = (virtual: string[], server: string[] = [], globals = 'nat_router = 10.0.0.254 eth1') =>
+      [globals, 'virtual web {', '  address = 192.168.1.100 eth0', ...virtual.map((l) => `  ${l}`), '  server a {', '    address = 10.0.0.11', ...server.map((l) => `    ${l}`), '  }', '}'].join('\n');
+    assert.deepEqual(importLvsCf(file(['port = 0'])).errors, ['line 4: virtual web: port = 0 is not a port number (1-65535)']);
+    assert.deepEqual(importLvsCf(file([], ['port = 0'])).errors, ['line 6: virtual web, server a: port = 0 is not a port number (1-65535)']);
+    assert.deepEqual(importLvsCf(file(['port = 65536'])).errors, ['line 4: virtual web: port = 65536 is not a port number (1-65535)']);
+    assert.match(importLvsCf(file([], [], 'nat_router = 10.0.0.254 averyveryverylongdevicename')).errors.join(), /^line 1: nat_router = .*device 'averyveryverylongdevicename' is longer than Linux's 15 characters$/);
+    assert.deepEqual(importLvsCf(file([], [], 'nat_router = 192.168.1.100 eth1')).errors, ['line 3: virtual web: address 192.168.1.100 is also the nat_router address (line 1): a VIP must be another address']);
+    const twice = file([]) + '\nvirtual web2 {\n  address = 192.168.1.100 eth0:2\n  server b {\n    address = 10.0.0.12\n  }\n}';
+    assert.deepEqual(importLvsCf(twice).errors, ['line 8: virtual web2: tcp/192.168.1.100:80 is also virtual web (line 2): one virtual server per address, port and protocol']);
+    // A long piranha timeout checks less often instead of exceeding the retries limit (100).
+    const long = importLvsCf(file(['timeout = 1000']));
+    assert.deepEqual(long.errors, []);
+    const check = resolveConfig(parseConfigText(importToYaml(long, 'long.cf'), null), null, {}).config.director.services[0]!.check!;
+    assert.deepEqual([check.interval, check.retries], ['10s', 100]);
+  });
+
   test('rackboot import lvs.cf: YAML on stdout or a file, notes on stderr, errors exit 1 and write nothing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rb-import-'));
     try {
