@@ -71,7 +71,7 @@ export const DirectorConfigSchema = Section({
   systemPrep: Type.Boolean(),
   /** auto: masquerade only traffic from the inside network to a VIP (hairpin); always: every balanced connection; never. */
   masquerade: StringEnum(['auto', 'always', 'never']),
-  /** Keep the kernel rules when rackboot stops (the pool then no longer follows health). */
+  /** Keep the kernel rules when rackboot stops (the pool then no longer follows health). keepalived: external mode only (checked). */
   keepRulesOnStop: Type.Boolean(),
   keepalived: Section({
     /** managed (default): rackboot runs `keepalived -n -C` as its child; external: write `config` and SIGHUP the pid in `pidFile`. */

@@ -150,6 +150,13 @@ export function resolveDirector(d: DirectorConfig, networks: readonly ResolvedNe
       check,
     });
   });
+  if (d.keepRulesOnStop && d.backend === 'keepalived' && (d.keepalived.mode ?? 'managed') === 'managed') {
+    bad(
+      'keepRulesOnStop',
+      'cannot keep the rules of a managed keepalived: it is rackboot\'s child, stops with it and removes its virtual servers; ' +
+        'run keepalived as a system service with director.keepalived.mode: external to keep the pool through a rackboot restart',
+    );
+  }
   if (d.enabled && services.length && !natRouter && d.masquerade !== 'always') {
     bad('natRouter', "is required: the address on the inside interface that blades use as default gateway (or masquerade: always)");
   }

@@ -124,15 +124,10 @@ export class KeepalivedBackend implements DirectorBackend {
   async apply(state: DesiredState): Promise<ApplyResult> {
     const text = this.render(state);
     if (text === this.last && (this.opts.mode === 'external' || this.child)) return { changed: false, summary: 'unchanged' };
-    mkdirSync(dirname(this.opts.configFile), { recursive: true });
-    const tmp = `${this.opts.configFile}.new`;
-    writeFileSync(tmp, text);
-    await this.validate(tmp);
-    renameSync(tmp, this.opts.configFile);
+    await this.install(text);
     // `last` only once keepalived was told: a failed reload is retried.
     if (this.opts.mode === 'external') {
-      const pid = this.externalPid();
-      process.kill(pid, 'SIGHUP');
+      const pid = this.signalExternal();
       this.last = text;
       return { changed: true, summary: `wrote ${this.opts.configFile}, SIGHUP to keepalived ${pid}` };
     }
@@ -143,6 +138,29 @@ export class KeepalivedBackend implements DirectorBackend {
     }
     this.startChild();
     return { changed: true, summary: `wrote ${this.opts.configFile}, started keepalived ${this.child?.pid ?? '?'}` };
+  }
+
+  /** Write the config through a temporary file that `keepalived -t` accepted. */
+  private async install(text: string): Promise<void> {
+    mkdirSync(dirname(this.opts.configFile), { recursive: true });
+    const tmp = `${this.opts.configFile}.new`;
+    writeFileSync(tmp, text);
+    await this.validate(tmp);
+    renameSync(tmp, this.opts.configFile);
+  }
+
+  /** SIGHUP to the external keepalived; a stale or foreign pid file is named, not a raw errno. */
+  private signalExternal(): number {
+    const pid = this.externalPid();
+    try {
+      process.kill(pid, 'SIGHUP');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ESRCH') throw new Error(`keepalived pid ${pid} from ${this.opts.pidFile} is not running; start keepalived, or set director.keepalived.mode: managed`);
+      if (code === 'EPERM') throw new Error(`not allowed to signal keepalived pid ${pid} from ${this.opts.pidFile} (rackboot must run as root or as keepalived's user)`);
+      throw e;
+    }
+    return pid;
   }
 
   private externalPid(): number {
@@ -183,14 +201,27 @@ export class KeepalivedBackend implements DirectorBackend {
     });
   }
 
-  async stop(): Promise<void> {
+  /**
+   * keep (director.keepRulesOnStop): external: the config and keepalived stay
+   * as they are. Otherwise a config without virtual servers is loaded, so
+   * keepalived removes rackboot's. managed: the child is stopped either way
+   * (keepalived removes its virtual servers when it exits); the config check
+   * refuses keepRulesOnStop with a managed keepalived rather than ignore it.
+   */
+  async stop(keep = false): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
+    if (this.opts.mode === 'external') {
+      this.last = undefined;
+      if (keep) return;
+      await this.install(this.render({ masquerade: 'auto', inside: undefined, services: [] }));
+      this.signalExternal();
+      return;
+    }
     const child = this.child;
     this.child = undefined;
     this.last = undefined;
     if (!child || child.exitCode !== null) return;
-    // keepalived removes the virtual servers it made when it stops.
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     const t = setTimeout(() => child.kill('SIGKILL'), 5000);

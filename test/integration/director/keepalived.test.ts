@@ -40,7 +40,7 @@ const state = (weight: number): DesiredState => ({
 const checks = new Map([['web', resolveCheck({}, { path: '/health' }, 'tcp')]]);
 
 describe('keepalived backend processes', () => {
-  test('external: validated with keepalived -t, written, SIGHUP to the pid in the pid file; unchanged state sends none', async (t) => {
+  test('external: validated with keepalived -t, written, SIGHUP to the pid in the pid file; unchanged state sends none; stop empties it unless keepRulesOnStop', async (t) => {
     if (!requireLab(t, { root: false, commands: ['keepalived'] })) return;
     const dir = mkdtempSync(join(tmpdir(), 'rb-ka-ext-'));
     const hups = join(dir, 'hups');
@@ -65,6 +65,17 @@ describe('keepalived backend processes', () => {
       await b.apply(state(3));
       await waitFor('a second SIGHUP', async () => (readFileSync(hups, 'utf8') === 'HUP\nHUP\n' ? true : undefined), 3000, 50);
       assert.match(readFileSync(join(dir, 'keepalived.conf'), 'utf8'), /weight 3/);
+      // keepRulesOnStop: the config and keepalived are left as they are.
+      await b.stop(true);
+      await sleep(300);
+      assert.equal(readFileSync(hups, 'utf8'), 'HUP\nHUP\n');
+      assert.match(readFileSync(join(dir, 'keepalived.conf'), 'utf8'), /weight 3/);
+      // Otherwise keepalived is reloaded with no virtual servers (a config keepalived -t accepts), so it removes rackboot's.
+      await b.stop(false);
+      await waitFor('a third SIGHUP', async () => (readFileSync(hups, 'utf8') === 'HUP\nHUP\nHUP\n' ? true : undefined), 3000, 50);
+      const emptied = readFileSync(join(dir, 'keepalived.conf'), 'utf8');
+      assert.doesNotMatch(emptied, /virtual_server/);
+      assert.match(emptied, /router_id rb/);
     } finally {
       standIn.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

@@ -8,7 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { conntrackFlushArgs, renderNftables } from '../../../server/director/backends/nftables.js';
 import { diffIpvs, parseIpvsadm, renderIpvsadm } from '../../../server/director/backends/ipvs.js';
-import { renderKeepalived } from '../../../server/director/backends/keepalived.js';
+import { KeepalivedBackend, renderKeepalived } from '../../../server/director/backends/keepalived.js';
+import { CommandRunner } from '../../../server/director/exec.js';
+import { silentLogger } from '../../../server/log.js';
+import { spawnSync } from 'node:child_process';
 import type { DesiredState } from '../../../server/director/desired.js';
 import { resolveCheck } from '../../../server/director/model.js';
 import { parseCidr, parseIpv4 } from '../../../server/net/ipv4.js';
@@ -177,6 +180,25 @@ describe('keepalived', () => {
     assert.match(text, /virtualhost www\.example\.com/);
     assert.match(text, /connect_port 8081/);
     assert.match(text, /TCP_CHECK \{\n      connect_timeout 1\n      retry 2\n      delay_before_retry 5\n/);
+  });
+
+  test('external mode: a stale pid file is named ("pid N from FILE is not running"), not a raw kill ESRCH', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-ka-stale-'));
+    try {
+      // A pid that just exited and was reaped: nothing runs under it now.
+      const gone = spawnSync('true').pid;
+      const pidFile = join(dir, 'keepalived.pid');
+      writeFileSync(pidFile, `${gone}\n`);
+      // `true -t -f FILE` stands in for keepalived's config test (this test is about the signal).
+      const b = new KeepalivedBackend(new CommandRunner(), { mode: 'external', command: 'true', configFile: join(dir, 'keepalived.conf'), pidFile, routerId: 'rb' }, checks, silentLogger());
+      await assert.rejects(b.apply(desired), (e: Error) => {
+        assert.equal(e.message, `keepalived pid ${gone} from ${pidFile} is not running; start keepalived, or set director.keepalived.mode: managed`);
+        return true;
+      });
+      await assert.rejects(b.stop(false), /is not running/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('accepted by keepalived -t; a broken one is refused', (t) => {

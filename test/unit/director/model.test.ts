@@ -148,6 +148,16 @@ describe('director config', () => {
     assert.ok(found.some((m) => m.startsWith('director.natRouter: is required')));
   });
 
+  test('keepRulesOnStop with a managed keepalived is refused (its child stops with rackboot), allowed with an external one', () => {
+    const base = { enabled: true, backend: 'keepalived', keepRulesOnStop: true, natRouter: { interface: 'eth1', address: '10.0.0.254/24' }, services: [service()] };
+    const found = issues(() => cfg(base));
+    assert.equal(found.length, 1);
+    assert.equal(found[0]!.path, 'director.keepRulesOnStop');
+    assert.match(found[0]!.message, /managed keepalived.*mode: external/);
+    assert.deepEqual(issues(() => cfg({ ...base, keepalived: { mode: 'external' } })), []);
+    assert.deepEqual(issues(() => cfg({ ...base, keepRulesOnStop: false })), []);
+  });
+
   test('an unknown key is named', () => {
     const found = issues(() => cfg({ enabled: true, natRouter: { interface: 'eth1', address: '10.0.0.254/24' }, services: [service({ schedular: 'rr' })] }));
     assert.match(found[0]!.message, /unknown key \(did you mean 'scheduler'\?\)/);
