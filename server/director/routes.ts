@@ -8,6 +8,7 @@ import { renderIpvsadm } from './backends/ipvs.js';
 import { renderKeepalived } from './backends/keepalived.js';
 import { renderNftables } from './backends/nftables.js';
 import type { DirectorService } from './service.js';
+import { HISTORY } from './health/nanny.js';
 import type { HealthStateName } from './health/policy.js';
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -26,6 +27,16 @@ const RealServerOut = Type.Object({
   failures: Type.Integer(),
   lastCheck: Type.Union([Type.Object({ ok: Type.Boolean(), at: Type.String(), detail: Type.String() }), Type.Null()]),
   reason: Nullable(Type.String()),
+  transitions: Type.Array(
+    Type.Object({
+      at: Type.String(),
+      to: StringEnum(['up', 'down']),
+      afterMs: Type.Integer(),
+      check: Type.String(),
+      failures: Type.Union([Type.Integer(), Type.Null()]),
+    }),
+    { description: `the last ${HISTORY} pool transitions, oldest first (kept in memory since the director started)` },
+  ),
 });
 
 export const DirectorOut = Type.Object(
@@ -114,6 +125,7 @@ export function directorView(svc: DirectorService) {
               failures: rec?.failures ?? 0,
               lastCheck: rec?.lastCheck ? { ok: rec.lastCheck.ok, at: iso(rec.lastCheck.at)!, detail: rec.lastCheck.detail } : null,
               reason: c.excluded ?? null,
+              transitions: svc.transitionsOf(c).map((x) => ({ at: iso(x.at)!, to: x.to, afterMs: x.afterMs, check: x.check, failures: x.failures ?? null })),
             };
           }),
       };

@@ -12,7 +12,7 @@ import { createBackend } from './backends/index.js';
 import type { DirectorBackend } from './backends/types.js';
 import { desiredState, type DesiredState } from './desired.js';
 import { CommandRunner } from './exec.js';
-import { Nanny, type Transition } from './health/nanny.js';
+import { HISTORY, Nanny, type PoolTransition, type Transition } from './health/nanny.js';
 import { inPool, type CheckOutcome, type HealthRecord } from './health/policy.js';
 import type { Prober } from './health/probe.js';
 import { loadDirector, type ResolvedDirector } from './model.js';
@@ -51,6 +51,8 @@ export class DirectorService implements Service {
   /** The pool the engine has now (last successful apply): what `inPool` in the API means. */
   applied: DesiredState | undefined;
   private readonly excludedSeen = new Map<string, string>();
+  /** Candidate key -> its last HISTORY pool transitions, oldest first (memory only). */
+  private readonly history = new Map<string, PoolTransition[]>();
   private dirty = false;
   private applying: Promise<void> | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -131,6 +133,10 @@ export class DirectorService implements Service {
     return this.nanny.record(c.key);
   }
 
+  transitionsOf(c: Candidate): readonly PoolTransition[] {
+    return this.history.get(c.key) ?? [];
+  }
+
   /** In the pool as far as rackboot's checks go. */
   passes(c: Candidate): boolean {
     const s = this.d.services.find((x) => x.name === c.service);
@@ -174,6 +180,8 @@ export class DirectorService implements Service {
       }
       if (this.stopped) return;
       this.candidates = realServerCandidates(this.d, this.ctx.cfg.networks, nodes);
+      const keys = new Set(this.candidates.map((c) => c.key));
+      for (const k of [...this.history.keys()]) if (!keys.has(k)) this.history.delete(k);
       this.reportExclusions();
       const checkOf = new Map(this.d.services.map((s) => [s.name, s.check]));
       this.nanny.set(
@@ -219,6 +227,10 @@ export class DirectorService implements Service {
       ...(t.to === 'down' ? { failures: t.record.failures } : {}),
       afterMs: t.after,
     };
+    const list = this.history.get(c.key) ?? [];
+    list.push({ at: t.record.lastCheck?.at ?? Date.now(), to: t.to, afterMs: t.after, check: detail.check, failures: t.to === 'down' ? t.record.failures : undefined });
+    if (list.length > HISTORY) list.splice(0, list.length - HISTORY);
+    this.history.set(c.key, list);
     this.metrics.transitions.inc({ service: c.service, to: t.to });
     const line = `director: ${c.service}: ${c.name} (${address}) ${t.to === 'up' ? 'enters' : 'leaves'} the pool: ${detail.check}`;
     if (t.to === 'down') this.log.warn(line);

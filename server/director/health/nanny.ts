@@ -20,6 +20,18 @@ export interface Transition {
   after: number;
 }
 
+/** Pool transitions kept per real server for GET /api/v1/director (static servers have no node timeline). */
+export const HISTORY = 20;
+
+export interface PoolTransition {
+  at: number;
+  to: 'up' | 'down';
+  afterMs: number;
+  check: string;
+  /** Consecutive failed checks (down only). */
+  failures: number | undefined;
+}
+
 interface Loop {
   target: NannyTarget;
   /** Identity of what is being checked: a change restarts the loop. */

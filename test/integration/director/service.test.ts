@@ -37,7 +37,8 @@ const blade = (n: number, network = 'inside', vars: Record<string, unknown> = {}
   vars,
   interfaces: [{ name: 'eth0', mac: `52:54:00:00:0e:0${n}`, network }],
 });
-type RS = { name: string; state: string; inPool: boolean; reason: string | null; address: string | null; weight: number };
+type Tr = { at: string; to: string; afterMs: number; check: string; failures: number | null };
+type RS = { name: string; node: string | null; state: string; inPool: boolean; reason: string | null; address: string | null; weight: number; transitions: Tr[] };
 type View = { backend: string; services: Array<{ pool: number; realServers: RS[] }>; lastApply: { ok: boolean; error: string | null } | null };
 
 describe('director service (API, registry, events)', () => {
@@ -53,7 +54,10 @@ describe('director service (API, registry, events)', () => {
           systemPrep: false,
           natRouter: { interface: 'eth1', address: '10.0.0.254/24' },
           check: { interval: '100ms', timeout: '50ms', retries: 2, reentry: '200ms' },
-          services: [{ name: 'web', vip: '192.168.1.100/24', interface: 'eth0', port: 80, scheduler: 'wlc', realServers: { group: 'web', port: 80 } }],
+          services: [
+            { name: 'web', vip: '192.168.1.100/24', interface: 'eth0', port: 80, scheduler: 'wlc', realServers: { group: 'web', port: 80 } },
+            { name: 'legacy', vip: '192.168.1.100/24', interface: 'eth0', port: 8080, scheduler: 'rr', realServers: { port: 8080, static: [{ name: 'old1', address: '10.0.0.200' }] } },
+          ],
         },
       },
       { factories: [directorFactory({ prober, backend: () => backend })] },
@@ -77,7 +81,8 @@ describe('director service (API, registry, events)', () => {
     const ev = await s.api<Array<{ kind: string; detail: { reason: string } }>>('GET', '/api/v1/nodes/blade3/events?kind=director.excluded');
     assert.equal(ev.body.length, 1);
     const rules = await fetch(`${s.url}/api/v1/director/rules`, { headers: { authorization: `Bearer ${s.token}` } });
-    assert.equal(await rules.text(), '-A -t 192.168.1.100:80 -s wlc\n-a -t 192.168.1.100:80 -r 10.0.0.10:80 -m -w 2\n-a -t 192.168.1.100:80 -r 10.0.0.11:80 -m -w 5\n');
+    // The web service first (config order), then the static-only legacy one.
+    assert.ok((await rules.text()).startsWith('-A -t 192.168.1.100:80 -s wlc\n-a -t 192.168.1.100:80 -r 10.0.0.10:80 -m -w 2\n-a -t 192.168.1.100:80 -r 10.0.0.11:80 -m -w 5\n-A -t 192.168.1.100:8080 -s rr\n'));
     const nft = await fetch(`${s.url}/api/v1/director/rules?format=nft`, { headers: { authorization: `Bearer ${s.token}` } });
     assert.match(await nft.text(), /table ip rackboot/);
     assert.equal((await s.api('GET', '/api/v1/director/rules?format=bogus')).status, 400);
@@ -99,6 +104,25 @@ describe('director service (API, registry, events)', () => {
     const status = formatDirectorStatus((await view()) as never);
     assert.match(status, /web: 192\.168\.1\.100\/24 port 80\/tcp on eth0, wlc; 2 of 3 in the pool/);
     assert.match(status, /blade3\s+-\s+0\s+excluded/);
+  });
+
+  test('GET /director keeps the last transitions of each real server, a static one (no node, no timeline) included', async () => {
+    const old1 = async () => (await view()).services[1]!.realServers.find((r) => r.name === 'old1')!;
+    await waitFor('old1 up', async () => ((await old1()).state === 'up' ? true : undefined), 5000, 20);
+    down.add('10.0.0.200');
+    await waitFor('old1 down', async () => ((await old1()).state === 'down' ? true : undefined), 5000, 20);
+    down.delete('10.0.0.200');
+    await waitFor('old1 back', async () => ((await old1()).state === 'up' ? true : undefined), 5000, 20);
+    const o = await old1();
+    assert.equal(o.node, null);
+    assert.deepEqual(o.transitions.map((x) => [x.to, x.failures]), [['up', null], ['down', 2], ['up', null]]);
+    assert.match(o.transitions[1]!.check, /ECONNREFUSED/);
+    // Back after reentry (200 ms) at the earliest: the whole time out of the pool.
+    assert.ok(o.transitions[2]!.afterMs >= 200, String(o.transitions[2]!.afterMs));
+    assert.ok(Date.parse(o.transitions[0]!.at) <= Date.parse(o.transitions[2]!.at));
+    // A node's transitions are there too, the same as on its timeline.
+    assert.deepEqual((await rs('blade1'))!.transitions.map((x) => x.to), ['up', 'down', 'up']);
+    assert.deepEqual((await rs('blade3'))!.transitions, []);
   });
 
   test('a failed apply shows in /healthz and the API, and is retried', async () => {
