@@ -72,15 +72,15 @@ export function diffIpvs(current: IpvsTable, state: DesiredState): string[] {
     const id = serviceId(s);
     const sched = `-s ${s.scheduler}${s.persistenceSec !== undefined ? ` -p ${s.persistenceSec}` : ''}`;
     const have = current.services.get(id);
+    let haveReals = current.reals.get(id) ?? new Map<string, number>();
     if (!have) cmds.push(`-A ${id} ${sched}`);
     else if (have.scheduler !== s.scheduler || have.persistence !== s.persistenceSec) {
       if (have.persistence !== undefined && s.persistenceSec === undefined) {
         // -E cannot drop persistence: recreate the service with its servers.
         cmds.push(`-D ${id}`, `-A ${id} ${sched}`);
-        current.reals.set(id, new Map());
+        haveReals = new Map();
       } else cmds.push(`-E ${id} ${sched}`);
     }
-    const haveReals = current.reals.get(id) ?? new Map<string, number>();
     const want = new Map(s.servers.map((r) => [`${formatIpv4(r.address)}:${r.port}`, r.weight]));
     for (const [r] of haveReals) if (!want.has(r)) cmds.push(`-d ${id} -r ${r}`);
     for (const [r, weight] of want) {

@@ -161,6 +161,12 @@ describe('ipvs', () => {
       '-D -t 192.168.1.100:80',
       '-A -t 192.168.1.100:80 -s wlc',
     ]);
+    // The table read from the kernel is not changed by diffing against it (a recreate used to empty its servers).
+    const withServers = parseIpvsadm('-A -t 192.168.1.100:80 -s wlc -p 300\n-a -t 192.168.1.100:80 -r 10.0.0.11:80 -m -w 2\n');
+    const noPersistence = state([svc({ scheduler: 'wlc' })]);
+    const first = diffIpvs(withServers, noPersistence);
+    assert.deepEqual(diffIpvs(withServers, noPersistence), first);
+    assert.equal(withServers.reals.get('-t 192.168.1.100:80')!.size, 1);
   });
 });
 
