@@ -24,6 +24,8 @@ const SNAME_LEN = 64;
 const FILE_OFF = 108;
 const FILE_LEN = 128;
 
+const EMPTY = Buffer.alloc(0);
+
 export const OVERLOAD_FILE = 1;
 export const OVERLOAD_SNAME = 2;
 
@@ -55,7 +57,7 @@ export type DecodeResult = { ok: true; packet: DhcpPacket } | { ok: false; error
 export type EncodeResult = { ok: true; bytes: Buffer; dropped: number[] } | { ok: false; error: string };
 
 /** Parse options in buf[start, end) into `into`; returns an error text or undefined. */
-function readOptions(buf: Uint8Array, start: number, end: number, where: string, into: Map<number, Buffer[]>): string | undefined {
+function readOptions(buf: Buffer, start: number, end: number, where: string, into: Map<number, Buffer[]>): string | undefined {
   let i = start;
   while (i < end) {
     const code = buf[i]!;
@@ -67,7 +69,7 @@ function readOptions(buf: Uint8Array, start: number, end: number, where: string,
     if (i + 1 >= end) return `option ${code} in ${where} at offset ${i} has no length byte`;
     const len = buf[i + 1]!;
     if (i + 2 + len > end) return `option ${code} in ${where} at offset ${i} claims ${len} bytes but only ${end - i - 2} remain`;
-    const v = Buffer.from(buf.buffer, buf.byteOffset + i + 2, len);
+    const v = buf.subarray(i + 2, i + 2 + len);
     const list = into.get(code);
     if (list) list.push(v);
     else into.set(code, [v]);
@@ -88,14 +90,13 @@ export function decode(input: Uint8Array): DecodeResult {
 }
 
 function decodeUnchecked(input: Uint8Array): DecodeResult {
-  const buf = input;
+  const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   if (buf.length < HEADER_SIZE) return { ok: false, error: `message is ${buf.length} bytes, shorter than the ${HEADER_SIZE}-byte header` };
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const op = buf[0]!;
   if (op !== BOOTREQUEST && op !== BOOTREPLY) return { ok: false, error: `op ${op} is neither BOOTREQUEST (1) nor BOOTREPLY (2)` };
   const hlen = buf[2]!;
   if (hlen > 16) return { ok: false, error: `hlen ${hlen} exceeds the 16-byte chaddr field` };
-  if (view.getUint32(236) !== MAGIC_COOKIE) return { ok: false, error: 'no DHCP magic cookie (plain BOOTP or not DHCP)' };
+  if (buf.readUInt32BE(236) !== MAGIC_COOKIE) return { ok: false, error: 'no DHCP magic cookie (plain BOOTP or not DHCP)' };
 
   const lists = new Map<number, Buffer[]>();
   let err = readOptions(buf, HEADER_SIZE, buf.length, 'options', lists);
@@ -118,7 +119,7 @@ function decodeUnchecked(input: Uint8Array): DecodeResult {
   const options = new Map<number, Buffer>();
   for (const [code, parts] of lists) options.set(code, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
 
-  const field = (off: number, len: number) => Buffer.from(buf.buffer, buf.byteOffset + off, len);
+  const field = (off: number, len: number) => buf.subarray(off, off + len);
   return {
     ok: true,
     packet: {
@@ -126,16 +127,16 @@ function decodeUnchecked(input: Uint8Array): DecodeResult {
       htype: buf[1]!,
       hlen,
       hops: buf[3]!,
-      xid: view.getUint32(4),
-      secs: view.getUint16(8),
-      flags: view.getUint16(10),
-      ciaddr: view.getUint32(12),
-      yiaddr: view.getUint32(16),
-      siaddr: view.getUint32(20),
-      giaddr: view.getUint32(24),
+      xid: buf.readUInt32BE(4),
+      secs: buf.readUInt16BE(8),
+      flags: buf.readUInt16BE(10),
+      ciaddr: buf.readUInt32BE(12),
+      yiaddr: buf.readUInt32BE(16),
+      siaddr: buf.readUInt32BE(20),
+      giaddr: buf.readUInt32BE(24),
       chaddr: field(28, 16),
-      sname: overload & OVERLOAD_SNAME ? Buffer.alloc(0) : field(SNAME_OFF, SNAME_LEN),
-      file: overload & OVERLOAD_FILE ? Buffer.alloc(0) : field(FILE_OFF, FILE_LEN),
+      sname: overload & OVERLOAD_SNAME ? EMPTY : field(SNAME_OFF, SNAME_LEN),
+      file: overload & OVERLOAD_FILE ? EMPTY : field(FILE_OFF, FILE_LEN),
       options,
       overload,
     },
@@ -220,10 +221,28 @@ export function encode(msg: EncodeInput): EncodeResult {
   }
 }
 
+function writeHeader(out: Buffer, msg: EncodeInput, sname: Buffer, file: Buffer): void {
+  out[0] = msg.op;
+  out[1] = msg.htype;
+  out[2] = msg.hlen;
+  out[3] = msg.hops;
+  out.writeUInt32BE(msg.xid >>> 0, 4);
+  out.writeUInt16BE(msg.secs & 0xffff, 8);
+  out.writeUInt16BE(msg.flags & 0xffff, 10);
+  out.writeUInt32BE(msg.ciaddr >>> 0, 12);
+  out.writeUInt32BE(msg.yiaddr >>> 0, 16);
+  out.writeUInt32BE(msg.siaddr >>> 0, 20);
+  out.writeUInt32BE(msg.giaddr >>> 0, 24);
+  out.set(msg.chaddr.subarray(0, 16), 28);
+  if (sname.length) sname.copy(out, SNAME_OFF);
+  if (file.length) file.copy(out, FILE_OFF);
+  out.writeUInt32BE(MAGIC_COOKIE, 236);
+}
+
 function encodeUnchecked(msg: EncodeInput): EncodeResult {
   const maxSize = Math.min(Math.max(msg.maxSize ?? DEFAULT_MAX_MESSAGE, DEFAULT_MAX_MESSAGE), MAX_MESSAGE_CAP);
-  const sname = Buffer.from(msg.sname ?? '', 'latin1');
-  const file = Buffer.from(msg.file ?? '', 'latin1');
+  const sname = msg.sname ? Buffer.from(msg.sname, 'latin1') : EMPTY;
+  const file = msg.file ? Buffer.from(msg.file, 'latin1') : EMPTY;
   if (sname.length > SNAME_LEN - 1) return { ok: false, error: `sname '${msg.sname}' is longer than ${SNAME_LEN - 1} bytes` };
   if (file.length > FILE_LEN - 1) return { ok: false, error: `file '${msg.file}' is longer than ${FILE_LEN - 1} bytes` };
   if (msg.chaddr.length > 16) return { ok: false, error: 'chaddr is longer than 16 bytes' };
@@ -232,10 +251,36 @@ function encodeUnchecked(msg: EncodeInput): EncodeResult {
       return { ok: false, error: `option code ${code} cannot be set by the caller` };
     }
   }
+  // Fast path: everything fits the options field (the common case).
+  const mainSize = maxSize - HEADER_SIZE;
+  let total = 1; // END
+  for (const [, v] of msg.options) total += v.length === 0 ? 2 : v.length + 2 * Math.ceil(v.length / 255);
+  if (total <= mainSize) {
+    const out = Buffer.alloc(Math.max(MIN_REPLY_SIZE, HEADER_SIZE + total));
+    writeHeader(out, msg, sname, file);
+    let pos = HEADER_SIZE;
+    for (const [code, v] of msg.options) {
+      if (v.length === 0) {
+        out[pos] = code;
+        out[pos + 1] = 0;
+        pos += 2;
+        continue;
+      }
+      for (let from = 0; from < v.length; from += 255) {
+        const len = Math.min(255, v.length - from);
+        out[pos] = code;
+        out[pos + 1] = len;
+        out.set(v.subarray(from, from + len), pos + 2);
+        pos += 2 + len;
+      }
+    }
+    out[pos] = OPT.END;
+    return { ok: true, bytes: out, dropped: [] };
+  }
+
   const required = msg.required ?? [];
   let options = msg.options.slice();
   const dropped: number[] = [];
-  const mainSize = maxSize - HEADER_SIZE;
 
   // Find the longest prefix of the options that fits, with overload if needed.
   let plan: { areas: Area[]; overload: number } | undefined;
@@ -270,21 +315,7 @@ function encodeUnchecked(msg: EncodeInput): EncodeResult {
   layout(piecesOf(options), probe, undefined);
   const size = Math.max(MIN_REPLY_SIZE, probe[0]!.pos + 1);
   const out = Buffer.alloc(size);
-  out[0] = msg.op;
-  out[1] = msg.htype;
-  out[2] = msg.hlen;
-  out[3] = msg.hops;
-  out.writeUInt32BE(msg.xid >>> 0, 4);
-  out.writeUInt16BE(msg.secs & 0xffff, 8);
-  out.writeUInt16BE(msg.flags & 0xffff, 10);
-  out.writeUInt32BE(msg.ciaddr >>> 0, 12);
-  out.writeUInt32BE(msg.yiaddr >>> 0, 16);
-  out.writeUInt32BE(msg.siaddr >>> 0, 20);
-  out.writeUInt32BE(msg.giaddr >>> 0, 24);
-  out.set(msg.chaddr, 28);
-  if (sname.length) sname.copy(out, SNAME_OFF);
-  if (file.length) file.copy(out, FILE_OFF);
-  out.writeUInt32BE(MAGIC_COOKIE, 236);
+  writeHeader(out, msg, sname, file);
   const areas = plan.areas.map((a) => ({ ...a }));
   if (plan.overload) {
     out[HEADER_SIZE] = OPT.OVERLOAD;

@@ -24,8 +24,16 @@ export const DhcpConfigSchema = Section(
     macRate: Type.Number({ exclusiveMinimum: 0 }),
     /** Burst a MAC may send at once. */
     macBurst: Type.Integer({ minimum: 1 }),
-    /** Timeline events: every packet ('all'), only registered nodes' ('known'), or none. */
-    events: Type.Unsafe<'all' | 'known' | 'none'>({ type: 'string', enum: ['all', 'known', 'none'] }),
+    /** Socket receive buffer in bytes: absorbs bursts (needs CAP_NET_ADMIN beyond net.core.rmem_max). 0: kernel default. */
+    receiveBuffer: Type.Integer({ minimum: 0 }),
+    /**
+     * Events per second recorded for packets from unknown MACs (node null).
+     * Registered nodes' packets are always recorded; beyond this rate unknown
+     * MACs' are counted (rackboot_dhcp_events_suppressed_total) and summed up
+     * in one dhcp.unknown-suppressed event per 10 s, so a flood of random MACs
+     * cannot fill the event store. 0: none.
+     */
+    unknownEventRate: Type.Integer({ minimum: 0 }),
   },
   { default: {} },
 );
@@ -40,7 +48,8 @@ export const DHCP_DEFAULTS: DhcpConfig = {
   maxPendingOffers: 10_000,
   macRate: 5,
   macBurst: 20,
-  events: 'all',
+  receiveBuffer: 4 * 1024 * 1024,
+  unknownEventRate: 100,
 };
 
 /** Cross-checks for the keys the DHCP server reads (run with the other CONFIG_CHECKS). */

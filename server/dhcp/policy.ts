@@ -120,11 +120,11 @@ export function decide(input: PolicyInput): Decision {
   }
 }
 
-/** The client holds ip on this network (registered, or leased to it). */
+/** The client holds ip on this network: its registered address, or one leased to it (also before it was registered). */
 function holds({ req, net, known, leases }: PolicyInput, ip: number): boolean {
-  if (known) return known.ip === ip;
+  if (known?.ip === ip) return true;
   const l = leases.get(net.name, ip);
-  return l !== undefined && l.owner === ownerKey(req.mac, req.clientId);
+  return l !== undefined && (l.owner === ownerKey(req.mac, req.clientId) || l.mac === req.mac);
 }
 
 function discover(input: PolicyInput): Decision {

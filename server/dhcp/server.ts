@@ -68,6 +68,8 @@ export class DhcpServer {
   private readonly sockets: ServedSocket[] = [];
   private readonly skipped: string[] = [];
   private readonly rate: MacRateLimiter;
+  private readonly unknownEvents: MacRateLimiter;
+  private suppressed = 0;
   private readonly offerMs: number;
   private readonly port: number;
   private readonly cfgDhcp;
@@ -80,9 +82,11 @@ export class DhcpServer {
   private readonly discovering = new Set<string>();
   private readonly log: Logger;
   private badLogged = 0;
+  private sendErrorLogged = 0;
   private readonly m;
   private readonly counterCache = new Map<string, { inc(): void }>();
   private stopped = false;
+  private readonly addrCache = new Map<number, string>();
 
   constructor(private readonly deps: DhcpServerDeps) {
     const { cfg } = deps;
@@ -95,6 +99,9 @@ export class DhcpServer {
     });
     for (const n of this.nets) this.netByName.set(n.name, n);
     this.rate = new MacRateLimiter(this.cfgDhcp.macRate, this.cfgDhcp.macBurst);
+    // One bucket (key 0) for all unknown MACs' events.
+    const ur = this.cfgDhcp.unknownEventRate;
+    this.unknownEvents = new MacRateLimiter(ur || 1e-9, Math.max(1, ur), 1);
     this.offerMs = parseDuration(this.cfgDhcp.offerTimeout);
     this.port = this.cfgDhcp.port;
     this.index = new RegistryIndex(deps.registry, (err) => this.log.error({ err }, 'dhcp: registry index update failed'));
@@ -109,11 +116,16 @@ export class DhcpServer {
       labelNames: ['type', 'result'] as const,
       registers: [reg],
     });
-    const sendErrors = new Counter({ name: 'rackboot_dhcp_send_errors_total', help: 'DHCP replies the socket failed to send', registers: [reg] });
+    const sendErrors = new Counter({ name: 'rackboot_dhcp_send_errors_total', help: 'DHCP socket errors (replies that could not be sent)', registers: [reg] });
     const commit = new Histogram({
       name: 'rackboot_dhcp_lease_commit_seconds',
       help: 'Time to commit one batch of leases (the ACKs of the batch wait for it)',
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5],
+      registers: [reg],
+    });
+    const suppressed = new Counter({
+      name: 'rackboot_dhcp_events_suppressed_total',
+      help: 'Packets from unknown MACs not recorded as events (beyond dhcp.unknownEventRate)',
       registers: [reg],
     });
     const commitErrors = new Counter({ name: 'rackboot_dhcp_lease_commit_errors_total', help: 'Lease batches the store failed to write (their ACKs were not sent)', registers: [reg] });
@@ -145,7 +157,7 @@ export class DhcpServer {
         }
       },
     });
-    return { packets, sendErrors, commit, commitErrors };
+    return { packets, sendErrors, commit, commitErrors, suppressed };
   }
 
   private count(type: string, result: string): void {
@@ -178,7 +190,7 @@ export class DhcpServer {
     for (const w of want) {
       let sock: dgram.Socket;
       try {
-        sock = await this.deps.opener.open({ interface: w.iface, port: this.port, broadcast: w.kind === 'network' });
+        sock = await this.deps.opener.open({ interface: w.iface, port: this.port, broadcast: w.kind === 'network', recvBufferSize: this.cfgDhcp.receiveBuffer || undefined });
       } catch (err) {
         if (err instanceof NoSuchInterfaceError) {
           const what = w.kind === 'network' ? `network${w.networks.length > 1 ? 's' : ''} ${w.networks.map((n) => `'${n.name}'`).join(', ')}` : 'relayed requests';
@@ -191,7 +203,12 @@ export class DhcpServer {
       }
       const s: ServedSocket = { sock, iface: w.iface, kind: w.kind, networks: w.networks };
       sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo, s));
-      sock.on('error', (err) => this.log.error({ err }, `dhcp: socket on ${w.iface}: ${err.message}`));
+      sock.on('error', (err) => {
+        // Send failures (EHOSTUNREACH, ENOBUFS...) come here; the server goes on.
+        this.m.sendErrors.inc();
+        this.sendErrorLogged++;
+        if (this.sendErrorLogged <= 10 || this.sendErrorLogged % 1000 === 0) this.log.warn(`dhcp: socket on ${w.iface}: ${err.message} (${this.sendErrorLogged} so far)`);
+      });
       this.sockets.push(s);
     }
     if (this.sockets.length) {
@@ -212,6 +229,7 @@ export class DhcpServer {
       this.rate.sweep(now);
     });
     every(60_000, () => this.expireLeases(Date.now()));
+    every(10_000, () => this.reportSuppressed());
   }
 
   async stop(): Promise<void> {
@@ -219,6 +237,7 @@ export class DhcpServer {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.index.stop();
+    this.reportSuppressed();
     this.scheduleFlush();
     await this.flushing;
     await this.flushing;
@@ -413,13 +432,19 @@ export class DhcpServer {
   }
 
   private send(s: ServedSocket, bytes: Buffer, dest: Destination): void {
-    const addr = dest.address === 0xffffffff ? BROADCAST_TEXT : formatIpv4(dest.address);
-    s.sock.send(bytes, dest.port, addr, (err) => {
-      if (err) {
-        this.m.sendErrors.inc();
-        this.log.warn(`dhcp: sending to ${addr}:${dest.port} on ${s.iface} failed: ${err.message}`);
-      }
-    });
+    // No per-send callback (it costs an allocation per packet): failures arrive as the socket's 'error'.
+    s.sock.send(bytes, dest.port, this.addressText(dest.address));
+  }
+
+  /** Dotted text of an address, cached: replies go to few distinct relays and to the broadcast address. */
+  private addressText(ip: number): string {
+    if (ip === 0xffffffff) return BROADCAST_TEXT;
+    let t = this.addrCache.get(ip);
+    if (t === undefined) {
+      if (this.addrCache.size >= 4096) this.addrCache.clear();
+      this.addrCache.set(ip, (t = formatIpv4(ip)));
+    }
+    return t;
   }
 
   private queueAfterCommit(lease: MemLease, send: PendingSend | undefined): void {
@@ -470,6 +495,12 @@ export class DhcpServer {
     if (expired.length) this.scheduleFlush();
   }
 
+  private reportSuppressed(): void {
+    if (!this.suppressed) return;
+    this.deps.events.record({ node: null, mac: null, kind: 'dhcp.unknown-suppressed', detail: { packets: this.suppressed, rate: this.cfgDhcp.unknownEventRate } });
+    this.suppressed = 0;
+  }
+
   /** Operator action: forget a lease (e.g. a declined address that is free again). */
   async clearLease(network: string, ip: number): Promise<boolean> {
     const inTable = this.leases.delete(network, ip) !== undefined;
@@ -478,8 +509,11 @@ export class DhcpServer {
   }
 
   private recordDecision(req: DhcpRequest, known: KnownClient | undefined, s: ServedSocket, net: PolicyNetwork, dec: Decision, dest: Destination | undefined): void {
-    const mode = this.cfgDhcp.events;
-    if (mode === 'none' || (mode === 'known' && !known)) return;
+    if (!known && !this.unknownEvents.take(0, Date.now(), true)) {
+      this.suppressed++;
+      this.m.suppressed.inc();
+      return;
+    }
     const kind = `dhcp.${dec.outcome === 'ignored' ? 'ignored' : dec.outcome}`;
     const detail: Record<string, unknown> = {
       request: messageName(req.type),
@@ -503,7 +537,6 @@ export class DhcpServer {
   }
 
   private event(req: DhcpRequest, known: KnownClient | undefined, s: ServedSocket, net: PolicyNetwork, kind: string, extra: Record<string, unknown>): void {
-    if (this.cfgDhcp.events === 'none') return;
     this.deps.events.record({
       node: known?.node ?? null,
       mac: req.mac,

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 
 const SOL_SOCKET = 1;
 const SO_BINDTOIFINDEX = 62;
+const SO_RCVBUFFORCE = 33;
 
 export interface UdpSocketRequest {
   /** Interface name; omitted: not bound to an interface. */
@@ -18,6 +19,13 @@ export interface UdpSocketRequest {
   port: number;
   address?: string;
   broadcast?: boolean;
+  /**
+   * Receive buffer to ask for, in bytes: absorbs bursts while the process is
+   * busy (the kernel default holds only ~150 small datagrams). Beyond
+   * net.core.rmem_max it needs CAP_NET_ADMIN (SO_RCVBUFFORCE); without it the
+   * kernel's cap applies.
+   */
+  recvBufferSize?: number;
 }
 
 /** Opens the sockets a service listens on; tests substitute one that opens them inside a network namespace. */
@@ -73,6 +81,22 @@ export function bindToIfindex(sock: dgram.Socket, ifindex: number): void {
   loadSockopt()({ _handle: { fd: socketFd(sock) } }, SOL_SOCKET, SO_BINDTOIFINDEX, ifindex);
 }
 
+/** Set the receive buffer, past net.core.rmem_max when the process may (CAP_NET_ADMIN). Best effort. */
+export function setReceiveBuffer(sock: dgram.Socket, bytes: number): void {
+  try {
+    // The kernel doubles the value it is given (bookkeeping overhead); halve to get about `bytes`.
+    loadSockopt()({ _handle: { fd: socketFd(sock) } }, SOL_SOCKET, SO_RCVBUFFORCE, Math.floor(bytes / 2));
+    return;
+  } catch {
+    /* no CAP_NET_ADMIN (or no sockopt build): the capped way below */
+  }
+  try {
+    sock.setRecvBufferSize(bytes);
+  } catch {
+    /* keep the default */
+  }
+}
+
 /** Open a UDP socket in this process's network namespace. */
 export async function openUdpSocket(req: UdpSocketRequest): Promise<dgram.Socket> {
   let ifindex: number | undefined;
@@ -92,6 +116,7 @@ export async function openUdpSocket(req: UdpSocketRequest): Promise<dgram.Socket
   try {
     if (ifindex !== undefined) bindToIfindex(sock, ifindex);
     if (req.broadcast) sock.setBroadcast(true);
+    if (req.recvBufferSize) setReceiveBuffer(sock, req.recvBufferSize);
   } catch (err) {
     sock.close();
     throw err;

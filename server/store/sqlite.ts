@@ -87,6 +87,30 @@ function parseJson(text: string): Record<string, unknown> {
   }
 }
 
+/** parseIpv4 without the regular expression, for the lease batch path (same strictness). */
+function fastIpv4(text: string): number | undefined {
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return undefined;
+      n = n * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return undefined; // leading zero
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return undefined;
+    } else return undefined;
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  return n * 256 + part;
+}
+
 function isUniqueViolation(e: unknown): e is Error & { code: string } {
   return e instanceof Error && (e as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT') === true;
 }
@@ -146,7 +170,14 @@ export class SqliteStore implements Store {
            hostname = excluded.hostname, state = excluded.state, expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
       ),
       deleteLease: db.prepare('DELETE FROM leases WHERE network = ? AND ipv4_num = ?'),
-      insertEvent: db.prepare('INSERT INTO events (node, mac, ts, kind, detail) VALUES (@node, @mac, @ts, @kind, @detail)'),
+      // Positional parameters: cheaper than named ones on the hot paths (events, DHCP leases).
+      insertEvent: db.prepare('INSERT INTO events (node, mac, ts, kind, detail) VALUES (?, ?, ?, ?, ?)'),
+      putLeasePositional: db.prepare(
+        `INSERT INTO leases (network, ipv4, ipv4_num, mac, client_id, hostname, state, expires_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (network, ipv4_num) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id,
+           hostname = excluded.hostname, state = excluded.state, expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
+      ),
       deleteEventsOf: db.prepare('DELETE FROM events WHERE node = ?'),
       getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?'),
       setSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
@@ -429,28 +460,24 @@ export class SqliteStore implements Store {
     });
   }
 
-  private readonly insertLeases = (leases: readonly LeaseRecord[]) => {
-    this.db.transaction(() => {
-      for (const l of leases) {
-        const num = parseIpv4(l.ipv4);
-        if (num === undefined) throw new InvalidError('ipv4', `'${l.ipv4}' is not an IPv4 address`);
-        this.stmt.putLease.run({
-          network: l.network,
-          ipv4: l.ipv4,
-          ipv4_num: num,
-          mac: l.mac,
-          client_id: l.clientId,
-          hostname: l.hostname,
-          state: l.state,
-          expires_at: l.expiresAt,
-          updated_at: l.updatedAt,
-        });
-      }
-    })();
-  };
+  private insertLeasesTx: ((leases: readonly LeaseRecord[], nums: number[]) => void) | undefined;
 
   async putLeases(leases: readonly LeaseRecord[]): Promise<void> {
-    if (leases.length) this.insertLeases(leases);
+    if (!leases.length) return;
+    // Check every address before the transaction: all or nothing.
+    const nums = leases.map((l) => {
+      const num = fastIpv4(l.ipv4);
+      if (num === undefined) throw new InvalidError('ipv4', `'${l.ipv4}' is not an IPv4 address`);
+      return num;
+    });
+    this.insertLeasesTx ??= this.db.transaction((list: readonly LeaseRecord[], ips: number[]) => {
+      const st = this.stmt.putLeasePositional;
+      for (let i = 0; i < list.length; i++) {
+        const l = list[i]!;
+        st.run(l.network, l.ipv4, ips[i]!, l.mac, l.clientId, l.hostname, l.state, l.expiresAt, l.updatedAt);
+      }
+    });
+    this.insertLeasesTx(leases, nums);
   }
 
   async deleteLease(network: string, ipv4: string): Promise<boolean> {
@@ -464,13 +491,7 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       const now = Date.now();
       for (const e of events) {
-        this.stmt.insertEvent.run({
-          node: e.node,
-          mac: e.mac ?? null,
-          ts: e.ts ?? now,
-          kind: e.kind,
-          detail: JSON.stringify(e.detail ?? {}),
-        });
+        this.stmt.insertEvent.run(e.node, e.mac ?? null, e.ts ?? now, e.kind, JSON.stringify(e.detail ?? {}));
       }
     })();
   };

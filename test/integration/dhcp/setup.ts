@@ -1,7 +1,7 @@
 // Shared set-up of the DHCP integration tests: namespaces made by NetLab, a
 // socket broker in the server namespace, and rackboot in-process with only
 // the DHCP service, its sockets inside that namespace.
-import { mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dhcpServiceFactory } from '../../../server/dhcp/service.js';
@@ -75,6 +75,7 @@ export async function startDhcpLab(
         await ts.stop().catch(() => undefined);
         await broker.close();
         await lab.cleanup();
+        rmSync(tmp, { recursive: true, force: true });
       },
     };
   } catch (err) {
@@ -83,13 +84,52 @@ export async function startDhcpLab(
   }
 }
 
-/** A udhcpc script that writes the environment of its `bound` call to a file. */
+let scripts = 0;
+
+/**
+ * A udhcpc script that writes the environment of its `bound` call to a file
+ * and configures the address (in the client's namespace), so a later RELEASE
+ * can be sent from it.
+ */
 export function udhcpcScript(dir: string): { script: string; out: string } {
-  const script = join(dir, 'udhcpc.sh');
-  const out = join(dir, 'udhcpc.env');
-  writeFileSync(script, `#!/bin/sh\n[ "$1" = bound ] || exit 0\nenv > "${out}"\n`);
+  const n = scripts++;
+  const script = join(dir, `udhcpc-${n}.sh`);
+  const out = join(dir, `udhcpc-${n}.env`);
+  writeFileSync(
+    script,
+    `#!/bin/sh\ncase "$1" in\n  bound) env > "${out}"; ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface" ;;\n  deconfig) ip addr flush dev "$interface" ;;\nesac\nexit 0\n`,
+  );
   chmodSync(script, 0o755);
   return { script, out };
+}
+
+/** Run udhcpc once in `ns` on `iface`; the bound environment, or undefined when it got no lease. */
+export async function udhcpc(
+  L: { lab: NetLab; tmp: string },
+  ns: string,
+  iface: string,
+  args: string[] = [],
+  tries = 3,
+): Promise<{ env: Record<string, string> | undefined; output: string }> {
+  const { script, out } = udhcpcScript(L.tmp);
+  const r = await L.lab.exec(ns, 'udhcpc', ['-i', iface, '-f', '-q', '-n', '-t', String(tries), '-T', '1', '-A', '1', '-s', script, ...args], { timeoutMs: 30_000 });
+  return { env: existsSync(out) ? readEnvFile(out) : undefined, output: r.stdout + r.stderr };
+}
+
+export interface EventOut {
+  node: string | null;
+  mac: string | null;
+  kind: string;
+  detail: Record<string, unknown>;
+}
+
+/** Events of a node (or, with `mac`, of a MAC), after flushing the recorder. */
+export async function eventsOf(ts: TestServer, q: { node?: string; mac?: string }): Promise<EventOut[]> {
+  await ts.server.events.flush();
+  const path = q.node ? `/api/v1/nodes/${q.node}/events` : `/api/v1/events?mac=${encodeURIComponent(q.mac!)}`;
+  const r = await ts.api<EventOut[]>('GET', path);
+  if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
 }
 
 export function readEnvFile(file: string): Record<string, string> {
