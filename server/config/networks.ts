@@ -45,6 +45,11 @@ export function resolveNetworks(list: NetworkConfig[]): { networks: ResolvedNetw
       bad('cidr', loose ? `'${n.cidr}' has host bits set; did you mean ${formatNet(loose)}?` : `'${n.cidr}' is not an IPv4 network like 10.0.0.0/24`);
       return;
     }
+    const anyAddress = (k: string, text: string): Ipv4 | undefined => {
+      const ip = parseIpv4(text);
+      if (ip === undefined) bad(k, `'${text}' is not an IPv4 address`);
+      return ip;
+    };
     const inNet = (k: string, text: string | undefined, host = true): Ipv4 | undefined => {
       if (text === undefined) return undefined;
       const ip = parseIpv4(text);
@@ -53,7 +58,9 @@ export function resolveNetworks(list: NetworkConfig[]): { networks: ResolvedNetw
       if (host && !isHostAddress(cidr, ip)) return void bad(k, `${text} is the network or broadcast address of ${n.cidr}`);
       return ip;
     };
-    const server = inNet('serverAddress', n.serverAddress);
+    // A network reached only through relays (no interface) is answered from an address on
+    // another network: its server address need not lie inside it.
+    const server = n.interface === undefined ? anyAddress('serverAddress', n.serverAddress) : inNet('serverAddress', n.serverAddress);
     const router = inNet('router', n.router);
     const dns: Ipv4[] = [];
     (n.dns ?? []).forEach((d, j) => {

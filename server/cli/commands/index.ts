@@ -8,5 +8,6 @@ import { registerRender } from './render.js';
 import { registerServe } from './serve.js';
 import { registerDirector } from './director.js';
 import { registerImport } from './import.js';
+import { registerLease } from './lease.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector, registerImage, registerExport, registerContent, registerRender, registerImport];
+export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector, registerImage, registerExport, registerContent, registerRender, registerImport, registerLease];
