@@ -34,6 +34,7 @@ export function resolveNetworks(list: NetworkConfig[]): { networks: ResolvedNetw
   const issues: ConfigIssue[] = [];
   const networks: ResolvedNetwork[] = [];
   const names = new Map<string, number>();
+  const deferred: Array<{ i: number; ip: Ipv4; text: string; cidr: string }> = [];
   list.forEach((n, i) => {
     const at = (k: string) => `networks[${i}].${k}`;
     const bad = (k: string, message: string) => issues.push({ path: at(k), message });
@@ -45,11 +46,6 @@ export function resolveNetworks(list: NetworkConfig[]): { networks: ResolvedNetw
       bad('cidr', loose ? `'${n.cidr}' has host bits set; did you mean ${formatNet(loose)}?` : `'${n.cidr}' is not an IPv4 network like 10.0.0.0/24`);
       return;
     }
-    const anyAddress = (k: string, text: string): Ipv4 | undefined => {
-      const ip = parseIpv4(text);
-      if (ip === undefined) bad(k, `'${text}' is not an IPv4 address`);
-      return ip;
-    };
     const inNet = (k: string, text: string | undefined, host = true): Ipv4 | undefined => {
       if (text === undefined) return undefined;
       const ip = parseIpv4(text);
@@ -59,8 +55,11 @@ export function resolveNetworks(list: NetworkConfig[]): { networks: ResolvedNetw
       return ip;
     };
     // A network reached only through relays (no interface) is answered from an address on
-    // another network: its server address need not lie inside it.
-    const server = n.interface === undefined ? anyAddress('serverAddress', n.serverAddress) : inNet('serverAddress', n.serverAddress);
+    // another network: its server address may lie in another configured network (checked below).
+    const serverIp = parseIpv4(n.serverAddress);
+    const relayedFromElsewhere = n.interface === undefined && serverIp !== undefined && !cidrContains(cidr, serverIp);
+    if (relayedFromElsewhere) deferred.push({ i, ip: serverIp, text: n.serverAddress, cidr: n.cidr });
+    const server = relayedFromElsewhere ? serverIp : inNet('serverAddress', n.serverAddress);
     const router = inNet('router', n.router);
     const dns: Ipv4[] = [];
     (n.dns ?? []).forEach((d, j) => {
@@ -96,6 +95,14 @@ export function resolveNetworks(list: NetworkConfig[]): { networks: ResolvedNetw
       leaseMs: n.leaseTime !== undefined ? parseDuration(n.leaseTime) : undefined,
     });
   });
+  for (const d of deferred) {
+    if (!networks.some((n) => n.config.interface !== undefined && cidrContains(n.cidr, d.ip))) {
+      issues.push({
+        path: `networks[${d.i}].serverAddress`,
+        message: `${d.text} is outside the network ${d.cidr} (a network without interface may use an address of another network that has one: the address its relays send to)`,
+      });
+    }
+  }
   for (let a = 0; a < networks.length; a++) {
     for (let b = a + 1; b < networks.length; b++) {
       const x = networks[a]!.cidr;

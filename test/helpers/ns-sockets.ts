@@ -68,8 +68,19 @@ export class NsSocketBroker implements UdpOpener {
     });
   }
 
-  /** Stop the child and wait for it to exit (its 'close' may never come with an IPC-only child). */
+  /**
+   * Close every socket this broker handed out that is still open, stop the
+   * child and wait for it to exit (its 'close' may never come with an
+   * IPC-only child). A server that closed its sockets already is fine.
+   */
   async close(): Promise<void> {
+    for (const s of this.opened.splice(0)) {
+      try {
+        s.close();
+      } catch {
+        /* already closed */
+      }
+    }
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise((r) => this.child.once('exit', r));
     if (this.child.connected) this.child.disconnect();

@@ -6,7 +6,6 @@
 // never gets a single packet back (counted by dumpcap on that side).
 import { strict as assert } from 'node:assert';
 import type dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { decode, type DhcpPacket } from '../../../server/dhcp/codec.js';
@@ -206,11 +205,13 @@ function capture(L: DhcpLab, ns: string, iface: string, name: string): { ready: 
   return {
     ready,
     async stop() {
+      // dumpcap reads the kernel's buffer in batches: give the last packets time to reach the file.
+      await new Promise((r) => setTimeout(r, 700));
       const gone = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await gone;
-      readFileSync(file);
       const r = await L.lab.exec(ns, 'tshark', ['-r', file, '-T', 'fields', '-e', 'frame.number']);
+      if (r.code !== 0) throw new Error(`tshark -r ${file}: ${r.stderr}\ndumpcap said: ${err}`);
       return r.stdout.split('\n').filter((l) => l.trim()).length;
     },
   };
