@@ -8,11 +8,16 @@
 // stepped rate that held (a failing step is retried once: the machine is
 // shared); medians over the runs, and the ratio. Bar (issue 3): >= 1.5x Kea.
 //
+// Each step also prints the server's CPU per exchange (utime+stime of all its
+// threads from /proc) and the UDP receive-buffer drops on each side, so a
+// ceiling set by the client (drops on the client side, both servers at the
+// same rate) is told apart from one set by the server.
+//
 //   node dist/bench/dhcp.js [--runs 3] [--seconds 8] [--rates 2000,3000,...] [--clients 30000]
-//                           [--only rackboot|kea] [--receive-buffer BYTES]
+//                           [--only rackboot|kea] [--receive-buffer BYTES] [--perfdhcp-threads multi|single]
 //   node dist/bench/dhcp.js --fuzz 20000000     (the codec/policy fuzz run, longer than npm test's)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,8 +35,13 @@ const { values } = parseArgs({
     'receive-buffer': { type: 'string' },
     'max-loss': { type: 'string', default: '1' },
     fuzz: { type: 'string' },
+    'perfdhcp-threads': { type: 'string', default: 'multi' },
   },
 });
+// perfdhcp's receive thread (multi, its default on more than one core) costs
+// about a core; `single` leaves more CPU to the server but then perfdhcp
+// itself drops replies (its receive buffer overflows) near 9,000/s here.
+const PERF_MODE = ['-g', values['perfdhcp-threads']!];
 
 if (values.fuzz) {
   const n = Number(values.fuzz);
@@ -58,18 +68,48 @@ interface Trial {
   discovers: number;
   acks: number;
   loss: number;
+  /** Server CPU (user + system, all threads) per exchange, microseconds. */
+  cpuUsPerExchange: number;
+  /** UDP datagrams dropped for a full receive buffer during the step: client side, server side. */
+  clientRcvbufDrops: number;
+  serverRcvbufDrops: number;
 }
 
 interface ServerUnderTest {
   name: 'rackboot' | 'kea';
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** The server process (`ip netns exec` execs, so the child's pid is the server's). */
+  pid(): number | undefined;
+}
+
+const CLK_TCK = 100;
+/** utime + stime of a process and all its threads, in seconds. */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/** Udp RcvbufErrors of a namespace (/proc/net/snmp is per namespace). */
+async function rcvbufErrors(ns: string): Promise<number> {
+  const r = await lab.exec(ns, 'cat', ['/proc/net/snmp']);
+  const rows = r.stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+  if (rows.length < 2) return 0;
+  const keys = rows[0]!.split(/\s+/);
+  const vals = rows[1]!.split(/\s+/);
+  return Number(vals[keys.indexOf('RcvbufErrors')] ?? 0);
 }
 
 const lab = new NetLab('rbb');
 const work = mkdtempSync(join(tmpdir(), 'rackboot-bench-dhcp-'));
 
-function parsePerfdhcp(out: string, target: number): Trial {
+function parsePerfdhcp(out: string, target: number): Omit<Trial, 'cpuUsPerExchange' | 'clientRcvbufDrops' | 'serverRcvbufDrops'> {
   const rate = Number(/Rate:\s*([\d.]+)\s*4-way/.exec(out)?.[1] ?? 0);
   const sent = [...out.matchAll(/sent packets:\s*(\d+)/g)].map((m) => Number(m[1]));
   const recv = [...out.matchAll(/received packets:\s*(\d+)/g)].map((m) => Number(m[1]));
@@ -78,11 +118,16 @@ function parsePerfdhcp(out: string, target: number): Trial {
   return { target, rate, discovers, acks, loss: discovers ? 1 - acks / discovers : 1 };
 }
 
-async function perfdhcp(cli: string, target: number, seconds = SECONDS): Promise<Trial> {
-  const r = await lab.exec(cli, 'perfdhcp', ['-4', '-r', String(target), '-R', String(CLIENTS), '-p', String(seconds), '-l', 'eth0', '10.1.0.1'], {
+async function perfdhcp(cli: string, target: number, seconds = SECONDS, server?: { ns: string; pid: number | undefined }): Promise<Trial> {
+  const cpu0 = cpuSeconds(server?.pid);
+  const [c0, s0] = [await rcvbufErrors(cli), server ? await rcvbufErrors(server.ns) : 0];
+  const r = await lab.exec(cli, 'perfdhcp', ['-4', ...PERF_MODE, '-r', String(target), '-R', String(CLIENTS), '-p', String(seconds), '-l', 'eth0', '10.1.0.1'], {
     timeoutMs: (seconds + 30) * 1000,
   });
-  return parsePerfdhcp(r.stdout, target);
+  const cpu = cpuSeconds(server?.pid) - cpu0;
+  const [c1, s1] = [await rcvbufErrors(cli), server ? await rcvbufErrors(server.ns) : 0];
+  const t = parsePerfdhcp(r.stdout, target);
+  return { ...t, cpuUsPerExchange: t.acks ? (cpu * 1e6) / t.acks : 0, clientRcvbufDrops: c1 - c0, serverRcvbufDrops: s1 - s0 };
 }
 
 function rackboot(srv: string): ServerUnderTest {
@@ -106,6 +151,7 @@ function rackboot(srv: string): ServerUnderTest {
     async stop() {
       await s?.stop();
     },
+    pid: () => s?.pid,
   };
 }
 
@@ -156,11 +202,12 @@ function kea(srv: string): ServerUnderTest {
       await gone;
       clearTimeout(t);
     },
+    pid: () => child?.pid,
   };
 }
 
 /** Step up the rates; a failing step is retried once. Returns the trials and the best held one. */
-async function ladder(s: ServerUnderTest, cli: string): Promise<{ best: Trial | undefined; trials: Trial[] }> {
+async function ladder(s: ServerUnderTest, cli: string, srv: string): Promise<{ best: Trial | undefined; trials: Trial[] }> {
   const trials: Trial[] = [];
   let best: Trial | undefined;
   await s.start();
@@ -170,9 +217,12 @@ async function ladder(s: ServerUnderTest, cli: string): Promise<{ best: Trial | 
     for (const target of RATES) {
       let held: Trial | undefined;
       for (let attempt = 0; attempt < 2 && !held; attempt++) {
-        const t = await perfdhcp(cli, target);
+        const t = await perfdhcp(cli, target, SECONDS, { ns: srv, pid: s.pid() });
         trials.push(t);
-        process.stdout.write(`  ${s.name} ${target}/s: ${t.rate.toFixed(0)} exchanges/s, loss ${(t.loss * 100).toFixed(2)}%${t.loss <= MAX_LOSS ? '' : ' (over)'}\n`);
+        process.stdout.write(
+          `  ${s.name} ${target}/s: ${t.rate.toFixed(0)} exchanges/s, loss ${(t.loss * 100).toFixed(2)}%${t.loss <= MAX_LOSS ? '' : ' (over)'}; ` +
+            `server CPU ${t.cpuUsPerExchange.toFixed(1)} µs/exchange; receive-buffer drops client ${t.clientRcvbufDrops}, server ${t.serverRcvbufDrops}\n`,
+        );
         if (t.loss <= MAX_LOSS) held = t;
       }
       if (!held) break;
@@ -198,12 +248,14 @@ async function main(): Promise<void> {
   lab.veth({ ns: srv, name: 'eth1', addr: '10.1.0.1/16' }, { ns: cli, name: 'eth0', addr: '10.1.0.2/16' });
   const servers = [rackboot(srv), kea(srv)].filter((s) => !values.only || s.name === values.only);
   const results = new Map<string, number[]>(servers.map((s) => [s.name, []]));
+  const cpuCost = new Map<string, number[]>(servers.map((s) => [s.name, []]));
   console.log(`bench/dhcp: ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}; ${RUNS} runs, ${SECONDS} s per step, ${CLIENTS} clients, loss <= ${MAX_LOSS * 100}%`);
   for (let r = 0; r < RUNS; r++) {
     for (const s of r % 2 ? [...servers].reverse() : servers) {
       console.log(`run ${r + 1}: ${s.name}`);
-      const { best } = await ladder(s, cli);
+      const { best } = await ladder(s, cli, srv);
       results.get(s.name)!.push(best?.rate ?? 0);
+      if (best) cpuCost.get(s.name)!.push(best.cpuUsPerExchange);
       console.log(`run ${r + 1}: ${s.name} held ${best ? `${best.target}/s (measured ${best.rate.toFixed(0)} exchanges/s, loss ${(best.loss * 100).toFixed(2)}%)` : 'no step'}`);
     }
   }
@@ -215,6 +267,16 @@ async function main(): Promise<void> {
     const ratio = median(rb) / Math.max(1, median(k));
     console.log(`ratio rackboot/kea: ${ratio.toFixed(2)} (bar 1.5)`);
   }
+  // perfdhcp needs about a core of its own on this machine; when it is the
+  // ceiling, both servers hold the same rate. The server's CPU per exchange at
+  // its highest held step says what it would hold on a core of its own.
+  for (const [name, us] of cpuCost) {
+    const m = median(us);
+    console.log(`${name}: server CPU per exchange at its highest held step: runs ${us.map((x) => x.toFixed(1)).join(', ')} µs; median ${m.toFixed(1)} µs (${m ? Math.round(1e6 / m) : 0} exchanges per CPU-second)`);
+  }
+  const rc = cpuCost.get('rackboot');
+  const kc = cpuCost.get('kea');
+  if (rc?.length && kc?.length) console.log(`CPU efficiency rackboot/kea: ${(median(kc) / Math.max(1e-9, median(rc))).toFixed(2)} (kea µs / rackboot µs per exchange)`);
   console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 }
 
