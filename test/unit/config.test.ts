@@ -114,3 +114,16 @@ test('durations', () => {
   assert.equal(parseDuration('1h'), 3_600_000);
   assert.equal(parseDuration(3), 3000);
 });
+
+test('dhcp lease times: 60 s to 0xfffffffe s (a u32 count; 0xffffffff means infinite), dhcp and per network; offerTimeout 1 s to 10 min', () => {
+  expectIssue({ dhcp: { leaseTime: 0 } }, 'dhcp.leaseTime', /lease time 0 is shorter than the minimum 60 s/);
+  expectIssue({ dhcp: { leaseTime: '59s' } }, 'dhcp.leaseTime', /shorter than the minimum 60 s/);
+  expectIssue({ dhcp: { leaseTime: 2 ** 32 } }, 'dhcp.leaseTime', /longer than the maximum 4294967294 s/);
+  expectIssue({ dhcp: { leaseTime: '50000d' } }, 'dhcp.leaseTime', /longer than the maximum/);
+  expectIssue({ networks: [net, { ...net, name: 'n2', cidr: '10.0.1.0/24', serverAddress: '10.0.1.1', router: undefined, staticRange: undefined, leaseTime: '0s' }] }, 'networks[1].leaseTime', /shorter than the minimum 60 s/);
+  expectIssue({ dhcp: { offerTimeout: 0 } }, 'dhcp.offerTimeout', /offer timeout 0 is shorter than the minimum 1 s/);
+  expectIssue({ dhcp: { offerTimeout: '1h' } }, 'dhcp.offerTimeout', /longer than the maximum 600 s/);
+  // The bounds themselves are fine.
+  assert.deepEqual(issues({ networks: [{ ...net, leaseTime: 0xfffffffe }], dhcp: { leaseTime: '60s', offerTimeout: '1s' } }), []);
+  assert.deepEqual(issues({ dhcp: { leaseTime: '7d', offerTimeout: '10m' } }), []);
+});
