@@ -45,17 +45,20 @@ export interface PolicyInput {
   net: PolicyNetwork;
   /** The MAC's registered interface on this network. */
   known: KnownClient | undefined;
+  /** The MAC's registered interface when it is on another network than this request's (then `known` is undefined). */
+  elsewhere?: KnownClient | undefined;
   leases: LeaseView;
   now: number;
   /** How long an offer holds its address. */
   offerMs: number;
-  /** False when the bound on pending offers is reached: no new dynamic offers. */
+  /** False when the bound on pending offers is reached: no new dynamic offers, and no dynamic bind without a record. */
   mayOffer: boolean;
 }
 
 export type LeaseChange =
   | { op: 'offer'; ip: number; expiresAt: number; owner: string; dynamic: boolean }
-  | { op: 'bind'; ip: number; expiresAt: number; owner: string; dynamic: boolean }
+  /** unrecorded: the server had no offer or lease of this client at ip (it counts against the pending-offer bound). */
+  | { op: 'bind'; ip: number; expiresAt: number; owner: string; dynamic: boolean; unrecorded: boolean }
   | { op: 'release'; ip: number }
   | { op: 'decline'; ip: number }
   /** The client took another server's offer: free ours. */
@@ -74,7 +77,7 @@ export interface Decision {
   ip: number | undefined;
 }
 
-const REQUIRED = [OPT.MESSAGE_TYPE, OPT.SERVER_ID, OPT.RELAY_AGENT];
+const REQUIRED = [OPT.MESSAGE_TYPE, OPT.SERVER_ID, OPT.SUBNET_SELECTION, OPT.RELAY_AGENT];
 
 function ignore(reason: string, lease?: LeaseChange): Decision {
   return { outcome: 'ignored', reason, reply: undefined, lease, boot: undefined, ip: undefined };
@@ -83,6 +86,7 @@ function ignore(reason: string, lease?: LeaseChange): Decision {
 export function decide(input: PolicyInput): Decision {
   const { req, net, known } = input;
   const p = req.packet;
+  if (input.elsewhere) return registeredElsewhere(input, input.elsewhere);
   switch (req.type) {
     case undefined:
       return ignore('plain BOOTP request (no option 53): not served');
@@ -149,40 +153,60 @@ function offer(input: PolicyInput, ip: number, lease: LeaseChange): Decision {
   return { outcome: 'offer', reason: 'discover', reply: reply(input, MSG.OFFER, ip, 0, boot, true), lease, boot, ip };
 }
 
+type RequestState = 'selecting' | 'init-reboot' | 'renewing';
+
+/** RFC 2131 4.3.2: the client's state, told by server id, requested address and ciaddr; and the address it wants. */
+function requestState(req: DhcpRequest): { state: RequestState; want: number } | string {
+  const p = req.packet;
+  if (req.serverId !== undefined) {
+    const want = req.requestedIp ?? p.ciaddr;
+    return want ? { state: 'selecting', want } : 'selecting request without option 50';
+  }
+  if (req.requestedIp !== undefined && !p.ciaddr) return { state: 'init-reboot', want: req.requestedIp };
+  if (p.ciaddr) return { state: 'renewing', want: p.ciaddr };
+  return 'request without server id, requested address or ciaddr';
+}
+
+function nakDecision(input: PolicyInput, state: RequestState, why: string, ip: number): Decision {
+  return { outcome: 'nak', reason: `${state}: ${why}`, reply: nakReply(input, why), lease: undefined, boot: undefined, ip };
+}
+
+/**
+ * A MAC registered on another network than the one this request is for. A
+ * DISCOVER is ignored (another network's server may answer it). A REQUEST
+ * for an address that is not on this network is NAKed (RFC 2131 4.3.2: the
+ * client is on the wrong network; it moved, or was cabled to another port),
+ * so it falls back to INIT instead of keeping an address that cannot work here.
+ */
+function registeredElsewhere(input: PolicyInput, e: KnownClient): Decision {
+  const { req, net } = input;
+  const why = `${e.node}/${e.iface} is registered on network '${e.network}', but this request came for '${net.name}'`;
+  if (req.type === MSG.REQUEST && req.serverId === undefined) {
+    const st = requestState(req);
+    if (typeof st !== 'string' && !cidrContains(net.net.cidr, st.want)) {
+      return nakDecision(input, st.state, `${formatIpv4(st.want)} is not on network '${net.name}' (${net.net.config.cidr}); ${why}`, st.want);
+    }
+  }
+  return ignore(why);
+}
+
 function request(input: PolicyInput): Decision {
   const { req, net, known, leases, now } = input;
   const p = req.packet;
-  let state: 'selecting' | 'init-reboot' | 'renewing';
-  let want: number;
-  if (req.serverId !== undefined) {
-    state = 'selecting';
-    if (req.serverId !== net.server) return ignore('client chose another server', { op: 'drop-offer', owner: ownerKey(req.mac, req.clientId) });
-    want = req.requestedIp ?? p.ciaddr;
-    if (!want) return ignore('selecting request without option 50');
-  } else if (req.requestedIp !== undefined && !p.ciaddr) {
-    state = 'init-reboot';
-    want = req.requestedIp;
-  } else if (p.ciaddr) {
-    state = 'renewing';
-    want = p.ciaddr;
-  } else {
-    return ignore('request without server id, requested address or ciaddr');
-  }
-  const nak = (why: string) => ({
-    outcome: 'nak' as const,
-    reason: `${state}: ${why}`,
-    reply: nakReply(input, why),
-    lease: undefined,
-    boot: undefined,
-    ip: want,
-  });
-  const ack = (ip: number, owner: string, dynamic: boolean) => {
+  // Never disturb a LAN rackboot does not own: before any NAK, an unknown MAC where there is no dynamic range is not ours.
+  if (!known && !net.dynamicRange) return ignore('unknown MAC (not registered on this network, and it has no dynamic range)');
+  const st = requestState(req);
+  if (typeof st === 'string') return ignore(st);
+  const { state, want } = st;
+  if (state === 'selecting' && req.serverId !== net.server) return ignore('client chose another server', { op: 'drop-offer', owner: ownerKey(req.mac, req.clientId) });
+  const nak = (why: string) => nakDecision(input, state, why, want);
+  const ack = (ip: number, owner: string, dynamic: boolean, unrecorded: boolean) => {
     const boot = known ? chooseBoot(req, known, net.httpBase) : undefined;
     return {
       outcome: 'ack' as const,
       reason: state,
       reply: reply(input, MSG.ACK, ip, state === 'renewing' ? p.ciaddr : 0, boot, true),
-      lease: { op: 'bind' as const, ip, expiresAt: now + net.leaseMs, owner, dynamic },
+      lease: { op: 'bind' as const, ip, expiresAt: now + net.leaseMs, owner, dynamic, unrecorded },
       boot,
       ip,
     };
@@ -191,28 +215,31 @@ function request(input: PolicyInput): Decision {
   if (known) {
     if (want !== known.ip) return nak(`${formatIpv4(want)} is not the address registered for ${known.node}/${known.iface} (${formatIpv4(known.ip)})`);
     if (leases.get(net.name, want)?.state === 'declined') return nak(`${formatIpv4(want)} was declined (in use by another host)`);
-    return ack(want, req.mac, false);
+    return ack(want, req.mac, false, false);
   }
-  if (!net.dynamicRange) return ignore('unknown MAC (not registered on this network, and it has no dynamic range)');
+  const range = net.dynamicRange!;
   const owner = ownerKey(req.mac, req.clientId);
   const own = leases.ofOwner(net.name, owner);
   const at = leases.get(net.name, want);
-  const inRange = want >= net.dynamicRange.start && want <= net.dynamicRange.end;
-  if (at && at.owner === owner && at.state !== 'declined' && inRange) return ack(want, owner, true);
+  const mine = at !== undefined && at.owner === owner;
+  // RFC 2131 4.3.2: INIT-REBOOT from a client the server has no record of: MUST remain silent
+  // (it may hold a lease from another server; a NAK or an ACK would both be wrong).
+  if (state === 'init-reboot' && !own && !mine) return ignore(`init-reboot: no record of this client, so no answer for ${formatIpv4(want)}`);
+  const inRange = want >= range.start && want <= range.end;
+  if (mine && at.state !== 'declined' && inRange) return ack(want, owner, true, false);
   if (at?.state === 'declined') return nak(`${formatIpv4(want)} was declined (in use by another host)`);
-  if (at && at.owner !== owner && !isFree(at, now)) return nak(`${formatIpv4(want)} is leased to another client`);
-  if (!inRange) {
-    // RFC 2131 4.3.2: no record of this client and an address we do not hand out: stay silent
-    // in INIT-REBOOT (another server may own it); otherwise it is wrong here.
-    if (state === 'init-reboot' && !own) return ignore(`no record of this client, and ${formatIpv4(want)} is outside the dynamic range`);
-    return nak(`${formatIpv4(want)} is outside the dynamic range of '${net.name}'`);
-  }
+  if (at && !mine && !isFree(at, now)) return nak(`${formatIpv4(want)} is leased to another client`);
+  if (!inRange) return nak(`${formatIpv4(want)} is outside the dynamic range of '${net.name}'`);
+  // A record of this client, for another address: its notion of its address is wrong (SHOULD NAK).
+  if (state === 'init-reboot' && own) return nak(`this client's lease is for ${formatIpv4(own.ip)}, not ${formatIpv4(want)}`);
   if (own && own.ip !== want && own.state !== 'declined' && own.state !== 'offered' && !isFree(own, now)) {
     return nak(`this client holds ${formatIpv4(own.ip)}, not ${formatIpv4(want)}`);
   }
-  if (!input.mayOffer && !own && state === 'selecting') return ignore('too many pending offers');
-  // Free and in range: bind it (an expired offer, or a lease the server lost).
-  return ack(want, owner, true);
+  // No offer or lease of this client at this address (an offer that lapsed or was lost with a restart,
+  // a lease the server lost, or a forged REQUEST): the same bound as offers, so a flood of REQUESTs
+  // from random MACs cannot take the range (or, with discovery, register nodes) faster than offers could.
+  if (!input.mayOffer) return ignore('too many pending offers');
+  return ack(want, owner, true, true);
 }
 
 /** Options in reply order: 53 and 54 first, then what the client asked for in its order, then the rest. */
@@ -272,7 +299,7 @@ function reply(input: PolicyInput, type: number, yiaddr: number, ciaddr: number,
     }
   }
   for (const e of have) options.push(e);
-  if (p.giaddr && req.relayInfo) options.push([OPT.RELAY_AGENT, req.relayInfo]);
+  echoed(req, options);
   return {
     op: BOOTREPLY,
     htype: p.htype,
@@ -280,7 +307,8 @@ function reply(input: PolicyInput, type: number, yiaddr: number, ciaddr: number,
     hops: 0,
     xid: p.xid,
     secs: 0,
-    flags: p.flags,
+    // Only the broadcast bit: the other 15 are reserved and MUST be zero (RFC 2131 2).
+    flags: p.flags & 0x8000,
     ciaddr,
     yiaddr,
     siaddr: net.server,
@@ -293,6 +321,17 @@ function reply(input: PolicyInput, type: number, yiaddr: number, ciaddr: number,
   };
 }
 
+/**
+ * Options every reply copies from the request: 118 (RFC 3011: an identical copy to any client
+ * that sent it; the server honours it, see DhcpServer.networkFor) and 82 last (RFC 3046 2.2: in
+ * all replies, also with giaddr 0, where a snooping switch inserted it and strips it again).
+ */
+function echoed(req: DhcpRequest, options: Array<[number, Buffer]>): void {
+  const sel = req.subnetSelection !== undefined ? req.packet.options.get(OPT.SUBNET_SELECTION) : undefined;
+  if (sel) options.push([OPT.SUBNET_SELECTION, sel]);
+  if (req.relayInfo) options.push([OPT.RELAY_AGENT, req.relayInfo]);
+}
+
 function nakReply({ req, net }: PolicyInput, why: string): EncodeInput {
   const p = req.packet;
   const options: Array<[number, Buffer]> = [
@@ -300,7 +339,7 @@ function nakReply({ req, net }: PolicyInput, why: string): EncodeInput {
     [OPT.SERVER_ID, net.values.serverId],
     [OPT.MESSAGE, text(why.slice(0, 255))],
   ];
-  if (p.giaddr && req.relayInfo) options.push([OPT.RELAY_AGENT, req.relayInfo]);
+  echoed(req, options);
   return {
     op: BOOTREPLY,
     htype: p.htype,
@@ -309,7 +348,7 @@ function nakReply({ req, net }: PolicyInput, why: string): EncodeInput {
     xid: p.xid,
     secs: 0,
     // RFC 2131 4.3.2: a NAK through a relay asks it to broadcast (the client may have no usable address).
-    flags: p.giaddr ? p.flags | 0x8000 : p.flags,
+    flags: p.giaddr ? 0x8000 : p.flags & 0x8000,
     ciaddr: 0,
     yiaddr: 0,
     siaddr: 0,

@@ -186,6 +186,142 @@ describe('dhcp policy', () => {
     assert.equal(later.outcome, 'offer');
   });
 
+  it('an unknown MAC where there is no dynamic range gets no NAK, whatever it requests (the LAN is not ours)', () => {
+    const cases: RawRequest[] = [
+      { type: MSG.REQUEST, mac: unknownMac, options: [50, 4, ...ip('192.168.7.7')] }, // INIT-REBOOT, another network's address
+      { type: MSG.REQUEST, mac: unknownMac, options: [50, 4, ...ip('10.0.1.50')] }, // INIT-REBOOT, this network's address
+      { type: MSG.REQUEST, mac: unknownMac, ciaddr: ip('192.168.7.7') }, // RENEWING
+      { type: MSG.REQUEST, mac: unknownMac, options: [54, 4, ...ip('10.0.1.1'), 50, 4, ...ip('192.168.7.7')] }, // SELECTING us
+    ];
+    for (const raw of cases) {
+      const dec = decide(input(raw, { net: closed }));
+      assert.equal(dec.outcome, 'ignored', `${JSON.stringify(raw.options ?? raw.ciaddr)}: ${dec.reason}`);
+      assert.equal(dec.reply, undefined);
+      assert.match(dec.reason, /unknown MAC/);
+    }
+  });
+
+  it('INIT-REBOOT with no record of the client is silent, also for a free address in the dynamic range (RFC 2131 4.3.2)', () => {
+    const leases = new LeaseTable();
+    for (const want of ['10.0.0.200', '10.0.0.50']) {
+      const dec = decide(input({ type: MSG.REQUEST, mac: unknownMac, options: [50, 4, ...ip(want)] }, { leases }));
+      assert.equal(dec.outcome, 'ignored', `${want}: ${dec.reason}`);
+      assert.equal(dec.lease, undefined);
+    }
+    // Its own lease at that address: ACK. A record for another address: NAK (its notion is wrong).
+    leases.set({ network: 'inside', ip: 0x0a0000c9, mac: '02:00:00:00:00:09', owner: '02:00:00:00:00:09', clientId: null, hostname: null, state: 'bound', expiresAt: NOW + 60_000, updatedAt: NOW });
+    assert.equal(decide(input({ type: MSG.REQUEST, mac: unknownMac, options: [50, 4, ...ip('10.0.0.201')] }, { leases })).outcome, 'ack');
+    const other = decide(input({ type: MSG.REQUEST, mac: unknownMac, options: [50, 4, ...ip('10.0.0.202')] }, { leases }));
+    assert.equal(other.outcome, 'nak');
+    assert.match(other.reason, /lease is for 10\.0\.0\.201/);
+  });
+
+  it('every dynamic bind without a record honours the pending-offer bound, and says it is unrecorded', () => {
+    const selecting: RawRequest = { type: MSG.REQUEST, mac: unknownMac, options: [54, 4, ...ip('10.0.0.1'), 50, 4, ...ip('10.0.0.200')] };
+    const renewing: RawRequest = { type: MSG.REQUEST, mac: unknownMac, ciaddr: ip('10.0.0.200') };
+    for (const raw of [selecting, renewing]) {
+      const capped = decide(input(raw, { mayOffer: false }));
+      assert.equal(capped.outcome, 'ignored', capped.reason);
+      assert.match(capped.reason, /pending offers/);
+      const ok = decide(input(raw));
+      assert.equal(ok.outcome, 'ack');
+      assert.deepEqual(ok.lease, { op: 'bind', ip: 0x0a0000c8, expiresAt: NOW + 3_600_000, owner: '02:00:00:00:00:09', dynamic: true, unrecorded: true });
+    }
+    // With its offer on record: bound even at the bound, and not unrecorded.
+    const leases = new LeaseTable();
+    leases.set({ network: 'inside', ip: 0x0a0000c8, mac: '02:00:00:00:00:09', owner: '02:00:00:00:00:09', clientId: null, hostname: null, state: 'offered', expiresAt: NOW + 30_000, updatedAt: NOW });
+    const offered = decide(input(selecting, { leases, mayOffer: false }));
+    assert.equal(offered.outcome, 'ack');
+    assert.equal(offered.lease?.op === 'bind' && offered.lease.unrecorded, false);
+  });
+
+  it('a MAC registered on another network: its REQUEST for an address not on this network is NAKed, its DISCOVER ignored', () => {
+    const elsewhere: KnownClient = { ...blade, network: 'closed', ip: 0x0a01000b };
+    const reboot = decide(input({ type: MSG.REQUEST, options: [50, 4, ...ip('10.0.1.11')] }, { elsewhere }));
+    assert.equal(reboot.outcome, 'nak');
+    assert.match(reboot.reason, /^init-reboot: 10\.0\.1\.11 is not on network 'inside' .*registered on network 'closed'/);
+    assert.equal(replyOptions(reboot).options.get(OPT.MESSAGE_TYPE)![0], MSG.NAK);
+    const renew = decide(input({ type: MSG.REQUEST, ciaddr: ip('10.0.1.11') }, { elsewhere }));
+    assert.equal(renew.outcome, 'nak');
+    const discover = decide(input({ type: MSG.DISCOVER }, { elsewhere }));
+    assert.equal(discover.outcome, 'ignored');
+    assert.match(discover.reason, /registered on network 'closed', but this request came for 'inside'/);
+    // An address on this network, or a SELECTING request: not for this server to judge.
+    assert.equal(decide(input({ type: MSG.REQUEST, options: [50, 4, ...ip('10.0.0.11')] }, { elsewhere })).outcome, 'ignored');
+    assert.equal(decide(input({ type: MSG.REQUEST, options: [54, 4, ...ip('10.0.0.1'), 50, 4, ...ip('10.0.1.11')] }, { elsewhere })).outcome, 'ignored');
+  });
+
+  it('option 118 is returned identically in OFFER, ACK and NAK (RFC 3011)', () => {
+    const sel = [118, 4, ...ip('10.0.0.0')];
+    const offer = replyOptions(decide(input({ type: MSG.DISCOVER, giaddr: ip('10.0.5.1'), options: sel }, { known: blade })));
+    assert.deepEqual([...offer.options.get(OPT.SUBNET_SELECTION)!], ip('10.0.0.0'));
+    const ack = replyOptions(decide(input({ type: MSG.REQUEST, options: [...sel, 54, 4, ...ip('10.0.0.1'), 50, 4, ...ip('10.0.0.11')] }, { known: blade })));
+    assert.deepEqual([...ack.options.get(OPT.SUBNET_SELECTION)!], ip('10.0.0.0'));
+    const nak = replyOptions(decide(input({ type: MSG.REQUEST, options: [...sel, 50, 4, ...ip('10.0.0.99')] }, { known: blade })));
+    assert.deepEqual([...nak.options.get(OPT.SUBNET_SELECTION)!], ip('10.0.0.0'));
+  });
+
+  it('option 82 is echoed in every reply, also with giaddr 0 (a snooping switch), and in NAKs, last', () => {
+    const agent = [82, 6, 1, 4, 9, 9, 9, 9];
+    const lastCode = (dec: ReturnType<typeof decide>) => {
+      const e = encode(dec.reply!);
+      assert.ok(e.ok);
+      if (!e.ok) return -1;
+      let last = 0;
+      for (let i = 240; e.bytes[i] !== 255; i += 2 + e.bytes[i + 1]!) last = e.bytes[i]!;
+      return last;
+    };
+    const offer = decide(input({ type: MSG.DISCOVER, options: agent }, { known: blade }));
+    assert.deepEqual([...replyOptions(offer).options.get(OPT.RELAY_AGENT)!], agent.slice(2));
+    assert.equal(lastCode(offer), 82);
+    for (const giaddr of [[0, 0, 0, 0], ip('10.0.0.5')]) {
+      const nak = decide(input({ type: MSG.REQUEST, giaddr, options: [...agent, 50, 4, ...ip('10.0.0.99')] }, { known: blade }));
+      assert.equal(nak.outcome, 'nak');
+      assert.deepEqual([...replyOptions(nak).options.get(OPT.RELAY_AGENT)!], agent.slice(2));
+      assert.equal(lastCode(nak), 82);
+    }
+  });
+
+  it('reply flags: only the broadcast bit is copied; the reserved bits are zero', () => {
+    assert.equal(decide(input({ type: MSG.DISCOVER, flags: 0x7fff }, { known: blade })).reply!.flags, 0);
+    assert.equal(decide(input({ type: MSG.DISCOVER, flags: 0xffff }, { known: blade })).reply!.flags, 0x8000);
+    assert.equal(decide(input({ type: MSG.REQUEST, flags: 0x0001, options: [50, 4, ...ip('10.0.0.99')] }, { known: blade })).reply!.flags, 0);
+    assert.equal(decide(input({ type: MSG.REQUEST, flags: 0x0001, giaddr: ip('10.0.0.5'), options: [50, 4, ...ip('10.0.0.99')] }, { known: blade })).reply!.flags, 0x8000);
+  });
+
+  it('TFTP server name (66), TFTP server address (150) and bpbatch arguments (155) in a bpbatch BIOS reply', () => {
+    const bp: KnownClient = { ...blade, loader: 'bpbatch' };
+    const p = replyOptions(decide(input({ type: MSG.DISCOVER, options: [55, 4, 66, 150, 155, 67, 93, 2, 0, 0] }, { known: bp })));
+    assert.equal(p.options.get(OPT.TFTP_SERVER)!.toString(), '10.0.0.1');
+    assert.deepEqual([...p.options.get(OPT.TFTP_SERVER_ADDRESS)!], ip('10.0.0.1'));
+    assert.equal(p.options.get(OPT.BPBATCH)!.toString(), 'bpb-525400000a01');
+    assert.equal(p.options.get(OPT.BOOTFILE)!.toString(), 'bpbatch.P');
+    assert.equal(fieldText(p.file), 'bpbatch.P');
+    // In the order asked for, right after 53 and 54.
+    assert.deepEqual([...p.options.keys()].slice(0, 6), [53, 54, 66, 150, 155, 67]);
+    // Not asked for: 66 and 150 are left out; 155 always goes to a bpbatch client.
+    const q = replyOptions(decide(input({ type: MSG.DISCOVER }, { known: bp })));
+    assert.ok(!q.options.has(OPT.TFTP_SERVER) && !q.options.has(OPT.TFTP_SERVER_ADDRESS));
+    assert.ok(q.options.has(OPT.BPBATCH));
+  });
+
+  it("honours the client's maximum message size (57): a big reply fits whole, without it the reply is cut to 576", () => {
+    const many = Array.from({ length: 90 }, (_, i) => `10.0.3.${i + 1}`);
+    const big = resolveConfig({ networks: [{ name: 'big', interface: 'eth1', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', dns: many, staticRange: '10.0.0.10-10.0.0.199' }] }, null, {});
+    const net = policyNetwork(big.networkByName.get('big')!, 'cluster.local', 3_600_000, [], 'http://10.0.0.1:8080');
+    const known = { ...blade, network: 'big' };
+    const wide = decide(input({ type: MSG.DISCOVER, options: [57, 2, 0x05, 0xdc] }, { net, known })); // 1500
+    const e = encode(wide.reply!);
+    assert.ok(e.ok);
+    if (!e.ok) return;
+    assert.ok(e.bytes.length > 576 && e.bytes.length <= 1500 - 28, `reply of ${e.bytes.length} bytes`);
+    assert.deepEqual(e.dropped, []);
+    assert.equal(replyOptions(wide).options.get(OPT.DNS)!.length, 360);
+    assert.equal(replyOptions(wide).overload, 0);
+    const narrow = encode(decide(input({ type: MSG.DISCOVER }, { net, known })).reply!);
+    assert.ok(narrow.ok && narrow.bytes.length <= 576 - 28 && narrow.dropped.includes(OPT.DNS));
+  });
+
   it('plain BOOTP and server-side message types are ignored', () => {
     assert.equal(decide(input({})).outcome, 'ignored');
     assert.equal(decide(input({ type: MSG.OFFER }, { known: blade })).outcome, 'ignored');
