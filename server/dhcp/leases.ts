@@ -18,6 +18,8 @@ export interface MemLease {
   state: LeaseState;
   expiresAt: number;
   updatedAt: number;
+  /** An offer from the dynamic range (counts against dhcp.maxPendingOffers); offers of registered addresses do not. */
+  dynamic?: boolean;
 }
 
 /** Read-only queries the policy makes. */
@@ -58,8 +60,10 @@ interface NetTable {
 
 export class LeaseTable implements LeaseView {
   private readonly nets = new Map<string, NetTable>();
-  /** Outstanding offers from the dynamic range, for the bound on pending offers. */
+  /** Outstanding offers (swept when they lapse). */
   private readonly offers = new Set<MemLease>();
+  /** The dynamic ones among them, for the bound on pending offers. */
+  private readonly dynamicOffers = new Set<MemLease>();
 
   private net(name: string): NetTable {
     let t = this.nets.get(name);
@@ -67,8 +71,9 @@ export class LeaseTable implements LeaseView {
     return t;
   }
 
+  /** Outstanding offers of dynamic addresses (registered clients' offers are not counted: they take no pool address). */
   get pendingOffers(): number {
-    return this.offers.size;
+    return this.dynamicOffers.size;
   }
 
   /** Load persisted leases (at start). */
@@ -106,7 +111,7 @@ export class LeaseTable implements LeaseView {
     const t = this.net(l.network);
     const prevAtIp = t.byIp.get(l.ip);
     if (prevAtIp && prevAtIp !== l) {
-      this.offers.delete(prevAtIp);
+      this.dropOffer(prevAtIp);
       if (t.byOwner.get(prevAtIp.owner) === prevAtIp) t.byOwner.delete(prevAtIp.owner);
     }
     const prevOfOwner = t.byOwner.get(l.owner);
@@ -114,13 +119,18 @@ export class LeaseTable implements LeaseView {
       // The owner moves: its old offer is void; an old bound lease stays on record (it expires).
       if (prevOfOwner.state === 'offered') {
         t.byIp.delete(prevOfOwner.ip);
-        this.offers.delete(prevOfOwner);
+        this.dropOffer(prevOfOwner);
       }
     }
     t.byIp.set(l.ip, l);
     t.byOwner.set(l.owner, l);
-    if (l.state === 'offered') this.offers.add(l);
-    else this.offers.delete(l);
+    if (l.state === 'offered') {
+      this.offers.add(l);
+      if (l.dynamic) this.dynamicOffers.add(l);
+      else this.dynamicOffers.delete(l);
+    } else {
+      this.dropOffer(l);
+    }
     if (isFree(l, Date.now())) t.exhaustedUntil = 0;
   }
 
@@ -131,10 +141,15 @@ export class LeaseTable implements LeaseView {
     if (!t || !l) return undefined;
     t.byIp.delete(ip);
     if (t.byOwner.get(l.owner) === l) t.byOwner.delete(l.owner);
-    this.offers.delete(l);
+    this.dropOffer(l);
     t.exhaustedUntil = 0;
     t.fresh = true;
     return l;
+  }
+
+  private dropOffer(l: MemLease): void {
+    this.offers.delete(l);
+    this.dynamicOffers.delete(l);
   }
 
   /** Drop offers that ran out; returns how many. */

@@ -39,3 +39,27 @@ export class MacRateLimiter {
     return this.buckets.size;
   }
 }
+
+/** How many events happened in the last `windowMs` (a FIFO of their times). */
+export class WindowCount {
+  private times: number[] = [];
+  private head = 0;
+
+  constructor(private readonly windowMs: number) {}
+
+  add(now: number): void {
+    this.times.push(now);
+  }
+
+  count(now: number): number {
+    const t = this.times;
+    const from = now - this.windowMs;
+    while (this.head < t.length && t[this.head]! <= from) this.head++;
+    // Compact now and then, so the array does not grow without end.
+    if (this.head > 1024 && this.head * 2 > t.length) {
+      this.times = t.slice(this.head);
+      this.head = 0;
+    }
+    return this.times.length - this.head;
+  }
+}

@@ -30,7 +30,7 @@ import { decode, encode, type EncodeInput } from './codec.js';
 import { LeaseTable, ownerKey, toRecord, type MemLease } from './leases.js';
 import { messageName, MSG } from './options.js';
 import { decide, policyNetwork, type Decision, type KnownClient, type PolicyNetwork } from './policy.js';
-import { MacRateLimiter } from './ratelimit.js';
+import { MacRateLimiter, WindowCount } from './ratelimit.js';
 import { RegistryIndex } from './registry-index.js';
 import { readRequest, type DhcpRequest } from './request.js';
 
@@ -59,6 +59,8 @@ interface PendingSend {
 }
 
 const BROADCAST_TEXT = '255.255.255.255';
+/** A MAC whose registration as a discovered node failed is tried again after this long. */
+const DISCOVERY_RETRY_MS = 10 * 60_000;
 
 export class DhcpServer {
   readonly leases = new LeaseTable();
@@ -71,6 +73,8 @@ export class DhcpServer {
   private readonly unknownEvents: MacRateLimiter;
   private suppressed = 0;
   private readonly offerMs: number;
+  /** Dynamic binds without an offer or lease on record, in the last offerTimeout: they share the pending-offer bound. */
+  private readonly unrecordedBinds: WindowCount;
   private readonly port: number;
   private readonly cfgDhcp;
   private timers: NodeJS.Timeout[] = [];
@@ -80,9 +84,12 @@ export class DhcpServer {
   private flushScheduled = false;
   private flushing: Promise<void> = Promise.resolve();
   private readonly discovering = new Set<string>();
+  /** MAC -> when its registration as a discovered node failed. */
+  private readonly discoveryFailed = new Map<string, number>();
   private readonly log: Logger;
   private badLogged = 0;
   private sendErrorLogged = 0;
+  private droppedLogged = 0;
   private readonly m;
   private readonly counterCache = new Map<string, { inc(): void }>();
   private stopped = false;
@@ -103,6 +110,7 @@ export class DhcpServer {
     const ur = this.cfgDhcp.unknownEventRate;
     this.unknownEvents = new MacRateLimiter(ur || 1e-9, Math.max(1, ur), 1);
     this.offerMs = parseDuration(this.cfgDhcp.offerTimeout);
+    this.unrecordedBinds = new WindowCount(this.offerMs);
     this.port = this.cfgDhcp.port;
     this.index = new RegistryIndex(deps.registry, (err) => this.log.error({ err }, 'dhcp: registry index update failed'));
     this.m = this.makeMetrics(deps.metrics);
@@ -131,7 +139,7 @@ export class DhcpServer {
     const commitErrors = new Counter({ name: 'rackboot_dhcp_lease_commit_errors_total', help: 'Lease batches the store failed to write (their ACKs were not sent)', registers: [reg] });
     new Gauge({
       name: 'rackboot_dhcp_pending_offers',
-      help: 'Addresses held by outstanding offers',
+      help: 'Dynamic-range addresses held by outstanding offers (the ones dhcp.maxPendingOffers bounds)',
       registers: [reg],
       collect() {
         this.set(leases.pendingOffers);
@@ -203,13 +211,13 @@ export class DhcpServer {
       }
       const s: ServedSocket = { sock, iface: w.iface, kind: w.kind, networks: w.networks };
       sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo, s));
-      sock.on('error', (err) => {
-        // Send failures (EHOSTUNREACH, ENOBUFS...) come here; the server goes on.
-        this.m.sendErrors.inc();
-        this.sendErrorLogged++;
-        if (this.sendErrorLogged <= 10 || this.sendErrorLogged % 1000 === 0) this.log.warn(`dhcp: socket on ${w.iface}: ${err.message} (${this.sendErrorLogged} so far)`);
-      });
+      // Send failures (EHOSTUNREACH, ENOBUFS...) come here; the server goes on.
+      sock.on('error', (err) => this.sendFailed(w.iface, err));
       this.sockets.push(s);
+    }
+    if (this.cfgDhcp.discovery) {
+      const cannot = this.nets.filter((n) => n.dynamicRange && !n.net.config.staticRange).map((n) => `'${n.name}'`);
+      if (cannot.length) this.log.warn(`dhcp: discovery cannot register nodes on ${cannot.join(', ')}: no staticRange to give them an address from (their unknown MACs get plain dynamic leases)`);
     }
     if (this.sockets.length) {
       this.log.info(
@@ -238,10 +246,17 @@ export class DhcpServer {
     this.timers = [];
     this.index.stop();
     this.reportSuppressed();
-    this.scheduleFlush();
-    await this.flushing;
-    await this.flushing;
+    // The last batch: its leases written and its ACKs sent before the sockets close.
+    await this.drain();
     await this.closeSockets();
+  }
+
+  /** Run flushes until nothing is queued (a scheduled flush that has not started yet is run now). */
+  private async drain(): Promise<void> {
+    do {
+      this.flushing = this.flushing.then(() => this.flush()).catch((err) => this.flushFailed(err));
+      await this.flushing;
+    } while (this.writes.length || this.sends.length);
   }
 
   private async closeSockets(): Promise<void> {
@@ -258,6 +273,16 @@ export class DhcpServer {
   private networkFor(req: DhcpRequest, s: ServedSocket, known: KnownClient | undefined): PolicyNetwork | undefined {
     const p = req.packet;
     if (p.giaddr) return this.networkOf(req.subnetSelection ?? p.giaddr);
+    if (req.subnetSelection !== undefined) {
+      // RFC 3011 from a client without a relay: honoured among the networks this request can be
+      // for (this interface's, or the relayed network of a unicast renewal), else not answered (the
+      // client discards a reply without option 118, and no other interface's network is chosen).
+      const sel = req.subnetSelection;
+      const own = s.kind === 'network' ? s.networks.find((n) => cidrContains(n.net.cidr, sel)) : undefined;
+      if (own) return own;
+      const viaRelay = p.ciaddr ? this.networkOf(p.ciaddr) : undefined;
+      return viaRelay && !viaRelay.net.config.interface && cidrContains(viaRelay.net.cidr, sel) ? viaRelay : undefined;
+    }
     if (p.ciaddr) {
       // A client renewing by unicast from a network reached through relays.
       const n = this.networkOf(p.ciaddr);
@@ -319,53 +344,73 @@ export class DhcpServer {
     const req = r.request;
     const type = messageName(req.type);
     const now = Date.now();
-    let known = this.index.get(req.macNum);
-    if (!this.rate.take(req.macNum, now, known !== undefined)) {
+    const registered = this.index.get(req.macNum);
+    if (!this.rate.take(req.macNum, now, registered !== undefined)) {
       this.count(type, 'rate-limited');
       return undefined;
     }
-    const net = this.networkFor(req, s, known);
+    const net = this.networkFor(req, s, registered);
     if (!net) {
       this.count(type, 'no-network');
       return undefined;
     }
-    if (known && known.network !== net.name) {
-      this.count(type, 'wrong-network');
-      this.event(req, known, s, net, 'dhcp.ignored', {
-        reason: `${known.node}/${known.iface} is registered on network '${known.network}', but this request came for '${net.name}'`,
-      });
-      return undefined;
-    }
+    const elsewhere = registered && registered.network !== net.name ? registered : undefined;
+    const known = elsewhere ? undefined : registered;
     const dec = decide({
       req,
       net,
       known,
+      elsewhere,
       leases: this.leases,
       now,
       offerMs: this.offerMs,
-      mayOffer: this.leases.pendingOffers < this.cfgDhcp.maxPendingOffers,
+      mayOffer: this.leases.pendingOffers + this.unrecordedBinds.count(now) < this.cfgDhcp.maxPendingOffers,
     });
-    this.count(type, dec.outcome);
-    const lease = this.apply(dec, req, net, known, now);
+    // Encode before the lease changes: a reply that cannot be sent must not leave a lease behind.
     let dest: Destination | undefined;
+    let bytes: Buffer | undefined;
+    let dropped: number[] = [];
     if (dec.reply) {
       dest = replyDestination(req.packet, dec.outcome === 'nak' ? MSG.NAK : MSG.ACK, this.port, s.kind === 'network');
-      if (dest) {
-        const enc = encode(dec.reply);
-        if (!enc.ok) {
-          this.count(type, 'encode-error');
-          this.log.error(`dhcp: cannot encode the ${dec.outcome} for ${req.mac}: ${enc.error}`);
-          return dec;
-        }
-        if (lease) this.queueAfterCommit(lease, { s, bytes: enc.bytes, dest });
-        else this.send(s, enc.bytes, dest);
+      if (!dest) {
+        // A direct request on a relay-only socket (networkFor lets none through): nothing to send, nothing to change.
+        this.count(type, 'no-network');
+        return dec;
       }
+      const enc = encode(dec.reply);
+      if (!enc.ok) {
+        this.count(type, 'encode-error');
+        this.log.error(`dhcp: cannot encode the ${dec.outcome} for ${req.mac}: ${enc.error}`);
+        this.recordDecision(req, registered, s, net, { ...dec, outcome: 'ignored', reason: `${dec.outcome} not sent, it cannot be encoded: ${enc.error}` }, undefined, []);
+        return dec;
+      }
+      bytes = enc.bytes;
+      dropped = enc.dropped;
+      if (dropped.length) this.logDropped(req, dec, dropped);
+    }
+    this.count(type, elsewhere && dec.outcome === 'ignored' ? 'wrong-network' : dec.outcome);
+    const lease = this.apply(dec, req, net, known, now);
+    if (bytes && dest) {
+      if (lease) this.queueAfterCommit(lease, { s, bytes, dest });
+      else this.send(s, bytes, dest);
     } else if (lease) {
       this.queueAfterCommit(lease, undefined);
     }
-    this.recordDecision(req, known, s, net, dec, dest);
-    if (dec.lease?.op === 'bind' && dec.lease.dynamic && !known && this.cfgDhcp.discovery) void this.discover(req, net, dec.lease.ip);
+    this.recordDecision(req, registered, s, net, dec, dest, dropped);
+    if (dec.lease?.op === 'bind' && dec.lease.dynamic) {
+      if (dec.lease.unrecorded) this.unrecordedBinds.add(now);
+      if (!registered && this.cfgDhcp.discovery) this.maybeDiscover(req, net, dec.lease.ip, now);
+    }
     return dec;
+  }
+
+  private logDropped(req: DhcpRequest, dec: Decision, dropped: number[]): void {
+    this.droppedLogged++;
+    if (this.droppedLogged <= 10 || this.droppedLogged % 1000 === 0) {
+      this.log.warn(
+        `dhcp: the ${dec.outcome} for ${req.mac} left out option(s) ${dropped.join(', ')}: they do not fit in the ${req.maxSize} bytes the client accepts (${this.droppedLogged} such replies so far)`,
+      );
+    }
   }
 
   /** Apply the decision's lease change to the table; returns the lease to persist, if any. */
@@ -378,6 +423,9 @@ export class DhcpServer {
         const cur = this.leases.get(net.name, c.ip);
         // A client that holds a bound lease and asks again keeps it; the offer is only the reply.
         if (cur && cur.owner === c.owner && cur.state === 'bound' && cur.expiresAt > now) return undefined;
+        // The offer replaces a bound lease (one that ran out, or a registered address's lease to an old
+        // MAC): the store must not keep calling it bound, so it is written as expired.
+        if (cur && cur.state === 'bound') this.queueAfterCommit({ ...cur, state: 'expired', expiresAt: Math.min(cur.expiresAt, now), updatedAt: now }, undefined);
         this.leases.set({
           network: net.name,
           ip: c.ip,
@@ -388,6 +436,7 @@ export class DhcpServer {
           state: 'offered',
           expiresAt: c.expiresAt,
           updatedAt: now,
+          dynamic: c.dynamic,
         });
         return undefined;
       }
@@ -433,7 +482,18 @@ export class DhcpServer {
 
   private send(s: ServedSocket, bytes: Buffer, dest: Destination): void {
     // No per-send callback (it costs an allocation per packet): failures arrive as the socket's 'error'.
-    s.sock.send(bytes, dest.port, this.addressText(dest.address));
+    // A closed socket throws at once instead: counted the same way, never thrown into the flush.
+    try {
+      s.sock.send(bytes, dest.port, this.addressText(dest.address));
+    } catch (err) {
+      this.sendFailed(s.iface, err as Error);
+    }
+  }
+
+  private sendFailed(iface: string, err: Error): void {
+    this.m.sendErrors.inc();
+    this.sendErrorLogged++;
+    if (this.sendErrorLogged <= 10 || this.sendErrorLogged % 1000 === 0) this.log.warn(`dhcp: socket on ${iface}: ${err.message} (${this.sendErrorLogged} so far)`);
   }
 
   /** Dotted text of an address, cached: replies go to few distinct relays and to the broadcast address. */
@@ -459,8 +519,14 @@ export class DhcpServer {
     // After this turn's I/O callbacks: every packet read in this turn joins the batch.
     setImmediate(() => {
       this.flushScheduled = false;
-      this.flushing = this.flushing.then(() => this.flush());
+      // Caught here, so one failed flush cannot reject the chain and stop every later one.
+      this.flushing = this.flushing.then(() => this.flush()).catch((err) => this.flushFailed(err));
     });
+  }
+
+  private flushFailed(err: unknown): void {
+    this.m.commitErrors.inc();
+    this.log.error({ err }, 'dhcp: a lease flush failed');
   }
 
   private async flush(): Promise<void> {
@@ -508,8 +574,17 @@ export class DhcpServer {
     return inTable || inStore;
   }
 
-  private recordDecision(req: DhcpRequest, known: KnownClient | undefined, s: ServedSocket, net: PolicyNetwork, dec: Decision, dest: Destination | undefined): void {
-    if (!known && !this.unknownEvents.take(0, Date.now(), true)) {
+  /** @param node the MAC's registered interface (on any network): whose timeline */
+  private recordDecision(
+    req: DhcpRequest,
+    node: KnownClient | undefined,
+    s: ServedSocket,
+    net: PolicyNetwork,
+    dec: Decision,
+    dest: Destination | undefined,
+    dropped: number[],
+  ): void {
+    if (!node && !this.unknownEvents.take(0, Date.now(), true)) {
       this.suppressed++;
       this.m.suppressed.inc();
       return;
@@ -533,16 +608,20 @@ export class DhcpServer {
       if (dec.boot.reason) detail.bootProblem = dec.boot.reason;
     }
     if (dest) detail.sentTo = dest.via;
-    this.deps.events.record({ node: known?.node ?? null, mac: req.mac, kind, detail });
+    if (dropped.length) detail.droppedOptions = dropped;
+    this.deps.events.record({ node: node?.node ?? null, mac: req.mac, kind, detail });
   }
 
-  private event(req: DhcpRequest, known: KnownClient | undefined, s: ServedSocket, net: PolicyNetwork, kind: string, extra: Record<string, unknown>): void {
-    this.deps.events.record({
-      node: known?.node ?? null,
-      mac: req.mac,
-      kind,
-      detail: { request: messageName(req.type), interface: s.iface, network: net.name, ...extra },
-    });
+  /**
+   * dhcp.discovery, if it can succeed: the node's address comes from the network's staticRange, so
+   * where there is none nothing is tried (start() said so once); and a MAC whose registration failed
+   * is not tried again for a while (each of its renewals would otherwise cost a store write and an event).
+   */
+  private maybeDiscover(req: DhcpRequest, net: PolicyNetwork, ip: number, now: number): void {
+    if (!net.net.config.staticRange) return;
+    const failedAt = this.discoveryFailed.get(req.mac);
+    if (failedAt !== undefined && now - failedAt < DISCOVERY_RETRY_MS) return;
+    void this.discover(req, net, ip);
   }
 
   /** dhcp.discovery: register an unknown MAC that took a dynamic lease as a discovered node. */
@@ -564,7 +643,9 @@ export class DhcpServer {
     } catch (err) {
       const why = (err as Error).message;
       this.log.warn(`dhcp: could not register discovered ${mac} on '${net.name}': ${why}`);
-      this.deps.events.record({ node: null, mac, kind: 'dhcp.discovery-failed', detail: { network: net.name, reason: why } });
+      this.deps.events.record({ node: null, mac, kind: 'dhcp.discovery-failed', detail: { network: net.name, reason: why, retryAfterSeconds: DISCOVERY_RETRY_MS / 1000 } });
+      if (this.discoveryFailed.size >= 10_000) this.discoveryFailed.clear();
+      this.discoveryFailed.set(mac, Date.now());
     } finally {
       this.discovering.delete(mac);
     }
