@@ -10,7 +10,7 @@ import { readRequest } from '../../../server/dhcp/request.js';
 import { ip, rawRequest, str } from './packets.js';
 
 /** xorshift32: fast and reproducible. */
-function rng(seed: number) {
+export function rng(seed: number) {
   let s = seed >>> 0 || 1;
   return () => {
     s ^= s << 13;
@@ -42,6 +42,39 @@ function seeds(): Buffer[] {
   return list;
 }
 
+/** One fuzz packet: noise (r & 7 == 0), a valid header with random options (1), or a base packet mutated. */
+export function mutated(next: () => number, r: number, base: readonly Buffer[]): Buffer {
+  let buf: Buffer;
+  const mode = r & 7;
+  if (mode === 0) {
+    // Pure noise, any length.
+    buf = Buffer.allocUnsafe(next() % 700);
+    for (let i = 0; i < buf.length; i++) buf[i] = next() & 255;
+  } else if (mode === 1) {
+    // Valid header and cookie, random option bytes: reaches the option parser every time.
+    const s = base[next() % base.length]!;
+    const tail = Buffer.allocUnsafe(next() % 400);
+    for (let i = 0; i < tail.length; i++) tail[i] = next() & 255;
+    buf = Buffer.concat([s.subarray(0, 240), tail]);
+  } else {
+    // A real packet with a few byte flips, truncation or extension.
+    const s = base[next() % base.length]!;
+    buf = Buffer.from(s);
+    const flips = 1 + (next() % 6);
+    for (let k = 0; k < flips; k++) {
+      const at = mode & 1 && buf.length > 240 ? 240 + (next() % (buf.length - 240)) : next() % buf.length;
+      buf[at] = next() & 255;
+    }
+    if ((next() & 15) === 0) buf = buf.subarray(0, next() % buf.length);
+    if ((next() & 15) === 1) {
+      const extra = Buffer.allocUnsafe(next() % 300);
+      for (let i = 0; i < extra.length; i++) extra[i] = next() & 255;
+      buf = Buffer.concat([buf, extra]);
+    }
+  }
+  return buf;
+}
+
 export interface FuzzResult {
   packets: number;
   decoded: number;
@@ -70,34 +103,7 @@ export function fuzz(count: number, seed = 0x5eed): FuzzResult {
   let now = 1_700_000_000_000;
   for (let n = 0; n < count; n++) {
     const r = next();
-    let buf: Buffer;
-    const mode = r & 7;
-    if (mode === 0) {
-      // Pure noise, any length.
-      buf = Buffer.allocUnsafe(next() % 700);
-      for (let i = 0; i < buf.length; i++) buf[i] = next() & 255;
-    } else if (mode === 1) {
-      // Valid header and cookie, random option bytes: reaches the option parser every time.
-      const s = base[next() % base.length]!;
-      const tail = Buffer.allocUnsafe(next() % 400);
-      for (let i = 0; i < tail.length; i++) tail[i] = next() & 255;
-      buf = Buffer.concat([s.subarray(0, 240), tail]);
-    } else {
-      // A real packet with a few byte flips, truncation or extension.
-      const s = base[next() % base.length]!;
-      buf = Buffer.from(s);
-      const flips = 1 + (next() % 6);
-      for (let k = 0; k < flips; k++) {
-        const at = (mode & 1) && buf.length > 240 ? 240 + (next() % (buf.length - 240)) : next() % buf.length;
-        buf[at] = next() & 255;
-      }
-      if ((next() & 15) === 0) buf = buf.subarray(0, next() % buf.length);
-      if ((next() & 15) === 1) {
-        const extra = Buffer.allocUnsafe(next() % 300);
-        for (let i = 0; i < extra.length; i++) extra[i] = next() & 255;
-        buf = Buffer.concat([buf, extra]);
-      }
-    }
+    const buf = mutated(next, r, base);
     const d = decode(buf);
     if (!d.ok) {
       if (d.error.startsWith('internal')) throw new Error(`decode threw inside on packet ${n} (seed ${seed}): ${d.error}\n${buf.toString('hex')}`);
