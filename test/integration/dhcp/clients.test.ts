@@ -230,3 +230,76 @@ describe('dhcp: unknown MACs, dynamic range, DECLINE, discovery', () => {
     assert.equal(again.env?.boot_file, 'pxelinux.0');
   });
 });
+
+describe('dhcp: dhclient in INIT-REBOOT, with and without a record', () => {
+  let L: DhcpLab | undefined;
+  after(async () => {
+    await L?.close();
+  });
+
+  /** dhclient -1 on `iface` starting from a remembered lease of `addr` (so INIT-REBOOT first); its log after `ms` or its exit. */
+  async function dhclientFrom(iface: string, addr: string, ms: number): Promise<{ out: string; leases: string }> {
+    const lf = join(L!.tmp, `reboot-${iface}.leases`);
+    const conf = join(L!.tmp, `reboot-${iface}.conf`);
+    // Three seconds of INIT-REBOOT, then INIT (DISCOVER).
+    writeFileSync(conf, 'reboot 3;\ntimeout 30;\ninitial-interval 1;\n');
+    writeFileSync(lf, `lease {\n  interface "${iface}";\n  fixed-address ${addr};\n  option subnet-mask 255.255.255.0;\n  renew 4 2099/01/01 00:00:00;\n  rebind 4 2099/01/01 00:00:00;\n  expire 4 2099/01/01 00:00:00;\n}\n`);
+    const script = join(L!.tmp, 'true.sh');
+    writeFileSync(script, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const child = L!.lab.spawn(L!.cli, 'dhclient', ['-4', '-d', '-1', '-v', '-cf', conf, '-lf', lf, '-pf', join(L!.tmp, `reboot-${iface}.pid`), '-sf', script, iface], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let out = '';
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise((r) => child.once('exit', r));
+    await Promise.race([exited, new Promise((r) => setTimeout(r, ms))]);
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    return { out, leases: readFileSync(lf, 'utf8') };
+  }
+
+  it('no record: silence, not an ACK (dynamic range) nor a NAK (a LAN without one); a MAC registered elsewhere: NAK', async (t) => {
+    if (!requireLab(t, { root: true, commands: ['dhclient'] })) return;
+    // inside (dynamic range) on bridge br1 with two client ports; inside2 (no dynamic range) on eth2.
+    L = await startDhcpLab(
+      {
+        networks: [{ ...INSIDE, interface: 'br1', dynamicRange: '10.0.0.200-10.0.0.210' }, INSIDE2],
+        dhcp: { enabled: true, discovery: true },
+        nodes: [{ name: 'blade2', interfaces: [{ name: 'eth1', mac: '52:54:00:00:0b:02', network: 'inside2', ipv4: '10.0.1.12' }] }],
+      },
+      [{ srv: 'eth2', srvAddr: '10.0.1.1/24', cli: 'eth1', mac: '02:00:00:00:00:52' }],
+      (lab, srv, cli) => {
+        lab.bridge(srv, 'br1', '10.0.0.1/24');
+        lab.veth({ ns: srv, name: 'p-a' }, { ns: cli, name: 'eth0', mac: '02:00:00:00:00:51' });
+        lab.enslave(srv, 'p-a', 'br1');
+        // blade2's inside2 NIC, cabled to the inside LAN by mistake.
+        lab.veth({ ns: srv, name: 'p-c' }, { ns: cli, name: 'eth2', mac: '52:54:00:00:0b:02' });
+        lab.enslave(srv, 'p-c', 'br1');
+      },
+    );
+    const [dyn, closed, moved] = await Promise.all([dhclientFrom('eth0', '10.0.0.205', 15_000), dhclientFrom('eth1', '192.168.7.7', 8_000), dhclientFrom('eth2', '10.0.1.12', 8_000)]);
+
+    // Unknown MAC, dynamic range, INIT-REBOOT for a free address rackboot never leased: no answer,
+    // so dhclient falls back to DISCOVER and gets an address the ordinary way.
+    assert.doesNotMatch(dyn.out, /DHCPNAK/, dyn.out);
+    assert.match(dyn.out, /DHCPDISCOVER[\s\S]*DHCPOFFER[\s\S]*DHCPACK/, dyn.out);
+    const dynEv = await eventsOf(L.ts, { mac: '02:00:00:00:00:51' });
+    assert.ok(dynEv.some((e) => e.kind === 'dhcp.ignored' && /init-reboot: no record of this client/.test(String(e.detail.reason))), JSON.stringify(dynEv));
+    // Oldest first: the silence, then an offer, then the first ACK.
+    const firstAck = dynEv.findIndex((e) => e.kind === 'dhcp.ack');
+    const before = dynEv.slice(0, firstAck).map((e) => e.kind);
+    assert.ok(firstAck > 0 && before[0] === 'dhcp.ignored' && before.includes('dhcp.offer'), JSON.stringify(dynEv.map((e) => [e.kind, e.detail.reason])));
+
+    // Unknown MAC where there is no dynamic range: nothing at all, whatever it asks.
+    assert.doesNotMatch(closed.out, /DHCPNAK|DHCPOFFER|DHCPACK/, closed.out);
+    const closedEv = await eventsOf(L.ts, { mac: '02:00:00:00:00:52' });
+    assert.ok(closedEv.some((e) => e.detail.request === 'request' && /unknown MAC/.test(String(e.detail.reason))), JSON.stringify(closedEv));
+
+    // A registered NIC on the wrong LAN: its INIT-REBOOT gets a NAK, and its timeline says why.
+    assert.match(moved.out, /DHCPNAK/, moved.out);
+    assert.doesNotMatch(moved.out, /DHCPACK/, moved.out);
+    const movedEv = await eventsOf(L.ts, { node: 'blade2' });
+    const nak = movedEv.find((e) => e.kind === 'dhcp.nak');
+    assert.match(String(nak?.detail.reason), /init-reboot: 10\.0\.1\.12 is not on network 'inside'.*registered on network 'inside2'/);
+  });
+});
