@@ -47,7 +47,9 @@ interface Sample {
 function sample(b: BladeBoot): Sample {
   const at = (m: string) => b.serial.find((e) => e.milestone === m)?.t ?? NaN;
   const configured = at('dhcp');
-  const initrd = at('initrd');
+  // The console's "RAM disk loaded" where the loader prints it; else the end of rackboot's RAM disk transfer.
+  const fromEvents = b.rows.find((r) => r.phase === 'initrd' && r.source === 'rackboot');
+  const initrd = Number.isFinite(at('initrd')) ? at('initrd') : fromEvents ? fromEvents.at / 1000 : NaN;
   return { configured, files: initrd - configured, initrd, up: b.upAfter, pool: b.poolAfter };
 }
 
