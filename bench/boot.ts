@@ -16,6 +16,7 @@
 //               addressed and httpd started; rackboot image: ready reported)
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { DEFAULT_OPTIONS, Lab, type BladeBoot, type LabImage, type LabLoader, type LabServer } from '../test/lab/lab.js';
 import { ensureKernel } from '../test/lab/kernel.js';
@@ -32,6 +33,8 @@ const VARIANTS: Record<string, Variant> = {
   'rackboot-tftp': { label: 'dnsmasq DHCP + rackboot TFTP', server: 'rackboot-tftp', loader: 'pxelinux', image: 'busybox' },
   rackboot: { label: 'rackboot DHCP+TFTP', server: 'rackboot', loader: 'pxelinux', image: 'busybox' },
   'rackboot-http': { label: 'rackboot, iPXE over HTTP', server: 'rackboot', loader: 'ipxe', image: 'busybox' },
+  // dnsmasq serving rackboot's own web-blade kernel and RAM disk (from boot/_image/web-blade/*): the same bytes.
+  'dnsmasq-web-blade': { label: 'dnsmasq DHCP+TFTP, web-blade files', server: 'dnsmasq', loader: 'pxelinux', image: 'busybox' },
   'web-blade-tftp': { label: 'rackboot web-blade, PXELINUX/TFTP', server: 'rackboot', loader: 'pxelinux', image: 'web-blade' },
   'web-blade-http': { label: 'rackboot web-blade, iPXE/HTTP', server: 'rackboot', loader: 'ipxe', image: 'web-blade' },
 };
@@ -60,6 +63,21 @@ const median = (xs: number[]) => {
 };
 const f = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
+/** rackboot's built web-blade kernel and RAM disk (no node overlay) over its public HTTP boot path, with the image's command line. */
+async function imageFiles(lab: Lab, dir: string): Promise<{ kernel: string; initrd: string; cmdline: string }> {
+  const api = lab.rb!.api;
+  const out: Record<string, string> = {};
+  for (const part of ['kernel', 'initrd']) {
+    const r = await api.rawBuffer('GET', `/boot/_image/web-blade/${part}`);
+    if (r.status !== 200) throw new Error(`GET /boot/_image/web-blade/${part}: ${r.status}`);
+    out[part] = join(dir, `rblab-bench-web-blade-${process.pid}.${part}`);
+    writeFileSync(out[part]!, r.body);
+  }
+  const img = await api.call<{ current: string; versions: Array<{ version: string; cmdline: string }> }>('GET', '/images/web-blade');
+  const cmdline = (img.versions.find((v) => v.version === img.current)?.cmdline ?? '').replace(/console=\S+/g, '').trim();
+  return { kernel: out.kernel!, initrd: out.initrd!, cmdline };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -85,9 +103,17 @@ async function main(): Promise<void> {
   const results: Record<string, { single: Sample[]; together: Record<number, { allUp: number; allPool?: number; each: Sample[] }[]> }> = {};
   const quiet = { ...DEFAULT_OPTIONS, log: () => {}, verbose: !!values.verbose, bootTimeout: 240 };
   try {
-    for (const n of names) {
+    // Labs with rackboot's image first: the dnsmasq-web-blade reference takes its files from one of them.
+    const order = [...names].sort((a, b) => Number(a === 'dnsmasq-web-blade') - Number(b === 'dnsmasq-web-blade'));
+    for (const n of order) {
       const v = VARIANTS[n]!;
-      labs.set(n, await Lab.start({ ...quiet, server: v.server, loader: v.loader, image: v.image, blades: maxBlades }, kernel));
+      let extra = {};
+      if (n === 'dnsmasq-web-blade') {
+        const src = [...labs.values()].find((l) => l.rb && l.opts.image === 'web-blade');
+        if (!src) throw new Error('dnsmasq-web-blade needs a web-blade variant in --servers (it takes the image from that lab)');
+        extra = { referenceFiles: await imageFiles(src, '/tmp'), upLine: /rackboot: web-blade on /, loadSeconds: 0 };
+      }
+      labs.set(n, await Lab.start({ ...quiet, server: v.server, loader: v.loader, image: v.image, blades: maxBlades, ...extra }, kernel));
       results[n] = { single: [], together: {} };
     }
     // One blade at a time, the servers taking turns so that machine noise hits them alike.

@@ -51,6 +51,21 @@ export class LabApi {
     });
   }
 
+  /** A GET of a binary body (boot files), no JSON parsing. */
+  rawBuffer(method: string, path: string): Promise<{ status: number; body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const req = request({ socketPath: this.socketPath, method, path, headers: { host: 'rackboot' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${path}: no answer within 60 s`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
   /** JSON call under /api/v1 that must succeed (2xx); throws with rackboot's error message otherwise. */
   async call<T = unknown>(method: string, path: string, body?: Buffer | string | object, headers?: Record<string, string>): Promise<T> {
     const r = await this.raw<T>(method, `/api/v1${path}`, body, headers);

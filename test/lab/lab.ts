@@ -40,6 +40,10 @@ export interface LabOptions {
   bootTimeout: number;
   /** Seconds of wrk through the VIP (0: no load test). */
   loadSeconds: number;
+  /** Boot files for the static (busybox) layout instead of the lab's busybox RAM disk. */
+  referenceFiles?: { kernel: string; initrd: string; cmdline?: string };
+  /** The console line that says a blade booted from referenceFiles is up (default: the busybox RAM disk's). */
+  upLine?: RegExp;
   /** Keep the cluster running at the end (or on failure) until Ctrl-C. */
   hold: boolean;
   /** Run the failure drill on the last blade after the load test. */
@@ -152,8 +156,9 @@ export class Lab {
     const { opts, run } = this;
     if (opts.server !== 'rackboot' && opts.image !== 'busybox') throw new Error(`--server ${opts.server} boots the busybox image only`);
     if (opts.image === 'web-blade') return this.startWebBlade();
-    const initrd = buildReferenceInitrd(this.kernel, run.workDir);
-    const files = { kernel: this.kernel.vmlinuz, initrd };
+    // The same files for every server: the lab's busybox RAM disk, or files given (bench/boot hands the
+    // dnsmasq reference rackboot's own web-blade kernel and RAM disk).
+    const files = opts.referenceFiles ?? { kernel: this.kernel.vmlinuz, initrd: buildReferenceInitrd(this.kernel, run.workDir) };
     if (opts.server === 'rackboot' || opts.server === 'rackboot-tftp') {
       const rb = new RackbootDirector({
         directorNs: run.topo.director,
@@ -210,7 +215,8 @@ export class Lab {
     const vm = this.vm(name);
     const since = Date.now();
     vm.powerOn();
-    const up = this.opts.image === 'busybox' ? await vm.waitForLine(REFERENCE_UP, this.opts.bootTimeout * 1000) : await this.waitReady(vm, this.opts.bootTimeout * 1000);
+    const up =
+      this.opts.image === 'busybox' ? await vm.waitForLine(this.opts.upLine ?? REFERENCE_UP, this.opts.bootTimeout * 1000) : await this.waitReady(vm, this.opts.bootTimeout * 1000);
     let poolAfter: number | undefined;
     if (this.rb) {
       const at = await this.waitInPool(name, true, Math.max(10_000, this.opts.bootTimeout * 1000 - (Date.now() - since)));
