@@ -74,7 +74,8 @@ async function imageFiles(lab: Lab, dir: string): Promise<{ kernel: string; init
     writeFileSync(out[part]!, r.body);
   }
   const img = await api.call<{ current: string; versions: Array<{ version: string; cmdline: string }> }>('GET', '/images/web-blade');
-  const cmdline = (img.versions.find((v) => v.version === img.current)?.cmdline ?? '').replace(/console=\S+/g, '').trim();
+  // Without `quiet`: PXELINUX prints "Loading ... ok" only then, and that line is the reference's clock for "RAM disk loaded".
+  const cmdline = (img.versions.find((v) => v.version === img.current)?.cmdline ?? '').replace(/console=\S+|\bquiet\b/g, '').replace(/\s+/g, ' ').trim();
   return { kernel: out.kernel!, initrd: out.initrd!, cmdline };
 }
 

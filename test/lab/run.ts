@@ -7,22 +7,32 @@ import { join } from 'node:path';
 import { LabTopology } from './topology.js';
 import { dropClaim, LAB_PREFIX, writeClaim } from './state.js';
 
+/** Every open run of this process: one signal handler cleans them all up (bench/boot holds several). */
+const OPEN = new Set<LabRun>();
+let exiting = false;
+function onSignal(sig: NodeJS.Signals): void {
+  if (exiting) return;
+  exiting = true;
+  const runs = [...OPEN];
+  process.stderr.write(`\nlab: ${sig}: cleaning up ${runs.map((r) => r.topo.id).join(', ') || 'nothing'} ...\n`);
+  void Promise.allSettled(runs.map((r) => r.close({ keepWorkDir: true }))).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+}
+
 export class LabRun {
   readonly topo: LabTopology;
   readonly workDir: string;
   private readonly stops: Array<{ what: string; fn: () => Promise<void> | void }> = [];
   private closed = false;
-  private readonly onSignal = (sig: NodeJS.Signals) => {
-    process.stderr.write(`\nlab: ${sig}: cleaning up ${this.topo.id} ...\n`);
-    void this.close({ keepWorkDir: true }).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  };
 
   constructor(opts: { blades: number }) {
     this.topo = LabTopology.plan(opts.blades);
     this.workDir = mkdtempSync(join(tmpdir(), `${LAB_PREFIX}-${this.topo.id}-`));
     writeClaim({ id: this.topo.id, pid: process.pid, started: new Date().toISOString(), namespaces: this.topo.namespaces, workDir: this.workDir });
-    process.once('SIGINT', this.onSignal);
-    process.once('SIGTERM', this.onSignal);
+    if (!OPEN.size) {
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    }
+    OPEN.add(this);
   }
 
   build(): void {
@@ -42,8 +52,11 @@ export class LabRun {
   async close(opts: { keepWorkDir?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
+    OPEN.delete(this);
+    if (!OPEN.size && !exiting) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     for (const s of this.stops.reverse()) {
       try {
         await withTimeout(Promise.resolve(s.fn()), 15_000, s.what);
