@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { cleanupLeftovers } from './state.js';
 import { DEFAULT_OPTIONS, runLab, type LabLoader, type LabOptions, type LabServer } from './lab.js';
 import { formatDrill, formatLoad, formatTimeline } from './timeline.js';
+import { exitWhenClean, signalCleanup } from './run.js';
 
 const USAGE = `usage: npm run lab -- [options]
 
@@ -120,10 +121,11 @@ async function main(): Promise<number> {
   return 0;
 }
 
+// After Ctrl-C the step in flight fails as soon as rackboot is stopped: wait for the signal's cleanup, not just exit.
 main().then(
-  (code) => process.exit(code),
+  (code) => exitWhenClean(code),
   (e: unknown) => {
-    console.error(`lab: FAILED: ${(e as Error).message}`);
-    process.exit(1);
+    if (!signalCleanup()) console.error(`lab: FAILED: ${(e as Error).message}`);
+    return exitWhenClean(1);
   },
 );

@@ -10,19 +10,42 @@ import { dropClaim, LAB_PREFIX, writeClaim } from './state.js';
 /** Every open run of this process: one signal handler cleans them all up (bench/boot holds several). */
 const OPEN = new Set<LabRun>();
 let exiting = false;
+let signalled: { promise: Promise<void>; code: number } | undefined;
+
 function onSignal(sig: NodeJS.Signals): void {
   if (exiting) return;
   exiting = true;
   const runs = [...OPEN];
   process.stderr.write(`\nlab: ${sig}: cleaning up ${runs.map((r) => r.topo.id).join(', ') || 'nothing'} ...\n`);
-  void Promise.allSettled(runs.map((r) => r.close({ keepWorkDir: true }))).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  const code = sig === 'SIGINT' ? 130 : 143;
+  const promise = Promise.allSettled(runs.map((r) => r.close({ keepWorkDir: true }))).then(() => undefined);
+  signalled = { promise, code };
+  void promise.then(() => process.exit(code));
+}
+
+/**
+ * The cleanup a SIGINT/SIGTERM started, if one did. Stopping rackboot makes
+ * the step in flight fail at once, so the main flow reaches its exit while
+ * the namespaces are still being deleted: it must await this first.
+ */
+export function signalCleanup(): Promise<void> | undefined {
+  return signalled?.promise;
+}
+
+/** Exits the process once a signal's cleanup (if any) has finished, then with the signal's code (130/143). */
+export async function exitWhenClean(code: number): Promise<never> {
+  if (signalled) {
+    await signalled.promise;
+    code = signalled.code;
+  }
+  process.exit(code);
 }
 
 export class LabRun {
   readonly topo: LabTopology;
   readonly workDir: string;
   private readonly stops: Array<{ what: string; fn: () => Promise<void> | void }> = [];
-  private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(opts: { blades: number }) {
     this.topo = LabTopology.plan(opts.blades);
@@ -39,6 +62,7 @@ export class LabRun {
     try {
       this.topo.build();
     } catch (e) {
+      // Whoever closes this run next (Lab.start's catch) awaits this same cleanup.
       void this.close({ keepWorkDir: true });
       throw e;
     }
@@ -49,26 +73,34 @@ export class LabRun {
     this.stops.push({ what, fn });
   }
 
-  async close(opts: { keepWorkDir?: boolean } = {}): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    OPEN.delete(this);
-    if (!OPEN.size && !exiting) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
-    for (const s of this.stops.reverse()) {
-      try {
-        await withTimeout(Promise.resolve(s.fn()), 15_000, s.what);
-      } catch (e) {
-        process.stderr.write(`lab: cleanup of ${s.what}: ${(e as Error).message}\n`);
+  /** Stops everything and deletes the namespaces; a second call (signal handler and main flow both close) awaits the first. */
+  close(opts: { keepWorkDir?: boolean } = {}): Promise<void> {
+    this.closing ??= this.doClose(opts);
+    return this.closing;
+  }
+
+  private async doClose(opts: { keepWorkDir?: boolean }): Promise<void> {
+    try {
+      for (const s of this.stops.reverse()) {
+        try {
+          await withTimeout(Promise.resolve(s.fn()), 15_000, s.what);
+        } catch (e) {
+          process.stderr.write(`lab: cleanup of ${s.what}: ${(e as Error).message}\n`);
+        }
       }
-    }
-    await this.topo.destroy();
-    // A kept work directory (logs of a failed run) stays claimed: --cleanup removes it once this process is gone.
-    if (!opts.keepWorkDir) {
-      rmSync(this.workDir, { recursive: true, force: true });
-      dropClaim(this.topo.id);
+      await this.topo.destroy();
+      // A kept work directory (logs of a failed run) stays claimed: --cleanup removes it once this process is gone.
+      if (!opts.keepWorkDir) {
+        rmSync(this.workDir, { recursive: true, force: true });
+        dropClaim(this.topo.id);
+      }
+    } finally {
+      // Open until now: a signal during this cleanup awaits it (through close()) before the process exits.
+      OPEN.delete(this);
+      if (!OPEN.size && !exiting) {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     }
   }
 }
