@@ -21,7 +21,7 @@ import { LabRun } from './run.js';
 import { BladeVm, FATAL_CONSOLE } from './vm.js';
 import { tarOf, writeSitePage } from './site.js';
 import { firstMilestones, type SerialEvent } from './serial.js';
-import { RACKBOOT_MAIN, RackbootDirector } from './rackboot.js';
+import { API_PORT, RACKBOOT_MAIN, RackbootDirector } from './rackboot.js';
 import { buildTimeline, CONSOLE_NOTES, type EventView, type TimelineRow } from './timeline.js';
 import { ADDR, type BladeAddr } from './topology.js';
 import { runWrk, startProbe, summarize, type ProbeSummary, type WrkResult } from './load.js';
@@ -414,7 +414,7 @@ async function holdOpen(lab: Lab, opts: LabOptions): Promise<void> {
     [
       `lab ${lab.id} is up; Ctrl-C cleans it up. Try:`,
       `  ip netns exec ${t.outside} curl -si ${lab.vipUrl}`,
-      ...(lab.rb ? [`  ip netns exec ${t.director} node ${RACKBOOT_MAIN} director show --api http://127.0.0.1:8080 --token ${lab.rb.token}`, `  tail -f ${lab.rb.logFile}`] : []),
+      ...(lab.rb ? [`  ip netns exec ${t.director} node ${RACKBOOT_MAIN} director status --api http://127.0.0.1:${API_PORT} --token ${lab.rb.token}`, `  tail -f ${lab.rb.logFile}`] : []),
       `  tail -f ${lab.workDir}/blade1.serial.log`,
     ].join('\n'),
   );
