@@ -219,7 +219,7 @@ export class Lab {
       this.opts.image === 'busybox' ? await vm.waitForLine(this.opts.upLine ?? REFERENCE_UP, this.opts.bootTimeout * 1000) : await this.waitReady(vm, this.opts.bootTimeout * 1000);
     let poolAfter: number | undefined;
     if (this.rb) {
-      const at = await this.waitInPool(name, true, Math.max(10_000, this.opts.bootTimeout * 1000 - (Date.now() - since)));
+      const { at } = await this.waitInPool(name, true, Math.max(10_000, this.opts.bootTimeout * 1000 - (Date.now() - since)));
       poolAfter = (at - vm.poweredOnAt) / 1000;
     }
     return this.bootRecord(vm, up.t, poolAfter);
@@ -267,20 +267,26 @@ export class Lab {
     return d.services.some((s) => s.realServers.some((r) => r.node === name && r.inPool));
   }
 
-  /** Waits until the director has (or has dropped) the blade; returns when it saw it (epoch ms). */
-  async waitInPool(name: string, want: boolean, timeoutMs: number): Promise<number> {
+  /**
+   * Waits until the director's rules have (or no longer have) the blade.
+   * `at`: when the director decided (its director.up/down event; the poll's
+   * time if there is none). `seenAt`: when this poll saw the change in the
+   * rules (GET /director reports the applied pool), which is after the
+   * nftables apply that follows the decision. Epoch ms.
+   */
+  async waitInPool(name: string, want: boolean, timeoutMs: number, pollMs = 250): Promise<{ at: number; seenAt: number }> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if ((await this.inPool(name)) === want) {
-        // The director's own transition event is the precise time; the poll is the fallback.
+        const seenAt = Date.now();
         const kind = want ? 'director.up' : 'director.down';
         const ev = (await this.events(name)).filter((e) => e.kind === kind).pop();
-        return ev && ev.ts > Date.now() - 5000 ? ev.ts : Date.now();
+        return { at: ev && ev.ts > seenAt - 5000 ? ev.ts : seenAt, seenAt };
       }
       if (Date.now() > deadline) throw new Error(`${name} ${want ? 'did not join' : 'did not leave'} the director's pool within ${timeoutMs / 1000} s`);
       const vm = this.vm(name);
       if (want && !vm.running) throw new Error(`${name} powered off while waiting for the pool; see ${vm.logFile}`);
-      await sleep(250);
+      await sleep(pollMs);
     }
   }
 
@@ -299,9 +305,9 @@ export class Lab {
 
   /**
    * The failure drill: under a steady probe load, pull one blade's plug; the
-   * director must drop it; requests that start after the drop must all
-   * succeed; then power it on again: it boots and returns to the pool and
-   * serves again.
+   * director must drop it; requests that start after the drop (the director's
+   * rules no longer have the blade) must all succeed; then power it on
+   * again: it boots and returns to the pool and serves again.
    */
   async drill(name: string): Promise<DrillResult> {
     if (!this.rb) throw new Error('the failure drill needs the director (rackboot)');
@@ -313,9 +319,10 @@ export class Lab {
       await sleep(3000);
       const killAt = Date.now();
       await this.kill(name);
-      const dropAt = await this.waitInPool(name, false, 30_000);
-      // Connections already on their way to the dead blade when it left the pool may still fail: a second's grace.
-      const settledAt = dropAt + 1000;
+      // The drop is decided (director.down) just before the nftables apply: a request that starts in
+      // between still goes to the dead blade. The window ends when the rules are seen without the blade
+      // (polled every 50 ms), not at a guessed grace.
+      const { at: dropAt, seenAt: appliedAt } = await this.waitInPool(name, false, 30_000, 50);
       await sleep(4000);
       const boot = await this.boot(name);
       const backAt = boot.poweredOnAt + (boot.poolAfter ?? boot.upAfter) * 1000;
@@ -328,10 +335,11 @@ export class Lab {
         blade: name,
         killAt,
         dropAt,
+        appliedAt,
         detectionMs: dropAt - killAt,
         beforeKill: summarize(records, 0, killAt),
-        window: summarize(records, killAt, settledAt),
-        afterDrop: summarize(records, settledAt, backAt),
+        window: summarize(records, killAt, appliedAt),
+        afterDrop: summarize(records, appliedAt, backAt),
         afterReturn: summarize(records, backAt),
         failures: records.filter((r) => !r.ok).map((r) => ({ sinceKillMs: r.at - killAt, error: r.error ?? `HTTP ${r.status}`, ms: r.ms })),
         reboot: boot,
@@ -361,11 +369,15 @@ export class Lab {
 export interface DrillResult {
   blade: string;
   killAt: number;
+  /** When the director decided to drop the blade (its director.down event). */
   dropAt: number;
+  /** When its rules were seen without the blade (the nftables apply is done): the end of the window. */
+  appliedAt: number;
   detectionMs: number;
   beforeKill: ProbeSummary;
-  /** From the kill until a second after the director dropped the blade. */
+  /** Requests that started from the kill until the drop was applied: these may fail. */
   window: ProbeSummary;
+  /** Requests that started after the drop was applied until the blade returned: none may fail. */
   afterDrop: ProbeSummary;
   afterReturn: ProbeSummary;
   /** Every failed request: when it started relative to the kill, and why. */

@@ -250,6 +250,8 @@ const spreadLine = (s: SpreadView) =>
 export function formatDrill(d: {
   blade: string;
   detectionMs: number;
+  dropAt?: number;
+  appliedAt?: number;
   beforeKill: SpreadView;
   window: SpreadView;
   afterDrop: SpreadView;
@@ -259,9 +261,10 @@ export function formatDrill(d: {
 }): string {
   const fails = (d.failures ?? []).map((x) => `${(x.sinceKillMs / 1000).toFixed(2)} s ${x.error}`);
   return [
-    `failure drill on ${d.blade}: VM killed under load; the director dropped it after ${(d.detectionMs / 1000).toFixed(2)} s`,
+    `failure drill on ${d.blade}: VM killed under load; the director dropped it after ${(d.detectionMs / 1000).toFixed(2)} s` +
+      (d.appliedAt !== undefined && d.dropAt !== undefined ? `, its rules without it ${((d.appliedAt - d.dropAt) / 1000).toFixed(2)} s later` : ''),
     `  before the kill:            ${spreadLine(d.beforeKill)}`,
-    `  kill -> drop (+1 s grace):  ${spreadLine(d.window)}`,
+    `  kill -> drop applied:       ${spreadLine(d.window)}`,
     `  after the drop:             ${spreadLine(d.afterDrop)}`,
     `  powered on again: up after ${d.reboot.upAfter.toFixed(2)} s, in the pool after ${(d.reboot.poolAfter ?? NaN).toFixed(2)} s`,
     `  after its return:           ${spreadLine(d.afterReturn)}`,
