@@ -10,13 +10,18 @@ export function haveCommand(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** Returns true when the test can go on; otherwise skips (or throws in CI) with the reason. */
-export function requireLab(t: TestContext, needs: { root?: boolean; commands?: string[] } = { root: true }): boolean {
+/** Why a test cannot run here (root, commands), or undefined when it can. For before() hooks that set up what requireLab's tests use. */
+export function labLacks(needs: { root?: boolean; commands?: string[] } = { root: true }): string | undefined {
   const missing: string[] = [];
   if (needs.root && process.getuid?.() !== 0) missing.push('root (network namespaces)');
   for (const c of needs.commands ?? []) if (!haveCommand(c)) missing.push(`the command '${c}'`);
-  if (!missing.length) return true;
-  const reason = `needs ${missing.join(', ')}; run .ci/run or install the Debian packages it lists`;
+  return missing.length ? `needs ${missing.join(', ')}; run .ci/run or install the Debian packages it lists` : undefined;
+}
+
+/** Returns true when the test can go on; otherwise skips (or throws in CI) with the reason. */
+export function requireLab(t: TestContext, needs: { root?: boolean; commands?: string[] } = { root: true }): boolean {
+  const reason = labLacks(needs);
+  if (!reason) return true;
   if (IN_CI) throw new Error(`CI must run this test, but it ${reason}`);
   console.log(`# skipped: ${t.name}: ${reason}`);
   t.skip(reason);

@@ -8,13 +8,13 @@
 // a minute; the whole file takes about 4-6 minutes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { requireLab } from '../helpers/env.js';
+import { labLacks, requireLab } from '../helpers/env.js';
 import { DEFAULT_OPTIONS, Lab, type BladeBoot, type LabOptions } from './lab.js';
 import { formatDrill, formatTimeline, phaseTimes, type EventView } from './timeline.js';
 import { ensureKernel, type Kernel } from './kernel.js';
 import { summarize } from './load.js';
 
-const TOOLS = ['qemu-system-x86_64', 'ip', 'apt-get', 'dpkg', 'depmod', 'wrk', 'nft', 'ganesha.nfsd', 'tar'];
+const TOOLS = ['qemu-system-x86_64', 'ip', 'apt-get', 'dpkg', 'depmod', 'wrk', 'nft', 'ganesha.nfsd', 'tar', 'busybox'];
 const log = (l: string) => console.log(`# ${l.replace(/\n/g, '\n# ')}`);
 /** Bound from power-on to the pool for blades booting together: well above the ~60 s they take, far below CI's time. */
 const BOOT_BOUND = 180;
@@ -38,7 +38,13 @@ function tftpSent(events: EventView[]): string[] {
     .filter((e) => e.kind === 'tftp.transfer' || (e.kind === 'tftp.failed' && e.detail.outcome === 'timeout' && Number(e.detail.bytes) + Number(e.detail.blksize) >= Number(e.detail.size)))
     .map((e) => String(e.detail.file).replace(/^\/+/, ''));
 }
-const canRun = () => process.getuid?.() === 0;
+const NEEDS = { root: true, commands: TOOLS };
+/**
+ * Whether before() may start a lab: root and every tool. When not, it starts
+ * nothing and each test's requireLab skips with the reason (outside CI) or
+ * fails (in CI, which must run the lab).
+ */
+const canRun = () => labLacks(NEEDS) === undefined;
 
 function checkBoot(lab: Lab, b: BladeBoot, loader: 'pxelinux' | 'ipxe'): void {
   const blade = lab.vm(b.name).opts.blade;
@@ -83,7 +89,7 @@ describe('lab: the paper\'s cluster, PXELINUX over TFTP', { concurrency: 1 }, ()
   });
 
   test('two blades boot (DHCP on both NICs; loader, config, kernel, RAM disk over TFTP; NFS; Apache) and join the pool', { timeout: 300_000 }, async (t) => {
-    if (!requireLab(t, { root: true, commands: TOOLS })) return;
+    if (!requireLab(t, NEEDS)) return;
     const boots = await lab!.bootAll();
     for (const b of boots) {
       showBoot(b);
@@ -93,7 +99,7 @@ describe('lab: the paper\'s cluster, PXELINUX over TFTP', { concurrency: 1 }, ()
   });
 
   test('every answer through the VIP is the NFS-shared page, and both blades served', { timeout: 60_000 }, async (t) => {
-    if (!requireLab(t, { root: true, commands: TOOLS })) return;
+    if (!requireLab(t, NEEDS)) return;
     if (!passed) return void t.skip('the blades did not boot');
     const p = lab!.probe(6, { concurrency: 2 });
     const s = summarize(await p.done);
@@ -107,7 +113,7 @@ describe('lab: the paper\'s cluster, PXELINUX over TFTP', { concurrency: 1 }, ()
   });
 
   test('failure drill: a killed blade leaves the pool, no request fails after that, it boots again and returns', { timeout: 360_000 }, async (t) => {
-    if (!requireLab(t, { root: true, commands: TOOLS })) return;
+    if (!requireLab(t, NEEDS)) return;
     if (passed < 2) return void t.skip('the cluster did not serve');
     const d = await lab!.drill('blade2');
     log(formatDrill(d));
@@ -136,7 +142,7 @@ describe('lab: the same cluster with iPXE, kernel and RAM disk over HTTP', { con
   });
 
   test('two blades boot over HTTP, join the pool and serve the shared page', { timeout: 300_000 }, async (t) => {
-    if (!requireLab(t, { root: true, commands: TOOLS })) return;
+    if (!requireLab(t, NEEDS)) return;
     const boots = await lab!.bootAll();
     for (const b of boots) {
       showBoot(b);
