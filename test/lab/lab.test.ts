@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { labLacks, requireLab } from '../helpers/env.js';
 import { DEFAULT_OPTIONS, Lab, type BladeBoot, type LabOptions } from './lab.js';
-import { formatDrill, formatTimeline, phaseTimes, type EventView } from './timeline.js';
+import { formatDrill, formatLoad, formatTimeline, phaseTimes, type EventView } from './timeline.js';
 import { ensureKernel, type Kernel } from './kernel.js';
 import { summarize } from './load.js';
 
@@ -98,7 +98,7 @@ describe('lab: the paper\'s cluster, PXELINUX over TFTP', { concurrency: 1 }, ()
     passed++;
   });
 
-  test('every answer through the VIP is the NFS-shared page, and both blades served', { timeout: 60_000 }, async (t) => {
+  test('every answer through the VIP is the NFS-shared page, both blades serve, and a wrk load gets no errors', { timeout: 90_000 }, async (t) => {
     if (!requireLab(t, NEEDS)) return;
     if (!passed) return void t.skip('the blades did not boot');
     const p = lab!.probe(6, { concurrency: 2 });
@@ -109,6 +109,15 @@ describe('lab: the paper\'s cluster, PXELINUX over TFTP', { concurrency: 1 }, ()
     assert.deepEqual(Object.keys(s.bodies), [lab!.page!.sha], 'every answer is the page synced into the export');
     assert.deepEqual(Object.keys(s.byBlade).sort(), ['blade1', 'blade2']);
     assert.ok(Math.min(...Object.values(s.byBlade)) >= s.ok / 4, `both blades take a fair share (rr): ${JSON.stringify(s.byBlade)}`);
+
+    // The WebBench-style load npm run lab prints: 3 s of wrk through the VIP, the probe beside it.
+    const l = await lab!.load(3);
+    log(formatLoad(l));
+    assert.ok(l.wrk.requests > 0, `wrk got answers (${l.wrk.requests})`);
+    assert.deepEqual(l.wrk.errors, { connect: 0, read: 0, write: 0, timeout: 0, non2xx: 0 }, 'wrk: no socket errors, no non-2xx answers');
+    assert.equal(l.spread.failed, 0, `probe under load: no failures: ${JSON.stringify(l.spread.errors)}`);
+    assert.deepEqual(Object.keys(l.spread.bodies), [lab!.page!.sha], 'under load too, every answer is the synced page');
+    assert.deepEqual(Object.keys(l.spread.byBlade).sort(), ['blade1', 'blade2'], 'under load, both blades answer');
     passed++;
   });
 
