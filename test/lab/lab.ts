@@ -155,6 +155,8 @@ export class Lab {
   private async startServer(): Promise<void> {
     const { opts, run } = this;
     if (opts.server !== 'rackboot' && opts.image !== 'busybox') throw new Error(`--server ${opts.server} boots the busybox image only`);
+    // rackboot's iPXE script boots the node's image; the busybox layout is static TFTP files, no image.
+    if (opts.image === 'busybox' && opts.loader !== 'pxelinux') throw new Error('--image busybox boots with PXELINUX over TFTP only (iPXE/HTTP boots an image: --image web-blade)');
     if (opts.image === 'web-blade') return this.startWebBlade();
     // The same files for every server: the lab's busybox RAM disk, or files given (bench/boot hands the
     // dnsmasq reference rackboot's own web-blade kernel and RAM disk).
