@@ -13,6 +13,7 @@ import { DEFAULT_OPTIONS, Lab, type BladeBoot, type LabOptions } from './lab.js'
 import { formatDrill, formatLoad, formatTimeline, phaseTimes, type EventView } from './timeline.js';
 import { ensureKernel, type Kernel } from './kernel.js';
 import { summarize } from './load.js';
+import type { ProbeRecord } from './probe.js';
 
 const TOOLS = ['qemu-system-x86_64', 'ip', 'apt-get', 'dpkg', 'depmod', 'wrk', 'nft', 'ganesha.nfsd', 'tar', 'busybox'];
 const log = (l: string) => console.log(`# ${l.replace(/\n/g, '\n# ')}`);
@@ -119,6 +120,28 @@ describe('lab: the paper\'s cluster, PXELINUX over TFTP', { concurrency: 1 }, ()
     assert.deepEqual(Object.keys(l.spread.bodies), [lab!.page!.sha], 'under load too, every answer is the synced page');
     assert.deepEqual(Object.keys(l.spread.byBlade).sort(), ['blade1', 'blade2'], 'under load, both blades answer');
     passed++;
+  });
+
+  test('a content sync while the blades serve reaches both within seconds, every answer a whole page, none failing', { timeout: 120_000 }, async (t) => {
+    if (!requireLab(t, NEEDS)) return;
+    if (!passed) return void t.skip('the blades did not boot');
+    const old = lab!.page!.sha;
+    const records: ProbeRecord[] = [];
+    const p = lab!.probe(25, { concurrency: 2, onRecord: (r) => records.push(r) });
+    await new Promise((r) => setTimeout(r, 2000));
+    const sync = await lab!.syncNewPage('v2');
+    await p.done;
+    const s = summarize(records);
+    assert.equal(s.failed, 0, `no request fails across the switch: ${JSON.stringify(s.errors)}`);
+    assert.deepEqual(Object.keys(s.bodies).sort(), [old, sync.sha].sort(), 'every answer is the old page or the new one, whole');
+    // From the last answer with the old page on, every blade serves the new one.
+    const lastOld = Math.max(...records.filter((r) => r.sha === old).map((r) => r.at));
+    const lag = (lastOld - sync.at) / 1000;
+    const after = summarize(records, lastOld + 1);
+    log(`content sync: last old page ${lag.toFixed(1)} s after the sync; then ${after.ok} answers, by blade ${JSON.stringify(after.byBlade)}`);
+    assert.ok(lag < 10, `both blades serve the new page within 10 s of the sync (the last old answer came ${lag.toFixed(1)} s after it)`);
+    assert.deepEqual(Object.keys(after.bodies), [sync.sha], 'after the switch only the new page');
+    assert.deepEqual(Object.keys(after.byBlade).sort(), ['blade1', 'blade2'], 'both blades serve the new page');
   });
 
   test('failure drill: a killed blade leaves the pool, no request fails after that, it boots again and returns', { timeout: 360_000 }, async (t) => {

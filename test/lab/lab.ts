@@ -209,6 +209,23 @@ export class Lab {
     opts.log(`content: release ${sync.release} (${sync.files} files) is live in export www`);
   }
 
+  /**
+   * A new page synced into the export while the blades serve (the operator's
+   * `rackboot content sync`, as a tar to the content API). Returns when the
+   * API says the new release is live; `this.page` is the new page.
+   */
+  async syncNewPage(tag: string): Promise<{ sha: string; at: number; release: string }> {
+    if (!this.rb) throw new Error('syncNewPage: only with rackboot and the web-blade image');
+    const dir = join(this.run.workDir, `site-${tag}`);
+    const page = writeSitePage(dir, `${this.id}-${tag}`);
+    const tar = await tarOf(dir);
+    const at = Date.now();
+    const sync = await this.rb.api.call<{ release: string; files: number }>('POST', '/exports/www/content', tar, { 'content-type': 'application/x-tar' });
+    this.opts.log(`content: release ${sync.release} (${sync.files} files) is live in export www`);
+    this.page = page;
+    return { sha: page.sha, at, release: sync.release };
+  }
+
   /** sha256 (16 hex) and text of the page every blade must serve from NFS (web-blade image). */
   page: { sha: string; text: string } | undefined;
 
