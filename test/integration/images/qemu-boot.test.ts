@@ -5,7 +5,8 @@
 // them by MAC, get both addresses by DHCP, load the NFS client, mount the
 // content from a real nfs-ganesha, start Apache (busybox httpd when the
 // build host has no apache2), report "ready" to the API with its report
-// token and serve the NFS page. discovery must register the machine.
+// token and serve the NFS page; with busybox httpd (rackboot.web=busybox)
+// too, following content syncs. discovery must register the machine.
 //
 // Stand-in: the NFS service's export catalog is replaced by one that points
 // at the ganesha this test runs, in the form the NFS service gives (source,
@@ -214,6 +215,74 @@ EXPORT { Export_Id = 1; Path = "${join(root, 'www')}"; Pseudo = "/www"; Access_T
       body = await (await fetch(`http://127.0.0.1:${httpPort}/`)).text();
     }
     assert.equal(body, '<h1>release 2</h1>\n', 'the switched release is served');
+  });
+
+  test('web-blade with busybox httpd (rackboot.web=busybox): a switched release is served, twice', { timeout: 400_000 }, async (t) => {
+    if (!requireLab(t, { root: true, commands: ['qemu-system-x86_64', 'ganesha.nfsd', 'busybox'] }) || !kernelAvailable(t)) return;
+    // The first blade's VM is not needed any more: its CPU goes to this one.
+    for (const q of qemus) q.kill('SIGKILL');
+    if ((await api('GET', '/api/v1/groups/web')).status === 404) await api('POST', '/api/v1/groups', { name: 'web', image: 'web-blade' });
+    const made = await api('POST', '/api/v1/nodes', {
+      name: 'blade2',
+      group: 'web',
+      interfaces: [
+        { name: 'eth0', mac: '52:54:00:00:0a:02', network: 'inside', ipv4: '10.0.0.12' },
+        { name: 'eth1', mac: '52:54:00:00:0b:02', network: 'inside2', ipv4: '10.0.1.12' },
+      ],
+    });
+    assert.equal(made.status, 201);
+    let desc = await s!.server.boot.images!.describe('web-blade');
+    if (!desc) {
+      await build('web-blade');
+      desc = (await s!.server.boot.images!.describe('web-blade'))!;
+    }
+    const client = { address: '10.0.0.12', protocol: 'http' as const };
+    const kernel = join(root, 'kernel2');
+    const initrd = join(root, 'initrd2');
+    await save((await s!.server.boot.lookup('boot/blade2/kernel', client))!, kernel);
+    await save((await s!.server.boot.lookup('boot/blade2/initrd', client))!, initrd);
+    const httpPort = await freePort();
+    const log = join(root, 'blade2.log');
+    qemu(kernel, initrd, `${desc.cmdline} rackboot.web=busybox`, [
+      '-netdev', `user,id=n0,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:${httpPort}-:80`,
+      '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:00:0b:02',
+      '-netdev', 'user,id=n1,net=10.0.3.0/24',
+      '-device', 'virtio-net-pci,netdev=n1,mac=52:54:00:00:0a:02',
+    ], log);
+    type Ev = { kind: string; detail: Record<string, unknown> };
+    let events: Ev[] = [];
+    const deadline = Date.now() + 300_000;
+    while (Date.now() < deadline) {
+      events = (await api<Ev[]>('GET', '/api/v1/nodes/blade2/events')).body;
+      if (events.some((e) => e.kind === 'ready')) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const serial = () => readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('rackboot')).join('\n');
+    const readyEv = events.find((e) => e.kind === 'ready');
+    assert.ok(readyEv, `no ready event in 300 s; console:\n${serial()}`);
+    assert.equal(readyEv.detail.web, 'busybox-httpd', serial());
+    assert.equal(readyEv.detail.content, 'nfs', serial());
+    const get = async () => {
+      try {
+        return await (await fetch(`http://127.0.0.1:${httpPort}/`)).text();
+      } catch {
+        return ''; // the moment httpd is started again
+      }
+    };
+    for (const rel of ['b1', 'b2']) {
+      const text = `<h1>release ${rel}</h1>\n`;
+      mkdirSync(join(root, 'www', 'releases', rel));
+      writeFileSync(join(root, 'www', 'releases', rel, 'index.html'), text);
+      symlinkSync(`releases/${rel}`, join(root, 'www', 'current.new'));
+      renameSync(join(root, 'www', 'current.new'), join(root, 'www', 'current'));
+      let body = '';
+      for (let i = 0; i < 60 && body !== text; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        body = await get();
+      }
+      assert.equal(body, text, `busybox httpd serves the switched release ${rel}; console:\n${serial()}`);
+    }
+    assert.match(serial(), /busybox httpd follows the content to releases\/b2/);
   });
 
   test('discovery: an unknown machine registers itself with its MACs and hardware facts', { timeout: 300_000 }, async (t) => {
