@@ -21,6 +21,8 @@ export interface ProbeRecord {
   ms: number;
   /** sha256 of the body (first 16 hex), to check every answer is the same shared page. */
   sha: string;
+  /** The start of the body, on the first answer with this sha only (so an unexpected page can be named). */
+  excerpt?: string;
   error?: string;
 }
 
@@ -32,10 +34,12 @@ export function bladeOf(headers: Record<string, string | string[] | undefined>, 
   return m ? m[1]! : null;
 }
 
-function once(url: string, timeoutMs: number, agent: Agent): Promise<Omit<ProbeRecord, 't' | 'at'>> {
+type Answer = Omit<ProbeRecord, 't' | 'at' | 'excerpt'> & { text?: string };
+
+function once(url: string, timeoutMs: number, agent: Agent): Promise<Answer> {
   const start = performance.now();
   return new Promise((resolve) => {
-    const done = (r: Omit<ProbeRecord, 't' | 'at' | 'ms'>) => resolve({ ...r, ms: Math.round((performance.now() - start) * 10) / 10 });
+    const done = (r: Omit<Answer, 'ms'>) => resolve({ ...r, ms: Math.round((performance.now() - start) * 10) / 10 });
     const req = request(url, { agent, headers: { connection: 'close' } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -48,6 +52,7 @@ function once(url: string, timeoutMs: number, agent: Agent): Promise<Omit<ProbeR
           blade: bladeOf(res.headers, text),
           bytes: body.length,
           sha: createHash('sha256').update(body).digest('hex').slice(0, 16),
+          text,
         });
       });
       res.on('error', (e) => done({ ok: false, status: res.statusCode ?? 0, blade: null, bytes: 0, sha: '', error: e.message }));
@@ -74,14 +79,17 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;
   let stop = false;
+  const seen = new Set<string>();
   process.on('SIGTERM', () => (stop = true));
   process.on('SIGINT', () => (stop = true));
   const worker = async () => {
     while (!stop && performance.now() < deadline) {
       const t = Math.round(performance.now() - t0);
       const at = Date.now();
-      const r = await once(url, timeoutMs, agent);
-      process.stdout.write(JSON.stringify({ t, at, ...r }) + '\n');
+      const { text, ...r } = await once(url, timeoutMs, agent);
+      const first = text !== undefined && !seen.has(r.sha);
+      if (first) seen.add(r.sha);
+      process.stdout.write(JSON.stringify({ t, at, ...r, ...(first ? { excerpt: text.slice(0, 300) } : {}) }) + '\n');
       if (pauseMs) await new Promise((res) => setTimeout(res, pauseMs));
     }
   };
