@@ -131,8 +131,10 @@ try {
     server.boot.exports = { names: () => ['www'], mountFor: () => ({ source: '10.16.0.1:/www', options: 'vers=4,ro', contentDir: 'current' }) };
     await server.store.createGroup({ name: 'web', image: RECIPE });
     const hex = (n: number, b: number) => ((n >> b) & 255).toString(16).padStart(2, '0');
+    // Each node asks from its own address (images.overlayClients: node, the default).
+    const addressOf: string[] = [];
     for (let i = 0; i < NODES; i++) {
-      await server.registry.createNode({
+      const made = await server.registry.createNode({
         name: `blade${i}`,
         group: 'web',
         interfaces: [
@@ -140,6 +142,7 @@ try {
           { name: 'eth1', mac: `52:54:02:${hex(i, 16)}:${hex(i, 8)}:${hex(i, 0)}`, network: 'b' },
         ],
       });
+      addressOf.push(made.interfaces[0]!.ipv4!);
     }
     const base = statSync(initrd).size;
     const overlayStart = (base + 3) & ~3;
@@ -149,7 +152,7 @@ try {
       const c0 = process.cpuUsage();
       for (let i = 0; i < NODES; i++) {
         const t = performance.now();
-        const f = (await server.boot.lookup(`boot/blade${i}/initrd`, { address: '10.16.0.10', protocol: 'tftp' }))!;
+        const f = (await server.boot.lookup(`boot/blade${i}/initrd`, { address: addressOf[i]!, protocol: 'tftp' }))!;
         const ov = await f.read(overlayStart, f.size);
         await f.close?.();
         times.push(performance.now() - t);

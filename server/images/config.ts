@@ -19,7 +19,7 @@ export const ImagesConfigSchema = Section({
   overlayClients: StringEnum(['any', 'node']),
 });
 export type ImagesConfig = Static<typeof ImagesConfigSchema>;
-export const IMAGES_DEFAULTS: ImagesConfig = { enabled: true, recipeDirs: [], keep: 3, discoveryImage: 'discovery', buildOnStart: [], watch: false, overlayClients: 'any' };
+export const IMAGES_DEFAULTS: ImagesConfig = { enabled: true, recipeDirs: [], keep: 3, discoveryImage: 'discovery', buildOnStart: [], watch: false, overlayClients: 'node' };
 
 /** Images named in the config must have a recipe (checked when the config loads). */
 export function imagesConfigIssues(c: { config: { images: ImagesConfig }; paths: { recipeDirs: string[] } }): Array<{ path: string; message: string }> {

@@ -14,6 +14,7 @@ import { nodeReportToken } from '../../../server/api/auth.js';
 import type { BootFile } from '../../../server/boot/content.js';
 import { BootRefused } from '../../../server/boot/content.js';
 import { imagesFactory } from '../../../server/images/service.js';
+import { httpBootService } from '../../../server/render/http.js';
 import { discoveryToken } from '../../../server/images/provider.js';
 import { PACKAGE_ROOT } from '../../../server/paths.js';
 import { requireLab } from '../../helpers/env.js';
@@ -50,7 +51,8 @@ describe('images service', () => {
   let recipes: string;
   const TOKEN = 'svc-token';
   const api = <T = unknown>(method: string, path: string, body?: unknown, tok: string | null = TOKEN) => s.api<T>(method, path, body, tok);
-  const client = { address: '10.0.0.11', protocol: 'http' as const };
+  // blade1's address (re-addressed by a test below): images.overlayClients is node by default.
+  let client = { address: '10.0.0.11', protocol: 'http' as const };
   const build = async (name: string): Promise<Job> => {
     const r = await api<Job>('POST', `/api/v1/images/${name}/builds`);
     assert.equal(r.status, 202, JSON.stringify(r.body));
@@ -63,7 +65,7 @@ describe('images service', () => {
     recipes = makeRecipe(root, 'blade');
     s = await startTestServer(
       { cluster: { name: 'cgws', domain: 'cluster.local', vars: { site: 'lab' } }, images: { recipeDirs: [recipes], keep: 2, discoveryImage: 'blade' }, api: { listen: '127.0.0.1:0', token: 'svc-token', publicUrl: 'http://10.0.0.1:8080' } },
-      { factories: [imagesFactory] },
+      { factories: [imagesFactory, httpBootService] },
     );
     await api('POST', '/api/v1/groups', { name: 'web', image: 'blade' });
     const n = await api('POST', '/api/v1/nodes', {
@@ -180,6 +182,17 @@ describe('images service', () => {
     const e2 = await etag();
     assert.notEqual(e2, e1);
     await api('PATCH', '/api/v1/nodes/blade1', { interfaces: [{ name: 'eth0', mac: '52:54:00:00:0a:01', network: 'inside', ipv4: '10.0.0.21' }] });
+    // Its old address no longer gets its RAM disk (and report token); the kernel stays public.
+    await assert.rejects(s.server.boot.lookup('boot/blade1/initrd', client), (e: Error & { status?: number }) => e instanceof BootRefused && e.status === 403 && /10\.0\.0\.11 is not one/.test(e.message));
+    await (await s.server.boot.lookup('boot/blade1/kernel', client))!.close?.();
+    // Over HTTP the same: this test's own address (127.0.0.1) is not blade1's.
+    const denied = await fetch(`${s.url}/boot/blade1/initrd`);
+    assert.equal(denied.status, 403, await denied.clone().text());
+    assert.match(await denied.text(), /images\.overlayClients: node/);
+    const kernel = await fetch(`${s.url}/boot/blade1/kernel`);
+    assert.equal(kernel.status, 200);
+    await kernel.arrayBuffer();
+    client = { ...client, address: '10.0.0.21' };
     const f = (await s.server.boot.lookup('boot/blade1/initrd', client))!;
     const all = await readAll(f);
     await f.close?.();
