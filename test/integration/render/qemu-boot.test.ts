@@ -9,6 +9,10 @@
 // /init prints its command line and powers off sit in tftp.root at
 // boot/<node>/..., which the static provider serves (the images service,
 // whose builds the lab boots, is off here to keep this test short).
+// GRUB on UEFI: OVMF, whose PXE client is the NIC's UEFI ROM (iPXE's EFI
+// build, DHCP architecture 7), gets grubx64.efi over TFTP
+// (made with grub-mknetdir, as docs/boot-flow.md tells operators), GRUB reads
+// its rendered grub/grub.cfg-01-<mac> and boots the kernel from (tftp,...).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
@@ -24,6 +28,9 @@ import { ensureKernel } from '../../lab/kernel.js';
 const ROM = '/usr/lib/ipxe/qemu/efi-virtio.rom'; // what virtio-net-pci loads by default
 const MAC = '52:54:00:12:34:01';
 const MAC2 = '52:54:00:12:34:02';
+const MAC3 = '52:54:00:12:34:03';
+const OVMF = '/usr/share/ovmf/OVMF.fd';
+const GRUB_EFI = '/usr/lib/grub/x86_64-efi';
 const TOKEN = 'ipxe-qemu-token';
 const API = 'http://10.0.0.1:8080';
 
@@ -43,6 +50,15 @@ describe('real network boots in QEMU from rendered configs', () => {
   let srv: string;
   let server: ChildProcess | undefined;
   let serverLog = '';
+  let root: string;
+  /** Set by the first test once rackboot serves in the namespace; the GRUB test boots through the same. */
+  let shared:
+    | {
+        boot: (mac: string, firmware?: string[]) => Promise<{ serial: string; cmdline: string; seconds: number }>;
+        timeline: (node: string) => Promise<Array<{ kind: string; detail: Record<string, unknown> }>>;
+        preview: (node: string, loader: string) => Promise<string>;
+      }
+    | undefined;
 
   before(() => {
     tmp = mkdtempSync(join(tmpdir(), 'rackboot-ipxe-qemu-'));
@@ -61,7 +77,7 @@ describe('real network boots in QEMU from rendered configs', () => {
     const kernel = ensureKernel((s) => console.log(`# ${s}`));
 
     // The blade's files in tftp.root (served over TFTP and HTTP by the static provider).
-    const root = join(tmp, 'tftpboot');
+    root = join(tmp, 'tftpboot');
     mkdirSync(join(root, 'boot', 'blade1'), { recursive: true });
     copyFileSync(kernel.vmlinuz, join(root, 'boot', 'blade1', 'kernel'));
     const rd = join(tmp, 'initrd');
@@ -73,8 +89,10 @@ describe('real network boots in QEMU from rendered configs', () => {
     );
     chmodSync(join(rd, 'init'), 0o755);
     sh('sh', ['-c', `cd '${rd}' && find . | cpio -o -H newc --quiet > '${join(root, 'boot', 'blade1', 'initrd')}'`]);
-    mkdirSync(join(root, 'boot', 'blade2'));
-    for (const f of ['kernel', 'initrd']) copyFileSync(join(root, 'boot', 'blade1', f), join(root, 'boot', 'blade2', f));
+    for (const b of ['blade2', 'blade3']) {
+      mkdirSync(join(root, 'boot', b));
+      for (const f of ['kernel', 'initrd']) copyFileSync(join(root, 'boot', 'blade1', f), join(root, 'boot', b, f));
+    }
 
     const config = {
       cluster: { name: 'cgws', domain: 'cluster.local', vars: { webroot: '/var/www' } },
@@ -94,6 +112,13 @@ describe('real network boots in QEMU from rendered configs', () => {
           image: 'web-blade',
           vars: { kernelArgs: 'console=ttyS0 panic=-1' },
           interfaces: [{ name: 'eth0', mac: MAC2, network: 'inside', ipv4: '10.0.0.12' }],
+        },
+        {
+          name: 'blade3',
+          loader: 'grub',
+          image: 'web-blade',
+          vars: { kernelArgs: 'console=ttyS0 panic=-1' },
+          interfaces: [{ name: 'eth0', mac: MAC3, network: 'inside', ipv4: '10.0.0.13' }],
         },
         {
           name: 'blade1',
@@ -123,20 +148,21 @@ describe('real network boots in QEMU from rendered configs', () => {
     await until('rackboot serve to answer', 30_000, async () => ((await curl(['-o', '/dev/null', '-w', '%{http_code}', `${API}/healthz`])).stdout === '200' ? true : undefined));
 
     /** Power a blade on and wait until its RAM disk's init printed the kernel command line (QEMU then exits). */
-    const boot = async (mac: string): Promise<{ serial: string; cmdline: string; seconds: number }> => {
+    const boot = async (mac: string, firmware: string[] = []): Promise<{ serial: string; cmdline: string; seconds: number }> => {
       let serial = '';
       const vm = lab!.spawn(srv, 'qemu-system-x86_64', [
-        '-accel', 'tcg', '-m', '384', '-smp', '1', '-nographic', '-no-reboot', '-boot', 'n',
+        '-accel', 'tcg', '-m', firmware.length ? '512' : '384', '-smp', '1', '-nographic', '-no-reboot', '-boot', 'n',
+        ...firmware,
         '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no',
         // QEMU's default virtio-net ROM is iPXE (package ipxe-qemu).
-        '-device', `virtio-net-pci,netdev=n0,mac=${mac}`,
+        '-device', `virtio-net-pci,netdev=n0,mac=${mac}${firmware.length ? ',bootindex=1' : ''}`,
       ]);
       vm.stdout!.on('data', (d: Buffer) => (serial += d.toString('latin1')));
       const exited = new Promise<void>((r) => vm.once('close', () => r()));
       const t0 = Date.now();
       await Promise.race([
         until('the RAM disk init to print its command line', 200_000, async () => {
-          if (/No bootable device|No more network devices|Kernel panic/.test(serial)) throw new Error('the blade cannot boot');
+          if (/No bootable device|No more network devices|Kernel panic|BdsDxe: No bootable option|error: (file|couldn.t|you need)/.test(serial)) throw new Error('the blade cannot boot');
           return /RACKBOOT-INIT .*\n/.test(serial) ? true : undefined;
         }),
         exited.then(() => {
@@ -156,6 +182,7 @@ describe('real network boots in QEMU from rendered configs', () => {
     };
     const preview = async (node: string, loader: string) =>
       (await curl(['-H', `authorization: Bearer ${TOKEN}`, `${API}/api/v1/nodes/${node}/render/${loader}`])).stdout;
+    shared = { boot, timeline, preview };
 
     // 1. iPXE: DHCP hands the script URL; the script, kernel and RAM disk come over HTTP.
     const one = await boot(MAC);
@@ -187,5 +214,33 @@ describe('real network boots in QEMU from rendered configs', () => {
     const kinds2 = ev2.map((e) => `${e.kind}:${String(e.detail.path ?? e.detail.file ?? '')}`);
     assert.ok(ev2.some((e) => e.kind === 'render' && e.detail.path === 'pxelinux.cfg/01-52-54-00-12-34-02' && e.detail.protocol === 'tftp'), kinds2.join('\n'));
     assert.ok(ev2.some((e) => e.kind === 'tftp.transfer' && e.detail.file === 'pxelinux.cfg/01-52-54-00-12-34-02'), kinds2.join('\n'));
+  });
+  test('GRUB on UEFI (OVMF network boot, grubx64.efi and its per-MAC config over TFTP) boots Linux with the rendered command line', { timeout: 420_000 }, async (t) => {
+    if (!requireLab(t, { root: true, commands: ['qemu-system-x86_64', 'grub-mknetdir'] })) return;
+    for (const [path, pkg] of [[OVMF, 'ovmf'], [GRUB_EFI, 'grub-efi-amd64-bin']] as const) {
+      if (!existsSync(path)) return void requireLab(t, { commands: [`${pkg}-missing`] });
+    }
+    if (!shared) return void t.skip('the first test did not get rackboot serving');
+    // What docs/boot-flow.md tells an operator: a GRUB netboot directory in tftp.root, core.efi as grubx64.efi.
+    sh('grub-mknetdir', [`--net-directory=${root}`, '--subdir=grub', '-d', GRUB_EFI]);
+    copyFileSync(join(root, 'grub', 'x86_64-efi', 'core.efi'), join(root, 'grubx64.efi'));
+
+    const three = await shared.boot(MAC3, ['-bios', OVMF]);
+    console.log(`# GRUB on UEFI over TFTP: power-on to init ${three.seconds.toFixed(1)} s`);
+    for (const arg of ['BOOTIF=01-52-54-00-12-34-03', 'rackboot.node=blade3', `rackboot.api=${API}/api/v1`, 'console=ttyS0']) {
+      assert.ok(three.cmdline.split(' ').includes(arg), `${arg} not in the booted kernel's command line: ${three.cmdline}`);
+    }
+    // GRUB passes BOOT_IMAGE=<kernel path> first, then the linux line's arguments as rendered.
+    const args = three.cmdline.replace(/^BOOT_IMAGE=\S+ /, '');
+    const cfg = await shared.preview('blade3', 'grub');
+    assert.ok(cfg.includes(` ${args}\n`) || cfg.includes(` ${args.split(' ').map((a) => `'${a}'`).join(' ')}\n`), `the booted command line is the preview's:\n${three.cmdline}\n${cfg}`);
+    const ev = await shared.timeline('blade3');
+    const kinds = ev.map((e) => `${e.kind}:${String(e.detail.path ?? e.detail.file ?? '')}:${String(e.detail.arch ?? '')}`);
+    // UEFI x64 PXE asked (option 93 = 7) and got the UEFI loader; GRUB's per-MAC config, kernel and RAM disk over TFTP.
+    assert.ok(ev.some((e) => e.kind === 'dhcp.ack' && [7, 9].includes(Number(e.detail.arch)) && e.detail.firmware === 'efi64' && e.detail.bootFile === 'grubx64.efi'), kinds.join('\n'));
+    assert.ok(ev.some((e) => e.kind === 'render' && e.detail.path === 'grub/grub.cfg-01-52-54-00-12-34-03' && e.detail.protocol === 'tftp'), kinds.join('\n'));
+    for (const f of ['grubx64.efi', 'grub/grub.cfg-01-52-54-00-12-34-03', 'boot/blade3/kernel', 'boot/blade3/initrd']) {
+      assert.ok(ev.some((e) => e.kind === 'tftp.transfer' && String(e.detail.file).replace(/^\/+/, '') === f), `${f} over TFTP:\n${kinds.join('\n')}`);
+    }
   });
 });
