@@ -7,7 +7,11 @@
 //             real server is that same server (DNAT + un-NAT on every packet)
 // alternating, several runs each; prints medians and the ratio (bar: >= 0.9).
 // Then wrk through a VIP balancing three servers, with the requests each got.
-//   node dist/bench/director.js [--runs 5] [--seconds 5] [--connections 32] [--nginx PATH]
+//   node dist/bench/director.js [--runs 5] [--seconds 5] [--connections 32] [--nginx PATH] [--close] [--only three]
+// --close: a new connection per request; each run then also prints the
+// client's SYN retransmissions (nstat in the client namespace).
+// --only three: skip the one-server comparison (no connections to a real
+// server's own address before the three-server runs).
 // Real servers: nginx (one worker, `return 200`) when found (--nginx or PATH),
 // else a Node http server; the output says which. Needs root, nft, wrk.
 import { spawnSync } from 'node:child_process';
@@ -25,6 +29,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     nginx: { type: 'string' },
     close: { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
 const RUNS = Number(values.runs);
@@ -73,14 +78,50 @@ function done(summary, latency, requests)
 end
 `;
 
+/** The client namespace's TCP SYN retransmissions so far (nstat -a: absolute counters). */
+function synRetrans(lab: DirectorLab): number {
+  const r = lab.lab.execSync(lab.client, 'nstat', ['-az', 'TcpExtTCPSynRetrans'], { check: false });
+  return Number(/TcpExtTCPSynRetrans\s+(\d+)/.exec(r.stdout)?.[1] ?? NaN);
+}
+
 async function wrk(lab: DirectorLab, url: string, extra: string[] = []): Promise<{ rps: number; out: string }> {
+  const syn0 = values.close ? synRetrans(lab) : 0;
   const args = [`-t${THREADS}`, `-c${CONNS}`, `-d${SECS}s`, ...(values.close ? ['-H', 'Connection: close'] : []), ...extra, url];
   const r = await lab.lab.exec(lab.client, 'wrk', args, { timeoutMs: (SECS + 30) * 1000 });
   const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
   if (!m) throw new Error(`wrk gave no figure: ${r.stdout}${r.stderr}`);
   const errs = /Socket errors: (.*)|Non-2xx or 3xx responses: (\d+)/.exec(r.stdout);
   if (errs) console.log(`  (wrk: ${errs[0]})`);
+  if (values.close) {
+    const total = /(\d+) requests in/.exec(r.stdout)?.[1];
+    console.log(`  ${url}: ${Number(m[1]).toFixed(0)} req/s, ${total} connections, ${synRetrans(lab) - syn0} SYN retransmissions`);
+  }
   return { rps: Number(m[1]), out: r.stdout };
+}
+
+/** The bar: one real server straight against through a VIP, alternating (ABBA). */
+async function oneServer(lab: DirectorLab, rs1: string): Promise<void> {
+  await wrk(lab, `http://${rs1}/`); // warm-up
+  const direct: number[] = [];
+  const via: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    // ABBA order, so a load change on this shared machine hits both sides alike.
+    let d: number;
+    let v: number;
+    if (i % 2 === 0) {
+      d = (await wrk(lab, `http://${rs1}/`)).rps;
+      v = (await wrk(lab, `http://${VIP}:8080/`)).rps;
+    } else {
+      v = (await wrk(lab, `http://${VIP}:8080/`)).rps;
+      d = (await wrk(lab, `http://${rs1}/`)).rps;
+    }
+    direct.push(d);
+    via.push(v);
+    console.log(`  run ${i + 1}: direct ${d.toFixed(0)} req/s, through the director ${v.toFixed(0)} req/s (${(v / d).toFixed(3)})`);
+  }
+  const md = median(direct);
+  const mv = median(via);
+  console.log(`one real server: direct median ${md.toFixed(0)} req/s, through the director median ${mv.toFixed(0)} req/s, ratio ${(mv / md).toFixed(3)} (bar >= 0.9: ${mv / md >= 0.9 ? 'met' : 'MISSED'})`);
 }
 
 async function main(): Promise<void> {
@@ -122,27 +163,7 @@ async function main(): Promise<void> {
       `bench/director: ${cpus().length} cores, real servers: ${nginx ? `nginx (${nginx}, 1 worker)` : 'Node http'}, ` +
         `wrk -t${THREADS} -c${CONNS} -d${SECS}s${values.close ? ' (Connection: close)' : ' (keep-alive)'}, ${RUNS} runs each`,
     );
-    await wrk(lab, `http://${rs1}/`); // warm-up
-    const direct: number[] = [];
-    const via: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      // ABBA order, so a load change on this shared machine hits both sides alike.
-      let d: number;
-      let v: number;
-      if (i % 2 === 0) {
-        d = (await wrk(lab, `http://${rs1}/`)).rps;
-        v = (await wrk(lab, `http://${VIP}:8080/`)).rps;
-      } else {
-        v = (await wrk(lab, `http://${VIP}:8080/`)).rps;
-        d = (await wrk(lab, `http://${rs1}/`)).rps;
-      }
-      direct.push(d);
-      via.push(v);
-      console.log(`  run ${i + 1}: direct ${d.toFixed(0)} req/s, through the director ${v.toFixed(0)} req/s (${(v / d).toFixed(3)})`);
-    }
-    const md = median(direct);
-    const mv = median(via);
-    console.log(`one real server: direct median ${md.toFixed(0)} req/s, through the director median ${mv.toFixed(0)} req/s, ratio ${(mv / md).toFixed(3)} (bar >= 0.9: ${mv / md >= 0.9 ? 'met' : 'MISSED'})`);
+    if (values.only !== 'three') await oneServer(lab, rs1);
 
     const three: number[] = [];
     for (let i = 0; i < RUNS; i++) three.push((await wrk(lab, `http://${VIP}/`)).rps);
