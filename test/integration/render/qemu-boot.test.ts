@@ -9,10 +9,14 @@
 // /init prints its command line and powers off sit in tftp.root at
 // boot/<node>/..., which the static provider serves (the images service,
 // whose builds the lab boots, is off here to keep this test short).
-// GRUB on UEFI: OVMF, whose PXE client is the NIC's UEFI ROM (iPXE's EFI
-// build, DHCP architecture 7), gets grubx64.efi over TFTP
+// GRUB on UEFI: OVMF's own PXE client (the NIC without option ROM, DHCP
+// architecture 7) gets grubx64.efi over TFTP
 // (made with grub-mknetdir, as docs/boot-flow.md tells operators), GRUB reads
 // its rendered grub/grub.cfg-01-<mac> and boots the kernel from (tftp,...).
+// iPXE on UEFI: the same PXE client gets ipxe.efi (Debian's ipxe, from
+// tftp.loaderDirs), iPXE asks DHCP again, gets its script URL and loads the
+// kernel and RAM disk over HTTP. PXELINUX on UEFI: syslinux.efi (Debian's
+// syslinux-efi), ldlinux.e64 and the per-MAC config over TFTP.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
@@ -29,6 +33,10 @@ const ROM = '/usr/lib/ipxe/qemu/efi-virtio.rom'; // what virtio-net-pci loads by
 const MAC = '52:54:00:12:34:01';
 const MAC2 = '52:54:00:12:34:02';
 const MAC3 = '52:54:00:12:34:03';
+const MAC4 = '52:54:00:12:34:04';
+const IPXE_EFI = '/usr/lib/ipxe/ipxe.efi'; // package ipxe
+const MAC5 = '52:54:00:12:34:05';
+const SYSLINUX_EFI = '/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi'; // package syslinux-efi
 const OVMF = '/usr/share/ovmf/OVMF.fd';
 const GRUB_EFI = '/usr/lib/grub/x86_64-efi';
 const TOKEN = 'ipxe-qemu-token';
@@ -89,7 +97,7 @@ describe('real network boots in QEMU from rendered configs', () => {
     );
     chmodSync(join(rd, 'init'), 0o755);
     sh('sh', ['-c', `cd '${rd}' && find . | cpio -o -H newc --quiet > '${join(root, 'boot', 'blade1', 'initrd')}'`]);
-    for (const b of ['blade2', 'blade3']) {
+    for (const b of ['blade2', 'blade3', 'blade4', 'blade5']) {
       mkdirSync(join(root, 'boot', b));
       for (const f of ['kernel', 'initrd']) copyFileSync(join(root, 'boot', 'blade1', f), join(root, 'boot', b, f));
     }
@@ -119,6 +127,20 @@ describe('real network boots in QEMU from rendered configs', () => {
           image: 'web-blade',
           vars: { kernelArgs: 'console=ttyS0 panic=-1' },
           interfaces: [{ name: 'eth0', mac: MAC3, network: 'inside', ipv4: '10.0.0.13' }],
+        },
+        {
+          name: 'blade5',
+          loader: 'pxelinux',
+          image: 'web-blade',
+          vars: { kernelArgs: 'console=ttyS0 panic=-1' },
+          interfaces: [{ name: 'eth0', mac: MAC5, network: 'inside', ipv4: '10.0.0.15' }],
+        },
+        {
+          name: 'blade4',
+          loader: 'ipxe',
+          image: 'web-blade',
+          vars: { kernelArgs: 'console=ttyS0 panic=-1' },
+          interfaces: [{ name: 'eth0', mac: MAC4, network: 'inside', ipv4: '10.0.0.14' }],
         },
         {
           name: 'blade1',
@@ -154,8 +176,9 @@ describe('real network boots in QEMU from rendered configs', () => {
         '-accel', 'tcg', '-m', firmware.length ? '512' : '384', '-smp', '1', '-nographic', '-no-reboot', '-boot', 'n',
         ...firmware,
         '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no',
-        // QEMU's default virtio-net ROM is iPXE (package ipxe-qemu).
-        '-device', `virtio-net-pci,netdev=n0,mac=${mac}${firmware.length ? ',bootindex=1' : ''}`,
+        // QEMU's default virtio-net ROM is iPXE (package ipxe-qemu); under OVMF none, so its own
+        // virtio driver and PXE client boot (a UEFI machine's built-in network boot).
+        '-device', `virtio-net-pci,netdev=n0,mac=${mac}${firmware.length ? ',bootindex=1,romfile=' : ''}`,
       ]);
       vm.stdout!.on('data', (d: Buffer) => (serial += d.toString('latin1')));
       const exited = new Promise<void>((r) => vm.once('close', () => r()));
@@ -227,6 +250,9 @@ describe('real network boots in QEMU from rendered configs', () => {
 
     const three = await shared.boot(MAC3, ['-bios', OVMF]);
     console.log(`# GRUB on UEFI over TFTP: power-on to init ${three.seconds.toFixed(1)} s`);
+    // OVMF's own PXE client (the NIC has no option ROM here), not iPXE.
+    assert.match(three.serial, /PXE over IPv4/, three.serial.slice(-3000));
+    assert.doesNotMatch(three.serial, /iPXE/);
     for (const arg of ['BOOTIF=01-52-54-00-12-34-03', 'rackboot.node=blade3', `rackboot.api=${API}/api/v1`, 'console=ttyS0']) {
       assert.ok(three.cmdline.split(' ').includes(arg), `${arg} not in the booted kernel's command line: ${three.cmdline}`);
     }
@@ -241,6 +267,46 @@ describe('real network boots in QEMU from rendered configs', () => {
     assert.ok(ev.some((e) => e.kind === 'render' && e.detail.path === 'grub/grub.cfg-01-52-54-00-12-34-03' && e.detail.protocol === 'tftp'), kinds.join('\n'));
     for (const f of ['grubx64.efi', 'grub/grub.cfg-01-52-54-00-12-34-03', 'boot/blade3/kernel', 'boot/blade3/initrd']) {
       assert.ok(ev.some((e) => e.kind === 'tftp.transfer' && String(e.detail.file).replace(/^\/+/, '') === f), `${f} over TFTP:\n${kinds.join('\n')}`);
+    }
+  });
+  test('iPXE on UEFI (OVMF PXE, ipxe.efi over TFTP, then its script, kernel and RAM disk over HTTP) boots Linux with the rendered command line', { timeout: 420_000 }, async (t) => {
+    if (!requireLab(t, { root: true, commands: ['qemu-system-x86_64'] })) return;
+    for (const [path, pkg] of [[OVMF, 'ovmf'], [IPXE_EFI, 'ipxe']] as const) {
+      if (!existsSync(path)) return void requireLab(t, { commands: [`${pkg}-missing`] });
+    }
+    if (!shared) return void t.skip('the first test did not get rackboot serving');
+    const four = await shared.boot(MAC4, ['-bios', OVMF]);
+    console.log(`# iPXE on UEFI (ipxe.efi over TFTP, then HTTP): power-on to init ${four.seconds.toFixed(1)} s`);
+    assert.match(four.serial, /PXE over IPv4/);
+    for (const arg of ['BOOTIF=01-52-54-00-12-34-04', 'rackboot.node=blade4', `rackboot.api=${API}/api/v1`, 'console=ttyS0']) {
+      assert.ok(four.cmdline.split(' ').includes(arg), `${arg} not in the booted kernel's command line: ${four.cmdline}`);
+    }
+    // Under UEFI iPXE passes the image name first (the EFI stub's load options), then initrd=.
+    assert.ok((await shared.preview('blade4', 'ipxe')).includes(` ${four.cmdline.replace(/^(kernel )?initrd=initrd /, '')} ||`), `the booted command line is the preview's: ${four.cmdline}`);
+    const ev = await shared.timeline('blade4');
+    const kinds = ev.map((e) => `${e.kind}:${String(e.detail.path ?? e.detail.file ?? e.detail.bootFile ?? '')}`);
+    // First the firmware (arch 7, not iPXE) gets ipxe.efi; then iPXE itself gets its script URL.
+    assert.ok(ev.some((e) => e.kind === 'dhcp.ack' && Number(e.detail.arch) === 7 && !e.detail.ipxe && e.detail.bootFile === 'ipxe.efi'), kinds.join('\n'));
+    assert.ok(ev.some((e) => e.kind === 'dhcp.ack' && e.detail.ipxe === true && e.detail.bootFile === `${API}/boot/ipxe/52:54:00:12:34:04`), kinds.join('\n'));
+    assert.ok(ev.some((e) => e.kind === 'tftp.transfer' && String(e.detail.file).replace(/^\/+/, '') === 'ipxe.efi'), kinds.join('\n'));
+    for (const f of ['boot/blade4/kernel', 'boot/blade4/initrd']) assert.ok(ev.some((e) => e.kind === 'http.get' && e.detail.path === f), `${f} over HTTP:\n${kinds.join('\n')}`);
+  });
+  test('PXELINUX on UEFI (OVMF PXE, syslinux.efi, ldlinux.e64 and the per-MAC config over TFTP) boots Linux with the rendered command line', { timeout: 420_000 }, async (t) => {
+    if (!requireLab(t, { root: true, commands: ['qemu-system-x86_64'] })) return;
+    for (const [path, pkg] of [[OVMF, 'ovmf'], [SYSLINUX_EFI, 'syslinux-efi']] as const) {
+      if (!existsSync(path)) return void requireLab(t, { commands: [`${pkg}-missing`] });
+    }
+    if (!shared) return void t.skip('the first test did not get rackboot serving');
+    const five = await shared.boot(MAC5, ['-bios', OVMF]);
+    console.log(`# PXELINUX on UEFI over TFTP: power-on to init ${five.seconds.toFixed(1)} s`);
+    for (const arg of ['BOOTIF=01-52-54-00-12-34-05', 'rackboot.node=blade5', `rackboot.api=${API}/api/v1`, 'console=ttyS0']) {
+      assert.ok(five.cmdline.split(' ').includes(arg), `${arg} not in the booted kernel's command line: ${five.cmdline}`);
+    }
+    const ev = await shared.timeline('blade5');
+    const kinds = ev.map((e) => `${e.kind}:${String(e.detail.path ?? e.detail.file ?? e.detail.bootFile ?? '')}`);
+    assert.ok(ev.some((e) => e.kind === 'dhcp.ack' && Number(e.detail.arch) === 7 && e.detail.bootFile === 'syslinux.efi'), kinds.join('\n'));
+    for (const f of ['syslinux.efi', 'ldlinux.e64', 'pxelinux.cfg/01-52-54-00-12-34-05', 'boot/blade5/kernel', 'boot/blade5/initrd']) {
+      assert.ok(ev.some((e) => (e.kind === 'tftp.transfer' || e.kind === 'tftp.failed') && String(e.detail.file).replace(/^\/+/, '') === f), `${f} over TFTP:\n${kinds.join('\n')}`);
     }
   });
 });
