@@ -113,43 +113,14 @@ describe('real network boots in QEMU from rendered configs', () => {
       images: { enabled: false },
       nfs: { enabled: false },
       director: { enabled: false },
-      nodes: [
-        {
-          name: 'blade2',
-          loader: 'pxelinux',
-          image: 'web-blade',
-          vars: { kernelArgs: 'console=ttyS0 panic=-1' },
-          interfaces: [{ name: 'eth0', mac: MAC2, network: 'inside', ipv4: '10.0.0.12' }],
-        },
-        {
-          name: 'blade3',
-          loader: 'grub',
-          image: 'web-blade',
-          vars: { kernelArgs: 'console=ttyS0 panic=-1' },
-          interfaces: [{ name: 'eth0', mac: MAC3, network: 'inside', ipv4: '10.0.0.13' }],
-        },
-        {
-          name: 'blade5',
-          loader: 'pxelinux',
-          image: 'web-blade',
-          vars: { kernelArgs: 'console=ttyS0 panic=-1' },
-          interfaces: [{ name: 'eth0', mac: MAC5, network: 'inside', ipv4: '10.0.0.15' }],
-        },
-        {
-          name: 'blade4',
-          loader: 'ipxe',
-          image: 'web-blade',
-          vars: { kernelArgs: 'console=ttyS0 panic=-1' },
-          interfaces: [{ name: 'eth0', mac: MAC4, network: 'inside', ipv4: '10.0.0.14' }],
-        },
-        {
-          name: 'blade1',
-          loader: 'ipxe',
-          image: 'web-blade',
-          vars: { kernelArgs: 'console=ttyS0 panic=-1' },
-          interfaces: [{ name: 'eth0', mac: MAC, network: 'inside', ipv4: '10.0.0.11' }],
-        },
-      ],
+      // blade<N> at 10.0.0.1<N> with the given loader and MAC.
+      nodes: ([[2, 'pxelinux', MAC2], [3, 'grub', MAC3], [5, 'pxelinux', MAC5], [4, 'ipxe', MAC4], [1, 'ipxe', MAC]] as const).map(([n, loader, mac]) => ({
+        name: `blade${n}`,
+        loader,
+        image: 'web-blade',
+        vars: { kernelArgs: 'console=ttyS0 panic=-1' },
+        interfaces: [{ name: 'eth0', mac, network: 'inside', ipv4: `10.0.0.1${n}` }],
+      })),
     };
     const cfgFile = join(tmp, 'rackboot.yaml');
     writeFileSync(cfgFile, YAML.stringify(config));
