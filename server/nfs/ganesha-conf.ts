@@ -36,7 +36,9 @@ export function renderGaneshaConf(exports: readonly ResolvedExport[], o: Ganesha
     '# Written by rackboot: changes here are overwritten. Change exports with',
     '# `rackboot export` or the nfs section of the rackboot config.',
     'NFS_CORE_PARAM {',
-    `    Bind_addr = ${o.bindAddress};`,
+    // Every address is ganesha's default; written out, 0.0.0.0 goes through getaddrinfo,
+    // which fails on a host with no IPv4 address but loopback yet (ganesha then exits).
+    ...(o.bindAddress === '0.0.0.0' ? ['    # Bind_addr: every address'] : [`    Bind_addr = ${o.bindAddress};`]),
     `    NFS_Port = ${o.port};`,
     `    Protocols = ${protocols};`,
     '    Enable_UDP = false;',
