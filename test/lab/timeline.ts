@@ -14,6 +14,19 @@ export interface EventView {
   detail: Record<string, unknown>;
 }
 
+/**
+ * Files rackboot's TFTP sent whole. PXELINUX's ACK of the last block of a
+ * file sometimes never reaches the server (the blade has already jumped to
+ * the kernel); rackboot then records tftp.failed "timeout" with every block
+ * sent, although the blade has the file. Counted as sent here; a real
+ * failure leaves blocks unsent (and the blade does not boot).
+ */
+export function tftpSent(events: ReadonlyArray<Pick<EventView, 'kind' | 'detail'>>): string[] {
+  return events
+    .filter((e) => e.kind === 'tftp.transfer' || (e.kind === 'tftp.failed' && e.detail.outcome === 'timeout' && Number(e.detail.bytes) + Number(e.detail.blksize) >= Number(e.detail.size)))
+    .map((e) => String(e.detail.file).replace(/^\/+/, ''));
+}
+
 export type Phase = 'power' | 'dhcp' | 'loader' | 'config' | 'kernel' | 'initrd' | 'linux' | 'nfs' | 'web' | 'ready' | 'pool' | 'out' | 'other';
 
 export interface TimelineRow {

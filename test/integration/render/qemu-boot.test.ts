@@ -17,7 +17,7 @@
 // tftp.loaderDirs), iPXE asks DHCP again, gets its script URL and loads the
 // kernel and RAM disk over HTTP. PXELINUX on UEFI: syslinux.efi (Debian's
 // syslinux-efi), ldlinux.e64 and the per-MAC config over TFTP.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -28,6 +28,7 @@ import { PACKAGE_ROOT } from '../../../server/paths.js';
 import { requireLab } from '../../helpers/env.js';
 import { NetLab, sh } from '../../helpers/netns.js';
 import { ensureKernel } from '../../lab/kernel.js';
+import { tftpSent } from '../../lab/timeline.js';
 
 const ROM = '/usr/lib/ipxe/qemu/efi-virtio.rom'; // what virtio-net-pci loads by default
 const MAC = '52:54:00:12:34:01';
@@ -209,75 +210,65 @@ describe('real network boots in QEMU from rendered configs', () => {
     assert.ok(ev2.some((e) => e.kind === 'render' && e.detail.path === 'pxelinux.cfg/01-52-54-00-12-34-02' && e.detail.protocol === 'tftp'), kinds2.join('\n'));
     assert.ok(ev2.some((e) => e.kind === 'tftp.transfer' && e.detail.file === 'pxelinux.cfg/01-52-54-00-12-34-02'), kinds2.join('\n'));
   });
-  test('GRUB on UEFI (OVMF network boot, grubx64.efi and its per-MAC config over TFTP) boots Linux with the rendered command line', { timeout: 420_000 }, async (t) => {
-    if (!requireLab(t, { root: true, commands: ['qemu-system-x86_64', 'grub-mknetdir'] })) return;
-    for (const [path, pkg] of [[OVMF, 'ovmf'], [GRUB_EFI, 'grub-efi-amd64-bin']] as const) {
+  type Ev = { kind: string; detail: Record<string, unknown> };
+  /**
+   * Boots blade<n> under OVMF (its own PXE client: the NIC has no option
+   * ROM) and checks what every UEFI boot must show; undefined when it
+   * cannot run here (the test then skipped, with the reason).
+   */
+  async function uefiBoot(t: TestContext, n: number, mac: string, needs: Array<readonly [string, string]>, prepare?: () => void) {
+    if (!requireLab(t, { root: true, commands: ['qemu-system-x86_64'] })) return undefined;
+    for (const [path, pkg] of [[OVMF, 'ovmf'] as const, ...needs]) {
       if (!existsSync(path)) return void requireLab(t, { commands: [`${pkg}-missing`] });
     }
     if (!shared) return void t.skip('the first test did not get rackboot serving');
-    // What docs/boot-flow.md tells an operator: a GRUB netboot directory in tftp.root, core.efi as grubx64.efi.
-    sh('grub-mknetdir', [`--net-directory=${root}`, '--subdir=grub', '-d', GRUB_EFI]);
-    copyFileSync(join(root, 'grub', 'x86_64-efi', 'core.efi'), join(root, 'grubx64.efi'));
+    prepare?.();
+    const b = await shared.boot(mac, ['-bios', OVMF]);
+    console.log(`# ${t.name.replace(/ \(.*/, '')}: power-on to init ${b.seconds.toFixed(1)} s`);
+    assert.match(b.serial, /PXE over IPv4/, b.serial.slice(-3000));
+    for (const arg of [`BOOTIF=01-${mac.replaceAll(':', '-')}`, `rackboot.node=blade${n}`, `rackboot.api=${API}/api/v1`, 'console=ttyS0']) {
+      assert.ok(b.cmdline.split(' ').includes(arg), `${arg} not in the booted kernel's command line: ${b.cmdline}`);
+    }
+    const ev: Ev[] = await shared.timeline(`blade${n}`);
+    const kinds = ev.map((e) => `${e.kind}:${String(e.detail.path ?? e.detail.file ?? e.detail.bootFile ?? '')}:${String(e.detail.arch ?? '')}`).join('\n');
+    // The firmware's own DHCP: UEFI x64 (option 93 = 7), answered with the loader's UEFI file.
+    const firmwareAck = (file: string) => ev.some((e) => e.kind === 'dhcp.ack' && Number(e.detail.arch) === 7 && !e.detail.ipxe && e.detail.firmware === 'efi64' && e.detail.bootFile === file);
+    return { ...b, ev, kinds, firmwareAck, tftp: tftpSent(ev) };
+  }
 
-    const three = await shared.boot(MAC3, ['-bios', OVMF]);
-    console.log(`# GRUB on UEFI over TFTP: power-on to init ${three.seconds.toFixed(1)} s`);
-    // OVMF's own PXE client (the NIC has no option ROM here), not iPXE.
-    assert.match(three.serial, /PXE over IPv4/, three.serial.slice(-3000));
-    assert.doesNotMatch(three.serial, /iPXE/);
-    for (const arg of ['BOOTIF=01-52-54-00-12-34-03', 'rackboot.node=blade3', `rackboot.api=${API}/api/v1`, 'console=ttyS0']) {
-      assert.ok(three.cmdline.split(' ').includes(arg), `${arg} not in the booted kernel's command line: ${three.cmdline}`);
-    }
+  test('GRUB on UEFI (OVMF network boot, grubx64.efi and its per-MAC config over TFTP) boots Linux with the rendered command line', { timeout: 420_000 }, async (t) => {
+    const b = await uefiBoot(t, 3, MAC3, [['/usr/bin/grub-mknetdir', 'grub-common'], [GRUB_EFI, 'grub-efi-amd64-bin']], () => {
+      // What docs/boot-flow.md tells an operator: a GRUB netboot directory in tftp.root, core.efi as grubx64.efi.
+      sh('grub-mknetdir', [`--net-directory=${root}`, '--subdir=grub', '-d', GRUB_EFI]);
+      copyFileSync(join(root, 'grub', 'x86_64-efi', 'core.efi'), join(root, 'grubx64.efi'));
+    });
+    if (!b) return;
+    assert.doesNotMatch(b.serial, /iPXE/);
     // GRUB passes BOOT_IMAGE=<kernel path> first, then the linux line's arguments as rendered.
-    const args = three.cmdline.replace(/^BOOT_IMAGE=\S+ /, '');
-    const cfg = await shared.preview('blade3', 'grub');
-    assert.ok(cfg.includes(` ${args}\n`) || cfg.includes(` ${args.split(' ').map((a) => `'${a}'`).join(' ')}\n`), `the booted command line is the preview's:\n${three.cmdline}\n${cfg}`);
-    const ev = await shared.timeline('blade3');
-    const kinds = ev.map((e) => `${e.kind}:${String(e.detail.path ?? e.detail.file ?? '')}:${String(e.detail.arch ?? '')}`);
-    // UEFI x64 PXE asked (option 93 = 7) and got the UEFI loader; GRUB's per-MAC config, kernel and RAM disk over TFTP.
-    assert.ok(ev.some((e) => e.kind === 'dhcp.ack' && [7, 9].includes(Number(e.detail.arch)) && e.detail.firmware === 'efi64' && e.detail.bootFile === 'grubx64.efi'), kinds.join('\n'));
-    assert.ok(ev.some((e) => e.kind === 'render' && e.detail.path === 'grub/grub.cfg-01-52-54-00-12-34-03' && e.detail.protocol === 'tftp'), kinds.join('\n'));
-    for (const f of ['grubx64.efi', 'grub/grub.cfg-01-52-54-00-12-34-03', 'boot/blade3/kernel', 'boot/blade3/initrd']) {
-      assert.ok(ev.some((e) => e.kind === 'tftp.transfer' && String(e.detail.file).replace(/^\/+/, '') === f), `${f} over TFTP:\n${kinds.join('\n')}`);
-    }
+    const args = b.cmdline.replace(/^BOOT_IMAGE=\S+ /, '');
+    const cfg = await shared!.preview('blade3', 'grub');
+    assert.ok(cfg.includes(` ${args}\n`) || cfg.includes(` ${args.split(' ').map((a) => `'${a}'`).join(' ')}\n`), `the booted command line is the preview's:\n${b.cmdline}\n${cfg}`);
+    assert.ok(b.firmwareAck('grubx64.efi'), b.kinds);
+    assert.ok(b.ev.some((e) => e.kind === 'render' && e.detail.path === 'grub/grub.cfg-01-52-54-00-12-34-03' && e.detail.protocol === 'tftp'), b.kinds);
+    for (const f of ['grubx64.efi', 'grub/grub.cfg-01-52-54-00-12-34-03', 'boot/blade3/kernel', 'boot/blade3/initrd']) assert.ok(b.tftp.includes(f), `${f} over TFTP:\n${b.kinds}`);
   });
+
   test('iPXE on UEFI (OVMF PXE, ipxe.efi over TFTP, then its script, kernel and RAM disk over HTTP) boots Linux with the rendered command line', { timeout: 420_000 }, async (t) => {
-    if (!requireLab(t, { root: true, commands: ['qemu-system-x86_64'] })) return;
-    for (const [path, pkg] of [[OVMF, 'ovmf'], [IPXE_EFI, 'ipxe']] as const) {
-      if (!existsSync(path)) return void requireLab(t, { commands: [`${pkg}-missing`] });
-    }
-    if (!shared) return void t.skip('the first test did not get rackboot serving');
-    const four = await shared.boot(MAC4, ['-bios', OVMF]);
-    console.log(`# iPXE on UEFI (ipxe.efi over TFTP, then HTTP): power-on to init ${four.seconds.toFixed(1)} s`);
-    assert.match(four.serial, /PXE over IPv4/);
-    for (const arg of ['BOOTIF=01-52-54-00-12-34-04', 'rackboot.node=blade4', `rackboot.api=${API}/api/v1`, 'console=ttyS0']) {
-      assert.ok(four.cmdline.split(' ').includes(arg), `${arg} not in the booted kernel's command line: ${four.cmdline}`);
-    }
+    const b = await uefiBoot(t, 4, MAC4, [[IPXE_EFI, 'ipxe']]);
+    if (!b) return;
     // Under UEFI iPXE passes the image name first (the EFI stub's load options), then initrd=.
-    assert.ok((await shared.preview('blade4', 'ipxe')).includes(` ${four.cmdline.replace(/^(kernel )?initrd=initrd /, '')} ||`), `the booted command line is the preview's: ${four.cmdline}`);
-    const ev = await shared.timeline('blade4');
-    const kinds = ev.map((e) => `${e.kind}:${String(e.detail.path ?? e.detail.file ?? e.detail.bootFile ?? '')}`);
-    // First the firmware (arch 7, not iPXE) gets ipxe.efi; then iPXE itself gets its script URL.
-    assert.ok(ev.some((e) => e.kind === 'dhcp.ack' && Number(e.detail.arch) === 7 && !e.detail.ipxe && e.detail.bootFile === 'ipxe.efi'), kinds.join('\n'));
-    assert.ok(ev.some((e) => e.kind === 'dhcp.ack' && e.detail.ipxe === true && e.detail.bootFile === `${API}/boot/ipxe/52:54:00:12:34:04`), kinds.join('\n'));
-    assert.ok(ev.some((e) => e.kind === 'tftp.transfer' && String(e.detail.file).replace(/^\/+/, '') === 'ipxe.efi'), kinds.join('\n'));
-    for (const f of ['boot/blade4/kernel', 'boot/blade4/initrd']) assert.ok(ev.some((e) => e.kind === 'http.get' && e.detail.path === f), `${f} over HTTP:\n${kinds.join('\n')}`);
+    assert.ok((await shared!.preview('blade4', 'ipxe')).includes(` ${b.cmdline.replace(/^(kernel )?initrd=initrd /, '')} ||`), `the booted command line is the preview's: ${b.cmdline}`);
+    // First the firmware gets ipxe.efi; then iPXE itself gets its script URL.
+    assert.ok(b.firmwareAck('ipxe.efi'), b.kinds);
+    assert.ok(b.ev.some((e) => e.kind === 'dhcp.ack' && e.detail.ipxe === true && e.detail.bootFile === `${API}/boot/ipxe/52:54:00:12:34:04`), b.kinds);
+    assert.ok(b.tftp.includes('ipxe.efi'), b.kinds);
+    for (const f of ['boot/blade4/kernel', 'boot/blade4/initrd']) assert.ok(b.ev.some((e) => e.kind === 'http.get' && e.detail.path === f), `${f} over HTTP:\n${b.kinds}`);
   });
+
   test('PXELINUX on UEFI (OVMF PXE, syslinux.efi, ldlinux.e64 and the per-MAC config over TFTP) boots Linux with the rendered command line', { timeout: 420_000 }, async (t) => {
-    if (!requireLab(t, { root: true, commands: ['qemu-system-x86_64'] })) return;
-    for (const [path, pkg] of [[OVMF, 'ovmf'], [SYSLINUX_EFI, 'syslinux-efi']] as const) {
-      if (!existsSync(path)) return void requireLab(t, { commands: [`${pkg}-missing`] });
-    }
-    if (!shared) return void t.skip('the first test did not get rackboot serving');
-    const five = await shared.boot(MAC5, ['-bios', OVMF]);
-    console.log(`# PXELINUX on UEFI over TFTP: power-on to init ${five.seconds.toFixed(1)} s`);
-    for (const arg of ['BOOTIF=01-52-54-00-12-34-05', 'rackboot.node=blade5', `rackboot.api=${API}/api/v1`, 'console=ttyS0']) {
-      assert.ok(five.cmdline.split(' ').includes(arg), `${arg} not in the booted kernel's command line: ${five.cmdline}`);
-    }
-    const ev = await shared.timeline('blade5');
-    const kinds = ev.map((e) => `${e.kind}:${String(e.detail.path ?? e.detail.file ?? e.detail.bootFile ?? '')}`);
-    assert.ok(ev.some((e) => e.kind === 'dhcp.ack' && Number(e.detail.arch) === 7 && e.detail.bootFile === 'syslinux.efi'), kinds.join('\n'));
-    for (const f of ['syslinux.efi', 'ldlinux.e64', 'pxelinux.cfg/01-52-54-00-12-34-05', 'boot/blade5/kernel', 'boot/blade5/initrd']) {
-      assert.ok(ev.some((e) => (e.kind === 'tftp.transfer' || e.kind === 'tftp.failed') && String(e.detail.file).replace(/^\/+/, '') === f), `${f} over TFTP:\n${kinds.join('\n')}`);
-    }
+    const b = await uefiBoot(t, 5, MAC5, [[SYSLINUX_EFI, 'syslinux-efi']]);
+    if (!b) return;
+    assert.ok(b.firmwareAck('syslinux.efi'), b.kinds);
+    for (const f of ['syslinux.efi', 'ldlinux.e64', 'pxelinux.cfg/01-52-54-00-12-34-05', 'boot/blade5/kernel', 'boot/blade5/initrd']) assert.ok(b.tftp.includes(f), `${f} over TFTP:\n${b.kinds}`);
   });
 });
