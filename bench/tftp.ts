@@ -49,6 +49,13 @@ interface Server {
   cpu(): number;
 }
 
+/** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
+function machineCpu(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: busy = all but idle and iowait
+  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / 100;
+}
+
 /** CPU seconds (user+system) a process and its reaped children used, from /proc. */
 function procCpu(pid: number | undefined): number {
   if (!pid) return 0;
@@ -63,21 +70,27 @@ function procCpu(pid: number | undefined): number {
   }
 }
 
-async function startRackboot(dir: string, root: string, at: { host: string; ns?: string } = { host: '127.0.0.1' }): Promise<Server> {
+async function startRackboot(
+  dir: string,
+  root: string,
+  at: { host: string; ns?: string } = { host: '127.0.0.1' },
+  variant: { name: string; tftp: string } = { name: 'rackboot', tftp: '' },
+): Promise<Server> {
   const port = at.ns ? 69 : freePort();
-  const cfg = join(dir, 'rackboot.yaml');
+  const cfg = join(dir, `${variant.name}.yaml`);
   writeFileSync(
     cfg,
-    `dataDir: ${dir}/var\napi: { listen: "127.0.0.1:0", token: bench-token }\ndhcp: { enabled: false }\nnfs: { backend: none }\n` +
-      `tftp: { address: ${at.host}, port: ${port}, root: ${root}, maxBlksize: 1468, maxWindowsize: 64, maxTransfers: 1024, clientRate: 100000, clientBurst: 100000 }\n`,
+    `dataDir: ${dir}/var-${variant.name}\napi: { listen: "127.0.0.1:0", token: bench-token }\ndhcp: { enabled: false }\nnfs: { backend: none }\n` +
+      `tftp: { address: ${at.host}, port: ${port}, root: ${root}, maxBlksize: 1468, maxWindowsize: 64, maxTransfers: 1024, clientRate: 100000, clientBurst: 100000${variant.tftp} }\n`,
   );
   const [cmd, args] = at.ns ? ['ip', ['netns', 'exec', at.ns, process.execPath, CLI, 'serve', '--config', cfg]] : [process.execPath, [CLI, 'serve', '--config', cfg]];
   const child = spawn(cmd, args, {
-    env: { PATH: process.env.PATH, RACKBOOT_LOG_FORMAT: 'json', RACKBOOT_LOG: 'warn' },
+    // info: the line saying which data path serves transfers is read below.
+    env: { PATH: process.env.PATH, RACKBOOT_LOG_FORMAT: 'json', RACKBOOT_LOG: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let out = '';
   await new Promise<void>((resolve, reject) => {
-    let out = '';
     const t = setTimeout(() => reject(new Error('rackboot did not start: ' + out)), 30_000);
     const check = async () => {
       // Ready when the TFTP port answers (a request for a missing file gets ERROR 1).
@@ -89,7 +102,9 @@ async function startRackboot(dir: string, root: string, at: { host: string; ns?:
     child.once('exit', (code) => reject(new Error(`rackboot exited (${code}): ${out}`)));
     void check();
   });
-  return { name: 'rackboot', port, child, cpu: () => procCpu(child.pid) };
+  const path = /data path (\w+)/.exec(out)?.[1] ?? 'unknown';
+  console.log(`${variant.name}: TFTP data path ${path}`);
+  return { name: variant.name, port, child, cpu: () => procCpu(child.pid) };
 }
 
 async function startHpa(root: string, at: { host: string; ns?: string } = { host: '127.0.0.1' }): Promise<Server> {
@@ -230,6 +245,9 @@ async function main(): Promise<void> {
   try {
     servers.push(await startRackboot(dir, root), await startHpa(root));
     const [rb, hpa] = servers as [Server, Server];
+    // A without busy polling too: how much of A is the polling (a core's time per transfer).
+    const quiet = ONLY.has('A') ? await startRackboot(dir, root, undefined, { name: 'rackboot-nopoll', tftp: ', busyPoll: false' }) : undefined;
+    if (quiet) servers.push(quiet);
     // Correctness first: what both send is the file.
     for (const s of servers) {
       for (const [client, o] of [['atftp', { blksize: 1468, windowsize: 16 }], ['curl', { blksize: 1468 }]] as const) {
@@ -254,6 +272,10 @@ async function main(): Promise<void> {
           add(`${s.name} curl ws1`, await single(s, 'curl', { blksize: 1468 }));
           add(`${s.name} atftp ws16`, await single(s, 'atftp', { blksize: 1468, windowsize: 16 }));
         }
+        if (quiet) {
+          add(`${quiet.name} atftp ws1`, await single(quiet, 'atftp', { blksize: 1468 }));
+          add(`${quiet.name} curl ws1`, await single(quiet, 'curl', { blksize: 1468 }));
+        }
       }
       const med = (k: string) => median(times[k]!);
       console.log(`\nsingle 64 MiB transfer, blksize 1468, loopback, median of ${RUNS} (${availableParallelism()} cores)`);
@@ -263,6 +285,12 @@ async function main(): Promise<void> {
       const hpaBest = Math.min(med('tftpd-hpa atftp ws1'), med('tftpd-hpa curl ws1'), med('tftpd-hpa atftp ws16'));
       const b = hpaBest / med('rackboot atftp ws16');
       console.log(`  A  windowsize 1:  rackboot/tftpd-hpa = ${a1.toFixed(2)}x (atftp), ${a2.toFixed(2)}x (curl)   bar >= 1.0x`);
+      if (quiet) {
+        const q1 = med('tftpd-hpa atftp ws1') / med('rackboot-nopoll atftp ws1');
+        const q2 = med('tftpd-hpa curl ws1') / med('rackboot-nopoll curl ws1');
+        console.log(`     with tftp.busyPoll false: ${q1.toFixed(2)}x (atftp), ${q2.toFixed(2)}x (curl)`);
+        Object.assign(results, { A_nopoll_atftp: q1, A_nopoll_curl: q2 });
+      }
       console.log(`  B  windowsize 16: rackboot vs tftpd-hpa's best (${fmt(hpaBest)}) = ${b.toFixed(2)}x   bar >= 2.0x`);
       Object.assign(results, { single: Object.fromEntries(Object.keys(times).map((k) => [k, med(k)])), A_atftp: a1, A_curl: a2, B: b });
     }
@@ -270,11 +298,13 @@ async function main(): Promise<void> {
       for (const windowsize of [1, 16].filter((w) => ONLY.has('C') || ONLY.has(`C${w}`))) {
         let again = 0;
         const agg: Record<string, number[]> = {};
-        const cpu: number[] = [];
+        const cpu: Record<string, number[]> = {};
+        const machine: Record<string, number[]> = {};
         for (let run = 0; run < RUNS; run++) {
           const order = run % 2 ? [hpa, rb] : [rb, hpa];
           for (const s of order) {
             const c0 = s.cpu();
+            const m0 = machineCpu();
             const t0 = performance.now();
             const one = async () => {
               const o = { blksize: 1468, windowsize: windowsize > 1 ? windowsize : undefined };
@@ -289,13 +319,15 @@ async function main(): Promise<void> {
             const bad = rs.filter((r) => r.code !== 0);
             if (bad.length) throw new Error(`${s.name}: ${bad.length} of ${CONC} concurrent transfers failed: ${bad[0]!.stderr}`);
             (agg[s.name] ??= []).push(ms);
-            if (s === rb) cpu.push(s.cpu() - c0);
+            (cpu[s.name] ??= []).push(s.cpu() - c0);
+            (machine[s.name] ??= []).push(machineCpu() - m0);
           }
         }
         console.log(`\n${CONC} concurrent 16 MiB transfers (atftp, blksize 1468, windowsize ${windowsize}), median of ${RUNS}`);
         for (const k of Object.keys(agg)) {
           const m = median(agg[k]!);
-          const extra = k === 'rackboot' ? `  server CPU ${median(cpu).toFixed(2)} s` : '  (one process per transfer)';
+          // tftpd-hpa's figure is its reaped children's (one process per transfer).
+          const extra = `  server CPU ${median(cpu[k]!).toFixed(2)} s, machine ${median(machine[k]!).toFixed(2)} s`;
           console.log(`  ${k.padEnd(10)} ${fmt(m)}  aggregate ${mbps(CONC * 16 * MiB, m)}${extra}   runs: ${agg[k]!.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
         }
         const c = median(agg['tftpd-hpa']!) / median(agg['rackboot']!);

@@ -29,7 +29,16 @@ export interface BootFile {
   stream(start?: number, end?: number): Readable;
   /** Release what lookup() opened (file handles). Called once, when the transfer ends. */
   close?(): Promise<void> | void;
+  /**
+   * What the bytes are made of, in order, when every part is a descriptor
+   * range, a buffer or zeros: the native TFTP data path reads them itself.
+   * Descriptors stay open until close(). Absent: only read() and stream().
+   */
+  segments?: readonly FileSegment[];
 }
+
+/** A part of a BootFile: a range of an open descriptor, bytes in memory, or zeros. */
+export type FileSegment = { fd: number; offset: number; length: number } | { data: Buffer } | { zero: number };
 
 export interface BootContentProvider {
   readonly name: string;
@@ -53,5 +62,6 @@ export function bufferFile(data: Buffer, kind: BootFile['kind'], extra: Partial<
     ...extra,
     read: async (start, end) => data.subarray(start, Math.min(end, data.length)),
     stream: (start = 0, end = data.length) => Readable.from([data.subarray(start, end)], { objectMode: false }),
+    segments: [{ data }],
   };
 }

@@ -4,11 +4,12 @@
 // per-node overlay from memory. read(start, end) may span parts.
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { BootFile } from '../boot/content.js';
+import type { BootFile, FileSegment } from '../boot/content.js';
 
 export interface Part {
   size: number;
   read(start: number, end: number): Promise<Buffer>;
+  segment: FileSegment;
 }
 
 /**
@@ -30,6 +31,7 @@ export function filePart(fh: FileHandle, size: number, windowSize = 256 * 1024):
   };
   return {
     size,
+    segment: { fd: fh.fd, offset: 0, length: size },
     async read(start, end) {
       end = Math.min(end, size);
       if (end <= start) return Buffer.alloc(0);
@@ -43,11 +45,11 @@ export function filePart(fh: FileHandle, size: number, windowSize = 256 * 1024):
 }
 
 export function bufferPart(data: Buffer): Part {
-  return { size: data.length, read: async (s, e) => data.subarray(s, Math.min(e, data.length)) };
+  return { size: data.length, read: async (s, e) => data.subarray(s, Math.min(e, data.length)), segment: { data } };
 }
 
 export function zeroPart(size: number): Part {
-  return { size, read: async (s, e) => Buffer.alloc(Math.max(0, Math.min(e, size) - s)) };
+  return { size, read: async (s, e) => Buffer.alloc(Math.max(0, Math.min(e, size) - s)), segment: { zero: size } };
 }
 
 const CHUNK = 256 * 1024;
@@ -74,6 +76,7 @@ export function partsFile(parts: Part[], meta: Pick<BootFile, 'kind' | 'etag' | 
     size,
     ...meta,
     read,
+    segments: live.map((p) => p.segment),
     stream(start = 0, end = size) {
       return Readable.from(
         (async function* () {

@@ -30,6 +30,19 @@ export const TftpConfigSchema = Section({
   clientRate: Type.Number({ exclusiveMinimum: 0 }),
   /** Requests a client may send in a burst above clientRate. */
   clientBurst: Type.Integer({ minimum: 1 }),
+  /**
+   * Who moves the blocks of a transfer. native: a thread per transfer in the
+   * rackboot-tftp-pump addon (built at npm install; an error at start when it
+   * was not built); node: the event loop; auto (default): native when built.
+   * Netascii and content without file segments always go through node.
+   */
+  dataPath: Type.Union([Type.Literal('auto'), Type.Literal('native'), Type.Literal('node')]),
+  /**
+   * Native path: while at most half the cores' worth of transfers run and a
+   * client answers within 100 µs, wait for its ACK by polling instead of
+   * sleeping (a core's time per such transfer; lock-step ~2.5x faster).
+   */
+  busyPoll: Type.Boolean(),
 });
 export type TftpConfig = Static<typeof TftpConfigSchema>;
 export const TFTP_DEFAULTS: TftpConfig = {
@@ -51,4 +64,6 @@ export const TFTP_DEFAULTS: TftpConfig = {
   retries: 6,
   clientRate: 20,
   clientBurst: 100,
+  dataPath: 'auto',
+  busyPoll: true,
 };

@@ -8,8 +8,9 @@ import type { Logger } from '../log.js';
 import { BlockSource } from './blocks.js';
 import { dataHeader, encodeError, encodeOack, ERR } from './codec.js';
 import { gsoBatch, setSegmentSize } from './gso.js';
+import type { Pump, PumpHandle, PumpResult } from './native.js';
 import { netasciiFile } from './netascii.js';
-import { negotiate, type OptionLimits } from './options.js';
+import { negotiate, type Negotiated, type OptionLimits } from './options.js';
 import { decideRequest } from './policy.js';
 import { RateLimiter } from './ratelimit.js';
 import { Transfer, type Action, type Outcome } from './transfer.js';
@@ -35,6 +36,13 @@ export interface TftpServerOptions {
   maxRtoMs?: number;
   /** Send windows with UDP segmentation offload where the kernel allows (default true). */
   gso?: boolean;
+  /**
+   * The native data path (native/tftp-pump): octet transfers of content that
+   * has segments run on a thread of their own. Absent: every transfer runs here.
+   */
+  pump?: Pump;
+  /** Native path: poll for fast clients' ACKs (tftp.busyPoll; default true). */
+  busyPoll?: boolean;
 }
 
 export interface TransferRecord {
@@ -102,7 +110,7 @@ interface Listener {
 
 export class TftpServer {
   private readonly listeners: Listener[] = [];
-  private readonly sessions = new Map<string, Session | 'pending'>();
+  private readonly sessions = new Map<string, Session | NativeSession | 'pending'>();
   private readonly limiter: RateLimiter;
   private ticker: NodeJS.Timeout | undefined;
   private tickQueued = false;
@@ -168,8 +176,13 @@ export class TftpServer {
     this.stopping = true;
     clearInterval(this.ticker);
     this.ticker = undefined;
-    for (const s of [...this.sessions.values()]) if (s !== 'pending') s.abort('server shutting down');
-    await Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.sock.close(() => r()))));
+    const native: Array<Promise<void>> = [];
+    for (const s of [...this.sessions.values()]) {
+      if (s === 'pending') continue;
+      s.abort('server shutting down');
+      if (s instanceof NativeSession) native.push(s.ended);
+    }
+    await Promise.all([...native, ...this.listeners.map((l) => new Promise<void>((r) => l.sock.close(() => r())))]);
     this.listeners.length = 0;
   }
 
@@ -209,7 +222,7 @@ export class TftpServer {
     const existing = this.sessions.get(key);
     if (existing === 'pending') return; // a retransmitted RRQ while we look the file up
     if (existing) {
-      if (existing.path === d.path && existing.transfer.base <= 1) return; // retransmitted RRQ: the transfer's own timer resends
+      if (existing.path === d.path && existing.base <= 1) return; // retransmitted RRQ: the transfer's own timer resends
       // The client reuses its port for a new request: the old transfer is over for it.
       existing.abort('superseded by a new request from the same client port', false);
     }
@@ -261,6 +274,8 @@ export class TftpServer {
       return fail(ERR.OPTION, `option negotiation failed: ${neg.message}`, false);
     }
     if (neg.value.ignored.length) this.opts.log.debug(`tftp: ${rinfo.address}: ignoring unknown option(s) ${neg.value.ignored.join(', ')}`);
+    const pump = this.opts.pump;
+    if (pump && mode === 'octet' && file.segments) return this.openNative(pump, l, key, rinfo, path, file, neg.value, fail);
     const sock = newSocket(false);
     try {
       await bindSocket(sock, l.address, 0);
@@ -293,8 +308,54 @@ export class TftpServer {
     session.start();
   }
 
+  private async openNative(
+    pump: Pump,
+    l: Listener,
+    key: string,
+    rinfo: RemoteInfo,
+    path: string,
+    file: BootFile,
+    neg: Negotiated,
+    fail: (code: number, message: string, refusal: boolean, level: 'error') => void,
+  ): Promise<void> {
+    const { blksize, windowsize, timeoutMs, oack } = neg;
+    // The same clock bounds as the Node path's Transfer.
+    const maxRtoMs = Math.min(Math.max(this.opts.maxRtoMs ?? 10_000, this.opts.initialRtoMs), timeoutMs ?? Infinity);
+    let session: NativeSession | undefined;
+    let handle: PumpHandle;
+    try {
+      handle = pump.start(
+        {
+          local: l.address,
+          peer: rinfo.address,
+          port: rinfo.port,
+          size: file.size,
+          blksize,
+          windowsize,
+          ...(oack.length ? { oack: encodeOack(oack) } : {}),
+          initialRtoMs: this.opts.initialRtoMs,
+          minRtoMs: Math.min(this.opts.minRtoMs ?? 50, maxRtoMs),
+          maxRtoMs,
+          retries: this.opts.retries,
+          segments: file.segments!,
+          busyPoll: this.opts.busyPoll !== false,
+        },
+        (r) => session?.finish(r),
+      );
+    } catch (err) {
+      await file.close?.();
+      this.opts.log.error({ err }, `tftp: cannot start a native transfer on ${l.address}`);
+      return fail(ERR.NOT_DEFINED, 'cannot open a transfer socket', false, 'error');
+    }
+    session = new NativeSession(this, key, pump, handle, rinfo.address, rinfo.port, path, file, blksize, windowsize);
+    this.sessions.set(key, session);
+    this.opts.hooks?.transferStarted?.({ client: rinfo.address, path, size: file.size, blksize, windowsize });
+    // A stop() that began while the socket was made: the abort reaches the thread.
+    if (this.stopping) session.abort('server shutting down');
+  }
+
   /** @internal */
-  ended(s: Session, record: TransferRecord): void {
+  ended(s: Session | NativeSession, record: TransferRecord): void {
     if (this.sessions.get(s.key) === s) this.sessions.delete(s.key);
     if (!this.sessions.size && this.ticker) {
       clearInterval(this.ticker);
@@ -326,7 +387,7 @@ export class TftpServer {
       setImmediate(() => {
         this.tickQueued = false;
         const now = performance.now();
-        for (const s of this.sessions.values()) if (s !== 'pending' && s.transfer.deadline <= now) s.tick(now);
+        for (const s of this.sessions.values()) if (s instanceof Session && s.transfer.deadline <= now) s.tick(now);
       });
     }, TICK_MS);
   }
@@ -381,6 +442,10 @@ class Session {
 
   tick(now: number): void {
     if (!this.done) this.act(this.transfer.tick(now));
+  }
+
+  get base(): number {
+    return this.transfer.base;
   }
 
   private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
@@ -492,6 +557,63 @@ class Session {
       outcome,
       reason,
     });
+  }
+}
+
+/** A transfer on the native data path: the thread owns the socket and the clock; this is its record. */
+class NativeSession {
+  private done = false;
+  private readonly startedWall = performance.now();
+  private resolveEnded!: () => void;
+  readonly ended = new Promise<void>((r) => (this.resolveEnded = r));
+
+  constructor(
+    private readonly server: TftpServer,
+    readonly key: string,
+    private readonly pump: Pump,
+    private readonly handle: PumpHandle,
+    private readonly address: string,
+    private readonly port: number,
+    readonly path: string,
+    private readonly file: BootFile,
+    private readonly blksize: number,
+    private readonly windowsize: number,
+  ) {}
+
+  get base(): number {
+    return this.done ? Infinity : this.pump.base(this.handle);
+  }
+
+  abort(reason: string, notify = true): void {
+    if (!this.done) this.pump.abort(this.handle, reason, notify);
+  }
+
+  /** The thread's report, on the JS thread. */
+  finish(r: PumpResult): void {
+    if (this.done) return;
+    this.done = true;
+    for (let i = 0; i < r.unknownTidSent; i++) this.server.countError(ERR.UNKNOWN_TID);
+    for (let i = 0; i < r.errorsSent; i++) this.server.countError(ERR.NOT_DEFINED);
+    if (r.outcome === 'read-error') this.server.opts.log.error(`tftp: reading '${this.path}' for ${this.address} failed: ${r.reason ?? ''}`);
+    void Promise.resolve(this.file.close?.()).catch(() => undefined);
+    this.server.ended(this, {
+      client: this.address,
+      port: this.port,
+      path: this.path,
+      kind: this.file.kind,
+      node: this.file.node,
+      mode: 'octet',
+      size: this.file.size,
+      bytes: r.bytesAcked,
+      blksize: this.blksize,
+      windowsize: this.windowsize,
+      durationMs: performance.now() - this.startedWall,
+      retransmits: r.retransmits,
+      timeouts: r.timeouts,
+      outcome: r.outcome,
+      ...(r.reason ? { reason: r.reason } : {}),
+    });
+    this.resolveEnded();
   }
 }
 

@@ -8,6 +8,7 @@ import { networkOf, type ResolvedNetwork } from '../config/networks.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { explainBindError, type Service, type ServiceContext, type ServiceFactory } from '../main/service.js';
 import type { BootHub } from '../boot/hub.js';
+import { loadPump } from './native.js';
 import { blksizeForMtu } from './options.js';
 import { TftpServer, type RefusalRecord, type TransferRecord } from './server.js';
 import { StaticFiles } from './static.js';
@@ -137,7 +138,13 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
       return server?.active ?? 0;
     },
     async start() {
+      const native = c.dataPath === 'node' ? {} : loadPump();
+      if (c.dataPath === 'native' && !native.pump) {
+        throw new Error(`tftp.dataPath is 'native' but the rackboot-tftp-pump addon is not built (${native.error}); run npm ci with a C compiler, or set tftp.dataPath to auto or node`);
+      }
       server = new TftpServer({
+        ...(native.pump ? { pump: native.pump } : {}),
+        busyPoll: c.busyPoll,
         port: c.port,
         addresses: unique,
         required: [c.address],
@@ -166,6 +173,9 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
         throw explainBindError('tftp', 'UDP', c.port, err) ?? err;
       }
       log.info(`tftp: listening on ${server.bound.map((b) => `${b.address}:${b.port}`).join(', ')} (root ${ctx.cfg.paths.tftpRoot})`);
+      if (native.pump) log.info('tftp: data path native (a thread per octet transfer)');
+      else if (c.dataPath === 'auto') log.info(`tftp: data path node (the native addon is not built: ${native.error})`);
+      else log.info('tftp: data path node (tftp.dataPath: node)');
       // Say up front what an operator would otherwise find out from a blade that does not boot.
       if (!existsSync(ctx.cfg.paths.tftpRoot)) log.warn(`tftp: tftp.root ${ctx.cfg.paths.tftpRoot} does not exist; serving generated files and tftp.loaderDirs only`);
       const loaders = ['pxelinux.0', 'ldlinux.c32', 'syslinux.efi', 'ldlinux.e64', 'undionly.kpxe', 'ipxe.efi'].map((name) => {

@@ -117,6 +117,7 @@ function fileOf(fh: FileHandle, size: number, etag: string, kind: BootFile['kind
     etag,
     kind,
     read,
+    segments: [{ fd: fh.fd, offset: 0, length: size }],
     stream(start = 0, end = size) {
       end = Math.min(end, size);
       if (start >= end) return Readable.from([]);

@@ -27,12 +27,18 @@ export function patternSha256(size: number): string {
 }
 
 export function patternFile(size: number, node?: string): BootFile {
+  let whole: Buffer | undefined;
   return {
     size,
     kind: 'initrd',
     node,
     read: async (s, e) => patternBytes(s, Math.min(e, size)),
     stream: (s = 0, e = size) => Readable.from([patternBytes(s, e)]),
+    // Made only when asked (the native data path asks; the Node one reads).
+    get segments() {
+      whole ??= patternBytes(0, size);
+      return [{ data: whole }];
+    },
   };
 }
 

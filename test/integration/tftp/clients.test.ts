@@ -14,6 +14,7 @@ import { configText, patternBytes, patternSha256, RawClient, runClient, sha256, 
 import { tftpServiceFactory } from '../../../server/tftp/service.js';
 import { decode, encodeAck, encodeError, encodeRequest } from '../../../server/tftp/codec.js';
 import { toNetascii } from '../../../server/tftp/netascii.js';
+import { loadPump } from '../../../server/tftp/native.js';
 
 const CLIENTS = ['tftp', 'atftp', 'curl'];
 const MiB = 1 << 20;
@@ -58,7 +59,21 @@ async function rawGet(port: number, name: string, opts: { mode?: string; options
   }
 }
 
-describe('tftp on loopback with real clients', () => {
+// Every test of the suite below runs on each data path this build has: the
+// native one (native/tftp-pump, a thread per transfer) and the Node one.
+const pump = loadPump();
+const DATA_PATHS: Array<'native' | 'node'> = pump.pump ? ['native', 'node'] : ['node'];
+
+test('the native TFTP data path is built (CI builds it; elsewhere its absence is only reported)', (t) => {
+  if (pump.pump) return;
+  if (process.env.CI) assert.fail(`rackboot-tftp-pump did not load in CI: ${pump.error}`);
+  t.skip(`native data path not built here (${pump.error}); only the Node data path is tested`);
+});
+
+for (const dataPath of DATA_PATHS) clientSuite(dataPath);
+
+function clientSuite(dataPath: 'native' | 'node'): void {
+describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
   let s: TestServer;
   let port: number;
   let dir: string;
@@ -77,7 +92,7 @@ describe('tftp on loopback with real clients', () => {
     s = await startTestServer(
       {
         networks: [...TEST_NETWORKS, { name: 'lo', cidr: '127.0.0.0/8', serverAddress: '127.0.0.1', staticRange: '127.0.0.2-127.0.0.200' }],
-        tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '200ms', retries: 3, clientRate: 10_000, clientBurst: 10_000 },
+        tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '200ms', retries: 3, clientRate: 10_000, clientBurst: 10_000, dataPath },
       },
       { factories: [testProviderFactory, tftpServiceFactory] },
     );
@@ -116,8 +131,10 @@ describe('tftp on loopback with real clients', () => {
     for (let k = 0; k < runs.length; k += 4) {
       await Promise.all(
         runs.slice(k, k + 4).map(async (r) => {
+          const t0 = Date.now();
           const res = await runClient(r);
           const label = `${r.client} ${r.remote} blksize ${r.blksize ?? '-'} windowsize ${r.windowsize ?? '-'}`;
+          t.diagnostic(`${label}: ${Date.now() - t0} ms`);
           assert.equal(res.code, 0, `${label}: ${res.stderr}`);
           assert.equal(await sha256File(r.local), want[r.remote] ?? want[`/${r.remote}`], label);
           rmSync(r.local);
@@ -287,6 +304,58 @@ describe('tftp on loopback with real clients', () => {
     assert.match(m, /rackboot_tftp_active_transfers 0/);
   });
 
+  test('a file that shrinks under a transfer: ERROR 0 naming a read error, a read-error record, the server goes on', async () => {
+    const file = join(root, 'shrink.bin');
+    writeFileSync(file, randomBytes(MiB));
+    const c = await RawClient.open();
+    try {
+      c.send(encodeRequest('RRQ', 'shrink.bin', 'octet'), port);
+      let r = await c.next();
+      assert.ok(r);
+      writeFileSync(file, Buffer.alloc(1000)); // truncated in place: the open descriptor sees it
+      let last = parse(r.msg);
+      for (let i = 0; i < 4000 && last.op === 'DATA'; i++) {
+        c.send(encodeAck(last.block), r.rinfo.port);
+        r = await c.next();
+        assert.ok(r, `no answer after block ${last.op === 'DATA' ? last.block : '?'}`);
+        last = parse(r.msg);
+      }
+      assert.ok(last.op === 'ERROR' && last.code === 0 && /error reading the file/.test(last.message), JSON.stringify(last));
+    } finally {
+      await c.close();
+      rmSync(file, { force: true });
+    }
+    const ok = await rawGet(port, 'static.bin', { options: [['blksize', '1468']] });
+    assert.equal(sha256(ok.data!), sha256(files['static.bin']!));
+    const m = await (await fetch(`${s.url}/metrics`)).text();
+    assert.match(m, /rackboot_tftp_transfers_total\{outcome="read-error",kind="file"\} 1$/m);
+  });
+
+  test('stop() during transfers: each client gets ERROR 0, stop() returns, nothing is left running', async () => {
+    const s2 = await startTestServer(
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, timeout: '5s', clientRate: 1000, clientBurst: 1000, dataPath } },
+      { factories: [testProviderFactory, tftpServiceFactory] },
+    );
+    const p2 = tftpPort(s2.server.services.find((x) => x.name === 'tftp'));
+    const held = [await RawClient.open(), await RawClient.open()];
+    try {
+      held[0]!.send(encodeRequest('RRQ', 'static.bin', 'octet'), p2);
+      held[1]!.send(encodeRequest('RRQ', 'gen/pattern-100000', 'octet', [['blksize', '1024']]), p2);
+      assert.equal(parse((await held[0]!.next())!.msg).op, 'DATA');
+      assert.equal(parse((await held[1]!.next())!.msg).op, 'OACK');
+      const t0 = Date.now();
+      await s2.stop();
+      assert.ok(Date.now() - t0 < 3000, `stop() took ${Date.now() - t0} ms`);
+      for (const h of held) {
+        const got = (await h.collect(300)).map((g) => parse(g.msg));
+        const err = got.find((p) => p.op === 'ERROR');
+        assert.ok(err && err.op === 'ERROR' && err.code === 0 && /shutting down/.test(err.message), JSON.stringify(got));
+      }
+    } finally {
+      for (const h of held) await h.close();
+    }
+  });
+
   test('a 100 MiB generated file at blksize 512 (block numbers roll over) with tftp-hpa, atftp and curl', async (t) => {
     if (!requireLab(t, { commands: CLIENTS })) return;
     const size = 100 * MiB;
@@ -308,6 +377,7 @@ describe('tftp on loopback with real clients', () => {
     );
   });
 });
+}
 
 describe('tftp limits', () => {
   test('maxTransfers: a request over the bound gets ERROR 0 busy; per-client rate limit drops the excess', async () => {

@@ -41,6 +41,22 @@ test('options: blksize, windowsize capped; tsize answered with the size; timeout
   assert.ok(small.ok && small.value.blksize === 8);
 });
 
+test('options: a window is at most 128 KiB, whatever order blksize and windowsize come in', () => {
+  const big = { maxBlksize: 65464, maxWindowsize: 64 };
+  for (const opts of [[['windowsize', '64'], ['blksize', '8192']], [['blksize', '8192'], ['windowsize', '64']]] as Array<Array<[string, string]>>) {
+    const r = negotiate(opts, 1, big);
+    assert.ok(r.ok);
+    assert.equal(r.value.windowsize, 16);
+    assert.deepEqual(r.value.oack.find(([k]) => k === 'windowsize'), ['windowsize', '16']);
+  }
+  const huge = negotiate([['blksize', '65464'], ['windowsize', '8']], 1, big);
+  assert.ok(huge.ok && huge.value.windowsize === 2);
+  const ws1 = negotiate([['blksize', '65464']], 1, big);
+  assert.ok(ws1.ok && ws1.value.windowsize === 1 && !ws1.value.oack.some(([k]) => k === 'windowsize'));
+  const fine = negotiate([['blksize', '1468'], ['windowsize', '64']], 1, big);
+  assert.ok(fine.ok && fine.value.windowsize === 64);
+});
+
 test('options: invalid values of known options are ERROR 8 with the reason', () => {
   for (const [k, v] of [['blksize', '7'], ['blksize', '65465'], ['blksize', 'abc'], ['blksize', ''], ['windowsize', '0'], ['timeout', '0'], ['timeout', '256'], ['tsize', '-1']]) {
     const r = negotiate([[k!, v!]], 1, limits);

@@ -1,0 +1,787 @@
+// rackboot's native TFTP data path. Node decides everything about a request
+// (names, content, options, limits) and then hands the transfer here: a
+// socket (the transfer id) and a thread of its own that sends blocks and
+// waits for ACKs with plain blocking system calls, as tftpd-hpa's process per
+// transfer does. Node's per-datagram cost (a Buffer and an rinfo object per
+// packet, an event-loop turn per ACK, one core) made lock-step transfers
+// slower than tftpd-hpa's; here a block costs a recvfrom and a sendmsg, on
+// every core. (A few epoll worker threads were tried instead: on a loaded
+// core each busy loop lost its turn to every process that sleeps more, and
+// with 100 local clients bench/tftp C fell to 0.8x.)
+//
+// The sender is the same state machine as server/tftp/transfer.ts (the
+// reference, unit-tested and fuzzed there): RFC 7440 windows, block-number
+// rollover, RFC 6298 retransmission timeout within [min, max], a duplicate
+// ACK never sends (Sorcerer's Apprentice), `retries` timeouts without progress
+// end the transfer. Packets from another address/port get ERROR 5.
+//
+// JS API:
+//   start(opts, done) -> handle     (throws on a bad option or a socket error)
+//   abort(handle, message, notify)  ends the transfer (ERROR 0 when notify)
+//   base(handle) -> number          lowest block not yet acknowledged
+//   port(handle) -> number          the transfer's local port
+// done(result) is called once on the JS thread.
+#define _GNU_SOURCE
+#include <node_api.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103 /* Linux 4.18 */
+#endif
+
+#define MAX_BATCH 64
+#define TARGET_CHUNK (256 * 1024)
+#define STRANGER_ERRORS_PER_SECOND 20
+
+/* Busy polling (see transfer_main): only while few transfers run and the
+   client answers within SPIN_RTT_US. */
+#define SPIN_RTT_US 100.0
+static atomic_int running;
+static int spin_max = -1;
+
+typedef struct {
+  int fd;           /* >= 0: read with pread at offset */
+  int64_t offset;
+  int64_t length;
+  uint8_t *data;    /* fd < 0 and data: bytes owned here; fd < 0 and !data: zeros */
+} segment_t;
+
+typedef struct {
+  int phase; /* 0 oack, 1 data, 2 done */
+  double rto, srtt, rttvar, sent_at, deadline;
+  int have_srtt, resent, tries;
+} sender_clock;
+
+typedef struct transfer {
+  sender_clock c;
+  double stranger_window;
+  int stranger_count;
+  atomic_int refs;  /* the thread's and the JS handle's */
+  int sock;
+  int finished;     /* JS thread only: the result was delivered, fds closed */
+  struct sockaddr_in peer;
+  uint16_t local_port;
+  int gso; /* blocks per UDP_SEGMENT send; 0: one datagram per block */
+  int busy_poll;
+
+  int64_t size;
+  int blksize;
+  int windowsize;
+  uint8_t *oack;
+  size_t oack_len;
+  double initial_rto, min_rto, max_rto;
+  int retries;
+  segment_t *segs;
+  int nsegs;
+
+  atomic_int abort_mode;  /* 0 none, 1 abort and send ERROR 0, 2 abort silently */
+  char abort_msg[256];
+
+  /* progress, read by base() from the JS thread */
+  _Atomic int64_t base;
+  int64_t next;
+  int64_t blocks;
+
+  /* result */
+  const char *outcome;
+  char reason[512];
+  int64_t retransmits, timeouts, duplicate_acks, unknown_tid_sent, errors_sent;
+
+  /* read-ahead: blocks [buf_first, buf_first + buf_n) */
+  uint8_t *buf;
+  int64_t buf_cap_blocks, buf_first, buf_n;
+
+  napi_threadsafe_function tsfn;
+} transfer_t;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void transfer_unref(transfer_t *t) {
+  if (atomic_fetch_sub(&t->refs, 1) != 1) return;
+  for (int i = 0; i < t->nsegs; i++) free(t->segs[i].data);
+  free(t->segs);
+  free(t->oack);
+  free(t->buf);
+  free(t);
+}
+
+/* ---- sending ---- */
+
+static void send_packet(transfer_t *t, const void *p, size_t n) {
+  /* UDP: a failed send is a lost packet; the retransmission timer covers it. */
+  while (sendto(t->sock, p, n, 0, (struct sockaddr *)&t->peer, sizeof t->peer) < 0 && errno == EINTR) {
+  }
+}
+
+static void send_error(transfer_t *t, int code, const char *msg) {
+  uint8_t pkt[4 + 256 + 1];
+  size_t len = strnlen(msg, 256);
+  pkt[0] = 0;
+  pkt[1] = 5;
+  pkt[2] = (uint8_t)(code >> 8);
+  pkt[3] = (uint8_t)code;
+  memcpy(pkt + 4, msg, len);
+  pkt[4 + len] = 0;
+  send_packet(t, pkt, 5 + len);
+  t->errors_sent++;
+}
+
+static int64_t block_len(const transfer_t *t, int64_t b) {
+  return b < t->blocks ? t->blksize : t->size - (t->blocks - 1) * (int64_t)t->blksize;
+}
+
+/* Bytes [off, off + len) of the content into dst; 0, or -1 with t->reason set. */
+static int read_bytes(transfer_t *t, int64_t off, int64_t len, uint8_t *dst) {
+  int64_t base = 0;
+  for (int i = 0; i < t->nsegs && len > 0; i++) {
+    segment_t *s = &t->segs[i];
+    int64_t end = base + s->length;
+    if (off < end) {
+      int64_t in = off - base;
+      int64_t n = end - off < len ? end - off : len;
+      if (s->fd >= 0) {
+        int64_t got = 0;
+        while (got < n) {
+          ssize_t r = pread(s->fd, dst + got, (size_t)(n - got), (off_t)(s->offset + in + got));
+          if (r < 0 && errno == EINTR) continue;
+          if (r < 0) {
+            snprintf(t->reason, sizeof t->reason, "read at offset %lld failed: %s", (long long)(off + got), strerror(errno));
+            return -1;
+          }
+          if (r == 0) {
+            snprintf(t->reason, sizeof t->reason, "read %lld bytes at offset %lld where %lld were expected (file changed during the transfer?)",
+                     (long long)got, (long long)off, (long long)n);
+            return -1;
+          }
+          got += r;
+        }
+      } else if (s->data) {
+        memcpy(dst, s->data + in, (size_t)n);
+      } else {
+        memset(dst, 0, (size_t)n);
+      }
+      dst += n;
+      off += n;
+      len -= n;
+    }
+    base = end;
+  }
+  if (len > 0) {
+    snprintf(t->reason, sizeof t->reason, "content shorter than its size (%lld bytes missing)", (long long)len);
+    return -1;
+  }
+  return 0;
+}
+
+/* Makes block b (and the blocks after it, up to the buffer) readable from t->buf. */
+static int load_from(transfer_t *t, int64_t b) {
+  int64_t n = t->blocks - b + 1;
+  if (n > t->buf_cap_blocks) n = t->buf_cap_blocks;
+  int64_t start = (b - 1) * (int64_t)t->blksize;
+  int64_t end = start + n * (int64_t)t->blksize;
+  if (end > t->size) end = t->size;
+  if (read_bytes(t, start, end - start, t->buf) < 0) return -1;
+  t->buf_first = b;
+  t->buf_n = n;
+  return 0;
+}
+
+/* Blocks first..last, in sendmmsg batches. -1: the content could not be read. */
+static int send_range(transfer_t *t, int64_t first, int64_t last) {
+  struct mmsghdr msgs[MAX_BATCH];
+  struct iovec iov[MAX_BATCH * 2];
+  uint8_t hdr[MAX_BATCH][4];
+  for (int64_t b = first; b <= last;) {
+    if (b < t->buf_first || b >= t->buf_first + t->buf_n) {
+      if (load_from(t, b) < 0) return -1;
+    }
+    int n = 0;
+    int64_t in_buf_end = t->buf_first + t->buf_n;
+    for (; b <= last && b < in_buf_end && n < MAX_BATCH; b++, n++) {
+      hdr[n][0] = 0;
+      hdr[n][1] = 3;
+      hdr[n][2] = (uint8_t)((b >> 8) & 0xff);
+      hdr[n][3] = (uint8_t)(b & 0xff);
+      iov[2 * n].iov_base = hdr[n];
+      iov[2 * n].iov_len = 4;
+      iov[2 * n + 1].iov_base = t->buf + (b - t->buf_first) * t->blksize;
+      iov[2 * n + 1].iov_len = (size_t)block_len(t, b);
+      memset(&msgs[n], 0, sizeof msgs[n]);
+      msgs[n].msg_hdr.msg_name = &t->peer;
+      msgs[n].msg_hdr.msg_namelen = sizeof t->peer;
+      msgs[n].msg_hdr.msg_iov = &iov[2 * n];
+      msgs[n].msg_hdr.msg_iovlen = 2;
+    }
+    if (n == 1) {
+      struct msghdr *m = &msgs[0].msg_hdr;
+      while (sendmsg(t->sock, m, 0) < 0 && errno == EINTR) {
+      }
+      continue;
+    }
+    int sent = 0;
+    /* UDP_SEGMENT: t->gso blocks per sendmsg, cut by the kernel at blksize+4. */
+    while (t->gso > 1 && n - sent > 1) {
+      int m = n - sent < t->gso ? n - sent : t->gso;
+      struct msghdr mh = {.msg_name = &t->peer, .msg_namelen = sizeof t->peer, .msg_iov = &iov[2 * sent], .msg_iovlen = (size_t)(2 * m)};
+      if (sendmsg(t->sock, &mh, 0) >= 0) {
+        sent += m;
+      } else if (errno != EINTR) {
+        /* e.g. a segment larger than the route's MTU: go on block by block */
+        int off = 0;
+        setsockopt(t->sock, SOL_UDP, UDP_SEGMENT, &off, sizeof off);
+        t->gso = 0;
+      }
+    }
+    while (sent < n) {
+      int r = sendmmsg(t->sock, msgs + sent, (unsigned)(n - sent), 0);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        sent++; /* that datagram is lost; go on with the rest */
+        continue;
+      }
+      sent += r;
+    }
+  }
+  return 0;
+}
+
+/* ---- the state machine (as server/tftp/transfer.ts) ---- */
+
+static void arm(sender_clock *c, double now, int resent) {
+  c->sent_at = now;
+  c->resent = resent;
+  c->deadline = now + c->rto;
+}
+
+static void sample(transfer_t *t, sender_clock *c, double now) {
+  if (c->resent) return;
+  double r = now - c->sent_at;
+  if (r < 0) r = 0;
+  if (!c->have_srtt) {
+    c->srtt = r;
+    c->rttvar = r / 2;
+    c->have_srtt = 1;
+  } else {
+    c->rttvar = 0.75 * c->rttvar + 0.25 * fabs(c->srtt - r);
+    c->srtt = 0.875 * c->srtt + 0.125 * r;
+  }
+  double rto = c->srtt + 4 * c->rttvar;
+  if (rto < t->min_rto) rto = t->min_rto;
+  if (rto > t->max_rto) rto = t->max_rto;
+  c->rto = rto;
+}
+
+static int send_window(transfer_t *t, sender_clock *c, int64_t first, double now, int retransmit) {
+  int64_t last = first + t->windowsize - 1;
+  if (last > t->blocks) last = t->blocks;
+  if (retransmit) {
+    int64_t upto = last < t->next - 1 ? last : t->next - 1;
+    if (upto >= first) t->retransmits += upto - first + 1;
+  }
+  t->next = last + 1;
+  arm(c, now, retransmit);
+  return send_range(t, first, last);
+}
+
+static void finish(transfer_t *t, sender_clock *c, const char *outcome) {
+  c->phase = 2;
+  t->outcome = outcome;
+}
+
+static void read_failed(transfer_t *t, sender_clock *c) {
+  send_error(t, 0, "error reading the file (see the server log)");
+  finish(t, c, "read-error");
+}
+
+static void on_ack(transfer_t *t, sender_clock *c, uint16_t block, double now) {
+  if (c->phase == 0) {
+    if (block != 0) return;
+    sample(t, c, now);
+    c->phase = 1;
+    if (send_window(t, c, 1, now, 0) < 0) read_failed(t, c);
+    return;
+  }
+  if (c->phase != 1) return;
+  int64_t base = atomic_load(&t->base);
+  int64_t acked = base - 1 + (int64_t)(uint16_t)(block - (uint16_t)((base - 1) & 0xffff));
+  if (acked > t->next - 1) return; /* not in this window: stale or bogus */
+  if (acked == base - 1) {
+    t->duplicate_acks++; /* never answered: only the timer resends */
+    return;
+  }
+  int whole = acked == t->next - 1;
+  if (whole) sample(t, c, now);
+  atomic_store(&t->base, acked + 1);
+  c->tries = 0;
+  if (acked + 1 > t->blocks) {
+    finish(t, c, "complete");
+    return;
+  }
+  if (send_window(t, c, acked + 1, now, !whole) < 0) read_failed(t, c);
+}
+
+static void on_tick(transfer_t *t, sender_clock *c, double now) {
+  t->timeouts++;
+  if (++c->tries > t->retries) {
+    send_error(t, 0, "transfer timed out");
+    snprintf(t->reason, sizeof t->reason, "no answer after %d retransmissions", t->retries);
+    finish(t, c, "timeout");
+    return;
+  }
+  c->rto = c->rto * 2 > t->max_rto ? t->max_rto : c->rto * 2;
+  c->resent = 1;
+  c->deadline = now + c->rto;
+  if (c->phase == 0) {
+    t->retransmits++;
+    send_packet(t, t->oack, t->oack_len);
+    return;
+  }
+  int64_t base = atomic_load(&t->base);
+  t->retransmits += t->next - base;
+  if (send_range(t, base, t->next - 1) < 0) read_failed(t, c);
+}
+
+static void client_error(transfer_t *t, sender_clock *c, const uint8_t *p, ssize_t len) {
+  char msg[200];
+  size_t n = 0;
+  for (ssize_t i = 4; i < len && p[i] != 0 && n < sizeof msg - 1; i++) msg[n++] = p[i] >= 0x20 && p[i] <= 0x7e ? (char)p[i] : '?';
+  msg[n] = 0;
+  snprintf(t->reason, sizeof t->reason, "client sent ERROR: %s", msg);
+  finish(t, c, "client-error");
+}
+
+static void begin(transfer_t *t) {
+  sender_clock *c = &t->c;
+  memset(c, 0, sizeof *c);
+  c->rto = t->initial_rto < t->max_rto ? t->initial_rto : t->max_rto;
+  double now = now_ms();
+  if (t->oack) {
+    c->phase = 0;
+    send_packet(t, t->oack, t->oack_len);
+    arm(c, now, 0);
+  } else {
+    c->phase = 1;
+    if (send_window(t, c, 1, now, 0) < 0) read_failed(t, c);
+  }
+}
+
+static void on_packet(transfer_t *t, const uint8_t *pkt, ssize_t len, const struct sockaddr_in *from) {
+  sender_clock *c = &t->c;
+  double now = now_ms();
+  if (from->sin_addr.s_addr != t->peer.sin_addr.s_addr || from->sin_port != t->peer.sin_port) {
+    /* RFC 1350: another transfer id gets ERROR 5 and does not disturb this one. */
+    int is_error = len >= 2 && pkt[0] == 0 && pkt[1] == 5;
+    if (now - t->stranger_window > 1000) t->stranger_window = now, t->stranger_count = 0;
+    if (!is_error && from->sin_family == AF_INET && t->stranger_count++ < STRANGER_ERRORS_PER_SECOND) {
+      static const uint8_t tid[] = "\0\5\0\5unknown transfer ID";
+      while (sendto(t->sock, tid, sizeof tid, 0, (const struct sockaddr *)from, sizeof *from) < 0 && errno == EINTR) {
+      }
+      t->unknown_tid_sent++;
+    }
+    return;
+  }
+  if (len < 4 || pkt[0] != 0) return;
+  if (pkt[1] == 4) on_ack(t, c, (uint16_t)((pkt[2] << 8) | pkt[3]), now);
+  else if (pkt[1] == 5) client_error(t, c, pkt, len);
+  /* anything else (DATA, another RRQ) is not part of a read transfer */
+}
+
+/*
+ * A transfer's thread: a blocking recvfrom per ACK, with SO_RCVTIMEO as the
+ * retransmission clock. The timeout is rounded up to 10 ms so that it rarely
+ * changes (set only then); waking a little after the deadline is as precise
+ * as the Node path's tick.
+ *
+ * With few transfers running (at most half the cores) and a client that
+ * answers within SPIN_RTT_US, the thread polls the socket for up to that long
+ * before it sleeps: a sleeping thread's wake-up (and an idle core's) costs
+ * more than a loopback or LAN round trip, and a lock-step transfer runs about
+ * 2.5x as fast for a core's time (docs/benchmarks.md). Slower clients (most
+ * PXE ROMs over a real LAN) and busy servers never spin.
+ */
+static void *transfer_main(void *arg) {
+  transfer_t *t = arg;
+  sender_clock *c = &t->c;
+  begin(t);
+  int timeo_ms = -1;
+  uint8_t pkt[1024];
+  while (c->phase != 2) {
+    double now = now_ms();
+    double wait = c->deadline - now;
+    if (wait <= 0) {
+      on_tick(t, c, now);
+      continue;
+    }
+    int ms = ((int)ceil(wait) + 9) / 10 * 10;
+    if (ms != timeo_ms) {
+      struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+      setsockopt(t->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      timeo_ms = ms;
+    }
+    struct sockaddr_in from;
+    socklen_t fl = sizeof from;
+    ssize_t len = -1;
+    if (t->busy_poll && c->phase == 1 && (!c->have_srtt || c->srtt * 1000 <= SPIN_RTT_US) && atomic_load(&running) <= spin_max) {
+      double until = now + SPIN_RTT_US / 1000.0;
+      do {
+        fl = sizeof from;
+        len = recvfrom(t->sock, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+      } while (len < 0 && errno == EAGAIN && now_ms() < until && !atomic_load(&t->abort_mode));
+    }
+    if (len < 0 && !atomic_load(&t->abort_mode)) {
+      fl = sizeof from;
+      len = recvfrom(t->sock, pkt, sizeof pkt, 0, (struct sockaddr *)&from, &fl);
+    }
+    int mode = atomic_load(&t->abort_mode);
+    if (mode) {
+      if (mode == 1) send_error(t, 0, t->abort_msg);
+      snprintf(t->reason, sizeof t->reason, "%s", t->abort_msg);
+      finish(t, c, "aborted");
+      break;
+    }
+    if (len >= 0) on_packet(t, pkt, len, &from);
+  }
+  atomic_fetch_sub(&running, 1);
+  napi_call_threadsafe_function(t->tsfn, t, napi_tsfn_blocking);
+  napi_release_threadsafe_function(t->tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+/* Starts t's thread; -1 when no thread can be made. */
+static int start_thread(transfer_t *t) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_t th;
+  atomic_fetch_add(&running, 1);
+  int err = pthread_create(&th, &attr, transfer_main, t);
+  pthread_attr_destroy(&attr);
+  if (err) atomic_fetch_sub(&running, 1);
+  return err ? -1 : 0;
+}
+
+static void set_num(napi_env env, napi_value obj, const char *key, double v) {
+  napi_value n;
+  napi_create_double(env, v, &n);
+  napi_set_named_property(env, obj, key, n);
+}
+
+static void set_str(napi_env env, napi_value obj, const char *key, const char *s) {
+  napi_value v;
+  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, key, v);
+}
+
+/* On the JS thread: close the transfer's descriptors, then call done(result). */
+static void deliver(napi_env env, napi_value done, void *context, void *data) {
+  (void)context;
+  transfer_t *t = data;
+  t->finished = 1;
+  close(t->sock);
+  if (env && done) {
+    napi_value res, undef;
+    napi_create_object(env, &res);
+    set_str(env, res, "outcome", t->outcome ? t->outcome : "aborted");
+    if (t->reason[0]) set_str(env, res, "reason", t->reason);
+    int64_t base = atomic_load(&t->base);
+    double acked = t->outcome && strcmp(t->outcome, "complete") == 0 ? (double)t->size : (double)((base - 1) * (int64_t)t->blksize);
+    if (acked > (double)t->size) acked = (double)t->size;
+    set_num(env, res, "bytesAcked", acked);
+    set_num(env, res, "base", (double)base);
+    set_num(env, res, "retransmits", (double)t->retransmits);
+    set_num(env, res, "timeouts", (double)t->timeouts);
+    set_num(env, res, "duplicateAcks", (double)t->duplicate_acks);
+    set_num(env, res, "unknownTidSent", (double)t->unknown_tid_sent);
+    set_num(env, res, "errorsSent", (double)t->errors_sent);
+    napi_get_undefined(env, &undef);
+    napi_call_function(env, undef, done, 1, &res, NULL);
+  }
+  transfer_unref(t);
+}
+
+static void finalize_handle(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  transfer_unref(data);
+}
+
+static napi_value throw_err(napi_env env, const char *msg) {
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) return throw_err(env, "tftp-pump: " #call); \
+  } while (0)
+
+static int get_num(napi_env env, napi_value obj, const char *key, double *out) {
+  napi_value v;
+  napi_valuetype ty;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
+  if (napi_typeof(env, v, &ty) != napi_ok || ty != napi_number) return -1;
+  return napi_get_value_double(env, v, out) == napi_ok ? 0 : -1;
+}
+
+static int get_ipv4(napi_env env, napi_value obj, const char *key, struct in_addr *out) {
+  napi_value v;
+  char s[64];
+  size_t n;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
+  if (napi_get_value_string_utf8(env, v, s, sizeof s, &n) != napi_ok) return -1;
+  return inet_pton(AF_INET, s, out) == 1 ? 0 : -1;
+}
+
+static int has(napi_env env, napi_value obj, const char *key) {
+  bool b = false;
+  napi_has_named_property(env, obj, key, &b);
+  return b;
+}
+
+/* Copies opts.segments into t; -1 with msg set on a bad entry. */
+static int read_segments(napi_env env, napi_value opts, transfer_t *t, const char **msg) {
+  napi_value arr;
+  uint32_t n;
+  bool is_arr = false;
+  *msg = "opts.segments must be an array of {fd, offset, length}, {data} or {zero}";
+  if (napi_get_named_property(env, opts, "segments", &arr) != napi_ok || napi_is_array(env, arr, &is_arr) != napi_ok || !is_arr) return -1;
+  if (napi_get_array_length(env, arr, &n) != napi_ok) return -1;
+  t->segs = calloc(n ? n : 1, sizeof *t->segs);
+  if (!t->segs) return -1;
+  int64_t total = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value s;
+    segment_t *g = &t->segs[i];
+    g->fd = -1;
+    t->nsegs = (int)i + 1;
+    if (napi_get_element(env, arr, i, &s) != napi_ok) return -1;
+    double d;
+    if (has(env, s, "fd")) {
+      double off, len;
+      if (get_num(env, s, "fd", &d) < 0 || get_num(env, s, "offset", &off) < 0 || get_num(env, s, "length", &len) < 0) return -1;
+      if (d < 0 || off < 0 || len < 0) return -1;
+      g->fd = (int)d;
+      g->offset = (int64_t)off;
+      g->length = (int64_t)len;
+    } else if (has(env, s, "data")) {
+      napi_value b;
+      void *p;
+      size_t len;
+      bool isbuf = false;
+      if (napi_get_named_property(env, s, "data", &b) != napi_ok || napi_is_buffer(env, b, &isbuf) != napi_ok || !isbuf) return -1;
+      if (napi_get_buffer_info(env, b, &p, &len) != napi_ok) return -1;
+      g->data = malloc(len ? len : 1);
+      if (!g->data) return -1;
+      memcpy(g->data, p, len);
+      g->length = (int64_t)len;
+    } else if (has(env, s, "zero")) {
+      if (get_num(env, s, "zero", &d) < 0 || d < 0) return -1;
+      g->length = (int64_t)d;
+    } else {
+      return -1;
+    }
+    total += g->length;
+  }
+  if (total != t->size) {
+    *msg = "opts.segments do not add up to opts.size";
+    return -1;
+  }
+  return 0;
+}
+
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) return throw_err(env, "tftp-pump: start(opts, done)");
+  if (spin_max < 0) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    spin_max = cpus / 2 < 1 ? 1 : (int)(cpus / 2);
+  }
+  napi_value opts = argv[0];
+  transfer_t *t = calloc(1, sizeof *t);
+  if (!t) return throw_err(env, "tftp-pump: out of memory");
+  t->sock = -1;
+  atomic_init(&t->refs, 1);
+  atomic_init(&t->base, 1);
+  atomic_init(&t->abort_mode, 0);
+  const char *bad = NULL;
+  struct in_addr local;
+  double port, size, blksize, windowsize, retries;
+  if (get_ipv4(env, opts, "local", &local) < 0) bad = "opts.local must be an IPv4 address";
+  else if (get_ipv4(env, opts, "peer", &t->peer.sin_addr) < 0) bad = "opts.peer must be an IPv4 address";
+  else if (get_num(env, opts, "port", &port) < 0 || port < 1 || port > 65535) bad = "opts.port must be 1-65535";
+  else if (get_num(env, opts, "size", &size) < 0 || size < 0 || size > 9007199254740991.0) bad = "opts.size must be a byte count";
+  else if (get_num(env, opts, "blksize", &blksize) < 0 || blksize < 8 || blksize > 65464) bad = "opts.blksize must be 8-65464";
+  else if (get_num(env, opts, "windowsize", &windowsize) < 0 || windowsize < 1 || windowsize > 65535) bad = "opts.windowsize must be 1-65535";
+  else if (get_num(env, opts, "initialRtoMs", &t->initial_rto) < 0 || get_num(env, opts, "minRtoMs", &t->min_rto) < 0 ||
+           get_num(env, opts, "maxRtoMs", &t->max_rto) < 0 || t->min_rto < 1 || t->max_rto < t->min_rto || t->initial_rto < 1)
+    bad = "opts.initialRtoMs, minRtoMs, maxRtoMs must be >= 1 ms with min <= max";
+  else if (get_num(env, opts, "retries", &retries) < 0 || retries < 1) bad = "opts.retries must be >= 1";
+  if (bad) {
+    transfer_unref(t);
+    return throw_err(env, bad);
+  }
+  t->busy_poll = 1;
+  if (has(env, opts, "busyPoll")) {
+    napi_value v;
+    bool b = true;
+    if (napi_get_named_property(env, opts, "busyPoll", &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok) t->busy_poll = b;
+  }
+  t->peer.sin_family = AF_INET;
+  t->peer.sin_port = htons((uint16_t)port);
+  t->size = (int64_t)size;
+  t->blksize = (int)blksize;
+  t->windowsize = (int)windowsize;
+  t->retries = (int)retries;
+  t->blocks = t->size / t->blksize + 1;
+  if (read_segments(env, opts, t, &bad) < 0) {
+    transfer_unref(t);
+    return throw_err(env, bad);
+  }
+  if (has(env, opts, "oack")) {
+    napi_value b;
+    void *p;
+    size_t len;
+    bool isbuf = false;
+    napi_get_named_property(env, opts, "oack", &b);
+    napi_valuetype ty;
+    napi_typeof(env, b, &ty);
+    if (ty != napi_undefined && ty != napi_null) {
+      if (napi_is_buffer(env, b, &isbuf) != napi_ok || !isbuf || napi_get_buffer_info(env, b, &p, &len) != napi_ok || len == 0) {
+      transfer_unref(t);
+        return throw_err(env, "opts.oack must be a Buffer");
+      }
+      t->oack = malloc(len);
+      if (!t->oack) {
+      transfer_unref(t);
+        return throw_err(env, "tftp-pump: out of memory");
+      }
+      memcpy(t->oack, p, len);
+      t->oack_len = len;
+    }
+  }
+  int64_t chunk = (TARGET_CHUNK + t->blksize - 1) / t->blksize;
+  t->buf_cap_blocks = t->windowsize > chunk ? t->windowsize : chunk;
+  t->buf = malloc((size_t)(t->buf_cap_blocks * t->blksize));
+  if (!t->buf) {
+    transfer_unref(t);
+    return throw_err(env, "tftp-pump: out of memory for the read-ahead buffer");
+  }
+
+  t->sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in la = {.sin_family = AF_INET, .sin_addr = local, .sin_port = 0};
+  socklen_t ll = sizeof la;
+  if (t->sock < 0 || bind(t->sock, (struct sockaddr *)&la, sizeof la) < 0 || getsockname(t->sock, (struct sockaddr *)&la, &ll) < 0) {
+    char m[160];
+    snprintf(m, sizeof m, "cannot open a transfer socket: %s", strerror(errno));
+    if (t->sock >= 0) close(t->sock);
+    transfer_unref(t);
+    return throw_err(env, m);
+  }
+  t->local_port = ntohs(la.sin_port);
+  /* Windows of full blocks go out as one send each (as the Node path's gso.ts);
+     an OACK or ERROR is never longer than a segment, so it is never cut. */
+  if (t->windowsize > 1 && t->blksize >= 512) {
+    int seg = t->blksize + 4, per = 65507 / seg;
+    if (per > 64) per = 64;
+    if (per > 1 && setsockopt(t->sock, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg) == 0) t->gso = per;
+  }
+
+  napi_value name;
+  napi_create_string_utf8(env, "tftp-pump", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, NULL, deliver, &t->tsfn) != napi_ok) {
+    close(t->sock);
+    transfer_unref(t);
+    return throw_err(env, "tftp-pump: done must be a function");
+  }
+  atomic_store(&t->refs, 2); /* the thread's (until deliver) and the JS handle's */
+  napi_value handle;
+  if (napi_create_external(env, t, finalize_handle, NULL, &handle) != napi_ok) {
+    atomic_store(&t->refs, 1);
+    close(t->sock);
+    napi_release_threadsafe_function(t->tsfn, napi_tsfn_abort);
+    transfer_unref(t);
+    return throw_err(env, "tftp-pump: napi_create_external");
+  }
+  if (start_thread(t) < 0) {
+    t->finished = 1;
+    close(t->sock);
+    napi_release_threadsafe_function(t->tsfn, napi_tsfn_abort);
+    transfer_unref(t); /* the thread's; the handle's goes with the handle */
+    return throw_err(env, "cannot start a transfer thread");
+  }
+  return handle;
+}
+
+static transfer_t *handle_arg(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  void *p = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return NULL;
+  if (napi_get_value_external(env, argv[0], &p) != napi_ok) return NULL;
+  return p;
+}
+
+static napi_value js_abort(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  transfer_t *t = handle_arg(env, info, 3, argv);
+  if (!t) return throw_err(env, "tftp-pump: abort(handle, message, notify)");
+  if (t->finished || atomic_load(&t->abort_mode)) return NULL;
+  size_t n = 0;
+  napi_get_value_string_utf8(env, argv[1], t->abort_msg, sizeof t->abort_msg, &n);
+  bool notify = true;
+  napi_get_value_bool(env, argv[2], &notify);
+  atomic_store(&t->abort_mode, notify ? 1 : 2);
+  /* Wakes the thread's recvfrom (Linux wakes sleepers even on an unconnected
+     UDP socket, where the call itself answers ENOTCONN); sends still work. */
+  shutdown(t->sock, SHUT_RD);
+  return NULL;
+}
+
+static napi_value js_base(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out;
+  transfer_t *t = handle_arg(env, info, 1, argv);
+  if (!t) return throw_err(env, "tftp-pump: base(handle)");
+  napi_create_double(env, (double)atomic_load(&t->base), &out);
+  return out;
+}
+
+static napi_value js_port(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out;
+  transfer_t *t = handle_arg(env, info, 1, argv);
+  if (!t) return throw_err(env, "tftp-pump: port(handle)");
+  napi_create_uint32(env, t->local_port, &out);
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor d[] = {
+      {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
+      {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, NULL},
+      {"base", NULL, js_base, NULL, NULL, NULL, napi_default, NULL},
+      {"port", NULL, js_port, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
