@@ -23,6 +23,8 @@ export interface PumpOptions {
   segments: readonly FileSegment[];
   /** Poll for the ACK instead of sleeping when the client is fast and few transfers run (default true). */
   busyPoll?: boolean;
+  /** Send windows with UDP segmentation offload (default true). */
+  gso?: boolean;
 }
 
 export interface PumpResult {

@@ -22,11 +22,13 @@ export interface Negotiated {
 export type NegotiationResult = { ok: true; value: Negotiated } | { ok: false; message: string };
 
 /**
- * Most bytes in one window. A window leaves in a burst (one send per 64 KiB
- * with segmentation offload); a client whose socket cannot hold it drops the
- * tail every time, and the transfer crawls by timeouts (atftp at blksize 8192,
- * windowsize 64 on loopback: 20 s for 2 MB instead of 15 ms). 128 KiB fits a
- * Linux socket's default receive buffer; RFC 7440 lets the OACK grant less.
+ * Most payload bytes in one window. A window leaves in a burst (one send per
+ * 64 KiB with segmentation offload); a client whose socket cannot hold it
+ * drops the tail every time, and the transfer crawls by timeouts (atftp at
+ * blksize 8192, windowsize 64 on loopback: 20 s for 2 MB instead of 15 ms).
+ * 128 KiB of payload fitted a Linux socket's default receive buffer (208 KiB,
+ * charged per datagram with overhead) in our tests at the default
+ * maxWindowsize; RFC 7440 lets the OACK grant less.
  */
 export const MAX_WINDOW_BYTES = 128 * 1024;
 

@@ -116,6 +116,8 @@ export class TftpServer {
   private tickQueued = false;
   private stopping = false;
   private readonly warnedRate = new Map<string, number>();
+  /** Native transfers superseded by a new request from the same port, until their thread has ended. */
+  private readonly retiring = new Set<NativeSession>();
 
   constructor(readonly opts: TftpServerOptions) {
     this.limiter = new RateLimiter(opts.clientRate, opts.clientBurst);
@@ -182,6 +184,7 @@ export class TftpServer {
       s.abort('server shutting down');
       if (s instanceof NativeSession) native.push(s.ended);
     }
+    for (const s of this.retiring) native.push(s.ended);
     await Promise.all([...native, ...this.listeners.map((l) => new Promise<void>((r) => l.sock.close(() => r())))]);
     this.listeners.length = 0;
   }
@@ -225,6 +228,13 @@ export class TftpServer {
       if (existing.path === d.path && existing.base <= 1) return; // retransmitted RRQ: the transfer's own timer resends
       // The client reuses its port for a new request: the old transfer is over for it.
       existing.abort('superseded by a new request from the same client port', false);
+      if (existing instanceof NativeSession) {
+        // Its thread ends a moment later: out of the map now (it no longer counts against
+        // maxTransfers), and stop() still waits for it.
+        this.sessions.delete(key);
+        this.retiring.add(existing);
+        void existing.ended.then(() => this.retiring.delete(existing));
+      }
     }
     if (this.sessions.size >= this.opts.maxTransfers) {
       const message = `server busy: ${this.sessions.size} transfers in progress, try again`;
@@ -275,7 +285,7 @@ export class TftpServer {
     }
     if (neg.value.ignored.length) this.opts.log.debug(`tftp: ${rinfo.address}: ignoring unknown option(s) ${neg.value.ignored.join(', ')}`);
     const pump = this.opts.pump;
-    if (pump && mode === 'octet' && file.segments) return this.openNative(pump, l, key, rinfo, path, file, neg.value, fail);
+    if (pump && mode === 'octet' && file.segments && this.openNative(pump, l, key, rinfo, path, file, neg.value)) return;
     const sock = newSocket(false);
     try {
       await bindSocket(sock, l.address, 0);
@@ -308,16 +318,8 @@ export class TftpServer {
     session.start();
   }
 
-  private async openNative(
-    pump: Pump,
-    l: Listener,
-    key: string,
-    rinfo: RemoteInfo,
-    path: string,
-    file: BootFile,
-    neg: Negotiated,
-    fail: (code: number, message: string, refusal: boolean, level: 'error') => void,
-  ): Promise<void> {
+  /** Starts the transfer on the native path; false when it could not (the Node path serves it then). */
+  private openNative(pump: Pump, l: Listener, key: string, rinfo: RemoteInfo, path: string, file: BootFile, neg: Negotiated): boolean {
     const { blksize, windowsize, timeoutMs, oack } = neg;
     // The same clock bounds as the Node path's Transfer.
     const maxRtoMs = Math.min(Math.max(this.opts.maxRtoMs ?? 10_000, this.opts.initialRtoMs), timeoutMs ?? Infinity);
@@ -339,19 +341,19 @@ export class TftpServer {
           retries: this.opts.retries,
           segments: file.segments!,
           busyPoll: this.opts.busyPoll !== false,
+          gso: this.opts.gso !== false,
         },
         (r) => session?.finish(r),
       );
     } catch (err) {
-      await file.close?.();
-      this.opts.log.error({ err }, `tftp: cannot start a native transfer on ${l.address}`);
-      return fail(ERR.NOT_DEFINED, 'cannot open a transfer socket', false, 'error');
+      // E.g. no thread could be made (EAGAIN): this transfer runs on the event loop instead.
+      this.opts.log.warn({ err }, `tftp: cannot start a native transfer for ${rinfo.address}; using the Node data path`);
+      return false;
     }
     session = new NativeSession(this, key, pump, handle, rinfo.address, rinfo.port, path, file, blksize, windowsize);
     this.sessions.set(key, session);
     this.opts.hooks?.transferStarted?.({ client: rinfo.address, path, size: file.size, blksize, windowsize });
-    // A stop() that began while the socket was made: the abort reaches the thread.
-    if (this.stopping) session.abort('server shutting down');
+    return true;
   }
 
   /** @internal */

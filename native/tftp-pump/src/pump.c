@@ -77,6 +77,7 @@ typedef struct transfer {
   uint16_t local_port;
   int gso; /* blocks per UDP_SEGMENT send; 0: one datagram per block */
   int busy_poll;
+  int gso_allowed;
 
   int64_t size;
   int blksize;
@@ -424,10 +425,23 @@ static void *transfer_main(void *arg) {
   int timeo_ms = -1;
   uint8_t pkt[1024];
   while (c->phase != 2) {
+    int mode = atomic_load(&t->abort_mode);
+    if (mode) {
+      if (mode == 1) send_error(t, 0, t->abort_msg);
+      snprintf(t->reason, sizeof t->reason, "%s", t->abort_msg);
+      finish(t, c, "aborted");
+      break;
+    }
     double now = now_ms();
     double wait = c->deadline - now;
     if (wait <= 0) {
-      on_tick(t, c, now);
+      /* An ACK already waiting is read before the timer fires (as the Node
+         path does): a thread descheduled past its deadline must not resend. */
+      struct sockaddr_in from;
+      socklen_t fl = sizeof from;
+      ssize_t len = recvfrom(t->sock, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+      if (len >= 0) on_packet(t, pkt, len, &from);
+      else on_tick(t, c, now);
       continue;
     }
     int ms = ((int)ceil(wait) + 9) / 10 * 10;
@@ -450,18 +464,15 @@ static void *transfer_main(void *arg) {
       fl = sizeof from;
       len = recvfrom(t->sock, pkt, sizeof pkt, 0, (struct sockaddr *)&from, &fl);
     }
-    int mode = atomic_load(&t->abort_mode);
-    if (mode) {
-      if (mode == 1) send_error(t, 0, t->abort_msg);
-      snprintf(t->reason, sizeof t->reason, "%s", t->abort_msg);
-      finish(t, c, "aborted");
-      break;
-    }
+    /* abort() sets the mode, then shuts the receive side down, which wakes recvfrom. */
+    if (atomic_load(&t->abort_mode)) continue;
     if (len >= 0) on_packet(t, pkt, len, &from);
   }
   atomic_fetch_sub(&running, 1);
-  napi_call_threadsafe_function(t->tsfn, t, napi_tsfn_blocking);
-  napi_release_threadsafe_function(t->tsfn, napi_tsfn_release);
+  /* deliver() may free t before the release below: keep the function here. */
+  napi_threadsafe_function tsfn = t->tsfn;
+  napi_call_threadsafe_function(tsfn, t, napi_tsfn_blocking);
+  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
   return NULL;
 }
 
@@ -557,6 +568,14 @@ static int has(napi_env env, napi_value obj, const char *key) {
   return b;
 }
 
+/* A boolean option; dflt when absent or not a boolean. */
+static int get_flag(napi_env env, napi_value obj, const char *key, int dflt) {
+  napi_value v;
+  bool b;
+  if (!has(env, obj, key) || napi_get_named_property(env, obj, key, &v) != napi_ok || napi_get_value_bool(env, v, &b) != napi_ok) return dflt;
+  return b;
+}
+
 /* Copies opts.segments into t; -1 with msg set on a bad entry. */
 static int read_segments(napi_env env, napi_value opts, transfer_t *t, const char **msg) {
   napi_value arr;
@@ -641,12 +660,8 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     transfer_unref(t);
     return throw_err(env, bad);
   }
-  t->busy_poll = 1;
-  if (has(env, opts, "busyPoll")) {
-    napi_value v;
-    bool b = true;
-    if (napi_get_named_property(env, opts, "busyPoll", &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok) t->busy_poll = b;
-  }
+  t->busy_poll = get_flag(env, opts, "busyPoll", 1);
+  t->gso_allowed = get_flag(env, opts, "gso", 1);
   t->peer.sin_family = AF_INET;
   t->peer.sin_port = htons((uint16_t)port);
   t->size = (int64_t)size;
@@ -701,7 +716,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   t->local_port = ntohs(la.sin_port);
   /* Windows of full blocks go out as one send each (as the Node path's gso.ts);
      an OACK or ERROR is never longer than a segment, so it is never cut. */
-  if (t->windowsize > 1 && t->blksize >= 512) {
+  if (t->windowsize > 1 && t->blksize >= 512 && t->gso_allowed) {
     int seg = t->blksize + 4, per = 65507 / seg;
     if (per > 64) per = 64;
     if (per > 1 && setsockopt(t->sock, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg) == 0) t->gso = per;
