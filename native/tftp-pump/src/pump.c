@@ -44,7 +44,10 @@
 #endif
 
 #define MAX_BATCH 64
-#define TARGET_CHUNK (256 * 1024)
+/* Read-ahead per pread: small, so that what a send copies is still in the
+   cache. With 256 KiB per transfer, 100 transfers (25 MiB) missed it on
+   every block: bench/tftp C used 12% more CPU on the whole machine. */
+#define TARGET_CHUNK (16 * 1024)
 #define STRANGER_ERRORS_PER_SECOND 20
 
 /* Busy polling (see transfer_main): only while few transfers run and the
