@@ -541,25 +541,32 @@ class Session {
     const t = this.transfer;
     // Let queued sends (the ERROR above) leave before the socket goes.
     setImmediate(() => this.sock.close());
-    void Promise.resolve(this.file.close?.()).catch(() => undefined);
-    this.server.ended(this, {
+    closeAndReport(this.server, this, this.file, {
       client: this.address,
       port: this.port,
-      path: this.path,
-      kind: this.file.kind,
-      node: this.file.node,
       mode: this.mode,
-      size: this.file.size,
       bytes: t.bytesAcked,
       blksize: t.s.blksize,
       windowsize: t.s.windowsize,
-      durationMs: performance.now() - this.startedWall,
+      startedWall: this.startedWall,
       retransmits: t.retransmits,
       timeouts: t.timeouts,
       outcome,
-      reason,
+      ...(reason ? { reason } : {}),
     });
   }
+}
+
+/** Releases a finished transfer's file and hands the server its record. */
+function closeAndReport(
+  server: TftpServer,
+  s: Session | NativeSession,
+  file: BootFile,
+  r: Omit<TransferRecord, 'path' | 'kind' | 'node' | 'size' | 'durationMs'> & { startedWall: number },
+): void {
+  void Promise.resolve(file.close?.()).catch(() => undefined);
+  const { startedWall, ...rest } = r;
+  server.ended(s, { ...rest, path: s.path, kind: file.kind, node: file.node, size: file.size, durationMs: performance.now() - startedWall });
 }
 
 /** A transfer on the native data path: the thread owns the socket and the clock; this is its record. */
@@ -597,19 +604,14 @@ class NativeSession {
     for (let i = 0; i < r.unknownTidSent; i++) this.server.countError(ERR.UNKNOWN_TID);
     for (let i = 0; i < r.errorsSent; i++) this.server.countError(ERR.NOT_DEFINED);
     if (r.outcome === 'read-error') this.server.opts.log.error(`tftp: reading '${this.path}' for ${this.address} failed: ${r.reason ?? ''}`);
-    void Promise.resolve(this.file.close?.()).catch(() => undefined);
-    this.server.ended(this, {
+    closeAndReport(this.server, this, this.file, {
       client: this.address,
       port: this.port,
-      path: this.path,
-      kind: this.file.kind,
-      node: this.file.node,
       mode: 'octet',
-      size: this.file.size,
       bytes: r.bytesAcked,
       blksize: this.blksize,
       windowsize: this.windowsize,
-      durationMs: performance.now() - this.startedWall,
+      startedWall: this.startedWall,
       retransmits: r.retransmits,
       timeouts: r.timeouts,
       outcome: r.outcome,
