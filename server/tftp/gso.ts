@@ -46,6 +46,15 @@ export function gsoBatch(segmentSize: number): number {
   return Math.max(1, Math.min(GSO_MAX_SEGMENTS, Math.floor(MAX_UDP_PAYLOAD / segmentSize)));
 }
 
+/**
+ * Blocks per send for a transfer's windows; 1: one send per block. Only
+ * windows of full blocks of 512 bytes and more: every packet larger than the
+ * segment size is cut, and an OACK or ERROR must never be.
+ */
+export function windowBatch(blksize: number, windowsize: number): number {
+  return windowsize > 1 && blksize >= 512 ? Math.min(windowsize, gsoBatch(blksize + 4)) : 1;
+}
+
 /** Set (or with 0 clear) the socket's segment size; false when not possible here. */
 export function setSegmentSize(sock: Socket, size: number): boolean {
   const fn = load();

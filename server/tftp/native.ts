@@ -23,18 +23,16 @@ export interface PumpOptions {
   segments: readonly FileSegment[];
   /** Poll for the ACK instead of sleeping when the client is fast and few transfers run (default true). */
   busyPoll?: boolean;
-  /** Send windows with UDP segmentation offload (default true). */
-  gso?: boolean;
+  /** Blocks per UDP_SEGMENT send (gso.ts windowBatch); 1 or absent: one send per block. */
+  gsoBlocks?: number;
 }
 
 export interface PumpResult {
   outcome: 'complete' | 'timeout' | 'client-error' | 'aborted' | 'read-error';
   reason?: string;
   bytesAcked: number;
-  base: number;
   retransmits: number;
   timeouts: number;
-  duplicateAcks: number;
   /** ERROR 5 answers to packets from other ports/addresses. */
   unknownTidSent: number;
   /** ERROR 0 sent to the client (timed out, aborted, read error). */
@@ -48,7 +46,6 @@ export interface Pump {
   start(opts: PumpOptions, done: (r: PumpResult) => void): PumpHandle;
   abort(h: PumpHandle, message: string, notify: boolean): void;
   base(h: PumpHandle): number;
-  port(h: PumpHandle): number;
 }
 
 let loaded: { pump?: Pump; error?: string } | undefined;

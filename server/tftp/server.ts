@@ -7,7 +7,7 @@ import { BootRefused, type BootClient, type BootFile } from '../boot/content.js'
 import type { Logger } from '../log.js';
 import { BlockSource } from './blocks.js';
 import { dataHeader, encodeError, encodeOack, ERR } from './codec.js';
-import { gsoBatch, setSegmentSize } from './gso.js';
+import { setSegmentSize, windowBatch } from './gso.js';
 import type { Pump, PumpHandle, PumpResult } from './native.js';
 import { netasciiFile } from './netascii.js';
 import { negotiate, type Negotiated, type OptionLimits } from './options.js';
@@ -116,8 +116,8 @@ export class TftpServer {
   private tickQueued = false;
   private stopping = false;
   private readonly warnedRate = new Map<string, number>();
-  /** Native transfers superseded by a new request from the same port, until their thread has ended. */
-  private readonly retiring = new Set<NativeSession>();
+  /** Native transfers until their thread has ended (stop() waits for them; a superseded one is no longer in sessions). */
+  private readonly native = new Set<NativeSession>();
 
   constructor(readonly opts: TftpServerOptions) {
     this.limiter = new RateLimiter(opts.clientRate, opts.clientBurst);
@@ -178,14 +178,8 @@ export class TftpServer {
     this.stopping = true;
     clearInterval(this.ticker);
     this.ticker = undefined;
-    const native: Array<Promise<void>> = [];
-    for (const s of [...this.sessions.values()]) {
-      if (s === 'pending') continue;
-      s.abort('server shutting down');
-      if (s instanceof NativeSession) native.push(s.ended);
-    }
-    for (const s of this.retiring) native.push(s.ended);
-    await Promise.all([...native, ...this.listeners.map((l) => new Promise<void>((r) => l.sock.close(() => r())))]);
+    for (const s of [...this.sessions.values()]) if (s !== 'pending') s.abort('server shutting down');
+    await Promise.all([...[...this.native].map((s) => s.ended), ...this.listeners.map((l) => new Promise<void>((r) => l.sock.close(() => r())))]);
     this.listeners.length = 0;
   }
 
@@ -228,13 +222,8 @@ export class TftpServer {
       if (existing.path === d.path && existing.base <= 1) return; // retransmitted RRQ: the transfer's own timer resends
       // The client reuses its port for a new request: the old transfer is over for it.
       existing.abort('superseded by a new request from the same client port', false);
-      if (existing instanceof NativeSession) {
-        // Its thread ends a moment later: out of the map now (it no longer counts against
-        // maxTransfers), and stop() still waits for it.
-        this.sessions.delete(key);
-        this.retiring.add(existing);
-        void existing.ended.then(() => this.retiring.delete(existing));
-      }
+      // A native one ends a moment later, on its thread: it stops counting against maxTransfers now.
+      if (existing instanceof NativeSession) this.sessions.delete(key);
     }
     if (this.sessions.size >= this.opts.maxTransfers) {
       const message = `server busy: ${this.sessions.size} transfers in progress, try again`;
@@ -306,10 +295,7 @@ export class TftpServer {
       windowsize,
       oack: oack.length > 0,
       clientTimeoutMs: timeoutMs,
-      initialRtoMs: this.opts.initialRtoMs,
-      minRtoMs: this.opts.minRtoMs ?? 50,
-      maxRtoMs: Math.max(this.opts.maxRtoMs ?? 10_000, this.opts.initialRtoMs),
-      retries: this.opts.retries,
+      ...this.clock(),
     });
     const session = new Session(this, key, sock, rinfo.address, rinfo.port, path, mode, file, transfer, oack);
     this.sessions.set(key, session);
@@ -321,8 +307,9 @@ export class TftpServer {
   /** Starts the transfer on the native path; false when it could not (the Node path serves it then). */
   private openNative(pump: Pump, l: Listener, key: string, rinfo: RemoteInfo, path: string, file: BootFile, neg: Negotiated): boolean {
     const { blksize, windowsize, timeoutMs, oack } = neg;
-    // The same clock bounds as the Node path's Transfer.
-    const maxRtoMs = Math.min(Math.max(this.opts.maxRtoMs ?? 10_000, this.opts.initialRtoMs), timeoutMs ?? Infinity);
+    const clock = this.clock();
+    // As Transfer does: the client's RFC 2349 timeout caps the retransmission timeout.
+    const maxRtoMs = Math.min(clock.maxRtoMs, timeoutMs ?? Infinity);
     let session: NativeSession | undefined;
     let handle: PumpHandle;
     try {
@@ -335,13 +322,12 @@ export class TftpServer {
           blksize,
           windowsize,
           ...(oack.length ? { oack: encodeOack(oack) } : {}),
-          initialRtoMs: this.opts.initialRtoMs,
-          minRtoMs: Math.min(this.opts.minRtoMs ?? 50, maxRtoMs),
+          ...clock,
+          minRtoMs: Math.min(clock.minRtoMs, maxRtoMs),
           maxRtoMs,
-          retries: this.opts.retries,
           segments: file.segments!,
           busyPoll: this.opts.busyPoll !== false,
-          gso: this.opts.gso !== false,
+          gsoBlocks: this.opts.gso === false ? 1 : windowBatch(blksize, windowsize),
         },
         (r) => session?.finish(r),
       );
@@ -352,13 +338,21 @@ export class TftpServer {
     }
     session = new NativeSession(this, key, pump, handle, rinfo.address, rinfo.port, path, file, blksize, windowsize);
     this.sessions.set(key, session);
+    this.native.add(session);
     this.opts.hooks?.transferStarted?.({ client: rinfo.address, path, size: file.size, blksize, windowsize });
     return true;
+  }
+
+  /** Retransmission clock bounds, the same for both data paths. */
+  private clock(): { initialRtoMs: number; minRtoMs: number; maxRtoMs: number; retries: number } {
+    const { initialRtoMs, minRtoMs = 50, maxRtoMs = 10_000, retries } = this.opts;
+    return { initialRtoMs, minRtoMs, maxRtoMs: Math.max(maxRtoMs, initialRtoMs), retries };
   }
 
   /** @internal */
   ended(s: Session | NativeSession, record: TransferRecord): void {
     if (this.sessions.get(s.key) === s) this.sessions.delete(s.key);
+    if (s instanceof NativeSession) this.native.delete(s);
     if (!this.sessions.size && this.ticker) {
       clearInterval(this.ticker);
       this.ticker = undefined;
@@ -421,10 +415,8 @@ class Session {
     // Windows go out in one system call each. Only for blocks of 512 bytes and
     // more: every packet larger than the segment size is cut, and an OACK or
     // ERROR must never be.
-    const { blksize, windowsize } = transfer.s;
-    if (windowsize > 1 && blksize >= 512 && server.opts.gso !== false && setSegmentSize(sock, blksize + 4)) {
-      this.batch = Math.min(windowsize, gsoBatch(blksize + 4));
-    }
+    const batch = server.opts.gso === false ? 1 : windowBatch(transfer.s.blksize, transfer.s.windowsize);
+    if (batch > 1 && setSegmentSize(sock, transfer.s.blksize + 4)) this.batch = batch;
   }
 
   private readonly onBatchSent = (err: Error | null): void => {

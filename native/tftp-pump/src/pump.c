@@ -19,7 +19,6 @@
 //   start(opts, done) -> handle     (throws on a bad option or a socket error)
 //   abort(handle, message, notify)  ends the transfer (ERROR 0 when notify)
 //   base(handle) -> number          lowest block not yet acknowledged
-//   port(handle) -> number          the transfer's local port
 // done(result) is called once on the JS thread.
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -77,10 +76,8 @@ typedef struct transfer {
   int sock;
   int finished;     /* JS thread only: the result was delivered, fds closed */
   struct sockaddr_in peer;
-  uint16_t local_port;
   int gso; /* blocks per UDP_SEGMENT send; 0: one datagram per block */
   int busy_poll;
-  int gso_allowed;
 
   int64_t size;
   int blksize;
@@ -103,7 +100,7 @@ typedef struct transfer {
   /* result */
   const char *outcome;
   char reason[512];
-  int64_t retransmits, timeouts, duplicate_acks, unknown_tid_sent, errors_sent;
+  int64_t retransmits, timeouts, unknown_tid_sent, errors_sent;
 
   /* read-ahead: blocks [buf_first, buf_first + buf_n) */
   uint8_t *buf;
@@ -328,8 +325,7 @@ static void on_ack(transfer_t *t, sender_clock *c, uint16_t block, double now) {
   int64_t acked = base - 1 + (int64_t)(uint16_t)(block - (uint16_t)((base - 1) & 0xffff));
   if (acked > t->next - 1) return; /* not in this window: stale or bogus */
   if (acked == base - 1) {
-    t->duplicate_acks++; /* never answered: only the timer resends */
-    return;
+    return; /* a duplicate: never answered, only the timer resends */
   }
   int whole = acked == t->next - 1;
   if (whole) sample(t, c, now);
@@ -520,10 +516,8 @@ static void deliver(napi_env env, napi_value done, void *context, void *data) {
     double acked = t->outcome && strcmp(t->outcome, "complete") == 0 ? (double)t->size : (double)((base - 1) * (int64_t)t->blksize);
     if (acked > (double)t->size) acked = (double)t->size;
     set_num(env, res, "bytesAcked", acked);
-    set_num(env, res, "base", (double)base);
     set_num(env, res, "retransmits", (double)t->retransmits);
     set_num(env, res, "timeouts", (double)t->timeouts);
-    set_num(env, res, "duplicateAcks", (double)t->duplicate_acks);
     set_num(env, res, "unknownTidSent", (double)t->unknown_tid_sent);
     set_num(env, res, "errorsSent", (double)t->errors_sent);
     napi_get_undefined(env, &undef);
@@ -664,7 +658,8 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     return throw_err(env, bad);
   }
   t->busy_poll = get_flag(env, opts, "busyPoll", 1);
-  t->gso_allowed = get_flag(env, opts, "gso", 1);
+  double gso_blocks = 1;
+  if (has(env, opts, "gsoBlocks") && get_num(env, opts, "gsoBlocks", &gso_blocks) < 0) gso_blocks = 1;
   t->peer.sin_family = AF_INET;
   t->peer.sin_port = htons((uint16_t)port);
   t->size = (int64_t)size;
@@ -708,21 +703,17 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
 
   t->sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in la = {.sin_family = AF_INET, .sin_addr = local, .sin_port = 0};
-  socklen_t ll = sizeof la;
-  if (t->sock < 0 || bind(t->sock, (struct sockaddr *)&la, sizeof la) < 0 || getsockname(t->sock, (struct sockaddr *)&la, &ll) < 0) {
+  if (t->sock < 0 || bind(t->sock, (struct sockaddr *)&la, sizeof la) < 0) {
     char m[160];
     snprintf(m, sizeof m, "cannot open a transfer socket: %s", strerror(errno));
     if (t->sock >= 0) close(t->sock);
     transfer_unref(t);
     return throw_err(env, m);
   }
-  t->local_port = ntohs(la.sin_port);
-  /* Windows of full blocks go out as one send each (as the Node path's gso.ts);
-     an OACK or ERROR is never longer than a segment, so it is never cut. */
-  if (t->windowsize > 1 && t->blksize >= 512 && t->gso_allowed) {
-    int seg = t->blksize + 4, per = 65507 / seg;
-    if (per > 64) per = 64;
-    if (per > 1 && setsockopt(t->sock, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg) == 0) t->gso = per;
+  /* Windows go out gso_blocks at a time (JS decides: gso.ts windowBatch). */
+  if (gso_blocks > 1) {
+    int seg = t->blksize + 4;
+    if (setsockopt(t->sock, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg) == 0) t->gso = gso_blocks > MAX_BATCH ? MAX_BATCH : gso_blocks;
   }
 
   napi_value name;
@@ -783,20 +774,11 @@ static napi_value js_base(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static napi_value js_port(napi_env env, napi_callback_info info) {
-  napi_value argv[1], out;
-  transfer_t *t = handle_arg(env, info, 1, argv);
-  if (!t) return throw_err(env, "tftp-pump: port(handle)");
-  napi_create_uint32(env, t->local_port, &out);
-  return out;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
       {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, NULL},
       {"base", NULL, js_base, NULL, NULL, NULL, napi_default, NULL},
-      {"port", NULL, js_port, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

@@ -285,10 +285,16 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     assert.equal(ok.data!.length, files['static.bin']!.length);
     const refused = await rawGet(port, '../../x', { from: '127.0.0.2' });
     assert.equal(refused.error?.code, 2);
-    await s.server.events.flush();
     type Ev = { kind: string; detail: Record<string, unknown> };
-    const ev = (await s.api<{ items?: Ev[] } | Ev[]>('GET', '/api/v1/nodes/blade2/events')).body;
-    const list: Ev[] = Array.isArray(ev) ? ev : (ev.items ?? []);
+    // A transfer's record reaches the timeline after its last ACK (on the native path from the
+    // transfer's thread, then a node lookup): read until the three events are there.
+    let list: Ev[] = [];
+    for (let i = 0; i < 100 && !['tftp.failed', 'tftp.transfer', 'tftp.refused'].every((k) => list.some((e) => e.kind === k)); i++) {
+      if (i) await new Promise((r) => setTimeout(r, 20));
+      await s.server.events.flush();
+      const ev = (await s.api<{ items?: Ev[] } | Ev[]>('GET', '/api/v1/nodes/blade2/events')).body;
+      list = Array.isArray(ev) ? ev : (ev.items ?? []);
+    }
     const failed = list.find((e) => e.kind === 'tftp.failed');
     assert.ok(failed, JSON.stringify(list));
     assert.equal(failed.detail.outcome, 'timeout');
