@@ -109,15 +109,25 @@ describe('director: nftables LVS-NAT in namespaces', () => {
     assert.match(metrics.stdout, /rackboot_director_pool_size\{service="web"\} 3/);
   });
 
-  test('a server that silently drops packets (pulled plug): handshakes caught by its removal are re-balanced, no request fails', async (t) => {
+  test('a server that silently drops packets (pulled plug): handshakes caught by its removal are re-balanced, no new request fails', async (t) => {
     if (!requireLab(t, { root: true, commands: ['nft', 'ip', 'busybox', 'curl', 'conntrack'] }) || !ready) return;
     const rs3 = lab.servers[2]!;
-    const batch = lab.requests(150, 80, 6000);
+    // 10 s: a SYN sent just after the plug is retransmitted at +1, +3 and +7 s; removal must come before one of them.
+    const batch = lab.requests(150, 80, 10_000);
     await sleep(100);
     // SYNs to rs3 now vanish: a client's connect hangs until its SYN is retransmitted elsewhere.
     lab.lab.execSync(rs3.ns, 'nft', ['-f', '-'], { input: 'table ip plug {\n  chain drop80 {\n    type filter hook input priority 0; policy accept;\n    tcp dport 80 drop\n  }\n}\n' });
-    const { counts, failures } = await batch;
-    if (failures.length) assert.fail(`every request must be answered: ${failures.length} failed (${JSON.stringify(counts)})${await diag()}`);
+    const pluggedAt = Date.now();
+    const { counts, failed } = await batch;
+    // A request whose connection to rs3 was already established when the plug was pulled is lost with
+    // rs3, as with a real server (its TCP state is there; IPVS loses it too). The requests are sequential,
+    // so there is at most one such. Every other request, and every handshake to rs3, must be answered.
+    const lost = failed.filter((f) => f.connectedAt !== null && f.connectedAt <= pluggedAt);
+    const wrong = failed.filter((f) => !lost.includes(f));
+    if (wrong.length || lost.length > 1) {
+      assert.fail(`every request not already established on rs3 must be answered: ${JSON.stringify(failed)} (plugged at ${pluggedAt}; ${JSON.stringify(counts)})${await diag()}`);
+    }
+    if (lost.length) t.diagnostic(`one request was established on rs3 before the plug and was lost with it: ${JSON.stringify(lost[0])}`);
     assert.equal((await rsState('rs3'))?.state, 'down');
     assert.ok((counts.rs1 ?? 0) + (counts.rs2 ?? 0) > 100);
   });

@@ -173,12 +173,12 @@ export class DirectorLab {
   }
 
   /** `n` sequential requests to the VIP from the client namespace, each on a new connection. */
-  async requests(n: number, port = 80, timeoutMs = 3000): Promise<{ counts: Record<string, number>; failures: string[] }> {
+  async requests(n: number, port = 80, timeoutMs = 3000): Promise<Requests> {
     const script = join(this.tmp, 'client.mjs');
     writeFileSync(script, CLIENT);
     const r = await this.lab.exec(this.client, process.execPath, [script, `http://${VIP}:${port}/`, String(n), String(timeoutMs)], { timeoutMs: 120_000 });
     if (r.code !== 0) throw new Error(`client failed: ${r.stderr}`);
-    return JSON.parse(r.stdout) as { counts: Record<string, number>; failures: string[] };
+    return JSON.parse(r.stdout) as Requests;
   }
 
   async cleanup(): Promise<void> {
@@ -187,6 +187,9 @@ export class DirectorLab {
     rmSync(this.tmp, { recursive: true, force: true });
   }
 }
+
+/** What the client saw: answers per server, and each failure with when its TCP connection was established (null: never). */
+export type Requests = { counts: Record<string, number>; failures: string[]; failed: Array<{ error: string; connectedAt: number | null }> };
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -205,20 +208,26 @@ const CLIENT = `
 import http from 'node:http';
 const [url, n, timeout] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4] || 3000)];
 const once = () => new Promise((resolve) => {
+  let connectedAt = null;
   const req = http.get(url, { agent: false, timeout }, (res) => {
     let body = '';
     res.on('data', (d) => (body += d));
-    res.on('end', () => resolve(res.statusCode === 200 ? { ok: true, body: body.trim() } : { ok: false, body: 'status ' + res.statusCode }));
+    res.on('end', () => resolve(res.statusCode === 200 ? { ok: true, body: body.trim() } : { ok: false, body: 'status ' + res.statusCode, connectedAt }));
   });
+  req.on('socket', (s) => s.once('connect', () => (connectedAt = Date.now())));
   req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', (e) => resolve({ ok: false, body: e.code || e.message }));
+  req.on('error', (e) => resolve({ ok: false, body: e.code || e.message, connectedAt }));
 });
 const counts = {};
 const failures = [];
+const failed = [];
 for (let i = 0; i < n; i++) {
   const r = await once();
   if (r.ok) counts[r.body] = (counts[r.body] || 0) + 1;
-  else failures.push(r.body);
+  else {
+    failures.push(r.body);
+    failed.push({ error: r.body, connectedAt: r.connectedAt });
+  }
 }
-console.log(JSON.stringify({ counts, failures }));
+console.log(JSON.stringify({ counts, failures, failed }));
 `;
