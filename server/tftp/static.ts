@@ -9,9 +9,9 @@
 // open descriptor (/proc/self/fd/N) must lie inside the root's real path, so a
 // symlink leading out of the root is refused even if it is swapped in while we
 // look at it.
-import { constants, promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { closeSync, constants, createReadStream, fstatSync, openSync, read, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { BootRefused, type BootClient, type BootContentProvider, type BootFile } from '../boot/content.js';
 import { confineName } from './names.js';
@@ -32,38 +32,68 @@ export class StaticFiles implements BootContentProvider {
     // Callers confine names already; a provider that opens files checks again.
     const c = confineName(path);
     if (!c.ok || c.path !== path) throw new BootRefused(`refused file name '${path}'`, 403);
-    const inRoot = await openInside(this.opts.root, path, 'file');
+    const inRoot = openInside(this.opts.root, path, 'file');
     if (inRoot) return inRoot;
     if (path.includes('/')) return undefined;
     for (const dir of this.opts.loaderDirs) {
       // Distribution directories: plain names only, their own symlinks (ipxe ROMs) are trusted.
-      const f = await openInside(dir, path, 'loader', false);
+      const f = openInside(dir, path, 'loader', false);
       if (f) return f;
     }
     return undefined;
   }
 }
 
-async function realRoot(root: string): Promise<string | undefined> {
+/**
+ * A root's real path, re-resolved at most once a second: realpath(3) walks
+ * every component with lstat (~25 µs a root), and a request for a loader
+ * name tries the root and every loader directory. An operator who re-points
+ * a root symlink is followed within the second.
+ */
+const realRoots = new Map<string, { at: number; real: string | undefined }>();
+const REAL_ROOT_TTL_MS = 1000;
+
+function realRoot(root: string): string | undefined {
+  const now = performance.now();
+  const hit = realRoots.get(root);
+  if (hit && now - hit.at < REAL_ROOT_TTL_MS) return hit.real;
+  let real: string | undefined;
   try {
-    return await fsp.realpath(root);
+    real = realpathSync.native(root);
   } catch {
-    return undefined;
+    real = undefined;
   }
+  if (realRoots.size > 64) realRoots.clear();
+  realRoots.set(root, { at: now, real });
+  return real;
 }
 
 function code(err: unknown): string | undefined {
   return (err as { code?: string })?.code;
 }
 
-/** Open root/rel as a regular file; undefined when there is none. */
-async function openInside(root: string, rel: string, kind: 'file' | 'loader', confine = true): Promise<BootFile | undefined> {
-  const rootReal = await realRoot(root);
+/**
+ * Open root/rel as a regular file; undefined when there is none.
+ *
+ * Synchronous on purpose: these are a few metadata calls on a local directory
+ * (microseconds each, from the dentry cache), while each asynchronous call is
+ * a round trip through libuv's thread pool. Four of those made a request wait
+ * ~0.4 ms before its first packet, against ~15 µs for dnsmasq, and a PXE boot
+ * makes ten or so requests in a row (docs/benchmarks.md). A root on a slow
+ * network file system would stall the event loop instead; tftp.root is local.
+ */
+function openInside(root: string, rel: string, kind: 'file' | 'loader', confine = true): BootFile | undefined {
+  const rootReal = realRoot(root);
   if (rootReal === undefined) return undefined;
-  let fh: FileHandle;
+  const full = join(rootReal, rel);
+  let fd: number;
   try {
+    // Most lookups miss (PXELINUX's config walk, the loader directories tried in turn): a stat
+    // that returns undefined costs a tenth of an open that throws (Node builds an Error for it).
+    // What is opened afterwards is still checked on its descriptor.
+    if (!statSync(full, { throwIfNoEntry: false })) return undefined;
     // O_NONBLOCK: a FIFO planted in the root must not hang the open.
-    fh = await fsp.open(join(rootReal, rel), constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = openSync(full, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     const c = code(err);
     if (c === 'ENOENT' || c === 'ENOTDIR' || c === 'ELOOP' || c === 'ENAMETOOLONG') return undefined;
@@ -72,43 +102,65 @@ async function openInside(root: string, rel: string, kind: 'file' | 'loader', co
   }
   try {
     if (confine) {
-      const real = await openedPath(fh, join(rootReal, rel));
+      const real = openedPath(fd, full);
       if (real !== rootReal && !real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep)) {
         throw new BootRefused(`'${rel}' is a symlink leading outside the TFTP root (to ${real})`, 403);
       }
     }
-    const st = await fh.stat();
+    const st = fstatSync(fd);
     if (!st.isFile()) {
-      await fh.close();
+      closeSync(fd);
       return undefined;
     }
-    return fileOf(fh, st.size, `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`, kind === 'loader' || LOADER_NAME.test(rel) ? 'loader' : 'file');
+    return fileOf(fd, st.size, `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`, kind === 'loader' || LOADER_NAME.test(rel) ? 'loader' : 'file');
   } catch (err) {
-    await fh.close().catch(() => undefined);
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
     throw err;
   }
 }
 
 /** The path the kernel opened (race-free), falling back to realpath where /proc is absent. */
-async function openedPath(fh: FileHandle, fallback: string): Promise<string> {
+function openedPath(fd: number, fallback: string): string {
   try {
-    return await fsp.readlink(`/proc/self/fd/${fh.fd}`);
+    return readlinkSync(`/proc/self/fd/${fd}`);
   } catch {
-    return fsp.realpath(fallback);
+    return realpathSync.native(fallback);
   }
 }
 
-function fileOf(fh: FileHandle, size: number, etag: string, kind: BootFile['kind']): BootFile {
+function readAt(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+function fileOf(fd: number, size: number, etag: string, kind: BootFile['kind']): BootFile {
   let closed = false;
-  const read = async (start: number, end: number): Promise<Buffer> => {
+  // A raw descriptor (not a FileHandle) is closed only when no read or stream still uses it:
+  // a number closed under an in-flight read could be reused by another open meanwhile.
+  let busy = 0;
+  let idle: (() => void) | undefined;
+  const hold = () => void busy++;
+  const release = () => {
+    if (--busy === 0) idle?.();
+  };
+  const readRange = async (start: number, end: number): Promise<Buffer> => {
     end = Math.min(end, size);
     if (start >= end) return Buffer.alloc(0);
+    if (closed) throw new Error('file closed');
     const buf = Buffer.allocUnsafe(end - start);
     let got = 0;
-    while (got < buf.length) {
-      const { bytesRead } = await fh.read(buf, got, buf.length - got, start + got);
-      if (bytesRead === 0) break; // shrank under us: the caller sees a short read
-      got += bytesRead;
+    hold();
+    try {
+      while (got < buf.length) {
+        const bytesRead = await readAt(fd, buf, got, buf.length - got, start + got);
+        if (bytesRead === 0) break; // shrank under us: the caller sees a short read
+        got += bytesRead;
+      }
+    } finally {
+      release();
     }
     return got === buf.length ? buf : buf.subarray(0, got);
   };
@@ -116,17 +168,27 @@ function fileOf(fh: FileHandle, size: number, etag: string, kind: BootFile['kind
     size,
     etag,
     kind,
-    read,
-    segments: [{ fd: fh.fd, offset: 0, length: size }],
+    read: readRange,
+    segments: [{ fd, offset: 0, length: size }],
     stream(start = 0, end = size) {
       end = Math.min(end, size);
       if (start >= end) return Readable.from([]);
-      return fh.createReadStream({ start, end: end - 1, autoClose: false });
+      if (closed) throw new Error('file closed');
+      hold();
+      // autoClose: false also means no destroy at the end, so no 'close' then: 'end' (nothing
+      // left to read) or 'close' (destroyed, after its last read returned), whichever is first.
+      const rs = createReadStream('', { fd, start, end: end - 1, autoClose: false });
+      let done = false;
+      const once = () => {
+        if (!done) (done = true), release();
+      };
+      return rs.once('end', once).once('close', once);
     },
     async close() {
       if (closed) return;
       closed = true;
-      await fh.close();
+      if (busy) await new Promise<void>((r) => (idle = r));
+      closeSync(fd);
     },
   };
 }

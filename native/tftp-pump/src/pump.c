@@ -1,6 +1,6 @@
 // rackboot's native TFTP data path. Node decides everything about a request
 // (names, content, options, limits) and then hands the transfer here: a
-// socket (the transfer id) and a thread of its own that sends blocks and
+// socket (the transfer id) and a thread of its own (kept for later transfers) that sends blocks and
 // waits for ACKs with plain blocking system calls, as tftpd-hpa's process per
 // transfer does. Node's per-datagram cost (a Buffer and an rinfo object per
 // packet, an event-loop turn per ACK, one core) made lock-step transfers
@@ -49,7 +49,7 @@
 #define TARGET_CHUNK (16 * 1024)
 #define STRANGER_ERRORS_PER_SECOND 20
 
-/* Busy polling (see transfer_main): only while few transfers run and the
+/* Busy polling (see run_transfer): only while few transfers run and the
    client answers within SPIN_RTT_US. */
 #define SPIN_RTT_US 100.0
 static atomic_int running;
@@ -417,10 +417,8 @@ static void on_packet(transfer_t *t, const uint8_t *pkt, ssize_t len, const stru
  * 2.5x as fast for a core's time (docs/benchmarks.md). Slower clients (most
  * PXE ROMs over a real LAN) and busy servers never spin.
  */
-static void *transfer_main(void *arg) {
-  transfer_t *t = arg;
+static void run_transfer(transfer_t *t) {
   sender_clock *c = &t->c;
-  begin(t);
   int timeo_ms = -1;
   uint8_t pkt[1024];
   while (c->phase != 2) {
@@ -472,21 +470,112 @@ static void *transfer_main(void *arg) {
   napi_threadsafe_function tsfn = t->tsfn;
   napi_call_threadsafe_function(tsfn, t, napi_tsfn_blocking);
   napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+}
+
+/*
+ * Transfer threads are kept for reuse: making one (clone, a stack mapped,
+ * and unmapped at its end) cost ~0.1 ms a transfer, which a PXE boot's short
+ * files (loader modules, configs, many 404s) pay one after another. A
+ * finished thread waits up to POOL_IDLE_MS for the next transfer; at most
+ * POOL_MAX_IDLE wait at once.
+ */
+#define POOL_MAX_IDLE 32
+#define POOL_IDLE_MS 10000
+
+typedef struct worker {
+  pthread_cond_t cv;
+  transfer_t *job;   /* set by assign(), under pool_lock */
+  int idle;          /* on the idle list */
+  struct worker *next;
+} worker_t;
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static worker_t *idle_list;
+static int idle_count;
+
+static void unlink_idle(worker_t *w) {
+  for (worker_t **p = &idle_list; *p; p = &(*p)->next) {
+    if (*p == w) {
+      *p = w->next;
+      idle_count--;
+      break;
+    }
+  }
+  w->idle = 0;
+  w->next = NULL;
+}
+
+static void *worker_main(void *arg) {
+  worker_t *w = arg;
+  pthread_mutex_lock(&pool_lock);
+  for (;;) {
+    while (!w->job) {
+      struct timespec until;
+      clock_gettime(CLOCK_MONOTONIC, &until);
+      until.tv_sec += POOL_IDLE_MS / 1000;
+      int r = pthread_cond_timedwait(&w->cv, &pool_lock, &until);
+      /* Taken off the idle list by acquire_worker(): its job is on the way. */
+      if (r == ETIMEDOUT && !w->job && w->idle) {
+        unlink_idle(w);
+        pthread_mutex_unlock(&pool_lock);
+        pthread_cond_destroy(&w->cv);
+        free(w);
+        return NULL;
+      }
+    }
+    transfer_t *t = w->job;
+    w->job = NULL;
+    pthread_mutex_unlock(&pool_lock);
+    run_transfer(t);
+    pthread_mutex_lock(&pool_lock);
+    if (idle_count >= POOL_MAX_IDLE) break;
+    w->idle = 1;
+    w->next = idle_list;
+    idle_list = w;
+    idle_count++;
+  }
+  pthread_mutex_unlock(&pool_lock);
+  pthread_cond_destroy(&w->cv);
+  free(w);
   return NULL;
 }
 
-/* Starts t's thread; -1 when no thread can be made. */
-static int start_thread(transfer_t *t) {
+/* An idle worker, or a new one waiting for its job; NULL when no thread can be made. */
+static worker_t *acquire_worker(void) {
+  pthread_mutex_lock(&pool_lock);
+  worker_t *w = idle_list;
+  if (w) unlink_idle(w);
+  pthread_mutex_unlock(&pool_lock);
+  if (w) return w;
+  w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&w->cv, &ca);
+  pthread_condattr_destroy(&ca);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, 256 * 1024);
   pthread_t th;
-  atomic_fetch_add(&running, 1);
-  int err = pthread_create(&th, &attr, transfer_main, t);
+  int err = pthread_create(&th, &attr, worker_main, w);
   pthread_attr_destroy(&attr);
-  if (err) atomic_fetch_sub(&running, 1);
-  return err ? -1 : 0;
+  if (err) {
+    pthread_cond_destroy(&w->cv);
+    free(w);
+    return NULL;
+  }
+  return w;
+}
+
+/* Hands t to w; the pool lock orders everything done to t before this ahead of w's run. */
+static void assign(worker_t *w, transfer_t *t) {
+  atomic_fetch_add(&running, 1);
+  pthread_mutex_lock(&pool_lock);
+  w->job = t;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&pool_lock);
 }
 
 static void set_num(napi_env env, napi_value obj, const char *key, double v) {
@@ -732,13 +821,20 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     transfer_unref(t);
     return throw_err(env, "tftp-pump: napi_create_external");
   }
-  if (start_thread(t) < 0) {
+  /* The worker is found first, so that a failure leaves the request to the
+     Node path with nothing sent. Then the first packet (OACK or DATA 1) goes
+     out from here: a sleeping thread's wake-up waits for a core (on an idle
+     virtual CPU, ~0.1 ms), and the client would wait with it. */
+  worker_t *w = acquire_worker();
+  if (!w) {
     t->finished = 1;
     close(t->sock);
     napi_release_threadsafe_function(t->tsfn, napi_tsfn_abort);
     transfer_unref(t); /* the thread's; the handle's goes with the handle */
     return throw_err(env, "cannot start a transfer thread");
   }
+  begin(t);
+  assign(w, t);
   return handle;
 }
 

@@ -166,6 +166,15 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     assert.ok(toNetascii(text).length > text.length);
   });
 
+  test('waves of short transfers: more at once than the native path keeps idle threads for, then again; all intact', async () => {
+    // The native path keeps up to 32 finished threads for the next transfers; 48 at once makes
+    // some leave, and the second wave runs on the kept ones.
+    for (let wave = 0; wave < 2; wave++) {
+      const got = await Promise.all(Array.from({ length: 48 }, (_, i) => rawGet(port, `gen/pattern-${5000 + i * 997}`, { options: [['blksize', '1468']] })));
+      got.forEach((g, i) => assert.deepEqual(g.data, patternBytes(0, 5000 + i * 997), `wave ${wave}, transfer ${i}`));
+    }
+  });
+
   test('netascii with tftp-hpa round-trips the text', async (t) => {
     if (!requireLab(t, { commands: ['tftp'] })) return;
     const r = await runClient({ client: 'tftp-hpa', host: '127.0.0.1', port, remote: 'boot/hello.txt', local: out('na'), netascii: true });

@@ -118,3 +118,33 @@ test('static provider: root files, loader fallback, confinement', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('static provider: close() waits for reads and streams still using the descriptor', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rackboot-static-'));
+  try {
+    const data = Buffer.alloc(3 << 20);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+    writeFileSync(join(dir, 'big'), data);
+    const p = new StaticFiles({ root: dir, loaderDirs: [] });
+    const f = (await p.lookup('big', client))!;
+    const fd = (f.segments![0] as { fd: number }).fd;
+    const reading = f.read(1 << 20, 2 << 20);
+    const stream = f.stream(0, data.length);
+    let closed = false;
+    const closing = Promise.resolve(f.close!()).then(() => (closed = true));
+    // A descriptor number closed under them could be handed to the next open meanwhile.
+    assert.equal(closed, false);
+    assert.deepEqual(await reading, data.subarray(1 << 20, 2 << 20));
+    const chunks: Buffer[] = [];
+    for await (const c of stream) chunks.push(c as Buffer);
+    assert.equal(Buffer.concat(chunks).equals(data), true, 'the stream read the whole file after close() was asked');
+    await closing;
+    assert.equal(closed, true);
+    await assert.rejects(f.read(0, 10), /closed/);
+    assert.throws(() => f.stream(0, 10), /closed/);
+    // The descriptor is really gone.
+    assert.throws(() => execFileSync('sh', ['-c', `test -e /proc/${process.pid}/fd/${fd} && readlink /proc/${process.pid}/fd/${fd} | grep -q big`]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
