@@ -54,6 +54,20 @@ export class BootRefused extends Error {
   }
 }
 
+/**
+ * BootFile.stream() for content read at positions: bytes [start, end) by
+ * read() calls of `chunk` bytes, one at a time, each only when the consumer
+ * wants more (a stream that is never read reads nothing).
+ */
+export function streamOfReads(read: BootFile['read'], start: number, end: number, chunk: number): Readable {
+  return Readable.from(
+    (async function* () {
+      for (let at = start; at < end; at += chunk) yield await read(at, Math.min(end, at + chunk));
+    })(),
+    { objectMode: false },
+  );
+}
+
 /** A whole in-memory file as a BootFile (rendered configs, overlays). */
 export function bufferFile(data: Buffer, kind: BootFile['kind'], extra: Partial<Pick<BootFile, 'etag' | 'node'>> = {}): BootFile {
   return {

@@ -3,8 +3,7 @@
 // file cannot change what this transfer sends), zero padding, then the
 // per-node overlay from memory. read(start, end) may span parts.
 import type { FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import type { BootFile, FileSegment } from '../boot/content.js';
+import { streamOfReads, type BootFile, type FileSegment } from '../boot/content.js';
 
 export interface Part {
   size: number;
@@ -77,14 +76,7 @@ export function partsFile(parts: Part[], meta: Pick<BootFile, 'kind' | 'etag' | 
     ...meta,
     read,
     segments: live.map((p) => p.segment),
-    stream(start = 0, end = size) {
-      return Readable.from(
-        (async function* () {
-          for (let at = start; at < end; at += CHUNK) yield await read(at, Math.min(end, at + CHUNK));
-        })(),
-        { objectMode: false },
-      );
-    },
+    stream: (start = 0, end = size) => streamOfReads(read, start, end, CHUNK),
     close: close
       ? async () => {
           if (closed) return;

@@ -2,8 +2,7 @@
 // as CR NUL. Each source byte maps to one or two output bytes on its own, so
 // any range of the converted file can be produced from a checkpoint without
 // state; the size (tsize) is counted once when the transfer starts.
-import { Readable } from 'node:stream';
-import type { BootFile } from '../boot/content.js';
+import { streamOfReads, type BootFile } from '../boot/content.js';
 
 const CR = 13;
 const LF = 10;
@@ -80,9 +79,7 @@ export async function netasciiFile(src: BootFile): Promise<BootFile> {
     node: src.node,
     etag: src.etag ? `${src.etag}-netascii` : undefined,
     read,
-    stream: (start = 0, end = size) => Readable.from((async function* () {
-      for (let o = start; o < end; o += STEP) yield await read(o, Math.min(end, o + STEP));
-    })()),
+    stream: (start = 0, end = size) => streamOfReads(read, start, end, STEP),
     close: () => src.close?.(),
   };
 }

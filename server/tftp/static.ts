@@ -9,13 +9,15 @@
 // open descriptor (/proc/self/fd/N) must lie inside the root's real path, so a
 // symlink leading out of the root is refused even if it is swapped in while we
 // look at it.
-import { closeSync, constants, createReadStream, fstatSync, openSync, read, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Readable } from 'node:stream';
-import { BootRefused, type BootClient, type BootContentProvider, type BootFile } from '../boot/content.js';
+import { promisify } from 'node:util';
+import { BootRefused, streamOfReads, type BootClient, type BootContentProvider, type BootFile } from '../boot/content.js';
 import { confineName } from './names.js';
 
+/** Bytes per read of stream(), as a file stream's default. */
+const STREAM_CHUNK = 64 * 1024;
 const LOADER_NAME = /\.(0|c32|e32|e64|efi|kpxe|kkpxe|kkkpxe|pxe|lkrn|P|bs)$/;
 
 export interface StaticFilesOptions {
@@ -48,7 +50,8 @@ export class StaticFiles implements BootContentProvider {
  * A root's real path, re-resolved at most once a second: realpath(3) walks
  * every component with lstat (~25 µs a root), and a request for a loader
  * name tries the root and every loader directory. An operator who re-points
- * a root symlink is followed within the second.
+ * a root symlink is followed within the second. Keys are configured roots
+ * only, never client input.
  */
 const realRoots = new Map<string, { at: number; real: string | undefined }>();
 const REAL_ROOT_TTL_MS = 1000;
@@ -63,7 +66,6 @@ function realRoot(root: string): string | undefined {
   } catch {
     real = undefined;
   }
-  if (realRoots.size > 64) realRoots.clear();
   realRoots.set(root, { at: now, real });
   return real;
 }
@@ -114,11 +116,7 @@ function openInside(root: string, rel: string, kind: 'file' | 'loader', confine 
     }
     return fileOf(fd, st.size, `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`, kind === 'loader' || LOADER_NAME.test(rel) ? 'loader' : 'file');
   } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
+    closeSync(fd);
     throw err;
   }
 }
@@ -132,35 +130,30 @@ function openedPath(fd: number, fallback: string): string {
   }
 }
 
-function readAt(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
-}
+const readAt = promisify(read);
 
+/** Reads before close() and streams by reads (streamOfReads): a read in flight keeps the descriptor open. */
 function fileOf(fd: number, size: number, etag: string, kind: BootFile['kind']): BootFile {
   let closed = false;
-  // A raw descriptor (not a FileHandle) is closed only when no read or stream still uses it:
+  // A raw descriptor (not a FileHandle) is closed only when no read still uses it:
   // a number closed under an in-flight read could be reused by another open meanwhile.
-  let busy = 0;
+  let reading = 0;
   let idle: (() => void) | undefined;
-  const hold = () => void busy++;
-  const release = () => {
-    if (--busy === 0) idle?.();
-  };
   const readRange = async (start: number, end: number): Promise<Buffer> => {
     end = Math.min(end, size);
     if (start >= end) return Buffer.alloc(0);
     if (closed) throw new Error('file closed');
     const buf = Buffer.allocUnsafe(end - start);
     let got = 0;
-    hold();
+    reading++;
     try {
       while (got < buf.length) {
-        const bytesRead = await readAt(fd, buf, got, buf.length - got, start + got);
+        const { bytesRead } = await readAt(fd, buf, got, buf.length - got, start + got);
         if (bytesRead === 0) break; // shrank under us: the caller sees a short read
         got += bytesRead;
       }
     } finally {
-      release();
+      if (--reading === 0) idle?.();
     }
     return got === buf.length ? buf : buf.subarray(0, got);
   };
@@ -170,24 +163,11 @@ function fileOf(fd: number, size: number, etag: string, kind: BootFile['kind']):
     kind,
     read: readRange,
     segments: [{ fd, offset: 0, length: size }],
-    stream(start = 0, end = size) {
-      end = Math.min(end, size);
-      if (start >= end) return Readable.from([]);
-      if (closed) throw new Error('file closed');
-      hold();
-      // autoClose: false also means no destroy at the end, so no 'close' then: 'end' (nothing
-      // left to read) or 'close' (destroyed, after its last read returned), whichever is first.
-      const rs = createReadStream('', { fd, start, end: end - 1, autoClose: false });
-      let done = false;
-      const once = () => {
-        if (!done) (done = true), release();
-      };
-      return rs.once('end', once).once('close', once);
-    },
+    stream: (start = 0, end = size) => streamOfReads(readRange, start, Math.min(end, size), STREAM_CHUNK),
     async close() {
       if (closed) return;
       closed = true;
-      if (busy) await new Promise<void>((r) => (idle = r));
+      if (reading) await new Promise<void>((r) => (idle = r));
       closeSync(fd);
     },
   };

@@ -517,10 +517,7 @@ static void *worker_main(void *arg) {
       /* Taken off the idle list by acquire_worker(): its job is on the way. */
       if (r == ETIMEDOUT && !w->job && w->idle) {
         unlink_idle(w);
-        pthread_mutex_unlock(&pool_lock);
-        pthread_cond_destroy(&w->cv);
-        free(w);
-        return NULL;
+        goto out;
       }
     }
     transfer_t *t = w->job;
@@ -534,6 +531,7 @@ static void *worker_main(void *arg) {
     idle_list = w;
     idle_count++;
   }
+out:
   pthread_mutex_unlock(&pool_lock);
   pthread_cond_destroy(&w->cv);
   free(w);
@@ -713,6 +711,13 @@ static int read_segments(napi_env env, napi_value opts, transfer_t *t, const cha
   return 0;
 }
 
+/* A transfer that never started: its socket (if any) closed, its memory freed, msg thrown. */
+static napi_value abandon(napi_env env, transfer_t *t, const char *msg) {
+  if (t->sock >= 0) close(t->sock);
+  transfer_unref(t);
+  return throw_err(env, msg);
+}
+
 static napi_value js_start(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -742,10 +747,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
            get_num(env, opts, "maxRtoMs", &t->max_rto) < 0 || t->min_rto < 1 || t->max_rto < t->min_rto || t->initial_rto < 1)
     bad = "opts.initialRtoMs, minRtoMs, maxRtoMs must be >= 1 ms with min <= max";
   else if (get_num(env, opts, "retries", &retries) < 0 || retries < 1) bad = "opts.retries must be >= 1";
-  if (bad) {
-    transfer_unref(t);
-    return throw_err(env, bad);
-  }
+  if (bad) return abandon(env, t, bad);
   t->busy_poll = get_flag(env, opts, "busyPoll", 1);
   double gso_blocks = 1;
   if (has(env, opts, "gsoBlocks") && get_num(env, opts, "gsoBlocks", &gso_blocks) < 0) gso_blocks = 1;
@@ -756,10 +758,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   t->windowsize = (int)windowsize;
   t->retries = (int)retries;
   t->blocks = t->size / t->blksize + 1;
-  if (read_segments(env, opts, t, &bad) < 0) {
-    transfer_unref(t);
-    return throw_err(env, bad);
-  }
+  if (read_segments(env, opts, t, &bad) < 0) return abandon(env, t, bad);
   if (has(env, opts, "oack")) {
     napi_value b;
     void *p;
@@ -770,14 +769,10 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     napi_typeof(env, b, &ty);
     if (ty != napi_undefined && ty != napi_null) {
       if (napi_is_buffer(env, b, &isbuf) != napi_ok || !isbuf || napi_get_buffer_info(env, b, &p, &len) != napi_ok || len == 0) {
-      transfer_unref(t);
-        return throw_err(env, "opts.oack must be a Buffer");
+        return abandon(env, t, "opts.oack must be a Buffer");
       }
       t->oack = malloc(len);
-      if (!t->oack) {
-      transfer_unref(t);
-        return throw_err(env, "tftp-pump: out of memory");
-      }
+      if (!t->oack) return abandon(env, t, "tftp-pump: out of memory");
       memcpy(t->oack, p, len);
       t->oack_len = len;
     }
@@ -785,19 +780,14 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   int64_t chunk = (TARGET_CHUNK + t->blksize - 1) / t->blksize;
   t->buf_cap_blocks = t->windowsize > chunk ? t->windowsize : chunk;
   t->buf = malloc((size_t)(t->buf_cap_blocks * t->blksize));
-  if (!t->buf) {
-    transfer_unref(t);
-    return throw_err(env, "tftp-pump: out of memory for the read-ahead buffer");
-  }
+  if (!t->buf) return abandon(env, t, "tftp-pump: out of memory for the read-ahead buffer");
 
   t->sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in la = {.sin_family = AF_INET, .sin_addr = local, .sin_port = 0};
   if (t->sock < 0 || bind(t->sock, (struct sockaddr *)&la, sizeof la) < 0) {
     char m[160];
     snprintf(m, sizeof m, "cannot open a transfer socket: %s", strerror(errno));
-    if (t->sock >= 0) close(t->sock);
-    transfer_unref(t);
-    return throw_err(env, m);
+    return abandon(env, t, m);
   }
   /* Windows go out gso_blocks at a time (JS decides: gso.ts windowBatch). */
   if (gso_blocks > 1) {
@@ -808,18 +798,14 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   napi_value name;
   napi_create_string_utf8(env, "tftp-pump", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, NULL, deliver, &t->tsfn) != napi_ok) {
-    close(t->sock);
-    transfer_unref(t);
-    return throw_err(env, "tftp-pump: done must be a function");
+    return abandon(env, t, "tftp-pump: done must be a function");
   }
   atomic_store(&t->refs, 2); /* the thread's (until deliver) and the JS handle's */
   napi_value handle;
   if (napi_create_external(env, t, finalize_handle, NULL, &handle) != napi_ok) {
     atomic_store(&t->refs, 1);
-    close(t->sock);
     napi_release_threadsafe_function(t->tsfn, napi_tsfn_abort);
-    transfer_unref(t);
-    return throw_err(env, "tftp-pump: napi_create_external");
+    return abandon(env, t, "tftp-pump: napi_create_external");
   }
   /* The worker is found first, so that a failure leaves the request to the
      Node path with nothing sent. Then the first packet (OACK or DATA 1) goes

@@ -55,8 +55,8 @@ describe('director: nftables LVS-NAT in namespaces', () => {
     assert.equal(created.status, 201);
     await waitFor('rs3 in the pool', async () => ((await rsState('rs3'))?.inPool ? true : undefined), 10_000);
 
-    const { counts, failures } = await lab.requests(600);
-    assert.deepEqual(failures, []);
+    const { counts, failed } = await lab.requests(600);
+    assert.deepEqual(failed, []);
     // numgen inc walks the weighted map in order: each server gets exactly its share.
     assert.deepEqual(counts, { rs1: 100, rs2: 200, rs3: 300 });
 
@@ -83,7 +83,7 @@ describe('director: nftables LVS-NAT in namespaces', () => {
     assert.ok(removedAfter <= 500 * 3 + 500 + 1000, `removed ${removedAfter} ms after the stop`);
 
     const mid = await lab.requests(200);
-    if (mid.failures.length) assert.fail(`no request may fail once the server is out of the pool: ${mid.failures.length} failed${await diag()}`);
+    if (mid.failed.length) assert.fail(`no request may fail once the server is out of the pool: ${JSON.stringify(mid.failed)}${await diag()}`);
     assert.equal(mid.counts.rs2, undefined);
     assert.equal((mid.counts.rs1 ?? 0) + (mid.counts.rs3 ?? 0), 200);
 
@@ -95,7 +95,7 @@ describe('director: nftables LVS-NAT in namespaces', () => {
     assert.ok(returnedAfter >= 1500, `returned after ${returnedAfter} ms, before the 1.5 s reentry`);
     assert.ok(returnedAfter <= 1500 + 2 * 500 + 1000, `returned after ${returnedAfter} ms`);
     const again = await lab.requests(60);
-    assert.deepEqual(again.failures, []);
+    assert.deepEqual(again.failed, []);
     assert.ok((again.counts.rs2 ?? 0) > 0, JSON.stringify(again.counts));
 
     const events = (await lab.api<Ev[]>('GET', '/nodes/rs2/events?kind=director.down')).body;

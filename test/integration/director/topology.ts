@@ -189,7 +189,7 @@ export class DirectorLab {
 }
 
 /** What the client saw: answers per server, and each failure with when its TCP connection was established (null: never). */
-export type Requests = { counts: Record<string, number>; failures: string[]; failed: Array<{ error: string; connectedAt: number | null }> };
+export type Requests = { counts: Record<string, number>; failed: Array<{ error: string; connectedAt: number | null }> };
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -219,15 +219,11 @@ const once = () => new Promise((resolve) => {
   req.on('error', (e) => resolve({ ok: false, body: e.code || e.message, connectedAt }));
 });
 const counts = {};
-const failures = [];
 const failed = [];
 for (let i = 0; i < n; i++) {
   const r = await once();
   if (r.ok) counts[r.body] = (counts[r.body] || 0) + 1;
-  else {
-    failures.push(r.body);
-    failed.push({ error: r.body, connectedAt: r.connectedAt });
-  }
+  else failed.push({ error: r.body, connectedAt: r.connectedAt });
 }
-console.log(JSON.stringify({ counts, failures, failed }));
+console.log(JSON.stringify({ counts, failed }));
 `;
