@@ -84,6 +84,8 @@ ${Object.entries(VARIANTS)
 interface Sample {
   configured: number;
   files: number;
+  /** The parts of files, from the console: DHCP address to loader running, then to kernel loaded (config and kernel), then to RAM disk loaded. */
+  parts: { loader: number; kernel: number; initrd: number };
   initrd: number;
   up: number;
   pool?: number;
@@ -95,7 +97,8 @@ function sample(b: BladeBoot): Sample {
   // The console's "RAM disk loaded" where the loader prints it; else the end of rackboot's RAM disk transfer.
   const fromEvents = b.rows.find((r) => r.phase === 'initrd' && r.source === 'rackboot');
   const initrd = Number.isFinite(at('initrd')) ? at('initrd') : fromEvents ? fromEvents.at / 1000 : NaN;
-  return { configured, files: initrd - configured, initrd, up: b.upAfter, pool: b.poolAfter };
+  const parts = { loader: at('loader') - configured, kernel: at('kernel') - at('loader'), initrd: initrd - at('kernel') };
+  return { configured, files: initrd - configured, parts, initrd, up: b.upAfter, pool: b.poolAfter };
 }
 
 /** rackboot's built web-blade kernel and RAM disk (no node overlay) over its public HTTP boot path, with the image's command line. */
@@ -209,7 +212,7 @@ async function main(): Promise<void> {
         const b = await lab.boot('blade1');
         const s = sample(b);
         results[n]!.single.push(s);
-        console.log(`run ${r} ${n.padEnd(17)} configured ${f(s.configured)}  files ${f(s.files)}  initrd ${f(s.initrd)}  up ${f(s.up)}${s.pool !== undefined ? `  pool ${f(s.pool)}` : ''}`);
+        console.log(`run ${r} ${n.padEnd(17)} configured ${f(s.configured)}  files ${f(s.files)} (loader ${f(s.parts.loader)} kernel ${f(s.parts.kernel)} initrd ${f(s.parts.initrd)})  initrd ${f(s.initrd)}  up ${f(s.up)}${s.pool !== undefined ? `  pool ${f(s.pool)}` : ''}`);
         await lab.kill('blade1', { awaitDrop: true });
       }
     }
@@ -243,8 +246,11 @@ async function main(): Promise<void> {
   const med: Record<string, Sample> = {};
   for (const n of names) {
     const s = results[n]!.single;
-    med[n] = { configured: median(s.map((x) => x.configured)), files: median(s.map((x) => x.files)), initrd: median(s.map((x) => x.initrd)), up: median(s.map((x) => x.up)) };
-    console.log(`${VARIANTS[n]!.label.padEnd(42)} ${f(med[n]!.configured).padStart(10)} ${f(med[n]!.files).padStart(7)} ${f(med[n]!.initrd).padStart(7)} ${f(med[n]!.up).padStart(7)}`);
+    med[n] = { configured: median(s.map((x) => x.configured)), files: median(s.map((x) => x.files)), initrd: median(s.map((x) => x.initrd)), up: median(s.map((x) => x.up)),
+      parts: { loader: median(s.map((x) => x.parts.loader)), kernel: median(s.map((x) => x.parts.kernel)), initrd: median(s.map((x) => x.parts.initrd)) },
+    };
+    const p = med[n]!.parts;
+    console.log(`${VARIANTS[n]!.label.padEnd(42)} ${f(med[n]!.configured).padStart(10)} ${f(med[n]!.files).padStart(7)} ${f(med[n]!.initrd).padStart(7)} ${f(med[n]!.up).padStart(7)}   (files: loader ${f(p.loader)}, config+kernel ${f(p.kernel)}, RAM disk ${f(p.initrd)})`);
   }
 
   // Each rackboot variant against the reference that serves the same bytes, on the boot server's part ("files").
