@@ -70,6 +70,8 @@ interface Trial {
   loss: number;
   /** Server CPU (user + system, all threads) per exchange, microseconds. */
   cpuUsPerExchange: number;
+  /** perfdhcp's own CPU (user + system) per exchange, microseconds. */
+  clientUsPerExchange: number;
   /** UDP datagrams dropped for a full receive buffer during the step: client side, server side. */
   clientRcvbufDrops: number;
   serverRcvbufDrops: number;
@@ -109,7 +111,14 @@ async function rcvbufErrors(ns: string): Promise<number> {
 const lab = new NetLab('rbb');
 const work = mkdtempSync(join(tmpdir(), 'rackboot-bench-dhcp-'));
 
-function parsePerfdhcp(out: string, target: number): Omit<Trial, 'cpuUsPerExchange' | 'clientRcvbufDrops' | 'serverRcvbufDrops'> {
+/** The children's line of the shell's `times` ("0m1.230000s 0m0.450000s"), in seconds. */
+function childCpuSeconds(out: string): number {
+  const lines = out.trim().split('\n');
+  const m = /(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s\s*$/.exec(lines[lines.length - 1] ?? '');
+  return m ? Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]) : 0;
+}
+
+function parsePerfdhcp(out: string, target: number): Omit<Trial, 'cpuUsPerExchange' | 'clientUsPerExchange' | 'clientRcvbufDrops' | 'serverRcvbufDrops'> {
   const rate = Number(/Rate:\s*([\d.]+)\s*4-way/.exec(out)?.[1] ?? 0);
   const sent = [...out.matchAll(/sent packets:\s*(\d+)/g)].map((m) => Number(m[1]));
   const recv = [...out.matchAll(/received packets:\s*(\d+)/g)].map((m) => Number(m[1]));
@@ -121,13 +130,14 @@ function parsePerfdhcp(out: string, target: number): Omit<Trial, 'cpuUsPerExchan
 async function perfdhcp(cli: string, target: number, seconds = SECONDS, server?: { ns: string; pid: number | undefined }): Promise<Trial> {
   const cpu0 = cpuSeconds(server?.pid);
   const [c0, s0] = [await rcvbufErrors(cli), server ? await rcvbufErrors(server.ns) : 0];
-  const r = await lab.exec(cli, 'perfdhcp', ['-4', ...PERF_MODE, '-r', String(target), '-R', String(CLIENTS), '-p', String(seconds), '-l', 'eth0', '10.1.0.1'], {
-    timeoutMs: (seconds + 30) * 1000,
-  });
+  // Through sh for its `times`: perfdhcp's own CPU, the client's share of the machine.
+  const args = ['-4', ...PERF_MODE, '-r', String(target), '-R', String(CLIENTS), '-p', String(seconds), '-l', 'eth0', '10.1.0.1'];
+  const r = await lab.exec(cli, 'sh', ['-c', 'perfdhcp "$@"; times', 'perfdhcp', ...args], { timeoutMs: (seconds + 30) * 1000 });
+  const clientCpu = childCpuSeconds(r.stdout);
   const cpu = cpuSeconds(server?.pid) - cpu0;
   const [c1, s1] = [await rcvbufErrors(cli), server ? await rcvbufErrors(server.ns) : 0];
   const t = parsePerfdhcp(r.stdout, target);
-  return { ...t, cpuUsPerExchange: t.acks ? (cpu * 1e6) / t.acks : 0, clientRcvbufDrops: c1 - c0, serverRcvbufDrops: s1 - s0 };
+  return { ...t, cpuUsPerExchange: t.acks ? (cpu * 1e6) / t.acks : 0, clientUsPerExchange: t.acks ? (clientCpu * 1e6) / t.acks : 0, clientRcvbufDrops: c1 - c0, serverRcvbufDrops: s1 - s0 };
 }
 
 function rackboot(srv: string): ServerUnderTest {
@@ -221,7 +231,7 @@ async function ladder(s: ServerUnderTest, cli: string, srv: string): Promise<{ b
         trials.push(t);
         process.stdout.write(
           `  ${s.name} ${target}/s: ${t.rate.toFixed(0)} exchanges/s, loss ${(t.loss * 100).toFixed(2)}%${t.loss <= MAX_LOSS ? '' : ' (over)'}; ` +
-            `server CPU ${t.cpuUsPerExchange.toFixed(1)} µs/exchange; receive-buffer drops client ${t.clientRcvbufDrops}, server ${t.serverRcvbufDrops}\n`,
+            `server CPU ${t.cpuUsPerExchange.toFixed(1)} µs/exchange, perfdhcp ${t.clientUsPerExchange.toFixed(1)} µs; receive-buffer drops client ${t.clientRcvbufDrops}, server ${t.serverRcvbufDrops}\n`,
         );
         if (t.loss <= MAX_LOSS) held = t;
       }
@@ -249,6 +259,7 @@ async function main(): Promise<void> {
   const servers = [rackboot(srv), kea(srv)].filter((s) => !values.only || s.name === values.only);
   const results = new Map<string, number[]>(servers.map((s) => [s.name, []]));
   const cpuCost = new Map<string, number[]>(servers.map((s) => [s.name, []]));
+  const clientCost: number[] = [];
   console.log(`bench/dhcp: ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}; ${RUNS} runs, ${SECONDS} s per step, ${CLIENTS} clients, loss <= ${MAX_LOSS * 100}%`);
   for (let r = 0; r < RUNS; r++) {
     for (const s of r % 2 ? [...servers].reverse() : servers) {
@@ -256,6 +267,7 @@ async function main(): Promise<void> {
       const { best } = await ladder(s, cli, srv);
       results.get(s.name)!.push(best?.rate ?? 0);
       if (best) cpuCost.get(s.name)!.push(best.cpuUsPerExchange);
+      if (best?.clientUsPerExchange) clientCost.push(best.clientUsPerExchange);
       console.log(`run ${r + 1}: ${s.name} held ${best ? `${best.target}/s (measured ${best.rate.toFixed(0)} exchanges/s, loss ${(best.loss * 100).toFixed(2)}%)` : 'no step'}`);
     }
   }
@@ -277,6 +289,14 @@ async function main(): Promise<void> {
   const rc = cpuCost.get('rackboot');
   const kc = cpuCost.get('kea');
   if (rc?.length && kc?.length) console.log(`CPU efficiency rackboot/kea: ${(median(kc) / Math.max(1e-9, median(rc))).toFixed(2)} (kea µs / rackboot µs per exchange)`);
+  // The client's own cost bounds what this machine can measure: with a server that cost nothing,
+  // perfdhcp alone would fill the cores at cores / (its CPU per exchange).
+  if (clientCost.length) {
+    const c = median(clientCost);
+    const ceiling = (cpus().length * 1e6) / c;
+    console.log(`perfdhcp's own CPU per exchange at the highest held steps: median ${c.toFixed(1)} µs; on ${cpus().length} cores no server can be offered more than ${Math.round(ceiling)} exchanges/s here`);
+    if (k) console.log(`  1.5x Kea's median would need ${Math.round(1.5 * median(k))} exchanges/s: ${1.5 * median(k) > ceiling ? 'beyond what perfdhcp can offer on this machine' : 'within it'}`);
+  }
   console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 }
 
