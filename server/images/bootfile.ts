@@ -2,8 +2,8 @@
 // a descriptor opened at lookup, so a rebuild or prune that replaces the
 // file cannot change what this transfer sends), zero padding, then the
 // per-node overlay from memory. read(start, end) may span parts.
-import type { FileHandle } from 'node:fs/promises';
 import { streamOfReads, type BootFile, type FileSegment } from '../boot/content.js';
+import type { OpenedFile } from '../boot/descriptor.js';
 
 export interface Part {
   size: number;
@@ -16,13 +16,13 @@ export interface Part {
  * bytes) at a time, in order: reads go through a 256 KiB window so a
  * transfer costs one read(2) per window, not one per block.
  */
-export function filePart(fh: FileHandle, size: number, windowSize = 256 * 1024): Part {
+export function filePart(file: OpenedFile, size: number, windowSize = 256 * 1024): Part {
   let win: { start: number; buf: Buffer } | undefined;
   const readAt = async (start: number, len: number): Promise<Buffer> => {
     const buf = Buffer.allocUnsafe(len);
     let off = 0;
     while (off < len) {
-      const { bytesRead } = await fh.read(buf, off, len - off, start + off);
+      const bytesRead = await file.read(buf, off, len - off, start + off);
       if (bytesRead === 0) throw new Error(`short read at ${start + off} of a ${size}-byte file`);
       off += bytesRead;
     }
@@ -30,7 +30,7 @@ export function filePart(fh: FileHandle, size: number, windowSize = 256 * 1024):
   };
   return {
     size,
-    segment: { fd: fh.fd, offset: 0, length: size },
+    segment: { fd: file.fd, offset: 0, length: size },
     async read(start, end) {
       end = Math.min(end, size);
       if (end <= start) return Buffer.alloc(0);

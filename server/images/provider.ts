@@ -8,10 +8,11 @@
 // boot/_image/<image>/... serves any image that way (without the token
 // unless it is the discovery image).
 import { createHmac } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { fstatSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BootClient, BootContentProvider, BootFile } from '../boot/content.js';
 import { BootRefused } from '../boot/content.js';
+import { openedFile } from '../boot/descriptor.js';
 import type { ExportCatalog, ImageCatalog, ImageDescription } from '../boot/hub.js';
 import { httpBase } from '../boot/loaders.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -144,21 +145,28 @@ export class ImageBootProvider implements BootContentProvider, ImageCatalog {
     const version = this.d.store.current(image);
     if (!version) throw new BootRefused(`image '${image}' has no build yet (rackboot image build ${image})`);
     const dir = this.d.store.versionDir(image, version);
-    const fh = await open(join(dir, what), 'r').catch((e: NodeJS.ErrnoException) => {
-      throw new BootRefused(`image '${image}' version ${version}: cannot open ${what}: ${e.code ?? e.message}`);
-    });
+    // Synchronous open and fstat, as the static provider's: two thread-pool round trips per request
+    // queue behind each other when many blades boot at once (server/boot/descriptor.ts).
+    let fd: number;
     try {
-      const size = (await fh.stat()).size;
-      const base = filePart(fh, size);
+      fd = openSync(join(dir, what), 'r');
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new BootRefused(`image '${image}' version ${version}: cannot open ${what}: ${err.code ?? err.message}`);
+    }
+    const file = openedFile(fd);
+    try {
+      const size = fstatSync(fd).size;
+      const base = filePart(file, size);
       const nodeName = node?.name;
-      if (what === 'kernel') return partsFile([base], { kind: 'kernel', etag: `"${version}"`, node: nodeName }, () => fh.close());
+      if (what === 'kernel') return partsFile([base], { kind: 'kernel', etag: `"${version}"`, node: nodeName }, () => file.close());
       const ov = await this.overlayFor(node, image, version, client);
       // The kernel unpacks an uncompressed cpio only at a 4-byte aligned offset; zeros between archives are skipped.
       const pad = (4 - (size & 3)) & 3;
       const parts: Part[] = [base, zeroPart(pad), bufferPart(ov.data)];
-      return partsFile(parts, { kind: 'initrd', etag: `"${version}-${ov.hash}"`, node: nodeName }, () => fh.close());
+      return partsFile(parts, { kind: 'initrd', etag: `"${version}-${ov.hash}"`, node: nodeName }, () => file.close());
     } catch (e) {
-      await fh.close();
+      await file.close();
       throw e;
     }
   }

@@ -9,11 +9,11 @@
 // open descriptor (/proc/self/fd/N) must lie inside the root's real path, so a
 // symlink leading out of the root is refused even if it is swapped in while we
 // look at it.
-import { closeSync, constants, fstatSync, openSync, read, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 import { BootRefused, streamOfReads, type BootClient, type BootContentProvider, type BootFile } from '../boot/content.js';
+import { openedFile } from '../boot/descriptor.js';
 import { confineName } from './names.js';
 
 /** Bytes per read of stream(), as a file stream's default. */
@@ -130,30 +130,18 @@ function openedPath(fd: number, fallback: string): string {
   }
 }
 
-const readAt = promisify(read);
-
 /** Reads before close() and streams by reads (streamOfReads): a read in flight keeps the descriptor open. */
 function fileOf(fd: number, size: number, etag: string, kind: BootFile['kind']): BootFile {
-  let closed = false;
-  // A raw descriptor (not a FileHandle) is closed only when no read still uses it:
-  // a number closed under an in-flight read could be reused by another open meanwhile.
-  let reading = 0;
-  let idle: (() => void) | undefined;
+  const file = openedFile(fd);
   const readRange = async (start: number, end: number): Promise<Buffer> => {
     end = Math.min(end, size);
     if (start >= end) return Buffer.alloc(0);
-    if (closed) throw new Error('file closed');
     const buf = Buffer.allocUnsafe(end - start);
     let got = 0;
-    reading++;
-    try {
-      while (got < buf.length) {
-        const { bytesRead } = await readAt(fd, buf, got, buf.length - got, start + got);
-        if (bytesRead === 0) break; // shrank under us: the caller sees a short read
-        got += bytesRead;
-      }
-    } finally {
-      if (--reading === 0) idle?.();
+    while (got < buf.length) {
+      const n = await file.read(buf, got, buf.length - got, start + got);
+      if (n === 0) break; // shrank under us: the caller sees a short read
+      got += n;
     }
     return got === buf.length ? buf : buf.subarray(0, got);
   };
@@ -164,11 +152,6 @@ function fileOf(fd: number, size: number, etag: string, kind: BootFile['kind']):
     read: readRange,
     segments: [{ fd, offset: 0, length: size }],
     stream: (start = 0, end = size) => streamOfReads(readRange, start, Math.min(end, size), STREAM_CHUNK),
-    async close() {
-      if (closed) return;
-      closed = true;
-      if (reading) await new Promise<void>((r) => (idle = r));
-      closeSync(fd);
-    },
+    close: () => file.close(),
   };
 }

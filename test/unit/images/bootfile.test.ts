@@ -3,18 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openedFile } from '../../../server/boot/descriptor.js';
 import { bufferPart, filePart, partsFile, zeroPart } from '../../../server/images/bootfile.js';
 
 test('reads of any range, in any order, equal the concatenated parts', async () => {
   const d = mkdtempSync(join(tmpdir(), 'rb-bootfile-'));
-  const fh = await open(join(d, 'f'), 'w+');
+  const base = randomBytes(700_001);
+  writeFileSync(join(d, 'f'), base);
+  const fh = openedFile(openSync(join(d, 'f'), 'r'));
   try {
-    const base = randomBytes(700_001);
-    writeFileSync(join(d, 'f'), base);
     const overlay = randomBytes(3333);
     const all = Buffer.concat([base, Buffer.alloc(3), overlay]);
     const f = partsFile([filePart(fh, base.length, 64 * 1024), zeroPart(3), bufferPart(overlay)], { kind: 'initrd' });
