@@ -5,10 +5,10 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { canonicalMac } from '../net/mac.js';
-import { cidrContains, parseIpv4, type Ipv4Range } from '../net/ipv4.js';
+import { parseIpv4, type Ipv4Range } from '../net/ipv4.js';
 import { SHIPPED_IMAGES, SHIPPED_TEMPLATES } from '../paths.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
-import { resolveNetworks, type ResolvedNetwork } from './networks.js';
+import { nodeAddressProblem, resolveNetworks, type ResolvedNetwork } from './networks.js';
 import { ConfigSchema, SECTION_DEFAULTS, TOP_DEFAULTS, type Config } from './schema.js';
 import { schemaIssues } from './validate-schema.js';
 import { CONFIG_CHECKS } from './checks.js';
@@ -155,10 +155,10 @@ function seedIssues(c: LoadedConfig): ConfigIssue[] {
       }
       if (f.ipv4 !== undefined) {
         const ip = parseIpv4(f.ipv4);
-        if (ip === undefined) issues.push({ path: `${p}.ipv4`, message: `'${f.ipv4}' is not an IPv4 address` });
-        else if (!cidrContains(net.cidr, ip)) issues.push({ path: `${p}.ipv4`, message: `${f.ipv4} is outside network '${net.name}' (${net.config.cidr})` });
+        const problem = ip === undefined ? `'${f.ipv4}' is not an IPv4 address` : nodeAddressProblem(net, ip, f.ipv4);
+        if (problem) issues.push({ path: `${p}.ipv4`, message: problem });
         else {
-          const key = `${net.name}/${ip}`;
+          const key = `${net.name}/${ip ?? f.ipv4}`;
           if (seenAddr.has(key)) issues.push({ path: `${p}.ipv4`, message: `${f.ipv4} is also ${seenAddr.get(key)}` });
           seenAddr.set(key, p);
         }

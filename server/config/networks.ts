@@ -124,3 +124,17 @@ function formatNet(c: Cidr): string {
 export function networkOf(networks: readonly ResolvedNetwork[], ip: Ipv4): ResolvedNetwork | undefined {
   return networks.find((n) => cidrContains(n.cidr, ip));
 }
+
+/**
+ * Why an address cannot be a registered node's on this network, or undefined.
+ * One check for the API, the seed at start and `config check`, so all three
+ * refuse the same addresses with the same words.
+ */
+export function nodeAddressProblem(net: ResolvedNetwork, ip: Ipv4, text: string): string | undefined {
+  if (!cidrContains(net.cidr, ip)) return `${text} is outside network '${net.name}' (${net.config.cidr})`;
+  if (!isHostAddress(net.cidr, ip)) return `${text} is the network or broadcast address of ${net.config.cidr}`;
+  if (ip === net.server) return `${text} is this server's address on '${net.name}'`;
+  if (ip === net.router) return `${text} is the router of '${net.name}'`;
+  if (net.dynamicRange && ip >= net.dynamicRange.start && ip <= net.dynamicRange.end) return `${text} is in the dynamic range of '${net.name}'`;
+  return undefined;
+}

@@ -10,7 +10,7 @@ import { createMetrics } from '../events/metrics.js';
 import { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import { openStore } from '../store/open.js';
-import { Registry } from '../store/registry.js';
+import { Registry, SeedError } from '../store/registry.js';
 import type { Store } from '../store/types.js';
 import { VERSION } from '../version.js';
 import { BootHub } from '../boot/hub.js';
@@ -51,8 +51,16 @@ export class RackbootServer {
     const { cfg, log } = this;
     this.store = await openStore(cfg);
     this.registry = new Registry(this.store, cfg);
-    const seeded = await this.registry.seed();
+    let seeded;
+    try {
+      seeded = await this.registry.seed();
+    } catch (err) {
+      // Name the config key: the operator fixes the seed entry, not an API call.
+      if (err instanceof SeedError) throw new Error(`${cfg.file ?? 'config'}: ${err.field}: ${err.message}`);
+      throw err;
+    }
     if (seeded.groups || seeded.nodes) log.info(`registry: seeded ${seeded.groups} group(s) and ${seeded.nodes} node(s) from the config`);
+    for (const line of seeded.skipped) log.warn(`registry: ${line}`);
     this.events = new EventRecorder(this.store, log);
     this.metrics = createMetrics();
     this.token = resolveApiToken(cfg.config.api.token, cfg.paths.tokenFile, this.opts.env);

@@ -3,9 +3,11 @@
 // uniqueness, and tells listeners (DHCP caches, the director) what changed.
 import { EventEmitter } from 'node:events';
 import type { LoadedConfig } from '../config/load.js';
-import { cidrContains, isHostAddress, parseIpv4 } from '../net/ipv4.js';
+import { nodeAddressProblem } from '../config/networks.js';
+import { parseIpv4 } from '../net/ipv4.js';
 import { canonicalMac } from '../net/mac.js';
 import {
+  ConflictError,
   InvalidError,
   type GroupRecord,
   type Loader,
@@ -55,13 +57,8 @@ export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
       if (i.ipv4 !== undefined && i.ipv4 !== null && i.ipv4 !== '') {
         const ip = parseIpv4(i.ipv4);
         if (ip === undefined) throw new InvalidError(`${at}.ipv4`, `'${i.ipv4}' is not an IPv4 address`);
-        if (!cidrContains(net.cidr, ip)) throw new InvalidError(`${at}.ipv4`, `${i.ipv4} is outside network '${net.name}' (${net.config.cidr})`);
-        if (!isHostAddress(net.cidr, ip)) throw new InvalidError(`${at}.ipv4`, `${i.ipv4} is the network or broadcast address of ${net.config.cidr}`);
-        if (ip === net.server) throw new InvalidError(`${at}.ipv4`, `${i.ipv4} is this server's address on '${net.name}'`);
-        if (ip === net.router) throw new InvalidError(`${at}.ipv4`, `${i.ipv4} is the router of '${net.name}'`);
-        if (net.dynamicRange && ip >= net.dynamicRange.start && ip <= net.dynamicRange.end) {
-          throw new InvalidError(`${at}.ipv4`, `${i.ipv4} is in the dynamic range of '${net.name}'`);
-        }
+        const problem = nodeAddressProblem(net, ip, i.ipv4);
+        if (problem) throw new InvalidError(`${at}.ipv4`, problem);
         ipv4 = i.ipv4;
       }
       return { name: i.name, mac, network: i.network, ipv4 };
@@ -104,26 +101,95 @@ export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
     return this.effective(node, node.group ? await this.store.getGroup(node.group) : undefined);
   }
 
-  /** Create the config's seed groups and nodes that are not in the registry yet. */
-  async seed(): Promise<{ groups: number; nodes: number }> {
-    let groups = 0;
-    let nodes = 0;
+  /**
+   * Create the config's seed groups and nodes, each once: an entry is
+   * created the first time a start finds it missing, and remembered (the
+   * store's settings), so a node or group deleted through the API stays
+   * deleted, and one changed through the API is never overwritten. A seed
+   * node whose MAC is registered under another name is not created (the
+   * registry's choice wins), and the log says so. Entries added to the
+   * config later are created at the next start.
+   */
+  async seed(): Promise<SeedResult> {
+    const applied = await this.appliedSeeds();
+    const result: SeedResult = { groups: 0, nodes: 0, skipped: [] };
+    const remember = async (kind: 'groups' | 'nodes', name: string) => {
+      applied[kind].add(name);
+      await this.store.setSetting(SEED_SETTING, JSON.stringify({ groups: [...applied.groups], nodes: [...applied.nodes] }));
+    };
     for (const g of this.cfg.config.groups) {
+      if (applied.groups.has(g.name)) continue;
       if (!(await this.store.getGroup(g.name))) {
         await this.store.createGroup(g);
-        groups++;
+        result.groups++;
       }
+      await remember('groups', g.name);
     }
-    for (const n of this.cfg.config.nodes) {
-      if (await this.store.getNode(n.name)) continue;
-      const ifaces = this.normaliseInterfaces(n.interfaces, `nodes.${n.name}.interfaces`);
-      // Skip a seed node whose MAC was since registered under another name.
-      let taken = false;
-      for (const i of ifaces) if (await this.store.findByMac(i.mac)) taken = true;
-      if (taken) continue;
-      await this.createNode({ ...n, interfaces: ifaces });
-      nodes++;
+    for (const [k, n] of this.cfg.config.nodes.entries()) {
+      if (applied.nodes.has(n.name)) continue;
+      if (!(await this.store.getNode(n.name))) {
+        const ifaces = this.seedInterfaces(n.interfaces, k);
+        const owners = [];
+        for (const i of ifaces) {
+          const owner = await this.store.findByMac(i.mac);
+          if (owner) owners.push(`${i.mac} is ${owner.node.name}/${owner.iface.name}'s`);
+        }
+        if (owners.length) {
+          result.skipped.push(`seed node '${n.name}' (nodes[${k}]) not created: ${owners.join(', ')}`);
+        } else {
+          try {
+            await this.createNode({ ...n, interfaces: ifaces });
+          } catch (err) {
+            throw seedError(err, k);
+          }
+          result.nodes++;
+        }
+      }
+      await remember('nodes', n.name);
     }
-    return { groups, nodes };
+    return result;
   }
+
+  private seedInterfaces(list: NewInterface[], k: number): NewInterface[] {
+    try {
+      return this.normaliseInterfaces(list);
+    } catch (err) {
+      throw seedError(err, k);
+    }
+  }
+
+  /** Seed entries already applied; a data directory from before this was kept starts empty. */
+  private async appliedSeeds(): Promise<{ groups: Set<string>; nodes: Set<string> }> {
+    const raw = await this.store.getSetting(SEED_SETTING);
+    let parsed: { groups?: unknown; nodes?: unknown } = {};
+    try {
+      parsed = raw ? (JSON.parse(raw) as typeof parsed) : {};
+    } catch {
+      // A damaged record: treat every entry as not applied yet; existing ones are still never overwritten.
+    }
+    const names = (v: unknown) => new Set(Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+    return { groups: names(parsed.groups), nodes: names(parsed.nodes) };
+  }
+}
+
+const SEED_SETTING = 'seed.applied';
+
+export interface SeedResult {
+  groups: number;
+  nodes: number;
+  /** Why a seed node was not created, one line each. */
+  skipped: string[];
+}
+
+/** A seed entry the registry refuses (bad, or in conflict with a registered node); `field` is its config key. */
+export class SeedError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+    this.name = 'SeedError';
+  }
+}
+
+function seedError(err: unknown, k: number): Error {
+  if (err instanceof InvalidError || err instanceof ConflictError) return new SeedError(`nodes[${k}].${err.field}`, err.message);
+  return err as Error;
 }
