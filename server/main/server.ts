@@ -16,6 +16,7 @@ import { VERSION } from '../version.js';
 import { BootHub } from '../boot/hub.js';
 import { ServiceStartError, explainBindError, type Service, type ServiceContext, type ServiceFactory } from './service.js';
 import { SERVICE_FACTORIES } from './services.js';
+import { lockDataDir, type DataDirLock } from './datadir-lock.js';
 
 export interface ServerOptions {
   /** Override the subsystems (tests start only what they test). */
@@ -36,6 +37,7 @@ export class RackbootServer {
   readonly failed = new Map<string, string>();
   private pruneTimer: NodeJS.Timeout | undefined;
   private started = false;
+  private lock: DataDirLock | undefined;
 
   constructor(readonly cfg: LoadedConfig, readonly log: Logger, private readonly opts: ServerOptions = {}) {}
 
@@ -48,6 +50,17 @@ export class RackbootServer {
   }
 
   async start(): Promise<void> {
+    // Before anything else: a second serve on this data directory must not touch what the first runs.
+    this.lock = lockDataDir(this.cfg.paths.dataDir);
+    try {
+      await this.startLocked();
+    } catch (err) {
+      this.lock.release();
+      throw err;
+    }
+  }
+
+  private async startLocked(): Promise<void> {
     const { cfg, log } = this;
     this.store = await openStore(cfg);
     this.registry = new Registry(this.store, cfg);
@@ -101,7 +114,7 @@ export class RackbootServer {
     try {
       await this.app.listen({ host, port });
     } catch (err) {
-      const why = explainBindError('api', 'HTTP', port, err);
+      const why = explainBindError('api', 'HTTP', port, err, 'api.listen');
       await this.stopServices();
       await this.store.close();
       throw why ?? err;
@@ -131,6 +144,7 @@ export class RackbootServer {
     await this.stopServices();
     await this.events.close();
     await this.store.close();
+    this.lock?.release();
   }
 }
 

@@ -54,17 +54,18 @@ export class ServiceStartError extends Error {
 }
 
 /** Turn a bind error into the one-line explanation the operator needs. */
-export function explainBindError(service: string, what: string, port: number, err: unknown): ServiceStartError | undefined {
+/** @param key the config key that sets the port (api.listen for the API) */
+export function explainBindError(service: string, what: string, port: number, err: unknown, key = `${service}.port`): ServiceStartError | undefined {
   const code = (err as { code?: string })?.code;
   if (code === 'EACCES' && port < 1024) {
     return new ServiceStartError(
       service,
       `${service}: cannot bind ${what} port ${port}: permission denied. Run as root, or grant the capability: ` +
-        `sudo setcap cap_net_bind_service,cap_net_raw=+ep "$(readlink -f "$(command -v node)")", or set ${service}.port above 1023 in the config`,
+        `sudo setcap cap_net_bind_service,cap_net_raw=+ep "$(readlink -f "$(command -v node)")", or set ${key} to a port above 1023 in the config`,
     );
   }
   if (code === 'EADDRINUSE') {
-    return new ServiceStartError(service, `${service}: ${what} port ${port} is already in use by another process (stop it, or set ${service}.port)`);
+    return new ServiceStartError(service, `${service}: ${what} port ${port} is already in use by another process (stop it, or set ${key})`);
   }
   if (code === 'EADDRNOTAVAIL') {
     return new ServiceStartError(service, `${service}: the address to bind ${what} port ${port} is not on this machine`);

@@ -12,33 +12,45 @@ import { requireLab } from '../helpers/env.js';
 
 const CLI = new URL('../../server/cli/main.js', import.meta.url).pathname;
 
-test('serve: the API comes up on the seed cluster, records survive a restart, SIGTERM exits 0', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rbserve-'));
+/** `rackboot serve --config cfg` in dir; url resolves when the API listens. */
+function startServe(cfg: string, dir: string) {
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, RACKBOOT_LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const url = new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no listen line:\n${out}`)), 15_000);
+    child.stdout.on('data', () => {
+      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) (clearTimeout(t), resolve(m[1]!));
+    });
+    void exited.then((code) => (clearTimeout(t), reject(new Error(`exited ${code} before listening:\n${out}`))));
+  });
+  // A server expected to refuse never listens: that is not an unhandled rejection.
+  url.catch(() => undefined);
+  return { child, url, exited, log: () => out };
+}
+
+/** The seed cluster, on a free API port and without the privileged services. */
+function seedConfig(dir: string): string {
   const cfg = join(dir, 'c.yaml');
-  // The seed cluster, on a free API port and without the privileged services.
   const seed = YAML.parse(readFileSync(new URL('../../../examples/seed-cluster.yaml', import.meta.url).pathname, 'utf8')) as Record<string, Record<string, unknown>>;
   seed.api!.listen = '127.0.0.1:0';
   for (const k of ['dhcp', 'tftp']) seed[k] = { ...seed[k], enabled: false };
   seed.nfs = { ...seed.nfs, backend: 'none' };
   writeFileSync(cfg, YAML.stringify(seed));
-  const start = () => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg], {
-      cwd: dir,
-      env: { PATH: process.env.PATH, RACKBOOT_LOG_FORMAT: 'json' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const url = new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no listen line:\n${out}`)), 15_000);
-      child.stdout.on('data', () => {
-        const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-        if (m) (clearTimeout(t), resolve(m[1]!));
-      });
-    });
-    return { child, url, log: () => out };
-  };
+  return cfg;
+}
+
+test('serve: the API comes up on the seed cluster, records survive a restart, SIGTERM exits 0', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rbserve-'));
+  const cfg = seedConfig(dir);
+  const start = () => startServe(cfg, dir);
   const a = start();
   const url = await a.url;
   const token = readFileSync(join(dir, 'var', 'api-token'), 'utf8').trim();
@@ -54,6 +66,29 @@ test('serve: the API comes up on the seed cluster, records survive a restart, SI
   assert.equal(again.length, 8, 'the seed is not applied twice and nothing is lost');
   b.child.kill('SIGTERM');
   await new Promise((r) => b.child.once('exit', r));
+});
+
+test('serve: a second serve on the same data directory stops at once, naming the first; the lock goes with a killed server', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rbserve-'));
+  const cfg = seedConfig(dir);
+  const a = startServe(cfg, dir);
+  const url = await a.url;
+  const b = startServe(cfg, dir);
+  assert.equal(await b.exited, 1, b.log());
+  const lines = b.log().trim().split('\n').filter((l) => !l.startsWith('{'));
+  assert.equal(lines.length, 1, b.log());
+  assert.match(lines[0]!, new RegExp(`^rackboot: another rackboot \\(pid ${a.child.pid}\\) is serving the data directory .*/var: stop it first`));
+  assert.doesNotMatch(b.log(), /seeded|listening|nfs:|dhcp:/, 'the second one touched nothing');
+  const token = readFileSync(join(dir, 'var', 'api-token'), 'utf8').trim();
+  const health = await fetch(`${url}/healthz`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(health.status, 200, 'the first one still serves');
+  // SIGKILL leaves no stale lock: the kernel drops it with the process.
+  a.child.kill('SIGKILL');
+  await a.exited;
+  const c = startServe(cfg, dir);
+  await c.url;
+  c.child.kill('SIGTERM');
+  assert.equal(await c.exited, 0, c.log());
 });
 
 test('serve: a privileged port without the right says so in one line with the fix', async (t) => {
