@@ -19,6 +19,10 @@ export function decideRequest(buf: Buffer): ListenerDecision {
     case 'ERROR':
       // Never answer an ERROR with an ERROR: two servers could bounce them forever.
       return { kind: 'ignore', reason: `ERROR ${p.code} '${p.message}' sent to the request port` };
+    case 'ACK':
+      // tftp-hpa's client acknowledges an ERROR, and the ERROR for a failed request leaves from
+      // this port: answering that ACK would only add a second log line and a packet nobody reads.
+      return { kind: 'ignore', reason: `ACK ${p.block} sent to the request port (a client acknowledging an ERROR)` };
     case 'RRQ':
       break;
     default:
