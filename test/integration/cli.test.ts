@@ -101,4 +101,14 @@ describe('rackboot CLI', () => {
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /, 1 export\(s\) not served \(nfs\.enabled: false\),/);
   });
+
+  test('node list --group: an unknown group is an error, an existing empty group an empty table', async () => {
+    const nope = await cli(['node', 'list', '--group', 'nope'], env);
+    assert.equal(nope.code, 1);
+    assert.match(nope.stderr, /^rackboot: 404 no group named 'nope'$/m);
+    assert.equal((await s.api('POST', '/api/v1/groups', { name: 'empty' })).status, 201);
+    const empty = await cli(['node', 'list', '--group', 'empty'], env);
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.equal(empty.stdout.trim(), 'NAME  GROUP  INTERFACES');
+  });
 });
