@@ -1,12 +1,32 @@
-// Cross-section config checks owned by subsystems. Each returns the problems it
-// finds, naming key paths; all run after the schema and network checks pass.
+// Semantic config checks owned by subsystems. Each returns the problems it
+// finds, naming key paths. They run after the schema on the parts that passed
+// it (see parts.ts), so one typo does not hide other problems.
 import type { ConfigIssue } from './errors.js';
 import type { LoadedConfig } from './load.js';
+import type { Config, NetworkConfig } from './schema.js';
 import { nfsConfigIssues } from '../nfs/config-check.js';
 import { directorConfigIssues } from '../director/checks.js';
-import { dhcpConfigIssues } from '../dhcp/config.js';
+import { dhcpConfigIssues, dhcpNetworkIssues } from '../dhcp/config.js';
 import { imagesConfigIssues } from '../images/config.js';
+import { storeConfigIssues } from '../store/config-check.js';
 
-export type ConfigCheck = (c: LoadedConfig) => ConfigIssue[];
+export interface ConfigCheck {
+  /**
+   * The top-level keys the check reads. It runs only when each of them passed
+   * the schema, for a list every entry: a check that looks networks up by name
+   * would otherwise report references to an entry that has a typo.
+   */
+  reads: ReadonlyArray<keyof Config>;
+  run: (c: LoadedConfig) => ConfigIssue[];
+}
 
-export const CONFIG_CHECKS: ConfigCheck[] = [nfsConfigIssues, directorConfigIssues, dhcpConfigIssues, imagesConfigIssues];
+export const CONFIG_CHECKS: ConfigCheck[] = [
+  { reads: ['store'], run: storeConfigIssues },
+  { reads: ['nfs', 'networks'], run: nfsConfigIssues },
+  { reads: ['director', 'networks', 'nodes', 'groups', 'cluster'], run: directorConfigIssues },
+  { reads: ['dhcp'], run: dhcpConfigIssues },
+  { reads: ['images'], run: imagesConfigIssues },
+];
+
+/** Checks of one network entry, run on every entry that passed the schema; `at` is "networks[i]". */
+export const NETWORK_CHECKS: Array<(n: NetworkConfig, at: string) => ConfigIssue[]> = [dhcpNetworkIssues];

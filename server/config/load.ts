@@ -1,6 +1,7 @@
 // Reading a config file: YAML -> ${ENV} substitution -> section defaults ->
 // schema -> cross-checks. Every problem is collected and reported at once,
-// each naming its key path.
+// each naming its key path: the cross-checks run on every part that passed the
+// schema (parts.ts), not only when the whole file did.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import YAML from 'yaml';
@@ -11,7 +12,8 @@ import { ConfigError, type ConfigIssue } from './errors.js';
 import { nodeAddressProblem, resolveNetworks, type ResolvedNetwork } from './networks.js';
 import { ConfigSchema, SECTION_DEFAULTS, TOP_DEFAULTS, type Config } from './schema.js';
 import { schemaIssues } from './validate-schema.js';
-import { CONFIG_CHECKS } from './checks.js';
+import { CONFIG_CHECKS, NETWORK_CHECKS } from './checks.js';
+import { FailedParts } from './parts.js';
 
 export interface ConfigPaths {
   dataDir: string;
@@ -90,13 +92,19 @@ export function resolveConfig(raw: unknown, file: string | null = null, env: Nod
   if (!isPlainObject(raw)) throw new ConfigError(file, [{ path: '', message: 'the config must be a mapping of keys' }]);
   const data = withDefaults(substituteEnv(raw, env) as Record<string, unknown>);
   const issues = schemaIssues(ConfigSchema, data);
-  if (issues.length) throw new ConfigError(file, issues);
-  const config = data as Config;
-  const { networks, issues: netIssues } = resolveNetworks(config.networks);
+  // The semantic checks run on every part that passed the schema, so all problems are reported at once.
+  const failed = new FailedParts(issues, data);
+  const config = failed.view();
+  const { networks, issues: netIssues } = resolveNetworks(config.networks, (i) => failed.entry('networks', i));
   issues.push(...netIssues);
+  config.networks.forEach((n, i) => {
+    if (!failed.entry('networks', i)) for (const check of NETWORK_CHECKS) issues.push(...check(n, `networks[${i}]`));
+  });
   const loaded = finish(config, file, networks, env);
-  issues.push(...seedIssues(loaded));
-  for (const check of CONFIG_CHECKS) issues.push(...check(loaded));
+  issues.push(...seedIssues(loaded, failed));
+  for (const check of CONFIG_CHECKS) {
+    if (!check.reads.some((key) => failed.any(key))) issues.push(...check.run(loaded));
+  }
   if (issues.length) throw new ConfigError(file, issues);
   return loaded;
 }
@@ -126,22 +134,29 @@ function finish(config: Config, file: string | null, networks: ResolvedNetwork[]
   };
 }
 
-function seedIssues(c: LoadedConfig): ConfigIssue[] {
+/**
+ * Seed groups and nodes. Entries that failed the schema are skipped, and so
+ * is a reference that may point at one (failed.mayName): it is the same
+ * problem, already reported.
+ */
+function seedIssues(c: LoadedConfig, failed: FailedParts): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const groups = new Set(c.config.groups.map((g) => g.name));
+  const groups = new Set(c.config.groups.filter((_, i) => !failed.entry('groups', i)).map((g) => g.name));
   const seenNode = new Set<string>();
   const seenGroup = new Set<string>();
   const seenMac = new Map<string, string>();
   const seenAddr = new Map<string, string>();
   c.config.groups.forEach((g, i) => {
+    if (failed.entry('groups', i)) return;
     if (seenGroup.has(g.name)) issues.push({ path: `groups[${i}].name`, message: `'${g.name}' is listed twice` });
     seenGroup.add(g.name);
   });
   c.config.nodes.forEach((n, i) => {
+    if (failed.entry('nodes', i)) return;
     const at = `nodes[${i}]`;
     if (seenNode.has(n.name)) issues.push({ path: `${at}.name`, message: `'${n.name}' is listed twice` });
     seenNode.add(n.name);
-    if (n.group && !groups.has(n.group)) issues.push({ path: `${at}.group`, message: `no group '${n.group}' under groups` });
+    if (n.group && !groups.has(n.group) && !failed.mayName('groups', n.group)) issues.push({ path: `${at}.group`, message: `no group '${n.group}' under groups` });
     n.interfaces.forEach((f, j) => {
       const p = `${at}.interfaces[${j}]`;
       const mac = canonicalMac(f.mac);
@@ -150,6 +165,7 @@ function seedIssues(c: LoadedConfig): ConfigIssue[] {
       else seenMac.set(mac, p);
       const net = c.networkByName.get(f.network);
       if (!net) {
+        if (failed.mayName('networks', f.network)) return;
         issues.push({ path: `${p}.network`, message: `no network '${f.network}' (have: ${[...c.networkByName.keys()].join(', ') || 'none'})` });
         return;
       }

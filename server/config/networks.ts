@@ -29,13 +29,18 @@ export interface ResolvedNetwork {
   leaseMs: number | undefined;
 }
 
-/** Parse and cross-check networks; returns issues naming `networks[i].key`. */
-export function resolveNetworks(list: NetworkConfig[]): { networks: ResolvedNetwork[]; issues: ConfigIssue[] } {
+/**
+ * Parse and cross-check networks; returns issues naming `networks[i].key`.
+ * Entries for which `skip(i)` holds (those that failed the schema) are left
+ * out, keeping the others' indexes.
+ */
+export function resolveNetworks(list: NetworkConfig[], skip: (i: number) => boolean = () => false): { networks: ResolvedNetwork[]; issues: ConfigIssue[] } {
   const issues: ConfigIssue[] = [];
   const networks: ResolvedNetwork[] = [];
   const names = new Map<string, number>();
   const deferred: Array<{ i: number; ip: Ipv4; text: string; cidr: string }> = [];
   list.forEach((n, i) => {
+    if (skip(i)) return;
     const at = (k: string) => `networks[${i}].${k}`;
     const bad = (k: string, message: string) => issues.push({ path: at(k), message });
     if (names.has(n.name)) bad('name', `'${n.name}' is already the name of networks[${names.get(n.name)}]`);
@@ -95,7 +100,9 @@ export function resolveNetworks(list: NetworkConfig[]): { networks: ResolvedNetw
       leaseMs: n.leaseTime !== undefined ? parseDuration(n.leaseTime) : undefined,
     });
   });
-  for (const d of deferred) {
+  // A skipped entry may be the network with an interface that holds the address: judge only a complete list.
+  const complete = !list.some((_, i) => skip(i));
+  for (const d of complete ? deferred : []) {
     if (!networks.some((n) => n.config.interface !== undefined && cidrContains(n.cidr, d.ip))) {
       issues.push({
         path: `networks[${d.i}].serverAddress`,

@@ -69,27 +69,33 @@ function durationIssue(path: string, v: string | number, minS: number, maxS: num
   return { path, message: `${what} ${JSON.stringify(v)} is ${s < minS ? 'shorter' : 'longer'} than the ${s < minS ? 'minimum' : 'maximum'} ${s < minS ? minS : maxS} s (allowed: ${minS} to ${maxS} s)` };
 }
 
-/** Cross-checks for the keys the DHCP server reads (run with the other CONFIG_CHECKS). */
-export function dhcpConfigIssues(c: {
-  config: { networks: Array<{ ntp?: string[]; leaseTime?: string | number }>; dhcp: DhcpConfig };
-}): Array<{ path: string; message: string }> {
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** Cross-checks for the dhcp section (run with the other CONFIG_CHECKS). */
+export function dhcpConfigIssues(c: { config: { dhcp: DhcpConfig } }): Array<{ path: string; message: string }> {
   const issues: Array<{ path: string; message: string }> = [];
   const add = (i: { path: string; message: string } | undefined) => i && issues.push(i);
   add(durationIssue('dhcp.leaseTime', c.config.dhcp.leaseTime, LEASE_MIN_S, LEASE_MAX_S, 'lease time'));
-  c.config.networks.forEach((n, i) => {
-    if (n.leaseTime !== undefined) add(durationIssue(`networks[${i}].leaseTime`, n.leaseTime, LEASE_MIN_S, LEASE_MAX_S, 'lease time'));
-  });
   add(durationIssue('dhcp.offerTimeout', c.config.dhcp.offerTimeout, OFFER_MIN_S, OFFER_MAX_S, 'offer timeout'));
-  const ipv4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-  c.config.networks.forEach((n, i) =>
-    (n.ntp ?? []).forEach((t, j) => {
-      if (!ipv4.test(t)) issues.push({ path: `networks[${i}].ntp[${j}]`, message: `'${t}' is not an IPv4 address` });
-    }),
-  );
   c.config.dhcp.relayInterfaces.forEach((name, i) => {
     if (!/^[^/\s]{1,15}$/.test(name) || name === '.' || name === '..') {
       issues.push({ path: `dhcp.relayInterfaces[${i}]`, message: `'${name}' is not an interface name` });
     }
+  });
+  return issues;
+}
+
+/**
+ * The keys of one network entry the DHCP server reads (run with the other
+ * NETWORK_CHECKS, on each entry that passed the schema); `at` is its key
+ * path, "networks[1]".
+ */
+export function dhcpNetworkIssues(n: { ntp?: string[]; leaseTime?: string | number }, at: string): Array<{ path: string; message: string }> {
+  const issues: Array<{ path: string; message: string }> = [];
+  const lease = n.leaseTime !== undefined ? durationIssue(`${at}.leaseTime`, n.leaseTime, LEASE_MIN_S, LEASE_MAX_S, 'lease time') : undefined;
+  if (lease) issues.push(lease);
+  (n.ntp ?? []).forEach((t, j) => {
+    if (!IPV4.test(t)) issues.push({ path: `${at}.ntp[${j}]`, message: `'${t}' is not an IPv4 address` });
   });
   return issues;
 }

@@ -43,6 +43,10 @@ const CheckOut = Type.Object(
     ms: Type.Integer(),
     templates: Type.Array(Type.Object({ name: Type.String(), origin: Type.String(), file: Type.String() })),
     errors: Type.Array(Problem),
+    notes: Type.Array(
+      Type.Object({ node: Type.String(), image: Type.String(), message: Type.String() }),
+      { description: 'not errors: nodes whose image has no build yet (their kernel cannot be served until it is built)' },
+    ),
   },
   { $id: 'TemplateCheck' },
 );
@@ -163,7 +167,7 @@ export function renderApiRoutes(renderer: BootRenderer): FastifyPluginAsyncTypeb
       {
         schema: {
           tags: ['templates'],
-          summary: 'Render every template for every node; every error at once, with node, template and line',
+          summary: 'Render every template for every node; every error at once, with node, template and line; unbuilt images as notes',
           response: { 200: CheckOut },
         },
       },

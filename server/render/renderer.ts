@@ -63,12 +63,21 @@ export interface CheckProblem {
   message: string;
 }
 
+/** Not a template problem, but worth knowing: a node whose image has no build yet (normal before the first build). */
+export interface CheckNote {
+  node: string;
+  image: string;
+  message: string;
+}
+
 export interface CheckReport {
+  /** No errors; notes do not count. */
   ok: boolean;
   nodes: number;
   templates: Array<{ name: string; origin: TemplateSource['origin']; file: string }>;
   renders: number;
   errors: CheckProblem[];
+  notes: CheckNote[];
   ms: number;
 }
 
@@ -254,20 +263,7 @@ export class BootRenderer implements NodeRenderer {
       const err = engine.check(t.name);
       if (err) errors.push({ node: null, loader: 'pxelinux', template: t.name, line: err.line ?? null, variable: null, message: err.message });
     }
-    // A config that names a kernel nobody can serve is as broken as one that does not render.
-    if (this.deps.boot.images) {
-      const users = new Map<string, string[]>();
-      for (const node of nodes) {
-        const img = this.deps.registry.effective(node, node.group ? groups.get(node.group) : undefined).image;
-        if (img) users.set(img, [...(users.get(img) ?? []), node.name]);
-      }
-      for (const [img, names] of users) {
-        if ((await this.describe(img))?.version) continue;
-        for (const node of names) {
-          errors.push({ node, loader: 'pxelinux', template: '-', line: null, variable: null, message: `node ${node}: image '${img}' has no build yet, its kernel and RAM disk cannot be served (rackboot image build ${img})` });
-        }
-      }
-    }
+    const notes = this.deps.boot.images ? await this.unbuiltImageNotes(nodes, groups) : [];
     for (const loader of LOADERS) {
       for (const node of nodes) {
         renders++;
@@ -299,8 +295,32 @@ export class BootRenderer implements NodeRenderer {
       templates: engine.list().map((t) => ({ name: t.name, origin: t.origin, file: t.file })),
       renders,
       errors: unique,
+      notes,
       ms: Math.round(performance.now() - t0),
     };
+  }
+
+  /**
+   * Nodes whose image has no build yet: their kernel and RAM disk cannot be
+   * served until it is built. A note, not an error: every image starts out
+   * unbuilt, and the templates themselves render fine.
+   */
+  private async unbuiltImageNotes(nodes: NodeRecord[], groups: ReadonlyMap<string, GroupRecord>): Promise<CheckNote[]> {
+    const users = new Map<string, string[]>();
+    for (const node of nodes) {
+      const img = this.deps.registry.effective(node, node.group ? groups.get(node.group) : undefined).image;
+      if (img) users.set(img, [...(users.get(img) ?? []), node.name]);
+    }
+    const notes: CheckNote[] = [];
+    for (const [image, names] of users) {
+      // Not in the catalog at all: rendering reports that as an error.
+      const d = await this.describe(image);
+      if (!d || d.version) continue;
+      for (const node of names) {
+        notes.push({ node, image, message: `node ${node}: image '${image}' has no build yet, its kernel and RAM disk cannot be served (rackboot image build ${image})` });
+      }
+    }
+    return notes;
   }
 }
 

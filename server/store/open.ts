@@ -1,5 +1,6 @@
 import type { LoadedConfig } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
+import { POSTGRES_UNAVAILABLE } from './config-check.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
@@ -9,6 +10,7 @@ export async function openStore(cfg: LoadedConfig): Promise<Store> {
       return new SqliteStore(cfg.paths.dbFile);
     case 'postgres':
       // The Store interface is async so a PostgreSQL store can drop in; it is not written yet.
-      throw new ConfigError(cfg.file, [{ path: 'store.driver', message: "'postgres' is not available in this version; use 'sqlite'" }]);
+      // Loading the config already refuses this (storeConfigIssues); kept for a config built in code.
+      throw new ConfigError(cfg.file, [POSTGRES_UNAVAILABLE]);
   }
 }

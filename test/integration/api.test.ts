@@ -73,6 +73,10 @@ describe('REST API', () => {
     assert.equal(three.body.effective!.vars.tier, 'node');
     const web = await s.api<Node[]>('GET', '/api/v1/nodes?group=web');
     assert.deepEqual(web.body.map((n) => n.name), ['blade1', 'blade2']);
+    // A misspelt group is a 404, not an empty list that reads as "no nodes in it".
+    const nope = await s.api<Err>('GET', '/api/v1/nodes?group=nope');
+    assert.equal(nope.status, 404);
+    assert.equal(nope.body.message, "no group named 'nope'");
   });
 
   test('409 for duplicate name, MAC (any form) and address', async () => {

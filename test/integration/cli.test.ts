@@ -67,4 +67,48 @@ describe('rackboot CLI', () => {
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /networks\[0\]\.rooter: unknown key \(did you mean 'router'\?\)/);
   });
+
+  test('config check: a typo in one network does not hide a bad range in another (the example in docs/configuration.md)', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'rbcli-')), 'site.yaml');
+    writeFileSync(
+      file,
+      'networks:\n' +
+        '  - name: inside\n    interface: eth1\n    cdir: 10.0.0.0/24\n    serverAddress: 10.0.0.1\n' +
+        '  - name: storage\n    interface: eth2\n    cidr: 10.0.1.0/24\n    serverAddress: 10.0.1.1\n    staticRange: 10.0.1.1-10.0.1.20\n',
+    );
+    const r = await cli(['config', 'check', '--config', file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /: 3 problems:\n/);
+    assert.match(r.stderr, /^  networks\[0\]\.cidr: is required$/m);
+    assert.match(r.stderr, /^  networks\[0\]\.cdir: unknown key \(did you mean 'cidr'\?\)/m);
+    assert.match(r.stderr, /^  networks\[1\]\.staticRange: 10\.0\.1\.1-10\.0\.1\.20 contains the serverAddress 10\.0\.1\.1$/m);
+  });
+
+  test("config check: refuses store.driver 'postgres' as serve does; exports not served with NFS off", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rbcli-'));
+    const pg = join(dir, 'pg.yaml');
+    writeFileSync(pg, 'store:\n  driver: postgres\n');
+    const r = await cli(['config', 'check', '--config', pg]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^  store\.driver: 'postgres' is not available in this version; use 'sqlite'$/m);
+    const off = join(dir, 'off.yaml');
+    writeFileSync(
+      off,
+      'networks:\n  - { name: inside, cidr: 10.0.0.0/24, serverAddress: 10.0.0.1 }\n' +
+        'nfs:\n  enabled: false\n  contentRoots: [/srv/content]\n  exports:\n    - { name: www, path: /srv/content/www, networks: [inside] }\n',
+    );
+    const ok = await cli(['config', 'check', '--config', off]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /, 1 export\(s\) not served \(nfs\.enabled: false\),/);
+  });
+
+  test('node list --group: an unknown group is an error, an existing empty group an empty table', async () => {
+    const nope = await cli(['node', 'list', '--group', 'nope'], env);
+    assert.equal(nope.code, 1);
+    assert.match(nope.stderr, /^rackboot: 404 no group named 'nope'$/m);
+    assert.equal((await s.api('POST', '/api/v1/groups', { name: 'empty' })).status, 201);
+    const empty = await cli(['node', 'list', '--group', 'empty'], env);
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.equal(empty.stdout.trim(), 'NAME  GROUP  INTERFACES');
+  });
 });

@@ -96,6 +96,65 @@ test('every problem is reported at once', () => {
   assert.ok(found.length >= 2, found.join('\n'));
 });
 
+// The example in docs/configuration.md: a typo in one network entry must not hide a problem in another.
+const TWO_NETWORKS = `networks:
+  - name: inside
+    interface: eth1
+    cdir: 10.0.0.0/24
+    serverAddress: 10.0.0.1
+  - name: storage
+    interface: eth2
+    cidr: 10.0.1.0/24
+    serverAddress: 10.0.1.1
+    staticRange: 10.0.1.1-10.0.1.20
+`;
+
+test('a structural problem in one network entry does not hide a semantic one in another', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rbcfg-'));
+  const f = join(dir, 'site.yaml');
+  writeFileSync(f, TWO_NETWORKS);
+  assert.throws(
+    () => loadConfigFile(f, {}),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.deepEqual(
+        e.issues.map((i) => `${i.path}: ${i.message.split(';')[0]}`),
+        ["networks[0].cidr: is required", "networks[0].cdir: unknown key (did you mean 'cidr'?)", 'networks[1].staticRange: 10.0.1.1-10.0.1.20 contains the serverAddress 10.0.1.1'],
+      );
+      return true;
+    },
+  );
+});
+
+test('semantic checks run on every part that passed the schema; references to a failed entry are not judged', () => {
+  const typo = { name: 'inside', cdir: '10.0.0.0/24', serverAddress: '10.0.0.1' };
+  const other = { name: 'storage', cidr: '10.0.1.0/24', serverAddress: '10.0.1.1', staticRange: '10.0.1.10-10.0.1.20' };
+  const node = (name: string, network: string, mac: string) => ({ name, interfaces: [{ name: 'eth0', mac, network }] });
+  const found = issues({
+    networks: [typo, { ...other, leaseTime: '1s' }],
+    nodes: [node('b1', 'inside', '52:54:00:00:00:01'), node('b2', 'nowhere', 'bad-mac'), { name: 'b3', interfaces: 'eth0' }],
+    dhcp: { prot: 67 },
+    images: { buildOnStart: ['no-such-recipe'] },
+  });
+  const paths = found.map((i) => i.split(': ')[0]);
+  // Structural: the typo, a node's interfaces, a dhcp key.
+  for (const p of ['networks[0].cidr', 'networks[0].cdir', 'nodes[2].interfaces', 'dhcp.prot']) assert.ok(paths.includes(p), `${p} missing:\n${found.join('\n')}`);
+  // Semantic, in the parts that passed: the other network entry, the other nodes, the images section.
+  for (const p of ['networks[1].leaseTime', 'nodes[1].interfaces[0].mac', 'nodes[1].interfaces[0].network', 'images.buildOnStart[0]']) assert.ok(paths.includes(p), `${p} missing:\n${found.join('\n')}`);
+  // b1 uses the network with the typo: reporting "no network 'inside'" would repeat that problem.
+  assert.ok(!paths.some((p) => p.startsWith('nodes[0]')), found.join('\n'));
+  // An nfs export naming the network with the typo is not judged either (the nfs check waits for every network entry).
+  assert.deepEqual(
+    issues({ networks: [typo], nfs: { exports: [{ name: 'www', path: '/srv/www', networks: ['inside'] }] } }).map((i) => i.split(': ')[0]),
+    ['networks[0].cidr', 'networks[0].cdir'],
+  );
+});
+
+test("store.driver 'postgres' is refused when the config loads, as serve refuses it", () => {
+  expectIssue({ store: { driver: 'postgres' } }, 'store.driver', /'postgres' is not available in this version; use 'sqlite'/);
+  expectIssue({ store: { driver: 'mysql' } }, 'store.driver', /not one of: sqlite, postgres/);
+});
+
 test('YAML syntax errors give line and column; env substitution', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rbcfg-'));
   const f = join(dir, 'bad.yaml');

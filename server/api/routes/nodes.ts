@@ -13,12 +13,17 @@ export function nodeRoutes({ registry, store }: ApiDeps): FastifyPluginAsyncType
       {
         schema: {
           tags: ['nodes'],
-          summary: 'List nodes',
+          summary: 'List nodes (404 for a group that does not exist; an existing empty group gives [])',
           querystring: Type.Object({ group: Type.Optional(Type.String()) }, { additionalProperties: false }),
-          response: { 200: Type.Array(NodeOut) },
+          response: { 200: Type.Array(NodeOut), 404: ErrorBody },
         },
       },
-      async (req) => store.listNodes({ group: req.query.group }),
+      async (req) => {
+        // An empty list for a misspelt group would read as "that group has no nodes".
+        const group = req.query.group;
+        if (group !== undefined && !(await store.getGroup(group))) throw notFound(`no group named '${group}'`);
+        return store.listNodes({ group });
+      },
     );
 
     app.post(

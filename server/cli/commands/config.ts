@@ -1,6 +1,13 @@
 import type { Command } from 'commander';
 import { loadConfigOption } from './serve.js';
 import { configExports } from '../../nfs/model.js';
+import type { LoadedConfig } from '../../config/load.js';
+
+/** The exports part of the summary: with NFS off they are checked but nothing serves them, so say so. */
+function exportsSummary(cfg: LoadedConfig): string {
+  const n = configExports(cfg).length;
+  return cfg.config.nfs.enabled ? `${n} export(s)` : `${n} export(s) not served (nfs.enabled: false)`;
+}
 
 export function registerConfig(program: Command): void {
   const config = program.command('config').description('config file tools');
@@ -13,7 +20,7 @@ export function registerConfig(program: Command): void {
       const c = cfg.config;
       console.log(
         `${cfg.file ?? 'built-in defaults'}: ok: cluster '${c.cluster.name}', ${cfg.networks.length} network(s), ` +
-          `${c.groups.length} seed group(s), ${c.nodes.length} seed node(s), ${configExports(cfg).length} export(s), ${c.director.services.length} virtual service(s)`,
+          `${c.groups.length} seed group(s), ${c.nodes.length} seed node(s), ${exportsSummary(cfg)}, ${c.director.services.length} virtual service(s)`,
       );
     });
 }

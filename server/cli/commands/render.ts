@@ -28,16 +28,18 @@ export function registerRender(program: Command): void {
   addApiOptions(
     templates
       .command('check')
-      .description('render every template for every node; report every error with node, template and line (exit 1 on any)')
+      .description('render every template for every node; report every error with node, template and line (exit 1 on any); note nodes whose image has no build yet')
       .option('--json', 'JSON output'),
   ).action(async (o: ApiOptions & { json?: boolean }) => {
     const r = await ApiClient.from(o).request<CheckReport>('GET', '/templates/check');
     if (o.json) console.log(JSON.stringify(r, null, 2));
     else {
       for (const e of r.errors) console.log(e.message);
+      for (const n of r.notes) console.log(`note: ${n.message}`);
       const overrides = r.templates.filter((t) => t.origin === 'operator').length;
+      const notes = r.notes.length ? `, ${r.notes.length} note(s)` : '';
       console.log(
-        `${r.ok ? 'ok' : `${r.errors.length} error(s)`}: ${r.renders} render(s) of ${r.templates.length} template(s) (${overrides} operator override(s)) for ${r.nodes} node(s) in ${r.ms} ms`,
+        `${r.ok ? 'ok' : `${r.errors.length} error(s)`}${notes}: ${r.renders} render(s) of ${r.templates.length} template(s) (${overrides} operator override(s)) for ${r.nodes} node(s) in ${r.ms} ms`,
       );
     }
     if (!r.ok) throw new ApiRequestError(0, 'template_error', `templates check found ${r.errors.length} error(s)`);

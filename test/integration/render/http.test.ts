@@ -350,15 +350,15 @@ describe('HTTP boot and the render routes', () => {
     assert.equal((await curl(`${s.url}/boot/ipxe/52:54:00:00:0a:01`)).status, 200);
     assert.equal((await s.api<{ ok: boolean }>('GET', '/api/v1/templates/check')).body.ok, true);
 
-    // An image never built: every node using it is reported (its kernel cannot be served).
+    // An image never built: every node using it is named, as a note: before the first build that is normal, not a template error.
     await s.api('PATCH', '/api/v1/nodes/blade2', { image: 'unbuilt' });
-    const unbuilt = await s.api<{ ok: boolean; errors: Array<{ node: string; message: string }> }>('GET', '/api/v1/templates/check');
+    const unbuilt = await s.api<{ ok: boolean; errors: unknown[]; notes: Array<{ node: string; image: string; message: string }> }>('GET', '/api/v1/templates/check');
     await s.api('PATCH', '/api/v1/nodes/blade2', { image: null });
-    assert.equal(unbuilt.body.ok, false);
-    assert.deepEqual(
-      unbuilt.body.errors.map((e) => e.message),
-      ["node blade2: image 'unbuilt' has no build yet, its kernel and RAM disk cannot be served (rackboot image build unbuilt)"],
-    );
+    assert.equal(unbuilt.body.ok, true);
+    assert.deepEqual(unbuilt.body.errors, []);
+    assert.deepEqual(unbuilt.body.notes, [
+      { node: 'blade2', image: 'unbuilt', message: "node blade2: image 'unbuilt' has no build yet, its kernel and RAM disk cannot be served (rackboot image build unbuilt)" },
+    ]);
   });
 
   test('API: bad loader 400, unknown node 404, interface choice, scope, discovery preview', async () => {
@@ -381,7 +381,7 @@ describe('HTTP boot and the render routes', () => {
     assert.equal((await s.api('GET', '/api/v1/nodes/blade1/render/pxelinux', undefined, null)).status, 401, 'operator routes need the token');
   });
 
-  test('CLI: rackboot render prints exactly the preview; templates check exits 1 listing every error', async () => {
+  test('CLI: rackboot render prints exactly the preview; templates check exits 1 listing every error, 0 with only notes', async () => {
     const cli = join(PACKAGE_ROOT, 'dist', 'server', 'cli', 'main.js');
     const api = ['--api', s.url, '--token', s.token];
     const r = await run(process.execPath, [cli, 'render', 'blade1', 'grub', ...api]);
@@ -390,6 +390,13 @@ describe('HTTP boot and the render routes', () => {
     const ok = await run(process.execPath, [cli, 'templates', 'check', ...api]);
     assert.equal(ok.code, 0, ok.stderr + ok.stdout);
     assert.match(ok.stdout, /^ok: \d+ render\(s\) of \d+ template\(s\) \(0 operator override\(s\)\) for 3 node\(s\)/m);
+    // A node whose image has no build yet is a note: still exit 0.
+    await s.api('PATCH', '/api/v1/nodes/blade2', { image: 'unbuilt' });
+    const noted = await run(process.execPath, [cli, 'templates', 'check', ...api]);
+    await s.api('PATCH', '/api/v1/nodes/blade2', { image: null });
+    assert.equal(noted.code, 0, noted.stderr + noted.stdout);
+    assert.match(noted.stdout, /^note: node blade2: image 'unbuilt' has no build yet/m);
+    assert.match(noted.stdout, /^ok, 1 note\(s\): \d+ render\(s\)/m);
     writeFileSync(join(ops, 'partials', 'cmdline.hbs'), '{{#cmdline}}\nrackboot.node={{node.name}}\nx={{hexip node.vars.gateway}}\n{{/cmdline}}\n');
     const bad = await run(process.execPath, [cli, 'templates', 'check', ...api]);
     rmSync(join(ops, 'partials', 'cmdline.hbs'));
