@@ -13,7 +13,9 @@ import type { Service } from '../main/service.js';
 import type { Registry } from '../store/registry.js';
 import type { Store } from '../store/types.js';
 import { bearer, nodeReportToken, safeEqual } from './auth.js';
-import { installErrorHandler } from './errors.js';
+import { installBodyParsers } from './bodies.js';
+import { declareCommonErrors } from './common-errors.js';
+import { HttpError, installErrorHandler } from './errors.js';
 import { eventRoutes } from './routes/events.js';
 import { groupRoutes } from './routes/groups.js';
 import { leaseRoutes } from './routes/leases.js';
@@ -44,7 +46,35 @@ declare module 'fastify' {
 const bodyAjv = new Ajv({ allErrors: true, verbose: true, strict: false, coerceTypes: false, removeAdditional: false, useDefaults: true });
 const textAjv = new Ajv({ allErrors: true, verbose: true, strict: false, coerceTypes: 'array', removeAdditional: false, useDefaults: true });
 
+// A binary body schema (an export's tar upload) documents a stream the
+// handler reads itself: there is nothing to validate before it does.
+const isBinary = (schema: unknown) => (schema as { format?: string }).format === 'binary';
+const acceptStream = () => true;
+
 const PUBLIC_API = new Set(['/api/v1/openapi.json']);
+
+// The routes an optional service adds, so a request for one while the
+// service is off says so instead of "no route" (the CLI prints that message).
+const SERVICE_ROUTES: ReadonlyArray<{ service: string; title: string; enable: string; prefixes: string[] }> = [
+  { service: 'director', title: 'the director', enable: 'director.enabled: true', prefixes: ['/api/v1/director'] },
+  { service: 'nfs', title: 'the NFS service', enable: 'nfs.enabled: true', prefixes: ['/api/v1/exports', '/api/v1/nfs'] },
+  { service: 'images', title: 'the images service', enable: 'images.enabled: true', prefixes: ['/api/v1/images', '/api/v1/discover'] },
+  { service: 'render', title: 'the template renderer', enable: 'templates.enabled: true', prefixes: ['/api/v1/templates'] },
+  { service: 'dhcp', title: 'the DHCP service', enable: 'dhcp.enabled: true', prefixes: ['/api/v1/leases/'] },
+];
+
+const underPrefix = (path: string, prefix: string) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : prefix + '/');
+
+/** A 404 (service off) or 503 (service failed to start) naming the service, for a path of a service without routes. */
+function explainMissingRoute(services: readonly Service[], path: string): HttpError | undefined {
+  const owner = SERVICE_ROUTES.find((s) => s.prefixes.some((p) => underPrefix(path, p)));
+  if (!owner) return undefined;
+  const svc = services.find((s) => s.name === owner.service);
+  if (!svc) return new HttpError(404, 'not_found', `${owner.title} is not enabled on this server (set ${owner.enable} in the config)`);
+  // A service that failed to start is listed without routes; its health says why.
+  if (!svc.apiRoutes) return new HttpError(503, 'unavailable', `${owner.title} did not start: ${svc.health?.().detail ?? 'see the server log'}`);
+  return undefined;
+}
 
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -57,8 +87,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
 
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
-  installErrorHandler(app);
+  app.setValidatorCompiler(({ schema, httpPart }) => (isBinary(schema) ? acceptStream : (httpPart === 'body' ? bodyAjv : textAjv).compile(schema)));
+  installErrorHandler(app, (path) => explainMissingRoute(deps.services, path));
 
   await app.register(swagger, {
     openapi: {
@@ -83,6 +113,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(
     async (api) => {
+      installBodyParsers(api);
+      api.addHook('onRoute', declareCommonErrors);
       api.addHook('onRequest', async (req, reply) => {
         const path = req.url.split('?')[0]!;
         if (PUBLIC_API.has(path) || path.startsWith('/api/v1/docs')) return;

@@ -1,6 +1,7 @@
 // One error shape for the whole API: { error: CODE, message: TEXT }, the
-// message naming the field for a 400.
-import type { FastifyError, FastifyInstance } from 'fastify';
+// message naming the field for a 400. Every code used here is listed in
+// docs/api.md ("Errors"); a new code needs a row there.
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type { ErrorObject } from 'ajv';
 import { ConflictError, InvalidError, NotFoundError } from '../store/types.js';
 import { formatAjvErrors } from '../config/validate-schema.js';
@@ -19,37 +20,88 @@ export class HttpError extends Error {
 
 export const notFound = (what: string) => new HttpError(404, 'not_found', what);
 
-export function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError & { validation?: ErrorObject[]; validationContext?: string }, req, reply) => {
-    let status = 500;
-    let body: ApiError;
-    if (err.validation) {
-      const issues = formatAjvErrors(err.validation, err.validationContext ?? 'body');
-      status = 400;
-      body = { error: 'invalid', message: issues.map((i) => `${i.path}: ${i.message}`).join('; '), field: issues[0]?.path };
-    } else if (err instanceof HttpError) {
-      status = err.status;
-      body = { error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) };
-    } else if (err instanceof InvalidError) {
-      status = 400;
-      body = { error: 'invalid', message: `body.${err.field}: ${err.message}`, field: `body.${err.field}` };
-    } else if (err instanceof ConflictError) {
-      status = 409;
-      body = { error: 'conflict', message: `body.${err.field}: ${err.message}`, field: `body.${err.field}` };
-    } else if (err instanceof NotFoundError) {
-      status = 404;
-      body = { error: 'not_found', message: err.message };
-    } else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      status = err.statusCode;
-      body = { error: err.code ? err.code.replace(/^FST_ERR_/, '').toLowerCase() : 'bad_request', message: err.message };
-    } else {
+/** The content types a route reads its body as: its per-type body schemas, else JSON. */
+export function acceptedTypes(req: FastifyRequest): string[] {
+  const body = req.routeOptions.schema?.body as { content?: Record<string, unknown> } | undefined;
+  return body?.content ? Object.keys(body.content) : ['application/json'];
+}
+
+export function unsupportedMediaType(req: FastifyRequest): HttpError {
+  const sent = req.headers['content-type'];
+  const what = sent ? `content-type '${sent}' is not accepted here` : 'the request has a body but no content-type';
+  return new HttpError(415, 'unsupported_media_type', `headers.content-type: ${what}; send ${acceptedTypes(req).join(' or ')}`, 'headers.content-type');
+}
+
+// Fastify's own refusals (body parsing and limits) carry FST_ERR_* codes;
+// these give them the documented codes and a message naming the problem.
+const FASTIFY_ERRORS: Record<string, (req: FastifyRequest) => HttpError> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: unsupportedMediaType,
+  FST_ERR_CTP_BODY_TOO_LARGE: (req) =>
+    new HttpError(413, 'too_large', `body: larger than the ${req.routeOptions.bodyLimit} bytes this route accepts`, 'body'),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new HttpError(400, 'invalid', 'body: its length does not match the Content-Length header', 'body'),
+  // The API's JSON parser (bodies.ts) reports these itself; kept for routes outside /api/v1.
+  FST_ERR_CTP_EMPTY_JSON_BODY: () => new HttpError(400, 'invalid', 'body: is empty; send a JSON document', 'body'),
+  FST_ERR_CTP_INVALID_JSON_BODY: () => new HttpError(400, 'invalid', 'body: is not valid JSON', 'body'),
+};
+
+/** Any other 4xx Fastify raises keeps its status under a documented code. */
+const CODE_OF_STATUS: Record<number, string> = { 401: 'unauthorized', 404: 'not_found', 413: 'too_large', 415: 'unsupported_media_type' };
+
+/**
+ * Where a store error's field came from: a path parameter (DELETE
+ * /groups/web names the group in the path, and has no body) or the body.
+ */
+function fieldPath(req: FastifyRequest, field: string): string {
+  const root = field.split(/[.[]/)[0]!;
+  const params = req.params as Record<string, unknown> | undefined;
+  const body = req.body as Record<string, unknown> | undefined;
+  const inBody = typeof body === 'object' && body !== null && root in body;
+  return !inBody && params && root in params ? `params.${field}` : `body.${field}`;
+}
+
+function fieldError(status: number, code: string, req: FastifyRequest, field: string, message: string): HttpError {
+  const path = fieldPath(req, field);
+  return new HttpError(status, code, `${path}: ${message}`, path);
+}
+
+/** Any thrown error -> the status and the documented code; undefined for a server fault (500). */
+function classify(err: FastifyError & { validation?: ErrorObject[]; validationContext?: string }, req: FastifyRequest): HttpError | undefined {
+  if (err.validation) {
+    const issues = formatAjvErrors(err.validation, err.validationContext ?? 'body');
+    return new HttpError(400, 'invalid', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues[0]?.path);
+  }
+  if (err instanceof HttpError) return err;
+  if (err instanceof InvalidError) return fieldError(400, 'invalid', req, err.field, err.message);
+  if (err instanceof ConflictError) return fieldError(409, 'conflict', req, err.field, err.message);
+  if (err instanceof NotFoundError) return new HttpError(404, 'not_found', err.message);
+  const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;
+  if (known) return known(req);
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    return new HttpError(err.statusCode, CODE_OF_STATUS[err.statusCode] ?? 'invalid', err.message);
+  }
+  return undefined;
+}
+
+/** Why a path has no route when the reason is not a typo, e.g. a service that is off. */
+export type NotFoundExplainer = (path: string) => HttpError | undefined;
+
+export function installErrorHandler(app: FastifyInstance, explainMissing: NotFoundExplainer = () => undefined): void {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const refused = classify(err, req);
+    if (!refused) {
       req.log.error({ err }, 'unhandled error');
-      body = { error: 'internal', message: 'internal error; see the server log' };
+      void reply.status(500).send({ error: 'internal', message: 'internal error; see the server log' });
+      return;
     }
-    if (status < 500) req.log.info({ status, error: body.error, msg: body.message }, 'request refused');
-    void reply.status(status).send(body);
+    const body: ApiError = { error: refused.code, message: refused.message, ...(refused.field ? { field: refused.field } : {}) };
+    // `reason`, not `msg`: pino writes the record's own msg too, and log
+    // pipelines keep only the last of two equal keys.
+    if (refused.status < 500) req.log.info({ status: refused.status, error: body.error, reason: body.message }, 'request refused');
+    void reply.status(refused.status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+    const path = req.url.split('?')[0]!;
+    const e = explainMissing(path) ?? notFound(`no route ${req.method} ${path}`);
+    void reply.status(e.status).send({ error: e.code, message: e.message });
   });
 }

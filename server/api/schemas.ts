@@ -2,12 +2,15 @@
 // make the OpenAPI document.
 import { Type, type Static } from '@sinclair/typebox';
 import { StringEnum } from '../config/types.js';
+import { MAC_FORMS } from '../net/mac.js';
 import { LEASE_STATES, LOADERS } from '../store/types.js';
 
 export const ErrorBody = Type.Object(
   { error: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) },
   { $id: 'Error', description: 'Every error: a code and a message naming the problem' },
 );
+
+export const MAC_DESCRIPTION = `a MAC address: ${MAC_FORMS}`;
 
 const NameStr = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$', description: 'letters, digits, _ . - (max 63)' });
 const Loader = StringEnum(LOADERS, { description: 'boot loader' });
@@ -16,7 +19,7 @@ const Vars = Type.Record(Type.String(), Type.Unknown(), { description: 'template
 export const InterfaceIn = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 15, pattern: '^[A-Za-z0-9_.:-]+$' }),
-    mac: Type.String({ description: 'aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF or aabb.ccdd.eeff' }),
+    mac: Type.String({ description: MAC_DESCRIPTION }),
     network: NameStr,
     ipv4: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'omit for the next free address in the static range' })),
   },
@@ -119,7 +122,7 @@ export const LeaseOut = Type.Object(
   { $id: 'Lease' },
 );
 export const LeaseQuery = Type.Object(
-  { network: Type.Optional(Type.String()), mac: Type.Optional(Type.String()), state: Type.Optional(StringEnum(LEASE_STATES)) },
+  { network: Type.Optional(Type.String()), mac: Type.Optional(Type.String({ description: MAC_DESCRIPTION })), state: Type.Optional(StringEnum(LEASE_STATES)) },
   { additionalProperties: false },
 );
 

@@ -2,6 +2,9 @@
 // Cisco aabb.ccdd.eeff, bare aabbccddeeff) and stored in one canonical form:
 // lower-case, colon-separated.
 
+/** The forms canonicalMac accepts, for messages and API docs. */
+export const MAC_FORMS = 'aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff or aabbccddeeff';
+
 const HEX12 = /^[0-9a-f]{12}$/;
 
 export function canonicalMac(input: string): string | undefined {

@@ -74,10 +74,19 @@ const StatusOut = Type.Object({
 
 const TAR_TYPES = ['application/x-tar', 'application/tar', 'application/gzip', 'application/x-gzip', 'application/octet-stream'];
 
+// An upload is read as a stream by the handler (format binary: not validated,
+// see app.ts); JSON names a directory on the server instead.
+const TarBody = Type.String({ format: 'binary', description: 'a tar (or gzip-compressed tar) of the new tree' });
+const SourceIn = Type.Object(
+  { source: Type.String({ description: 'absolute path of a directory on the server, under nfs.localSyncRoots' }) },
+  { additionalProperties: false },
+);
+const ContentIn = { content: { ...Object.fromEntries(TAR_TYPES.map((t) => [t, { schema: TarBody }])), 'application/json': { schema: SourceIn } } };
+
 /** A server-local sync source: absolute, a directory, under nfs.localSyncRoots and outside the content roots. */
-function checkLocalSource(source: unknown, allowed: string[], contentRoots: string[]): string {
+function checkLocalSource(source: string, allowed: string[], contentRoots: string[]): string {
   const bad = (message: string) => new HttpError(400, 'invalid', `body.source: ${message}`, 'body.source');
-  if (typeof source !== 'string' || !isAbsolute(source)) throw bad('must be an absolute path on the server');
+  if (!isAbsolute(source)) throw bad('must be an absolute path on the server');
   if (!allowed.length) throw bad('server-local syncs are off: list the directories the server may copy from in nfs.localSyncRoots (or upload a tar)');
   let real: string;
   try {
@@ -209,13 +218,15 @@ export function nfsRoutes(d: RouteDeps): FastifyPluginAsyncTypebox {
           summary:
             'Replace the content atomically: body is a tar (or tar.gz) of the new tree, or JSON {"source": DIR} to copy a server-local directory under nfs.localSyncRoots; it becomes a new release and `current` switches to it',
           params: NameParam,
+          body: ContentIn,
           response: { 201: SyncOut, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody, 415: ErrorBody },
         },
       },
       async (req, reply) => {
         const name = req.params.name;
         const nfs = d.cfg.config.nfs;
-        const body = req.body as Readable | { source?: unknown } | undefined;
+        // The body schema per content type leaves a tar stream or a checked { source } (no content-type and no body: undefined).
+        const body = req.body as Readable | { source: string } | undefined;
         let sync: (r: Releases) => Promise<SyncResult>;
         if (body && typeof (body as Readable).pipe === 'function') {
           const stream = body as Readable;
@@ -223,11 +234,11 @@ export function nfsRoutes(d: RouteDeps): FastifyPluginAsyncTypebox {
             stream.resume(); // drain what the client still sends so it reads our answer
             throw err;
           });
-        } else if (body && typeof body === 'object' && 'source' in body) {
-          const source = checkLocalSource(body.source, nfs.localSyncRoots ?? [], nfs.contentRoots);
+        } else if (body) {
+          const source = checkLocalSource((body as { source: string }).source, nfs.localSyncRoots ?? [], nfs.contentRoots);
           sync = (r) => r.syncLocal(source, { keep: nfs.keepReleases, graceMs: nfs.releaseGraceSeconds * 1000 });
         } else {
-          throw new HttpError(415, 'unsupported_media_type', `send the tree as a tar stream (content-type ${TAR_TYPES[0]}), or JSON {"source": "/dir/on/the/server"} for a server-local copy`);
+          throw new HttpError(400, 'invalid', `body: is required: the tree as a tar stream (content-type ${TAR_TYPES[0]}), or JSON {"source": "/dir/on/the/server"} for a server-local copy`, 'body');
         }
         const result = await applied(`content sync of '${name}'`, () =>
           manager.withExport(name, async (e) => {

@@ -4,6 +4,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HttpError } from '../api/errors.js';
+import { macQuery } from '../api/query.js';
 import { ErrorBody } from '../api/schemas.js';
 import { canonicalMac } from '../net/mac.js';
 import { LOADERS } from '../store/types.js';
@@ -136,8 +137,7 @@ export function renderApiRoutes(renderer: BootRenderer): FastifyPluginAsyncTypeb
       },
       async (req, reply) => {
         const loader = loaderOf(req.params.loader);
-        const mac = req.query.mac ? canonicalMac(req.query.mac) : undefined;
-        if (req.query.mac && !mac) throw new HttpError(400, 'invalid', `query.mac: '${req.query.mac}' is not a MAC address`, 'query.mac');
+        const mac = macQuery(req.query.mac || undefined);
         let out: RenderOutput;
         try {
           out = await renderer.renderUnknown(loader, { mac, address: req.query.address });

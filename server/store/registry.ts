@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { LoadedConfig } from '../config/load.js';
 import { nodeAddressProblem } from '../config/networks.js';
 import { parseIpv4 } from '../net/ipv4.js';
-import { canonicalMac } from '../net/mac.js';
+import { canonicalMac, MAC_FORMS } from '../net/mac.js';
 import {
   ConflictError,
   InvalidError,
@@ -42,13 +42,18 @@ export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
   /** Canonicalise and check interfaces; throws InvalidError naming `interfaces[i].field`. */
   normaliseInterfaces(list: NewInterface[], base = 'interfaces'): NewInterface[] {
     const names = new Set<string>();
+    // Checked here: the store's "already registered to" check would name the node being written as the holder.
+    const macs = new Map<string, string>();
     return list.map((i, k) => {
       const at = `${base}[${k}]`;
       if (names.has(i.name)) throw new InvalidError(`${at}.name`, `interface '${i.name}' is listed twice`);
       names.add(i.name);
       const mac = canonicalMac(i.mac);
-      if (!mac) throw new InvalidError(`${at}.mac`, `'${i.mac}' is not a MAC address (aa:bb:cc:dd:ee:ff, AA-BB-.., aabb.ccdd.eeff)`);
+      if (!mac) throw new InvalidError(`${at}.mac`, `'${i.mac}' is not a MAC address (${MAC_FORMS})`);
       if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) throw new InvalidError(`${at}.mac`, `${mac} is a multicast address, not a NIC's`);
+      const twin = macs.get(mac);
+      if (twin) throw new InvalidError(`${at}.mac`, `MAC ${mac} is also given for ${twin} in this request; each interface needs its own MAC`);
+      macs.set(mac, `${at} (${i.name})`);
       const net = this.cfg.networkByName.get(i.network);
       if (!net) {
         throw new InvalidError(`${at}.network`, `no network '${i.network}' (have: ${[...this.cfg.networkByName.keys()].join(', ') || 'none'})`);

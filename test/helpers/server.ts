@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig } from '../../server/config/load.js';
-import { silentLogger, createLogger } from '../../server/log.js';
+import { silentLogger, createLogger, type Logger } from '../../server/log.js';
 import { RackbootServer, type ServerOptions } from '../../server/main/server.js';
 
 export const TEST_NETWORKS = [
@@ -22,7 +22,8 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(raw: Record<string, unknown> = {}, opts: ServerOptions & { dataDir?: string } = {}): Promise<TestServer> {
+/** `log`: where the server logs (default: nowhere, or TEST_LOG's level on stdout). */
+export async function startTestServer(raw: Record<string, unknown> = {}, opts: ServerOptions & { dataDir?: string; log?: Logger } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'rackboot-test-'));
   const token = 'test-token-' + Math.random().toString(36).slice(2);
   const config = {
@@ -33,8 +34,9 @@ export async function startTestServer(raw: Record<string, unknown> = {}, opts: S
     tftp: { enabled: false },
     ...raw,
   };
-  const log = process.env.TEST_LOG ? createLogger(process.env.TEST_LOG) : silentLogger();
-  const make = () => new RackbootServer(resolveConfig(config, null, {}), log, { factories: [], ...opts });
+  const { log: given, ...serverOpts } = opts;
+  const log = given ?? (process.env.TEST_LOG ? createLogger(process.env.TEST_LOG) : silentLogger());
+  const make = () => new RackbootServer(resolveConfig(config, null, {}), log, { factories: [], ...serverOpts });
   const ts: TestServer = {
     server: make(),
     url: '',

@@ -3,7 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { nodeReportToken } from '../../server/api/auth.js';
+import { ServiceStartError } from '../../server/main/service.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 type Node = { name: string; group: string | null; interfaces: Array<{ name: string; mac: string; network: string; ipv4: string }>; effective?: { vars: Record<string, unknown>; loader: string } };
@@ -21,6 +23,12 @@ const blade = (n: number, extra: Record<string, unknown> = {}) => ({
 
 describe('REST API', () => {
   let s: TestServer;
+  /** A request with exactly these headers and body (s.api always sends JSON). */
+  const send = async (method: string, path: string, headers: Record<string, string>, body?: string | Blob) => {
+    const res = await fetch(s.url + path, { method, headers: { authorization: `Bearer ${s.token}`, ...headers }, body });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Err };
+  };
   before(async () => {
     s = await startTestServer({ cluster: { name: 'cgws', domain: 'cluster.local', vars: { webroot: '/var/www', tier: 'cluster' } } });
   });
@@ -92,6 +100,21 @@ describe('REST API', () => {
     assert.equal((await s.api('GET', '/api/v1/nodes/x1')).status, 404, 'a refused node leaves nothing behind');
   });
 
+  test('one body giving two interfaces the same MAC: 400 saying the body repeats it', async () => {
+    const r = await s.api<Err>('POST', '/api/v1/nodes', {
+      name: 'b13',
+      interfaces: [
+        { name: 'eth0', mac: '52:54:00:00:0f:01', network: 'inside' },
+        { name: 'eth1', mac: '52-54-00-00-0F-01', network: 'inside2' },
+      ],
+    });
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.equal(r.body.error, 'invalid');
+    assert.equal(r.body.field, 'body.interfaces[1].mac');
+    assert.equal(r.body.message, 'body.interfaces[1].mac: MAC 52:54:00:00:0f:01 is also given for interfaces[0] (eth0) in this request; each interface needs its own MAC');
+    assert.equal((await s.api('GET', '/api/v1/nodes/b13')).status, 404);
+  });
+
   test('400 names the bad field', async () => {
     const cases: Array<[unknown, RegExp]> = [
       [{ name: 'bad name!', interfaces: [] }, /body\.name/],
@@ -113,6 +136,43 @@ describe('REST API', () => {
       assert.ok(r.body.error);
     }
     assert.equal((await s.api('GET', '/api/v1/nodes/ok')).status, 404);
+    // A group named in the body that does not exist is a bad body, not a missing path (docs/api.md, OpenAPI).
+    const group = await s.api<Err>('POST', '/api/v1/nodes', { name: 'ok', group: 'nosuch', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0d:01', network: 'inside' }] });
+    assert.deepEqual([group.status, group.body.error, group.body.field], [400, 'invalid', 'body.group']);
+  });
+
+  test('bodies: JSON only; every refusal has a documented code and says what is wrong', async () => {
+    const json = { 'content-type': 'application/json' };
+    const form = await send('POST', '/api/v1/groups', { 'content-type': 'application/x-www-form-urlencoded' }, 'name=x');
+    assert.equal(form.status, 415);
+    assert.deepEqual(form.body, {
+      error: 'unsupported_media_type',
+      message: "headers.content-type: content-type 'application/x-www-form-urlencoded' is not accepted here; send application/json",
+      field: 'headers.content-type',
+    });
+    const text = await send('POST', '/api/v1/groups', { 'content-type': 'text/plain' }, JSON.stringify({ name: 'x' }));
+    assert.equal(text.status, 415, 'JSON sent as text/plain is refused for its type, not checked against the schema as a string');
+    assert.equal(text.body.error, 'unsupported_media_type');
+    assert.match(text.body.message, /'text\/plain' is not accepted here; send application\/json/);
+    const untyped = await send('POST', '/api/v1/groups', {}, new Blob(['{"name":"x"}'])); // a Blob without a type: no content-type header
+    assert.equal(untyped.status, 415);
+    assert.match(untyped.body.message, /has a body but no content-type; send application\/json/);
+    const broken = await send('POST', '/api/v1/groups', json, '{"name": ');
+    assert.deepEqual([broken.status, broken.body.error, broken.body.field], [400, 'invalid', 'body']);
+    assert.match(broken.body.message, /^body: is not valid JSON: \S/);
+    const poisoned = await send('POST', '/api/v1/groups', json, '{"name": "p", "__proto__": {"x": 1}}');
+    assert.equal(poisoned.status, 400);
+    assert.match(poisoned.body.message, /__proto__/);
+    const empty = await send('POST', '/api/v1/groups', json, '');
+    assert.deepEqual(empty.body, { error: 'invalid', message: 'body: is empty; send a JSON document', field: 'body' });
+    assert.equal(empty.status, 400);
+    const big = await send('POST', '/api/v1/groups', json, JSON.stringify({ name: 'big', vars: { pad: 'x'.repeat(1024 * 1024) } }));
+    assert.equal(big.status, 413);
+    assert.deepEqual(big.body, { error: 'too_large', message: 'body: larger than the 1048576 bytes this route accepts', field: 'body' });
+    // A route that reads no body works whatever the client's habit with headers.
+    assert.equal((await s.api('POST', '/api/v1/groups', { name: 'tmp2' })).status, 201);
+    assert.equal((await send('DELETE', '/api/v1/groups/tmp2', json)).status, 204, 'DELETE with content-type: application/json and no body');
+    assert.equal((await s.api('GET', '/api/v1/groups/tmp2')).status, 404);
   });
 
   test('PATCH keeps addresses of re-listed interfaces; DELETE; 404s', async () => {
@@ -122,7 +182,10 @@ describe('REST API', () => {
     assert.deepEqual(p.body.interfaces, before.interfaces);
     assert.equal((await s.api('PATCH', '/api/v1/nodes/nope', { vars: {} })).status, 404);
     assert.equal((await s.api('PATCH', '/api/v1/nodes/blade1', {})).status, 400);
-    assert.equal((await s.api<Err>('DELETE', '/api/v1/groups/web')).status, 409, 'a group with nodes is not deleted');
+    const inUse = await s.api<Err>('DELETE', '/api/v1/groups/web');
+    assert.equal(inUse.status, 409, 'a group with nodes is not deleted');
+    assert.equal(inUse.body.field, 'params.name', 'the group is named in the path; the request has no body');
+    assert.match(inUse.body.message, /^params\.name: group 'web' still has 2 node\(s\)/);
     assert.equal((await s.api('DELETE', '/api/v1/nodes/blade3')).status, 204);
     assert.equal((await s.api('DELETE', '/api/v1/nodes/blade3')).status, 404);
   });
@@ -155,10 +218,39 @@ describe('REST API', () => {
     assert.equal((await s.api('GET', '/api/v1/nodes/nope/events')).status, 404);
   });
 
+  test('GET /events?mac= takes every MAC form, as /leases does, and refuses a non-MAC', async () => {
+    s.server.events.record({ node: null, mac: '52:54:00:00:0e:01', kind: 'dhcp.discover' });
+    for (const form of ['52:54:00:00:0e:01', '52-54-00-00-0E-01', '5254.0000.0e01', '525400000E01']) {
+      const r = await s.api<Array<{ mac: string; kind: string }>>('GET', `/api/v1/events?mac=${form}`);
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.body.map((e) => [e.mac, e.kind]), [['52:54:00:00:0e:01', 'dhcp.discover']], form);
+    }
+    const bad = await s.api<Err>('GET', '/api/v1/events?mac=zz');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.field, 'querystring.mac');
+    assert.match(bad.body.message, /^querystring\.mac: 'zz' is not a MAC address \(.*aabbccddeeff\)/);
+  });
+
+  test('a service that is off: its routes say so (the CLI prints this message)', async () => {
+    const d = await s.api<Err>('GET', '/api/v1/director');
+    assert.equal(d.status, 404);
+    assert.deepEqual(d.body, { error: 'not_found', message: 'the director is not enabled on this server (set director.enabled: true in the config)' });
+    assert.match((await s.api<Err>('GET', '/api/v1/exports/www')).body.message, /the NFS service is not enabled/);
+    assert.equal((await s.api<Err>('GET', '/api/v1/nosuch')).body.message, 'no route GET /api/v1/nosuch');
+  });
+
   test('OpenAPI, docs page, healthz, metrics', async () => {
     const o = await s.api<{ openapi: string; paths: Record<string, unknown> }>('GET', '/api/v1/openapi.json', undefined, null);
     assert.equal(o.status, 200);
     assert.ok(o.body.paths['/api/v1/nodes'] && o.body.paths['/api/v1/nodes/{name}/events']);
+    type Op = { responses: Record<string, unknown> };
+    const op = (path: string, method: string) => Object.keys((o.body.paths[path] as Record<string, Op>)[method]!.responses).sort();
+    assert.deepEqual(op('/api/v1/nodes', 'post'), ['201', '400', '401', '409', '413', '415'], 'a missing group in the body is 400, no 404');
+    assert.deepEqual(op('/api/v1/nodes/{name}', 'patch'), ['200', '400', '401', '404', '409', '413', '415']);
+    assert.deepEqual(op('/api/v1/nodes', 'get'), ['200', '401']);
+    assert.deepEqual(op('/api/v1/groups/{name}', 'delete'), ['204', '401', '404', '409']);
+    assert.deepEqual(op('/api/v1/events', 'get'), ['200', '400', '401']);
+    assert.match(JSON.stringify(o.body), /aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb\.ccdd\.eeff or aabbccddeeff/);
     const docs = await fetch(s.url + '/api/v1/docs/');
     assert.equal(docs.status, 200);
     assert.match(await docs.text(), /swagger/i);
@@ -178,6 +270,47 @@ describe('REST API', () => {
     assert.deepEqual((await s.api('GET', '/api/v1/leases')).body, leases);
     assert.deepEqual((await s.api('GET', '/api/v1/nodes/blade1/events')).body, events);
   });
+});
+
+describe('API request log', () => {
+  test('a refused request is one JSON record with its reason under its own key', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const s = await startTestServer({}, { log });
+    try {
+      assert.equal((await s.api('GET', '/api/v1/nodes/b12')).status, 404);
+      const line = lines.find((l) => l.includes('request refused'));
+      assert.ok(line, lines.join(''));
+      // JSON.parse keeps the last of two equal keys, which hid the reason: count them in the text.
+      assert.equal(line.match(/"msg":/g)?.length, 1, line);
+      const rec = JSON.parse(line) as Record<string, unknown>;
+      assert.equal(rec.msg, 'request refused');
+      assert.equal(rec.reason, "no node named 'b12'");
+      assert.equal(rec.status, 404);
+      assert.equal(rec.error, 'not_found');
+      assert.equal(rec.svc, 'api');
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+test('a configured service that failed to start: its routes answer 503 with the reason', async () => {
+  const broken = () => ({
+    name: 'director',
+    start: async () => {
+      throw new ServiceStartError('director', 'director: nft is not installed');
+    },
+    stop: async () => undefined,
+  });
+  const s = await startTestServer({}, { factories: [broken] });
+  try {
+    const r = await s.api<Err>('GET', '/api/v1/director');
+    assert.equal(r.status, 503);
+    assert.deepEqual(r.body, { error: 'unavailable', message: 'the director did not start: director: nft is not installed' });
+  } finally {
+    await s.stop();
+  }
 });
 
 describe('API token generation', () => {

@@ -55,6 +55,12 @@ describe('rackboot CLI', () => {
     assert.equal(down.stderr.trim().split('\n').length, 1, 'one line, no stack trace');
   });
 
+  test('director status with the director off says it is not enabled', async () => {
+    const r = await cli(['director', 'status'], env);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim(), 'rackboot: 404 the director is not enabled on this server (set director.enabled: true in the config)');
+  });
+
   test('config check: ok summary, and every problem with its key path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rbcli-'));
     const good = new URL('../../../examples/seed-cluster.yaml', import.meta.url).pathname;

@@ -2,7 +2,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { EventRecord } from '../../store/types.js';
 import { notFound } from '../errors.js';
-import { ErrorBody, EventIn, EventOut, EventQuery, NameParam } from '../schemas.js';
+import { macQuery } from '../query.js';
+import { ErrorBody, MAC_DESCRIPTION, EventIn, EventOut, EventQuery, NameParam } from '../schemas.js';
 import type { ApiDeps } from '../app.js';
 
 const view = (e: EventRecord) => ({ ...e, time: new Date(e.ts).toISOString() });
@@ -59,19 +60,20 @@ export function eventRoutes({ store, events }: ApiDeps): FastifyPluginAsyncTypeb
           querystring: Type.Object(
             {
               node: Type.Optional(Type.String()),
-              mac: Type.Optional(Type.String()),
+              mac: Type.Optional(Type.String({ description: MAC_DESCRIPTION })),
               since: Type.Optional(Type.Integer({ minimum: 0 })),
               kind: Type.Optional(Type.String()),
               limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
             },
             { additionalProperties: false },
           ),
-          response: { 200: Type.Array(EventOut) },
+          response: { 200: Type.Array(EventOut), 400: ErrorBody },
         },
       },
       async (req) => {
+        const mac = macQuery(req.query.mac);
         await events.flush();
-        return (await store.listEvents(req.query)).map(view);
+        return (await store.listEvents({ ...req.query, mac })).map(view);
       },
     );
   };

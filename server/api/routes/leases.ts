@@ -1,7 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { canonicalMac } from '../../net/mac.js';
-import { HttpError } from '../errors.js';
+import { macQuery } from '../query.js';
 import { ErrorBody, LeaseOut, LeaseQuery } from '../schemas.js';
 import type { ApiDeps } from '../app.js';
 
@@ -11,11 +10,7 @@ export function leaseRoutes({ store }: ApiDeps): FastifyPluginAsyncTypebox {
       '/leases',
       { schema: { tags: ['leases'], summary: 'DHCP leases', querystring: LeaseQuery, response: { 200: Type.Array(LeaseOut), 400: ErrorBody } } },
       async (req) => {
-        let mac: string | undefined;
-        if (req.query.mac !== undefined) {
-          mac = canonicalMac(req.query.mac);
-          if (!mac) throw new HttpError(400, 'invalid', `querystring.mac: '${req.query.mac}' is not a MAC address`, 'querystring.mac');
-        }
+        const mac = macQuery(req.query.mac);
         const leases = await store.listLeases({ network: req.query.network, mac, state: req.query.state });
         const owners = new Map<string, string>();
         for (const n of await store.listNodes()) for (const i of n.interfaces) owners.set(i.mac, n.name);

@@ -6,7 +6,8 @@ import type { ApiDeps } from '../app.js';
 
 export function nodeRoutes({ registry, store }: ApiDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+    // A group or network named in a body that does not exist is a bad body (400), not a missing resource: 404 is for the path.
+    const bodyErrors = { 400: ErrorBody, 409: ErrorBody };
 
     app.get(
       '/nodes',
@@ -28,7 +29,7 @@ export function nodeRoutes({ registry, store }: ApiDeps): FastifyPluginAsyncType
 
     app.post(
       '/nodes',
-      { schema: { tags: ['nodes'], summary: 'Register a node (blade) with its interfaces', body: NodeIn, response: { 201: NodeOut, ...errors } } },
+      { schema: { tags: ['nodes'], summary: 'Register a node (blade) with its interfaces', body: NodeIn, response: { 201: NodeOut, ...bodyErrors } } },
       async (req, reply) => {
         const node = await registry.createNode(req.body);
         return reply.status(201).header('location', `/api/v1/nodes/${node.name}`).send(node);
@@ -47,7 +48,7 @@ export function nodeRoutes({ registry, store }: ApiDeps): FastifyPluginAsyncType
 
     app.patch(
       '/nodes/:name',
-      { schema: { tags: ['nodes'], summary: 'Change a node (interfaces replace the list)', params: NameParam, body: NodePatchIn, response: { 200: NodeOut, ...errors } } },
+      { schema: { tags: ['nodes'], summary: 'Change a node (interfaces replace the list)', params: NameParam, body: NodePatchIn, response: { 200: NodeOut, ...bodyErrors, 404: ErrorBody } } },
       async (req) => registry.updateNode(req.params.name, req.body),
     );
 

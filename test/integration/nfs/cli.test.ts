@@ -65,6 +65,34 @@ describe('rackboot export / content (backend none)', () => {
     assert.match(nosrc.stderr, /no such directory/);
   });
 
+  test('POST /exports/{name}/content: its body types in the OpenAPI; any other type 415 naming them; JSON needs source', async () => {
+    type Media = Record<string, { schema: { format?: string; required?: string[] } }>;
+    type Op = { requestBody: { content: Media }; responses: Record<string, unknown> };
+    const doc = await s.api<{ paths: Record<string, Record<string, Op>> }>('GET', '/api/v1/openapi.json', undefined, null);
+    const post = doc.body.paths['/api/v1/exports/{name}/content']!.post!;
+    const tarTypes = ['application/x-tar', 'application/tar', 'application/gzip', 'application/x-gzip', 'application/octet-stream'];
+    assert.deepEqual(Object.keys(post.requestBody.content).sort(), [...tarTypes, 'application/json'].sort());
+    assert.equal(post.requestBody.content['application/x-tar']!.schema.format, 'binary');
+    assert.deepEqual(post.requestBody.content['application/json']!.schema.required, ['source']);
+    assert.deepEqual(Object.keys(post.responses).sort(), ['201', '400', '401', '404', '413', '415']);
+
+    const url = `${s.url}/api/v1/exports/www/content`;
+    const auth = { authorization: `Bearer ${s.token}` };
+    const text = await fetch(url, { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: 'hello' });
+    assert.equal(text.status, 415);
+    assert.deepEqual(await text.json(), {
+      error: 'unsupported_media_type',
+      message: `headers.content-type: content-type 'text/plain' is not accepted here; send ${tarTypes.join(' or ')} or application/json`,
+      field: 'headers.content-type',
+    });
+    const noSource = await s.api<{ error: string; message: string }>('POST', '/api/v1/exports/www/content', { from: '/x' });
+    assert.equal(noSource.status, 400);
+    assert.match(noSource.body.message, /body\.source: is required/);
+    const nothing = await fetch(url, { method: 'POST', headers: auth });
+    assert.equal(nothing.status, 400);
+    assert.match(((await nothing.json()) as { message: string }).message, /^body: is required: the tree as a tar stream/);
+  });
+
   test('content sync / releases / activate', async () => {
     const src = join(tmp, 'site');
     mkdirSync(join(src, 'css'), { recursive: true });

@@ -1,0 +1,57 @@
+// How /api/v1 reads request bodies. JSON only, unless a route adds a parser
+// of its own (an export's tar upload). Fastify's defaults would also take
+// text/plain as a string (a JSON body sent as text/plain then fails the
+// schema with "body: must be object, got "{\"name\"..."), refuse an empty
+// JSON body even on a DELETE that needs none, and say neither which type a
+// route wants nor where the JSON breaks.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { HttpError, unsupportedMediaType } from './errors.js';
+
+/** A route that declares a body schema needs a body; any other reads none. */
+function routeTakesBody(req: FastifyRequest): boolean {
+  return req.routeOptions.schema?.body !== undefined;
+}
+
+/** The body has no bytes, judged from the headers before reading it. */
+function headersSayEmpty(req: FastifyRequest): boolean {
+  const length = req.headers['content-length'];
+  return length === '0' || (length === undefined && req.headers['transfer-encoding'] === undefined);
+}
+
+/** Why text is not JSON, in JSON.parse's words (position included), or undefined when it is. */
+function jsonProblem(text: string): string | undefined {
+  try {
+    JSON.parse(text);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+export function installBodyParsers(api: FastifyInstance): void {
+  // Fastify's own JSON parser stays the one that parses: it refuses
+  // __proto__ and constructor.prototype keys (prototype poisoning).
+  const parseJson = api.getDefaultJsonParser('error', 'error');
+  api.removeAllContentTypeParsers();
+
+  api.addContentTypeParser('application/json', { parseAs: 'string' }, (req, text, done) => {
+    const body = text as string; // parseAs 'string' hands a string
+    if (body.length === 0) {
+      if (routeTakesBody(req)) done(new HttpError(400, 'invalid', 'body: is empty; send a JSON document', 'body'), undefined);
+      else done(null, undefined);
+      return;
+    }
+    parseJson(req, body, (err, value) => {
+      if (!err) return done(null, value);
+      const why = jsonProblem(body) ?? 'a __proto__ or constructor.prototype key is not allowed';
+      done(new HttpError(400, 'invalid', `body: is not valid JSON: ${why}`, 'body'), undefined);
+    });
+  });
+
+  // Every other type (and a body without a content-type) is refused with
+  // the types the route takes, unless there is nothing to read.
+  api.addContentTypeParser('*', (req, _payload, done) => {
+    if (headersSayEmpty(req)) done(null, undefined);
+    else done(unsupportedMediaType(req), undefined);
+  });
+}
