@@ -247,7 +247,7 @@ describe('REST API', () => {
     const op = (path: string, method: string) => Object.keys((o.body.paths[path] as Record<string, Op>)[method]!.responses).sort();
     assert.deepEqual(op('/api/v1/nodes', 'post'), ['201', '400', '401', '409', '413', '415'], 'a missing group in the body is 400, no 404');
     assert.deepEqual(op('/api/v1/nodes/{name}', 'patch'), ['200', '400', '401', '404', '409', '413', '415']);
-    assert.deepEqual(op('/api/v1/nodes', 'get'), ['200', '401']);
+    assert.deepEqual(op('/api/v1/nodes', 'get'), ['200', '401', '404'], 'GET /nodes?group= of a group that does not exist is 404');
     assert.deepEqual(op('/api/v1/groups/{name}', 'delete'), ['204', '401', '404', '409']);
     assert.deepEqual(op('/api/v1/events', 'get'), ['200', '400', '401']);
     assert.match(JSON.stringify(o.body), /aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb\.ccdd\.eeff or aabbccddeeff/);
