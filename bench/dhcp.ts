@@ -295,7 +295,15 @@ async function main(): Promise<void> {
     const c = median(clientCost);
     const ceiling = (cpus().length * 1e6) / c;
     console.log(`perfdhcp's own CPU per exchange at the highest held steps: median ${c.toFixed(1)} µs; on ${cpus().length} cores no server can be offered more than ${Math.round(ceiling)} exchanges/s here`);
-    if (k) console.log(`  1.5x Kea's median would need ${Math.round(1.5 * median(k))} exchanges/s: ${1.5 * median(k) > ceiling ? 'beyond what perfdhcp can offer on this machine' : 'within it'}`);
+    if (k) {
+      // At rate R the cores must hold perfdhcp and the server: cores >= R * (client + server) CPU per exchange.
+      const want = 1.5 * median(k);
+      const serverBudget = (cpus().length * 1e6) / want - c;
+      console.log(
+        `  1.5x Kea's median is ${Math.round(want)} exchanges/s: on ${cpus().length} cores with perfdhcp at ${c.toFixed(1)} µs, ` +
+          `the server would have ${serverBudget > 0 ? `${serverBudget.toFixed(1)} µs` : 'no'} of CPU per exchange left (Kea used ${median(kc ?? []).toFixed(1)} µs)`,
+      );
+    }
   }
   console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 }
