@@ -13,7 +13,7 @@ import type { Service } from '../main/service.js';
 import type { Registry } from '../store/registry.js';
 import type { Store } from '../store/types.js';
 import { bearer, nodeReportToken, safeEqual } from './auth.js';
-import { installBodyParsers } from './bodies.js';
+import { installBodyParsers, isOptionalBody, optionalBody } from './bodies.js';
 import { declareCommonErrors } from './common-errors.js';
 import { HttpError, installErrorHandler } from './errors.js';
 import { eventRoutes } from './routes/events.js';
@@ -87,7 +87,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
 
-  app.setValidatorCompiler(({ schema, httpPart }) => (isBinary(schema) ? acceptStream : (httpPart === 'body' ? bodyAjv : textAjv).compile(schema)));
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    if (isBinary(schema)) return acceptStream;
+    const check = (httpPart === 'body' ? bodyAjv : textAjv).compile(schema);
+    return httpPart === 'body' && isOptionalBody(schema) ? optionalBody(check) : check;
+  });
   installErrorHandler(app, (path) => explainMissingRoute(deps.services, path));
 
   await app.register(swagger, {

@@ -4,12 +4,37 @@
 // schema with "body: must be object, got "{\"name\"..."), refuse an empty
 // JSON body even on a DELETE that needs none, and say neither which type a
 // route wants nor where the JSON breaks.
+import { OptionalKind } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyValidationResult } from 'fastify/types/schema.js';
 import { HttpError, unsupportedMediaType } from './errors.js';
 
-/** A route that declares a body schema needs a body; any other reads none. */
-function routeTakesBody(req: FastifyRequest): boolean {
-  return req.routeOptions.schema?.body !== undefined;
+/** A body schema marked Type.Optional (an image rollback's): the route works with no body at all. */
+export function isOptionalBody(schema: unknown): boolean {
+  return (schema as Record<symbol, unknown> | undefined)?.[OptionalKind] === 'Optional';
+}
+
+/** A route that declares a body schema needs a body, unless it is optional; any other reads none. */
+function routeNeedsBody(req: FastifyRequest): boolean {
+  const body = req.routeOptions.schema?.body;
+  return body !== undefined && !isOptionalBody(body);
+}
+
+type Validator = FastifyValidationResult;
+
+/** An optional body's validator: no body passes, a body is checked against the schema. */
+export function optionalBody(check: Validator): Validator {
+  const v: Validator = (data: unknown) => {
+    if (data === undefined || data === null) {
+      v.errors = null;
+      return true;
+    }
+    const ok = check(data);
+    // Fastify reads the errors from the function it was given.
+    v.errors = check.errors;
+    return ok;
+  };
+  return v;
 }
 
 /** The body has no bytes, judged from the headers before reading it. */
@@ -37,7 +62,7 @@ export function installBodyParsers(api: FastifyInstance): void {
   api.addContentTypeParser('application/json', { parseAs: 'string' }, (req, text, done) => {
     const body = text as string; // parseAs 'string' hands a string
     if (body.length === 0) {
-      if (routeTakesBody(req)) done(new HttpError(400, 'invalid', 'body: is empty; send a JSON document', 'body'), undefined);
+      if (routeNeedsBody(req)) done(new HttpError(400, 'invalid', 'body: is empty; send a JSON document', 'body'), undefined);
       else done(null, undefined);
       return;
     }

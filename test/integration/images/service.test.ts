@@ -230,7 +230,9 @@ describe('images service', () => {
     assert.equal(rb.status, 200, JSON.stringify(rb.body));
     assert.deepEqual([rb.body.from, rb.body.to], [versions[1], versions[0]]);
     assert.equal((await s.server.boot.images!.describe('blade'))!.version, versions[0]);
-    assert.equal((await api('POST', '/api/v1/images/blade/rollback', {})).status, 409);
+    // The body is optional: an empty one sent as JSON is no body, not a 400 (nothing older is left: 409).
+    const empty = await api('POST', '/api/v1/images/blade/rollback', '');
+    assert.equal(empty.status, 409, JSON.stringify(empty.body));
     assert.equal((await api('POST', '/api/v1/images/blade/rollback', { version: 'zz' })).status, 400);
     writeFileSync(join(root, 'motd'), 'welcome\n');
   });
