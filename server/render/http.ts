@@ -16,7 +16,7 @@ import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import type { Service, ServiceContext } from '../main/service.js';
 import { parseIpv4 } from '../net/ipv4.js';
-import { canonicalMac } from '../net/mac.js';
+import { canonicalMac, MAC_FORMS } from '../net/mac.js';
 import type { Store } from '../store/types.js';
 import { contentRange, notModified, parseRange, rangeStillValid, type ByteRange } from './http-range.js';
 import { RenderRefused } from './provider.js';
@@ -108,7 +108,7 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
     const query = (req.query ?? {}) as Record<string, string | undefined>;
     const address = ipv4Of(req.ip) ?? req.ip;
     const mac = query.mac ? canonicalMac(query.mac) : undefined;
-    if (query.mac && !mac) return fail(reply, 400, 'invalid', `query.mac: '${query.mac}' is not a MAC address`);
+    if (query.mac && !mac) return fail(reply, 400, 'invalid', `querystring.mac: '${query.mac}' is not a MAC address (${MAC_FORMS})`);
     const client: BootClient = { address, protocol: 'http', ...(mac ? { mac } : {}) };
 
     let found: { file: BootFile; path: string } | undefined;
