@@ -55,11 +55,12 @@ const PUBLIC_API = new Set(['/api/v1/openapi.json']);
 
 // The routes an optional service adds, so a request for one while the
 // service is off says so instead of "no route" (the CLI prints that message).
-const SERVICE_ROUTES: ReadonlyArray<{ service: string; title: string; enable: string; prefixes: string[] }> = [
+const SERVICE_ROUTES: ReadonlyArray<{ service: string; title: string; enable: string; prefixes: string[]; paths?: RegExp }> = [
   { service: 'director', title: 'the director', enable: 'director.enabled: true', prefixes: ['/api/v1/director'] },
   { service: 'nfs', title: 'the NFS service', enable: 'nfs.enabled: true', prefixes: ['/api/v1/exports', '/api/v1/nfs'] },
   { service: 'images', title: 'the images service', enable: 'images.enabled: true', prefixes: ['/api/v1/images', '/api/v1/discover'] },
-  { service: 'render', title: 'the template renderer', enable: 'templates.enabled: true', prefixes: ['/api/v1/templates'] },
+  // The renderer also adds a node's render and scope routes under /nodes.
+  { service: 'render', title: 'the template renderer', enable: 'templates.enabled: true', prefixes: ['/api/v1/templates'], paths: /^\/api\/v1\/nodes\/[^/]+\/(render|scope)(\/|$)/ },
   { service: 'dhcp', title: 'the DHCP service', enable: 'dhcp.enabled: true', prefixes: ['/api/v1/leases/'] },
 ];
 
@@ -67,7 +68,7 @@ const underPrefix = (path: string, prefix: string) => path === prefix || path.st
 
 /** A 404 (service off) or 503 (service failed to start) naming the service, for a path of a service without routes. */
 function explainMissingRoute(services: readonly Service[], path: string): HttpError | undefined {
-  const owner = SERVICE_ROUTES.find((s) => s.prefixes.some((p) => underPrefix(path, p)));
+  const owner = SERVICE_ROUTES.find((s) => s.prefixes.some((p) => underPrefix(path, p)) || s.paths?.test(path));
   if (!owner) return undefined;
   const svc = services.find((s) => s.name === owner.service);
   if (!svc) return new HttpError(404, 'not_found', `${owner.title} is not enabled on this server (set ${owner.enable} in the config)`);

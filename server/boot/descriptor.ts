@@ -8,7 +8,7 @@
 // A descriptor is closed only when no read still uses it: a number closed
 // under a read in flight could be handed to another open meanwhile, and the
 // read would return that file's bytes.
-import { closeSync, read } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 
 const readAt = promisify(read);
@@ -43,4 +43,27 @@ export function openedFile(fd: number): OpenedFile {
       closeSync(fd);
     },
   };
+}
+
+/**
+ * Opens a file for reading with synchronous calls; undefined (and closed
+ * again) when it is not a regular file. O_NONBLOCK: a FIFO or device put in
+ * its place must not hang the open, and with it the event loop. `vet` runs
+ * on the open descriptor first (the static provider's confinement check).
+ * Open errors (ENOENT, EACCES...) are thrown for the caller to word.
+ */
+export function openRegularFile(path: string, vet?: (fd: number) => void): { fd: number; stat: Stats } | undefined {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    vet?.(fd);
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) {
+      closeSync(fd);
+      return undefined;
+    }
+    return { fd, stat };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
 }

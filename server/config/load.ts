@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import YAML from 'yaml';
-import { canonicalMac } from '../net/mac.js';
+import { nicMac } from '../net/mac.js';
 import { parseIpv4, type Ipv4Range } from '../net/ipv4.js';
 import { SHIPPED_IMAGES, SHIPPED_TEMPLATES } from '../paths.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
@@ -157,12 +157,15 @@ function seedIssues(c: LoadedConfig, failed: FailedParts): ConfigIssue[] {
     if (seenNode.has(n.name)) issues.push({ path: `${at}.name`, message: `'${n.name}' is listed twice` });
     seenNode.add(n.name);
     if (n.group && !groups.has(n.group) && !failed.mayName('groups', n.group)) issues.push({ path: `${at}.group`, message: `no group '${n.group}' under groups` });
+    const ifaceNames = new Set<string>();
     n.interfaces.forEach((f, j) => {
       const p = `${at}.interfaces[${j}]`;
-      const mac = canonicalMac(f.mac);
-      if (!mac) issues.push({ path: `${p}.mac`, message: `'${f.mac}' is not a MAC address` });
-      else if (seenMac.has(mac)) issues.push({ path: `${p}.mac`, message: `${mac} is also ${seenMac.get(mac)}` });
-      else seenMac.set(mac, p);
+      if (ifaceNames.has(f.name)) issues.push({ path: `${p}.name`, message: `interface '${f.name}' is listed twice` });
+      ifaceNames.add(f.name);
+      const nic = nicMac(f.mac);
+      if ('problem' in nic) issues.push({ path: `${p}.mac`, message: nic.problem });
+      else if (seenMac.has(nic.mac)) issues.push({ path: `${p}.mac`, message: `${nic.mac} is also ${seenMac.get(nic.mac)}` });
+      else seenMac.set(nic.mac, p);
       const net = c.networkByName.get(f.network);
       if (!net) {
         if (failed.mayName('networks', f.network)) return;

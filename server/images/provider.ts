@@ -8,11 +8,10 @@
 // boot/_image/<image>/... serves any image that way (without the token
 // unless it is the discovery image).
 import { createHmac } from 'node:crypto';
-import { fstatSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BootClient, BootContentProvider, BootFile } from '../boot/content.js';
 import { BootRefused } from '../boot/content.js';
-import { openedFile } from '../boot/descriptor.js';
+import { openedFile, openRegularFile } from '../boot/descriptor.js';
 import type { ExportCatalog, ImageCatalog, ImageDescription } from '../boot/hub.js';
 import { httpBase } from '../boot/loaders.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -147,16 +146,17 @@ export class ImageBootProvider implements BootContentProvider, ImageCatalog {
     const dir = this.d.store.versionDir(image, version);
     // Synchronous open and fstat, as the static provider's: two thread-pool round trips per request
     // queue behind each other when many blades boot at once (server/boot/descriptor.ts).
-    let fd: number;
+    let opened: ReturnType<typeof openRegularFile>;
     try {
-      fd = openSync(join(dir, what), 'r');
+      opened = openRegularFile(join(dir, what));
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       throw new BootRefused(`image '${image}' version ${version}: cannot open ${what}: ${err.code ?? err.message}`);
     }
-    const file = openedFile(fd);
+    if (!opened) throw new BootRefused(`image '${image}' version ${version}: ${what} is not a regular file`);
+    const file = openedFile(opened.fd);
     try {
-      const size = fstatSync(fd).size;
+      const size = opened.stat.size;
       const base = filePart(file, size);
       const nodeName = node?.name;
       if (what === 'kernel') return partsFile([base], { kind: 'kernel', etag: `"${version}"`, node: nodeName }, () => file.close());

@@ -10,12 +10,9 @@
 // process dies in any way, SIGKILL included, so a crash never leaves a stale
 // lock behind. The pid file beside it only names the holder in the message.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 
-// better-sqlite3 is CommonJS: the store loads it the same way.
-type Db = { pragma(p: string): unknown; exec(sql: string): void; close(): void };
-const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => Db;
 
 export class DataDirBusyError extends Error {
   constructor(readonly dataDir: string, readonly holder: number | undefined) {
@@ -46,7 +43,12 @@ export function lockDataDir(dataDir: string): DataDirLock {
     if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new DataDirBusyError(dataDir, readPid(pidFile));
     throw err;
   }
-  writeFileSync(pidFile, `${process.pid}\n`);
+  try {
+    writeFileSync(pidFile, `${process.pid}\n`);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   let held = true;
   return {
     release() {

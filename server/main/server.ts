@@ -6,7 +6,7 @@ import { resolveApiToken, type TokenSource } from '../api/auth.js';
 import { buildApp } from '../api/app.js';
 import type { LoadedConfig } from '../config/load.js';
 import { parseDuration } from '../config/types.js';
-import { createMetrics } from '../events/metrics.js';
+import { createMetrics, type RackbootMetrics } from '../events/metrics.js';
 import { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import { openStore } from '../store/open.js';
@@ -28,7 +28,7 @@ export class RackbootServer {
   store!: Store;
   registry!: Registry;
   events!: EventRecorder;
-  metrics!: Metrics;
+  metrics!: RackbootMetrics;
   app!: FastifyInstance;
   token!: TokenSource;
   readonly services: Service[] = [];
@@ -55,6 +55,9 @@ export class RackbootServer {
     try {
       await this.startLocked();
     } catch (err) {
+      // In-process callers (tests, embedding) may start again: leave nothing open.
+      this.metrics?.dispose();
+      await this.store?.close().catch(() => undefined);
       this.lock.release();
       throw err;
     }
@@ -140,11 +143,15 @@ export class RackbootServer {
     if (!this.started) return;
     this.started = false;
     clearInterval(this.pruneTimer);
-    await this.app.close();
-    await this.stopServices();
-    await this.events.close();
-    await this.store.close();
-    this.lock?.release();
+    try {
+      await this.app.close();
+      await this.stopServices();
+      await this.events.close();
+      await this.store.close();
+    } finally {
+      this.metrics.dispose();
+      this.lock?.release();
+    }
   }
 }
 

@@ -25,6 +25,17 @@ export function canonicalMac(input: string): string | undefined {
   return hex.match(/../g)!.join(':');
 }
 
+/**
+ * A NIC's MAC in canonical form, or why the text is not one: the registry,
+ * the seed and `config check` refuse the same MACs with the same words.
+ */
+export function nicMac(input: string): { mac: string } | { problem: string } {
+  const mac = canonicalMac(input);
+  if (!mac) return { problem: `'${input}' is not a MAC address (${MAC_FORMS})` };
+  if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) return { problem: `${mac} is a multicast address, not a NIC's` };
+  return { mac };
+}
+
 /** 6-byte buffer -> canonical text. */
 export function macFromBytes(b: Uint8Array, offset = 0): string {
   let out = '';

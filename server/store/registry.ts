@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { LoadedConfig } from '../config/load.js';
 import { nodeAddressProblem } from '../config/networks.js';
 import { parseIpv4 } from '../net/ipv4.js';
-import { canonicalMac, MAC_FORMS } from '../net/mac.js';
+import { nicMac } from '../net/mac.js';
 import {
   ConflictError,
   InvalidError,
@@ -48,9 +48,9 @@ export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
       const at = `${base}[${k}]`;
       if (names.has(i.name)) throw new InvalidError(`${at}.name`, `interface '${i.name}' is listed twice`);
       names.add(i.name);
-      const mac = canonicalMac(i.mac);
-      if (!mac) throw new InvalidError(`${at}.mac`, `'${i.mac}' is not a MAC address (${MAC_FORMS})`);
-      if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) throw new InvalidError(`${at}.mac`, `${mac} is a multicast address, not a NIC's`);
+      const nic = nicMac(i.mac);
+      if ('problem' in nic) throw new InvalidError(`${at}.mac`, nic.problem);
+      const mac = nic.mac;
       const twin = macs.get(mac);
       if (twin) throw new InvalidError(`${at}.mac`, `MAC ${mac} is also given for ${twin} in this request; each interface needs its own MAC`);
       macs.set(mac, `${at} (${i.name})`);
@@ -112,8 +112,9 @@ export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
    * store's settings), so a node or group deleted through the API stays
    * deleted, and one changed through the API is never overwritten. A seed
    * node whose MAC is registered under another name is not created (the
-   * registry's choice wins), and the log says so. Entries added to the
-   * config later are created at the next start.
+   * registry's choice wins) and not remembered: the log says so at each
+   * start until the MAC is free or the entry leaves the config. Entries
+   * added to the config later are created at the next start.
    */
   async seed(): Promise<SeedResult> {
     const applied = await this.appliedSeeds();
@@ -140,15 +141,18 @@ export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
           if (owner) owners.push(`${i.mac} is ${owner.node.name}/${owner.iface.name}'s`);
         }
         if (owners.length) {
-          result.skipped.push(`seed node '${n.name}' (nodes[${k}]) not created: ${owners.join(', ')}`);
-        } else {
-          try {
-            await this.createNode({ ...n, interfaces: ifaces });
-          } catch (err) {
-            throw seedError(err, k);
-          }
-          result.nodes++;
+          // Not remembered: it is created at a later start once its MAC is free.
+          result.skipped.push(
+            `seed node '${n.name}' (nodes[${k}]) not created: ${owners.join(', ')}; tried again at each start (remove it from nodes to stop this)`,
+          );
+          continue;
         }
+        try {
+          await this.createNode({ ...n, interfaces: ifaces });
+        } catch (err) {
+          throw seedError(err, k);
+        }
+        result.nodes++;
       }
       await remember('nodes', n.name);
     }

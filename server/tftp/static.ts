@@ -9,11 +9,11 @@
 // open descriptor (/proc/self/fd/N) must lie inside the root's real path, so a
 // symlink leading out of the root is refused even if it is swapped in while we
 // look at it.
-import { closeSync, constants, fstatSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BootRefused, streamOfReads, type BootClient, type BootContentProvider, type BootFile } from '../boot/content.js';
-import { openedFile } from '../boot/descriptor.js';
+import { openedFile, openRegularFile } from '../boot/descriptor.js';
 import { confineName } from './names.js';
 
 /** Bytes per read of stream(), as a file stream's default. */
@@ -88,37 +88,29 @@ function openInside(root: string, rel: string, kind: 'file' | 'loader', confine 
   const rootReal = realRoot(root);
   if (rootReal === undefined) return undefined;
   const full = join(rootReal, rel);
-  let fd: number;
+  let opened: ReturnType<typeof openRegularFile>;
   try {
     // Most lookups miss (PXELINUX's config walk, the loader directories tried in turn): a stat
     // that returns undefined costs a tenth of an open that throws (Node builds an Error for it).
     // What is opened afterwards is still checked on its descriptor.
     if (!statSync(full, { throwIfNoEntry: false })) return undefined;
-    // O_NONBLOCK: a FIFO planted in the root must not hang the open.
-    fd = openSync(full, constants.O_RDONLY | constants.O_NONBLOCK);
+    opened = openRegularFile(full, (fd) => {
+      if (!confine) return;
+      const real = openedPath(fd, full);
+      if (real !== rootReal && !real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep)) {
+        throw new BootRefused(`'${rel}' is a symlink leading outside the TFTP root (to ${real})`, 403);
+      }
+    });
   } catch (err) {
+    if (err instanceof BootRefused) throw err;
     const c = code(err);
     if (c === 'ENOENT' || c === 'ENOTDIR' || c === 'ELOOP' || c === 'ENAMETOOLONG') return undefined;
     if (c === 'EACCES' || c === 'EPERM') throw new BootRefused(`permission denied reading '${rel}'`, 403);
     throw err;
   }
-  try {
-    if (confine) {
-      const real = openedPath(fd, full);
-      if (real !== rootReal && !real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep)) {
-        throw new BootRefused(`'${rel}' is a symlink leading outside the TFTP root (to ${real})`, 403);
-      }
-    }
-    const st = fstatSync(fd);
-    if (!st.isFile()) {
-      closeSync(fd);
-      return undefined;
-    }
-    return fileOf(fd, st.size, `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`, kind === 'loader' || LOADER_NAME.test(rel) ? 'loader' : 'file');
-  } catch (err) {
-    closeSync(fd);
-    throw err;
-  }
+  if (!opened) return undefined;
+  const { fd, stat: st } = opened;
+  return fileOf(fd, st.size, `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`, kind === 'loader' || LOADER_NAME.test(rel) ? 'loader' : 'file');
 }
 
 /** The path the kernel opened (race-free), falling back to realpath where /proc is absent. */

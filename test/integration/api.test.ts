@@ -236,6 +236,9 @@ describe('REST API', () => {
     assert.equal(d.status, 404);
     assert.deepEqual(d.body, { error: 'not_found', message: 'the director is not enabled on this server (set director.enabled: true in the config)' });
     assert.match((await s.api<Err>('GET', '/api/v1/exports/www')).body.message, /the NFS service is not enabled/);
+    // The renderer's routes under /nodes too.
+    assert.match((await s.api<Err>('GET', '/api/v1/nodes/blade1/render/pxelinux')).body.message, /the template renderer is not enabled/);
+    assert.match((await s.api<Err>('GET', '/api/v1/nodes/blade1/scope')).body.message, /the template renderer is not enabled/);
     assert.equal((await s.api<Err>('GET', '/api/v1/nosuch')).body.message, 'no route GET /api/v1/nosuch');
   });
 

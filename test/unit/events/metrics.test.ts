@@ -35,6 +35,7 @@ test('event-loop lag: idle reads ~0 (the 100 ms sampling period is not counted),
     await new Promise((r) => setTimeout(r, 350));
     assert.ok((await value(reg, 'rackboot_nodejs_eventloop_lag_max_seconds')) < 0.05);
   } finally {
+    reg.dispose();
     reg.clear();
   }
 });

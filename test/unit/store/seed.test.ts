@@ -1,7 +1,8 @@
 // Seed groups and nodes from the config: each entry is created once. A node
 // deleted through the API stays deleted across restarts, one changed through
 // the API keeps its changes, one whose MAC another node took is skipped with a
-// reason, an entry added to the config later is created at the next start,
+// reason until the MAC is free, an entry added to the config later is created
+// at the next start,
 // and a seed the registry refuses names its config key.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -52,7 +53,13 @@ test('seed: each entry once; deletions and API changes survive restarts; taken M
     s = await start(seedNodes);
     assert.equal(s.seeded.nodes, 2);
     assert.equal(s.seeded.skipped.length, 1);
-    assert.match(s.seeded.skipped[0]!, /seed node 'blade1' \(nodes\[0\]\) not created: 52:54:00:00:00:01 is web01\/eth0's/);
+    assert.match(s.seeded.skipped[0]!, /seed node 'blade1' \(nodes\[0\]\) not created: 52:54:00:00:00:01 is web01\/eth0's; tried again at each start/);
+    // Once the MAC is free, the next start creates it.
+    await s.registry.deleteNode('web01');
+    await s.store.close();
+    s = await start(seedNodes);
+    assert.deepEqual([s.seeded.nodes, s.seeded.skipped], [1, []]);
+    assert.ok(await s.store.getNode('blade1'));
     await s.store.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -66,6 +73,14 @@ test('seed: config check refuses a seed address the API would refuse; a conflict
     assert.throws(
       () => resolveConfig({ dataDir: dir, networks: [NET], groups: [{ name: 'web' }], nodes: [bad] }, null, {}),
       (e: unknown) => /nodes\[0\]\.interfaces\[0\]\.ipv4/.test((e as Error).message) && /this server's address/.test((e as Error).message),
+    );
+    // The MAC and interface-name rules are the registry's too: a multicast MAC, an interface listed twice.
+    const twice = node('twice', '52:54:00:00:00:09', { interfaces: [{ name: 'eth0', mac: '52:54:00:00:00:09', network: 'inside' }, { name: 'eth0', mac: '52:54:00:00:00:0a', network: 'inside' }] });
+    assert.throws(
+      () => resolveConfig({ dataDir: dir, networks: [NET], groups: [{ name: 'web' }], nodes: [node('mc', '01:00:5e:00:00:01'), twice] }, null, {}),
+      (e: unknown) =>
+        /nodes\[0\]\.interfaces\[0\]\.mac: 01:00:5e:00:00:01 is a multicast address/.test((e as Error).message) &&
+        /nodes\[1\]\.interfaces\[1\]\.name: interface 'eth0' is listed twice/.test((e as Error).message),
     );
     // Only the registry knows this one: the address is taken by a node registered through the API.
     const cfg = resolveConfig({ dataDir: dir, networks: [NET], groups: [{ name: 'web' }], nodes: [node('ok', '52:54:00:00:00:05'), node('late', '52:54:00:00:00:07', { interfaces: [{ name: 'eth0', mac: '52:54:00:00:00:07', network: 'inside', ipv4: '10.0.0.50' }] })] }, null, {});
