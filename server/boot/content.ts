@@ -44,6 +44,13 @@ export interface BootContentProvider {
   readonly name: string;
   /** undefined: not mine (the hub asks the next provider). Throw BootRefused to stop with a reason. */
   lookup(path: string, client: BootClient): Promise<BootFile | undefined>;
+  /**
+   * Asked before any provider looks the path up: throw BootRefused to stop
+   * this client getting the path from any provider (the renderer stops a
+   * PXELINUX config walk falling through to another config after the
+   * client's own failed to render).
+   */
+  veto?(path: string, client: BootClient): void;
 }
 
 /** A provider knows the path but will not serve it to this client (logged; TFTP ERROR 2, HTTP 403/404). */

@@ -61,6 +61,7 @@ export class BootHub {
   }
 
   async lookup(path: string, client: BootClient): Promise<BootFile | undefined> {
+    for (const p of this.providers) p.veto?.(path, client);
     for (const p of this.providers) {
       const f = await p.lookup(path, client);
       if (f) return f;

@@ -54,8 +54,18 @@ export function etagOf(body: string | Buffer): string {
   return `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
 }
 
+/** How long after a failed render the config walk's fallback names are refused to that client. */
+const FALLBACK_HOLD_MS = 60_000;
+
+/** Names a PXELINUX or GRUB config walk tries: pxelinux.cfg/..., grub.cfg and grub.cfg-... */
+function isConfigWalkName(path: string): boolean {
+  return path.startsWith('pxelinux.cfg/') || /^(?:grub\/|boot\/grub\/)?grub\.cfg(?:-|$)/.test(path);
+}
+
 export class RenderProvider implements BootContentProvider {
   readonly name = 'render';
+  /** Client address -> its node's config failed to render (when, which node, why). */
+  private readonly failed = new Map<string, { at: number; node: string; message: string }>();
 
   constructor(
     private readonly renderer: BootRenderer,
@@ -75,6 +85,7 @@ export class RenderProvider implements BootContentProvider {
     // grub.cfg, where a file the operator put in tftp.root wins (static
     // provider first), else this node's template (local boot).
     if (target && hasFallback(req) && !(await this.renderer.deps.registry.effectiveOf(target.node)).image) return undefined;
+    if (target) this.checkOwnAddress(path, target.node, client);
     const request = { protocol: client.protocol, address: client.address, path };
     let out: RenderOutput;
     let result: 'node' | 'discovery';
@@ -99,6 +110,7 @@ export class RenderProvider implements BootContentProvider {
       this.metrics?.renders.inc({ loader: req.loader, result: 'error' });
       if (!(e instanceof TemplateError)) throw e;
       this.log.warn({ path, client: client.address }, `render: ${e.message}`);
+      if (target) this.rememberFailure(client.address, target.node.name, e.message);
       this.events.record({
         node: target?.node.name ?? null,
         mac: target?.iface.mac ?? client.mac ?? null,
@@ -107,6 +119,8 @@ export class RenderProvider implements BootContentProvider {
       });
       throw new RenderRefused(e);
     }
+    // Rendered: the client's fallback names are answered again (a fixed template).
+    if (target) this.failed.delete(client.address);
     this.metrics?.renders.inc({ loader: req.loader, result });
     this.metrics?.seconds.observe({ loader: req.loader }, (performance.now() - t0) / 1000);
     const data = Buffer.from(out.body, 'utf8');
@@ -117,6 +131,46 @@ export class RenderProvider implements BootContentProvider {
       detail: { path, loader: out.loader, template: out.template, origin: out.origin, bytes: data.length, protocol: client.protocol, ...(out.node ? {} : { discovery: result === 'discovery' }) },
     });
     return bufferFile(data, 'config', { etag: etagOf(data), ...(out.node ? { node: out.node } : {}) });
+  }
+
+  /**
+   * A node's config carries its report token (kernel command line): with
+   * images.overlayClients: node (the default) it goes, as the node's RAM disk
+   * does, only to the node's own registered addresses.
+   */
+  private checkOwnAddress(path: string, node: NodeRecord, client: BootClient): void {
+    if (this.cfg.config.images.overlayClients !== 'node') return;
+    if (node.interfaces.some((i) => i.ipv4 === client.address)) return;
+    throw new BootRefused(
+      `${path} is ${node.name}'s config and carries its report token: it goes only to ${node.name}'s own addresses (images.overlayClients: node); ${client.address} is not one`,
+      403,
+    );
+  }
+
+  private rememberFailure(address: string, node: string, message: string): void {
+    if (this.failed.size >= 10_000) this.failed.clear();
+    this.failed.set(address, { at: Date.now(), node, message });
+  }
+
+  /**
+   * After a client's own config failed to render, PXELINUX and GRUB walk on to
+   * shorter names and then to pxelinux.cfg/default or grub.cfg, where an
+   * operator's file in tftp.root would boot the blade into something else. For
+   * a while those names are refused to that client: it gets no config rather
+   * than another one. Its own per-MAC and per-address names render afresh
+   * (a fixed template answers at once).
+   */
+  veto(path: string, client: BootClient): void {
+    const f = this.failed.get(client.address);
+    if (!f) return;
+    if (Date.now() - f.at > FALLBACK_HOLD_MS) {
+      this.failed.delete(client.address);
+      return;
+    }
+    if (!isConfigWalkName(path)) return;
+    const req = parseConfigPath(path);
+    if (req && (req.by === 'mac' || req.by === 'hexip')) return;
+    throw new BootRefused(`not falling back to ${path}: ${f.node}'s own config did not render (${f.message})`, 404);
   }
 
   private async target(req: ConfigRequest, client: BootClient): Promise<{ node: NodeRecord; iface: InterfaceRecord } | undefined> {

@@ -92,6 +92,8 @@ describe('HTTP boot and the render routes', () => {
       {
         ...withoutApi,
         templates: { dir: ops },
+        // These tests ask for any node's files from loopback; the default (node) is tested on its own below.
+        images: { overlayClients: 'any' },
         tftp: { enabled: true, address: '127.0.0.1', port: 0, root: join(tmp, 'tftpboot'), loaderDirs: [], clientRate: 10_000, clientBurst: 10_000 },
         // A network on loopback so curl --interface 127.0.0.5 is a registered blade.
         networks: [...CLUSTER.networks, { name: 'lo', cidr: '127.0.0.0/8', serverAddress: '127.0.0.1' }],
@@ -173,6 +175,67 @@ describe('HTTP boot and the render routes', () => {
     assert.equal((await viaHub('rackboot.bpb', '10.0.0.11'))?.body, bpb);
     assert.equal((await viaHub('bpb-525400000a01.bpb', '10.0.0.99'))?.body, bpb, 'the name DHCP option 155 gives');
     assert.match((await viaHub('bpb-525400999999.bpb', '10.0.0.201'))!.body, /default script for machines not in the registry[\s\S]*HDBoot/, 'bpbatch has no fallback name: an unknown MAC gets the default script');
+  });
+
+  test("images.overlayClients: node: a node's config (it carries the report token) goes only to the node's own addresses", async () => {
+    const cfg = s.server.cfg.config.images;
+    cfg.overlayClients = 'node';
+    try {
+      const ask = async (path: string, address: string, protocol: 'tftp' | 'http' = 'tftp') => {
+        try {
+          const f = await s.server.boot.lookup(path, { address, protocol });
+          await f?.close?.();
+          return f ? 'served' : 'none';
+        } catch (e) {
+          return (e as Error).message;
+        }
+      };
+      assert.equal(await ask('pxelinux.cfg/01-52-54-00-00-0a-01', '10.0.0.11'), 'served', "from blade1's own address");
+      for (const [path, address] of [
+        ['pxelinux.cfg/01-52-54-00-00-0a-01', '10.0.0.12'],
+        ['pxelinux.cfg/01-52-54-00-00-0a-01', '10.0.0.50'],
+        ['pxelinux.cfg/0A00000B', '10.0.0.50'],
+        ['grub/grub.cfg-01-52:54:00:00:0a:01', '10.0.0.50'],
+        ['bpb-525400000a01.bpb', '10.0.0.99'],
+      ] as const) {
+        assert.match(await ask(path, address), /is blade1's config and carries its report token: it goes only to blade1's own addresses \(images\.overlayClients: node\)/, `${path} from ${address}`);
+      }
+      const http = await curl(`${s.url}/boot/ipxe/52:54:00:00:0a:01`);
+      assert.equal(http.status, 403, 'over HTTP from loopback, not a blade1 address');
+    } finally {
+      cfg.overlayClients = 'any';
+    }
+  });
+
+  test('a config that fails to render: the config walk does not fall through to another config for that client', async () => {
+    mkdirSync(join(tmp, 'tftpboot', 'pxelinux.cfg'), { recursive: true });
+    writeFileSync(join(tmp, 'tftpboot', 'pxelinux.cfg', 'default'), 'DEFAULT static\n');
+    writeFileSync(join(ops, 'pxelinux.cfg.hbs'), 'DEFAULT {{vars.nosuchvar}}\n');
+    try {
+      const ask = async (path: string, address: string) => {
+        try {
+          const f = await s.server.boot.lookup(path, { address, protocol: 'tftp' });
+          const body = f ? (await f.read(0, f.size)).toString() : 'none';
+          await f?.close?.();
+          return body;
+        } catch (e) {
+          return (e as Error).message;
+        }
+      };
+      assert.match(await ask('pxelinux.cfg/01-52-54-00-00-0a-01', '10.0.0.11'), /vars\.nosuchvar/);
+      // PXELINUX's next names: shortened hex, then default, where the operator's static file is.
+      for (const path of ['pxelinux.cfg/0A00000', 'pxelinux.cfg/0A', 'pxelinux.cfg/default']) {
+        assert.match(await ask(path, '10.0.0.11'), /not falling back to .*: blade1's own config did not render/, path);
+      }
+      assert.equal(await ask('pxelinux.cfg/default', '10.0.0.201'), 'DEFAULT static\n', 'other clients are not affected');
+      // Fixed template: the blade's own name renders at once.
+      rmSync(join(ops, 'pxelinux.cfg.hbs'));
+      assert.match(await ask('pxelinux.cfg/01-52-54-00-00-0a-01', '10.0.0.11'), /^# rackboot .*blade1/);
+      assert.equal(await ask('pxelinux.cfg/default', '10.0.0.11'), 'DEFAULT static\n', 'and its fallback names are answered again');
+    } finally {
+      rmSync(join(ops, 'pxelinux.cfg.hbs'), { force: true });
+      rmSync(join(tmp, 'tftpboot', 'pxelinux.cfg'), { recursive: true, force: true });
+    }
   });
 
   test('over real TFTP (tftp-hpa, curl): per-MAC, per-address and default configs equal the preview; kernel intact', async (t) => {
