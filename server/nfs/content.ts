@@ -13,12 +13,16 @@
 // (tried on ganesha 4.3). The kernel server pins the root at exportfs time
 // the same way. Old releases are kept so a blade reading a file through a
 // handle of the previous tree finishes its read.
+//
+// When each release stopped being live is recorded in releases/.retired.json
+// at every switch: pruning cannot derive it from the ids, since an activate
+// (rollback) makes an older release live again.
 import { randomBytes } from 'node:crypto';
-import { link, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { link, lstat, mkdir, readFile, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { x as extract } from 'tar';
-import { fsyncDir } from './atomic.js';
+import { fsyncDir, writeFileAtomic } from './atomic.js';
 import { runCommand } from './run.js';
 import { CURRENT, RELEASES } from './model.js';
 
@@ -71,9 +75,68 @@ function releaseTime(id: string): number {
 
 const RELEASE_ID = /^\d{8}T\d{9}Z-[0-9a-f]{6}$/;
 
+/** In releases/: when each release stopped being live (see prune). */
+const RETIRED_FILE = '.retired.json';
+
 export function newReleaseId(now = new Date()): string {
   const t = now.toISOString().replace(/[-:.]/g, ''); // 20261126T160000123Z
   return `${t}-${randomBytes(3).toString('hex')}`;
+}
+
+/** ' (entry NAME)' for a node-tar error that carries its entry, else ''. */
+function entryOf(e: Error): string {
+  const path = (e as { entry?: { path?: unknown } }).entry?.path;
+  return typeof path === 'string' ? ` (entry '${path}')` : '';
+}
+
+/**
+ * Symlinks with an absolute target, kept exactly as they are: the target is
+ * resolved by the NFS clients, where /usr/share/doc is legitimate web content.
+ * node-tar would strip the leading /, so these entries bypass it and are made
+ * once the archive is unpacked. Their NAMES get the checks node-tar applies to
+ * the rest: relative, no `..`, and nothing made through a symlink.
+ */
+class AbsoluteLinks {
+  private readonly pending = new Map<string, string>();
+  private refused: string | undefined;
+
+  take(name: string, target: string): void {
+    const parts = name.split('/');
+    if (name.startsWith('/') || parts.includes('..')) {
+      this.refused ??= `entry '${name}': a name must be relative and without '..'`;
+      return;
+    }
+    const key = posix.normalize(name).replace(/\/+$/, '');
+    if (key === '.' || key === '') this.refused ??= `entry '${name}': the tree's root cannot be a symlink`;
+    else this.pending.set(key, target);
+  }
+
+  /** A later entry of the same name replaces an earlier one, as tar does. */
+  overwritten(name: string): void {
+    this.pending.delete(posix.normalize(name).replace(/\/+$/, ''));
+  }
+
+  async make(root: string): Promise<void> {
+    if (this.refused) throw new ContentError(`bad tar upload: ${this.refused}`);
+    for (const [name, target] of this.pending) await makeLinkIn(root, name, target);
+  }
+}
+
+/** symlink(target, root/name), making missing parents, refusing to go through a symlink or a file. */
+async function makeLinkIn(root: string, name: string, target: string): Promise<void> {
+  const parts = name.split('/');
+  let dir = root;
+  for (const part of parts.slice(0, -1)) {
+    dir = join(dir, part);
+    const st = await lstat(dir).catch(() => undefined);
+    if (!st) await mkdir(dir, { mode: 0o755 });
+    else if (!st.isDirectory()) throw new ContentError(`bad tar upload: entry '${name}': '${part}' is a symlink or a file in the upload, not a directory`);
+  }
+  const at = join(dir, parts.at(-1)!);
+  const st = await lstat(at).catch(() => undefined);
+  if (st?.isDirectory()) throw new ContentError(`bad tar upload: entry '${name}': the upload also has a directory of that name`);
+  if (st) await rm(at);
+  await symlink(target, at);
 }
 
 export class Releases {
@@ -97,9 +160,8 @@ export class Releases {
   async list(): Promise<ReleaseInfo[]> {
     const cur = await this.current();
     const names = (await readdir(this.releasesDir).catch(() => [] as string[])).filter((n) => RELEASE_ID.test(n)).sort();
-    return Promise.all(
-      names.map(async (id) => ({ id, current: id === cur, createdAt: (await stat(join(this.releasesDir, id))).mtime.toISOString() })),
-    );
+    // The id carries the time it was made; the directory's mtime is the source's (cp -a and tar keep it).
+    return names.map((id) => ({ id, current: id === cur, createdAt: new Date(releaseTime(id)).toISOString() }));
   }
 
   /**
@@ -133,16 +195,21 @@ export class Releases {
           else cb(null, chunk);
         },
       });
+      const links = new AbsoluteLinks();
       const unpack = extract({
         cwd: incoming,
         strict: true,
         preserveOwner: false,
         // Only plain files, directories and symlinks: no devices, FIFOs or hard links out of the tree.
         filter: (_p, entry) => {
-          const type = (entry as { type?: string }).type;
+          const { type, path, linkpath } = entry as { type?: string; path: string; linkpath?: string };
           const ok = type === 'File' || type === 'OldFile' || type === 'ContiguousFile' || type === 'Directory' || type === 'SymbolicLink';
-          if (ok && type !== 'Directory' && type !== 'SymbolicLink') files++;
-          return ok;
+          if (!ok) return false;
+          // node-tar would strip the leading / of an absolute link target (and strict mode fails on that notice): made afterwards, as is.
+          if (type === 'SymbolicLink' && linkpath?.startsWith('/')) return links.take(path, linkpath), false;
+          links.overwritten(path);
+          if (type !== 'Directory' && type !== 'SymbolicLink') files++;
+          return true;
         },
       });
       await new Promise<void>((resolve, reject) => {
@@ -151,7 +218,7 @@ export class Releases {
           if (failed) return;
           failed = true;
           source.unpipe?.();
-          reject(e instanceof ContentError ? e : new ContentError(`bad tar upload: ${e.message}`));
+          reject(e instanceof ContentError ? e : new ContentError(`bad tar upload: ${e.message}${entryOf(e)}`));
         };
         source.on('error', fail);
         counter.on('error', fail);
@@ -159,6 +226,7 @@ export class Releases {
         unpack.on('close', () => (failed ? undefined : resolve()));
         source.pipe(counter).pipe(unpack as unknown as NodeJS.WritableStream);
       });
+      await links.make(incoming);
       const dest = join(this.releasesDir, id);
       await rename(incoming, dest);
       await fsyncDir(this.releasesDir);
@@ -209,6 +277,10 @@ export class Releases {
 
   private async switchTo(id: string): Promise<void> {
     const cur = join(this.root, CURRENT);
+    // Recorded before the switch: a crash after it must not leave the outgoing
+    // release without a time (a record for a release still live is harmless).
+    const outgoing = await this.current();
+    if (outgoing && outgoing !== id) await this.recordRetired(outgoing, Date.now());
     // Keep the outgoing symlink's inode alive under another name for a while:
     // an NFS server that looked `current` up just before the switch reads it
     // by file handle, and a handle to an unlinked inode is NFS4ERR_STALE.
@@ -224,11 +296,40 @@ export class Releases {
     await fsyncDir(this.root);
   }
 
+  private get retiredFile(): string {
+    return join(this.releasesDir, RETIRED_FILE);
+  }
+
+  /** Release id -> ms when it last stopped being live. A missing or unreadable file is empty (prune then counts from now). */
+  private async readRetired(): Promise<Record<string, number>> {
+    const text = await readFile(this.retiredFile, 'utf8').catch(() => '{}');
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (!parsed || typeof parsed !== 'object') return {};
+      return Object.fromEntries(Object.entries(parsed).filter(([id, t]) => RELEASE_ID.test(id) && typeof t === 'number')) as Record<string, number>;
+    } catch {
+      return {};
+    }
+  }
+
+  private async writeRetired(map: Record<string, number>): Promise<void> {
+    await writeFileAtomic(this.retiredFile, `${JSON.stringify(map, null, 1)}\n`);
+  }
+
+  private async recordRetired(id: string, at: number): Promise<void> {
+    const map = await this.readRetired();
+    map[id] = at;
+    await this.writeRetired(map);
+  }
+
   /**
-   * Remove old releases beyond the current one and the `keep` newest others,
-   * but never one that stopped being live less than `graceMs` ago (a blade
-   * may still be reading it by file handle): a release stopped being live
-   * when the next one was made. Also removes leftovers of interrupted syncs.
+   * Remove old releases beyond the current one and the `keep` most recently
+   * live others, but never one that stopped being live less than `graceMs`
+   * ago (a blade may still be reading it by file handle), nor the one the
+   * last switch replaced. When a release stopped being live is read from
+   * releases/.retired.json (written at each switch); a release with no
+   * record (made by an older rackboot, or a sync that died before its
+   * switch) counts from now. Also removes leftovers of interrupted syncs.
    */
   async prune(o: KeepPolicy): Promise<string[]> {
     const now = Date.now();
@@ -239,13 +340,16 @@ export class Releases {
       const linkAt = /^\.current-(\d+)-/.exec(n);
       if (n.startsWith('.incoming-') || (linkAt && now - Number(linkAt[1]) > o.graceMs)) await rm(join(this.releasesDir, n), { recursive: true, force: true });
     }
-    const ids = all.filter((n) => RELEASE_ID.test(n)).sort();
-    const old = ids.filter((n) => n !== cur).reverse();
-    const gone = old.slice(o.keep).filter((id) => {
-      const next = ids[ids.indexOf(id) + 1];
-      return next !== undefined && now - releaseTime(next) > o.graceMs;
-    });
+    const ids = all.filter((n) => RELEASE_ID.test(n));
+    const retired = await this.readRetired();
+    const old = ids.filter((n) => n !== cur);
+    for (const id of old) retired[id] ??= now;
+    // Most recently live first (ties: newest id first): those are the rollback targets worth keeping.
+    old.sort((a, b) => retired[b]! - retired[a]! || (a < b ? 1 : -1));
+    const gone = old.slice(Math.max(o.keep, 1)).filter((id) => now - retired[id]! >= o.graceMs);
     for (const id of gone) await rm(join(this.releasesDir, id), { recursive: true, force: true });
+    const kept = Object.fromEntries(Object.entries(retired).filter(([id]) => ids.includes(id) && !gone.includes(id)));
+    await this.writeRetired(kept);
     return gone;
   }
 }

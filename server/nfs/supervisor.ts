@@ -2,7 +2,23 @@
 // restart with exponential backoff when it dies, stop with SIGTERM then
 // SIGKILL. Knows nothing about NFS; the ganesha backend supplies readiness.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../log.js';
+
+let processStopping = false;
+
+/**
+ * The whole process is shutting down (serve got SIGINT or SIGTERM). A child
+ * that dies from then on is neither reported as a failure nor restarted:
+ * Ctrl-C reaches every process of the group, so the child may die of it
+ * before rackboot's own shutdown has come to stop() its supervisor.
+ */
+export function noteProcessStopping(): void {
+  processStopping = true;
+}
+
+/** Signals a terminal or a service manager sends to the whole process group. */
+const GROUP_SIGNALS = new Set<string>(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']);
 
 export interface SupervisorOptions {
   name: string;
@@ -20,6 +36,8 @@ export interface SupervisorOptions {
   onExit?(why: string): void;
   backoff?: { initialMs: number; maxMs: number; stableMs: number };
   stopTimeoutMs?: number;
+  /** Whether the process is shutting down; default: noteProcessStopping() was called. */
+  processStopping?(): boolean;
 }
 
 export type SupervisorState = 'stopped' | 'starting' | 'running' | 'backoff';
@@ -68,7 +86,7 @@ export class Supervisor {
       this.exitReason ??= signal ? `killed by ${signal}` : `exited with code ${code}`;
       const extra = output.trim() ? `: ${output.trim().split('\n').slice(-3).join(' | ')}` : '';
       this.exitReason += extra;
-      void this.exited(child);
+      void this.exited(child, signal);
     });
     try {
       await o.ready(child, () => this.exitReason);
@@ -82,12 +100,24 @@ export class Supervisor {
     o.onReady?.(child.pid!, restart);
   }
 
-  private async exited(child: ChildProcess): Promise<void> {
+  private shuttingDown(): boolean {
+    return this.stopping || (this.o.processStopping ?? (() => processStopping))();
+  }
+
+  private async exited(child: ChildProcess, signal: NodeJS.Signals | null): Promise<void> {
     if (this.child !== child) return;
     const why = this.exitReason ?? 'exited';
     this.lastExit = why;
     if (this.stopping || this.state === 'starting') return; // start() reports it, or we asked for it
+    // A group signal may reach the child a moment before our own handler has noted the shutdown.
+    if (signal && GROUP_SIGNALS.has(signal)) await delay(200);
+    if (this.child !== child) return; // stop() or restart() took over meanwhile
     this.child = undefined;
+    if (this.shuttingDown()) {
+      this.state = 'stopped';
+      this.o.log.info(`${this.o.name}: ${why} while rackboot is stopping; not restarted`);
+      return;
+    }
     const explain = this.o.explainExit ? await this.o.explainExit().catch(() => '') : '';
     const ranMs = Date.now() - this.startedAt;
     if (ranMs >= this.backoff.stableMs) this.delayMs = this.backoff.initialMs;
@@ -102,7 +132,7 @@ export class Supervisor {
     this.delayMs = Math.min(this.delayMs * 2, this.backoff.maxMs);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.stopping) return;
+      if (this.shuttingDown()) return;
       this.restarts++;
       this.launch(true).catch((err: Error) => {
         if (this.stopping) return;

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { loadConfigFile, resolveConfig, type LoadedConfig } from '../../config/load.js';
 import { createLogger } from '../../log.js';
 import { RackbootServer } from '../../main/server.js';
+import { noteProcessStopping } from '../../nfs/supervisor.js';
 
 export function loadConfigOption(file: string | undefined): LoadedConfig {
   const f = file ?? process.env.RACKBOOT_CONFIG;
@@ -25,6 +26,8 @@ export function registerServe(program: Command): void {
       const stop = async (sig: string) => {
         if (stopping) return;
         stopping = true;
+        // First: children die of the same Ctrl-C before their supervisors are stopped; they must not be restarted.
+        noteProcessStopping();
         log.info(`rackboot: ${sig}, stopping`);
         const force = setTimeout(() => process.exit(1), 10_000);
         force.unref();

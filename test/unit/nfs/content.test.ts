@@ -2,7 +2,7 @@
 // rename, old releases are pruned, hostile archives are refused whole.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -105,8 +105,100 @@ test('a release that stopped being live within the grace time is kept, whatever 
     assert.deepEqual(readdirSync(join(root, 'releases')).filter((n) => !n.startsWith('.')).sort(), ids, 'all kept within the grace time');
     // The replaced `current` symlinks are kept alive (hard links) for the grace time too.
     assert.equal(readdirSync(join(root, 'releases')).filter((n) => n.startsWith('.current-')).length, 3);
-    assert.deepEqual(await rel.prune({ keep: 0, graceMs: 0 }), ids.slice(0, 3).reverse());
-    assert.deepEqual(readdirSync(join(root, 'releases')), [ids[3]]);
+    // The release the last switch replaced stays even with keep 0 and no grace.
+    assert.deepEqual(await rel.prune({ keep: 0, graceMs: 0 }), ids.slice(0, 2).reverse());
+    assert.deepEqual(readdirSync(join(root, 'releases')).sort(), ['.retired.json', ids[2], ids[3]]);
+  } finally {
+    done();
+  }
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const releaseDirs = (root: string) => readdirSync(join(root, 'releases')).filter((n) => !n.startsWith('.')).sort();
+
+test('after a rollback, a sync keeps the release that was live until then (grace counts from when it stopped being live)', async () => {
+  const { dir, root, rel, done } = setup();
+  try {
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    const policy = { keep: 1, graceMs: 400, maxBytes: 1e6 };
+    const ids: string[] = [];
+    for (const v of ['a', 'b', 'c']) {
+      writeFileSync(join(src, 'index.html'), v);
+      ids.push((await rel.syncTar(Readable.from(await tarOf(src)), policy)).release);
+    }
+    const [a, b, c] = ids as [string, string, string];
+    await sleep(500); // all made, and b stopped being live, longer ago than the grace time
+    assert.equal(await rel.activate(a), c); // rollback: a is live again, c stops being live now
+    writeFileSync(join(src, 'index.html'), 'd');
+    const d = await rel.syncTar(Readable.from(await tarOf(src)), policy);
+    assert.equal(d.previous, a);
+    assert.deepEqual(d.pruned, [b], 'only b: a was live a moment ago, c within its grace time');
+    assert.deepEqual(releaseDirs(root), [a, c, d.release].sort());
+    // The record survives a restart (a new Releases on the same export): after the grace time c goes, a (just replaced) stays.
+    await sleep(500);
+    assert.deepEqual(await new Releases(root).prune({ keep: 1, graceMs: 400 }), [c]);
+    assert.deepEqual(releaseDirs(root), [a, d.release].sort());
+  } finally {
+    done();
+  }
+});
+
+test('a release made by an older rackboot (no record of when it stopped being live) gets the grace time from now', async () => {
+  const { dir, root, rel, done } = setup();
+  try {
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await rel.syncTar(Readable.from(await tarOf(src)), opts)).release);
+    rmSync(join(root, 'releases', '.retired.json'));
+    assert.deepEqual(await rel.prune({ keep: 0, graceMs: 60_000 }), []);
+    assert.deepEqual(releaseDirs(root), ids);
+  } finally {
+    done();
+  }
+});
+
+test('createdAt is when the release was made (its id), not the mtime the source tree brought along', async () => {
+  const { dir, rel, done } = setup();
+  try {
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'index.html'), 'x');
+    utimesSync(src, new Date('2001-02-03T04:05:06Z'), new Date('2001-02-03T04:05:06Z'));
+    const before = Date.now();
+    const { release } = await rel.syncTar(Readable.from(await tarOf(src)), opts);
+    const [info] = await rel.list();
+    assert.equal(info!.id, release);
+    const t = Date.parse(info!.createdAt);
+    assert.ok(t >= before - 1 && t <= Date.now(), `createdAt ${info!.createdAt}`);
+    assert.equal(info!.createdAt.replace(/[-:.]/g, ''), release.slice(0, 19));
+  } finally {
+    done();
+  }
+});
+
+test('a symlink with an absolute target is kept as it is (the NFS clients resolve it)', async () => {
+  const { dir, root, rel, done } = setup();
+  try {
+    const src = join(dir, 'src');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'index.html'), 'x');
+    symlinkSync('/usr/share/doc', join(src, 'doc'));
+    symlinkSync('/etc/hostname', join(src, 'sub', 'host'));
+    symlinkSync('../index.html', join(src, 'sub', 'rel'));
+    const r = await rel.syncTar(Readable.from(await tarOf(src)), opts);
+    assert.equal(r.files, 1);
+    assert.equal(readlinkSync(join(root, 'current', 'doc')), '/usr/share/doc');
+    assert.equal(readlinkSync(join(root, 'current', 'sub', 'host')), '/etc/hostname');
+    assert.equal(readlinkSync(join(root, 'current', 'sub', 'rel')), '../index.html');
+    // Without directory entries in the archive, the parent is made; a later entry of the same name wins.
+    const r2 = await rel.syncTar(
+      Readable.from(rawTar([{ name: 'a/b/link', type: '2', linkname: '/srv/x' }, { name: 'c', type: '2', linkname: '/old' }, { name: 'c', data: 'file' }])),
+      opts,
+    );
+    assert.equal(readlinkSync(join(root, 'releases', r2.release, 'a', 'b', 'link')), '/srv/x');
+    assert.equal(readFileSync(join(root, 'releases', r2.release, 'c'), 'utf8'), 'file');
   } finally {
     done();
   }
@@ -121,14 +213,21 @@ test('hostile archives are refused whole and the live release is untouched', asy
       ['dot-dot', rawTar([{ name: 'ok.txt', data: 'fine' }, { name: '../../escape.txt', data: 'bad' }])],
       ['absolute', rawTar([{ name: '/tmp/rb-abs-escape.txt', data: 'bad' }])],
       ['through symlink', rawTar([{ name: 'link', type: '2', linkname: dir }, { name: 'link/escape.txt', data: 'bad' }])],
+      ['through relative symlink', rawTar([{ name: 'other', type: '5' }, { name: 'sub', type: '2', linkname: 'other' }, { name: 'sub/x', type: '2', linkname: '/y' }])],
+      ['absolute link name', rawTar([{ name: '/tmp/rb-abs-link', type: '2', linkname: '/etc' }])],
+      ['dot-dot link name', rawTar([{ name: 'a/../../rb-escape-link', type: '2', linkname: '/etc' }])],
       ['not a tar', Buffer.from('this is not a tar archive at all, just text'.repeat(20))],
     ];
+    const names: Record<string, string> = { 'dot-dot': '../../escape.txt', 'through relative symlink': 'sub/x', 'absolute link name': '/tmp/rb-abs-link', 'dot-dot link name': 'a/../../rb-escape-link' };
     for (const [what, body] of cases) {
-      await assert.rejects(rel.syncTar(Readable.from(body), opts), (e: Error) => e instanceof ContentError && e.status === 400, what);
+      const named = names[what] ? `entry '${names[what]}'` : '';
+      await assert.rejects(rel.syncTar(Readable.from(body), opts), (e: Error) => e instanceof ContentError && e.status === 400 && e.message.includes(named), what);
       assert.equal(readlinkSync(join(root, 'current')), live, `${what}: current unchanged`);
     }
     assert.equal(existsSync(join(dir, 'escape.txt')), false);
     assert.equal(existsSync('/tmp/rb-abs-escape.txt'), false);
+    assert.equal(existsSync('/tmp/rb-abs-link'), false);
+    assert.equal(existsSync(join(dir, 'rb-escape-link')), false);
     assert.deepEqual(readdirSync(join(root, 'releases')).filter((n) => n.startsWith('.incoming')), [], 'no incoming tree left');
     // Devices are dropped, not created.
     const r = await rel.syncTar(Readable.from(rawTar([{ name: 'dev', type: '3' }, { name: 'index.html', data: 'ok' }])), opts);

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Supervisor } from '../../../server/nfs/supervisor.js';
+import { pino } from 'pino';
 import { silentLogger } from '../../../server/log.js';
 
 const quick = { initialMs: 20, maxMs: 80, stableMs: 60_000 };
@@ -67,4 +68,46 @@ test('stop() sends SIGTERM to a running child and waits for it', async () => {
   assert.ok(pid > 0);
   await sup.stop();
   assert.throws(() => process.kill(pid, 0), /ESRCH/);
+});
+
+/** A child killed by SIGINT (as Ctrl-C does to the whole process group); the lines logged meanwhile. */
+async function killedBySigint(processStopping: boolean): Promise<{ lines: Array<{ level: number; msg: string }>; starts: number; sup: Supervisor }> {
+  const lines: Array<{ level: number; msg: string }> = [];
+  const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { level: number; msg: string }) });
+  let starts = 0;
+  const sup = new Supervisor({
+    name: 'w',
+    command: 'sh',
+    args: ['-c', 'exec sleep 30'],
+    log,
+    backoff: quick,
+    ready: async () => void starts++,
+    processStopping: () => processStopping,
+  });
+  await sup.start();
+  process.kill(sup.pid!, 'SIGINT');
+  await new Promise((r) => setTimeout(r, 500));
+  return { lines, starts, sup };
+}
+
+test('a child killed by SIGINT while the process is stopping is neither reported as an error nor restarted', async () => {
+  const { lines, starts, sup } = await killedBySigint(true);
+  try {
+    assert.equal(starts, 1, 'not restarted');
+    assert.deepEqual(lines.filter((l) => l.level >= 50), [], 'no error logged');
+    assert.match(lines.map((l) => l.msg).join('\n'), /w: killed by SIGINT while rackboot is stopping; not restarted/);
+    assert.equal(sup.state, 'stopped');
+  } finally {
+    await sup.stop();
+  }
+});
+
+test('a child killed by SIGINT while the process runs on is reported and restarted', async () => {
+  const { lines, starts, sup } = await killedBySigint(false);
+  try {
+    assert.equal(starts, 2, 'restarted once');
+    assert.match(lines.find((l) => l.level === 50)?.msg ?? '', /w: killed by SIGINT; restarting in 20 ms/);
+  } finally {
+    await sup.stop();
+  }
 });
