@@ -31,12 +31,16 @@ function describe(e: ErrorObject): string {
       return `${show(e.data)} is not ${schema?.description ?? `of the form ${(e.params as { pattern: string }).pattern}`}`;
     case 'anyOf':
       return `${show(e.data)} is not ${schema?.description ?? 'of an accepted form'}`;
+    case 'minItems': {
+      const n = (e.params as { limit: number }).limit;
+      return Array.isArray(e.data) && e.data.length === 0 ? `must list at least ${n === 1 ? 'one item' : `${n} items`}` : `${show(e.data)}: must list at least ${n} items`;
+    }
+    case 'maxItems':
+      return `${show(e.data)}: must list at most ${(e.params as { limit: number }).limit} items`;
     case 'minimum':
     case 'maximum':
     case 'minLength':
     case 'maxLength':
-    case 'minItems':
-    case 'maxItems':
       return `${show(e.data)}: ${e.message}`;
     default:
       return e.message ?? e.keyword;

@@ -172,8 +172,29 @@ function lintPxelinux(body: string): LintIssue[] {
   return issues;
 }
 
+/** iPXE options that take a value as the next word (`--name kernel`, `-n kernel`, `--timeout 5000`). */
+const IPXE_VALUE_OPTIONS = new Set(['--name', '-n', '--timeout', '-t']);
+
+/** The kernel arguments of an iPXE image command (kernel/chain/imgexec URI ARGS..., imgargs NAME ARGS...), or undefined. */
+function ipxeImageArgs(raw: string): string | undefined {
+  const m = /^\s*(kernel|chain|imgexec|imgargs)\s+(.*)$/.exec(raw);
+  if (!m) return undefined;
+  // The command ends where iPXE's || or && begins (e.g. "|| goto retry").
+  const words = m[2]!.split(/\s+(?:\|\||&&)\s+/)[0]!.trim().split(/\s+/);
+  let i = 0;
+  while (i < words.length && words[i]!.startsWith('-')) i += IPXE_VALUE_OPTIONS.has(words[i]!) ? 2 : 1;
+  // Past the URI (or, for imgargs, the image name): the rest is the command line.
+  return words.slice(i + 1).join(' ');
+}
+
 function lintIpxe(body: string): LintIssue[] {
-  return /^#!ipxe\s*(\r?\n|$)/.test(body) ? [] : [{ line: 1, message: 'an iPXE script must start with the line #!ipxe' }];
+  if (!/^#!ipxe\s*(\r?\n|$)/.test(body)) return [{ line: 1, message: 'an iPXE script must start with the line #!ipxe' }];
+  const issues: LintIssue[] = [];
+  body.split(/\r?\n/).forEach((raw, k) => {
+    const args = ipxeImageArgs(raw);
+    if (args) issues.push(...cmdlineIssues(args, k + 1));
+  });
+  return issues;
 }
 
 function lintGrub(body: string): LintIssue[] {

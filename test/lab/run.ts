@@ -18,7 +18,14 @@ function onSignal(sig: NodeJS.Signals): void {
   const runs = [...OPEN];
   process.stderr.write(`\nlab: ${sig}: cleaning up ${runs.map((r) => r.topo.id).join(', ') || 'nothing'} ...\n`);
   const code = sig === 'SIGINT' ? 130 : 143;
-  const promise = Promise.allSettled(runs.map((r) => r.close({ keepWorkDir: true }))).then(() => undefined);
+  const promise = Promise.allSettled(runs.map((r) => r.close({ keepWorkDir: true }))).then((results) => {
+    // Say that it finished and where the logs are: the namespaces and VMs are gone, the work directory is kept.
+    for (const [i, r] of results.entries()) {
+      const run = runs[i]!;
+      const what = r.status === 'fulfilled' ? 'cleaned up' : `cleanup failed (${String((r.reason as Error)?.message ?? r.reason)})`;
+      process.stderr.write(`lab: ${run.topo.id}: ${what}; logs kept in ${run.workDir}\n`);
+    }
+  });
   signalled = { promise, code };
   void promise.then(() => process.exit(code));
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../../server/config/errors.js';
 import { loadConfigFile, resolveConfig, substituteEnv } from '../../server/config/load.js';
 import { parseDuration } from '../../server/config/types.js';
+import { formatAjvErrors } from '../../server/config/validate-schema.js';
 
 const net = { name: 'inside', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', router: '10.0.0.254', staticRange: '10.0.0.10-10.0.0.99' };
 
@@ -185,4 +186,10 @@ test('dhcp lease times: 60 s to 0xfffffffe s (a u32 count; 0xffffffff means infi
   // The bounds themselves are fine.
   assert.deepEqual(issues({ networks: [{ ...net, leaseTime: 0xfffffffe }], dhcp: { leaseTime: '60s', offerTimeout: '1s' } }), []);
   assert.deepEqual(issues({ dhcp: { leaseTime: '7d', offerTimeout: '10m' } }), []);
+});
+
+test('schema messages: an empty list where one item is needed says so in words', () => {
+  const e = (data: unknown[], limit: number) => ({ keyword: 'minItems', instancePath: '/networks', schemaPath: '#/minItems', params: { limit }, data, message: `must NOT have fewer than ${limit} items` });
+  assert.deepEqual(formatAjvErrors([e([], 1)], 'body'), [{ path: 'body.networks', message: 'must list at least one item' }]);
+  assert.match(formatAjvErrors([e(['a'], 2)], 'body')[0]!.message, /must list at least 2 items/);
 });

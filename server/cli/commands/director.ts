@@ -1,13 +1,9 @@
 import type { Command } from 'commander';
 import { ApiClient, addApiOptions, type ApiOptions } from '../client.js';
 import type { directorView } from '../../director/routes.js';
+import { table } from '../table.js';
 
 type View = ReturnType<typeof directorView>;
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
-}
 
 function ago(iso: string | null): string {
   if (!iso) return '-';

@@ -3,6 +3,7 @@
 // terminal (log lines otherwise); it exits 1 when the build fails.
 import type { Command } from 'commander';
 import { ApiClient, ApiRequestError, addApiOptions, type ApiOptions } from '../client.js';
+import { table } from '../table.js';
 
 interface JobView {
   id: string;
@@ -20,11 +21,6 @@ interface ImageView {
   current: string | null;
   building: string | null;
   versions: Array<{ version: string; current: boolean; committedAt: string; kernelRelease: string; initrdSize: number; kernelSize: number; compression: string }>;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;

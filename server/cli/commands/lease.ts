@@ -2,6 +2,7 @@
 // through the API (clear frees a declined address so it is offered again).
 import type { Command } from 'commander';
 import { ApiClient, addApiOptions, type ApiOptions } from '../client.js';
+import { table } from '../table.js';
 
 interface LeaseView {
   network: string;
@@ -11,11 +12,6 @@ interface LeaseView {
   expiresAt: string;
   node: string | null;
   hostname: string | null;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
 export function registerLease(program: Command): void {

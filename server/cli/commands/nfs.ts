@@ -10,14 +10,10 @@ import { c as tarCreate } from 'tar';
 import { ApiClient, ApiRequestError, addApiOptions, type ApiOptions } from '../client.js';
 import type { ExportView } from '../../nfs/manager.js';
 import type { ReleaseInfo, SyncResult } from '../../nfs/content.js';
+import { table } from '../table.js';
 
 function collect(value: string, prev: string[]): string[] {
   return [...prev, value];
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
 const enc = encodeURIComponent;

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ApiClient, addApiOptions, type ApiOptions } from '../client.js';
 import type { NodeRecord } from '../../store/types.js';
+import { table } from '../table.js';
 
 function collect(value: string, prev: string[]): string[] {
   return [...prev, value];
@@ -15,11 +16,6 @@ export function parseIfaceArg(text: string): { name: string; mac: string; networ
   }
   const [name, mac, network, ipv4] = parts as [string, string, string, string | undefined];
   return ipv4 ? { name, mac, network, ipv4 } : { name, mac, network };
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
 export function registerNode(program: Command): void {

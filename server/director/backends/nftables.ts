@@ -91,7 +91,7 @@ export function renderNftables(state: DesiredState): string {
     // A service with no server in the pool refuses at once instead of reaching a local socket or timing out.
     lines.push('', `${t}chain input {`, `${t}${t}type filter hook input priority 0; policy accept;`);
     for (const s of empty) {
-      lines.push(`${t}${t}${match(s)} reject${s.protocol === 'tcp' ? ' with tcp reset' : ''} comment "${s.name}: no real server in the pool"`);
+      lines.push(`${t}${t}${match(s)} reject${s.protocol === 'tcp' ? ' with tcp reset' : ''} comment "${s.name}: no real server (pool empty or all weight 0)"`);
     }
     lines.push(`${t}}`);
   }

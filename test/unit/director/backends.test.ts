@@ -65,7 +65,7 @@ describe('nftables ruleset', () => {
         '',
         '\tchain input {',
         '\t\ttype filter hook input priority 0; policy accept;',
-        '\t\tip daddr 192.168.1.100 udp dport 53 reject comment "dns: no real server in the pool"',
+        '\t\tip daddr 192.168.1.100 udp dport 53 reject comment "dns: no real server (pool empty or all weight 0)"',
         '\t}',
         '}',
         '',

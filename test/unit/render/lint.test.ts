@@ -54,6 +54,13 @@ test('kernel command line longer than the kernel keeps is flagged in every loade
   assert.match(lintConfig('bpbatch', `LinuxBoot "k" "${long}" "i"`)[0]!.message, /2102 bytes/);
   assert.match(lintConfig('pxelinux', `LABEL a\n  KERNEL k\n  APPEND ${long}`)[0]!.message, /bytes/);
   assert.match(lintConfig('grub', `menuentry 'a' {\n  linux /k ${long}\n}`)[0]!.message, /bytes/);
+  // iPXE: the arguments after the kernel's URI, options and a trailing "|| goto" left out.
+  const ipxe = lintConfig('ipxe', `#!ipxe\n:retry\nkernel --name kernel http://x/k initrd=initrd ${long} || goto retry\ninitrd http://x/i\nboot\n`);
+  assert.equal(ipxe.length, 1);
+  assert.equal(ipxe[0]!.line, 3);
+  assert.match(ipxe[0]!.message, /the kernel command line is \d+ bytes/);
+  assert.match(lintConfig('ipxe', '#!ipxe\nimgargs kernel a="b\nboot\n')[0]!.message, /unbalanced double quote/);
+  assert.deepEqual(lintConfig('ipxe', '#!ipxe\nkernel --name kernel http://x/k initrd=initrd console=ttyS0 || goto retry\nchain http://x/next.ipxe\n'), []);
 });
 
 test('PXELINUX, iPXE and GRUB checks', () => {
