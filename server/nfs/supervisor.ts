@@ -4,21 +4,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../log.js';
+import { GROUP_SIGNAL_GRACE_MS, GROUP_SIGNALS, processIsStopping } from '../main/shutdown.js';
 
-let processStopping = false;
 
-/**
- * The whole process is shutting down (serve got SIGINT or SIGTERM). A child
- * that dies from then on is neither reported as a failure nor restarted:
- * Ctrl-C reaches every process of the group, so the child may die of it
- * before rackboot's own shutdown has come to stop() its supervisor.
- */
-export function noteProcessStopping(): void {
-  processStopping = true;
-}
-
-/** Signals a terminal or a service manager sends to the whole process group. */
-const GROUP_SIGNALS = new Set<string>(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']);
 
 export interface SupervisorOptions {
   name: string;
@@ -36,7 +24,7 @@ export interface SupervisorOptions {
   onExit?(why: string): void;
   backoff?: { initialMs: number; maxMs: number; stableMs: number };
   stopTimeoutMs?: number;
-  /** Whether the process is shutting down; default: noteProcessStopping() was called. */
+  /** Whether the process is shutting down; default: processIsStopping() (main/shutdown.ts). */
   processStopping?(): boolean;
 }
 
@@ -101,7 +89,7 @@ export class Supervisor {
   }
 
   private shuttingDown(): boolean {
-    return this.stopping || (this.o.processStopping ?? (() => processStopping))();
+    return this.stopping || (this.o.processStopping ?? processIsStopping)();
   }
 
   private async exited(child: ChildProcess, signal: NodeJS.Signals | null): Promise<void> {
@@ -110,7 +98,7 @@ export class Supervisor {
     this.lastExit = why;
     if (this.stopping || this.state === 'starting') return; // start() reports it, or we asked for it
     // A group signal may reach the child a moment before our own handler has noted the shutdown.
-    if (signal && GROUP_SIGNALS.has(signal)) await delay(200);
+    if (signal && GROUP_SIGNALS.has(signal)) await delay(GROUP_SIGNAL_GRACE_MS);
     if (this.child !== child) return; // stop() or restart() took over meanwhile
     this.child = undefined;
     if (this.shuttingDown()) {

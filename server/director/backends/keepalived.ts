@@ -6,7 +6,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../log.js';
+import { GROUP_SIGNAL_GRACE_MS, GROUP_SIGNALS, processIsStopping } from '../../main/shutdown.js';
 import { formatIpv4 } from '../../net/ipv4.js';
 import type { DesiredState } from '../desired.js';
 import type { CommandRunner } from '../exec.js';
@@ -189,16 +191,25 @@ export class KeepalivedBackend implements DirectorBackend {
     child.stdout?.on('data', logLine);
     child.stderr?.on('data', logLine);
     child.on('error', (e) => (this.childError = `keepalived could not start: ${e.message}`));
-    child.on('exit', (code, signal) => {
-      if (this.child === child) this.child = undefined;
-      if (this.stopping) return;
-      this.childError = `keepalived exited (${signal ?? `code ${code}`}); restarting in 5 s`;
-      this.log.error(`director: ${this.childError}`);
-      this.restartTimer = setTimeout(() => {
-        if (!this.stopping && !this.child) this.startChild();
-      }, 5000);
-      this.restartTimer.unref();
-    });
+    child.on('exit', (code, signal) => void this.childExited(child, code, signal));
+  }
+
+  private async childExited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    if (this.child === child) this.child = undefined;
+    if (this.stopping) return;
+    // A Ctrl-C reaches keepalived too, maybe before serve has noted that it is stopping.
+    if (signal && GROUP_SIGNALS.has(signal)) await delay(GROUP_SIGNAL_GRACE_MS);
+    if (this.stopping || this.child) return;
+    if (processIsStopping()) {
+      this.log.info(`director: keepalived exited (${signal ?? `code ${code}`}) while rackboot is stopping; not restarted`);
+      return;
+    }
+    this.childError = `keepalived exited (${signal ?? `code ${code}`}); restarting in 5 s`;
+    this.log.error(`director: ${this.childError}`);
+    this.restartTimer = setTimeout(() => {
+      if (!this.stopping && !this.child && !processIsStopping()) this.startChild();
+    }, 5000);
+    this.restartTimer.unref();
   }
 
   /**
