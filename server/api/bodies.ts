@@ -7,7 +7,7 @@
 import { OptionalKind } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { FastifyValidationResult } from 'fastify/types/schema.js';
-import { HttpError, unsupportedMediaType } from './errors.js';
+import { emptyBody, HttpError, unsupportedMediaType } from './errors.js';
 
 /** A body schema marked Type.Optional (an image rollback's): the route works with no body at all. */
 export function isOptionalBody(schema: unknown): boolean {
@@ -62,7 +62,7 @@ export function installBodyParsers(api: FastifyInstance): void {
   api.addContentTypeParser('application/json', { parseAs: 'string' }, (req, text, done) => {
     const body = text as string; // parseAs 'string' hands a string
     if (body.length === 0) {
-      if (routeNeedsBody(req)) done(new HttpError(400, 'invalid', 'body: is empty; send a JSON document', 'body'), undefined);
+      if (routeNeedsBody(req)) done(emptyBody(), undefined);
       else done(null, undefined);
       return;
     }

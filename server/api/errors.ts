@@ -32,6 +32,9 @@ export function unsupportedMediaType(req: FastifyRequest): HttpError {
   return new HttpError(415, 'unsupported_media_type', `headers.content-type: ${what}; send ${acceptedTypes(req).join(' or ')}`, 'headers.content-type');
 }
 
+/** A route that needs a body got none. */
+export const emptyBody = () => new HttpError(400, 'invalid', 'body: is empty; send a JSON document', 'body');
+
 // Fastify's own refusals (body parsing and limits) carry FST_ERR_* codes;
 // these give them the documented codes and a message naming the problem.
 const FASTIFY_ERRORS: Record<string, (req: FastifyRequest) => HttpError> = {
@@ -40,7 +43,7 @@ const FASTIFY_ERRORS: Record<string, (req: FastifyRequest) => HttpError> = {
     new HttpError(413, 'too_large', `body: larger than the ${req.routeOptions.bodyLimit} bytes this route accepts`, 'body'),
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new HttpError(400, 'invalid', 'body: its length does not match the Content-Length header', 'body'),
   // The API's JSON parser (bodies.ts) reports these itself; kept for routes outside /api/v1.
-  FST_ERR_CTP_EMPTY_JSON_BODY: () => new HttpError(400, 'invalid', 'body: is empty; send a JSON document', 'body'),
+  FST_ERR_CTP_EMPTY_JSON_BODY: emptyBody,
   FST_ERR_CTP_INVALID_JSON_BODY: () => new HttpError(400, 'invalid', 'body: is not valid JSON', 'body'),
 };
 

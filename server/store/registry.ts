@@ -119,17 +119,13 @@ export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
   async seed(): Promise<SeedResult> {
     const applied = await this.appliedSeeds();
     const result: SeedResult = { groups: 0, nodes: 0, skipped: [] };
-    const remember = async (kind: 'groups' | 'nodes', name: string) => {
-      applied[kind].add(name);
-      await this.store.setSetting(SEED_SETTING, JSON.stringify({ groups: [...applied.groups], nodes: [...applied.nodes] }));
-    };
     for (const g of this.cfg.config.groups) {
       if (applied.groups.has(g.name)) continue;
       if (!(await this.store.getGroup(g.name))) {
         await this.store.createGroup(g);
         result.groups++;
       }
-      await remember('groups', g.name);
+      applied.groups.add(g.name);
     }
     for (const [k, n] of this.cfg.config.nodes.entries()) {
       if (applied.nodes.has(n.name)) continue;
@@ -154,8 +150,11 @@ export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
         }
         result.nodes++;
       }
-      await remember('nodes', n.name);
+      applied.nodes.add(n.name);
     }
+    // Written once: should a seed entry fail above, the ones created before it are in the
+    // registry, and the next start remembers them as entries it finds there.
+    await this.store.setSetting(SEED_SETTING, JSON.stringify({ groups: [...applied.groups], nodes: [...applied.nodes] }));
     return result;
   }
 

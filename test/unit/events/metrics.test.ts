@@ -3,14 +3,13 @@
 // and a blocked loop shows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createMetrics, LAG_SAMPLE_MS } from '../../../server/events/metrics.js';
+import { createMetrics } from '../../../server/events/metrics.js';
 
 const value = async (reg: ReturnType<typeof createMetrics>, name: string) => (await reg.getSingleMetric(name)!.get()).values[0]?.value ?? NaN;
 
 test('event-loop lag: idle reads ~0 (the 100 ms sampling period is not counted), a 300 ms block reads ~0.3 s', async () => {
   // prom-client's default sampler is a 10 ms timer: an idle boot server woke 100 times a second
   // and slowed the blades' VMs on the same cores (docs/benchmarks.md, issue 9).
-  assert.equal(LAG_SAMPLE_MS, 100);
   const reg = createMetrics();
   try {
     await new Promise((r) => setTimeout(r, 650));

@@ -92,16 +92,25 @@ test('sync: a new release, current switched, previous kept, old ones pruned', as
   }
 });
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const releaseDirs = (root: string) => readdirSync(join(root, 'releases')).filter((n) => !n.startsWith('.')).sort();
+
+/** Releases of src/index.html holding each of `contents` in turn, synced one after another; their ids. */
+async function syncEach(dir: string, rel: Releases, contents: string[], policy: { keep: number; graceMs: number; maxBytes: number }): Promise<string[]> {
+  const src = join(dir, 'src');
+  mkdirSync(src, { recursive: true });
+  const ids: string[] = [];
+  for (const v of contents) {
+    writeFileSync(join(src, 'index.html'), v);
+    ids.push((await rel.syncTar(Readable.from(await tarOf(src)), policy)).release);
+  }
+  return ids;
+}
+
 test('a release that stopped being live within the grace time is kept, whatever keep says', async () => {
   const { dir, root, rel, done } = setup();
   try {
-    const src = join(dir, 'src');
-    mkdirSync(src);
-    const ids: string[] = [];
-    for (let i = 0; i < 4; i++) {
-      writeFileSync(join(src, 'index.html'), `v${i}\n`);
-      ids.push((await rel.syncTar(Readable.from(await tarOf(src)), { keep: 0, graceMs: 60_000, maxBytes: 1e6 })).release);
-    }
+    const ids = await syncEach(dir, rel, ['v0', 'v1', 'v2', 'v3'], { keep: 0, graceMs: 60_000, maxBytes: 1e6 });
     assert.deepEqual(readdirSync(join(root, 'releases')).filter((n) => !n.startsWith('.')).sort(), ids, 'all kept within the grace time');
     // The replaced `current` symlinks are kept alive (hard links) for the grace time too.
     assert.equal(readdirSync(join(root, 'releases')).filter((n) => n.startsWith('.current-')).length, 3);
@@ -113,21 +122,13 @@ test('a release that stopped being live within the grace time is kept, whatever 
   }
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const releaseDirs = (root: string) => readdirSync(join(root, 'releases')).filter((n) => !n.startsWith('.')).sort();
 
 test('after a rollback, a sync keeps the release that was live until then (grace counts from when it stopped being live)', async () => {
   const { dir, root, rel, done } = setup();
   try {
     const src = join(dir, 'src');
-    mkdirSync(src);
     const policy = { keep: 1, graceMs: 400, maxBytes: 1e6 };
-    const ids: string[] = [];
-    for (const v of ['a', 'b', 'c']) {
-      writeFileSync(join(src, 'index.html'), v);
-      ids.push((await rel.syncTar(Readable.from(await tarOf(src)), policy)).release);
-    }
-    const [a, b, c] = ids as [string, string, string];
+    const [a, b, c] = (await syncEach(dir, rel, ['a', 'b', 'c'], policy)) as [string, string, string];
     await sleep(500); // all made, and b stopped being live, longer ago than the grace time
     assert.equal(await rel.activate(a), c); // rollback: a is live again, c stops being live now
     writeFileSync(join(src, 'index.html'), 'd');
@@ -147,10 +148,7 @@ test('after a rollback, a sync keeps the release that was live until then (grace
 test('a release made by an older rackboot (no record of when it stopped being live) gets the grace time from now', async () => {
   const { dir, root, rel, done } = setup();
   try {
-    const src = join(dir, 'src');
-    mkdirSync(src);
-    const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await rel.syncTar(Readable.from(await tarOf(src)), opts)).release);
+    const ids = await syncEach(dir, rel, ['v0', 'v1', 'v2'], opts);
     rmSync(join(root, 'releases', '.retired.json'));
     assert.deepEqual(await rel.prune({ keep: 0, graceMs: 60_000 }), []);
     assert.deepEqual(releaseDirs(root), ids);
