@@ -89,7 +89,8 @@ let scripts = 0;
 /**
  * A udhcpc script that writes the environment of its `bound` call to a file
  * and configures the address (in the client's namespace), so a later RELEASE
- * can be sent from it.
+ * can be sent from it. The file is renamed into place, so a test that polls
+ * for it never reads it half written.
  */
 export function udhcpcScript(dir: string): { script: string; out: string } {
   const n = scripts++;
@@ -97,7 +98,7 @@ export function udhcpcScript(dir: string): { script: string; out: string } {
   const out = join(dir, `udhcpc-${n}.env`);
   writeFileSync(
     script,
-    `#!/bin/sh\ncase "$1" in\n  bound) env > "${out}"; ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface" ;;\n  deconfig) ip addr flush dev "$interface" ;;\nesac\nexit 0\n`,
+    `#!/bin/sh\ncase "$1" in\n  bound) env > "${out}.tmp"; mv "${out}.tmp" "${out}"; ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface" ;;\n  deconfig) ip addr flush dev "$interface" ;;\nesac\nexit 0\n`,
   );
   chmodSync(script, 0o755);
   return { script, out };

@@ -80,17 +80,33 @@ name_interfaces() {
 }
 
 # DHCP on every interface at once; udhcpc stays in the background to renew.
+# An interface with no lease after the first round (8 discovers, 16 s) keeps
+# asking in the background (-b), and boot waits up to 45 s more for it: one
+# slow answer must not leave a blade up on one leg.
 bring_up_network() {
   for ifc in $(ifaces); do
     ip link set "$ifc" up 2> /dev/null || { log "no interface $ifc"; continue; }
-    udhcpc -i "$ifc" -s /etc/rackboot/udhcpc.script -t 8 -T 2 -n -p "/run/udhcpc.$ifc.pid" \
+    udhcpc -i "$ifc" -s /etc/rackboot/udhcpc.script -t 8 -T 2 -A 3 -b -p "/run/udhcpc.$ifc.pid" \
       -x hostname:"${RACKBOOT_NODE:-blade}" > "/run/rackboot/udhcpc.$ifc.log" 2>&1 &
   done
   wait
+  n=0
+  while [ $n -lt 45 ]; do
+    pending=
+    for ifc in $(ifaces); do
+      [ -e "/sys/class/net/$ifc" ] && [ ! -e "/run/rackboot/dhcp.$ifc" ] && pending="$pending $ifc"
+    done
+    [ -z "$pending" ] && break
+    [ $n -eq 0 ] && log "no lease yet on:$pending; still asking"
+    n=$((n + 1))
+    sleep 1
+  done
   ADDRESSES=
   for ifc in $(ifaces); do
     a=$(ip -4 -o addr show dev "$ifc" 2> /dev/null | awk '{print $4}' | head -n 1)
     log "$ifc: ${a:-no address}"
+    # Why not, on the console where the operator looks (udhcpc's own words).
+    [ -z "$a" ] && while read -r l; do log "  udhcpc $ifc: $l"; done < "/run/rackboot/udhcpc.$ifc.log"
     ADDRESSES="$ADDRESSES${ADDRESSES:+ }$ifc=${a:-none}"
   done
 }
