@@ -5,6 +5,11 @@
       "sources": ["src/pump.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
       "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "udp_batch",
+      "sources": ["src/udpbatch.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
     }
   ]
 }

@@ -27,6 +27,13 @@ export const DhcpConfigSchema = Section(
     /** Socket receive buffer in bytes: absorbs bursts (needs CAP_NET_ADMIN beyond net.core.rmem_max). 0: kernel default. */
     receiveBuffer: Type.Integer({ minimum: 0 }),
     /**
+     * How datagrams are read and sent. batch: recvmmsg/sendmmsg through the
+     * addon built with the TFTP pump (an error at start when it was not built);
+     * node: Node's dgram, a system call and a JavaScript call per datagram;
+     * auto (default): batch when built.
+     */
+    io: Type.Union([Type.Literal('auto'), Type.Literal('batch'), Type.Literal('node')]),
+    /**
      * Events per second recorded for packets from unknown MACs (node null).
      * Registered nodes' packets are always recorded; beyond this rate unknown
      * MACs' are counted (rackboot_dhcp_events_suppressed_total) and summed up
@@ -49,6 +56,7 @@ export const DHCP_DEFAULTS: DhcpConfig = {
   macRate: 5,
   macBurst: 20,
   receiveBuffer: 4 * 1024 * 1024,
+  io: 'auto',
   unknownEventRate: 100,
 };
 

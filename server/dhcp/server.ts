@@ -22,6 +22,7 @@ import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import { cidrContains, formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { NoSuchInterfaceError, type UdpOpener } from '../net/udp-device.js';
+import { BatchedUdp, loadUdpBatch, udpBatchUnavailable } from '../net/udp-batch.js';
 import { explainBindError, ServiceStartError } from '../main/service.js';
 import type { Registry } from '../store/registry.js';
 import type { LeaseRecord, Store } from '../store/types.js';
@@ -46,6 +47,8 @@ export interface DhcpServerDeps {
 
 export interface ServedSocket {
   sock: dgram.Socket;
+  /** Set when the socket's datagrams go through the batched path (dhcp.io); `sock` is then closed. */
+  batch?: BatchedUdp;
   iface: string;
   /** 'network': a network's own interface (may broadcast); 'relay': relayed requests only. */
   kind: 'network' | 'relay';
@@ -195,6 +198,7 @@ export class DhcpServer {
     }));
     for (const iface of this.cfgDhcp.relayInterfaces) if (!byIface.has(iface)) want.push({ iface, kind: 'relay', networks: [] });
 
+    const batched = this.useBatch();
     for (const w of want) {
       let sock: dgram.Socket;
       try {
@@ -210,9 +214,32 @@ export class DhcpServer {
         throw explainBindError('dhcp', 'UDP', this.port, err) ?? new ServiceStartError('dhcp', `dhcp: cannot open UDP port ${this.port} on ${w.iface}: ${(err as Error).message}`);
       }
       const s: ServedSocket = { sock, iface: w.iface, kind: w.kind, networks: w.networks };
-      sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo, s));
-      // Send failures (EHOSTUNREACH, ENOBUFS...) come here; the server goes on.
-      sock.on('error', (err) => this.sendFailed(w.iface, err));
+      if (batched) {
+        try {
+          s.batch = new BatchedUdp(sock, {
+            packet: (msg, address, port) => this.onMessage(msg, { address: this.addressText(address), port, family: 'IPv4', size: msg.length }, s),
+            truncated: (address, port) => {
+              this.count('invalid', 'malformed');
+              this.logBad({ address: this.addressText(address), port, family: 'IPv4', size: 0 }, s, 'longer than 4096 bytes');
+            },
+            sendFailed: (err) => this.sendFailed(w.iface, err),
+          });
+          // The batch path has its own duplicate of the descriptor; Node's handle is not read from again.
+          sock.close();
+        } catch (err) {
+          if (this.cfgDhcp.io === 'batch') {
+            sock.close();
+            await this.closeSockets();
+            throw new ServiceStartError('dhcp', `dhcp: cannot read ${w.iface} in batches (dhcp.io is batch): ${(err as Error).message}`);
+          }
+          this.log.warn(`dhcp: ${w.iface}: datagrams through Node's dgram, the batched path failed: ${(err as Error).message}`);
+        }
+      }
+      if (!s.batch) {
+        sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo, s));
+        // Send failures (EHOSTUNREACH, ENOBUFS...) come here; the server goes on.
+        sock.on('error', (err) => this.sendFailed(w.iface, err));
+      }
       this.sockets.push(s);
     }
     if (this.cfgDhcp.discovery) {
@@ -221,7 +248,8 @@ export class DhcpServer {
     }
     if (this.sockets.length) {
       this.log.info(
-        `dhcp: serving ${this.sockets.map((s) => (s.kind === 'network' ? `${s.iface} (${s.networks.map((n) => n.name).join(', ')})` : `${s.iface} (relays)`)).join(', ')} on port ${this.port}`,
+        `dhcp: serving ${this.sockets.map((s) => (s.kind === 'network' ? `${s.iface} (${s.networks.map((n) => n.name).join(', ')})` : `${s.iface} (relays)`)).join(', ')} on port ${this.port}` +
+          (this.sockets.some((s) => s.batch) ? ', datagrams in batches (recvmmsg/sendmmsg)' : `, datagrams through Node's dgram${this.cfgDhcp.io === 'auto' ? ` (udp_batch addon not built: ${udpBatchUnavailable()})` : ''}`),
       );
     } else {
       this.log.warn('dhcp: no configured interface exists here: DHCP is idle');
@@ -260,11 +288,28 @@ export class DhcpServer {
   }
 
   private async closeSockets(): Promise<void> {
-    await Promise.all(this.sockets.splice(0).map((s) => new Promise<void>((r) => s.sock.close(() => r()))));
+    await Promise.all(
+      this.sockets.splice(0).map((s) => {
+        if (s.batch) {
+          s.batch.close();
+          return Promise.resolve();
+        }
+        return new Promise<void>((r) => s.sock.close(() => r()));
+      }),
+    );
+  }
+
+  /** dhcp.io: whether datagrams go through the batched path; `batch` without the addon is a start error. */
+  private useBatch(): boolean {
+    const io = this.cfgDhcp.io;
+    if (io === 'node') return false;
+    if (loadUdpBatch()) return true;
+    if (io === 'batch') throw new ServiceStartError('dhcp', `dhcp: dhcp.io is batch, but the udp_batch addon is not built (${udpBatchUnavailable()}): run npm ci with a C compiler, or set dhcp.io to auto or node`);
+    return false;
   }
 
   health(): { ok: boolean; detail: string } {
-    const serving = this.sockets.map((s) => s.iface).join(', ');
+    const serving = this.sockets.map((s) => `${s.iface} (${s.batch ? 'batched' : 'dgram'})`).join(', ');
     const skipped = this.skipped.length ? `; missing interface(s): ${this.skipped.join(', ')}` : '';
     return { ok: true, detail: (serving ? `serving ${serving}` : 'idle: no configured interface exists') + skipped };
   }
@@ -484,7 +529,8 @@ export class DhcpServer {
     // No per-send callback (it costs an allocation per packet): failures arrive as the socket's 'error'.
     // A closed socket throws at once instead: counted the same way, never thrown into the flush.
     try {
-      s.sock.send(bytes, dest.port, this.addressText(dest.address));
+      if (s.batch) s.batch.send(bytes, dest.port, dest.address);
+      else s.sock.send(bytes, dest.port, this.addressText(dest.address));
     } catch (err) {
       this.sendFailed(s.iface, err as Error);
     }

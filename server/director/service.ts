@@ -224,6 +224,7 @@ export class DirectorService implements Service {
       server: c.name,
       address,
       check: t.record.lastCheck?.detail ?? '',
+      from: t.from,
       ...(t.to === 'down' ? { failures: t.record.failures } : {}),
       afterMs: t.after,
     };
@@ -232,7 +233,9 @@ export class DirectorService implements Service {
     if (list.length > HISTORY) list.splice(0, list.length - HISTORY);
     this.history.set(c.key, list);
     this.metrics.transitions.inc({ service: c.service, to: t.to });
-    const line = `director: ${c.service}: ${c.name} (${address}) ${t.to === 'up' ? 'enters' : 'leaves'} the pool: ${detail.check}`;
+    // A new server whose first check fails was never in the pool: it is not said to leave it.
+    const what = t.to === 'up' ? 'enters the pool' : t.from === 'unknown' ? 'failed its first check, not taken into the pool' : 'leaves the pool';
+    const line = `director: ${c.service}: ${c.name} (${address}) ${what}: ${detail.check}`;
     if (t.to === 'down') this.log.warn(line);
     else this.log.info(line);
     this.ctx.events.record({ node: c.node, kind: `director.${t.to}`, detail });

@@ -4,7 +4,7 @@
 import { formatIpv4 } from '../../net/ipv4.js';
 import type { ResolvedCheck } from '../model.js';
 import type { Candidate } from '../realservers.js';
-import { initialHealth, step, type CheckOutcome, type HealthRecord } from './policy.js';
+import { initialHealth, step, type CheckOutcome, type HealthRecord, type HealthStateName } from './policy.js';
 import { probe as defaultProbe, type Prober } from './probe.js';
 
 export interface NannyTarget {
@@ -15,6 +15,8 @@ export interface NannyTarget {
 export interface Transition {
   candidate: Candidate;
   to: 'up' | 'down';
+  /** The state it left: 'unknown' for a server whose first check failed (it was never in the pool). */
+  from: HealthStateName;
   record: HealthRecord;
   /** How long it was in the previous state (ms). */
   after: number;
@@ -98,7 +100,7 @@ export class Nanny {
     const { next, transition } = step(prev, result, check);
     loop.record = next;
     this.onCheck(c, result, next);
-    if (transition) this.onTransition({ candidate: loop.target.candidate, to: transition, record: next, after: result.at - prev.since });
+    if (transition) this.onTransition({ candidate: loop.target.candidate, to: transition, from: prev.state, record: next, after: result.at - prev.since });
     const wait = Math.max(0, check.intervalMs - (Date.now() - started));
     loop.timer = setTimeout(() => void this.run(loop), wait);
     loop.timer.unref();

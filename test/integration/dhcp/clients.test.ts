@@ -7,6 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { requireLab } from '../../helpers/env.js';
+import { loadUdpBatch } from '../../../server/net/udp-batch.js';
 import { eventsOf, INSIDE, INSIDE2, readEnvFile, startDhcpLab, udhcpc, udhcpcScript, type DhcpLab } from './setup.js';
 
 const BLADE1 = { name: 'blade1', group: 'web', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0a:01', network: 'inside', ipv4: '10.0.0.11' }, { name: 'eth1', mac: '52:54:00:00:0b:01', network: 'inside2', ipv4: '10.0.1.11' }] };
@@ -19,144 +20,152 @@ interface LeaseOut {
   node: string | null;
 }
 
-describe('dhcp: a blade with two NICs, udhcpc and dhclient', () => {
-  let L: DhcpLab | undefined;
-  after(async () => {
-    await L?.close();
-  });
+// The suite runs on each datagram path this build has: batched (recvmmsg/sendmmsg, the udp_batch addon) and Node's dgram.
+const IO_PATHS: Array<'batch' | 'node'> = loadUdpBatch() ? ['batch', 'node'] : ['node'];
+for (const io of IO_PATHS) bladeSuite(io);
 
-  it('each NIC gets its own registered address, mask, router, domain, DNS, hostname, next-server and boot file', async (t) => {
-    if (!requireLab(t, { root: true, commands: ['udhcpc', 'dhclient'] })) return;
-    L = await startDhcpLab(
-      {
-        cluster: { name: 'cgws', domain: 'cluster.local', vars: {} },
-        networks: [{ ...INSIDE, ntp: ['10.0.0.1'] }, INSIDE2],
-        dhcp: { enabled: true },
-        groups: [{ name: 'web', loader: 'pxelinux' }],
-        nodes: [BLADE1],
-      },
-      [
-        { srv: 'eth1', srvAddr: '10.0.0.1/24', cli: 'eth0', mac: '52:54:00:00:0a:01' },
-        { srv: 'eth2', srvAddr: '10.0.1.1/24', cli: 'eth1', mac: '52:54:00:00:0b:01' },
-      ],
-    );
-    const [a, b] = await Promise.all([udhcpc(L, L.cli, 'eth0', ['-O', 'ntpsrv']), udhcpc(L, L.cli, 'eth1')]);
-    assert.ok(a.env, `eth0 got no lease:\n${a.output}`);
-    assert.ok(b.env, `eth1 got no lease:\n${b.output}`);
-    assert.equal(a.env.ip, '10.0.0.11');
-    assert.equal(a.env.subnet, '255.255.255.0');
-    assert.equal(a.env.router, '10.0.0.254');
-    assert.equal(a.env.domain, 'inside.example');
-    assert.equal(a.env.dns?.trim(), '10.0.0.1 10.0.0.2');
-    assert.equal(a.env.ntpsrv?.trim(), '10.0.0.1');
-    assert.equal(a.env.hostname, 'blade1');
-    assert.equal(a.env.siaddr, '10.0.0.1');
-    assert.equal(a.env.serverid, '10.0.0.1');
-    assert.equal(a.env.boot_file, 'pxelinux.0');
-    assert.equal(a.env.lease, '3600');
-    // The other NIC, the other network: its own address, the cluster domain.
-    assert.equal(b.env.ip, '10.0.1.11');
-    assert.equal(b.env.router, '10.0.1.254');
-    assert.equal(b.env.domain, 'cluster.local');
-    assert.equal(b.env.siaddr, '10.0.1.1');
-    assert.equal(b.env.serverid, '10.0.1.1');
+function bladeSuite(io: 'batch' | 'node'): void {
+  describe(`dhcp: a blade with two NICs, udhcpc and dhclient (dhcp.io ${io})`, () => {
+    let L: DhcpLab | undefined;
+    after(async () => {
+      await L?.close();
+    });
 
-    const ev = await eventsOf(L.ts, { node: 'blade1' });
-    const acks = ev.filter((e) => e.kind === 'dhcp.ack');
-    assert.deepEqual(acks.map((e) => [e.detail.interface, e.detail.address, e.detail.bootFile]).sort(), [
-      ['eth1', '10.0.0.11', 'pxelinux.0'],
-      ['eth2', '10.0.1.11', 'pxelinux.0'],
-    ]);
-    assert.ok(ev.some((e) => e.kind === 'dhcp.offer' && e.detail.request === 'discover'));
-    const leases = await L.ts.api<LeaseOut[]>('GET', '/api/v1/leases');
-    assert.deepEqual(leases.body.map((l) => [l.network, l.ipv4, l.state, l.node]), [
-      ['inside', '10.0.0.11', 'bound', 'blade1'],
-      ['inside2', '10.0.1.11', 'bound', 'blade1'],
-    ]);
-    const metrics = await fetch(L.ts.url + '/metrics').then((r) => r.text());
-    assert.match(metrics, /rackboot_dhcp_packets_total\{type="request",result="ack"\} 2/);
-  });
+    it('each NIC gets its own registered address, mask, router, domain, DNS, hostname, next-server and boot file', async (t) => {
+      if (!requireLab(t, { root: true, commands: ['udhcpc', 'dhclient'] })) return;
+      L = await startDhcpLab(
+        {
+          cluster: { name: 'cgws', domain: 'cluster.local', vars: {} },
+          networks: [{ ...INSIDE, ntp: ['10.0.0.1'] }, INSIDE2],
+          dhcp: { enabled: true, io },
+          groups: [{ name: 'web', loader: 'pxelinux' }],
+          nodes: [BLADE1],
+        },
+        [
+          { srv: 'eth1', srvAddr: '10.0.0.1/24', cli: 'eth0', mac: '52:54:00:00:0a:01' },
+          { srv: 'eth2', srvAddr: '10.0.1.1/24', cli: 'eth1', mac: '52:54:00:00:0b:01' },
+        ],
+      );
+      const health = await L.ts.api<{ services: Record<string, { detail: string }> }>('GET', '/healthz', undefined, null);
+      assert.match(health.body.services.dhcp!.detail, io === 'batch' ? /eth1 \(batched\), eth2 \(batched\)/ : /eth1 \(dgram\), eth2 \(dgram\)/);
+      const [a, b] = await Promise.all([udhcpc(L, L.cli, 'eth0', ['-O', 'ntpsrv']), udhcpc(L, L.cli, 'eth1')]);
+      assert.ok(a.env, `eth0 got no lease:\n${a.output}`);
+      assert.ok(b.env, `eth1 got no lease:\n${b.output}`);
+      assert.equal(a.env.ip, '10.0.0.11');
+      assert.equal(a.env.subnet, '255.255.255.0');
+      assert.equal(a.env.router, '10.0.0.254');
+      assert.equal(a.env.domain, 'inside.example');
+      assert.equal(a.env.dns?.trim(), '10.0.0.1 10.0.0.2');
+      assert.equal(a.env.ntpsrv?.trim(), '10.0.0.1');
+      assert.equal(a.env.hostname, 'blade1');
+      assert.equal(a.env.siaddr, '10.0.0.1');
+      assert.equal(a.env.serverid, '10.0.0.1');
+      assert.equal(a.env.boot_file, 'pxelinux.0');
+      assert.equal(a.env.lease, '3600');
+      // The other NIC, the other network: its own address, the cluster domain.
+      assert.equal(b.env.ip, '10.0.1.11');
+      assert.equal(b.env.router, '10.0.1.254');
+      assert.equal(b.env.domain, 'cluster.local');
+      assert.equal(b.env.siaddr, '10.0.1.1');
+      assert.equal(b.env.serverid, '10.0.1.1');
 
-  it('a PXE client running iPXE on an ipxe node gets its script URL; a pxelinux node gets pxelinux.0 plus 209/210', async (t) => {
-    if (!L) return t.skip('needs the first test');
-    const pxe = ['-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000', '-x', '0x4d:69505845', '-O', '209', '-O', '210', '-O', '43', '-O', '60'];
-    const p = await udhcpc(L, L.cli, 'eth0', pxe);
-    assert.equal(p.env?.boot_file, 'pxelinux.0');
-    // udhcpc's names for 209/210/60; 43 as hex: PXE_DISCOVERY_CONTROL = 8 (use the boot file given).
-    assert.equal(p.env?.pxeconffile, 'pxelinux.cfg/01-52-54-00-00-0a-01');
-    assert.equal(p.env?.pxepathprefix, '/');
-    assert.equal(p.env?.opt43, '060108ff');
-    assert.equal(p.env?.vendor, 'PXEClient');
-    // Switch the node to iPXE through the API: the registry index follows at once.
-    assert.equal((await L.ts.api('PATCH', '/api/v1/nodes/blade1', { loader: 'ipxe' })).status, 200);
-    const i = await udhcpc(L, L.cli, 'eth0', pxe);
-    assert.match(i.env?.boot_file ?? '', /^http:\/\/10\.0\.0\.1(:\d+)?\/boot\/ipxe\/52:54:00:00:0a:01$/);
-    // Not iPXE yet (a plain PXE ROM): the iPXE loader over TFTP first.
-    const rom = await udhcpc(L, L.cli, 'eth0', ['-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000']);
-    assert.equal(rom.env?.boot_file, 'undionly.kpxe');
-    await L.ts.api('PATCH', '/api/v1/nodes/blade1', { loader: 'pxelinux' });
-  });
+      const ev = await eventsOf(L.ts, { node: 'blade1' });
+      const acks = ev.filter((e) => e.kind === 'dhcp.ack');
+      assert.deepEqual(acks.map((e) => [e.detail.interface, e.detail.address, e.detail.bootFile]).sort(), [
+        ['eth1', '10.0.0.11', 'pxelinux.0'],
+        ['eth2', '10.0.1.11', 'pxelinux.0'],
+      ]);
+      assert.ok(ev.some((e) => e.kind === 'dhcp.offer' && e.detail.request === 'discover'));
+      const leases = await L.ts.api<LeaseOut[]>('GET', '/api/v1/leases');
+      assert.deepEqual(leases.body.map((l) => [l.network, l.ipv4, l.state, l.node]), [
+        ['inside', '10.0.0.11', 'bound', 'blade1'],
+        ['inside2', '10.0.1.11', 'bound', 'blade1'],
+      ]);
+      const metrics = await fetch(L.ts.url + '/metrics').then((r) => r.text());
+      assert.match(metrics, /rackboot_dhcp_packets_total\{type="request",result="ack"\} 2/);
+    });
 
-  it('dhclient: its INIT-REBOOT for a stale address is NAKed, then it gets the registered one; the lease file has every field', async (t) => {
-    if (!L) return t.skip('needs the first test');
-    const lf = join(L.tmp, 'dhclient.leases');
-    const pf = join(L.tmp, 'dhclient.pid');
-    // A remembered lease for an address that is not the blade's: dhclient starts in INIT-REBOOT.
-    writeFileSync(
-      lf,
-      `lease {\n  interface "eth0";\n  fixed-address 10.0.0.99;\n  option subnet-mask 255.255.255.0;\n  option dhcp-server-identifier 10.0.0.1;\n  renew 4 2099/01/01 00:00:00;\n  rebind 4 2099/01/01 00:00:00;\n  expire 4 2099/01/01 00:00:00;\n}\n`,
-    );
-    const envFile = join(L.tmp, 'dhclient.env');
-    const script = join(L.tmp, 'dhclient.sh');
-    writeFileSync(script, `#!/bin/sh\ncase "$reason" in BOUND|REBOOT) env > "${envFile}" ;; esac\nexit 0\n`, { mode: 0o755 });
-    const child = L.lab.spawn(L.cli, 'dhclient', ['-4', '-d', '-1', '-v', '-lf', lf, '-pf', pf, '-sf', script, 'eth0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let out = '';
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline && !/fixed-address 10\.0\.0\.11;/.test(existsSync(lf) ? readFileSync(lf, 'utf8') : '')) await new Promise((r) => setTimeout(r, 200));
-    child.kill('SIGTERM');
-    const leases = readFileSync(lf, 'utf8');
-    const last = leases.slice(leases.lastIndexOf('lease {'));
-    assert.match(last, /fixed-address 10\.0\.0\.11;/, `dhclient output:\n${out}\nleases:\n${leases}`);
-    assert.match(last, /option subnet-mask 255\.255\.255\.0;/);
-    assert.match(last, /option routers 10\.0\.0\.254;/);
-    assert.match(last, /option domain-name "inside\.example";/);
-    assert.match(last, /option domain-name-servers 10\.0\.0\.1,10\.0\.0\.2;/);
-    assert.match(last, /option host-name "blade1";/);
-    assert.match(last, /filename "pxelinux\.0";/);
-    // dhclient keeps siaddr out of its lease file; its script sees it.
-    const env = readFileSync(envFile, 'utf8');
-    assert.match(env, /^new_next_server='?10\.0\.0\.1'?$/m, env);
-    assert.match(out, /DHCPNAK/);
-    const ev = await eventsOf(L.ts, { node: 'blade1' });
-    const nak = ev.find((e) => e.kind === 'dhcp.nak');
-    assert.ok(nak, `no dhcp.nak in ${ev.map((e) => e.kind).join(', ')}`);
-    assert.match(String(nak.detail.reason), /init-reboot: 10\.0\.0\.99 is not the address registered/);
-  });
+    it('a PXE client running iPXE on an ipxe node gets its script URL; a pxelinux node gets pxelinux.0 plus 209/210', async (t) => {
+      if (!L) return t.skip('needs the first test');
+      const pxe = ['-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000', '-x', '0x4d:69505845', '-O', '209', '-O', '210', '-O', '43', '-O', '60'];
+      const p = await udhcpc(L, L.cli, 'eth0', pxe);
+      assert.equal(p.env?.boot_file, 'pxelinux.0');
+      // udhcpc's names for 209/210/60; 43 as hex: PXE_DISCOVERY_CONTROL = 8 (use the boot file given).
+      assert.equal(p.env?.pxeconffile, 'pxelinux.cfg/01-52-54-00-00-0a-01');
+      assert.equal(p.env?.pxepathprefix, '/');
+      assert.equal(p.env?.opt43, '060108ff');
+      assert.equal(p.env?.vendor, 'PXEClient');
+      // Switch the node to iPXE through the API: the registry index follows at once.
+      assert.equal((await L.ts.api('PATCH', '/api/v1/nodes/blade1', { loader: 'ipxe' })).status, 200);
+      const i = await udhcpc(L, L.cli, 'eth0', pxe);
+      assert.match(i.env?.boot_file ?? '', /^http:\/\/10\.0\.0\.1(:\d+)?\/boot\/ipxe\/52:54:00:00:0a:01$/);
+      // Not iPXE yet (a plain PXE ROM): the iPXE loader over TFTP first.
+      const rom = await udhcpc(L, L.cli, 'eth0', ['-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000']);
+      assert.equal(rom.env?.boot_file, 'undionly.kpxe');
+      await L.ts.api('PATCH', '/api/v1/nodes/blade1', { loader: 'pxelinux' });
+    });
 
-  it('udhcpc -R releases on exit: the lease is marked released', async (t) => {
-    if (!L) return t.skip('needs the first test');
-    // udhcpc -q exits before it counts as bound, so -R only releases when it is stopped once bound.
-    const { script, out } = udhcpcScript(L.tmp);
-    const child = L.lab.spawn(L.cli, 'udhcpc', ['-i', 'eth1', '-f', '-R', '-t', '3', '-T', '1', '-s', script], { stdio: ['ignore', 'ignore', 'ignore'] });
-    for (let i = 0; i < 100 && !existsSync(out); i++) await new Promise((res) => setTimeout(res, 100));
-    assert.equal(readEnvFile(out).ip, '10.0.1.11');
-    const exited = new Promise((res) => child.once('exit', res));
-    child.kill('SIGTERM');
-    await exited;
-    // The RELEASE is fire-and-forget: give the server a moment to write it.
-    let state = '';
-    for (let i = 0; i < 40 && state !== 'released'; i++) {
-      await L.dhcp.settle();
-      const leases = await L.ts.api<LeaseOut[]>('GET', '/api/v1/leases?network=inside2');
-      state = leases.body[0]?.state ?? '';
-      if (state !== 'released') await new Promise((res) => setTimeout(res, 100));
-    }
-    assert.equal(state, 'released');
-    const ev = await eventsOf(L.ts, { node: 'blade1' });
-    assert.ok(ev.some((e) => e.kind === 'dhcp.released' && e.detail.address === '10.0.1.11'));
+    it('dhclient: its INIT-REBOOT for a stale address is NAKed, then it gets the registered one; the lease file has every field', async (t) => {
+      if (!L) return t.skip('needs the first test');
+      const lf = join(L.tmp, 'dhclient.leases');
+      const pf = join(L.tmp, 'dhclient.pid');
+      // A remembered lease for an address that is not the blade's: dhclient starts in INIT-REBOOT.
+      writeFileSync(
+        lf,
+        `lease {\n  interface "eth0";\n  fixed-address 10.0.0.99;\n  option subnet-mask 255.255.255.0;\n  option dhcp-server-identifier 10.0.0.1;\n  renew 4 2099/01/01 00:00:00;\n  rebind 4 2099/01/01 00:00:00;\n  expire 4 2099/01/01 00:00:00;\n}\n`,
+      );
+      const envFile = join(L.tmp, 'dhclient.env');
+      const script = join(L.tmp, 'dhclient.sh');
+      writeFileSync(script, `#!/bin/sh\ncase "$reason" in BOUND|REBOOT) env > "${envFile}" ;; esac\nexit 0\n`, { mode: 0o755 });
+      const child = L.lab.spawn(L.cli, 'dhclient', ['-4', '-d', '-1', '-v', '-lf', lf, '-pf', pf, '-sf', script, 'eth0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let out = '';
+      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline && !/fixed-address 10\.0\.0\.11;/.test(existsSync(lf) ? readFileSync(lf, 'utf8') : '')) await new Promise((r) => setTimeout(r, 200));
+      child.kill('SIGTERM');
+      const leases = readFileSync(lf, 'utf8');
+      const last = leases.slice(leases.lastIndexOf('lease {'));
+      assert.match(last, /fixed-address 10\.0\.0\.11;/, `dhclient output:\n${out}\nleases:\n${leases}`);
+      assert.match(last, /option subnet-mask 255\.255\.255\.0;/);
+      assert.match(last, /option routers 10\.0\.0\.254;/);
+      assert.match(last, /option domain-name "inside\.example";/);
+      assert.match(last, /option domain-name-servers 10\.0\.0\.1,10\.0\.0\.2;/);
+      assert.match(last, /option host-name "blade1";/);
+      assert.match(last, /filename "pxelinux\.0";/);
+      // dhclient keeps siaddr out of its lease file; its script sees it.
+      const env = readFileSync(envFile, 'utf8');
+      assert.match(env, /^new_next_server='?10\.0\.0\.1'?$/m, env);
+      assert.match(out, /DHCPNAK/);
+      const ev = await eventsOf(L.ts, { node: 'blade1' });
+      const nak = ev.find((e) => e.kind === 'dhcp.nak');
+      assert.ok(nak, `no dhcp.nak in ${ev.map((e) => e.kind).join(', ')}`);
+      assert.match(String(nak.detail.reason), /init-reboot: 10\.0\.0\.99 is not the address registered/);
+    });
+
+    it('udhcpc -R releases on exit: the lease is marked released', async (t) => {
+      if (!L) return t.skip('needs the first test');
+      // udhcpc -q exits before it counts as bound, so -R only releases when it is stopped once bound.
+      const { script, out } = udhcpcScript(L.tmp);
+      const child = L.lab.spawn(L.cli, 'udhcpc', ['-i', 'eth1', '-f', '-R', '-t', '3', '-T', '1', '-s', script], { stdio: ['ignore', 'ignore', 'ignore'] });
+      for (let i = 0; i < 100 && !existsSync(out); i++) await new Promise((res) => setTimeout(res, 100));
+      assert.equal(readEnvFile(out).ip, '10.0.1.11');
+      const exited = new Promise((res) => child.once('exit', res));
+      child.kill('SIGTERM');
+      await exited;
+      // The RELEASE is fire-and-forget: give the server a moment to write it.
+      let state = '';
+      for (let i = 0; i < 40 && state !== 'released'; i++) {
+        await L.dhcp.settle();
+        const leases = await L.ts.api<LeaseOut[]>('GET', '/api/v1/leases?network=inside2');
+        state = leases.body[0]?.state ?? '';
+        if (state !== 'released') await new Promise((res) => setTimeout(res, 100));
+      }
+      assert.equal(state, 'released');
+      const ev = await eventsOf(L.ts, { node: 'blade1' });
+      assert.ok(ev.some((e) => e.kind === 'dhcp.released' && e.detail.address === '10.0.1.11'));
+    });
   });
-});
+}
 
 describe('dhcp: unknown MACs, dynamic range, DECLINE, discovery', () => {
   let L: DhcpLab | undefined;

@@ -100,6 +100,7 @@ describe('director service (API, registry, events)', () => {
     const downEv = ev.body.find((e) => e.kind === 'director.down')!;
     assert.equal(downEv.detail.address, '10.0.0.10:80');
     assert.equal(downEv.detail.failures, 2);
+    assert.equal(downEv.detail.from, 'up');
     assert.match(String(downEv.detail.check), /ECONNREFUSED/);
     const status = formatDirectorStatus((await view()) as never);
     assert.match(status, /web: 192\.168\.1\.100\/24 port 80\/tcp on eth0, wlc; 2 of 3 in the pool/);
@@ -136,5 +137,16 @@ describe('director service (API, registry, events)', () => {
     await waitFor('retried apply', async () => ((await view()).lastApply?.ok ? true : undefined), 8000, 50);
     assert.deepEqual(backend.applied.at(-1)!.services[0]!.servers.map((x) => x.name), ['blade1']);
     down.delete('10.0.0.11');
+  });
+
+  test('a new blade whose first check fails was never in the pool: its director.down says so (from: unknown)', async () => {
+    down.add('10.0.0.13');
+    const b4 = blade(4);
+    assert.equal((await s.api('POST', '/api/v1/nodes', { ...b4, interfaces: [{ ...b4.interfaces[0]!, ipv4: '10.0.0.13' }] })).status, 201);
+    await waitFor('blade4 down', async () => ((await rs('blade4'))?.state === 'down' ? true : undefined), 5000, 20);
+    const ev = await s.api<Array<{ kind: string; detail: Record<string, unknown> }>>('GET', '/api/v1/nodes/blade4/events?kind=director.down');
+    assert.equal(ev.body.length, 1);
+    assert.equal(ev.body[0]!.detail.from, 'unknown');
+    down.delete('10.0.0.13');
   });
 });

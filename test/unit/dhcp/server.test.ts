@@ -75,7 +75,7 @@ describe('dhcp server glue', () => {
     await withServer(opener, { relayInterfaces: ['eth9'] }, async ({ ts }) => {
       assert.deepEqual([...opener.sockets.keys()], ['eth1']);
       const h = await ts.api<{ services: Record<string, { ok: boolean; detail: string }> }>('GET', '/healthz');
-      assert.match(h.body.services.dhcp!.detail, /serving eth1; missing interface\(s\): eth2, eth4, eth9/);
+      assert.match(h.body.services.dhcp!.detail, /serving eth1 \(dgram\); missing interface\(s\): eth2, eth4, eth9/);
     });
   });
 
