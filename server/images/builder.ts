@@ -127,6 +127,8 @@ export async function resolveRecipe(recipe: Recipe, opts: Pick<BuildOptions, 'st
     return out;
   };
   let libCount = 0;
+  // Inputs missing from this host, all named in one error (an operator fixes them in one go).
+  const missing: string[] = [];
   for (const b of recipe.binaries) {
     let files: string[];
     try {
@@ -137,7 +139,8 @@ export async function resolveRecipe(recipe: Recipe, opts: Pick<BuildOptions, 'st
         log(`optional binary ${b.path} is not on this host, skipped`);
         continue;
       }
-      throw new BuildError(`binaries: ${b.path} does not exist on this host`);
+      missing.push(`binaries: ${b.path} does not exist on this host`);
+      continue;
     }
     for (const f of files) {
       let closure;
@@ -157,17 +160,19 @@ export async function resolveRecipe(recipe: Recipe, opts: Pick<BuildOptions, 'st
   // Busybox: the base system. A dynamic busybox brings its libraries.
   let applets: string[] = [];
   if (recipe.busybox) {
-    let bb: Buffer;
+    let bb: Buffer | undefined;
     try {
       bb = readFileSync(recipe.busybox);
     } catch {
-      throw new BuildError(`busybox: ${recipe.busybox} does not exist on this host (Debian package busybox-static)`);
+      missing.push(`busybox: ${recipe.busybox} does not exist on this host (Debian package busybox-static)`);
     }
-    const info = readElfDynamic(bb);
-    if (!info.ok) throw new BuildError(`busybox: ${recipe.busybox}: ${info.error}`);
-    if (info.value.interpreter) for (const o of await libs.closure(recipe.busybox)) tree.addHost(o.path, o.path, { from: 'busybox' });
-    tree.addHost(recipe.busybox, '/bin/busybox', { from: 'busybox', mode: 0o755 });
-    applets = busyboxApplets(recipe.busybox);
+    if (bb) {
+      const info = readElfDynamic(bb);
+      if (!info.ok) throw new BuildError(`busybox: ${recipe.busybox}: ${info.error}`);
+      if (info.value.interpreter) for (const o of await libs.closure(recipe.busybox)) tree.addHost(o.path, o.path, { from: 'busybox' });
+      tree.addHost(recipe.busybox, '/bin/busybox', { from: 'busybox', mode: 0o755 });
+      applets = busyboxApplets(recipe.busybox);
+    }
   }
 
   // Files and directories as they are.
@@ -180,9 +185,10 @@ export async function resolveRecipe(recipe: Recipe, opts: Pick<BuildOptions, 'st
         log(`optional file ${f.src} is not on this host, skipped`);
         continue;
       }
-      throw new BuildError(`files: ${(e as Error).message}`);
+      missing.push(`files: ${(e as Error).message}`);
     }
   }
+  if (missing.length) throw new BuildError(missing.join('; '));
 
   // The overlay, with templates rendered in the image and cluster scope.
   if (recipe.overlay) {

@@ -96,6 +96,8 @@ describe('image builder', () => {
     const good = await buildImage(loadRecipe('blade', [recipes]), { store, cluster });
     const cases: Array<[string, RegExp]> = [
       ['binaries: [/usr/bin/definitely-not-here]', /binaries: \/usr\/bin\/definitely-not-here does not exist/],
+      // Every missing input in one message, not only the first.
+      ['binaries: [/usr/bin/not-here-1, /usr/bin/not-here-2]', /binaries: \/usr\/bin\/not-here-1 does not exist on this host; binaries: \/usr\/bin\/not-here-2 does not exist/],
       ['modules: [virtio_net, nfs5]', /unknown kernel module 'nfs5'/],
       ['compression: zstd', /./],
     ];
