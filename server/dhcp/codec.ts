@@ -43,9 +43,9 @@ export interface DhcpPacket {
   giaddr: number;
   /** 16 bytes as on the wire; the hardware address is the first hlen of them. */
   chaddr: Buffer;
-  /** Raw sname field, or empty when it carried options (overload). */
+  /** Raw sname field; empty when it carried options (overload) or starts with NUL. */
   sname: Buffer;
-  /** Raw file field, or empty when it carried options (overload). */
+  /** Raw file field; empty when it carried options (overload) or starts with NUL. */
   file: Buffer;
   /** Option code -> value, instances of one code concatenated in wire order (options, file, sname). */
   options: Map<number, Buffer>;
@@ -56,8 +56,13 @@ export interface DhcpPacket {
 export type DecodeResult = { ok: true; packet: DhcpPacket } | { ok: false; error: string };
 export type EncodeResult = { ok: true; bytes: Buffer; dropped: number[] } | { ok: false; error: string };
 
-/** Parse options in buf[start, end) into `into`; returns an error text or undefined. */
-function readOptions(buf: Buffer, start: number, end: number, where: string, into: Map<number, Buffer[]>): string | undefined {
+/**
+ * Parse options in buf[start, end) into `into`; returns an error text or
+ * undefined. A code seen again is appended to what it had (RFC 3396; rare, so
+ * the copy is paid only then). Option 52 inside file or sname is meaningless
+ * and ignored (`overloadArea`).
+ */
+function readOptions(buf: Buffer, start: number, end: number, where: string, into: Map<number, Buffer>, overloadArea = false): string | undefined {
   let i = start;
   while (i < end) {
     const code = buf[i]!;
@@ -69,10 +74,11 @@ function readOptions(buf: Buffer, start: number, end: number, where: string, int
     if (i + 1 >= end) return `option ${code} in ${where} at offset ${i} has no length byte`;
     const len = buf[i + 1]!;
     if (i + 2 + len > end) return `option ${code} in ${where} at offset ${i} claims ${len} bytes but only ${end - i - 2} remain`;
-    const v = buf.subarray(i + 2, i + 2 + len);
-    const list = into.get(code);
-    if (list) list.push(v);
-    else into.set(code, [v]);
+    if (!(overloadArea && code === OPT.OVERLOAD)) {
+      const v = buf.subarray(i + 2, i + 2 + len);
+      const prev = into.get(code);
+      into.set(code, prev ? Buffer.concat([prev, v]) : v);
+    }
     i += 2 + len;
   }
   // No END: tolerated (some embedded clients omit it); the area simply ends.
@@ -98,28 +104,25 @@ function decodeUnchecked(input: Uint8Array): DecodeResult {
   if (hlen > 16) return { ok: false, error: `hlen ${hlen} exceeds the 16-byte chaddr field` };
   if (buf.readUInt32BE(236) !== MAGIC_COOKIE) return { ok: false, error: 'no DHCP magic cookie (plain BOOTP or not DHCP)' };
 
-  const lists = new Map<number, Buffer[]>();
-  let err = readOptions(buf, HEADER_SIZE, buf.length, 'options', lists);
+  const options = new Map<number, Buffer>();
+  let err = readOptions(buf, HEADER_SIZE, buf.length, 'options', options);
   if (err) return { ok: false, error: err };
   let overload = 0;
-  const ov = lists.get(OPT.OVERLOAD);
+  const ov = options.get(OPT.OVERLOAD);
   if (ov) {
-    if (ov.length !== 1 || ov[0]!.length !== 1 || ov[0]![0]! < 1 || ov[0]![0]! > 3) {
+    // Two instances of option 52 in the options area arrive concatenated: two bytes, refused.
+    if (ov.length !== 1 || ov[0]! < 1 || ov[0]! > 3) {
       return { ok: false, error: 'option 52 (overload) must be one byte 1, 2 or 3' };
     }
-    overload = ov[0]![0]!;
-    // RFC 3396 concatenation order: options, then file, then sname. Option 52
-    // inside those fields is meaningless and is ignored.
-    if (overload & OVERLOAD_FILE) err = readOptions(buf, FILE_OFF, FILE_OFF + FILE_LEN, 'file', lists);
-    if (!err && overload & OVERLOAD_SNAME) err = readOptions(buf, SNAME_OFF, SNAME_OFF + SNAME_LEN, 'sname', lists);
+    overload = ov[0]!;
+    // RFC 3396 concatenation order: options, then file, then sname.
+    if (overload & OVERLOAD_FILE) err = readOptions(buf, FILE_OFF, FILE_OFF + FILE_LEN, 'file', options, true);
+    if (!err && overload & OVERLOAD_SNAME) err = readOptions(buf, SNAME_OFF, SNAME_OFF + SNAME_LEN, 'sname', options, true);
     if (err) return { ok: false, error: err };
-    const again = lists.get(OPT.OVERLOAD)!;
-    again.length = 1;
   }
-  const options = new Map<number, Buffer>();
-  for (const [code, parts] of lists) options.set(code, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
 
-  const field = (off: number, len: number) => buf.subarray(off, off + len);
+  // sname and file starting with NUL are empty strings: no view made (most requests carry none).
+  const text = (off: number, len: number) => (buf[off] === 0 ? EMPTY : buf.subarray(off, off + len));
   return {
     ok: true,
     packet: {
@@ -134,9 +137,9 @@ function decodeUnchecked(input: Uint8Array): DecodeResult {
       yiaddr: buf.readUInt32BE(16),
       siaddr: buf.readUInt32BE(20),
       giaddr: buf.readUInt32BE(24),
-      chaddr: field(28, 16),
-      sname: overload & OVERLOAD_SNAME ? EMPTY : field(SNAME_OFF, SNAME_LEN),
-      file: overload & OVERLOAD_FILE ? EMPTY : field(FILE_OFF, FILE_LEN),
+      chaddr: buf.subarray(28, 44),
+      sname: overload & OVERLOAD_SNAME ? EMPTY : text(SNAME_OFF, SNAME_LEN),
+      file: overload & OVERLOAD_FILE ? EMPTY : text(FILE_OFF, FILE_LEN),
       options,
       overload,
     },

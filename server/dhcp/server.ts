@@ -222,7 +222,8 @@ export class DhcpServer {
               this.count('invalid', 'malformed');
               this.logBad({ address: this.addressText(address), port, family: 'IPv4', size: 0 }, s, 'longer than 4096 bytes');
             },
-            sendFailed: (err) => this.sendFailed(w.iface, err),
+            sendFailed: (err, count) => this.sendFailed(w.iface, err, count),
+            socketError: (err) => this.log.warn(`dhcp: socket on ${w.iface}: ${err.message}; reading on`),
           });
           // The batch path has its own duplicate of the descriptor; Node's handle is not read from again.
           sock.close();
@@ -249,7 +250,9 @@ export class DhcpServer {
     if (this.sockets.length) {
       this.log.info(
         `dhcp: serving ${this.sockets.map((s) => (s.kind === 'network' ? `${s.iface} (${s.networks.map((n) => n.name).join(', ')})` : `${s.iface} (relays)`)).join(', ')} on port ${this.port}` +
-          (this.sockets.some((s) => s.batch) ? ', datagrams in batches (recvmmsg/sendmmsg)' : `, datagrams through Node's dgram${this.cfgDhcp.io === 'auto' ? ` (udp_batch addon not built: ${udpBatchUnavailable()})` : ''}`),
+          (this.sockets.some((s) => s.batch)
+            ? ', datagrams in batches (recvmmsg/sendmmsg)'
+            : `, datagrams through Node's dgram${this.cfgDhcp.io === 'auto' && !loadUdpBatch() ? ` (udp_batch addon not built: ${udpBatchUnavailable()})` : ''}`),
       );
     } else {
       this.log.warn('dhcp: no configured interface exists here: DHCP is idle');
@@ -536,8 +539,8 @@ export class DhcpServer {
     }
   }
 
-  private sendFailed(iface: string, err: Error): void {
-    this.m.sendErrors.inc();
+  private sendFailed(iface: string, err: Error, count = 1): void {
+    this.m.sendErrors.inc(count);
     this.sendErrorLogged++;
     if (this.sendErrorLogged <= 10 || this.sendErrorLogged % 1000 === 0) this.log.warn(`dhcp: socket on ${iface}: ${err.message} (${this.sendErrorLogged} so far)`);
   }

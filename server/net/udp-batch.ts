@@ -4,7 +4,8 @@
 // call per datagram sent; here a readable socket is drained in batches of up
 // to SLOTS, one JavaScript call per batch, and the replies queued while
 // JavaScript runs leave together in one sendmmsg, when the current task's
-// microtasks run.
+// microtasks run. Datagrams the socket cannot take yet (a full send buffer)
+// wait in the addon, in order, until it is writable.
 import type dgram from 'node:dgram';
 import { createRequire } from 'node:module';
 import { socketFd } from './udp-device.js';
@@ -50,8 +51,10 @@ export interface BatchHandlers {
   packet(msg: Buffer, address: number, port: number): void;
   /** A datagram longer than the receive slot: dropped. */
   truncated(address: number, port: number): void;
-  /** Datagrams the kernel refused to send (counted, like dgram's 'error' event). */
-  sendFailed(err: Error): void;
+  /** `count` datagrams the kernel refused to send (dgram reports each as an 'error' event). */
+  sendFailed(err: Error, count: number): void;
+  /** The socket reported an error (it is polled again). */
+  socketError(err: Error): void;
 }
 
 export class BatchedUdp {
@@ -78,6 +81,10 @@ export class BatchedUdp {
   }
 
   private onBatch(count: number): void {
+    if (count < 0) {
+      this.on.socketError(new Error(`socket error: ${this.lib.strerror(-count)}`));
+      return;
+    }
     const m = this.recvMeta;
     for (let i = 0; i < count; i++) {
       const len = m[i * 3]!;
@@ -120,7 +127,7 @@ export class BatchedUdp {
     this.queued = 0;
     this.used = 0;
     const [failed, errno] = this.lib.send(this.handle, this.out, this.outMeta, n);
-    if (failed) this.on.sendFailed(new Error(`${failed} of ${n} datagram(s) not sent: ${this.lib.strerror(errno)}`));
+    if (failed) this.on.sendFailed(new Error(`${failed} datagram(s) not sent: ${this.lib.strerror(errno)}`), failed);
   }
 
   /** Send what is queued, stop reading, close the descriptor. */

@@ -7,6 +7,9 @@
 // once; replies are sent with one sendmmsg() per batch.
 //
 // Runs on the Node main thread (a uv_poll on the socket): no threads, no locks.
+// Datagrams the kernel cannot take yet (EAGAIN: the send buffer is full) are
+// kept, in order, and sent when the socket is writable again, as Node's dgram
+// does; later sends queue behind them.
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -14,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,11 +29,22 @@
 /** Batches read per readable event before yielding to the event loop (fairness with timers, the API). */
 #define ROUNDS 4
 
+/** Held until the socket is writable: bounded, beyond it datagrams count as failed. */
+#define PENDING_MAX_BYTES (8u << 20)
+
+typedef struct {
+  uint32_t off;
+  uint32_t len;
+  uint32_t addr;
+  uint16_t port;
+} pending_t;
+
 typedef struct {
   int fd;
   uv_poll_t poll;
   int polling;
-  int closed;
+  int poll_closed; /* libuv's close callback ran */
+  int finalized;   /* the JavaScript wrapper was collected */
   napi_env env;
   napi_ref callback;
   napi_ref recv_buf_ref;
@@ -42,6 +57,15 @@ typedef struct {
   struct mmsghdr msgs[MAX_BATCH];
   struct iovec iov[MAX_BATCH];
   struct sockaddr_in from[MAX_BATCH];
+  /* Datagrams waiting for the socket to be writable: records, and their bytes. */
+  pending_t *pend;
+  size_t pend_n, pend_cap, pend_head;
+  uint8_t *pend_bytes;
+  size_t pend_used, pend_bytes_cap;
+  int want_writable;
+  /* Failures found while draining the queue, reported with the next send(). */
+  uint32_t late_failed;
+  int late_errno;
 } batch_t;
 
 static napi_value throw_err(napi_env env, const char *msg) {
@@ -49,19 +73,132 @@ static napi_value throw_err(napi_env env, const char *msg) {
   return NULL;
 }
 
-static void on_readable(uv_poll_t *h, int status, int events);
+static void on_events(uv_poll_t *h, int status, int events);
 
+static void release(batch_t *b) {
+  free(b->pend);
+  free(b->pend_bytes);
+  free(b);
+}
+
+/* Freed by whichever of these runs second (a wrapper never closed keeps its poll, and the struct). */
 static void free_batch(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   batch_t *b = data;
-  // Closed by JavaScript before it is collected; if not, the fd leaks rather than a freed handle being used.
-  if (b->closed) free(b);
+  b->finalized = 1;
+  if (b->poll_closed) release(b);
 }
 
 static void on_poll_closed(uv_handle_t *h) {
   batch_t *b = h->data;
-  b->closed = 1;
+  b->poll_closed = 1;
+  if (b->finalized) release(b);
+}
+
+static void set_events(batch_t *b) {
+  if (!b->polling) return;
+  int want = b->pend_n > b->pend_head;
+  if (want == b->want_writable) return;
+  b->want_writable = want;
+  uv_poll_start(&b->poll, UV_READABLE | (want ? UV_WRITABLE : 0), on_events);
+}
+
+/* Keep a datagram for later; 0 when the queue is full. */
+static int enqueue(batch_t *b, const uint8_t *data, uint32_t len, uint32_t addr, uint16_t port) {
+  if (b->pend_head == b->pend_n) b->pend_head = b->pend_n = b->pend_used = 0;
+  if (b->pend_used + len > PENDING_MAX_BYTES) return 0;
+  if (b->pend_n == b->pend_cap) {
+    size_t cap = b->pend_cap ? b->pend_cap * 2 : 256;
+    pending_t *p = realloc(b->pend, cap * sizeof *p);
+    if (!p) return 0;
+    b->pend = p;
+    b->pend_cap = cap;
+  }
+  if (b->pend_used + len > b->pend_bytes_cap) {
+    size_t cap = b->pend_bytes_cap ? b->pend_bytes_cap : 65536;
+    while (cap < b->pend_used + len) cap *= 2;
+    uint8_t *q = realloc(b->pend_bytes, cap);
+    if (!q) return 0;
+    b->pend_bytes = q;
+    b->pend_bytes_cap = cap;
+  }
+  memcpy(b->pend_bytes + b->pend_used, data, len);
+  b->pend[b->pend_n++] = (pending_t){(uint32_t)b->pend_used, len, addr, port};
+  b->pend_used += len;
+  return 1;
+}
+
+/*
+ * sendmmsg() of up to 64 datagrams described by (data, len, addr, port)
+ * getters; returns how many were consumed (sent or failed) and stops early,
+ * returning the count so far, on EAGAIN. A datagram refused for another reason
+ * is counted in *failed and skipped.
+ */
+typedef struct {
+  const uint8_t *data;
+  uint32_t len;
+  uint32_t addr;
+  uint16_t port;
+} dgram_t;
+
+static uint32_t send_some(int fd, const dgram_t *d, uint32_t k, uint32_t *failed, int *last, int *again) {
+  struct mmsghdr msgs[64];
+  struct iovec iov[64];
+  struct sockaddr_in to[64];
+  if (k > 64) k = 64;
+  for (uint32_t i = 0; i < k; i++) {
+    iov[i].iov_base = (void *)d[i].data;
+    iov[i].iov_len = d[i].len;
+    memset(&to[i], 0, sizeof to[i]);
+    to[i].sin_family = AF_INET;
+    to[i].sin_addr.s_addr = htonl(d[i].addr);
+    to[i].sin_port = htons(d[i].port);
+    memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &to[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof to[i];
+  }
+  uint32_t done = 0;
+  *again = 0;
+  while (done < k) {
+    int r = sendmmsg(fd, msgs + done, k - done, MSG_DONTWAIT);
+    if (r > 0) {
+      done += (uint32_t)r;
+    } else if (r < 0 && errno == EINTR) {
+      continue;
+    } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // The send buffer is full: wait for writable, keep the rest. (ENOBUFS, a full device
+      // queue, is not waited for: the socket may stay writable. It fails the datagram, as in dgram.)
+      *again = 1;
+      break;
+    } else {
+      // This datagram is refused (EHOSTUNREACH, EINVAL...): counted and skipped, as dgram reports it.
+      *last = r < 0 ? errno : EIO;
+      (*failed)++;
+      done++;
+    }
+  }
+  return done;
+}
+
+/* Send queued datagrams while the socket takes them. */
+static void drain_pending(batch_t *b) {
+  dgram_t d[64];
+  while (b->pend_head < b->pend_n) {
+    uint32_t k = 0;
+    for (size_t i = b->pend_head; i < b->pend_n && k < 64; i++, k++) {
+      pending_t *p = &b->pend[i];
+      d[k] = (dgram_t){b->pend_bytes + p->off, p->len, p->addr, p->port};
+    }
+    int again;
+    uint32_t n = send_some(b->fd, d, k, &b->late_failed, &b->late_errno, &again);
+    b->pend_head += n;
+    if (again) break;
+  }
+  if (b->pend_head == b->pend_n) b->pend_head = b->pend_n = b->pend_used = 0;
+  set_events(b);
 }
 
 /** open(fd, buffer, slotSize, meta: Int32Array, onBatch(count)): dups fd, starts reading. */
@@ -94,7 +231,8 @@ static napi_value bopen(napi_env env, napi_callback_info info) {
 
   batch_t *b = calloc(1, sizeof *b);
   if (!b) return throw_err(env, "out of memory");
-  b->fd = dup(fd);
+  // Close-on-exec, as libuv's own descriptor: children (ganesha, keepalived) must not hold port 67.
+  b->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (b->fd < 0) {
     free(b);
     return throw_err(env, "dup() of the socket failed");
@@ -116,24 +254,55 @@ static napi_value bopen(napi_env env, napi_callback_info info) {
   }
   uv_loop_t *loop;
   napi_get_uv_event_loop(env, &loop);
-  if (uv_poll_init(loop, &b->poll, b->fd) != 0) {
+  if (uv_poll_init(loop, &b->poll, b->fd) != 0 || (b->poll.data = b, uv_poll_start(&b->poll, UV_READABLE, on_events) != 0)) {
+    napi_delete_reference(env, b->callback);
+    napi_delete_reference(env, b->recv_buf_ref);
+    napi_delete_reference(env, b->meta_ref);
+    napi_async_destroy(env, b->async);
     close(b->fd);
     free(b);
-    return throw_err(env, "uv_poll_init failed");
+    return throw_err(env, "cannot poll the socket (uv_poll_init/uv_poll_start failed)");
   }
-  b->poll.data = b;
-  uv_poll_start(&b->poll, UV_READABLE, on_readable);
   b->polling = 1;
   napi_value ext;
   napi_create_external(env, b, free_batch, NULL, &ext);
   return ext;
 }
 
-static void on_readable(uv_poll_t *h, int status, int events) {
-  (void)events;
-  batch_t *b = h->data;
-  if (status < 0 || !b->polling) return;
+/* Calls onBatch(count); a negative count is -errno of a socket error. */
+static void call_js(batch_t *b, int count) {
   napi_env env = b->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, recv, arg, result;
+  napi_get_reference_value(env, b->callback, &cb);
+  napi_get_global(env, &recv); /* make_callback wants an object as `this` */
+  napi_create_int32(env, count, &arg);
+  // make_callback: the microtask and nextTick queues run after it, as after any I/O callback.
+  napi_status st = napi_make_callback(env, b->async, recv, cb, 1, &arg, &result);
+  if (st == napi_pending_exception) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_events(uv_poll_t *h, int status, int events) {
+  batch_t *b = h->data;
+  if (!b->polling) return;
+  if (status < 0) {
+    // libuv stopped the poll on a socket error: clear it (SO_ERROR), poll again, and say so.
+    int err = 0;
+    socklen_t l = sizeof err;
+    getsockopt(b->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+    b->want_writable = b->pend_n > b->pend_head;
+    uv_poll_start(&b->poll, UV_READABLE | (b->want_writable ? UV_WRITABLE : 0), on_events);
+    call_js(b, err ? -err : -EIO);
+    return;
+  }
+  if (events & UV_WRITABLE) drain_pending(b);
+  if (!(events & UV_READABLE)) return;
   for (int round = 0; round < ROUNDS && b->polling; round++) {
     for (size_t i = 0; i < b->slots; i++) {
       memset(&b->msgs[i].msg_hdr, 0, sizeof b->msgs[i].msg_hdr);
@@ -151,20 +320,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       b->meta[i * 3 + 1] = (int32_t)ntohl(b->from[i].sin_addr.s_addr);
       b->meta[i * 3 + 2] = ntohs(b->from[i].sin_port);
     }
-    napi_handle_scope scope;
-    napi_open_handle_scope(env, &scope);
-    napi_value cb, recv, count, result;
-    napi_get_reference_value(env, b->callback, &cb);
-    napi_get_global(env, &recv); /* make_callback wants an object as `this` */
-    napi_create_int32(env, n, &count);
-    // make_callback: the microtask and nextTick queues run after it, as after any I/O callback.
-    napi_status st = napi_make_callback(env, b->async, recv, cb, 1, &count, &result);
-    if (st == napi_pending_exception) {
-      napi_value exc;
-      napi_get_and_clear_last_exception(env, &exc);
-      napi_fatal_exception(env, exc);
-    }
-    napi_close_handle_scope(env, scope);
+    call_js(b, n);
     if ((size_t)n < b->slots) return; /* the queue is empty */
   }
 }
@@ -193,47 +349,36 @@ static napi_value bsend(napi_env env, napi_callback_info info) {
   uint32_t count;
   if (napi_get_value_uint32(env, argv[3], &count) != napi_ok || (size_t)count * 4 > tlen) return throw_err(env, "count exceeds meta");
   const int32_t *m = tdata;
-  struct mmsghdr msgs[64];
-  struct iovec iov[64];
-  struct sockaddr_in to[64];
-  uint32_t failed = 0;
-  int last = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    const int32_t *e = m + (size_t)i * 4;
+    size_t off = (uint32_t)e[0], len = (uint32_t)e[1];
+    if (off > buflen || len > buflen - off) return throw_err(env, "a datagram lies outside the buffer");
+  }
+  uint32_t failed = b->late_failed;
+  int last = b->late_errno;
+  b->late_failed = 0;
+  b->late_errno = 0;
   uint32_t done = 0;
-  while (done < count) {
+  dgram_t d[64];
+  // Straight to the socket unless earlier datagrams still wait (order is kept).
+  while (done < count && b->pend_head == b->pend_n) {
     uint32_t k = count - done > 64 ? 64 : count - done;
     for (uint32_t i = 0; i < k; i++) {
       const int32_t *e = m + (size_t)(done + i) * 4;
-      size_t off = (uint32_t)e[0], len = (uint32_t)e[1];
-      if (off > buflen || len > buflen - off) return throw_err(env, "a datagram lies outside the buffer");
-      iov[i].iov_base = (uint8_t *)buf + off;
-      iov[i].iov_len = len;
-      memset(&to[i], 0, sizeof to[i]);
-      to[i].sin_family = AF_INET;
-      to[i].sin_addr.s_addr = htonl((uint32_t)e[2]);
-      to[i].sin_port = htons((uint16_t)e[3]);
-      memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-      msgs[i].msg_hdr.msg_name = &to[i];
-      msgs[i].msg_hdr.msg_namelen = sizeof to[i];
+      d[i] = (dgram_t){(const uint8_t *)buf + (uint32_t)e[0], (uint32_t)e[1], (uint32_t)e[2], (uint16_t)e[3]};
     }
-    uint32_t sent = 0;
-    while (sent < k) {
-      int r = sendmmsg(b->fd, msgs + sent, k - sent, MSG_DONTWAIT);
-      if (r > 0) {
-        sent += (uint32_t)r;
-      } else if (r < 0 && errno == EINTR) {
-        continue;
-      } else {
-        // The first unsent datagram failed (ENOBUFS, EHOSTUNREACH, EAGAIN on a full
-        // send queue...): counted and skipped, as Node's dgram reports a failed send.
-        last = r < 0 ? errno : EIO;
-        failed++;
-        sent++;
-      }
-    }
-    done += k;
+    int again;
+    done += send_some(b->fd, d, k, &failed, &last, &again);
+    if (again) break;
   }
+  for (; done < count; done++) {
+    const int32_t *e = m + (size_t)done * 4;
+    if (!enqueue(b, (const uint8_t *)buf + (uint32_t)e[0], (uint32_t)e[1], (uint32_t)e[2], (uint16_t)e[3])) {
+      failed++;
+      last = ENOBUFS;
+    }
+  }
+  set_events(b);
   napi_value out, v0, v1;
   napi_create_array_with_length(env, 2, &out);
   napi_create_uint32(env, failed, &v0);
@@ -243,7 +388,7 @@ static napi_value bsend(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/** close(handle): stops reading and closes the duplicated descriptor. */
+/** close(handle): one last try at what waits to be sent, then stops polling and closes the duplicated descriptor. */
 static napi_value bclose(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -251,6 +396,7 @@ static napi_value bclose(napi_env env, napi_callback_info info) {
   batch_t *b;
   if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&b) != napi_ok || !b) return throw_err(env, "not a udp-batch handle");
   if (b->polling) {
+    drain_pending(b);
     b->polling = 0;
     uv_poll_stop(&b->poll);
     uv_close((uv_handle_t *)&b->poll, on_poll_closed);
