@@ -55,6 +55,12 @@ export interface ServedSocket {
   networks: PolicyNetwork[];
 }
 
+/** Where a datagram came from: dgram's RemoteInfo fits; the batched path gives the address as a number (formatted only when logged). */
+export interface PacketSource {
+  address: string | number;
+  port: number;
+}
+
 interface PendingSend {
   s: ServedSocket;
   bytes: Buffer;
@@ -62,6 +68,7 @@ interface PendingSend {
 }
 
 const BROADCAST_TEXT = '255.255.255.255';
+const sourceText = (from: PacketSource): string => (typeof from.address === 'number' ? formatIpv4(from.address) : from.address);
 /** A MAC whose registration as a discovered node failed is tried again after this long. */
 const DISCOVERY_RETRY_MS = 10 * 60_000;
 
@@ -217,10 +224,10 @@ export class DhcpServer {
       if (batched) {
         try {
           s.batch = new BatchedUdp(sock, {
-            packet: (msg, address, port) => this.onMessage(msg, { address: this.addressText(address), port, family: 'IPv4', size: msg.length }, s),
+            packet: (msg, address, port) => this.onMessage(msg, { address, port }, s),
             truncated: (address, port) => {
               this.count('invalid', 'malformed');
-              this.logBad({ address: this.addressText(address), port, family: 'IPv4', size: 0 }, s, 'longer than 4096 bytes');
+              this.logBad({ address, port }, s, 'longer than 4096 bytes');
             },
             sendFailed: (err, count) => this.sendFailed(w.iface, err, count),
             socketError: (err) => this.log.warn(`dhcp: socket on ${w.iface}: ${err.message}; reading on`),
@@ -356,37 +363,37 @@ export class DhcpServer {
     return undefined;
   }
 
-  private logBad(rinfo: dgram.RemoteInfo, s: ServedSocket, error: string): void {
+  private logBad(from: PacketSource, s: ServedSocket, error: string): void {
     // A flood of garbage must not flood the log: the first few, then every 1000th.
     this.badLogged++;
     if (this.badLogged <= 10 || this.badLogged % 1000 === 0) {
-      this.log.warn(`dhcp: ignored a malformed packet from ${rinfo.address}:${rinfo.port} on ${s.iface}: ${error} (${this.badLogged} so far)`);
+      this.log.warn(`dhcp: ignored a malformed packet from ${sourceText(from)}:${from.port} on ${s.iface}: ${error} (${this.badLogged} so far)`);
     }
   }
 
   /** The hot path. Never throws: a bug with one packet must not stop the server. */
-  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo, s: ServedSocket): void {
+  private onMessage(msg: Buffer, from: PacketSource, s: ServedSocket): void {
     if (this.stopped) return;
     try {
-      this.handle(msg, rinfo, s);
+      this.handle(msg, from, s);
     } catch (err) {
       this.count('error', 'exception');
-      this.log.error({ err }, `dhcp: error handling a packet from ${rinfo.address} on ${s.iface}`);
+      this.log.error({ err }, `dhcp: error handling a packet from ${sourceText(from)} on ${s.iface}`);
     }
   }
 
   /** Exposed for tests and the fuzz run: one datagram through decode, policy and encode. */
-  handle(msg: Buffer, rinfo: dgram.RemoteInfo, s: ServedSocket): Decision | undefined {
+  handle(msg: Buffer, from: PacketSource, s: ServedSocket): Decision | undefined {
     const d = decode(msg);
     if (!d.ok) {
       this.count('invalid', 'malformed');
-      this.logBad(rinfo, s, d.error);
+      this.logBad(from, s, d.error);
       return undefined;
     }
     const r = readRequest(d.packet);
     if (!r.ok) {
       this.count(d.packet.op === 2 ? 'bootreply' : 'invalid', 'malformed');
-      if (d.packet.op !== 2) this.logBad(rinfo, s, r.error);
+      if (d.packet.op !== 2) this.logBad(from, s, r.error);
       return undefined;
     }
     const req = r.request;

@@ -104,8 +104,8 @@ export class BatchedUdp {
   /** Queue a datagram; it leaves with the others queued in this task. */
   send(bytes: Buffer, port: number, address: number): void {
     if (!this.open) throw new Error('socket is closed');
-    if (this.queued === OUT_MAX || this.used + bytes.length > OUT_BYTES) this.flush();
     if (bytes.length > OUT_BYTES) throw new Error(`a ${bytes.length}-byte datagram is larger than the send buffer`);
+    if (this.queued === OUT_MAX || this.used + bytes.length > OUT_BYTES) this.flush();
     bytes.copy(this.out, this.used);
     const o = this.queued * 4;
     this.outMeta[o] = this.used;
@@ -120,7 +120,7 @@ export class BatchedUdp {
     }
   }
 
-  flush(): void {
+  private flush(): void {
     this.flushQueued = false;
     if (!this.queued || !this.open) return;
     const n = this.queued;
