@@ -140,7 +140,11 @@ async function makeLinkIn(root: string, name: string, target: string): Promise<v
 }
 
 export class Releases {
-  constructor(readonly root: string) {}
+  /** `now` is the clock the grace times count on (a test drives its own). */
+  constructor(
+    readonly root: string,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   get releasesDir(): string {
     return join(this.root, RELEASES);
@@ -280,11 +284,11 @@ export class Releases {
     // Recorded before the switch: a crash after it must not leave the outgoing
     // release without a time (a record for a release still live is harmless).
     const outgoing = await this.current();
-    if (outgoing && outgoing !== id) await this.recordRetired(outgoing, Date.now());
+    if (outgoing && outgoing !== id) await this.recordRetired(outgoing, this.now());
     // Keep the outgoing symlink's inode alive under another name for a while:
     // an NFS server that looked `current` up just before the switch reads it
     // by file handle, and a handle to an unlinked inode is NFS4ERR_STALE.
-    await link(cur, join(this.releasesDir, `.current-${Date.now()}-${randomBytes(2).toString('hex')}`)).catch(() => undefined);
+    await link(cur, join(this.releasesDir, `.current-${this.now()}-${randomBytes(2).toString('hex')}`)).catch(() => undefined);
     const tmp = join(this.root, `.${CURRENT}.tmp-${randomBytes(4).toString('hex')}`);
     await symlink(`${RELEASES}/${id}`, tmp);
     try {
@@ -332,7 +336,7 @@ export class Releases {
    * switch) counts from now. Also removes leftovers of interrupted syncs.
    */
   async prune(o: KeepPolicy): Promise<string[]> {
-    const now = Date.now();
+    const now = this.now();
     const cur = await this.current();
     const all = await readdir(this.releasesDir).catch(() => [] as string[]);
     for (const n of all) {

@@ -110,7 +110,9 @@ export async function udhcpc(
   ns: string,
   iface: string,
   args: string[] = [],
-  tries = 3,
+  // Generous for a lease that should come: a discover that finds the loaded
+  // machine late costs one more try, not the test. Tests that expect no lease pass fewer.
+  tries = 8,
 ): Promise<{ env: Record<string, string> | undefined; output: string }> {
   const { script, out } = udhcpcScript(L.tmp);
   const r = await L.lab.exec(ns, 'udhcpc', ['-i', iface, '-f', '-q', '-n', '-t', String(tries), '-T', '1', '-A', '1', '-s', script, ...args], { timeoutMs: 30_000 });

@@ -42,6 +42,10 @@ export class DirectorLab {
     const { lab } = this;
     this.client = lab.addNs('cl');
     this.director = lab.addNs('dir');
+    // A new namespace copies the host's IPv4 conf/all, ip_forward with it (a
+    // Docker host has 1): start from the kernel's default, as a fresh director
+    // would, so "forwarding restored on stop" means the same on any host.
+    lab.execSync(this.director, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=0']);
     lab.veth({ ns: this.client, name: 'c0', addr: '192.168.100.2/24' }, { ns: this.director, name: 'out0', addr: '192.168.100.1/24' });
     lab.bridge(this.director, 'brin', '10.0.0.1/24');
     for (let i = 1; i <= count; i++) {

@@ -319,14 +319,19 @@ describe('dhcp server glue', () => {
       const m2 = [2, 0, 0, 0, 0x0a, 2];
       for (let i = 1; i <= 4; i++) eth1.deliver(rawRequest({ type: MSG.REQUEST, mac: m2, xid: i, ciaddr: ip('10.0.0.201') }));
       await dhcp.settle();
-      for (let i = 0; i < 50; i++) {
-        if ((await eventsOf(ts, '/api/v1/events?mac=02:00:00:00:0a:02')).some((e) => e.kind === 'dhcp.discovery-failed')) break;
-        await new Promise((r) => setTimeout(r, 10));
+      let failed = false;
+      for (let i = 0; i < 500 && !failed; i++) {
+        failed = (await eventsOf(ts, '/api/v1/events?mac=02:00:00:00:0a:02')).some((e) => e.kind === 'dhcp.discovery-failed');
+        if (!failed) await new Promise((r) => setTimeout(r, 10));
       }
+      assert.ok(failed, 'the failed registration is on the timeline');
       for (let i = 5; i <= 8; i++) eth1.deliver(rawRequest({ type: MSG.REQUEST, mac: m2, xid: i, ciaddr: ip('10.0.0.201') }));
       await dhcp.settle();
-      await new Promise((r) => setTimeout(r, 50));
-      const ev2 = await eventsOf(ts, '/api/v1/events?mac=02:00:00:00:0a:02');
+      let ev2 = await eventsOf(ts, '/api/v1/events?mac=02:00:00:00:0a:02');
+      for (let i = 0; i < 500 && ev2.filter((e) => e.kind === 'dhcp.ack').length < 8; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        ev2 = await eventsOf(ts, '/api/v1/events?mac=02:00:00:00:0a:02');
+      }
       assert.equal(ev2.filter((e) => e.kind === 'dhcp.discovery-failed').length, 1, JSON.stringify(ev2.map((e) => e.kind)));
       assert.equal(ev2.filter((e) => e.kind === 'dhcp.ack').length, 8);
     });

@@ -12,6 +12,7 @@ import { KeepalivedBackend } from '../../../server/director/backends/keepalived.
 import { CommandRunner } from '../../../server/director/exec.js';
 import { noteProcessStopping } from '../../../server/main/shutdown.js';
 import { parseCidr } from '../../../server/net/ipv4.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 async function killed(dir: string, signal: NodeJS.Signals): Promise<{ b: KeepalivedBackend; lines: Array<{ level: number; msg: string }> }> {
   const lines: Array<{ level: number; msg: string }> = [];
@@ -22,14 +23,18 @@ async function killed(dir: string, signal: NodeJS.Signals): Promise<{ b: Keepali
   const child = (b as unknown as { child: ChildProcess }).child;
   assert.ok(child?.pid, 'the fake keepalived runs');
   child.kill(signal);
-  await new Promise((r) => setTimeout(r, 500));
+  // Settled once it reported the death, or said it will not restart (after
+  // the group-signal grace period).
+  await waitUntil(() => b.childError !== undefined || lines.some((l) => /not restarted/.test(l.msg)));
   return { b, lines };
 }
 
 test('managed keepalived killed by a group signal: an error and a restart while rackboot runs, neither while it stops', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rb-ka-stop-'));
   try {
-    writeFileSync(join(dir, 'keepalived'), '#!/bin/sh\nexec sleep 30\n');
+    // `-t` (the config check before each install) answers at once; a check
+    // that slept would race the command runner's 30 s timeout.
+    writeFileSync(join(dir, 'keepalived'), '#!/bin/sh\n[ "$1" = -t ] && exit 0\nexec sleep 30\n');
     chmodSync(join(dir, 'keepalived'), 0o755);
     const running = await killed(dir, 'SIGINT');
     assert.match(running.b.childError ?? '', /keepalived exited \(SIGINT\); restarting in 5 s/);

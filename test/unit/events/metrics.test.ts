@@ -19,7 +19,8 @@ test('event-loop lag: idle reads ~0 (the 100 ms sampling period is not counted),
     const idle = Object.fromEntries(json.filter((m) => /eventloop_lag_(min|mean|p99|max)_seconds$/.test(m.name)).map((m) => [m.name.replace(/^rackboot_nodejs_eventloop_lag_|_seconds$/g, ''), m.values[0]?.value ?? NaN]));
     assert.deepEqual(Object.keys(idle).sort(), ['max', 'mean', 'min', 'p99']);
     // Node's histogram alone would read ~0.1 s here (the time between samples).
-    assert.ok(idle.min! < 0.02 && idle.p99! < 0.05, `idle: ${JSON.stringify(idle)}`);
+    // min and mean, not p99: of ~6 samples one late timer on a loaded machine is the p99.
+    assert.ok(idle.min! < 0.02 && idle.mean! < 0.05, `idle: ${JSON.stringify(idle)}`);
 
     // Node drops the first sample after a reset (the scrape above did one): let one go by.
     await new Promise((r) => setTimeout(r, 150));
@@ -32,7 +33,9 @@ test('event-loop lag: idle reads ~0 (the 100 ms sampling period is not counted),
     assert.ok(max > 0.15 && max < 1, `a 300 ms block reads ${max} s`);
     // The scrape above took the window: the next one starts fresh.
     await new Promise((r) => setTimeout(r, 350));
-    assert.ok((await value(reg, 'rackboot_nodejs_eventloop_lag_max_seconds')) < 0.05);
+    // Not the 300 ms block again (a margin for a late timer under load).
+    const next = await value(reg, 'rackboot_nodejs_eventloop_lag_max_seconds');
+    assert.ok(next < 0.15, `the next window reads ${next} s`);
   } finally {
     reg.dispose();
     reg.clear();
