@@ -4,6 +4,7 @@
 import { cidrContains, formatIpv4, type Ipv4Range } from '../net/ipv4.js';
 import type { ResolvedNetwork } from '../config/networks.js';
 import type { Loader } from '../store/types.js';
+import { DEFAULT_LOADER } from '../boot/loaders.js';
 import { chooseBoot, type BootChoice } from './bootfile.js';
 import { BOOTREPLY, type EncodeInput } from './codec.js';
 import { isFree, ownerKey, type LeaseView } from './leases.js';
@@ -109,7 +110,7 @@ export function decide(input: PolicyInput): Decision {
     }
     case MSG.INFORM: {
       if (!known && !net.dynamicRange) return ignore('unknown MAC on a network without a dynamic range');
-      const boot = known ? chooseBoot(req, known, net.httpBase) : undefined;
+      const boot = bootFor(input);
       return {
         outcome: 'ack',
         reason: 'inform',
@@ -148,8 +149,23 @@ function discover(input: PolicyInput): Decision {
   return offer(input, ip, { op: 'offer', ip, expiresAt: now + input.offerMs, owner, dynamic: true });
 }
 
+/**
+ * A registered client boots its node's loader. An unknown machine (leased
+ * from a dynamic range) whose firmware boots from the network (PXE or HTTP
+ * vendor class, or iPXE) gets the default loader with no per-MAC config
+ * named: the loader walks to its default config, which is the discovery
+ * image when built, else local boot. An operating system's own client gets
+ * a plain lease.
+ */
+function bootFor({ req, known, net }: PolicyInput): BootChoice | undefined {
+  if (known) return chooseBoot(req, known, net.httpBase);
+  const netBoot = req.isIpxe || /^(PXEClient|HTTPClient)/.test(req.vendorClass ?? '');
+  if (!netBoot) return undefined;
+  return { ...chooseBoot(req, { mac: req.mac, loader: DEFAULT_LOADER }, net.httpBase), pxelinux: undefined };
+}
+
 function offer(input: PolicyInput, ip: number, lease: LeaseChange): Decision {
-  const boot = input.known ? chooseBoot(input.req, input.known, input.net.httpBase) : undefined;
+  const boot = bootFor(input);
   return { outcome: 'offer', reason: 'discover', reply: reply(input, MSG.OFFER, ip, 0, boot, true), lease, boot, ip };
 }
 
@@ -201,7 +217,7 @@ function request(input: PolicyInput): Decision {
   if (state === 'selecting' && req.serverId !== net.server) return ignore('client chose another server', { op: 'drop-offer', owner: ownerKey(req.mac, req.clientId) });
   const nak = (why: string) => nakDecision(input, state, why, want);
   const ack = (ip: number, owner: string, dynamic: boolean, unrecorded: boolean) => {
-    const boot = known ? chooseBoot(req, known, net.httpBase) : undefined;
+    const boot = bootFor(input);
     return {
       outcome: 'ack' as const,
       reason: state,

@@ -140,6 +140,11 @@ export function parseRecipe(name: string, file: string, env: NodeJS.ProcessEnv =
   const issues = schemaIssues(RecipeSchema, raw);
   if (issues.length) throw new ConfigError(file, issues);
   const r = raw as RawRecipe;
+  // The schema allows zstd's 1-19; zlib refuses above 9, which would only show mid-build.
+  const maxLevel = { gzip: 9, zstd: 19, none: 19 }[r.compression ?? 'gzip'];
+  if (r.compressionLevel !== undefined && r.compressionLevel > maxLevel) {
+    throw new ConfigError(file, [{ path: 'compressionLevel', message: `${r.compressionLevel} is above ${maxLevel}, the highest level ${r.compression ?? 'gzip'} has` }]);
+  }
   const dir = resolve(file, '..');
   const abs = (p: string) => (isAbsolute(p) ? p : join(dir, p));
   const optionalDir = (given: string | undefined, def: string, key: string): string | null => {

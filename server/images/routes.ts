@@ -6,7 +6,7 @@ import { HttpError, notFound } from '../api/errors.js';
 import { ErrorBody } from '../api/schemas.js';
 import type { BuildJob, JobEvent, JobQueue } from './jobs.js';
 import { listRecipes, findRecipe, RecipeNotFoundError } from './recipe.js';
-import type { ImageStore } from './store.js';
+import { VersionError, type ImageStore } from './store.js';
 
 const NameStr = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$', description: 'image name' });
 const ImageParam = Type.Object({ name: NameStr });
@@ -115,12 +115,12 @@ export function imageRoutes(d: ImageRouteDeps): FastifyPluginAsyncTypebox {
           tags: ['images'],
           summary: "A stored version's manifest: inputs, modules, every archive entry",
           params: VersionParam,
-          response: { 200: Type.Record(Type.String(), Type.Unknown()), 404: ErrorBody },
+          response: { 200: Type.Record(Type.String(), Type.Unknown()), 400: ErrorBody, 404: ErrorBody },
         },
       },
       async (req) => {
-        const v = d.store.versions(req.params.name).find((x) => x.version.startsWith(req.params.version));
-        if (!v) throw notFound(`image '${req.params.name}' has no version ${req.params.version}`);
+        const v = d.store.resolveVersion(req.params.name, req.params.version);
+        if ('problem' in v) throw v.problem === 'unknown' ? notFound(v.message) : new HttpError(400, 'invalid', v.message, 'version');
         return (await d.store.manifest(req.params.name, v.version)) as unknown as Record<string, unknown>;
       },
     );
@@ -204,7 +204,7 @@ export function imageRoutes(d: ImageRouteDeps): FastifyPluginAsyncTypebox {
           summary: 'Serve an older stored version: the one given, or the one before the current',
           params: ImageParam,
           body: Type.Optional(RollbackIn),
-          response: { 200: Type.Object({ name: Type.String(), from: Type.Union([Type.String(), Type.Null()]), to: Type.String() }), 404: ErrorBody, 409: ErrorBody },
+          response: { 200: Type.Object({ name: Type.String(), from: Type.Union([Type.String(), Type.Null()]), to: Type.String() }), 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
         },
       },
       async (req) => {
@@ -214,6 +214,7 @@ export function imageRoutes(d: ImageRouteDeps): FastifyPluginAsyncTypebox {
           d.onCurrentChanged(req.params.name);
           return { name: req.params.name, from, to };
         } catch (e) {
+          if (e instanceof VersionError) throw e.problem === 'unknown' ? notFound(e.message) : new HttpError(400, 'invalid', e.message, 'version');
           throw new HttpError(409, 'conflict', (e as Error).message);
         }
       },

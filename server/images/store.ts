@@ -39,6 +39,16 @@ export interface StoredVersion {
 const VERSION_RE = /^[0-9a-f]{16,64}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
+/** A version named by the caller that does not pick exactly one stored version. */
+export class VersionError extends Error {
+  constructor(
+    readonly problem: 'unknown' | 'ambiguous',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export class ImageStore {
   private readonly currentCache = new Map<string, string | null>();
 
@@ -156,6 +166,16 @@ export class ImageStore {
     return gone;
   }
 
+  /** A stored version by its full id or a unique prefix of it; an ambiguous or unknown one says which. */
+  resolveVersion(name: string, version: string): { version: string } | { problem: 'unknown' | 'ambiguous'; message: string } {
+    const list = this.versions(name).map((v) => v.version);
+    if (list.includes(version)) return { version };
+    const hits = version ? list.filter((v) => v.startsWith(version)) : [];
+    if (hits.length === 1) return { version: hits[0]! };
+    if (hits.length > 1) return { problem: 'ambiguous', message: `version prefix ${version} of image '${name}' is ambiguous: it matches ${hits.join(', ')}` };
+    return { problem: 'unknown', message: `image '${name}' has no stored version ${version} (have: ${list.join(', ') || 'none'})` };
+  }
+
   /**
    * Serve an older version: the given one, or the newest one committed
    * before the current. Returns [from, to].
@@ -165,8 +185,9 @@ export class ImageStore {
     const list = this.versions(name);
     let target: string | undefined;
     if (version) {
-      target = list.find((v) => v.version === version || v.version.startsWith(version))?.version;
-      if (!target) throw new Error(`image '${name}' has no stored version ${version} (have: ${list.map((v) => v.version).join(', ') || 'none'})`);
+      const r = this.resolveVersion(name, version);
+      if ('problem' in r) throw new VersionError(r.problem, r.message);
+      target = r.version;
     } else {
       const i = list.findIndex((v) => v.version === cur);
       target = i >= 0 ? list[i + 1]?.version : undefined;

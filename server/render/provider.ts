@@ -128,7 +128,7 @@ export class RenderProvider implements BootContentProvider {
       node: out.node,
       mac: out.mac,
       kind: 'render',
-      detail: { path, loader: out.loader, template: out.template, origin: out.origin, bytes: data.length, protocol: client.protocol, ...(out.node ? {} : { discovery: result === 'discovery' }) },
+      detail: { path, loader: out.loader, template: out.template, origin: out.origin, bytes: data.length, protocol: client.protocol, ...(out.node ? {} : { discovery: result === 'discovery', address: client.address }) },
     });
     return bufferFile(data, 'config', { etag: etagOf(data), ...(out.node ? { node: out.node } : {}) });
   }

@@ -1,6 +1,7 @@
 // The registry as callers see it: checks a node against the config (network
 // exists, address inside it, MAC well-formed) before the store enforces
 // uniqueness, and tells listeners (DHCP caches, the director) what changed.
+import { DEFAULT_LOADER } from '../boot/loaders.js';
 import { EventEmitter } from 'node:events';
 import type { LoadedConfig } from '../config/load.js';
 import { nodeAddressProblem } from '../config/networks.js';
@@ -31,7 +32,8 @@ export interface EffectiveNode {
   vars: Vars;
 }
 
-export const DEFAULT_LOADER: Loader = 'pxelinux';
+
+export { DEFAULT_LOADER };
 
 export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
   constructor(readonly store: Store, readonly cfg: LoadedConfig) {

@@ -331,3 +331,27 @@ describe('API token generation', () => {
     }
   });
 });
+
+test('events older than events.retention are pruned at start, not only an hour later', async () => {
+  const s = await startTestServer({ events: { retention: '1h' } });
+  try {
+    const old = Date.now() - 2 * 3_600_000;
+    s.server.events.record({ node: null, mac: '52:54:00:00:77:01', kind: 'test.old', ts: old });
+    s.server.events.record({ node: null, mac: '52:54:00:00:77:01', kind: 'test.new' });
+    await s.server.events.flush();
+    const kinds = async () => {
+      const b = (await s.api<Array<{ kind: string }> | { items: Array<{ kind: string }> }>('GET', '/api/v1/events?mac=52:54:00:00:77:01')).body;
+      return (Array.isArray(b) ? b : b.items).map((e) => e.kind).sort();
+    };
+    assert.deepEqual(await kinds(), ['test.new', 'test.old']);
+    await s.restart();
+    let got = await kinds();
+    for (let i = 0; i < 100 && got.includes('test.old'); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      got = await kinds();
+    }
+    assert.deepEqual(got, ['test.new']);
+  } finally {
+    await s.stop();
+  }
+});

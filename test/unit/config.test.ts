@@ -193,3 +193,13 @@ test('schema messages: an empty list where one item is needed says so in words',
   assert.deepEqual(formatAjvErrors([e([], 1)], 'body'), [{ path: 'body.networks', message: 'must list at least one item' }]);
   assert.match(formatAjvErrors([e(['a'], 2)], 'body')[0]!.message, /must list at least 2 items/);
 });
+
+test('templates: a templates.dir that does not exist, and iPXE nodes or groups with httpBoot off, are config problems (not a server without boot configs)', () => {
+  expectIssue({ templates: { dir: '/nonexistent/rackboot-templates' } }, 'templates.dir', /no such directory/);
+  const ipxe = { templates: { httpBoot: false }, networks: [net], groups: [{ name: 'g', loader: 'ipxe' }], nodes: [{ name: 'b1', loader: 'ipxe', interfaces: [{ name: 'eth0', mac: '52:54:00:00:00:01', network: 'inside', ipv4: '10.0.0.11' }] }] };
+  expectIssue(ipxe, 'groups[0].loader', /httpBoot is false/);
+  expectIssue(ipxe, 'nodes[0].loader', /httpBoot is false/);
+  // Renderer off: nothing to check; httpBoot on: fine.
+  assert.deepEqual(issues({ templates: { enabled: false, dir: '/nonexistent/rackboot-templates' } }), []);
+  assert.deepEqual(issues({ ...ipxe, templates: { httpBoot: true } }), []);
+});

@@ -70,8 +70,9 @@ function bladeSuite(io: 'batch' | 'node'): void {
       assert.equal(b.env.serverid, '10.0.1.1');
 
       const ev = await eventsOf(L.ts, { node: 'blade1' });
-      const acks = ev.filter((e) => e.kind === 'dhcp.ack');
-      assert.deepEqual(acks.map((e) => [e.detail.interface, e.detail.address, e.detail.bootFile]).sort(), [
+      // A set: udhcpc resends its REQUEST if an ACK is late (1 s), and that is answered too.
+      const acks = [...new Set(ev.filter((e) => e.kind === 'dhcp.ack').map((e) => JSON.stringify([e.detail.interface, e.detail.address, e.detail.bootFile])))].map((j) => JSON.parse(j) as unknown);
+      assert.deepEqual(acks.sort(), [
         ['eth1', '10.0.0.11', 'pxelinux.0'],
         ['eth2', '10.0.1.11', 'pxelinux.0'],
       ]);
@@ -82,7 +83,8 @@ function bladeSuite(io: 'batch' | 'node'): void {
         ['inside2', '10.0.1.11', 'bound', 'blade1'],
       ]);
       const metrics = await fetch(L.ts.url + '/metrics').then((r) => r.text());
-      assert.match(metrics, /rackboot_dhcp_packets_total\{type="request",result="ack"\} 2/);
+      const acked = Number(/rackboot_dhcp_packets_total\{type="request",result="ack"\} (\d+)/.exec(metrics)?.[1]);
+      assert.ok(acked >= 2, `request/ack counted ${acked}`);
     });
 
     it('a PXE client running iPXE on an ipxe node gets its script URL; a pxelinux node gets pxelinux.0 plus 209/210', async (t) => {
@@ -146,7 +148,7 @@ function bladeSuite(io: 'batch' | 'node'): void {
       if (!L) return t.skip('needs the first test');
       // udhcpc -q exits before it counts as bound, so -R only releases when it is stopped once bound.
       const { script, out } = udhcpcScript(L.tmp);
-      const child = L.lab.spawn(L.cli, 'udhcpc', ['-i', 'eth1', '-f', '-R', '-t', '3', '-T', '1', '-s', script], { stdio: ['ignore', 'ignore', 'ignore'] });
+      const child = L.lab.spawn(L.cli, 'udhcpc', ['-i', 'eth1', '-f', '-R', '-t', '8', '-T', '1', '-A', '1', '-s', script], { stdio: ['ignore', 'ignore', 'ignore'] });
       for (let i = 0; i < 100 && !existsSync(out); i++) await new Promise((res) => setTimeout(res, 100));
       assert.equal(readEnvFile(out).ip, '10.0.1.11');
       const exited = new Promise((res) => child.once('exit', res));
@@ -200,7 +202,7 @@ describe('dhcp: unknown MACs, dynamic range, DECLINE, discovery', () => {
 
   it('a dynamic client gets a plain lease, its ARP check finds the address in use and declines it; the declined one stays out until an operator clears it', async (t) => {
     if (!L) return t.skip('needs the first test');
-    const r = await udhcpc(L, L.cli, 'eth0', ['-a1000'], 4);
+    const r = await udhcpc(L, L.cli, 'eth0', ['-a1000']);
     assert.ok(r.env, `no lease:\n${r.output}`);
     // udhcpc checks after the ACK: 10.0.0.200 was bound (a plain lease) and, with discovery on,
     // the MAC registered as a node meanwhile; after the DECLINE it gets that node's address.
@@ -238,6 +240,30 @@ describe('dhcp: unknown MACs, dynamic range, DECLINE, discovery', () => {
     assert.equal(again.env?.hostname, 'discovered-020000000041');
     assert.equal(again.env?.boot_file, 'pxelinux.0');
   });
+
+  it("an unknown machine's PXE firmware gets the default loader (no per-MAC config named); an OS's client on the same range gets a plain lease", async (t) => {
+    if (!L) return t.skip('needs the first test');
+    // Two machines rackboot has never seen, on the dynamic range.
+    const as = async (mac: string, args: string[]) => {
+      L!.lab.execSync(L!.cli, 'ip', ['link', 'set', 'eth0', 'address', mac]);
+      return udhcpc(L!, L!.cli, 'eth0', args);
+    };
+    try {
+      const pxe = await as('02:00:00:00:00:43', ['-V', 'PXEClient:Arch:00000:UNDI:002001', '-O', '209', '-O', '210']);
+      assert.ok(pxe.env, `no lease:\n${pxe.output}`);
+      assert.equal(pxe.env.boot_file, 'pxelinux.0');
+      assert.equal(pxe.env.siaddr, '10.0.0.1');
+      assert.equal(pxe.env.pxeconffile, undefined, 'no option 209: PXELINUX walks to its default config');
+      assert.equal(pxe.env.hostname, undefined);
+      const os = await as('02:00:00:00:00:44', []);
+      assert.ok(os.env, `no lease:\n${os.output}`);
+      assert.equal(os.env.boot_file, undefined, 'an OS client gets no boot file');
+      const offers = (await eventsOf(L.ts, { mac: '02:00:00:00:00:43' })).filter((e) => e.kind === 'dhcp.offer');
+      assert.ok(offers.some((e) => e.detail.bootFile === 'pxelinux.0'), JSON.stringify(offers));
+    } finally {
+      L.lab.execSync(L.cli, 'ip', ['link', 'set', 'eth0', 'address', '02:00:00:00:00:41']);
+    }
+  });
 });
 
 describe('dhcp: dhclient in INIT-REBOOT, with and without a record', () => {
@@ -246,8 +272,8 @@ describe('dhcp: dhclient in INIT-REBOOT, with and without a record', () => {
     await L?.close();
   });
 
-  /** dhclient -1 on `iface` starting from a remembered lease of `addr` (so INIT-REBOOT first); its log after `ms` or its exit. */
-  async function dhclientFrom(iface: string, addr: string, ms: number): Promise<{ out: string; leases: string }> {
+  /** dhclient -1 on `iface` starting from a remembered lease of `addr` (so INIT-REBOOT first); its log after `ms`, its exit, or once the log matches `until`. */
+  async function dhclientFrom(iface: string, addr: string, ms: number, until?: RegExp): Promise<{ out: string; leases: string }> {
     const lf = join(L!.tmp, `reboot-${iface}.leases`);
     const conf = join(L!.tmp, `reboot-${iface}.conf`);
     // Three seconds of INIT-REBOOT, then INIT (DISCOVER).
@@ -257,9 +283,14 @@ describe('dhcp: dhclient in INIT-REBOOT, with and without a record', () => {
     writeFileSync(script, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
     const child = L!.lab.spawn(L!.cli, 'dhclient', ['-4', '-d', '-1', '-v', '-cf', conf, '-lf', lf, '-pf', join(L!.tmp, `reboot-${iface}.pid`), '-sf', script, iface], { stdio: ['ignore', 'ignore', 'pipe'] });
     let out = '';
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    let matched: () => void = () => undefined;
+    const seen = new Promise<void>((r) => (matched = r));
+    child.stderr!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (until?.test(out)) matched();
+    });
     const exited = new Promise((r) => child.once('exit', r));
-    await Promise.race([exited, new Promise((r) => setTimeout(r, ms))]);
+    await Promise.race([exited, seen, new Promise((r) => setTimeout(r, ms))]);
     if (child.exitCode === null) {
       child.kill('SIGTERM');
       await exited;
@@ -286,7 +317,7 @@ describe('dhcp: dhclient in INIT-REBOOT, with and without a record', () => {
         lab.enslave(srv, 'p-c', 'br1');
       },
     );
-    const [dyn, closed, moved] = await Promise.all([dhclientFrom('eth0', '10.0.0.205', 15_000), dhclientFrom('eth1', '192.168.7.7', 8_000), dhclientFrom('eth2', '10.0.1.12', 8_000)]);
+    const [dyn, closed, moved] = await Promise.all([dhclientFrom('eth0', '10.0.0.205', 15_000, /bound to/), dhclientFrom('eth1', '192.168.7.7', 8_000), dhclientFrom('eth2', '10.0.1.12', 8_000)]);
 
     // Unknown MAC, dynamic range, INIT-REBOOT for a free address rackboot never leased: no answer,
     // so dhclient falls back to DISCOVER and gets an address the ordinary way.

@@ -234,6 +234,10 @@ describe('images service', () => {
     const empty = await api('POST', '/api/v1/images/blade/rollback', '');
     assert.equal(empty.status, 409, JSON.stringify(empty.body));
     assert.equal((await api('POST', '/api/v1/images/blade/rollback', { version: 'zz' })).status, 400);
+    // A well-formed version the store does not have is not found (not a conflict).
+    const unknown = await api<{ message: string }>('POST', '/api/v1/images/blade/rollback', { version: 'f00df00d' });
+    assert.equal(unknown.status, 404, JSON.stringify(unknown.body));
+    assert.match(unknown.body.message, /has no stored version f00df00d/);
     writeFileSync(join(root, 'motd'), 'welcome\n');
   });
 

@@ -108,7 +108,8 @@ describe('real network boots in QEMU from rendered configs', () => {
       dataDir: join(tmp, 'data'),
       api: { listen: '10.0.0.1:8080', token: TOKEN },
       log: { level: 'info' },
-      networks: [{ name: 'inside', interface: 'br0', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', staticRange: '10.0.0.10-10.0.0.199' }],
+      // The dynamic range: where an unknown machine gets its lease (step 3).
+      networks: [{ name: 'inside', interface: 'br0', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', staticRange: '10.0.0.10-10.0.0.199', dynamicRange: '10.0.0.200-10.0.0.210' }],
       dhcp: { enabled: true },
       tftp: { enabled: true, root },
       images: { enabled: false },
@@ -209,6 +210,36 @@ describe('real network boots in QEMU from rendered configs', () => {
     const kinds2 = ev2.map((e) => `${e.kind}:${String(e.detail.path ?? e.detail.file ?? '')}`);
     assert.ok(ev2.some((e) => e.kind === 'render' && e.detail.path === 'pxelinux.cfg/01-52-54-00-12-34-02' && e.detail.protocol === 'tftp'), kinds2.join('\n'));
     assert.ok(ev2.some((e) => e.kind === 'tftp.transfer' && e.detail.file === 'pxelinux.cfg/01-52-54-00-12-34-02'), kinds2.join('\n'));
+
+    // 3. A machine the registry does not know: its PXE ROM gets pxelinux.0 from the dynamic range,
+    // PXELINUX walks past its MAC and address names to pxelinux.cfg/default, the default config
+    // (local boot here: no discovery image is built), and the machine goes on to its disk (none).
+    const UNKNOWN = '52:54:00:12:34:99';
+    let serial3 = '';
+    const vm = lab.spawn(srv, 'qemu-system-x86_64', [
+      '-accel', 'tcg', '-m', '384', '-smp', '1', '-nographic', '-no-reboot', '-boot', 'n',
+      '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no', '-device', `virtio-net-pci,netdev=n0,mac=${UNKNOWN}`,
+    ]);
+    vm.stdout!.on('data', (d: Buffer) => (serial3 += d.toString('latin1')));
+    const events = async (q: string) =>
+      JSON.parse((await curl(['-H', `authorization: Bearer ${TOKEN}`, `${API}/api/v1/events?${q}&limit=500`])).stdout) as Array<{ kind: string; mac: string | null; detail: Record<string, unknown> }>;
+    const isDefault = (e: { kind: string; detail: Record<string, unknown> }) => e.kind === 'render' && e.detail.path === 'pxelinux.cfg/default';
+    try {
+      await until('the unknown machine to read pxelinux.cfg/default and leave it for the local disk', 200_000, async () => {
+        if (/Kernel panic/.test(serial3)) throw new Error('it booted a kernel');
+        return /No bootable device/.test(serial3) && (await events('kind=render')).some(isDefault) ? true : undefined;
+      });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\nconsole tail:\n${serial3.slice(-2500)}\nserver log tail:\n${serverLog.slice(-2500)}`);
+    } finally {
+      vm.kill('SIGKILL');
+    }
+    const dhcp3 = await events(`mac=${UNKNOWN}`);
+    const acks = dhcp3.filter((e) => e.kind === 'dhcp.ack');
+    assert.ok(acks.length > 0 && acks.every((e) => e.detail.bootFile === 'pxelinux.0' && /^10\.0\.0\.2(0\d|10)$/.test(String(e.detail.address))), JSON.stringify(dhcp3));
+    const rendered = (await events('kind=render')).filter(isDefault);
+    assert.ok(rendered.every((e) => e.detail.discovery === true && e.detail.template === 'pxelinux-discovery.cfg.hbs'), JSON.stringify(rendered));
+    assert.match(serial3, /PXELINUX/);
   });
   type Ev = { kind: string; detail: Record<string, unknown> };
   /**

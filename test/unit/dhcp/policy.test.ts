@@ -69,7 +69,7 @@ describe('dhcp policy', () => {
     assert.match(dec.reason, /unknown MAC/);
   });
 
-  it('gives unknown MACs plain leases from the dynamic range, without boot files', () => {
+  it("gives unknown MACs plain leases from the dynamic range; an OS's client gets no boot file", () => {
     const leases = new LeaseTable();
     const dec = decide(input({ type: MSG.DISCOVER, mac: unknownMac }, { leases }));
     assert.equal(dec.outcome, 'offer');
@@ -77,6 +77,29 @@ describe('dhcp policy', () => {
     assert.equal(p.yiaddr, 0x0a0000c8);
     assert.equal(fieldText(p.file), '');
     assert.ok(!p.options.has(OPT.HOSTNAME));
+    assert.ok(!p.options.has(OPT.VENDOR_CLASS));
+  });
+
+  it("an unknown machine's PXE firmware gets the default loader and no per-MAC config: it walks to the default (discovery) config", () => {
+    const pxe = (arch: number, extra: number[] = []) =>
+      replyOptions(decide(input({ type: MSG.DISCOVER, mac: unknownMac, options: [60, 32, ...str(`PXEClient:Arch:0000${arch}:UNDI:003016`), 93, 2, 0, arch, ...extra] }, { leases: new LeaseTable() })));
+    const bios = pxe(0);
+    assert.equal(fieldText(bios.file), 'pxelinux.0');
+    assert.equal(bios.siaddr, 0x0a000001);
+    assert.equal(bios.options.get(OPT.VENDOR_CLASS)!.toString(), 'PXEClient');
+    assert.deepEqual([...bios.options.get(OPT.VENDOR_SPECIFIC)!], [6, 1, 8, 255]);
+    // No 209/210: PXELINUX would read only the named file; without them it tries its MAC, address, then `default`.
+    assert.ok(!bios.options.has(OPT.PXELINUX_CONFIG_FILE));
+    assert.ok(!bios.options.has(OPT.PXELINUX_PATH_PREFIX));
+    assert.ok(!bios.options.has(OPT.HOSTNAME));
+    assert.equal(fieldText(pxe(7).file), 'syslinux.efi');
+    // An iPXE ROM (user class iPXE) without a PXE vendor class is network boot too.
+    const ipxe = replyOptions(decide(input({ type: MSG.DISCOVER, mac: unknownMac, options: [77, 4, ...str('iPXE')] }, { leases: new LeaseTable() })));
+    assert.equal(fieldText(ipxe.file), 'pxelinux.0');
+    // The ACK carries the same.
+    const ack = decide(input({ type: MSG.REQUEST, mac: unknownMac, options: [54, 4, ...ip('10.0.0.1'), 50, 4, ...ip('10.0.0.200'), 60, 32, ...str('PXEClient:Arch:00000:UNDI:002001')] }, { leases: new LeaseTable() }));
+    assert.equal(ack.outcome, 'ack', ack.reason);
+    assert.equal(fieldText(replyOptions(ack).file), 'pxelinux.0');
   });
 
   it('PXE clients get option 60 PXEClient, 43 discovery control, 97 echoed', () => {

@@ -45,6 +45,20 @@ files: [{ src: /etc/hosts, mode: "999" }]
     }
   });
 
+  test("compressionLevel within the chosen compressor's range: gzip stops at 9, zstd at 19", () => {
+    const d = recipeDir(`
+kernel: { file: /boot/vmlinuz }
+compressionLevel: 12
+`);
+    try {
+      assert.throws(() => loadRecipe('r', [d]), /compressionLevel: 12 is above 9, the highest level gzip has/);
+      writeFileSync(join(d, 'r', 'recipe.yaml'), 'kernel: { file: /boot/vmlinuz }\ncompression: zstd\ncompressionLevel: 12\n');
+      assert.equal(loadRecipe('r', [d]).compressionLevel, 12);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   test('defaults, ${ENV} substitution, relative paths against the recipe directory', () => {
     const d = recipeDir(`
 kernel: { deb: "\${KDIR:-/nowhere}/linux-image-*.deb" }
