@@ -8,10 +8,10 @@ import type { Loader } from '../store/types.js';
 
 export type Firmware = 'bios' | 'efi64' | 'efi-http';
 
-/** Boot file names, relative to the TFTP root. undefined: the loader has no build for that firmware. */
 /** The loader of a node (and group) that names none, and of an unknown machine's network boot. */
 export const DEFAULT_LOADER: Loader = 'pxelinux';
 
+/** Boot file names, relative to the TFTP root. undefined: the loader has no build for that firmware. */
 export const LOADER_FILES: Record<Loader, Partial<Record<'bios' | 'efi64', string>>> = {
   pxelinux: { bios: 'pxelinux.0', efi64: 'syslinux.efi' },
   ipxe: { bios: 'undionly.kpxe', efi64: 'ipxe.efi' },

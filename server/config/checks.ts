@@ -9,7 +9,7 @@ import { directorConfigIssues } from '../director/checks.js';
 import { dhcpConfigIssues, dhcpNetworkIssues } from '../dhcp/config.js';
 import { imagesConfigIssues } from '../images/config.js';
 import { storeConfigIssues } from '../store/config-check.js';
-import { templatesConfigIssues } from '../render/config.js';
+import { templatesDirIssues, templatesHttpBootIssues } from '../render/config.js';
 
 export interface ConfigCheck {
   /**
@@ -27,7 +27,8 @@ export const CONFIG_CHECKS: ConfigCheck[] = [
   { reads: ['director', 'networks', 'nodes', 'groups', 'cluster'], run: directorConfigIssues },
   { reads: ['dhcp'], run: dhcpConfigIssues },
   { reads: ['images'], run: imagesConfigIssues },
-  { reads: ['templates', 'nodes', 'groups'], run: templatesConfigIssues },
+  { reads: ['templates'], run: templatesDirIssues },
+  { reads: ['templates', 'nodes', 'groups'], run: templatesHttpBootIssues },
 ];
 
 /** Checks of one network entry, run on every entry that passed the schema; `at` is "networks[i]". */

@@ -8,6 +8,15 @@ export const DhcpConfigSchema = Section(
     port: Port,
     /** Register unknown MACs that get a dynamic lease as discovered nodes. */
     discovery: Type.Boolean({ default: false }),
+    /**
+     * Hand an unknown machine's network-boot firmware (PXE, iPXE, UEFI HTTP)
+     * leased from a dynamic range the default loader, so it boots the default
+     * config (the discovery image when built, else local boot). Not done with
+     * `discovery` on (the machine is registered at its first lease), nor for
+     * firmware rackboot has no loader for. false: plain leases, e.g. where
+     * another PXE server boots unknown machines.
+     */
+    bootUnknown: Type.Boolean({ default: true }),
     /** Lease time when the network gives none. */
     leaseTime: Duration,
     /**
@@ -49,6 +58,7 @@ export const DHCP_DEFAULTS: DhcpConfig = {
   enabled: true,
   port: 67,
   discovery: false,
+  bootUnknown: true,
   leaseTime: '1h',
   relayInterfaces: [],
   offerTimeout: '30s',

@@ -27,6 +27,8 @@ export interface PolicyNetwork {
   dynamicRange: Ipv4Range | undefined;
   /** Base URL of rackboot's HTTP server from this network. */
   httpBase: string;
+  /** Unknown machines' network-boot firmware gets the default loader. */
+  bootUnknown: boolean;
   /** Precomputed option values (they do not change per packet). */
   values: { serverId: Buffer; mask: Buffer; broadcast: Buffer; router?: Buffer; dns?: Buffer; ntp?: Buffer; domain: Buffer; mtu?: Buffer; serverText: Buffer };
 }
@@ -159,9 +161,13 @@ function discover(input: PolicyInput): Decision {
  */
 function bootFor({ req, known, net }: PolicyInput): BootChoice | undefined {
   if (known) return chooseBoot(req, known, net.httpBase);
+  if (!net.bootUnknown) return undefined;
   const netBoot = req.isIpxe || /^(PXEClient|HTTPClient)/.test(req.vendorClass ?? '');
   if (!netBoot) return undefined;
-  return { ...chooseBoot(req, { mac: req.mac, loader: DEFAULT_LOADER }, net.httpBase), pxelinux: undefined };
+  const boot = chooseBoot(req, { mac: req.mac, loader: DEFAULT_LOADER }, net.httpBase);
+  // No loader for this firmware: a plain lease, so another PXE server on the LAN can still boot it
+  // (options 60/43 without a file would look like a complete PXE offer).
+  return boot.file ? { ...boot, pxelinux: undefined } : undefined;
 }
 
 function offer(input: PolicyInput, ip: number, lease: LeaseChange): Decision {
@@ -377,7 +383,8 @@ function nakReply({ req, net }: PolicyInput, why: string): EncodeInput {
 }
 
 /** Precompute a network's option values. */
-export function policyNetwork(net: ResolvedNetwork, clusterDomain: string, defaultLeaseMs: number, ntp: number[], httpBase: string): PolicyNetwork {
+/** @param bootUnknown unknown machines' network-boot firmware gets the default loader (dhcp.bootUnknown, off with dhcp.discovery) */
+export function policyNetwork(net: ResolvedNetwork, clusterDomain: string, defaultLeaseMs: number, ntp: number[], httpBase: string, bootUnknown = false): PolicyNetwork {
   const domain = net.config.domain ?? clusterDomain;
   return {
     net,
@@ -393,6 +400,7 @@ export function policyNetwork(net: ResolvedNetwork, clusterDomain: string, defau
     leaseMs: net.leaseMs ?? defaultLeaseMs,
     dynamicRange: net.dynamicRange,
     httpBase,
+    bootUnknown,
     values: {
       serverId: u32(net.server),
       mask: u32(net.cidr.mask),

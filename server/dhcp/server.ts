@@ -94,6 +94,8 @@ export class DhcpServer {
   private flushScheduled = false;
   private flushing: Promise<void> = Promise.resolve();
   private readonly discovering = new Set<string>();
+  /** Registrations in flight (settle() waits for them). */
+  private readonly registrations = new Set<Promise<void>>();
   /** MAC -> when its registration as a discovered node failed. */
   private readonly discoveryFailed = new Map<string, number>();
   private readonly log: Logger;
@@ -112,7 +114,7 @@ export class DhcpServer {
     const leaseMs = parseDuration(this.cfgDhcp.leaseTime);
     this.nets = cfg.networks.map((n) => {
       const ntp = (n.config.ntp ?? []).map((t) => parseIpv4(t)).filter((x): x is number => x !== undefined);
-      return policyNetwork(n, cfg.config.cluster.domain, leaseMs, ntp, httpBase(cfg, n));
+      return policyNetwork(n, cfg.config.cluster.domain, leaseMs, ntp, httpBase(cfg, n), this.cfgDhcp.bootUnknown && !this.cfgDhcp.discovery);
     });
     for (const n of this.nets) this.netByName.set(n.name, n);
     this.rate = new MacRateLimiter(this.cfgDhcp.macRate, this.cfgDhcp.macBurst);
@@ -677,7 +679,9 @@ export class DhcpServer {
     if (!net.net.config.staticRange) return;
     const failedAt = this.discoveryFailed.get(req.mac);
     if (failedAt !== undefined && now - failedAt < DISCOVERY_RETRY_MS) return;
-    void this.discover(req, net, ip);
+    const p = this.discover(req, net, ip);
+    this.registrations.add(p);
+    void p.finally(() => this.registrations.delete(p));
   }
 
   /** dhcp.discovery: register an unknown MAC that took a dynamic lease as a discovered node. */
@@ -707,11 +711,12 @@ export class DhcpServer {
     }
   }
 
-  /** For tests: wait until queued lease writes and their replies are done. */
+  /** For tests: wait until queued lease writes, their replies and the registrations they started are done. */
   async settle(): Promise<void> {
     this.scheduleFlush();
     await new Promise((r) => setImmediate(r));
     await this.flushing;
+    await Promise.all([...this.registrations]);
   }
 
   network(name: string): PolicyNetwork | undefined {

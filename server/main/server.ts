@@ -125,7 +125,7 @@ export class RackbootServer {
     log.info(`api: listening on http://${cfg.config.api.listen} (API /api/v1, docs /api/v1/docs, metrics /metrics)`);
     const retention = parseDuration(cfg.config.events.retention);
     // Once now (a server restarted more often than hourly would never prune), then hourly.
-    const prune = () => void this.store.pruneEvents(Date.now() - retention).catch((e: unknown) => log.warn(`events: pruning failed: ${(e as Error).message}`));
+    const prune = () => void this.store.pruneEvents(Date.now() - retention).catch((e: unknown) => log.warn(`events: pruning failed: ${e instanceof Error ? e.message : String(e)}`));
     prune();
     this.pruneTimer = setInterval(prune, 3_600_000);
     this.pruneTimer.unref();

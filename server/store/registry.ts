@@ -32,7 +32,6 @@ export interface EffectiveNode {
   vars: Vars;
 }
 
-
 export { DEFAULT_LOADER };
 
 export class Registry extends EventEmitter<{ change: [RegistryChange] }> {

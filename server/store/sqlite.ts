@@ -522,7 +522,18 @@ export class SqliteStore implements Store {
   }
 
   async pruneEvents(beforeTs: number): Promise<number> {
-    return this.db.prepare('DELETE FROM events WHERE ts < ?').run(beforeTs).changes;
+    // In batches, yielding between them: a first prune of a large backlog in
+    // one statement would hold up DHCP and TFTP for its whole length. Oldest
+    // ids first: in rowid order the old events are where the scan starts.
+    const batch = this.db.prepare('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? ORDER BY id LIMIT 2000)');
+    let total = 0;
+    for (;;) {
+      const n = batch.run(beforeTs).changes;
+      total += n;
+      if (n < 2000) return total;
+      await new Promise((r) => setImmediate(r));
+      if (!this.db.open) return total; // closed meanwhile (the server stopped)
+    }
   }
 
   // ---- NFS exports (API-made) ---------------------------------------------

@@ -240,29 +240,32 @@ describe('dhcp: unknown MACs, dynamic range, DECLINE, discovery', () => {
     assert.equal(again.env?.hostname, 'discovered-020000000041');
     assert.equal(again.env?.boot_file, 'pxelinux.0');
   });
+});
+
+describe('dhcp: unknown machines boot the default config (dhcp.discovery off)', () => {
+  let L: DhcpLab | undefined;
+  after(async () => {
+    await L?.close();
+  });
 
   it("an unknown machine's PXE firmware gets the default loader (no per-MAC config named); an OS's client on the same range gets a plain lease", async (t) => {
-    if (!L) return t.skip('needs the first test');
-    // Two machines rackboot has never seen, on the dynamic range.
-    const as = async (mac: string, args: string[]) => {
-      L!.lab.execSync(L!.cli, 'ip', ['link', 'set', 'eth0', 'address', mac]);
-      return udhcpc(L!, L!.cli, 'eth0', args);
-    };
-    try {
-      const pxe = await as('02:00:00:00:00:43', ['-V', 'PXEClient:Arch:00000:UNDI:002001', '-O', '209', '-O', '210']);
-      assert.ok(pxe.env, `no lease:\n${pxe.output}`);
-      assert.equal(pxe.env.boot_file, 'pxelinux.0');
-      assert.equal(pxe.env.siaddr, '10.0.0.1');
-      assert.equal(pxe.env.pxeconffile, undefined, 'no option 209: PXELINUX walks to its default config');
-      assert.equal(pxe.env.hostname, undefined);
-      const os = await as('02:00:00:00:00:44', []);
-      assert.ok(os.env, `no lease:\n${os.output}`);
-      assert.equal(os.env.boot_file, undefined, 'an OS client gets no boot file');
-      const offers = (await eventsOf(L.ts, { mac: '02:00:00:00:00:43' })).filter((e) => e.kind === 'dhcp.offer');
-      assert.ok(offers.some((e) => e.detail.bootFile === 'pxelinux.0'), JSON.stringify(offers));
-    } finally {
-      L.lab.execSync(L.cli, 'ip', ['link', 'set', 'eth0', 'address', '02:00:00:00:00:41']);
-    }
+    if (!requireLab(t, { root: true, commands: ['udhcpc'] })) return;
+    L = await startDhcpLab({ networks: [{ ...INSIDE, dynamicRange: '10.0.0.200-10.0.0.210' }], dhcp: { enabled: true } }, [{ srv: 'eth1', srvAddr: '10.0.0.1/24', cli: 'eth0', mac: '02:00:00:00:00:43' }]);
+    const pxe = await udhcpc(L, L.cli, 'eth0', ['-V', 'PXEClient:Arch:00000:UNDI:002001', '-O', '209', '-O', '210']);
+    assert.ok(pxe.env, `no lease:\n${pxe.output}`);
+    assert.equal(pxe.env.boot_file, 'pxelinux.0');
+    assert.equal(pxe.env.siaddr, '10.0.0.1');
+    assert.equal(pxe.env.pxeconffile, undefined, 'no option 209: PXELINUX walks to its default config');
+    assert.equal(pxe.env.hostname, undefined);
+    assert.match(pxe.env.ip ?? '', /^10\.0\.0\.2(0\d|10)$/);
+    // Another machine rackboot has never seen, as an operating system asks.
+    L.lab.execSync(L.cli, 'ip', ['link', 'set', 'eth0', 'address', '02:00:00:00:00:44']);
+    const os = await udhcpc(L, L.cli, 'eth0');
+    assert.ok(os.env, `no lease:\n${os.output}`);
+    assert.equal(os.env.boot_file, undefined, 'an OS client gets no boot file');
+    const offers = (await eventsOf(L.ts, { mac: '02:00:00:00:00:43' })).filter((e) => e.kind === 'dhcp.offer');
+    assert.ok(offers.some((e) => e.detail.bootFile === 'pxelinux.0'), JSON.stringify(offers));
+    assert.equal((await L.ts.api<unknown[]>('GET', '/api/v1/nodes')).body.length, 0, 'nothing registered');
   });
 });
 

@@ -77,7 +77,7 @@ describe('real network boots in QEMU from rendered configs', () => {
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  test('iPXE (script, kernel, RAM disk over HTTP) and PXELINUX (per-MAC config over TFTP) boot Linux with the rendered command line', { timeout: 420_000 }, async (t) => {
+  test('iPXE (script, kernel, RAM disk over HTTP) and PXELINUX (per-MAC config over TFTP) boot Linux with the rendered command line; an unknown machine gets pxelinux.0 and the default config', { timeout: 600_000 }, async (t) => {
     if (!requireLab(t, { root: true, commands: ['qemu-system-x86_64', 'cpio', 'busybox', 'apt-cache', 'dpkg', 'depmod'] })) return;
     if (!existsSync(ROM)) {
       requireLab(t, { commands: ['qemu-ipxe-rom-missing'] });

@@ -20,7 +20,7 @@ const cfg = resolveConfig(
   null,
   {},
 );
-const inside = policyNetwork(cfg.networkByName.get('inside')!, 'cluster.local', 3_600_000, [], 'http://10.0.0.1:8080');
+const inside = policyNetwork(cfg.networkByName.get('inside')!, 'cluster.local', 3_600_000, [], 'http://10.0.0.1:8080', true);
 const closed = policyNetwork(cfg.networkByName.get('closed')!, 'cluster.local', 3_600_000, [], 'http://10.0.1.1:8080');
 const blade: KnownClient = { node: 'blade1', iface: 'eth0', mac: '52:54:00:00:0a:01', network: 'inside', ip: 0x0a00000b, loader: 'pxelinux' };
 const NOW = 1_700_000_000_000;
@@ -82,7 +82,7 @@ describe('dhcp policy', () => {
 
   it("an unknown machine's PXE firmware gets the default loader and no per-MAC config: it walks to the default (discovery) config", () => {
     const pxe = (arch: number, extra: number[] = []) =>
-      replyOptions(decide(input({ type: MSG.DISCOVER, mac: unknownMac, options: [60, 32, ...str(`PXEClient:Arch:0000${arch}:UNDI:003016`), 93, 2, 0, arch, ...extra] }, { leases: new LeaseTable() })));
+      replyOptions(decide(input({ type: MSG.DISCOVER, mac: unknownMac, options: [60, 32, ...str(`PXEClient:Arch:${String(arch).padStart(5, '0')}:UNDI:003016`), 93, 2, 0, arch, ...extra] }, { leases: new LeaseTable() })));
     const bios = pxe(0);
     assert.equal(fieldText(bios.file), 'pxelinux.0');
     assert.equal(bios.siaddr, 0x0a000001);
@@ -100,6 +100,16 @@ describe('dhcp policy', () => {
     const ack = decide(input({ type: MSG.REQUEST, mac: unknownMac, options: [54, 4, ...ip('10.0.0.1'), 50, 4, ...ip('10.0.0.200'), 60, 32, ...str('PXEClient:Arch:00000:UNDI:002001')] }, { leases: new LeaseTable() }));
     assert.equal(ack.outcome, 'ack', ack.reason);
     assert.equal(fieldText(replyOptions(ack).file), 'pxelinux.0');
+    // Firmware with no loader here (ARM64 UEFI, arch 11): a plain lease, no 60/43 that would
+    // look like a complete PXE offer to a client another PXE server could boot.
+    const arm = pxe(11);
+    assert.equal(fieldText(arm.file), '');
+    assert.ok(!arm.options.has(OPT.VENDOR_CLASS) && !arm.options.has(OPT.VENDOR_SPECIFIC));
+    // dhcp.bootUnknown false (or dhcp.discovery on): plain leases for unknown machines.
+    const off = decide(input({ type: MSG.DISCOVER, mac: unknownMac, options: [60, 32, ...str('PXEClient:Arch:00000:UNDI:002001'), 93, 2, 0, 0] }, { leases: new LeaseTable(), net: { ...inside, bootUnknown: false } }));
+    assert.equal(off.outcome, 'offer');
+    assert.equal(fieldText(replyOptions(off).file), '');
+    assert.ok(!replyOptions(off).options.has(OPT.VENDOR_CLASS));
   });
 
   it('PXE clients get option 60 PXEClient, 43 discovery control, 97 echoed', () => {

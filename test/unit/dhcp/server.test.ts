@@ -314,6 +314,14 @@ describe('dhcp server glue', () => {
       const ev = await eventsOf(ts, '/api/v1/events?mac=02:00:00:00:0a:01');
       assert.deepEqual(ev.filter((e) => e.kind.startsWith('dhcp.discover')), []);
       assert.equal((await ts.api('GET', '/api/v1/nodes/discovered-020000000a01')).status, 404);
+      // With discovery on, an unknown PXE client gets a plain lease, no loader: it is registered
+      // at its first lease, and the loader's default config would be refused to its dynamic address.
+      eth4.deliver(rawRequest({ type: MSG.DISCOVER, mac: [2, 0, 0, 0, 0x0a, 3], options: [60, 32, ...'PXEClient:Arch:00000:UNDI:002001'.split('').map((c) => c.charCodeAt(0))] }));
+      await dhcp.settle();
+      const pxeOffer = eth4.sent.map((x) => decode(x.bytes)).find((d) => d.ok && d.packet.chaddr[5] === 3 && d.packet.options.get(OPT.MESSAGE_TYPE)?.[0] === MSG.OFFER);
+      assert.ok(pxeOffer?.ok, 'the PXE client got an offer');
+      assert.equal(pxeOffer.packet.file.length === 0 || pxeOffer.packet.file[0] === 0, true, 'no boot file');
+      assert.ok(!pxeOffer.packet.options.has(OPT.VENDOR_CLASS));
       // 'inside' has a staticRange of one address, taken: the registration fails once, and is not retried at each renewal.
       const eth1 = opener.sockets.get('eth1')!;
       const m2 = [2, 0, 0, 0, 0x0a, 2];
