@@ -41,9 +41,10 @@ export function firmwareOf(c: BootClientInfo): Firmware | 'unsupported' {
 }
 
 /**
- * @param httpBase base URL of rackboot's HTTP server as seen from the client's network
+ * @param httpBase base URL of rackboot's HTTP server as seen from the client's network;
+ *   undefined when it serves no /boot (templates.httpBoot false): no HTTP URL is handed out
  */
-export function chooseBoot(c: BootClientInfo, node: { mac: string; loader: Loader }, httpBase: string): BootChoice {
+export function chooseBoot(c: BootClientInfo, node: { mac: string; loader: Loader }, httpBase: string | undefined): BootChoice {
   const firmware = firmwareOf(c);
   const pxeClass = c.vendorClass?.startsWith('PXEClient') ? ('PXEClient' as const) : undefined;
   const none = (reason: string): BootChoice => ({ firmware, file: undefined, http: false, vendorClass: pxeClass, pxelinux: undefined, bpbatch: undefined, reason });
@@ -51,10 +52,12 @@ export function chooseBoot(c: BootClientInfo, node: { mac: string; loader: Loade
 
   // iPXE already running and the node boots with iPXE: its script over HTTP.
   if (c.isIpxe && node.loader === 'ipxe') {
+    if (httpBase === undefined) return none('the iPXE script is served over HTTP, and templates.httpBoot is false');
     return { firmware, file: httpBase + HTTP_BOOT.ipxeScript(node.mac), http: true, vendorClass: firmware === 'efi-http' ? 'HTTPClient' : pxeClass, pxelinux: undefined, bpbatch: undefined };
   }
   const files = LOADER_FILES[node.loader];
   if (firmware === 'efi-http') {
+    if (httpBase === undefined) return { ...none('UEFI HTTP boot needs /boot over HTTP, and templates.httpBoot is false'), vendorClass: 'HTTPClient' };
     const efi = files.efi64;
     if (!efi) return { ...none(`loader ${node.loader} has no UEFI build for HTTP boot`), vendorClass: 'HTTPClient' };
     return {

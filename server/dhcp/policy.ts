@@ -25,8 +25,8 @@ export interface PolicyNetwork {
   mtu: number | undefined;
   leaseMs: number;
   dynamicRange: Ipv4Range | undefined;
-  /** Base URL of rackboot's HTTP server from this network. */
-  httpBase: string;
+  /** Base URL of rackboot's HTTP server from this network; undefined when /boot is not served over HTTP. */
+  httpBase: string | undefined;
   /** Unknown machines' network-boot firmware gets the default loader. */
   bootUnknown: boolean;
   /** Precomputed option values (they do not change per packet). */
@@ -384,7 +384,7 @@ function nakReply({ req, net }: PolicyInput, why: string): EncodeInput {
 
 /** Precompute a network's option values. */
 /** @param bootUnknown unknown machines' network-boot firmware gets the default loader (dhcp.bootUnknown, off with dhcp.discovery) */
-export function policyNetwork(net: ResolvedNetwork, clusterDomain: string, defaultLeaseMs: number, ntp: number[], httpBase: string, bootUnknown = false): PolicyNetwork {
+export function policyNetwork(net: ResolvedNetwork, clusterDomain: string, defaultLeaseMs: number, ntp: number[], httpBase: string | undefined, bootUnknown = false): PolicyNetwork {
   const domain = net.config.domain ?? clusterDomain;
   return {
     net,

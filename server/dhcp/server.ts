@@ -114,7 +114,9 @@ export class DhcpServer {
     const leaseMs = parseDuration(this.cfgDhcp.leaseTime);
     this.nets = cfg.networks.map((n) => {
       const ntp = (n.config.ntp ?? []).map((t) => parseIpv4(t)).filter((x): x is number => x !== undefined);
-      return policyNetwork(n, cfg.config.cluster.domain, leaseMs, ntp, httpBase(cfg, n), this.cfgDhcp.bootUnknown && !this.cfgDhcp.discovery);
+      // No HTTP URLs where /boot is not served over HTTP (templates.httpBoot false).
+      const http = cfg.config.templates.httpBoot ? httpBase(cfg, n) : undefined;
+      return policyNetwork(n, cfg.config.cluster.domain, leaseMs, ntp, http, this.cfgDhcp.bootUnknown && !this.cfgDhcp.discovery);
     });
     for (const n of this.nets) this.netByName.set(n.name, n);
     this.rate = new MacRateLimiter(this.cfgDhcp.macRate, this.cfgDhcp.macBurst);
@@ -625,11 +627,11 @@ export class DhcpServer {
     this.suppressed = 0;
   }
 
-  /** Operator action: forget a lease (e.g. a declined address that is free again). */
-  async clearLease(network: string, ip: number): Promise<boolean> {
-    const inTable = this.leases.delete(network, ip) !== undefined;
+  /** Operator action: forget a lease (e.g. a declined address that is free again). Whether there was one, and its MAC when known. */
+  async clearLease(network: string, ip: number): Promise<{ cleared: boolean; mac: string | null }> {
+    const gone = this.leases.delete(network, ip);
     const inStore = await this.deps.store.deleteLease(network, formatIpv4(ip));
-    return inTable || inStore;
+    return { cleared: gone !== undefined || inStore, mac: gone?.mac ?? null };
   }
 
   /** @param node the MAC's registered interface (on any network): whose timeline */

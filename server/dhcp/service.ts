@@ -37,8 +37,10 @@ export function dhcpServiceFactory(opts: DhcpServiceOptions = {}): ServiceFactor
           if (!ctx.cfg.networkByName.has(network)) throw new HttpError(404, 'not_found', `no network '${network}'`, 'params.network');
           const ip = parseIpv4(ipv4);
           if (ip === undefined) throw new HttpError(400, 'invalid', `params.ipv4: '${ipv4}' is not an IPv4 address`, 'params.ipv4');
-          if (!(await server.clearLease(network, ip))) throw new HttpError(404, 'not_found', `no lease for ${ipv4} on '${network}'`);
-          ctx.events.record({ node: null, kind: 'dhcp.lease-cleared', detail: { network, address: ipv4 } });
+          const r = await server.clearLease(network, ip);
+          if (!r.cleared) throw new HttpError(404, 'not_found', `no lease for ${ipv4} on '${network}'`);
+          // The MAC puts it on that machine's history (GET /events?mac=), next to its decline.
+          ctx.events.record({ node: null, mac: r.mac, kind: 'dhcp.lease-cleared', detail: { network, address: ipv4 } });
           return reply.status(204).send(null);
         },
       );

@@ -218,6 +218,8 @@ describe('dhcp: unknown MACs, dynamic range, DECLINE, discovery', () => {
     assert.equal((await L.ts.api('DELETE', '/api/v1/leases/inside/10.0.0.300')).status, 400);
     assert.equal((await L.ts.api('DELETE', '/api/v1/leases/nowhere/10.0.0.200')).status, 404);
     assert.equal((await L.ts.api('DELETE', '/api/v1/leases/inside/10.0.0.200')).status, 204);
+    const cleared = (await eventsOf(L.ts, { mac: '02:00:00:00:00:41' })).find((e) => e.kind === 'dhcp.lease-cleared');
+    assert.deepEqual(cleared?.detail, { network: 'inside', address: '10.0.0.200' }, 'the clearing is on the MAC history, after its decline');
     assert.equal((await L.ts.api<LeaseOut[]>('GET', '/api/v1/leases?network=inside&state=declined')).body.length, 0);
   });
 

@@ -392,6 +392,16 @@ describe('dhcp boot file choice', () => {
     assert.equal(p.options.get(OPT.VENDOR_CLASS)!.toString(), 'HTTPClient');
     assert.equal(p.options.get(OPT.BOOTFILE)!.toString(), 'http://10.0.0.1:8080/boot/files/ipxe.efi');
   });
+  it('templates.httpBoot false (no HTTP base): no HTTP URL is handed out; TFTP loaders are unchanged', () => {
+    const script = chooseBoot({ arch: 0, isIpxe: true, vendorClass: 'PXEClient' }, node('ipxe'), undefined);
+    assert.equal(script.file, undefined);
+    assert.match(script.reason!, /httpBoot is false/);
+    const h = chooseBoot({ arch: 16, isIpxe: false, vendorClass: 'HTTPClient:Arch:00016' }, node('pxelinux'), undefined);
+    assert.equal(h.file, undefined);
+    assert.match(h.reason!, /UEFI HTTP boot .*httpBoot is false/);
+    assert.equal(chooseBoot({ arch: 0, isIpxe: false, vendorClass: 'PXEClient' }, node('ipxe'), undefined).file, 'undionly.kpxe');
+    assert.equal(chooseBoot({ arch: 7, isIpxe: false, vendorClass: 'PXEClient' }, node('pxelinux'), undefined).file, 'syslinux.efi');
+  });
   it('no option 93 (udhcpc, dhclient) counts as BIOS', () => {
     assert.equal(chooseBoot({ arch: undefined, isIpxe: false, vendorClass: undefined }, node('pxelinux'), base).file, 'pxelinux.0');
   });
