@@ -162,8 +162,8 @@ function discover(input: PolicyInput): Decision {
 function bootFor({ req, known, net }: PolicyInput): BootChoice | undefined {
   if (known) return chooseBoot(req, known, net.httpBase);
   if (!net.bootUnknown) return undefined;
-  const netBoot = req.isIpxe || /^(PXEClient|HTTPClient)/.test(req.vendorClass ?? '');
-  if (!netBoot) return undefined;
+  const vc = req.vendorClass;
+  if (!req.isIpxe && !vc?.startsWith('PXEClient') && !vc?.startsWith('HTTPClient')) return undefined;
   const boot = chooseBoot(req, { mac: req.mac, loader: DEFAULT_LOADER }, net.httpBase);
   // No loader for this firmware: a plain lease, so another PXE server on the LAN can still boot it
   // (options 60/43 without a file would look like a complete PXE offer).
@@ -382,8 +382,10 @@ function nakReply({ req, net }: PolicyInput, why: string): EncodeInput {
   };
 }
 
-/** Precompute a network's option values. */
-/** @param bootUnknown unknown machines' network-boot firmware gets the default loader (dhcp.bootUnknown, off with dhcp.discovery) */
+/**
+ * Precompute a network's option values.
+ * @param bootUnknown unknown machines' network-boot firmware gets the default loader (dhcp.bootUnknown, off with dhcp.discovery)
+ */
 export function policyNetwork(net: ResolvedNetwork, clusterDomain: string, defaultLeaseMs: number, ntp: number[], httpBase: string | undefined, bootUnknown = false): PolicyNetwork {
   const domain = net.config.domain ?? clusterDomain;
   return {

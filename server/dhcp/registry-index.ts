@@ -3,7 +3,8 @@
 // at start and kept current from the Registry's change events, so a packet
 // never waits for the store.
 import { parseIpv4 } from '../net/ipv4.js';
-import { DEFAULT_LOADER, type Registry, type RegistryChange } from '../store/registry.js';
+import { DEFAULT_LOADER } from '../boot/loaders.js';
+import type { Registry, RegistryChange } from '../store/registry.js';
 import type { GroupRecord, Loader, NodeRecord } from '../store/types.js';
 import type { KnownClient } from './policy.js';
 import { macTextToNumber } from './request.js';

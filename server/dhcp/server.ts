@@ -93,9 +93,8 @@ export class DhcpServer {
   private sends: PendingSend[] = [];
   private flushScheduled = false;
   private flushing: Promise<void> = Promise.resolve();
-  private readonly discovering = new Set<string>();
-  /** Registrations in flight (settle() waits for them). */
-  private readonly registrations = new Set<Promise<void>>();
+  /** MAC -> its registration in flight (one at a time per MAC; settle() waits for them). */
+  private readonly discovering = new Map<string, Promise<void>>();
   /** MAC -> when its registration as a discovered node failed. */
   private readonly discoveryFailed = new Map<string, number>();
   private readonly log: Logger;
@@ -681,16 +680,13 @@ export class DhcpServer {
     if (!net.net.config.staticRange) return;
     const failedAt = this.discoveryFailed.get(req.mac);
     if (failedAt !== undefined && now - failedAt < DISCOVERY_RETRY_MS) return;
-    const p = this.discover(req, net, ip);
-    this.registrations.add(p);
-    void p.finally(() => this.registrations.delete(p));
+    if (this.discovering.has(req.mac)) return;
+    this.discovering.set(req.mac, this.discover(req, net, ip).finally(() => this.discovering.delete(req.mac)));
   }
 
   /** dhcp.discovery: register an unknown MAC that took a dynamic lease as a discovered node. */
   private async discover(req: DhcpRequest, net: PolicyNetwork, dynamicIp: number): Promise<void> {
     const mac = req.mac;
-    if (this.discovering.has(mac)) return;
-    this.discovering.add(mac);
     const name = `discovered-${mac.replaceAll(':', '')}`;
     try {
       const node = await this.deps.registry.createNode({
@@ -708,8 +704,6 @@ export class DhcpServer {
       this.deps.events.record({ node: null, mac, kind: 'dhcp.discovery-failed', detail: { network: net.name, reason: why, retryAfterSeconds: DISCOVERY_RETRY_MS / 1000 } });
       if (this.discoveryFailed.size >= 10_000) this.discoveryFailed.clear();
       this.discoveryFailed.set(mac, Date.now());
-    } finally {
-      this.discovering.delete(mac);
     }
   }
 
@@ -718,7 +712,7 @@ export class DhcpServer {
     this.scheduleFlush();
     await new Promise((r) => setImmediate(r));
     await this.flushing;
-    await Promise.all([...this.registrations]);
+    await Promise.all([...this.discovering.values()]);
   }
 
   network(name: string): PolicyNetwork | undefined {

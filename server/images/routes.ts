@@ -49,6 +49,9 @@ const JobOut = Type.Object({
 });
 const RollbackIn = Type.Object({ version: Type.Optional(Type.String({ pattern: '^[0-9a-f]{4,64}$' })) }, { additionalProperties: false });
 
+/** A version that names no stored one is not found; one that names several is the caller's to narrow. */
+const versionHttpError = (v: { problem: 'unknown' | 'ambiguous'; message: string }) => (v.problem === 'unknown' ? notFound(v.message) : new HttpError(400, 'invalid', v.message, 'version'));
+
 export interface ImageRouteDeps {
   store: ImageStore;
   jobs: JobQueue;
@@ -120,7 +123,7 @@ export function imageRoutes(d: ImageRouteDeps): FastifyPluginAsyncTypebox {
       },
       async (req) => {
         const v = d.store.resolveVersion(req.params.name, req.params.version);
-        if ('problem' in v) throw v.problem === 'unknown' ? notFound(v.message) : new HttpError(400, 'invalid', v.message, 'version');
+        if ('problem' in v) throw versionHttpError(v);
         return (await d.store.manifest(req.params.name, v.version)) as unknown as Record<string, unknown>;
       },
     );
@@ -214,7 +217,7 @@ export function imageRoutes(d: ImageRouteDeps): FastifyPluginAsyncTypebox {
           d.onCurrentChanged(req.params.name);
           return { name: req.params.name, from, to };
         } catch (e) {
-          if (e instanceof VersionError) throw e.problem === 'unknown' ? notFound(e.message) : new HttpError(400, 'invalid', e.message, 'version');
+          if (e instanceof VersionError) throw versionHttpError(e);
           throw new HttpError(409, 'conflict', (e as Error).message);
         }
       },

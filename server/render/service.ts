@@ -1,9 +1,7 @@
 // The renderer as a service: the engine over templates.dir and the shipped
 // templates/, the node renderer in the hub's slot (for the images service's
 // overlays and anyone else), the boot-config provider, and operator routes.
-import { existsSync } from 'node:fs';
 import type { Service, ServiceContext } from '../main/service.js';
-import { ServiceStartError } from '../main/service.js';
 import { renderApiRoutes } from './api.js';
 import { TemplateEngine } from './engine.js';
 import { RenderProvider, renderMetrics } from './provider.js';
@@ -19,8 +17,8 @@ export function renderService(ctx: ServiceContext): Service | undefined {
   return {
     name: 'render',
     async start() {
+      // templates.dir exists: the config check (render/config.ts) refused the config otherwise.
       const dir = cfg.paths.userTemplates;
-      if (dir && !existsSync(dir)) throw new ServiceStartError('render', `render: templates.dir ${dir} does not exist (create it, or remove templates.dir to use only the shipped templates)`);
       ctx.boot.renderer = renderer;
       ctx.boot.addProvider(provider);
       const overrides = engine.list().filter((t) => t.origin === 'operator');

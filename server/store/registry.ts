@@ -1,8 +1,8 @@
 // The registry as callers see it: checks a node against the config (network
 // exists, address inside it, MAC well-formed) before the store enforces
 // uniqueness, and tells listeners (DHCP caches, the director) what changed.
-import { DEFAULT_LOADER } from '../boot/loaders.js';
 import { EventEmitter } from 'node:events';
+import { DEFAULT_LOADER } from '../boot/loaders.js';
 import type { LoadedConfig } from '../config/load.js';
 import { nodeAddressProblem } from '../config/networks.js';
 import { parseIpv4 } from '../net/ipv4.js';
@@ -31,8 +31,6 @@ export interface EffectiveNode {
   /** cluster vars < group vars < node vars. */
   vars: Vars;
 }
-
-export { DEFAULT_LOADER };
 
 export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
   constructor(readonly store: Store, readonly cfg: LoadedConfig) {
