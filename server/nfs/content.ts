@@ -22,7 +22,7 @@ import { link, lstat, mkdir, readFile, readdir, readlink, rename, rm, symlink } 
 import { join, posix } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { x as extract } from 'tar';
-import { fsyncDir, writeFileAtomic } from './atomic.js';
+import { flushFileSystem, fsyncDir, writeFileAtomic } from './atomic.js';
 import { runCommand } from './run.js';
 import { CURRENT, RELEASES } from './model.js';
 
@@ -33,12 +33,25 @@ export interface ReleaseInfo {
   createdAt: string;
 }
 
+/** Where a sync's time went on the server, milliseconds. */
+export interface SyncTimings {
+  /** Unpacking the upload (or copying the local source) into the new tree. */
+  write: number;
+  /** The new tree's data and names on disk. */
+  flush: number;
+  /** `current` switched to it (and when the outgoing release stopped being live, recorded). */
+  switch: number;
+  /** Old releases removed. */
+  prune: number;
+}
+
 export interface SyncResult {
   release: string;
   previous: string | null;
   files: number;
   bytes: number;
   pruned: string[];
+  ms: SyncTimings;
 }
 
 /** A problem with the uploaded tree (hostile path, bad archive, too large). 400/413 in the API. */
@@ -50,14 +63,13 @@ export class ContentError extends Error {
 }
 
 async function countTree(dir: string): Promise<{ files: number; bytes: number }> {
-  let files = 0;
+  const paths = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
   let bytes = 0;
-  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!e.isFile()) continue;
-    files++;
-    bytes += (await lstat(join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))).size;
+  // Many lstat calls in flight at once: one after another, each waits for a thread-pool round trip.
+  for (let i = 0; i < paths.length; i += 64) {
+    for (const st of await Promise.all(paths.slice(i, i + 64).map((p) => lstat(p)))) bytes += st.size;
   }
-  return { files, bytes };
+  return { files: paths.length, bytes };
 }
 
 export interface KeepPolicy {
@@ -185,13 +197,10 @@ export class Releases {
 
   /** Unpack a tar (optionally gzip) stream as a new release and switch to it. */
   async syncTar(source: Readable, o: KeepPolicy & { maxBytes: number }): Promise<SyncResult> {
-    await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
-    const id = newReleaseId();
-    const incoming = join(this.releasesDir, `.incoming-${id}`);
-    await mkdir(incoming, { mode: 0o755 });
-    let bytes = 0;
-    let files = 0;
-    try {
+    return this.publish(async (incoming) => {
+      await mkdir(incoming, { mode: 0o755 });
+      let bytes = 0;
+      let files = 0;
       const counter = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           bytes += chunk.length;
@@ -231,17 +240,8 @@ export class Releases {
         source.pipe(counter).pipe(unpack as unknown as NodeJS.WritableStream);
       });
       await links.make(incoming);
-      const dest = join(this.releasesDir, id);
-      await rename(incoming, dest);
-      await fsyncDir(this.releasesDir);
-    } catch (err) {
-      await rm(incoming, { recursive: true, force: true });
-      throw err;
-    }
-    const previous = await this.current();
-    await this.switchTo(id);
-    const pruned = await this.prune(o);
-    return { release: id, previous, files, bytes, pruned };
+      return { files, bytes };
+    }, o);
   }
 
   /**
@@ -249,24 +249,52 @@ export class Releases {
    * copy there is; symlinks are copied as symlinks) and switch to it.
    */
   async syncLocal(source: string, o: KeepPolicy): Promise<SyncResult> {
+    return this.publish(async (incoming) => {
+      const r = await runCommand('cp', ['-a', '--', `${source}/.`, incoming]);
+      if (r.code !== 0) throw new ContentError(`copying ${source} failed: ${r.stderr.trim() || `cp exited ${r.code}`}`);
+      return countTree(incoming);
+    }, o);
+  }
+
+  /**
+   * A new release: `write` makes its tree in releases/.incoming-<id>; the
+   * tree is flushed to disk, renamed into place, `current` switched to it
+   * and old releases pruned. Until the switch the live release is untouched;
+   * a failure (or a crash: prune removes leftovers) leaves no new release.
+   */
+  private async publish(write: (incoming: string) => Promise<{ files: number; bytes: number }>, o: KeepPolicy): Promise<SyncResult> {
     await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
     const id = newReleaseId();
     const incoming = join(this.releasesDir, `.incoming-${id}`);
+    const ms: SyncTimings = { write: 0, flush: 0, switch: 0, prune: 0 };
+    let t = performance.now();
+    const lap = () => {
+      const now = performance.now();
+      const took = Math.round(now - t);
+      t = now;
+      return took;
+    };
     let counted: { files: number; bytes: number };
     try {
-      const r = await runCommand('cp', ['-a', '--', `${source}/.`, incoming]);
-      if (r.code !== 0) throw new ContentError(`copying ${source} failed: ${r.stderr.trim() || `cp exited ${r.code}`}`);
-      counted = await countTree(incoming);
+      counted = await write(incoming);
+      ms.write = lap();
+      // The files' data on disk before any name leads to them: after a power
+      // loss right after the switch, `current` must not point at a tree whose
+      // files the disk never got (new files are not flushed by the renames).
+      await flushFileSystem(incoming);
       await rename(incoming, join(this.releasesDir, id));
       await fsyncDir(this.releasesDir);
+      ms.flush = lap();
     } catch (err) {
       await rm(incoming, { recursive: true, force: true });
       throw err;
     }
     const previous = await this.current();
     await this.switchTo(id);
+    ms.switch = lap();
     const pruned = await this.prune(o);
-    return { release: id, previous, ...counted, pruned };
+    ms.prune = lap();
+    return { release: id, previous, ...counted, pruned, ms };
   }
 
   /** Point `current` at an existing release (rollback). */

@@ -87,7 +87,8 @@ export function registerExport(program: Command): void {
 }
 
 function printSync(r: SyncResult & { export: string }, how: string): void {
-  console.log(`${r.export}: release ${r.release} is live (${r.files} files, ${r.bytes} bytes ${how}; previous ${r.previous ?? 'none'}${r.pruned.length ? `; pruned ${r.pruned.join(', ')}` : ''})`);
+  const ms = `server: write ${r.ms.write} ms, flush ${r.ms.flush} ms, switch ${r.ms.switch} ms, prune ${r.ms.prune} ms`;
+  console.log(`${r.export}: release ${r.release} is live (${r.files} files, ${r.bytes} bytes ${how}; previous ${r.previous ?? 'none'}${r.pruned.length ? `; pruned ${r.pruned.join(', ')}` : ''}; ${ms})`);
 }
 
 export function registerContent(program: Command): void {

@@ -72,6 +72,8 @@ test('sync: a new release, current switched, previous kept, old ones pruned', as
       writeFileSync(join(src, 'a', 'b.txt'), `b${i}\n`);
       const r = await rel.syncTar(Readable.from(await tarOf(src, i % 2 === 0)), opts);
       assert.equal(r.files, 2);
+      assert.deepEqual(Object.keys(r.ms), ['write', 'flush', 'switch', 'prune']);
+      assert.ok(Object.values(r.ms).every((ms) => Number.isInteger(ms) && ms >= 0), JSON.stringify(r.ms));
       assert.equal(r.previous, ids.at(-1) ?? null);
       ids.push(r.release);
       assert.equal(readFileSync(join(root, 'current', 'index.html'), 'utf8'), `v${i}\n`);
@@ -235,6 +237,34 @@ test('hostile archives are refused whole and the live release is untouched', asy
     assert.equal(r.files, 1);
     assert.equal(existsSync(join(root, 'current', 'dev')), false);
   } finally {
+    done();
+  }
+});
+
+test('a sync whose tree cannot be flushed to disk is refused whole: the live release stays, no new tree is left', async () => {
+  const { dir, root, rel, done } = setup();
+  const path = process.env.PATH;
+  try {
+    await rel.init();
+    const live = readlinkSync(join(root, 'current'));
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'index.html'), 'new');
+    const body = await tarOf(src);
+    // A `sync` that fails (a disk gone read-only, an I/O error), first on PATH.
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'sync'), '#!/bin/sh\necho "sync: I/O error" >&2\nexit 1\n', { mode: 0o755 });
+    process.env.PATH = `${bin}:${path}`;
+    await assert.rejects(rel.syncTar(Readable.from(body), opts), /cannot flush .* to disk: sync: I\/O error/);
+    assert.equal(readlinkSync(join(root, 'current')), live);
+    assert.deepEqual(readdirSync(join(root, 'releases')).filter((n) => n.startsWith('.incoming')), []);
+    assert.equal((await rel.list()).length, 1);
+    process.env.PATH = path;
+    assert.equal((await rel.syncTar(Readable.from(body), opts)).files, 1, 'with a working sync the same upload goes live');
+    assert.equal(readFileSync(join(root, 'current', 'index.html'), 'utf8'), 'new');
+  } finally {
+    process.env.PATH = path;
     done();
   }
 });
