@@ -27,6 +27,9 @@
 // rate split between them; pinned to CPUs 0..N-1, the server to the rest),
 // for machines with the cores to offer more.
 //   node dist/bench/dhcp.js --fuzz 20000000     (the codec/policy fuzz run, longer than npm test's)
+// Figures in docs/benchmarks.md: node dist/bench/dhcp.js --runs 3
+// bench:smoke args: --runs 1 --seconds 1 --rates 2000
+// bench:smoke needs: root perfdhcp kea-dhcp4 ss taskset
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -35,6 +38,7 @@ import { parseArgs } from 'node:util';
 import { NetLab, run } from '../test/helpers/netns.js';
 import { NsRackboot } from '../test/helpers/ns-server.js';
 import { fuzz } from '../test/unit/dhcp/fuzz.js';
+import { printResult } from './lib/result.js';
 
 const { values } = parseArgs({
   options: {
@@ -328,10 +332,8 @@ async function main(): Promise<void> {
   for (const [name, rates] of results) console.log(`${name}: runs ${rates.map((x) => x.toFixed(0)).join(', ')} exchanges/s; median ${median(rates).toFixed(0)}`);
   const rb = results.get('rackboot');
   const k = results.get('kea');
-  if (rb && k) {
-    const ratio = median(rb) / Math.max(1, median(k));
-    console.log(`ratio rackboot/kea: ${ratio.toFixed(2)} (bar 1.5)`);
-  }
+  const ratio = rb && k ? median(rb) / Math.max(1, median(k)) : undefined;
+  if (ratio !== undefined) console.log(`ratio rackboot/kea: ${ratio.toFixed(2)} (bar 1.5)`);
   // The server's CPU per exchange at its highest held step: what it would hold on a core of its own.
   for (const [name, us] of cpuCost) {
     const m = median(us);
@@ -343,7 +345,8 @@ async function main(): Promise<void> {
   // perfdhcp's CPU is printed per step, but at 10,000/s and more it is mostly its busy-poll:
   // it says which core perfdhcp filled, not what an exchange costs it. Not a ceiling.
   if (clientCost.length) console.log(`perfdhcp's CPU per exchange at the highest held steps (busy-polling at >= 10,000/s): median ${median(clientCost).toFixed(1)} µs`);
-  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const held = [...results].map(([name, rates]) => `${name} ${median(rates).toFixed(0)}`).join(', ');
+  printResult('dhcp', `held exchanges/s (median of ${RUNS} runs): ${held}${ratio !== undefined ? `; ratio rackboot/kea ${ratio.toFixed(2)}x (bar 1.5x)` : ''}`);
 }
 
 try {
