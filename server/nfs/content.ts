@@ -62,14 +62,21 @@ export class ContentError extends Error {
   }
 }
 
+/** Regular files under dir and their bytes: one `find` (a stat per file, in C), else a walk here (busybox find has no -printf). */
 async function countTree(dir: string): Promise<{ files: number; bytes: number }> {
-  const paths = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
-  let bytes = 0;
-  // Many lstat calls in flight at once: one after another, each waits for a thread-pool round trip.
-  for (let i = 0; i < paths.length; i += 64) {
-    for (const st of await Promise.all(paths.slice(i, i + 64).map((p) => lstat(p)))) bytes += st.size;
+  const r = await runCommand('find', [dir, '-type', 'f', '-printf', '%s\\n']);
+  if (r.code === 0) {
+    const sizes = r.stdout.split('\n').filter(Boolean);
+    return { files: sizes.length, bytes: sizes.reduce((a, x) => a + Number(x), 0) };
   }
-  return { files: paths.length, bytes };
+  let files = 0;
+  let bytes = 0;
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    files++;
+    bytes += (await lstat(join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))).size;
+  }
+  return { files, bytes };
 }
 
 export interface KeepPolicy {
@@ -292,7 +299,7 @@ export class Releases {
     const previous = await this.current();
     await this.switchTo(id);
     ms.switch = lap();
-    const pruned = await this.prune(o);
+    const pruned = await this.prune(o, { wait: false });
     ms.prune = lap();
     return { release: id, previous, ...counted, pruned, ms };
   }
@@ -362,15 +369,23 @@ export class Releases {
    * releases/.retired.json (written at each switch); a release with no
    * record (made by an older rackboot, or a sync that died before its
    * switch) counts from now. Also removes leftovers of interrupted syncs.
+   *
+   * A pruned release is renamed to releases/.pruned-<id> at once (it is no
+   * release from then on) and its files are deleted after; with `wait`
+   * false (a sync) the answer does not wait for that: deleting 20,000 files
+   * takes seconds here. A deletion cut short by a crash is finished by the
+   * next prune.
    */
-  async prune(o: KeepPolicy): Promise<string[]> {
+  async prune(o: KeepPolicy, { wait = true }: { wait?: boolean } = {}): Promise<string[]> {
     const now = this.now();
     const cur = await this.current();
     const all = await readdir(this.releasesDir).catch(() => [] as string[]);
+    // Deleted once .retired.json is written: its fsync would otherwise wait for the deletions' journal work.
+    const trees: string[] = [];
     for (const n of all) {
-      // An interrupted sync's leftovers (a running one is serialized by the caller), and old `current` links.
+      // An interrupted sync's leftovers (a running one is serialized by the caller), pruned trees, old `current` links.
       const linkAt = /^\.current-(\d+)-/.exec(n);
-      if (n.startsWith('.incoming-') || (linkAt && now - Number(linkAt[1]) > o.graceMs)) await rm(join(this.releasesDir, n), { recursive: true, force: true });
+      if (n.startsWith('.incoming-') || n.startsWith(PRUNED) || (linkAt && now - Number(linkAt[1]) > o.graceMs)) trees.push(join(this.releasesDir, n));
     }
     const ids = all.filter((n) => RELEASE_ID.test(n));
     const retired = await this.readRetired();
@@ -379,9 +394,38 @@ export class Releases {
     // Most recently live first (ties: newest id first): those are the rollback targets worth keeping.
     old.sort((a, b) => retired[b]! - retired[a]! || (a < b ? 1 : -1));
     const gone = old.slice(Math.max(o.keep, 1)).filter((id) => now - retired[id]! >= o.graceMs);
-    for (const id of gone) await rm(join(this.releasesDir, id), { recursive: true, force: true });
+    for (const id of gone) {
+      const away = join(this.releasesDir, `${PRUNED}${id}`);
+      await rename(join(this.releasesDir, id), away);
+      trees.push(away);
+    }
     const kept = Object.fromEntries(Object.entries(retired).filter(([id]) => ids.includes(id) && !gone.includes(id)));
     await this.writeRetired(kept);
+    const deleting = trees.map(deleteTree);
+    if (wait) await Promise.all(deleting);
     return gone;
   }
+
+  /** Until every deletion started by a prune has finished (tests; a server stopping). */
+  static async settled(): Promise<void> {
+    while (deletions.size) await Promise.all(deletions.values());
+  }
+}
+
+/** In releases/: a pruned release's tree while its files are deleted. */
+const PRUNED = '.pruned-';
+
+/** Trees being deleted, by path: a second prune joins a deletion instead of racing it. */
+const deletions = new Map<string, Promise<void>>();
+
+/** Delete a tree; failures are left for the next prune. */
+function deleteTree(path: string): Promise<void> {
+  let p = deletions.get(path);
+  if (!p) {
+    p = rm(path, { recursive: true, force: true })
+      .catch(() => undefined)
+      .finally(() => deletions.delete(path));
+    deletions.set(path, p);
+  }
+  return p;
 }

@@ -150,6 +150,28 @@ test('after a rollback, a sync keeps the release that was live until then (grace
   }
 });
 
+test('a pruned release is renamed away at once and deleted after (a sync does not wait for it); a deletion cut short is finished by the next prune', async () => {
+  const { dir, root, rel, done } = setup();
+  try {
+    const ids = await syncEach(dir, rel, ['v0', 'v1'], { keep: 0, graceMs: 0, maxBytes: 1e6 });
+    const src = join(dir, 'src');
+    mkdirSync(join(src, 'many'), { recursive: true });
+    for (let i = 0; i < 200; i++) writeFileSync(join(src, 'many', `f${i}`), 'x');
+    const r = await rel.syncTar(Readable.from(await tarOf(src)), { keep: 0, graceMs: 0, maxBytes: 1e7 });
+    assert.deepEqual(r.pruned, [ids[0]]);
+    assert.deepEqual(releaseDirs(root), [ids[1], r.release].sort(), 'the pruned release is no release any more when the sync answers');
+    await Releases.settled();
+    assert.deepEqual(readdirSync(join(root, 'releases')).filter((n) => n.startsWith('.pruned-')), [], 'and its tree is gone once deleted');
+    // A deletion a crash cut short: the next prune removes what is left.
+    mkdirSync(join(root, 'releases', `.pruned-${ids[1]}`, 'a', 'b'), { recursive: true });
+    writeFileSync(join(root, 'releases', `.pruned-${ids[1]}`, 'a', 'b', 'c'), 'left');
+    await rel.prune({ keep: 5, graceMs: 0 });
+    assert.deepEqual(readdirSync(join(root, 'releases')).filter((n) => n.startsWith('.pruned-')), []);
+  } finally {
+    done();
+  }
+});
+
 test('a release made by an older rackboot (no record of when it stopped being live) gets the grace time from now', async () => {
   const { dir, root, rel, done } = setup();
   try {
