@@ -36,6 +36,7 @@ import { startTestServer } from '../test/helpers/server.js';
 import { nfsCat } from '../test/helpers/nfs.js';
 import { nfsServiceFactory } from '../server/nfs/service.js';
 import { waitForLine, logSize } from '../server/nfs/log-watch.js';
+import { Releases } from '../server/nfs/content.js';
 import { c as tarCreate } from 'tar';
 import { printResult } from './lib/result.js';
 
@@ -215,8 +216,9 @@ function serverParts(out: string): Record<string, number> {
 /** Wall time of a command, ms; throws on a non-zero exit. */
 async function timed(cmd: string, args: string[]): Promise<{ ms: number; out: string }> {
   const t0 = performance.now();
-  const r = await run(cmd, args);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  // A copy of 20,000 files can take minutes on a busy shared disk.
+  const r = await run(cmd, args, { timeoutMs: 30 * 60_000 });
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
   return { ms: performance.now() - t0, out: r.stdout };
 }
 
@@ -249,12 +251,20 @@ async function syncSpeed(files: number): Promise<string> {
     for (let r = 0; r < RUNS; r++) {
       add('start', (await timed(process.execPath, [CLI, 'content', '--help'])).ms);
       add('pack', await packMs(src));
+      // The server deletes a pruned release after it answers: timed apart, so the next step does not share the disk with it.
+      const deleted = async () => {
+        const t0 = performance.now();
+        await Releases.settled();
+        return performance.now() - t0;
+      };
       const up = await timed(process.execPath, [CLI, 'content', 'sync', src, 'www', ...api]);
       add('upload', up.ms);
       for (const [k, v] of Object.entries(serverParts(up.out))) add(`upload ${k}`, v);
+      add('upload deleted', await deleted());
       const lo = await timed(process.execPath, [CLI, 'content', 'sync', '--local', src, 'www', ...api]);
       add('local', lo.ms);
       for (const [k, v] of Object.entries(serverParts(lo.out))) add(`local ${k}`, v);
+      add('local deleted', await deleted());
       mkdirSync(join(tmp, 'cp'), { recursive: true });
       const dest = join(tmp, 'cp', `r${r}`);
       add('cp', (await timed('cp', ['-a', src, dest])).ms);
@@ -267,7 +277,7 @@ async function syncSpeed(files: number): Promise<string> {
     }
     const m = (k: string) => median(t[k]!);
     const runs = (k: string) => `${t[k]!.map((x) => x.toFixed(0)).join(', ')} ms; median ${m(k).toFixed(0)} ms`;
-    const parts = (k: string) => ['write', 'flush', 'switch', 'prune'].map((p) => `${p} ${m(`${k} ${p}`).toFixed(0)}`).join(', ');
+    const parts = (k: string) => ['write', 'flush', 'switch', 'prune'].map((p) => `${p} ${m(`${k} ${p}`).toFixed(0)}`).join(', ') + `; after the answer, deleting the pruned release ${m(`${k} deleted`).toFixed(0)}`;
     console.log(`\ncontent sync of ${files} files (${mb.toFixed(1)} MB), ${RUNS} runs each, ${availableParallelism()} cores:`);
     console.log(`  rackboot content sync (CLI process, tar, HTTP upload, unpack, flush, switch, prune): ${runs('upload')}`);
     console.log(`    server's part (medians, ms): ${parts('upload')}`);
