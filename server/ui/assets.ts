@@ -41,6 +41,8 @@ function walk(dir: string, into: Map<string, string>, base = dir): void {
 
 export interface AssetTable {
   get(path: string): Asset | undefined;
+  /** Every JavaScript module, for the page to preload at once instead of one import level at a time. */
+  modules: string[];
   /** Why the dashboard cannot work (its compiled client is missing), or undefined. */
   problem: string | undefined;
 }
@@ -63,5 +65,6 @@ export function loadAssets(root = PACKAGE_ROOT): AssetTable {
     table.set(path, { body, type: TYPES[extname(file)]!, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
   }
   const problem = table.has('app/main.js') ? undefined : `the dashboard's client is not built (${relative(process.cwd(), join(compiled, 'app', 'main.js')) || compiled} is missing): run npm run build`;
-  return { get: (p) => table.get(p), problem };
+  const modules = [...table.keys()].filter((p) => /\.(m?js)$/.test(p)).sort();
+  return { get: (p) => table.get(p), modules, problem };
 }

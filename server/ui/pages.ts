@@ -51,14 +51,15 @@ ${o.error ? `<p class="error" role="alert">${esc(o.error)}</p>` : ''}
 `;
 }
 
-export function shellPage(o: { cluster: string; csrf: string; role: string; services: readonly string[] }): string {
+export function shellPage(o: { cluster: string; csrf: string; role: string; services: readonly string[]; modules: readonly string[] }): string {
   return `${head(`rackboot · ${o.cluster}`)}
 <meta name="rackboot-csrf" content="${esc(o.csrf)}">
 <meta name="rackboot-role" content="${esc(o.role)}">
 <meta name="rackboot-services" content="${esc(o.services.join(' '))}">
 <meta name="rackboot-cluster" content="${esc(o.cluster)}">
 <script type="importmap">${IMPORT_MAP}</script>
-<link rel="modulepreload" href="${ASSET_PREFIX}app/main.js">
+${o.modules.map((m) => `<link rel="modulepreload" href="${ASSET_PREFIX}${m}">`).join('\n')}
+<link rel="preload" href="/api/v1/rack" as="fetch" crossorigin="anonymous">
 <script type="module" src="${ASSET_PREFIX}app/main.js"></script>
 </head>
 <body>

@@ -77,9 +77,9 @@ export function uiPublicRoutes(d: UiRouteDeps): FastifyPluginAsync {
       app.get(page, { schema: { hide: true } }, async (req, reply) => {
         const s = d.sessions.of(req);
         if (!s) return reply.redirect(`/signin?next=${encodeURIComponent(req.url)}`, 303);
-        const problem = d.assets().problem;
-        if (problem) return html(reply, 503, `<!doctype html><title>rackboot</title><p>${problem}</p>`);
-        return html(reply, 200, shellPage({ cluster: d.cluster, csrf: s.csrf, role: s.role, services: d.services() }));
+        const assets = d.assets();
+        if (assets.problem) return html(reply, 503, `<!doctype html><title>rackboot</title><p>${assets.problem}</p>`);
+        return html(reply, 200, shellPage({ cluster: d.cluster, csrf: s.csrf, role: s.role, services: d.services(), modules: assets.modules }));
       });
     }
 

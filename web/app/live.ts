@@ -8,6 +8,8 @@ import { advance } from '../shared/boot-state.js';
 import { noteUnknown, type LiveEvent, type NodeChange, type RackRow, type RackSnapshot, type UnknownMac } from '../shared/rack.js';
 
 type Listener = () => void;
+
+const APPLY_MS = 100;
 export type Connection = 'connecting' | 'live' | 'reconnecting';
 
 class Live {
@@ -20,11 +22,17 @@ class Live {
   connection: Connection = 'connecting';
   /** Bumped at every change: what components compare. */
   version = 0;
+  /** Bumped when nodes come, go or change in the registry (not when their state changes): the rack's list depends on it. */
+  membership = 0;
   private readonly listeners = new Set<Listener>();
+  /** Per node: the tiles showing it, told when its row changes, so a boot storm re-renders only their tiles. */
+  private readonly rowListeners = new Map<string, Set<Listener>>();
+  private changedRows = new Set<string>();
   private readonly eventListeners = new Set<(e: LiveEvent) => void>();
   private readonly imageListeners = new Set<(image: { name: string; current: string | null }) => void>();
   private pending: Array<{ type: 'event'; e: LiveEvent } | { type: 'node'; c: NodeChange }> = [];
   private scheduled = false;
+  private lastApply = -Infinity;
   private syncing = false;
   private source: EventSource | undefined;
   private wasOpen = false;
@@ -47,6 +55,8 @@ class Live {
       this.unknown = new Map(snap.unknown.slice().reverse().map((u) => [u.mac, u]));
       this.pending = this.pending.filter((p) => p.type === 'node' || p.e.ts >= snap.serverTime);
       this.loaded = true;
+      this.membership++;
+      for (const name of this.rowListeners.keys()) this.changedRows.add(name);
       this.loadError = undefined;
     } catch (e) {
       this.loadError = (e as Error).message;
@@ -63,7 +73,7 @@ class Live {
     es.addEventListener('node', (m) => this.queue({ type: 'node', c: JSON.parse((m as MessageEvent<string>).data) as NodeChange }));
     es.addEventListener('image', (m) => {
       const img = JSON.parse((m as MessageEvent<string>).data) as { name: string; current: string | null };
-      for (const [name, r] of this.rows) if (r.image === img.name) this.rows.set(name, { ...r, imageCurrent: img.current });
+      for (const [name, r] of this.rows) if (r.image === img.name) this.setRow({ ...r, imageCurrent: img.current });
       for (const l of this.imageListeners) l(img);
       this.changed();
     });
@@ -92,24 +102,37 @@ class Live {
     this.schedule();
   }
 
+  /**
+   * Apply in the next animation frame, at most every APPLY_MS: each update
+   * has a fixed cost (style, paint, compositing) whatever it changes, and a
+   * tenth of a second is still live to an operator.
+   */
   private schedule(): void {
     if (this.scheduled || this.syncing) return;
     this.scheduled = true;
-    // A hidden tab gets no animation frames: apply on a timer there.
-    if (document.hidden) setTimeout(() => this.applyPending(), 250);
-    else requestAnimationFrame(() => this.applyPending());
+    const wait = Math.max(0, this.lastApply + APPLY_MS - performance.now());
+    setTimeout(() => {
+      // A hidden tab gets no animation frames: apply at once there.
+      if (document.hidden) this.applyPending();
+      else requestAnimationFrame(() => this.applyPending());
+    }, wait);
   }
 
   private applyPending(): void {
     this.scheduled = false;
+    this.lastApply = performance.now();
     const batch = this.pending;
     this.pending = [];
     for (const item of batch) {
       if (item.type === 'node') {
         const c = item.c;
-        if (c.op === 'delete') this.rows.delete(c.name);
-        else {
-          this.rows.set(c.row.name, c.row);
+        if (c.op === 'delete') {
+          this.rows.delete(c.name);
+          this.membership++;
+        } else {
+          // A registry change may move the node between groups or networks: the filtered list is redone.
+          this.membership++;
+          this.setRow(c.row);
           for (const i of c.row.interfaces) this.unknown.delete(i.mac);
         }
         continue;
@@ -117,16 +140,35 @@ class Live {
       const e = item.e;
       if (e.node !== null) {
         const row = this.rows.get(e.node);
-        if (row) this.rows.set(e.node, { ...row, boot: advance(row.boot, e) });
+        if (row) this.setRow({ ...row, boot: advance(row.boot, e) });
       } else noteUnknown(this.unknown, e);
       for (const l of this.eventListeners) l(e);
     }
     this.changed();
   }
 
+  private setRow(row: RackRow): void {
+    this.rows.set(row.name, row);
+    this.changedRows.add(row.name);
+  }
+
   private changed(): void {
     this.version++;
     for (const l of this.listeners) l();
+    const rows = this.changedRows;
+    this.changedRows = new Set();
+    for (const name of rows) for (const l of this.rowListeners.get(name) ?? []) l();
+  }
+
+  /** Told when this node's row changes. */
+  onRow(name: string, l: Listener): () => void {
+    let set = this.rowListeners.get(name);
+    if (!set) this.rowListeners.set(name, (set = new Set()));
+    set.add(l);
+    return () => {
+      set.delete(l);
+      if (!set.size) this.rowListeners.delete(name);
+    };
   }
 
   subscribe(l: Listener): () => void {

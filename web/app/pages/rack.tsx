@@ -2,7 +2,7 @@
 // timeline, filters by group, state and network, search by name or MAC,
 // all live. Built for thousands of nodes: a tile re-renders only when its
 // row changed or its "ago" text would.
-import { Component } from 'preact';
+import { Component, type ComponentChild } from 'preact';
 import { useMemo, useRef } from 'preact/hooks';
 import { STATES, STATE_LABEL, type NodeState } from '../../shared/boot-state.js';
 import type { RackRow } from '../../shared/rack.js';
@@ -59,22 +59,47 @@ const versionNote = (r: RackRow) => {
 };
 
 interface TileProps {
-  row: RackRow;
+  name: string;
   now: number;
 }
 
-/** One node. shouldComponentUpdate keeps a 2,000-node rack cheap: most events change one tile. */
-class Tile extends Component<TileProps> {
-  private shownAgo = '';
-  override shouldComponentUpdate(next: TileProps) {
-    return next.row !== this.props.row || ago(next.row.boot.last, next.now) !== this.shownAgo;
+/**
+ * One node, re-rendered only when its own row changes (it listens to its
+ * row, not to the rack) or its "ago" text would: during a boot storm a
+ * frame re-renders the tiles that changed, not 2,000.
+ */
+abstract class NodeView extends Component<TileProps> {
+  protected shown: RackRow | undefined;
+  protected shownAgo = '';
+  private off: (() => void) | undefined;
+  override componentDidMount() {
+    this.off = live.onRow(this.props.name, () => {
+      if (live.rows.get(this.props.name) !== this.shown) this.forceUpdate();
+    });
   }
-  override render({ row, now }: TileProps) {
+  override componentWillUnmount() {
+    this.off?.();
+  }
+  override shouldComponentUpdate(next: TileProps) {
+    const row = live.rows.get(next.name);
+    return row !== this.shown || ago(row?.boot.last ?? null, next.now) !== this.shownAgo;
+  }
+  override render({ name, now }: TileProps) {
+    const row = live.rows.get(name);
+    this.shown = row;
+    if (!row) return null;
     this.shownAgo = ago(row.boot.last, now);
+    return this.draw(row);
+  }
+  protected abstract draw(row: RackRow): ComponentChild;
+}
+
+class Tile extends NodeView {
+  protected draw(row: RackRow) {
     const s = row.boot.state;
     return (
-      <li class={`tile state-${s}`}>
-        <a href={`/nodes/${encodeURIComponent(row.name)}`} data-node={row.name} aria-label={`${row.name}: ${STATE_LABEL[s]}`}>
+      <div role="listitem" class={`tile state-${s}`}>
+        <a href={`/nodes/${encodeURIComponent(row.name)}`} data-node={row.name}>
           <span class="tile-name">{row.name}</span>
           <span class="tile-state">{STATE_LABEL[s]}</span>
           <span class="tile-addr">{row.interfaces.map((i) => i.ipv4 || i.mac).join(' ')}</span>
@@ -83,18 +108,13 @@ class Tile extends Component<TileProps> {
           </span>
           <span class="tile-ago">{this.shownAgo}</span>
         </a>
-      </li>
+      </div>
     );
   }
 }
 
-class Row extends Component<TileProps> {
-  private shownAgo = '';
-  override shouldComponentUpdate(next: TileProps) {
-    return next.row !== this.props.row || ago(next.row.boot.last, next.now) !== this.shownAgo;
-  }
-  override render({ row, now }: TileProps) {
-    this.shownAgo = ago(row.boot.last, now);
+class Row extends NodeView {
+  protected draw(row: RackRow) {
     const s = row.boot.state;
     return (
       <tr class={`state-${s}`}>
@@ -117,28 +137,94 @@ class Row extends Component<TileProps> {
   }
 }
 
-/** Arrow keys move between tiles (by their place on screen), Home/End to the first/last. */
-function onGridKey(e: KeyboardEvent): void {
+interface ListProps {
+  names: string[];
+  now: number;
+  view: 'tiles' | 'rows';
+}
+
+/** Rows of tiles per chunk: the browser skips rendering chunks off screen (content-visibility). */
+const CHUNK_ROWS = 8;
+
+/**
+ * The list re-renders when which nodes it shows changes, or the clock ticks;
+ * never for a state change alone. Tiles come in chunks of whole rows, each
+ * rendered by the browser only near the screen: 30 chunks for it to track
+ * instead of 2,000 tiles, so a frame of a boot storm costs the tiles that
+ * changed.
+ */
+class NodeList extends Component<ListProps, { cols: number | undefined }> {
+  private el: HTMLElement | null = null;
+  private resize: ResizeObserver | undefined;
+  override state = { cols: undefined as number | undefined };
+  override componentDidMount() {
+    this.measure();
+    this.resize = new ResizeObserver(() => this.measure());
+    if (this.el) this.resize.observe(this.el);
+  }
+  override componentWillUnmount() {
+    this.resize?.disconnect();
+  }
+  /** Columns of the tile grid, as CSS lays them out: repeat(auto-fill, minmax(11.5em, 1fr)), gap 0.4em. */
+  private measure() {
+    if (!this.el) return;
+    const em = parseFloat(getComputedStyle(this.el).fontSize) || 15;
+    const cols = Math.max(1, Math.floor((this.el.clientWidth + 0.4 * em) / (11.9 * em)));
+    if (cols !== this.state.cols) this.setState({ cols });
+  }
+  override shouldComponentUpdate(next: ListProps, state: { cols: number | undefined }) {
+    return next.names !== this.props.names || next.now !== this.props.now || next.view !== this.props.view || state.cols !== this.state.cols;
+  }
+  override render({ names, now, view }: ListProps, { cols }: { cols: number | undefined }) {
+    if (view === 'tiles') {
+      const per = (cols ?? 0) * CHUNK_ROWS;
+      const chunks: string[][] = [];
+      for (let i = 0; per && i < names.length; i += per) chunks.push(names.slice(i, i + per));
+      return (
+        <div class="tiles" id="rack" role="list" aria-label="Nodes" onKeyDown={(e) => onGridKey(e, cols ?? 1)} ref={(el) => void (this.el = el)}>
+          {chunks.map((c, i) => (
+            <div key={i} class="chunk" role="none" style={{ '--rows': String(Math.ceil(c.length / cols!)), '--cols': String(cols) }}>
+              {c.map((n) => (
+                <Tile key={n} name={n} now={now} />
+              ))}
+            </div>
+          ))}
+        </div>
+      );
+    }
+    return (
+      <table class="rows" id="rack">
+        <caption class="visually-hidden">Nodes</caption>
+        <thead>
+          <tr>
+            <th scope="col">Node</th>
+            <th scope="col">State</th>
+            <th scope="col">Addresses</th>
+            <th scope="col">MACs</th>
+            <th scope="col">Group</th>
+            <th scope="col">Image</th>
+            <th scope="col">Last event</th>
+          </tr>
+        </thead>
+        <tbody>
+          {names.map((n) => (
+            <Row key={n} name={n} now={now} />
+          ))}
+        </tbody>
+      </table>
+    );
+  }
+}
+
+const collator = new Intl.Collator(undefined, { numeric: true });
+
+/** Arrow keys move between tiles (up and down by a row of `cols`), Home/End to the first/last. */
+function onGridKey(e: KeyboardEvent, cols: number): void {
   const links = [...(e.currentTarget as HTMLElement).querySelectorAll<HTMLAnchorElement>('a[data-node]')];
   const i = links.indexOf(document.activeElement as HTMLAnchorElement);
   if (i < 0) return;
-  let to = -1;
-  if (e.key === 'ArrowRight') to = i + 1;
-  else if (e.key === 'ArrowLeft') to = i - 1;
-  else if (e.key === 'Home') to = 0;
-  else if (e.key === 'End') to = links.length - 1;
-  else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-    const here = links[i]!.getBoundingClientRect();
-    const dir = e.key === 'ArrowDown' ? 1 : -1;
-    // The nearest tile in the next row, in the same column.
-    for (let j = i + dir; j >= 0 && j < links.length; j += dir) {
-      const r = links[j]!.getBoundingClientRect();
-      if (dir * (r.top - here.top) > here.height / 2 && Math.abs(r.left - here.left) < here.width / 2) {
-        to = j;
-        break;
-      }
-    }
-  } else return;
+  const to = { ArrowRight: i + 1, ArrowLeft: i - 1, ArrowDown: i + cols, ArrowUp: i - cols, Home: 0, End: links.length - 1 }[e.key];
+  if (to === undefined) return;
   e.preventDefault();
   links[Math.max(0, Math.min(links.length - 1, to))]?.focus();
 }
@@ -149,17 +235,20 @@ export function RackPage() {
   const { query } = useLocation();
   const f = readFilters(query);
   const search = useRef<HTMLInputElement>(null);
-  const rows = [...live.rows.values()];
   const set = (k: keyof Filters, v: string) => writeFilters({ ...f, [k]: v });
 
-  const groups = useMemo(() => [...new Set(rows.map((r) => r.group ?? ''))].sort(), [live.version]);
-  const networks = useMemo(() => [...new Set(rows.flatMap((r) => r.interfaces.map((i) => i.network)))].sort(), [live.version]);
-  const shown = useMemo(() => rows.filter((r) => matches(r, f)).sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true })), [live.version, f.q, f.group, f.state, f.network]);
-  const counts = useMemo(() => {
-    const c = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<NodeState, number>;
-    for (const r of rows) c[r.boot.state]++;
-    return c;
-  }, [live.version]);
+  // Sorted once per registry change, not per event.
+  const sorted = useMemo(() => [...live.rows.values()].sort((a, b) => collator.compare(a.name, b.name)), [live.membership]);
+  const groups = useMemo(() => [...new Set(sorted.map((r) => r.group ?? ''))].sort(), [sorted]);
+  const networks = useMemo(() => [...new Set(sorted.flatMap((r) => r.interfaces.map((i) => i.network)))].sort(), [sorted]);
+  // A state filter's result moves with every event; the others only with the registry.
+  const names = useMemo(
+    () => sorted.filter((r) => matches(live.rows.get(r.name) ?? r, f)).map((r) => r.name),
+    [sorted, f.q, f.group, f.state, f.network, f.state ? live.version : 0],
+  );
+  const counts = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<NodeState, number>;
+  for (const r of live.rows.values()) counts[r.boot.state]++;
+  const total = live.rows.size;
 
   return (
     <section aria-labelledby="page-title">
@@ -223,35 +312,9 @@ export function RackPage() {
         </fieldset>
       </form>
       <p class="summary" role="status" id="rack-summary">
-        {live.loaded ? `${shown.length} of ${rows.length} nodes` : 'Loading…'}
+        {live.loaded ? `${names.length} of ${total} nodes` : 'Loading…'}
       </p>
-      {f.view === 'tiles' ? (
-        <ul class="tiles" id="rack" aria-label="Nodes" onKeyDown={onGridKey}>
-          {shown.map((r) => (
-            <Tile key={r.name} row={r} now={now} />
-          ))}
-        </ul>
-      ) : (
-        <table class="rows" id="rack">
-          <caption class="visually-hidden">Nodes</caption>
-          <thead>
-            <tr>
-              <th scope="col">Node</th>
-              <th scope="col">State</th>
-              <th scope="col">Addresses</th>
-              <th scope="col">MACs</th>
-              <th scope="col">Group</th>
-              <th scope="col">Image</th>
-              <th scope="col">Last event</th>
-            </tr>
-          </thead>
-          <tbody>
-            {shown.map((r) => (
-              <Row key={r.name} row={r} now={now} />
-            ))}
-          </tbody>
-        </table>
-      )}
+      <NodeList names={names} now={now} view={f.view} />
     </section>
   );
 }
