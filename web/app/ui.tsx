@@ -29,9 +29,10 @@ export function Notice({ children }: { children: ComponentChildren }) {
 
 /**
  * A button that runs an API call: disabled while it runs, then shows the
- * API's error text beside it when it was refused.
+ * API's error text beside it when it was refused. `name`: a fuller
+ * accessible name than the visible label (it must start with the label).
  */
-export function ActionButton(props: { label: string; run: () => Promise<unknown>; confirm?: string; class?: string; disabled?: boolean; title?: string }) {
+export function ActionButton(props: { label: string; run: () => Promise<unknown>; confirm?: string; class?: string; disabled?: boolean; title?: string; name?: string }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
   const click = async () => {
@@ -48,7 +49,7 @@ export function ActionButton(props: { label: string; run: () => Promise<unknown>
   };
   return (
     <span class="action">
-      <button type="button" class={props.class} disabled={busy || props.disabled} title={props.title} onClick={() => void click()}>
+      <button type="button" class={props.class} disabled={busy || props.disabled} title={props.title} aria-label={props.name} onClick={() => void click()}>
         {busy ? `${props.label}…` : props.label}
       </button>
       <ErrorNote error={error} />

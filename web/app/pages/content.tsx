@@ -53,7 +53,8 @@ function Releases({ exp, servedBy }: { exp: ExportOut; servedBy: Map<string, str
             <td>
               {!r.current && canChange() ? (
                 <ActionButton
-                  label={`Activate ${r.id}`}
+                  label="Activate"
+                  name={`Activate ${r.id}`}
                   confirm={`Make ${r.id} the live content of ${exp.name}? Blades follow within seconds.`}
                   run={async () => {
                     await api('POST', `/exports/${encodeURIComponent(exp.name)}/releases/${encodeURIComponent(r.id)}/activate`);

@@ -105,7 +105,7 @@ export function NetworksPage() {
   usePoll(leases.reload, 5000);
   const [open, setOpen] = useState<string>();
   const rows = [...live.rows.values()];
-  const unknown = [...live.unknown.values()].reverse();
+  const unknown = [...live.unknown.values()].sort((a, b) => b.lastSeen - a.lastSeen);
   const discovered = rows.filter((r) => r.discovered);
   const inUse = (leases.data ?? []).filter((l) => l.state === 'bound' || l.state === 'offered');
   return (
@@ -217,7 +217,8 @@ export function NetworksPage() {
       <section aria-labelledby="leases-h">
         <h2 id="leases-h">Leases in use</h2>
         {leases.error ? <Notice>{leases.error}</Notice> : null}
-        {leases.data ? (
+        {leases.data && !inUse.length ? <p>No leases in use.</p> : null}
+        {inUse.length ? (
           <table class="leases">
             <thead>
               <tr>
