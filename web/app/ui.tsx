@@ -3,7 +3,8 @@
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { STATE_LABEL, type NodeState } from '../shared/boot-state.js';
-import { errorText } from './api.js';
+import { api, errorText } from './api.js';
+import { clock } from './format.js';
 
 export function StateBadge({ state }: { state: NodeState }) {
   return <span class={`badge state-${state}`}>{STATE_LABEL[state]}</span>;
@@ -96,5 +97,73 @@ export function PageTitle({ children }: { children: ComponentChildren }) {
     <h1 id="page-title" tabIndex={-1}>
       {children}
     </h1>
+  );
+}
+
+/** A table's header row; `action`: a last column for buttons, named for screen readers only. */
+export function Head({ cols, action }: { cols: string[]; action?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        {cols.map((c) => (
+          <th scope="col" key={c}>
+            {c}
+          </th>
+        ))}
+        {action ? (
+          <th scope="col">
+            <span class="visually-hidden">Action</span>
+          </th>
+        ) : null}
+      </tr>
+    </thead>
+  );
+}
+
+export interface LeaseView {
+  network: string;
+  ipv4: string;
+  mac: string;
+  state: string;
+  expiresAt: string;
+  node?: string | null;
+}
+
+/** DHCP leases; with `owners`, a column linking each to its node. */
+export function LeaseTable({ leases, owners }: { leases: LeaseView[]; owners?: boolean }) {
+  return (
+    <table class="leases">
+      <Head cols={['Address', 'Network', 'MAC', ...(owners ? ['Node'] : []), 'State', 'Expires']} />
+      <tbody>
+        {leases.map((l) => (
+          <tr key={`${l.network}/${l.ipv4}`}>
+            <td>{l.ipv4}</td>
+            <td>{l.network}</td>
+            <td class="mono">{l.mac}</td>
+            {owners ? <td>{l.node ? <a href={`/nodes/${encodeURIComponent(l.node)}`}>{l.node}</a> : 'unknown'}</td> : null}
+            <td>{l.state}</td>
+            <td>{clock(l.expiresAt)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** The registry's groups as a labelled select ("" for none). */
+export function GroupSelect({ value, onChange }: { value: string; onChange: (group: string) => void }) {
+  const groups = useLoad(() => api<Array<{ name: string }>>('GET', '/groups'), []);
+  return (
+    <label>
+      Group
+      <select value={value} onChange={(e) => onChange(e.currentTarget.value)}>
+        <option value="">(none)</option>
+        {(groups.data ?? []).map((g) => (
+          <option key={g.name} value={g.name}>
+            {g.name}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }

@@ -5,7 +5,7 @@ import { api, canChange } from '../api.js';
 import { clock } from '../format.js';
 import { live, useLive } from '../live.js';
 import { releaseOf } from '../../shared/boot-state.js';
-import { ActionButton, Notice, PageTitle, useLoad } from '../ui.js';
+import { ActionButton, Head, Notice, PageTitle, useLoad } from '../ui.js';
 
 interface ExportOut {
   name: string;
@@ -32,16 +32,7 @@ function Releases({ exp, servedBy }: { exp: ExportOut; servedBy: Map<string, str
   return (
     <table class="releases">
       <caption>Releases of {exp.name}, oldest first</caption>
-      <thead>
-        <tr>
-          <th scope="col">Release</th>
-          <th scope="col">Made</th>
-          <th scope="col">Served by</th>
-          <th scope="col">
-            <span class="visually-hidden">Action</span>
-          </th>
-        </tr>
-      </thead>
+      <Head cols={['Release', 'Made', 'Served by']} action />
       <tbody>
         {rel.data.map((r) => (
           <tr key={r.id} class={r.current ? 'current' : ''}>

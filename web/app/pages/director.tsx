@@ -6,7 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, canChange, errorText } from '../api.js';
 import { ago, clock, duration } from '../format.js';
 import { live, useNow } from '../live.js';
-import { ErrorNote, Notice, PageTitle, useLoad, usePoll } from '../ui.js';
+import { ErrorNote, Head, Notice, PageTitle, useLoad, usePoll } from '../ui.js';
 
 interface Transition {
   at: string;
@@ -149,17 +149,7 @@ export function DirectorPage() {
                 {duration(s.check.reentryMs)} passing to return. {s.pool} of {s.realServers.length} in the pool.
               </p>
               <table class="realservers">
-                <thead>
-                  <tr>
-                    <th scope="col">Real server</th>
-                    <th scope="col">Address</th>
-                    <th scope="col">Health</th>
-                    <th scope="col">Last check</th>
-                    <th scope="col">Connections</th>
-                    <th scope="col">History</th>
-                    <th scope="col">Weight</th>
-                  </tr>
-                </thead>
+                <Head cols={['Real server', 'Address', 'Health', 'Last check', 'Connections', 'History', 'Weight']} />
                 <tbody>
                   {s.realServers.map((rs) => (
                     <tr key={rs.name} class={rs.inPool ? 'in-pool' : 'out-of-pool'}>

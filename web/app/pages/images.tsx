@@ -4,7 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, canChange } from '../api.js';
 import { bytes, clock, shortVersion } from '../format.js';
 import { live } from '../live.js';
-import { ActionButton, Notice, PageTitle, useLoad } from '../ui.js';
+import { ActionButton, Head, Notice, PageTitle, useLoad } from '../ui.js';
 
 interface Version {
   version: string;
@@ -131,17 +131,7 @@ function ImageCard({ img, reload }: { img: ImageOut; reload: () => Promise<void>
       {img.versions.length ? (
         <table class="versions">
           <caption>Stored versions of {img.name}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Version</th>
-              <th scope="col">Last built</th>
-              <th scope="col">Kernel</th>
-              <th scope="col">RAM disk</th>
-              <th scope="col">
-                <span class="visually-hidden">Action</span>
-              </th>
-            </tr>
-          </thead>
+          <Head cols={['Version', 'Last built', 'Kernel', 'RAM disk']} action />
           <tbody>
             {img.versions.map((v) => (
               <tr key={v.version} class={v.current ? 'current' : ''}>

@@ -3,11 +3,11 @@
 // and nodes that discovery registered.
 import { useState } from 'preact/hooks';
 import { api, canChange, errorText } from '../api.js';
-import { ago, clock, macHex } from '../format.js';
+import { ago, macHex } from '../format.js';
 import { live, useLive, useNow } from '../live.js';
 import { navigate } from '../router.js';
 import type { UnknownMac } from '../../shared/rack.js';
-import { ErrorNote, Notice, PageTitle, useLoad, usePoll } from '../ui.js';
+import { ErrorNote, GroupSelect, Head, LeaseTable, Notice, PageTitle, useLoad, usePoll, type LeaseView } from '../ui.js';
 
 interface NetworkOut {
   name: string;
@@ -20,18 +20,7 @@ interface NetworkOut {
   staticRange: string | null;
   dynamicRange: string | null;
 }
-interface LeaseOut {
-  network: string;
-  ipv4: string;
-  mac: string;
-  state: string;
-  expiresAt: string;
-  hostname: string | null;
-  node: string | null;
-}
-
 function RegisterForm({ u, networks, onDone }: { u: UnknownMac; networks: NetworkOut[]; onDone: () => void }) {
-  const groups = useLoad(() => api<Array<{ name: string }>>('GET', '/groups'), []);
   const [name, setName] = useState(`node-${macHex(u.mac)}`);
   const [group, setGroup] = useState('');
   const [network, setNetwork] = useState(u.network ?? networks[0]?.name ?? '');
@@ -60,17 +49,7 @@ function RegisterForm({ u, networks, onDone }: { u: UnknownMac; networks: Networ
         Name
         <input id={`reg-name-${id}`} value={name} required onInput={(e) => setName(e.currentTarget.value)} />
       </label>
-      <label>
-        Group
-        <select value={group} onChange={(e) => setGroup(e.currentTarget.value)}>
-          <option value="">(none)</option>
-          {(groups.data ?? []).map((g) => (
-            <option key={g.name} value={g.name}>
-              {g.name}
-            </option>
-          ))}
-        </select>
-      </label>
+      <GroupSelect value={group} onChange={setGroup} />
       <label>
         Interface
         <input value={iface} required onInput={(e) => setIface(e.currentTarget.value)} size={8} />
@@ -101,7 +80,7 @@ export function NetworksPage() {
   useLive();
   const now = useNow(5000);
   const networks = useLoad(() => api<NetworkOut[]>('GET', '/networks'), []);
-  const leases = useLoad(() => api<LeaseOut[]>('GET', '/leases'), []);
+  const leases = useLoad(() => api<LeaseView[]>('GET', '/leases'), []);
   usePoll(leases.reload, 5000);
   const [open, setOpen] = useState<string>();
   const rows = [...live.rows.values()];
@@ -115,19 +94,7 @@ export function NetworksPage() {
       {networks.data ? (
         <table class="networks">
           <caption>Networks from the config</caption>
-          <thead>
-            <tr>
-              <th scope="col">Network</th>
-              <th scope="col">Interface</th>
-              <th scope="col">CIDR</th>
-              <th scope="col">Server</th>
-              <th scope="col">Router</th>
-              <th scope="col">Static range</th>
-              <th scope="col">Dynamic range</th>
-              <th scope="col">Nodes</th>
-              <th scope="col">Leases in use</th>
-            </tr>
-          </thead>
+          <Head cols={['Network', 'Interface', 'CIDR', 'Server', 'Router', 'Static range', 'Dynamic range', 'Nodes', 'Leases in use']} />
           <tbody>
             {networks.data.map((n) => (
               <tr key={n.name}>
@@ -154,19 +121,7 @@ export function NetworksPage() {
         {!unknown.length ? <p>None seen.</p> : null}
         {unknown.length ? (
           <table class="unknown" id="unknown-macs">
-            <thead>
-              <tr>
-                <th scope="col">MAC</th>
-                <th scope="col">Network</th>
-                <th scope="col">Address</th>
-                <th scope="col">Client</th>
-                <th scope="col">Last seen</th>
-                <th scope="col">Requests</th>
-                <th scope="col">
-                  <span class="visually-hidden">Action</span>
-                </th>
-              </tr>
-            </thead>
+            <Head cols={['MAC', 'Network', 'Address', 'Client', 'Last seen', 'Requests']} action />
             <tbody>
               {unknown.slice(0, 200).map((u) => [
                 <tr key={u.mac}>
@@ -218,32 +173,7 @@ export function NetworksPage() {
         <h2 id="leases-h">Leases in use</h2>
         {leases.error ? <Notice>{leases.error}</Notice> : null}
         {leases.data && !inUse.length ? <p>No leases in use.</p> : null}
-        {inUse.length ? (
-          <table class="leases">
-            <thead>
-              <tr>
-                <th scope="col">Address</th>
-                <th scope="col">Network</th>
-                <th scope="col">MAC</th>
-                <th scope="col">Node</th>
-                <th scope="col">State</th>
-                <th scope="col">Expires</th>
-              </tr>
-            </thead>
-            <tbody>
-              {inUse.map((l) => (
-                <tr key={`${l.network}/${l.ipv4}`}>
-                  <td>{l.ipv4}</td>
-                  <td>{l.network}</td>
-                  <td class="mono">{l.mac}</td>
-                  <td>{l.node ? <a href={`/nodes/${encodeURIComponent(l.node)}`}>{l.node}</a> : 'unknown'}</td>
-                  <td>{l.state}</td>
-                  <td>{clock(l.expiresAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : null}
+        {inUse.length ? <LeaseTable leases={inUse} owners /> : null}
       </section>
     </section>
   );

@@ -1,8 +1,8 @@
 // Editing a node: group, image, loader and variables (PATCH /nodes/{name});
 // the API's refusal is shown as it words it.
 import { useState } from 'preact/hooks';
-import { api, errorText } from '../api.js';
-import { ErrorNote, useLoad } from '../ui.js';
+import { api, errorText, session } from '../api.js';
+import { ErrorNote, GroupSelect, useLoad } from '../ui.js';
 
 export interface NodeOut {
   name: string;
@@ -20,8 +20,8 @@ export interface NodeOut {
 const LOADERS = ['pxelinux', 'ipxe', 'grub', 'bpbatch'];
 
 export function NodeEditForm({ node, onSaved }: { node: NodeOut; onSaved: () => void }) {
-  const groups = useLoad(() => api<Array<{ name: string }>>('GET', '/groups'), []);
-  const images = useLoad(() => api<Array<{ name: string }>>('GET', '/images').catch(() => []), []);
+  // Names to pick from; none when the images service is off (its route would answer 404).
+  const images = useLoad(() => (session.services.has('images') ? api<Array<{ name: string }>>('GET', '/images') : Promise.resolve([])), []);
   const [group, setGroup] = useState(node.group ?? '');
   const [image, setImage] = useState(node.image ?? '');
   const [loader, setLoader] = useState(node.loader ?? '');
@@ -58,17 +58,7 @@ export function NodeEditForm({ node, onSaved }: { node: NodeOut; onSaved: () => 
 
   return (
     <form class="edit" onSubmit={(e) => void save(e)} aria-label={`Edit ${node.name}`}>
-      <label>
-        Group
-        <select value={group} onChange={(e) => setGroup(e.currentTarget.value)}>
-          <option value="">(none)</option>
-          {(groups.data ?? []).map((g) => (
-            <option key={g.name} value={g.name}>
-              {g.name}
-            </option>
-          ))}
-        </select>
-      </label>
+      <GroupSelect value={group} onChange={setGroup} />
       <label>
         Image <span class="hint">(empty: the group's)</span>
         <input value={image} list="image-names" onInput={(e) => setImage(e.currentTarget.value)} />

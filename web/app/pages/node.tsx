@@ -9,7 +9,7 @@ import { api, apiText, canChange, session } from '../api.js';
 import { ago, bytes, clock, duration, shortVersion } from '../format.js';
 import { live, useLive, useNow } from '../live.js';
 import { navigate } from '../router.js';
-import { ActionButton, ErrorNote, Notice, PageTitle, StateBadge, useLoad } from '../ui.js';
+import { ActionButton, ErrorNote, Head, LeaseTable, Notice, PageTitle, StateBadge, useLoad, type LeaseView } from '../ui.js';
 import { NodeEditForm, type NodeOut } from './node-edit.js';
 import { PowerActions } from './node-power.js';
 
@@ -18,15 +18,6 @@ interface EventOut extends BootEvent {
   node: string | null;
   time: string;
 }
-interface LeaseOut {
-  network: string;
-  ipv4: string;
-  mac: string;
-  state: string;
-  expiresAt: string;
-  hostname: string | null;
-}
-
 const EVENTS_SHOWN = 200;
 
 function BootChart({ events }: { events: BootEvent[] }) {
@@ -123,36 +114,13 @@ function RenderedConfig({ node }: { node: NodeOut }) {
 }
 
 function Leases({ node }: { node: NodeOut }) {
-  const leases = useLoad(async () => (await Promise.all(node.interfaces.map((i) => api<LeaseOut[]>('GET', `/leases?mac=${encodeURIComponent(i.mac)}`)))).flat(), [node.name, node.updatedAt]);
+  const leases = useLoad(async () => (await Promise.all(node.interfaces.map((i) => api<LeaseView[]>('GET', `/leases?mac=${encodeURIComponent(i.mac)}`)))).flat(), [node.name, node.updatedAt]);
   return (
     <section aria-labelledby="leases-h">
       <h2 id="leases-h">Leases</h2>
       {leases.error ? <Notice>{leases.error}</Notice> : null}
       {leases.data && !leases.data.length ? <p>No DHCP lease for its MACs.</p> : null}
-      {leases.data?.length ? (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Address</th>
-              <th scope="col">MAC</th>
-              <th scope="col">Network</th>
-              <th scope="col">State</th>
-              <th scope="col">Expires</th>
-            </tr>
-          </thead>
-          <tbody>
-            {leases.data.map((l) => (
-              <tr key={`${l.network}/${l.ipv4}`}>
-                <td>{l.ipv4}</td>
-                <td class="mono">{l.mac}</td>
-                <td>{l.network}</td>
-                <td>{l.state}</td>
-                <td>{clock(l.expiresAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : null}
+      {leases.data?.length ? <LeaseTable leases={leases.data} /> : null}
     </section>
   );
 }
@@ -179,14 +147,7 @@ function Events({ events }: { events: EventOut[] }) {
       <h2 id="events-h">Events</h2>
       <p>Newest first; live.</p>
       <table class="events" id="node-events">
-        <thead>
-          <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Kind</th>
-            <th scope="col">MAC</th>
-            <th scope="col">Detail</th>
-          </tr>
-        </thead>
+        <Head cols={['Time', 'Kind', 'MAC', 'Detail']} />
         <tbody>
           {shown.map((e, i) => (
             <tr key={e.id ?? `live-${e.ts}-${i}`}>

@@ -9,7 +9,7 @@ import type { RackRow } from '../../shared/rack.js';
 import { ago, macHex, shortVersion } from '../format.js';
 import { live, useLive, useNow } from '../live.js';
 import { navigate, useLocation } from '../router.js';
-import { ErrorNote, PageTitle } from '../ui.js';
+import { ErrorNote, Head, PageTitle } from '../ui.js';
 
 interface Filters {
   q: string;
@@ -195,17 +195,7 @@ class NodeList extends Component<ListProps, { cols: number | undefined }> {
     return (
       <table class="rows" id="rack">
         <caption class="visually-hidden">Nodes</caption>
-        <thead>
-          <tr>
-            <th scope="col">Node</th>
-            <th scope="col">State</th>
-            <th scope="col">Addresses</th>
-            <th scope="col">MACs</th>
-            <th scope="col">Group</th>
-            <th scope="col">Image</th>
-            <th scope="col">Last event</th>
-          </tr>
-        </thead>
+        <Head cols={['Node', 'State', 'Addresses', 'MACs', 'Group', 'Image', 'Last event']} />
         <tbody>
           {names.map((n) => (
             <Row key={n} name={n} now={now} />
