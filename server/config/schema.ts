@@ -9,6 +9,7 @@ import { TemplatesConfigSchema, TEMPLATES_DEFAULTS } from '../render/config.js';
 import { ImagesConfigSchema, IMAGES_DEFAULTS } from '../images/config.js';
 import { NfsConfigSchema, NFS_DEFAULTS } from '../nfs/config.js';
 import { DirectorConfigSchema, DIRECTOR_DEFAULTS } from '../director/config.js';
+import { UiConfigSchema, UI_DEFAULTS } from '../ui/config.js';
 import { LOADERS } from '../store/types.js';
 
 export const LoaderSchema = StringEnum(LOADERS);
@@ -77,6 +78,8 @@ export const ConfigSchema = Section({
     token: Type.String(),
     /** Base URL blades use to reach this server over HTTP (iPXE, ready reports). Default: http://<serverAddress>:<port> per network. */
     publicUrl: Type.Optional(Type.String()),
+    /** A second, read-only token (viewer role: GET only), for the dashboard and the API; empty: none. */
+    viewerToken: Type.String(),
   }),
   log: Section({
     level: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
@@ -92,6 +95,7 @@ export const ConfigSchema = Section({
   images: ImagesConfigSchema,
   nfs: NfsConfigSchema,
   director: DirectorConfigSchema,
+  ui: UiConfigSchema,
   /** Seed data: created on start when missing, never overwriting registry changes. */
   groups: Type.Array(SeedGroupSchema),
   nodes: Type.Array(SeedNodeSchema),
@@ -103,7 +107,7 @@ export type Config = Static<typeof ConfigSchema>;
 export const SECTION_DEFAULTS = {
   cluster: { name: 'cluster', domain: 'cluster.local', vars: {} },
   store: { driver: 'sqlite' },
-  api: { listen: '0.0.0.0:8080', token: '' },
+  api: { listen: '0.0.0.0:8080', token: '', viewerToken: '' },
   log: { level: 'info' },
   events: { retention: '30d' },
   dhcp: DHCP_DEFAULTS,
@@ -112,6 +116,7 @@ export const SECTION_DEFAULTS = {
   images: IMAGES_DEFAULTS,
   nfs: NFS_DEFAULTS,
   director: DIRECTOR_DEFAULTS,
+  ui: UI_DEFAULTS,
 } as const;
 
 export const TOP_DEFAULTS = {
