@@ -8,8 +8,11 @@
 // nodes that have not booted yet.
 //
 //   node dist/bench/dashboard.js [--nodes 2000] [--storm 200] [--runs 3] [--smoke]
-import { cpus, loadavg } from 'node:os';
+//
+// bench:smoke args: --smoke
+// bench:smoke needs: chromium
 import { parseArgs } from 'node:util';
+import { printResult } from './lib/result.js';
 import { ADMIN, WEB, startDashboardLab } from '../test/browser/lab.js';
 import { browserLacks, launchChromium, Tab } from '../test/browser/chromium.js';
 import { formatFigures, measureFirstPaint, measureStorm, type PaintFigures, type StormFigures } from '../test/browser/perf.js';
@@ -23,6 +26,7 @@ const RUNS = values.smoke ? 1 : Number(values.runs);
 if (STORM * RUNS > NODES) throw new Error(`--storm ${STORM} x --runs ${RUNS} needs at least that many --nodes (each storm boots nodes that have not booted)`);
 const lacks = browserLacks();
 if (lacks) {
+  // npm run bench:smoke checks the needs first; run by hand, say why and stop.
   console.log(`bench/dashboard: skipped: ${lacks}`);
   process.exit(0);
 }
@@ -73,12 +77,12 @@ try {
   const paintCpu = paints.map((p) => p.rendererCpuMs).filter((x): x is number => x !== null);
   const cpu = storms.map((s) => s.rendererCpuMs).filter((x): x is number => x !== null);
   const idle = storms.map((s) => s.idleRendererCpuMs).filter((x): x is number => x !== null);
-  console.log(
+  printResult(
+    'dashboard',
     `medians of ${RUNS}: rack of ${NODES + WEB.length} painted in ${Math.round(median(paints.map((p) => p.rackPainted)))} ms (budget 1000 ms; renderer CPU ${paintCpu.length ? median(paintCpu) : '?'} ms); ` +
       `${STORM} booting at once: longest frame gap ${median(storms.map((s) => s.maxFrameGapMs))} ms, ${median(storms.map((s) => s.gapsOver50ms))} gaps over 50 ms, ` +
       `${median(storms.map((s) => s.longTasks))} long tasks, the longest task's CPU ${median(taskCpu)} ms; renderer CPU ${cpu.length ? median(cpu) : '?'} ms against ${idle.length ? median(idle) : '?'} ms idle over as long`,
   );
-  console.log(`${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 } finally {
   await browser.close();
   await lab.close();
