@@ -62,6 +62,7 @@ const SERVICE_ROUTES: ReadonlyArray<{ service: string; title: string; enable: st
   // The renderer also adds a node's render and scope routes under /nodes.
   { service: 'render', title: 'the template renderer', enable: 'templates.enabled: true', prefixes: ['/api/v1/templates'], paths: /^\/api\/v1\/nodes\/[^/]+\/(render|scope)(\/|$)/ },
   { service: 'dhcp', title: 'the DHCP service', enable: 'dhcp.enabled: true', prefixes: ['/api/v1/leases/'] },
+  { service: 'power', title: 'power control', enable: 'power.enabled: true', prefixes: ['/api/v1/power'], paths: /^\/api\/v1\/nodes\/[^/]+\/(power|reprovision)$/ },
 ];
 
 const underPrefix = (path: string, prefix: string) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : prefix + '/');

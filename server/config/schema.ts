@@ -9,6 +9,7 @@ import { TemplatesConfigSchema, TEMPLATES_DEFAULTS } from '../render/config.js';
 import { ImagesConfigSchema, IMAGES_DEFAULTS } from '../images/config.js';
 import { NfsConfigSchema, NFS_DEFAULTS } from '../nfs/config.js';
 import { DirectorConfigSchema, DIRECTOR_DEFAULTS } from '../director/config.js';
+import { BmcSchema, PowerConfigSchema, POWER_DEFAULTS } from '../power/config.js';
 import { LOADERS } from '../store/types.js';
 
 export const LoaderSchema = StringEnum(LOADERS);
@@ -47,6 +48,7 @@ export const SeedNodeSchema = Section({
   loader: Type.Optional(LoaderSchema),
   vars: Type.Optional(Vars),
   interfaces: Type.Array(SeedInterface, { minItems: 1 }),
+  bmc: Type.Optional(BmcSchema),
 });
 
 export const SeedGroupSchema = Section({
@@ -54,6 +56,7 @@ export const SeedGroupSchema = Section({
   loader: Type.Optional(LoaderSchema),
   image: Type.Optional(Name),
   vars: Type.Optional(Vars),
+  bmc: Type.Optional(BmcSchema),
 });
 
 export const ConfigSchema = Section({
@@ -92,6 +95,7 @@ export const ConfigSchema = Section({
   images: ImagesConfigSchema,
   nfs: NfsConfigSchema,
   director: DirectorConfigSchema,
+  power: PowerConfigSchema,
   /** Seed data: created on start when missing, never overwriting registry changes. */
   groups: Type.Array(SeedGroupSchema),
   nodes: Type.Array(SeedNodeSchema),
@@ -112,6 +116,7 @@ export const SECTION_DEFAULTS = {
   images: IMAGES_DEFAULTS,
   nfs: NFS_DEFAULTS,
   director: DIRECTOR_DEFAULTS,
+  power: POWER_DEFAULTS,
 } as const;
 
 export const TOP_DEFAULTS = {

@@ -7,13 +7,19 @@ import { closest, pointerToPath, type ConfigIssue } from './errors.js';
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: false, useDefaults: false });
 const cache = new WeakMap<TSchema, ValidateFunction>();
 
+/** Keys whose values an error message never shows (a BMC password inside a refused object). */
+const SECRET_KEYS = new Set(['password']);
+const HIDDEN = '(hidden)';
+
 function show(v: unknown): string {
-  const s = JSON.stringify(v);
+  const s = JSON.stringify(v, (k, x: unknown) => (SECRET_KEYS.has(k) ? HIDDEN : x));
   return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 
 function describe(e: ErrorObject): string {
-  const schema = e.parentSchema as { description?: string; enum?: unknown[] } | undefined;
+  const schema = e.parentSchema as { description?: string; enum?: unknown[]; writeOnly?: boolean } | undefined;
+  // A write-only value (a password) that fails its schema is named by its key path only.
+  if (schema?.writeOnly) return describeHidden(e, schema);
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
@@ -44,6 +50,18 @@ function describe(e: ErrorObject): string {
       return `${show(e.data)}: ${e.message}`;
     default:
       return e.message ?? e.keyword;
+  }
+}
+
+function describeHidden(e: ErrorObject, schema: { description?: string }): string {
+  switch (e.keyword) {
+    case 'type':
+      return `must be ${(e.params as { type: string }).type} (the value is not shown)`;
+    case 'minLength':
+    case 'maxLength':
+      return `${e.message ?? 'has a wrong length'} (the value is not shown)`;
+    default:
+      return `is not ${schema.description ?? 'accepted'} (the value is not shown)`;
   }
 }
 

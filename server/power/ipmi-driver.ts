@@ -1,0 +1,38 @@
+// An IPMI BMC driven by ipmitool or FreeIPMI, one tool run per operation.
+import type { CommandRunner } from '../director/exec.js';
+import type { EffectiveBmc } from './bmc.js';
+import type { IpmiTool } from './config.js';
+import { ipmiCommand, ipmiVia, parseIpmi, type IpmiOp } from './ipmi.js';
+import type { BootDevice, PowerAction, PowerDriver, PowerState } from './types.js';
+
+export class IpmiDriver implements PowerDriver {
+  readonly via: string;
+
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly tool: IpmiTool,
+    private readonly bmc: EffectiveBmc,
+    private readonly password: string,
+    private readonly o: { timeoutMs: number; retries: number },
+  ) {
+    this.via = ipmiVia(tool, bmc);
+  }
+
+  private async run(op: IpmiOp): Promise<PowerState | undefined> {
+    const c = ipmiCommand(this.tool, this.bmc, this.password, op, this.o);
+    const r = await this.runner.run(c.cmd, c.args, { env: c.env, input: c.input, timeoutMs: this.o.timeoutMs });
+    return parseIpmi(this.tool, op, r, c, this.bmc, this.o.timeoutMs);
+  }
+
+  async status(): Promise<PowerState> {
+    return (await this.run({ kind: 'status' }))!;
+  }
+
+  async power(action: PowerAction): Promise<void> {
+    await this.run({ kind: 'power', action });
+  }
+
+  async bootDevice(device: BootDevice, persistent: boolean): Promise<void> {
+    await this.run({ kind: 'bootdev', device, persistent });
+  }
+}
