@@ -3,7 +3,9 @@
 // ipmi-chassis-config) and the reading of what the tool said. Pure: no
 // process is started here (ipmi-driver.ts runs them). The password never
 // goes on a command line (`ps` shows those): ipmitool reads it from
-// IPMI_PASSWORD (-E), FreeIPMI from a config file given on its stdin.
+// IPMI_PASSWORD (-E), FreeIPMI from a private config file (--config-file;
+// FreeIPMI opens it by name, and a child's stdin from Node is a socket,
+// which /dev/stdin cannot open).
 import type { EffectiveBmc } from './bmc.js';
 import type { IpmiTool } from './config.js';
 import { BmcError, type BmcErrorKind, type BootDevice, type PowerAction, type PowerState } from './types.js';
@@ -14,7 +16,6 @@ export interface IpmiCommand {
   cmd: string;
   args: string[];
   env?: Record<string, string>;
-  input?: string;
   /** The command as events and messages show it: no password, no host (said beside it). */
   shown: string;
 }
@@ -34,7 +35,7 @@ export function ipmiVia(tool: IpmiTool, b: EffectiveBmc): string {
 
 export function ipmitoolCommand(b: EffectiveBmc, password: string, op: IpmiOp, o: IpmiRunOptions): IpmiCommand {
   // -N: seconds per try; the tool gives up on a silent BMC by itself before the run's timeout kills it.
-  const perTry = Math.max(1, Math.min(2, Math.floor(o.timeoutMs / 1000 / (o.retries + 1))));
+  const perTry = Math.max(1, Math.min(3, Math.floor(o.timeoutMs / 1000 / (o.retries + 1))));
   const args = ['-v', '-I', b.ipmi.interface, '-H', b.address, '-p', String(b.port), '-U', b.username, '-E', '-L', PRIV[b.ipmi.privilege], '-N', String(perTry), '-R', String(o.retries)];
   if (b.ipmi.interface === 'lanplus') args.push('-C', String(b.ipmi.cipherSuite));
   const sub =
@@ -48,13 +49,19 @@ export function ipmitoolCommand(b: EffectiveBmc, password: string, op: IpmiOp, o
 
 const FREEIPMI_POWER: Record<PowerAction, string> = { on: '--on', off: '--off', cycle: '--cycle', reset: '--reset', soft: '--soft' };
 
-export function freeipmiCommand(b: EffectiveBmc, password: string, op: IpmiOp, o: IpmiRunOptions): IpmiCommand {
+/** The FreeIPMI config file holding the password (written mode 0600 by the driver, removed after the run). */
+export function freeipmiConfig(password: string): string {
   if (/[\s#"\\]/.test(password)) {
     throw new BmcError('tool', 'FreeIPMI reads the password from its config file, where it cannot hold whitespace, #, quotes or backslashes: use power.ipmi.tool ipmitool', 'freeipmi');
   }
+  return `password ${password}\n`;
+}
+
+/** `configFile`: the file freeipmiConfig's text was written to. */
+export function freeipmiCommand(b: EffectiveBmc, configFile: string, op: IpmiOp, o: IpmiRunOptions): IpmiCommand {
   const host = b.address.includes(':') ? `[${b.address}]:${b.port}` : `${b.address}:${b.port}`;
   const args = [
-    '--config-file=/dev/stdin',
+    `--config-file=${configFile}`,
     '-D',
     b.ipmi.interface === 'lanplus' ? 'LAN_2_0' : 'LAN',
     '-h',
@@ -68,18 +75,13 @@ export function freeipmiCommand(b: EffectiveBmc, password: string, op: IpmiOp, o
   ];
   if (b.ipmi.interface === 'lanplus') args.push('-I', String(b.ipmi.cipherSuite));
   if (b.ipmi.workaroundFlags) args.push('-W', b.ipmi.workaroundFlags);
-  const input = `password ${password}\n`;
   if (op.kind === 'bootdev') {
     const dev = op.device === 'pxe' ? 'PXE' : 'HARD-DRIVE';
     const sub = ['--commit', '-e', `Chassis_Boot_Flags:Boot_Device=${dev}`, '-e', `Chassis_Boot_Flags:Boot_Flags_Persistent=${op.persistent ? 'Yes' : 'No'}`];
-    return { cmd: 'ipmi-chassis-config', args: [...args, ...sub], input, shown: `ipmi-chassis-config ${sub.join(' ')}` };
+    return { cmd: 'ipmi-chassis-config', args: [...args, ...sub], shown: `ipmi-chassis-config ${sub.join(' ')}` };
   }
   const flag = op.kind === 'status' ? '--stat' : FREEIPMI_POWER[op.action];
-  return { cmd: 'ipmipower', args: [...args, flag], input, shown: `ipmipower ${flag}` };
-}
-
-export function ipmiCommand(tool: IpmiTool, b: EffectiveBmc, password: string, op: IpmiOp, o: IpmiRunOptions): IpmiCommand {
-  return tool === 'ipmitool' ? ipmitoolCommand(b, password, op, o) : freeipmiCommand(b, password, op, o);
+  return { cmd: 'ipmipower', args: [...args, flag], shown: `ipmipower ${flag}` };
 }
 
 export interface ToolResult {
