@@ -10,7 +10,7 @@ import { dhcpConfigIssues, dhcpNetworkIssues } from '../dhcp/config.js';
 import { imagesConfigIssues } from '../images/config.js';
 import { storeConfigIssues } from '../store/config-check.js';
 import { templatesDirIssues, templatesHttpBootIssues } from '../render/config.js';
-import { powerConfigIssues } from '../power/config-check.js';
+import { powerKeyIssues, seedGroupBmcIssues, seedNodeBmcIssues } from '../power/config-check.js';
 
 export interface ConfigCheck {
   /**
@@ -30,7 +30,9 @@ export const CONFIG_CHECKS: ConfigCheck[] = [
   { reads: ['images'], run: imagesConfigIssues },
   { reads: ['templates'], run: templatesDirIssues },
   { reads: ['templates', 'nodes', 'groups'], run: templatesHttpBootIssues },
-  { reads: ['power', 'nodes', 'groups'], run: powerConfigIssues },
+  { reads: ['power'], run: powerKeyIssues },
+  { reads: ['groups'], run: seedGroupBmcIssues },
+  { reads: ['nodes'], run: seedNodeBmcIssues },
 ];
 
 /** Checks of one network entry, run on every entry that passed the schema; `at` is "networks[i]". */

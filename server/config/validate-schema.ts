@@ -16,10 +16,23 @@ function show(v: unknown): string {
   return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 
+/** Whether a value of this schema may be, or hold, a write-only value (a BMC password). */
+const holdsSecret = new WeakMap<object, boolean>();
+function mayHoldSecret(schema: unknown): boolean {
+  if (!schema || typeof schema !== 'object') return false;
+  const known = holdsSecret.get(schema);
+  if (known !== undefined) return known;
+  holdsSecret.set(schema, false); // a recursive schema ends here
+  const s = schema as { writeOnly?: boolean; properties?: Record<string, unknown>; anyOf?: unknown[]; oneOf?: unknown[]; items?: unknown };
+  const found = !!s.writeOnly || Object.values(s.properties ?? {}).some(mayHoldSecret) || [...(s.anyOf ?? []), ...(s.oneOf ?? [])].some(mayHoldSecret) || mayHoldSecret(s.items);
+  holdsSecret.set(schema, found);
+  return found;
+}
+
 function describe(e: ErrorObject): string {
   const schema = e.parentSchema as { description?: string; enum?: unknown[]; writeOnly?: boolean } | undefined;
-  // A write-only value (a password) that fails its schema is named by its key path only.
-  if (schema?.writeOnly) return describeHidden(e, schema);
+  // A value that is or may hold a password (a bmc given as a string, say) is named by its key path only.
+  if (mayHoldSecret(schema) && e.keyword !== 'additionalProperties' && e.keyword !== 'required') return describeHidden(e, schema!);
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;

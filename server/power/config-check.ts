@@ -34,10 +34,17 @@ function bmcIssues(b: BmcInput, at: string): ConfigIssue[] {
   return issues;
 }
 
-export function powerConfigIssues(c: LoadedConfig): ConfigIssue[] {
+/** The seed groups' BMCs (run when every groups entry passed the schema, whatever the nodes do). */
+export function seedGroupBmcIssues(c: LoadedConfig): ConfigIssue[] {
+  return c.config.groups.flatMap((g, i) => (g.bmc ? bmcIssues(g.bmc, `groups[${i}].bmc`) : []));
+}
+
+export function seedNodeBmcIssues(c: LoadedConfig): ConfigIssue[] {
+  return c.config.nodes.flatMap((n, i) => (n.bmc ? bmcIssues(n.bmc, `nodes[${i}].bmc`) : []));
+}
+
+export function powerKeyIssues(c: LoadedConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  c.config.groups.forEach((g, i) => g.bmc && issues.push(...bmcIssues(g.bmc, `groups[${i}].bmc`)));
-  c.config.nodes.forEach((n, i) => n.bmc && issues.push(...bmcIssues(n.bmc, `nodes[${i}].bmc`)));
   const key = c.config.power.keyFile;
   if (key !== undefined) {
     try {
