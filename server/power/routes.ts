@@ -82,7 +82,7 @@ export function powerRoutes(svc: PowerService): FastifyPluginAsyncTypebox {
           tags: ['power'],
           summary: 'Power many nodes (a list, a group, or both): on, cycle and reset start stagger apart; each node on its own, a failing BMC holds up no other. Accept: application/x-ndjson streams a line per node as it finishes',
           body: BulkPowerIn,
-          response: { 200: BulkPowerOut, 404: ErrorBody },
+          response: { 200: BulkPowerOut },
         },
       },
       async (req, reply) => {
