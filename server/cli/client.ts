@@ -10,6 +10,21 @@ export interface ApiOptions {
   dataDir?: string;
 }
 
+/** A streamed body cut at each `separator` (the last part too, when the stream ends without one). */
+export async function readParts(body: ReadableStream<Uint8Array>, separator: string, onPart: (part: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true });
+    let i: number;
+    while ((i = buf.indexOf(separator)) >= 0) {
+      onPart(buf.slice(0, i));
+      buf = buf.slice(i + separator.length);
+    }
+  }
+  if (buf.trim()) onPart(buf);
+}
+
 export class ApiRequestError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message);
@@ -50,18 +65,7 @@ export class ApiClient {
   async stream(method: string, path: string, body: unknown, onLine: (value: Record<string, unknown>) => void): Promise<void> {
     const res = await this.fetch(method, path, body, 'application/x-ndjson');
     if (!res.ok || !res.body) return void (await this.answer(res));
-    const decoder = new TextDecoder();
-    let buf = '';
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true });
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i).trim();
-        buf = buf.slice(i + 1);
-        if (line) onLine(JSON.parse(line) as Record<string, unknown>);
-      }
-    }
-    if (buf.trim()) onLine(JSON.parse(buf) as Record<string, unknown>);
+    await readParts(res.body, '\n', (line) => line.trim() && onLine(JSON.parse(line) as Record<string, unknown>));
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
