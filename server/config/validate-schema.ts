@@ -66,15 +66,19 @@ function describe(e: ErrorObject): string {
   }
 }
 
-function describeHidden(e: ErrorObject, schema: { description?: string }): string {
+function describeHidden(e: ErrorObject, schema: { description?: string; enum?: unknown[] }): string {
+  const hidden = '(the value is not shown)';
   switch (e.keyword) {
     case 'type':
-      return `must be ${(e.params as { type: string }).type} (the value is not shown)`;
-    case 'minLength':
-    case 'maxLength':
-      return `${e.message ?? 'has a wrong length'} (the value is not shown)`;
+      return `must be ${(e.params as { type: string }).type} ${hidden}`;
+    case 'enum':
+      return `is not one of: ${(schema.enum ?? []).join(', ')} ${hidden}`;
+    case 'pattern':
+    case 'anyOf':
+      return `is not ${schema.description ?? 'of an accepted form'} ${hidden}`;
     default:
-      return `is not ${schema.description ?? 'accepted'} (the value is not shown)`;
+      // Ajv's own words name the rule, never the value.
+      return `${e.message ?? e.keyword} ${hidden}`;
   }
 }
 
