@@ -27,7 +27,8 @@ export function powerHttpError(r: PowerResult): HttpError {
   }
 }
 
-const MAX_STAGGER_MS = 600_000;
+// A gap longer than this would look like a hung stream to HTTP clients (undici waits 300 s between chunks).
+const MAX_STAGGER_MS = 60_000;
 const powerErrors = { 404: ErrorBody, 409: ErrorBody, 502: ErrorBody, 504: ErrorBody };
 
 export function powerRoutes(svc: PowerService): FastifyPluginAsyncTypebox {
