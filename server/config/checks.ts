@@ -10,7 +10,7 @@ import { dhcpConfigIssues, dhcpNetworkIssues } from '../dhcp/config.js';
 import { imagesConfigIssues } from '../images/config.js';
 import { storeConfigIssues } from '../store/config-check.js';
 import { templatesDirIssues, templatesHttpBootIssues } from '../render/config.js';
-import { powerKeyIssues, seedGroupBmcIssues, seedNodeBmcIssues } from '../power/config-check.js';
+import { powerSectionIssues, seedGroupBmcIssues, seedNodeBmcIssues } from '../power/config-check.js';
 
 export interface ConfigCheck {
   /**
@@ -30,7 +30,7 @@ export const CONFIG_CHECKS: ConfigCheck[] = [
   { reads: ['images'], run: imagesConfigIssues },
   { reads: ['templates'], run: templatesDirIssues },
   { reads: ['templates', 'nodes', 'groups'], run: templatesHttpBootIssues },
-  { reads: ['power'], run: powerKeyIssues },
+  { reads: ['power'], run: powerSectionIssues },
   { reads: ['groups'], run: seedGroupBmcIssues },
   { reads: ['nodes'], run: seedNodeBmcIssues },
 ];

@@ -5,6 +5,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import type { ConfigIssue } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
+import { parseDuration } from '../config/types.js';
 import type { BmcInput } from './config.js';
 
 function unreadable(file: string): string | undefined {
@@ -43,8 +44,13 @@ export function seedNodeBmcIssues(c: LoadedConfig): ConfigIssue[] {
   return c.config.nodes.flatMap((n, i) => (n.bmc ? bmcIssues(n.bmc, `nodes[${i}].bmc`) : []));
 }
 
-export function powerKeyIssues(c: LoadedConfig): ConfigIssue[] {
+/** The largest stagger: a longer pause between streamed results looks like a hung stream to HTTP clients. */
+export const MAX_STAGGER_MS = 60_000;
+
+/** The power section itself: the stagger, and the key file when one is named. */
+export function powerSectionIssues(c: LoadedConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
+  if (parseDuration(c.config.power.stagger) > MAX_STAGGER_MS) issues.push({ path: 'power.stagger', message: `${c.config.power.stagger}: at most ${MAX_STAGGER_MS / 1000} s` });
   const key = c.config.power.keyFile;
   if (key !== undefined) {
     try {

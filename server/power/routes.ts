@@ -8,6 +8,7 @@ import { HttpError, notFound } from '../api/errors.js';
 import { ErrorBody, NameParam } from '../api/schemas.js';
 import { parseDuration } from '../config/types.js';
 import type { PowerResult } from './controller.js';
+import { MAX_STAGGER_MS } from './config-check.js';
 import { BulkPowerIn, BulkPowerOut, PowerIn, PowerResultOut, PowerStatusOut, ReprovisionIn, ReprovisionOut } from './schemas.js';
 import type { PowerService } from './service.js';
 
@@ -27,8 +28,6 @@ export function powerHttpError(r: PowerResult): HttpError {
   }
 }
 
-// A gap longer than this would look like a hung stream to HTTP clients (undici waits 300 s between chunks).
-const MAX_STAGGER_MS = 60_000;
 const powerErrors = { 404: ErrorBody, 409: ErrorBody, 502: ErrorBody, 504: ErrorBody };
 
 export function powerRoutes(svc: PowerService): FastifyPluginAsyncTypebox {
