@@ -11,9 +11,10 @@
 // bench:smoke args: --bmcs 4 --runs 1
 // bench:smoke needs: root ipmi_sim ipmitool ipmipower nft ss
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { printResult } from './lib/result.js';
 import { run } from '../test/helpers/netns.js';
 import { waitUntil } from '../test/helpers/wait.js';
 import { BMC_PASSWORD, BMC_USER, PowerLab } from '../test/integration/power/fixture.js';
@@ -24,7 +25,6 @@ const RUNS = Number(values.runs);
 if (!(N >= 1 && N <= 200) || !(RUNS >= 1)) throw new Error('--bmcs 1..200, --runs >= 1');
 if (process.getuid?.() !== 0) throw new Error('bench/power needs root (network namespaces)');
 
-const loadAtStart = loadavg()[0]!;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
@@ -72,12 +72,8 @@ async function main(): Promise<void> {
     console.log(`bench/power: ${N} ipmi_sim BMCs, ${RUNS} run(s), medians; ${availableParallelism()} cores; rackboot: ipmitool lanplus -C 3, 32 at once; ipmipower: one process, fanout 64`);
     console.log(line(`status of ${N} nodes`, t.rbStatus, t.refStatus));
     console.log(line(`power on of ${N} nodes`, t.rbOn, t.refOn));
-    // The result line bench:smoke looks for (main's bench/lib/result.ts prints the same).
     const ratio = (a: number[], b: number[]) => (median(a) / median(b)).toFixed(2);
-    console.log(
-      `bench/power result: ${N} BMCs: status rackboot/ipmipower ${ratio(t.rbStatus, t.refStatus)}, power on ${ratio(t.rbOn, t.refOn)}; ` +
-        `${availableParallelism()} cores, load ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end`,
-    );
+    printResult('power', `${N} BMCs: status rackboot/ipmipower ${ratio(t.rbStatus, t.refStatus)}, power on ${ratio(t.rbOn, t.refOn)}`);
     console.log(`(every run: rackboot status ${t.rbStatus.map((x) => x.toFixed(0)).join(' ')}; ipmipower status ${t.refStatus.map((x) => x.toFixed(0)).join(' ')}; rackboot on ${t.rbOn.map((x) => x.toFixed(0)).join(' ')}; ipmipower on ${t.refOn.map((x) => x.toFixed(0)).join(' ')} ms)`);
   } finally {
     await lab.close();
