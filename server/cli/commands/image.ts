@@ -3,6 +3,7 @@
 // terminal (log lines otherwise); it exits 1 when the build fails.
 import type { Command } from 'commander';
 import { ApiClient, ApiRequestError, addApiOptions, readParts, type ApiOptions } from '../client.js';
+import { jsonOption, printJson } from '../options.js';
 import { table } from '../table.js';
 
 interface JobView {
@@ -83,10 +84,10 @@ export function registerImage(program: Command): void {
     },
   );
 
-  addApiOptions(image.command('list').description('images, their current version and stored versions').option('--json', 'JSON output')).action(
+  addApiOptions(jsonOption(image.command('list').description('images, their current version and stored versions'))).action(
     async (o: ApiOptions & { json?: boolean }) => {
       const list = await ApiClient.from(o).request<ImageView[]>('GET', '/images');
-      if (o.json) return console.log(JSON.stringify(list, null, 2));
+      if (o.json) return printJson(list);
       const rows = [['IMAGE', 'CURRENT', 'KERNEL', 'INITRD', 'VERSIONS', 'BUILDING']];
       for (const i of list) {
         const cur = i.versions.find((v) => v.current);
