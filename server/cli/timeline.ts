@@ -47,7 +47,7 @@ export function eventText(e: BootEvent): string {
     return join(str(d.request), str(d.address) && `-> ${str(d.address)}`, who && `(${who})`, boot, d.address ? '' : str(d.reason));
   }
   if (k === 'tftp.transfer' || k === 'tftp.failed') {
-    const sent = k === 'tftp.failed' ? `${bytes(d.bytes)} of ${bytes(d.size)}, ${str(d.reason) || str(d.outcome)}` : bytes(d.bytes);
+    const sent = k === 'tftp.failed' ? `${bytes(d.bytes)} of ${bytes(d.size)} (${str(d.reason) || str(d.outcome)})` : bytes(d.bytes);
     return join(str(d.file), sent, d.blksize ? `blksize ${str(d.blksize)}` : '', num(d.windowsize) !== undefined && (d.windowsize as number) > 1 ? `window ${str(d.windowsize)}` : '');
   }
   if (k === 'tftp.refused' || k === 'tftp.not-found') return join(str(d.file), str(d.message));

@@ -34,7 +34,7 @@ test('eventText: each service\'s detail in words', () => {
   const b = boot(T);
   assert.equal(eventText(b[0]!), 'discover -> 10.0.0.11 (bios) boot file pxelinux.0');
   assert.equal(eventText(b[2]!), 'pxelinux.0 44.9 KiB blksize 1468');
-  assert.equal(eventText(b[4]!), 'boot/blade1/kernel 8.0 MiB of 8.0 MiB, timeout blksize 1468');
+  assert.equal(eventText(b[4]!), 'boot/blade1/kernel 8.0 MiB of 8.0 MiB (timeout) blksize 1468');
   assert.equal(eventText(b[5]!), '/boot/blade1/initrd 200 20.0 MiB');
   assert.equal(eventText(b[3]!), 'pxelinux pxelinux.cfg.hbs (shipped) over tftp');
   assert.equal(eventText(b[7]!), 'web 10.0.0.11 http 200');
