@@ -34,7 +34,7 @@ function describeNode(n: NodeRecord): string {
 }
 
 export function registerNode(program: Command): void {
-  const node = program.command('node').description('register, list, show and remove nodes (through the REST API)');
+  const node = program.command('node').description('register, change, list, show and remove nodes; their boot timelines (through the REST API)');
 
   addApiOptions(
     node
