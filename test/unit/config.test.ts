@@ -137,7 +137,7 @@ test('semantic checks run on every part that passed the schema; references to a 
     dhcp: { prot: 67 },
     images: { buildOnStart: ['no-such-recipe'] },
   });
-  const paths = found.map((i) => i.split(': ')[0]);
+  const paths = found.map((i) => i.split(': ')[0] ?? '');
   // Structural: the typo, a node's interfaces, a dhcp key.
   for (const p of ['networks[0].cidr', 'networks[0].cdir', 'nodes[2].interfaces', 'dhcp.prot']) assert.ok(paths.includes(p), `${p} missing:\n${found.join('\n')}`);
   // Semantic, in the parts that passed: the other network entry, the other nodes, the images section.
