@@ -12,6 +12,7 @@ import { DirectorConfigSchema, DIRECTOR_DEFAULTS } from '../director/config.js';
 import { UiConfigSchema, UI_DEFAULTS } from '../ui/config.js';
 import { BmcSchema, PowerConfigSchema, POWER_DEFAULTS } from '../power/config.js';
 import { LOADERS } from '../store/types.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../log.js';
 
 export const LoaderSchema = StringEnum(LOADERS);
 const Vars = Type.Record(Type.String(), Type.Unknown());
@@ -85,7 +86,9 @@ export const ConfigSchema = Section({
     viewerToken: Type.String(),
   }),
   log: Section({
-    level: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
+    level: StringEnum(LOG_LEVELS),
+    /** auto: one readable line per record on a terminal, JSON lines otherwise; pretty or json: always that. */
+    format: StringEnum(LOG_FORMATS),
   }),
   events: Section({
     /** Events older than this are pruned. */
@@ -112,7 +115,7 @@ export const SECTION_DEFAULTS = {
   cluster: { name: 'cluster', domain: 'cluster.local', vars: {} },
   store: { driver: 'sqlite' },
   api: { listen: '0.0.0.0:8080', token: '', viewerToken: '' },
-  log: { level: 'info' },
+  log: { level: 'info', format: 'auto' },
   events: { retention: '30d' },
   dhcp: DHCP_DEFAULTS,
   tftp: TFTP_DEFAULTS,

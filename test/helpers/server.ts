@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig } from '../../server/config/load.js';
-import { silentLogger, createLogger, type Logger } from '../../server/log.js';
+import { silentLogger, createLogger, type Logger, type LogLevel } from '../../server/log.js';
 import { RackbootServer, type ServerOptions } from '../../server/main/server.js';
 
 export const TEST_NETWORKS = [
@@ -35,7 +35,7 @@ export async function startTestServer(raw: Record<string, unknown> = {}, opts: S
     ...raw,
   };
   const { log: given, ...serverOpts } = opts;
-  const log = given ?? (process.env.TEST_LOG ? createLogger(process.env.TEST_LOG) : silentLogger());
+  const log = given ?? (process.env.TEST_LOG ? createLogger({ level: process.env.TEST_LOG as LogLevel, format: process.stdout.isTTY ? 'pretty' : 'json' }) : silentLogger());
   const make = () => new RackbootServer(resolveConfig(config, null, {}), log, { factories: [], ...serverOpts });
   const ts: TestServer = {
     server: make(),

@@ -13,10 +13,10 @@ import { requireLab } from '../helpers/env.js';
 const CLI = new URL('../../server/cli/main.js', import.meta.url).pathname;
 
 /** `rackboot serve --config cfg` in dir; url resolves when the API listens. */
-function startServe(cfg: string, dir: string) {
+function startServe(cfg: string, dir: string, env: Record<string, string> = { RACKBOOT_LOG_FORMAT: 'json' }) {
   const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg], {
     cwd: dir,
-    env: { PATH: process.env.PATH, RACKBOOT_LOG_FORMAT: 'json' },
+    env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -37,13 +37,13 @@ function startServe(cfg: string, dir: string) {
 }
 
 /** The seed cluster, on a free API port and without the privileged services. */
-function seedConfig(dir: string): string {
+function seedConfig(dir: string, more: Record<string, unknown> = {}): string {
   const cfg = join(dir, 'c.yaml');
   const seed = YAML.parse(readFileSync(new URL('../../../examples/seed-cluster.yaml', import.meta.url).pathname, 'utf8')) as Record<string, Record<string, unknown>>;
   seed.api!.listen = '127.0.0.1:0';
   for (const k of ['dhcp', 'tftp']) seed[k] = { ...seed[k], enabled: false };
   seed.nfs = { ...seed.nfs, backend: 'none' };
-  writeFileSync(cfg, YAML.stringify(seed));
+  writeFileSync(cfg, YAML.stringify({ ...seed, ...more }));
   return cfg;
 }
 
@@ -108,4 +108,33 @@ test('serve: a privileged port without the right says so in one line with the fi
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 1, r.stderr);
   assert.match(lines[0]!, /^rackboot: api: cannot bind HTTP port 81: permission denied\. Run as root, or grant the capability: sudo setcap cap_net_bind_service/);
+});
+
+test('serve: log.format auto writes JSON lines to a pipe, pretty readable lines; the env overrides the file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rbserve-'));
+  const lines = async (cfg: string, env: Record<string, string>) => {
+    const s = startServe(cfg, dir, env);
+    await s.url;
+    s.child.kill('SIGTERM');
+    assert.equal(await s.exited, 0, s.log());
+    return s.log().split('\n').filter(Boolean);
+  };
+  // auto, stdout a pipe (as under a service unit or in the lab's rackboot.log): JSON, numeric levels.
+  const auto = await lines(seedConfig(dir), {});
+  assert.ok(auto.length > 3);
+  for (const l of auto) assert.equal(typeof (JSON.parse(l) as { level: unknown }).level, 'number', l);
+
+  const prettyCfg = seedConfig(dir, { log: { level: 'info', format: 'pretty' } });
+  const pretty = await lines(prettyCfg, {});
+  assert.ok(pretty.some((l) => /^\d\d:\d\d:\d\d\.\d{3} INFO  rackboot: config .*c\.yaml, data in /.test(l)), pretty.join('\n'));
+  assert.ok(pretty.some((l) => /^\d\d:\d\d:\d\d\.\d{3} INFO  \[\w+\] /.test(l)), 'a service names itself');
+  assert.ok(pretty.every((l) => !l.startsWith('{')), pretty.join('\n'));
+
+  const forced = await lines(prettyCfg, { RACKBOOT_LOG_FORMAT: 'json' });
+  assert.ok(forced.every((l) => l.startsWith('{')), forced.join('\n'));
+
+  // A bad override: one line naming the variable, before anything starts.
+  const bad = startServe(prettyCfg, dir, { RACKBOOT_LOG_FORMAT: 'text' });
+  assert.equal(await bad.exited, 1);
+  assert.match(bad.log(), /env RACKBOOT_LOG_FORMAT: 'text' is not one of auto, pretty, json/);
 });

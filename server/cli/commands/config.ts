@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { loadConfigOption } from './serve.js';
 import { configExports } from '../../nfs/model.js';
 import type { LoadedConfig } from '../../config/load.js';
+import { ConfigError } from '../../config/errors.js';
+import { logEnvIssues } from '../../log.js';
 
 /** The exports part of the summary: with NFS off they are checked but nothing serves them, so say so. */
 function exportsSummary(cfg: LoadedConfig): string {
@@ -16,7 +18,15 @@ export function registerConfig(program: Command): void {
     .description('validate a config file and report every problem with its key path')
     .option('-c, --config <file>', 'config file (env RACKBOOT_CONFIG)')
     .action((opts: { config?: string }) => {
-      const cfg = loadConfigOption(opts.config);
+      // The env overrides of log.level and log.format are part of what `serve` would run with: report them beside the file's problems.
+      const env = logEnvIssues();
+      let cfg: LoadedConfig;
+      try {
+        cfg = loadConfigOption(opts.config);
+      } catch (e) {
+        throw e instanceof ConfigError && env.length ? new ConfigError(e.file, [...e.issues, ...env]) : e;
+      }
+      if (env.length) throw new ConfigError(cfg.file, env);
       const c = cfg.config;
       console.log(
         `${cfg.file ?? 'built-in defaults'}: ok: cluster '${c.cluster.name}', ${cfg.networks.length} network(s), ` +
