@@ -27,6 +27,7 @@ import { ADDR, type BladeAddr } from './topology.js';
 import { runWrk, startProbe, summarize, type ProbeSummary, type WrkResult } from './load.js';
 import type { ProbeRecord } from './probe.js';
 import { BmcBladeVm, registerBmcs, startBmcs } from './bmc.js';
+import { watchBoot } from './progress.js';
 
 export type LabServer = 'rackboot' | 'dnsmasq' | 'rackboot-tftp';
 export type LabLoader = 'pxelinux' | 'ipxe';
@@ -219,6 +220,7 @@ export class Lab {
     for (const b of run.topo.blades) await rb.api.call('POST', '/nodes', nodeBody(b));
     await registerBmcs(rb.api, 'web', this.bmcVms);
     const t0 = Date.now();
+    opts.log('image: building web-blade through the API (rackboot image build; a minute or two)');
     const build = await rb.cli(['image', 'build', 'web-blade'], 600_000);
     if (build.code !== 0) throw new Error(`rackboot image build web-blade failed (${build.code}):\n${(build.stderr + build.stdout).trim().split('\n').slice(-15).join('\n')}`);
     const img = await rb.api.call<{ current: string | null; versions: Array<{ version: string; initrdSize: number; kernelSize: number }> }>('GET', '/images/web-blade');
@@ -254,16 +256,24 @@ export class Lab {
   async boot(name: string): Promise<BladeBoot> {
     const vm = this.vm(name);
     const since = Date.now();
-    vm.powerOn();
-    if (vm instanceof BmcBladeVm) await this.rb!.api.call('POST', `/nodes/${name}/power`, { action: 'on' });
-    const up =
-      this.opts.image === 'busybox' ? await vm.waitForLine(this.opts.upLine ?? REFERENCE_UP, this.opts.bootTimeout * 1000) : await this.waitReady(vm, this.opts.bootTimeout * 1000);
-    let poolAfter: number | undefined;
-    if (this.rb) {
-      const { at } = await this.waitInPool(name, true, Math.max(10_000, this.opts.bootTimeout * 1000 - (Date.now() - since)));
-      poolAfter = (at - vm.poweredOnAt) / 1000;
+    this.opts.log(`${name}: powering on${vm instanceof BmcBladeVm ? ' through its BMC' : ''}`);
+    // Each boot stage as the blade's timeline reaches it (rackboot servers: the dnsmasq reference keeps no timeline).
+    const watch = this.rb ? watchBoot(name, since, () => this.events(name), this.opts.log) : undefined;
+    try {
+      vm.powerOn();
+      if (vm instanceof BmcBladeVm) await this.rb!.api.call('POST', `/nodes/${name}/power`, { action: 'on' });
+      const up =
+        this.opts.image === 'busybox' ? await vm.waitForLine(this.opts.upLine ?? REFERENCE_UP, this.opts.bootTimeout * 1000) : await this.waitReady(vm, this.opts.bootTimeout * 1000);
+      if (!this.rb) this.opts.log(`${name}: up (+${up.t.toFixed(1)} s, its console says so)`);
+      let poolAfter: number | undefined;
+      if (this.rb) {
+        const { at } = await this.waitInPool(name, true, Math.max(10_000, this.opts.bootTimeout * 1000 - (Date.now() - since)));
+        poolAfter = (at - vm.poweredOnAt) / 1000;
+      }
+      return this.bootRecord(vm, up.t, poolAfter);
+    } finally {
+      await watch?.stop();
     }
-    return this.bootRecord(vm, up.t, poolAfter);
   }
 
   /** Waits for the blade's own `ready` report on its timeline (after this power-on). */
@@ -355,23 +365,29 @@ export class Lab {
     const windowSecs = this.opts.bootTimeout + 60;
     // 10 s per request: on a loaded 2-core host a TCG blade's SYN-ACK can take a retransmission or two
     // (1 s, then 3 s); a request that gets no answer in 10 s, or a reset, has failed.
+    const log = (l: string) => this.opts.log(`drill: ${l}`);
     const probe = this.probe(windowSecs, { concurrency: 2, pauseMs: 20, timeoutMs: DRILL_TIMEOUT_MS });
     try {
+      log(`probing ${this.vipUrl} from outside (2 connections); ${name} goes down in 3 s`);
       await sleep(3000);
       const killAt = Date.now();
+      log(this.vm(name) instanceof BmcBladeVm ? `powering ${name} off through rackboot's API and its BMC` : `pulling ${name}'s plug (SIGKILL of its VM)`);
       await this.cut(name);
       // The drop is decided (director.down) just before the nftables apply: a request that starts in
       // between still goes to the dead blade. The window ends when the rules are seen without the blade
       // (polled every 50 ms), not at a guessed grace.
       const { at: dropAt, seenAt: appliedAt } = await this.waitInPool(name, false, 30_000, 50);
+      log(`the director dropped ${name} ${((dropAt - killAt) / 1000).toFixed(1)} s after the cut (its rules without it at +${((appliedAt - killAt) / 1000).toFixed(1)} s); ${name} stays down 4 s`);
       await sleep(4000);
       const boot = await this.boot(name);
       const backAt = boot.poweredOnAt + (boot.poolAfter ?? boot.upAfter) * 1000;
+      log(`${name} is back in the pool; probing until it has answered 5 requests (at most 15 s)`);
       // Keep probing until the returned blade has answered a few times (or 15 s).
       const until = Date.now() + 15_000;
       while (Date.now() < until && probe.records.filter((r) => r.at > backAt && r.ok && r.blade === name).length < 5) await sleep(250);
       probe.stop();
       const records = await probe.done;
+      log(`done: ${records.length} request(s), ${records.filter((r) => !r.ok).length} failed`);
       return {
         blade: name,
         killAt,
@@ -451,6 +467,7 @@ export async function runLab(opts: LabOptions, kernel?: Kernel, onResult?: (r: L
   const lab = await Lab.start(opts, kernel);
   try {
     const boots = await lab.bootAll();
+    if (lab.rb && opts.loadSeconds > 0) opts.log(`load: ${opts.loadSeconds} s of wrk through ${lab.vipUrl}`);
     const load = lab.rb && opts.loadSeconds > 0 ? await lab.load(opts.loadSeconds) : undefined;
     const drill = lab.rb && opts.drill ? await lab.drill(lab.vms[lab.vms.length - 1]!.name) : undefined;
     lab.succeeded();

@@ -34,7 +34,8 @@ export function rackbootConfig(o: RackbootLabConfig): Record<string, unknown> {
     cluster: { name: 'cgws', domain: 'cluster.local', vars: {} },
     dataDir,
     api: { listen: `0.0.0.0:${API_PORT}`, token: o.token },
-    log: { level: o.logLevel ?? 'info' },
+    // rackboot.log is for a person (tail -f, the failure messages point at it): readable lines, not JSON.
+    log: { level: o.logLevel ?? 'info', format: 'pretty' },
     networks: [
       {
         name: 'inside',
