@@ -3,7 +3,10 @@
 // of the boot it belongs to, the boot step it is (read by the same rules as
 // the dashboard's, web/shared/boot-state.ts) and what it says, in words.
 // Pure: events in, text out.
-import { advance, classify, EMPTY_BOOT, STATE_LABEL, type BootEvent, type NodeBoot } from '../../web/shared/boot-state.js';
+import { advance, classify, EMPTY_BOOT, lastBootStart, STATE_LABEL, type BootEvent, type NodeBoot } from '../../web/shared/boot-state.js';
+
+// `node events --boot` cuts where the dashboard's rules say the last boot began.
+export { lastBootStart };
 import { table } from './table.js';
 
 /** An event as GET /nodes/{name}/events answers it. */
@@ -79,18 +82,6 @@ function stepOf(e: BootEvent): string {
     default:
       return c.type;
   }
-}
-
-/** Index of the first event of the last boot (0 when there is none). */
-export function lastBootStart(events: readonly BootEvent[]): number {
-  let b = EMPTY_BOOT;
-  let from = 0;
-  events.forEach((e, i) => {
-    const next = advance(b, e);
-    if (next.bootStart !== null && next.bootStart !== b.bootStart) from = i;
-    b = next;
-  });
-  return from;
 }
 
 const clock = (ts: number) => {
