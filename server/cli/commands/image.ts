@@ -97,8 +97,9 @@ export function registerImage(program: Command): void {
     },
   );
 
-  addApiOptions(image.command('show <name>').description("an image's stored versions, newest first")).action(async (name: string, o: ApiOptions) => {
+  addApiOptions(jsonOption(image.command('show <name>').description("an image's stored versions, newest first"))).action(async (name: string, o: ApiOptions & { json?: boolean }) => {
     const i = await ApiClient.from(o).request<ImageView>('GET', `/images/${encodeURIComponent(name)}`);
+    if (o.json) return printJson(i);
     console.log(`${i.name}: recipe ${i.recipe ?? '(none)'}${i.building ? `, build ${i.building} in progress` : ''}`);
     const rows = [['', 'VERSION', 'COMMITTED', 'KERNEL', 'INITRD', 'COMPRESSION']];
     for (const v of i.versions) rows.push([v.current ? '*' : '', v.version, v.committedAt, v.kernelRelease, mib(v.initrdSize), v.compression]);
