@@ -33,7 +33,10 @@ export function prettyLine(line: string): string {
   const t = typeof time === 'string' ? time.slice(11, 23) : '';
   const extra = Object.entries(rest).map(([k, v]) => ` ${k}=${fieldValue(v)}`).join('');
   const e = err && typeof err === 'object' ? `\n  ${(err as { stack?: string; message?: string }).stack ?? (err as { message?: string }).message}` : '';
-  return `${t} ${LEVELS[level as number] ?? String(level)} ${svc ? `[${String(svc)}] ` : ''}${String(msg ?? '')}${extra}${e}\n`;
+  const text = String(msg ?? '');
+  // Most messages already begin with their service ("dhcp: serving eth1"): name it once.
+  const who = svc && !text.startsWith(`${String(svc)}:`) ? `[${String(svc)}] ` : '';
+  return `${t} ${LEVELS[level as number] ?? String(level)} ${who}${text}${extra}${e}\n`;
 }
 
 function prettyStream(out: NodeJS.WritableStream): DestinationStream {

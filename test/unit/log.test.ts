@@ -65,13 +65,15 @@ test('json: one JSON record a line with numeric levels; pretty: one line with th
 
   const pretty = await written('pretty', (log) => {
     log.child({ svc: 'dhcp' }).warn({ mac: '52:54:00:00:0a:01', reason: 'no free address', range: { from: 1 } }, 'declined');
+    log.child({ svc: 'dhcp' }).info('dhcp: serving eth1');
     log.error({ err }, 'store failed');
     log.trace('below the level');
   });
   assert.match(pretty[0]!, /^\d\d:\d\d:\d\d\.\d{3} WARN  \[dhcp\] declined mac=52:54:00:00:0a:01 reason="no free address" range=\{"from":1\}$/);
-  assert.match(pretty[1]!, /^\d\d:\d\d:\d\d\.\d{3} ERROR store failed$/);
-  assert.match(pretty[2]!, /^ {2}Error: disk full$/);
-  assert.ok(pretty.slice(3).every((l) => /^\s+at /.test(l)), 'the rest is the stack');
+  assert.match(pretty[1]!, /^\d\d:\d\d:\d\d\.\d{3} INFO  dhcp: serving eth1$/, 'the service named once');
+  assert.match(pretty[2]!, /^\d\d:\d\d:\d\d\.\d{3} ERROR store failed$/);
+  assert.match(pretty[3]!, /^ {2}Error: disk full$/);
+  assert.ok(pretty.slice(4).every((l) => /^\s+at /.test(l)), 'the rest is the stack');
   // A line that is not a record passes as it came.
   assert.equal(prettyLine('not json'), 'not json\n');
 });
