@@ -1,8 +1,9 @@
-// The lab's progress lines: each boot stage once, in order, as the timeline grows.
+// The lab's progress lines: each boot stage once, in order, as the timeline grows; the drill's report kept short.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BootEvent } from '../../web/shared/boot-state.js';
 import { bootStages, watchBoot } from './progress.js';
+import { formatDrill } from './timeline.js';
 
 const MAC = '52:54:00:00:0a:01';
 const T = Date.UTC(2024, 4, 1, 10);
@@ -62,4 +63,13 @@ test('watchBoot: prints each stage once as the timeline grows, and the last one 
   await w.stop();
   assert.deepEqual(lines, bootStages('blade1', BOOT, T).map((s) => s.line));
   assert.ok(reads >= 4);
+});
+
+test('formatDrill: the first 20 failed requests, then how many more and the last', () => {
+  const spread = { requests: 0, ok: 0, failed: 0, byBlade: {}, errors: {} };
+  const failures = Array.from({ length: 9661 }, (_, i) => ({ sinceKillMs: 10_000 + i * 10, error: 'ECONNREFUSED', ms: 1 }));
+  const out = formatDrill({ blade: 'blade1', detectionMs: 2900, beforeKill: spread, window: spread, afterDrop: spread, afterReturn: spread, failures, reboot: { upAfter: 80, rows: [] } });
+  const line = out.split('\n').at(-1)!;
+  assert.equal(line.match(/ECONNREFUSED/g)!.length, 20);
+  assert.match(line, /^ {2}failed requests \(start relative to the kill\): 10\.00 s ECONNREFUSED; .*; 10\.19 s ECONNREFUSED; \.\.\. and 9641 more, the last at 106\.60 s$/);
 });

@@ -278,7 +278,10 @@ export function formatDrill(d: {
   reboot: { upAfter: number; poolAfter?: number; rows: TimelineRow[] };
   cut?: 'bmc' | 'kill';
 }): string {
-  const fails = (d.failures ?? []).map((x) => `${(x.sinceKillMs / 1000).toFixed(2)} s ${x.error}`);
+  // The first ones say when failures began; a drill with no blade left to serve can fail thousands.
+  const all = d.failures ?? [];
+  const fails = all.slice(0, 20).map((x) => `${(x.sinceKillMs / 1000).toFixed(2)} s ${x.error}`);
+  if (all.length > 20) fails.push(`... and ${all.length - 20} more, the last at ${(all[all.length - 1]!.sinceKillMs / 1000).toFixed(2)} s`);
   const how = d.cut === 'bmc' ? 'powered off through its BMC (rackboot API)' : 'VM killed';
   return [
     `failure drill on ${d.blade}: ${how} under load; the director dropped it after ${(d.detectionMs / 1000).toFixed(2)} s` +
