@@ -55,7 +55,7 @@ describe('tftp in network namespaces', { skip: labMissing() }, () => {
     child = lab.spawn(srv, process.execPath, [FIXTURE, join(dir, 'config.json')], { stdio: ['ignore', 'pipe', 'inherit'] });
     const line = await new Promise<string>((resolve, reject) => {
       let out = '';
-      const t = setTimeout(() => reject(new Error(`fixture did not start: ${out}`)), 20_000);
+      const t = setTimeout(() => reject(new Error(`fixture did not start: ${out}`)), 60_000);
       child!.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
         if (/READY|FAILED/.test(out)) (clearTimeout(t), resolve(out));
