@@ -2,6 +2,7 @@
 // subsystem folder. Defaults are merged per section before validation, so the
 // validated Config type has every field.
 import { Type, type Static } from '@sinclair/typebox';
+import { MAX_VARS_DEPTH } from './depth.js';
 import { Duration, Listen, Name, Section, StringEnum } from './types.js';
 import { DhcpConfigSchema, DHCP_DEFAULTS } from '../dhcp/config.js';
 import { TftpConfigSchema, TFTP_DEFAULTS } from '../tftp/config.js';
@@ -12,7 +13,7 @@ import { DirectorConfigSchema, DIRECTOR_DEFAULTS } from '../director/config.js';
 import { LOADERS } from '../store/types.js';
 
 export const LoaderSchema = StringEnum(LOADERS);
-const Vars = Type.Record(Type.String(), Type.Unknown());
+const Vars = Type.Record(Type.String(), Type.Unknown(), { maxDepth: MAX_VARS_DEPTH });
 
 export const NetworkSchema = Section({
   name: Name,

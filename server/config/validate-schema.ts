@@ -2,13 +2,21 @@
 // one line per problem that names the key path, instead of ajv's raw output.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
+import { addMaxDepthKeyword } from './depth.js';
 import { closest, pointerToPath, type ConfigIssue } from './errors.js';
 
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: false, useDefaults: false });
+addMaxDepthKeyword(ajv);
 const cache = new WeakMap<TSchema, ValidateFunction>();
 
 function show(v: unknown): string {
-  const s = JSON.stringify(v);
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    // Nested too deep for the stack (or a cycle): the message names the key path anyway.
+    return Array.isArray(v) ? 'an array' : 'an object';
+  }
   return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 
