@@ -249,9 +249,9 @@ export class TftpServer {
     mode: 'octet' | 'netascii',
     options: Array<[string, string]>,
   ): Promise<void> {
-    const fail = (code: number, message: string, refusal: boolean, level: 'info' | 'warn' | 'error' = refusal ? 'warn' : 'info') => {
+    const fail = (code: number, message: string, refusal: boolean, level: 'info' | 'warn' | 'error' = refusal ? 'warn' : 'info', logDetail?: string) => {
       this.sessions.delete(key);
-      this.opts.log[level](`tftp: ${rinfo.address}:${rinfo.port} '${printable(filename)}': ERROR ${code} ${message}`);
+      this.opts.log[level](`tftp: ${rinfo.address}:${rinfo.port} '${printable(filename)}': ERROR ${code} ${message}${logDetail ? ` (${logDetail})` : ''}`);
       this.opts.hooks?.requestFailed?.({ client: rinfo.address, filename, code, message, refusal });
       if (!this.stopping) this.sendError(l.sock, rinfo, code, message);
     };
@@ -261,7 +261,10 @@ export class TftpServer {
       if (file && mode === 'netascii') file = await netasciiFile(file);
     } catch (err) {
       await file?.close?.();
-      if (err instanceof BootRefused) return fail(err.status === 403 ? ERR.ACCESS : ERR.NOT_FOUND, err.status === 403 ? `access violation: ${err.message}` : `file not found: ${err.message}`, err.status === 403);
+      if (err instanceof BootRefused) {
+        const denied = err.status === 403;
+        return fail(denied ? ERR.ACCESS : ERR.NOT_FOUND, denied ? `access violation: ${err.message}` : `file not found: ${err.message}`, denied, undefined, err.logDetail);
+      }
       this.opts.log.error({ err }, `tftp: looking up '${path}' for ${rinfo.address} failed`);
       return fail(ERR.NOT_DEFINED, 'internal error reading the file (see the server log)', false, 'error');
     }
