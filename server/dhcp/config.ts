@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { relayIssues } from '../config/sources.js';
 import { Duration, parseDuration, Port, Section } from '../config/types.js';
 
 export const DhcpConfigSchema = Section(
@@ -25,6 +26,12 @@ export const DhcpConfigSchema = Section(
      * racks behind them. Never list an interface facing an untrusted LAN.
      */
     relayInterfaces: Type.Array(Type.String({ minLength: 1, maxLength: 15 })),
+    /**
+     * Relays whose requests are answered, besides those with a source address
+     * in a configured network: addresses or networks (10.9.0.1, 10.9.0.0/16).
+     * A relayed request from any other source is dropped (and counted).
+     */
+    relays: Type.Array(Type.String()),
     /** How long an offered address stays reserved for the client's REQUEST. */
     offerTimeout: Duration,
     /** Bound on addresses held by outstanding offers to unknown MACs (flood protection). */
@@ -61,6 +68,7 @@ export const DHCP_DEFAULTS: DhcpConfig = {
   bootUnknown: true,
   leaseTime: '1h',
   relayInterfaces: [],
+  relays: [],
   offerTimeout: '30s',
   maxPendingOffers: 10_000,
   macRate: 5,
@@ -95,6 +103,7 @@ export function dhcpConfigIssues(c: { config: { dhcp: DhcpConfig } }): Array<{ p
   const add = (i: { path: string; message: string } | undefined) => i && issues.push(i);
   add(durationIssue('dhcp.leaseTime', c.config.dhcp.leaseTime, LEASE_MIN_S, LEASE_MAX_S, 'lease time'));
   add(durationIssue('dhcp.offerTimeout', c.config.dhcp.offerTimeout, OFFER_MIN_S, OFFER_MAX_S, 'offer timeout'));
+  issues.push(...relayIssues(c.config.dhcp.relays));
   c.config.dhcp.relayInterfaces.forEach((name, i) => {
     if (!/^[^/\s]{1,15}$/.test(name) || name === '.' || name === '..') {
       issues.push({ path: `dhcp.relayInterfaces[${i}]`, message: `'${name}' is not an interface name` });

@@ -21,11 +21,25 @@ export const TftpConfigSchema = Section({
   /** Largest blksize granted; also capped by the client network's MTU minus 32. */
   maxBlksize: Type.Integer({ minimum: 8, maximum: 65464 }),
   maxWindowsize: Type.Integer({ minimum: 1, maximum: 65535 }),
+  /** Transfers whose client has answered (acknowledged the OACK or DATA 1); beyond it: ERROR "server busy". */
   maxTransfers: Type.Integer({ minimum: 1 }),
+  /**
+   * Transfers waiting for their client's first answer. A forged request is
+   * never answered: these never take one of maxTransfers, and when they are
+   * this many the oldest is dropped for the new one.
+   */
+  maxUnanswered: Type.Integer({ minimum: 1 }),
   /** Retransmission timeout before the round trip is measured (RFC 2349 timeout overrides it per transfer). */
   timeout: Duration,
-  /** Retransmissions of the same block (with doubling timeout) before a transfer is given up. */
+  /** Retransmissions of the same block (with doubling timeout) before a transfer is given up (at least; see giveUp). */
   retries: Type.Integer({ minimum: 1, maximum: 50 }),
+  /**
+   * A transfer whose client has answered is given up only after `retries`
+   * retransmissions and at least this long without progress: clients re-ACK
+   * on their own clock (tftp-hpa and atftp every 5 s, PXE ROMs back off over
+   * tens of seconds).
+   */
+  giveUp: Duration,
   /** Requests per second each client address may sustain (token bucket). */
   clientRate: Type.Number({ exclusiveMinimum: 0 }),
   /** Requests a client may send in a burst above clientRate. */
@@ -60,8 +74,10 @@ export const TFTP_DEFAULTS: TftpConfig = {
   maxBlksize: 1468,
   maxWindowsize: 64,
   maxTransfers: 512,
+  maxUnanswered: 64,
   timeout: '1s',
   retries: 6,
+  giveUp: '30s',
   clientRate: 20,
   clientBurst: 100,
   dataPath: 'auto',

@@ -20,6 +20,10 @@ export interface PumpOptions {
   minRtoMs: number;
   maxRtoMs: number;
   retries: number;
+  /** Answered transfers: the shortest time without progress before giving up (default 0). */
+  giveUpMs?: number;
+  /** Unanswered transfers: timeouts before they are dropped, silently (default retries). */
+  handshakeTries?: number;
   segments: readonly FileSegment[];
   /** Poll for the ACK instead of sleeping when the client is fast and few transfers run (default true). */
   busyPoll?: boolean;
@@ -46,6 +50,8 @@ export interface Pump {
   start(opts: PumpOptions, done: (r: PumpResult) => void): PumpHandle;
   abort(h: PumpHandle, message: string, notify: boolean): void;
   base(h: PumpHandle): number;
+  /** The client acknowledged the OACK or DATA 1. */
+  answered(h: PumpHandle): boolean;
 }
 
 let loaded: { pump?: Pump; error?: string } | undefined;

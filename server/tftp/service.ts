@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import { networkOf, type ResolvedNetwork } from '../config/networks.js';
+import { SourceFilter } from '../config/sources.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { explainBindError, type Service, type ServiceContext, type ServiceFactory } from '../main/service.js';
 import type { BootHub } from '../boot/hub.js';
@@ -20,6 +21,8 @@ export interface TftpService extends Service {
   /** Bound listening sockets, after start (tests bind port 0). */
   readonly bound: Array<{ address: string; port: number }>;
   readonly active: number;
+  /** Transfers (and lookups) waiting for their client's first answer. */
+  readonly unanswered: number;
 }
 
 /** Put the static provider (tftp.root, then distribution loader dirs) on the hub, once, ahead of generated content. */
@@ -56,12 +59,22 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
   const requests = new Counter({ name: 'rackboot_tftp_requests_total', help: 'Packets to the TFTP port by result', labelNames: ['result'], registers: [ctx.metrics] });
   new Gauge({
     name: 'rackboot_tftp_active_transfers',
-    help: 'TFTP transfers in progress',
+    help: 'TFTP transfers in progress (answered and waiting for their client\'s first answer)',
     registers: [ctx.metrics],
     collect(this: Gauge) {
       this.set(server?.active ?? 0);
     },
   });
+  new Gauge({
+    name: 'rackboot_tftp_unanswered_transfers',
+    help: 'TFTP transfers whose client has not acknowledged the OACK or DATA 1 yet (bounded by tftp.maxUnanswered)',
+    registers: [ctx.metrics],
+    collect(this: Gauge) {
+      this.set(server?.unanswered ?? 0);
+    },
+  });
+  // Only the served networks, the listed relays and loopback are answered (docs/operations.md#security).
+  const sources = new SourceFilter(ctx.cfg.networks, ctx.cfg.config.dhcp.relays, { loopback: true });
 
   // Blocks that fit the client network's MTU: its configured mtu, else its interface's.
   const mtuByNetwork = new Map<string, number>();
@@ -137,6 +150,9 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
     get active() {
       return server?.active ?? 0;
     },
+    get unanswered() {
+      return server?.unanswered ?? 0;
+    },
     async start() {
       const native = c.dataPath === 'node' ? {} : loadPump();
       if (c.dataPath === 'native' && !native.pump) {
@@ -155,8 +171,11 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
           return { maxBlksize: mtu ? Math.min(c.maxBlksize, blksizeForMtu(mtu)) : c.maxBlksize, maxWindowsize: c.maxWindowsize };
         },
         maxTransfers: c.maxTransfers,
+        maxUnanswered: c.maxUnanswered,
         initialRtoMs: parseDuration(c.timeout),
         retries: c.retries,
+        giveUpMs: parseDuration(c.giveUp),
+        clientAllowed: (address) => sources.allowsText(address),
         clientRate: c.clientRate,
         clientBurst: c.clientBurst,
         log,
@@ -165,6 +184,8 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
           transferEnded: onEnded,
           requestFailed: onFailed,
           errorSent: (code) => errors.inc({ code: String(code) }),
+          foreignSource: () => requests.inc({ result: 'foreign-source' }),
+          evicted: () => requests.inc({ result: 'unanswered-evicted' }),
         },
       });
       try {

@@ -12,13 +12,15 @@
 // The sender is the same state machine as server/tftp/transfer.ts (the
 // reference, unit-tested and fuzzed there): RFC 7440 windows, block-number
 // rollover, RFC 6298 retransmission timeout within [min, max], a duplicate
-// ACK never sends (Sorcerer's Apprentice), `retries` timeouts without progress
-// end the transfer. Packets from another address/port get ERROR 5.
+// ACK never sends (Sorcerer's Apprentice), `retries` timeouts and `giveUpMs`
+// without progress end an answered transfer, `handshakeTries` timeouts an
+// unanswered one (silently). Packets from another address/port get ERROR 5.
 //
 // JS API:
 //   start(opts, done) -> handle     (throws on a bad option or a socket error)
 //   abort(handle, message, notify)  ends the transfer (ERROR 0 when notify)
 //   base(handle) -> number          lowest block not yet acknowledged
+//   answered(handle) -> boolean     the client acknowledged the OACK or DATA 1
 // done(result) is called once on the JS thread.
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -86,6 +88,10 @@ typedef struct transfer {
   size_t oack_len;
   double initial_rto, min_rto, max_rto;
   int retries;
+  double give_up_ms;   /* answered: at least this long without progress before giving up */
+  int handshake_tries; /* unanswered: timeouts before the transfer is dropped */
+  double progress_at;
+  atomic_int answered; /* read by answered() from the JS thread */
   segment_t *segs;
   int nsegs;
 
@@ -317,6 +323,9 @@ static void on_ack(transfer_t *t, sender_clock *c, uint16_t block, double now) {
     if (block != 0) return;
     sample(t, c, now);
     c->phase = 1;
+    c->tries = 0;
+    t->progress_at = now;
+    atomic_store(&t->answered, 1);
     if (send_window(t, c, 1, now, 0) < 0) read_failed(t, c);
     return;
   }
@@ -331,6 +340,8 @@ static void on_ack(transfer_t *t, sender_clock *c, uint16_t block, double now) {
   if (whole) sample(t, c, now);
   atomic_store(&t->base, acked + 1);
   c->tries = 0;
+  t->progress_at = now;
+  atomic_store(&t->answered, 1);
   if (acked + 1 > t->blocks) {
     finish(t, c, "complete");
     return;
@@ -340,9 +351,17 @@ static void on_ack(transfer_t *t, sender_clock *c, uint16_t block, double now) {
 
 static void on_tick(transfer_t *t, sender_clock *c, double now) {
   t->timeouts++;
-  if (++c->tries > t->retries) {
+  c->tries++;
+  if (!atomic_load(&t->answered)) {
+    if (c->tries > t->handshake_tries) {
+      /* Perhaps a spoofed request: nothing more goes to that address. */
+      snprintf(t->reason, sizeof t->reason, "the client never answered (%d retransmissions)", t->handshake_tries);
+      finish(t, c, "timeout");
+      return;
+    }
+  } else if (c->tries > t->retries && now - t->progress_at >= t->give_up_ms) {
     send_error(t, 0, "transfer timed out");
-    snprintf(t->reason, sizeof t->reason, "no answer after %d retransmissions", t->retries);
+    snprintf(t->reason, sizeof t->reason, "no answer after %d retransmissions in %.0f s", c->tries - 1, (now - t->progress_at) / 1000);
     finish(t, c, "timeout");
     return;
   }
@@ -373,6 +392,7 @@ static void begin(transfer_t *t) {
   memset(c, 0, sizeof *c);
   c->rto = t->initial_rto < t->max_rto ? t->initial_rto : t->max_rto;
   double now = now_ms();
+  t->progress_at = now;
   if (t->oack) {
     c->phase = 0;
     send_packet(t, t->oack, t->oack_len);
@@ -734,6 +754,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   atomic_init(&t->refs, 1);
   atomic_init(&t->base, 1);
   atomic_init(&t->abort_mode, 0);
+  atomic_init(&t->answered, 0);
   const char *bad = NULL;
   struct in_addr local;
   double port, size, blksize, windowsize, retries;
@@ -749,6 +770,11 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   else if (get_num(env, opts, "retries", &retries) < 0 || retries < 1) bad = "opts.retries must be >= 1";
   if (bad) return abandon(env, t, bad);
   t->busy_poll = get_flag(env, opts, "busyPoll", 1);
+  double give_up = 0, handshake = retries;
+  if (has(env, opts, "giveUpMs") && (get_num(env, opts, "giveUpMs", &give_up) < 0 || give_up < 0)) return abandon(env, t, "opts.giveUpMs must be >= 0");
+  if (has(env, opts, "handshakeTries") && (get_num(env, opts, "handshakeTries", &handshake) < 0 || handshake < 1)) return abandon(env, t, "opts.handshakeTries must be >= 1");
+  t->give_up_ms = give_up;
+  t->handshake_tries = (int)handshake;
   double gso_blocks = 1;
   if (has(env, opts, "gsoBlocks") && get_num(env, opts, "gsoBlocks", &gso_blocks) < 0) gso_blocks = 1;
   t->peer.sin_family = AF_INET;
@@ -856,8 +882,17 @@ static napi_value js_base(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value js_answered(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out;
+  transfer_t *t = handle_arg(env, info, 1, argv);
+  if (!t) return throw_err(env, "tftp-pump: answered(handle)");
+  napi_get_boolean(env, atomic_load(&t->answered) != 0, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
+      {"answered", NULL, js_answered, NULL, NULL, NULL, napi_default, NULL},
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
       {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, NULL},
       {"base", NULL, js_base, NULL, NULL, NULL, napi_default, NULL},

@@ -1,0 +1,102 @@
+// Which transfers may hold a slot. Pure bookkeeping, no sockets or time.
+//
+// A read request costs nothing to forge: 700 RRQs from spoofed sources once
+// held all 512 slots (tftp.maxTransfers) and real clients got "server busy"
+// for as long as the forger kept sending. So a transfer holds one of the
+// maxTransfers slots only once its client has answered (acknowledged the
+// OACK or DATA 1), which a forger whose replies go elsewhere cannot do.
+// Until then it waits in a small pool of its own (maxUnanswered); when that
+// pool is full the oldest waiting transfer makes room (a real client answers
+// within a round trip; a forged one never does), so forged requests crowd out
+// only each other, never an answered transfer.
+
+export type Admit<T> = { ok: true; evicted?: T } | { ok: false; reason: 'busy' };
+
+export class TransferAdmission<T> {
+  /** Insertion order is age: the first entry is the oldest. */
+  private readonly waiting = new Map<string, T>();
+  private readonly answered = new Map<string, T>();
+
+  constructor(
+    readonly maxAnswered: number,
+    readonly maxUnanswered: number,
+  ) {}
+
+  get answeredCount(): number {
+    return this.answered.size;
+  }
+
+  get unansweredCount(): number {
+    return this.waiting.size;
+  }
+
+  get size(): number {
+    return this.answered.size + this.waiting.size;
+  }
+
+  get(key: string): T | undefined {
+    return this.answered.get(key) ?? this.waiting.get(key);
+  }
+
+  isAnswered(key: string): boolean {
+    return this.answered.has(key);
+  }
+
+  /**
+   * A new transfer, not answered yet. Refused only when every answered slot
+   * is taken; when the waiting pool is full its oldest entry is evicted (the
+   * caller ends it, without a word to its client).
+   */
+  admit(key: string, item: T): Admit<T> {
+    if (this.answered.size >= this.maxAnswered) return { ok: false, reason: 'busy' };
+    let evicted: T | undefined;
+    if (!this.waiting.has(key) && this.waiting.size >= this.maxUnanswered) {
+      const [oldKey, old] = this.waiting.entries().next().value as [string, T];
+      this.waiting.delete(oldKey);
+      evicted = old;
+    }
+    this.waiting.delete(key);
+    this.waiting.set(key, item);
+    return evicted === undefined ? { ok: true } : { ok: true, evicted };
+  }
+
+  /** Replace the item of a waiting or answered key (e.g. a looked-up request becoming a transfer). */
+  update(key: string, item: T): void {
+    if (this.answered.has(key)) this.answered.set(key, item);
+    else if (this.waiting.has(key)) this.waiting.set(key, item);
+  }
+
+  /**
+   * The client answered: the transfer takes a full slot. False when none is
+   * free any more (answered transfers filled them meanwhile): the caller ends it.
+   */
+  promote(key: string): boolean {
+    const item = this.waiting.get(key);
+    if (item === undefined) return this.answered.has(key);
+    this.waiting.delete(key);
+    if (this.answered.size >= this.maxAnswered) return false;
+    this.answered.set(key, item);
+    return true;
+  }
+
+  /** Forget a key; true when it was there. */
+  release(key: string, item?: T): boolean {
+    for (const m of [this.waiting, this.answered]) {
+      const cur = m.get(key);
+      if (cur !== undefined && (item === undefined || cur === item)) {
+        m.delete(key);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Waiting entries, oldest first. */
+  unanswered(): IterableIterator<[string, T]> {
+    return this.waiting.entries();
+  }
+
+  values(): T[] {
+    return [...this.answered.values(), ...this.waiting.values()];
+  }
+}
