@@ -104,7 +104,8 @@ export type Config = Static<typeof ConfigSchema>;
 export const SECTION_DEFAULTS = {
   cluster: { name: 'cluster', domain: 'cluster.local', vars: {} },
   store: { driver: 'sqlite' },
-  api: { listen: '0.0.0.0:8080', token: '' },
+  // served: loopback and each network's serverAddress (server/config/bind.ts); never the outside unless named.
+  api: { listen: 'served:8080', token: '' },
   log: { level: 'info' },
   events: { retention: '30d' },
   dhcp: DHCP_DEFAULTS,

@@ -1,13 +1,16 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { SERVED } from '../config/bind.js';
 import { Duration, Port, Section } from '../config/types.js';
+import { isIpv4 } from '../net/ipv4.js';
 
 export const TftpConfigSchema = Section({
   enabled: Type.Boolean(),
   /**
-   * Address to bind. 0.0.0.0 (default): a wildcard socket plus one socket per
-   * network serverAddress present on this machine, so every reply leaves from
-   * the address the client sent its request to. A specific address: that
-   * address only.
+   * Address to bind. served (default): one socket per network serverAddress
+   * present on this machine, and 127.0.0.1, so every reply leaves from the
+   * address the client sent its request to and nothing answers on other
+   * addresses (the outside). 0.0.0.0: those plus a wildcard socket (every
+   * address). A specific address: that address only.
    */
   address: Type.String(),
   port: Port,
@@ -61,7 +64,7 @@ export const TftpConfigSchema = Section({
 export type TftpConfig = Static<typeof TftpConfigSchema>;
 export const TFTP_DEFAULTS: TftpConfig = {
   enabled: true,
-  address: '0.0.0.0',
+  address: 'served',
   port: 69,
   root: './tftpboot',
   loaderDirs: [
@@ -83,3 +86,10 @@ export const TFTP_DEFAULTS: TftpConfig = {
   dataPath: 'auto',
   busyPoll: true,
 };
+
+/** Cross-checks of the tftp section (run with the other CONFIG_CHECKS). */
+export function tftpConfigIssues(c: { config: { tftp: TftpConfig } }): Array<{ path: string; message: string }> {
+  const a = c.config.tftp.address;
+  if (a === SERVED || isIpv4(a)) return [];
+  return [{ path: 'tftp.address', message: `'${a}' is not '${SERVED}' (the served networks' addresses), 0.0.0.0 or an IPv4 address` }];
+}

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import { networkOf, type ResolvedNetwork } from '../config/networks.js';
+import { SERVED, servedAddresses } from '../config/bind.js';
 import { SourceFilter } from '../config/sources.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { explainBindError, type Service, type ServiceContext, type ServiceFactory } from '../main/service.js';
@@ -136,8 +137,10 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
   };
 
   // One socket per network serverAddress (the reply leaves from the address the
-  // client asked), plus the configured address; see docs/configuration.md#tftp.
-  const addresses = [c.address];
+  // client asked); served (the default): those and loopback only, so TFTP never
+  // answers on the outside; 0.0.0.0 adds a wildcard socket; see docs/configuration.md#tftp.
+  const served = c.address === SERVED;
+  const addresses = served ? servedAddresses(ctx.cfg.networks, { loopback: true }) : [c.address];
   if (c.address === '0.0.0.0') for (const n of ctx.cfg.networks) addresses.unshift(formatIpv4(n.server));
   const unique = [...new Set(addresses)];
 
@@ -163,7 +166,8 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
         busyPoll: c.busyPoll,
         port: c.port,
         addresses: unique,
-        required: [c.address],
+        // With served, an address not on this machine (yet) is skipped, as for 0.0.0.0's per-network sockets.
+        required: served ? [] : [c.address],
         lookup: (path, client) => ctx.boot.lookup(path, client),
         limits: (address) => {
           const net = netOf(address);
@@ -194,6 +198,8 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
         throw explainBindError('tftp', 'UDP', c.port, err) ?? err;
       }
       log.info(`tftp: listening on ${server.bound.map((b) => `${b.address}:${b.port}`).join(', ')} (root ${ctx.cfg.paths.tftpRoot})`);
+      const missing = unique.filter((a) => !server!.bound.some((b) => b.address === a));
+      if (missing.length) log.warn(`tftp: ${missing.join(', ')} ${missing.length > 1 ? 'are not addresses' : 'is not an address'} of this machine: no TFTP there (the network's serverAddress must be on its interface)`);
       if (native.pump) log.info('tftp: data path native (a thread per octet transfer)');
       else if (c.dataPath === 'auto') log.info(`tftp: data path node (the native addon is not built: ${native.error})`);
       else log.info('tftp: data path node (tftp.dataPath: node)');
