@@ -36,6 +36,22 @@ export const DhcpConfigSchema = Section(
     offerTimeout: Duration,
     /** Bound on addresses held by outstanding offers to unknown MACs (flood protection). */
     maxPendingOffers: Type.Integer({ minimum: 1 }),
+    /**
+     * Share of each dynamic range outstanding offers may hold (0..1), so a
+     * flood of random MACs leaves the rest of the pool to machines that
+     * complete their exchange; a MAC asking again after going unanswered may
+     * take an offer beyond it.
+     */
+    maxOfferShare: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+    /**
+     * Replies per second to unknown MACs, all together (token bucket), and as
+     * many again to unknown MACs asking again after going unanswered. A
+     * flood of requests from random MACs passes any per-MAC limit; this
+     * bounds what it costs. Registered MACs and clients finishing an exchange
+     * they started (an offer or lease on record) are not counted. 0: unknown
+     * MACs are not answered.
+     */
+    unknownReplyRate: Type.Integer({ minimum: 0 }),
     /** Packets per second one MAC may send before it is ignored (token bucket). */
     macRate: Type.Number({ exclusiveMinimum: 0 }),
     /** Burst a MAC may send at once. */
@@ -69,8 +85,10 @@ export const DHCP_DEFAULTS: DhcpConfig = {
   leaseTime: '1h',
   relayInterfaces: [],
   relays: [],
-  offerTimeout: '30s',
+  offerTimeout: '10s',
   maxPendingOffers: 10_000,
+  maxOfferShare: 0.5,
+  unknownReplyRate: 200,
   macRate: 5,
   macBurst: 20,
   receiveBuffer: 4 * 1024 * 1024,

@@ -74,8 +74,8 @@ it('200,000 random and mutated packets through the server: it stays up, its leas
     {
       networks: NETS,
       nodes: NODES,
-      // No rate limit: every packet reaches the policy. A small offer bound, so it is reached.
-      dhcp: { enabled: true, discovery: true, relayInterfaces: ['eth3'], macRate: 1e9, macBurst: 1e9, maxPendingOffers: 40, unknownEventRate: 50 },
+      // No rate limits (per MAC, unknown MACs overall): every packet reaches the policy. A small offer bound, so it is reached.
+      dhcp: { enabled: true, discovery: true, relayInterfaces: ['eth3'], macRate: 1e9, macBurst: 1e9, unknownReplyRate: 1_000_000, maxPendingOffers: 40, unknownEventRate: 50 },
     },
     { factories: [dhcpServiceFactory({ opener, onServer: (s) => (dhcp = s) })] },
   );
