@@ -41,6 +41,8 @@ export interface PumpResult {
   unknownTidSent: number;
   /** ERROR 0 sent to the client (timed out, aborted, read error). */
   errorsSent: number;
+  /** The client acknowledged the OACK or DATA 1. */
+  answered: boolean;
 }
 
 /** An opaque native handle. */

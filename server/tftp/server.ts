@@ -76,6 +76,8 @@ export interface TransferRecord {
   timeouts: number;
   outcome: Outcome | 'aborted' | 'read-error';
   reason?: string;
+  /** The client acknowledged the OACK or DATA 1 (one that never did may be a forged request). */
+  answered: boolean;
 }
 
 export interface RefusalRecord {
@@ -458,6 +460,8 @@ export class TftpServer {
     }
     const line = `tftp: ${record.client}:${record.port} '${printable(record.path)}' ${record.outcome}: ${record.bytes}/${record.size} bytes in ${record.durationMs.toFixed(0)} ms, blksize ${record.blksize}, windowsize ${record.windowsize}, ${record.retransmits} retransmitted${record.reason ? ` (${record.reason})` : ''}`;
     if (record.outcome === 'complete') this.opts.log.info(line);
+    // A client that never answered may be a forged source, hundreds a second: counted, logged at debug.
+    else if (!record.answered) this.opts.log.debug(line);
     else this.opts.log.warn(line);
     this.opts.hooks?.transferEnded?.(record);
   }
@@ -528,8 +532,8 @@ class Session {
   };
 
   start(): void {
-    // Start reading while the OACK is on its way.
-    this.source.get(1);
+    // Start reading the first window while the OACK is on its way; the read-ahead waits for an answer.
+    this.source.get(1, false);
     this.act(this.transfer.start(performance.now()));
   }
 
@@ -650,6 +654,7 @@ class Session {
       retransmits: t.retransmits,
       timeouts: t.timeouts,
       outcome,
+      answered: t.answered,
       ...(reason ? { reason } : {}),
     });
   }
@@ -717,6 +722,7 @@ class NativeSession {
       retransmits: r.retransmits,
       timeouts: r.timeouts,
       outcome: r.outcome,
+      answered: r.answered,
       ...(r.reason ? { reason: r.reason } : {}),
     });
     this.resolveEnded();

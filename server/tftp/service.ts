@@ -101,6 +101,9 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
     transfers.inc({ outcome: r.outcome, kind: r.kind });
     bytes.inc({ kind: r.kind }, r.bytes);
     retransmits.inc(r.retransmits);
+    // A transfer whose client never answered may be a forged request: counted, not put on a timeline
+    // (a flood of them would otherwise write an event each).
+    if (!r.answered && r.outcome !== 'complete') return;
     void (async () => {
       const node = r.node ?? (await nodeOf(r.client));
       ctx.events.record({

@@ -614,6 +614,17 @@ static void deliver(napi_env env, napi_value done, void *context, void *data) {
   transfer_t *t = data;
   t->finished = 1;
   close(t->sock);
+  /* The thread is done with the buffers: free them now, not when the JS handle is
+     collected (a flood of short transfers would pin them until a GC V8 does not
+     know it owes). */
+  free(t->buf);
+  t->buf = NULL;
+  free(t->oack);
+  t->oack = NULL;
+  for (int i = 0; i < t->nsegs; i++) {
+    free(t->segs[i].data);
+    t->segs[i].data = NULL;
+  }
   if (env && done) {
     napi_value res, undef;
     napi_create_object(env, &res);
@@ -627,6 +638,9 @@ static void deliver(napi_env env, napi_value done, void *context, void *data) {
     set_num(env, res, "timeouts", (double)t->timeouts);
     set_num(env, res, "unknownTidSent", (double)t->unknown_tid_sent);
     set_num(env, res, "errorsSent", (double)t->errors_sent);
+    napi_value answered;
+    napi_get_boolean(env, atomic_load(&t->answered) != 0, &answered);
+    napi_set_named_property(env, res, "answered", answered);
     napi_get_undefined(env, &undef);
     napi_call_function(env, undef, done, 1, &res, NULL);
   }
