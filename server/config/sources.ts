@@ -35,6 +35,11 @@ export class SourceFilter {
     if (opts.loopback) this.cidrs.push(LOOPBACK);
   }
 
+  /** [network, mask, ...] of every allowed network, for native code. */
+  flat(): number[] {
+    return this.cidrs.flatMap((c) => [c.network, c.mask]);
+  }
+
   allows(ip: Ipv4): boolean {
     for (const c of this.cidrs) if (cidrContains(c, ip)) return true;
     return false;

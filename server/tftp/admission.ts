@@ -9,12 +9,21 @@
 // pool is full the oldest waiting transfer makes room (a real client answers
 // within a round trip; a forged one never does), so forged requests crowd out
 // only each other, never an answered transfer.
+//
+// A loaded client may take longer than a flood leaves a waiting transfer
+// (64 waiting, 500 forged requests a second: 130 ms). So a request from a
+// "proven" source, one whose transfers have been answered before, is never
+// dropped for one from an unproven source: the oldest unproven one makes
+// room, and when only proven ones wait, a new unproven request is refused
+// (silently) instead.
 
-export type Admit<T> = { ok: true; evicted?: T } | { ok: false; reason: 'busy' };
+export type Admit<T> = { ok: true; evicted?: T } | { ok: false; reason: 'busy' | 'crowded' };
 
 export class TransferAdmission<T> {
   /** Insertion order is age: the first entry is the oldest. */
   private readonly waiting = new Map<string, T>();
+  /** Keys of waiting entries from proven sources. */
+  private readonly provenKeys = new Set<string>();
   private readonly answered = new Map<string, T>();
 
   constructor(
@@ -47,17 +56,27 @@ export class TransferAdmission<T> {
    * is taken; when the waiting pool is full its oldest entry is evicted (the
    * caller ends it, without a word to its client).
    */
-  admit(key: string, item: T): Admit<T> {
+  admit(key: string, item: T, proven = false): Admit<T> {
     if (this.answered.size >= this.maxAnswered) return { ok: false, reason: 'busy' };
     let evicted: T | undefined;
     if (!this.waiting.has(key) && this.waiting.size >= this.maxUnanswered) {
-      const [oldKey, old] = this.waiting.entries().next().value as [string, T];
-      this.waiting.delete(oldKey);
-      evicted = old;
+      const victim = this.victim(proven);
+      if (victim === undefined) return { ok: false, reason: 'crowded' };
+      evicted = this.waiting.get(victim)!;
+      this.waiting.delete(victim);
+      this.provenKeys.delete(victim);
     }
     this.waiting.delete(key);
     this.waiting.set(key, item);
+    if (proven) this.provenKeys.add(key);
+    else this.provenKeys.delete(key);
     return evicted === undefined ? { ok: true } : { ok: true, evicted };
+  }
+
+  /** The oldest waiting key from an unproven source; for a proven newcomer, else the oldest of all. */
+  private victim(proven: boolean): string | undefined {
+    for (const k of this.waiting.keys()) if (!this.provenKeys.has(k)) return k;
+    return proven ? this.waiting.keys().next().value : undefined;
   }
 
   /** Replace the item of a waiting or answered key (e.g. a looked-up request becoming a transfer). */
@@ -74,6 +93,7 @@ export class TransferAdmission<T> {
     const item = this.waiting.get(key);
     if (item === undefined) return this.answered.has(key);
     this.waiting.delete(key);
+    this.provenKeys.delete(key);
     if (this.answered.size >= this.maxAnswered) return false;
     this.answered.set(key, item);
     return true;
@@ -85,6 +105,7 @@ export class TransferAdmission<T> {
       const cur = m.get(key);
       if (cur !== undefined && (item === undefined || cur === item)) {
         m.delete(key);
+        this.provenKeys.delete(key);
         return true;
       }
     }

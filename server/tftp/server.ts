@@ -41,6 +41,8 @@ export interface TftpServerOptions {
    * a request with a forged source reflects nothing there. Default: all.
    */
   clientAllowed?(address: string): boolean;
+  /** The same as networks, for the native data path's answers to strangers: [network, mask, ...]. */
+  allowedNets?: number[];
   clientRate: number;
   clientBurst: number;
   log: Logger;
@@ -105,6 +107,9 @@ const TICK_MS = 10;
 /** How often native transfers waiting for their client's answer are checked for one. */
 const ANSWER_POLL_MS = 20;
 
+/** Client addresses remembered as having answered a transfer (the least recent are forgotten first). */
+const MAX_PROVEN = 65_536;
+
 /** A request whose file is being looked up: it waits among the unanswered. */
 class Pending {}
 type Entry = Session | NativeSession | Pending;
@@ -141,6 +146,8 @@ export class TftpServer {
   private ticker: NodeJS.Timeout | undefined;
   private answerPoll: NodeJS.Timeout | undefined;
   private foreignLogged = 0;
+  /** Addresses whose transfers were answered (insertion order: least recent first). */
+  private readonly proven = new Set<string>();
   private foreignAt = -Infinity;
   private tickQueued = false;
   private stopping = false;
@@ -282,7 +289,12 @@ export class TftpServer {
     // Decide on the current count: a native transfer answered since the last poll holds its slot now.
     if (this.answerPoll) this.refreshNativeAnswers();
     const pending = new Pending();
-    const admitted = this.sessions.admit(key, pending);
+    const admitted = this.sessions.admit(key, pending, this.proven.has(rinfo.address));
+    if (!admitted.ok && admitted.reason === 'crowded') {
+      // Only transfers of clients that answered before are waiting: this unproven request gets nothing.
+      this.opts.hooks?.evicted?.();
+      return;
+    }
     if (!admitted.ok) {
       const message = `server busy: ${this.sessions.answeredCount} transfers in progress, try again`;
       this.opts.log.warn(`tftp: ${rinfo.address}:${rinfo.port} '${printable(d.path)}': ${message}`);
@@ -308,6 +320,10 @@ export class TftpServer {
   /** @internal The transfer's client answered: it takes a full slot, or is ended when none is free. */
   answered(s: Session | NativeSession): void {
     if (this.sessions.isAnswered(s.key) || this.sessions.get(s.key) !== s) return;
+    // Its address is proven: a flood of forged requests cannot crowd out its next ones.
+    this.proven.delete(s.client);
+    if (this.proven.size >= MAX_PROVEN) this.proven.delete(this.proven.keys().next().value!);
+    this.proven.add(s.client);
     if (!this.sessions.promote(s.key)) s.abort(`server busy: ${this.sessions.answeredCount} transfers in progress, try again`);
   }
 
@@ -428,6 +444,7 @@ export class TftpServer {
           segments: file.segments!,
           busyPoll: this.opts.busyPoll !== false,
           gsoBlocks: this.opts.gso === false ? 1 : windowBatch(blksize, windowsize),
+          ...(this.opts.allowedNets ? { strangers: this.opts.allowedNets } : {}),
         },
         (r) => session?.finish(r),
       );
@@ -539,6 +556,10 @@ class Session {
 
   tick(now: number): void {
     if (!this.done) this.act(this.transfer.tick(now));
+  }
+
+  get client(): string {
+    return this.address;
   }
 
   get base(): number {
@@ -698,6 +719,10 @@ class NativeSession {
 
   get answered(): boolean {
     return !this.done && this.pump.answered(this.handle);
+  }
+
+  get client(): string {
+    return this.address;
   }
 
   abort(reason: string, notify = true): void {

@@ -183,6 +183,7 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
         retries: c.retries,
         giveUpMs: parseDuration(c.giveUp),
         clientAllowed: (address) => sources.allowsText(address),
+        allowedNets: sources.flat(),
         clientRate: c.clientRate,
         clientBurst: c.clientBurst,
         log,

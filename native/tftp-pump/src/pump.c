@@ -74,6 +74,9 @@ typedef struct transfer {
   sender_clock c;
   double stranger_window;
   int stranger_count;
+  /* ERROR 5 goes only to strangers in these networks (pairs: network, mask; host order); none: any. */
+  uint32_t *allow;
+  int nallow;
   atomic_int refs;  /* the thread's and the JS handle's */
   int sock;
   int finished;     /* JS thread only: the result was delivered, fds closed */
@@ -127,6 +130,7 @@ static void transfer_unref(transfer_t *t) {
   free(t->segs);
   free(t->oack);
   free(t->buf);
+  free(t->allow);
   free(t);
 }
 
@@ -410,7 +414,11 @@ static void on_packet(transfer_t *t, const uint8_t *pkt, ssize_t len, const stru
     /* RFC 1350: another transfer id gets ERROR 5 and does not disturb this one. */
     int is_error = len >= 2 && pkt[0] == 0 && pkt[1] == 5;
     if (now - t->stranger_window > 1000) t->stranger_window = now, t->stranger_count = 0;
-    if (!is_error && from->sin_family == AF_INET && t->stranger_count++ < STRANGER_ERRORS_PER_SECOND) {
+    /* A source outside the served networks may be forged: nothing is reflected to it. */
+    int allowed = t->nallow == 0;
+    uint32_t src = ntohl(from->sin_addr.s_addr);
+    for (int i = 0; i < t->nallow && !allowed; i++) allowed = (src & t->allow[2 * i + 1]) == t->allow[2 * i];
+    if (!is_error && allowed && from->sin_family == AF_INET && t->stranger_count++ < STRANGER_ERRORS_PER_SECOND) {
       static const uint8_t tid[] = "\0\5\0\5unknown transfer ID";
       while (sendto(t->sock, tid, sizeof tid, 0, (const struct sockaddr *)from, sizeof *from) < 0 && errno == EINTR) {
       }
@@ -799,6 +807,24 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   t->retries = (int)retries;
   t->blocks = t->size / t->blksize + 1;
   if (read_segments(env, opts, t, &bad) < 0) return abandon(env, t, bad);
+  if (has(env, opts, "strangers")) {
+    napi_value arr;
+    uint32_t n = 0;
+    bool is_arr = false;
+    napi_get_named_property(env, opts, "strangers", &arr);
+    if (napi_is_array(env, arr, &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, arr, &n) != napi_ok || n % 2) {
+      return abandon(env, t, "opts.strangers must be an array of network, mask pairs");
+    }
+    t->allow = calloc(n ? n : 1, sizeof *t->allow);
+    if (!t->allow) return abandon(env, t, "tftp-pump: out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+      napi_value v;
+      uint32_t x;
+      if (napi_get_element(env, arr, i, &v) != napi_ok || napi_get_value_uint32(env, v, &x) != napi_ok) return abandon(env, t, "opts.strangers must hold numbers");
+      t->allow[i] = x;
+    }
+    t->nallow = (int)(n / 2);
+  }
   if (has(env, opts, "oack")) {
     napi_value b;
     void *p;

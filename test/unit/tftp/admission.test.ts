@@ -34,6 +34,22 @@ test('a flood of unanswered requests evicts only unanswered ones, oldest first',
   assert.deepEqual(a.admit('late', 'late'), { ok: true });
 });
 
+test('requests from proven sources are never dropped for unproven ones', () => {
+  const a = new TransferAdmission<string>(10, 3);
+  a.admit('p1', 'p1', true);
+  a.admit('f1', 'f1');
+  a.admit('p2', 'p2', true);
+  // Full: a new unproven request evicts the oldest unproven one, not the older proven one.
+  assert.deepEqual(a.admit('f2', 'f2'), { ok: true, evicted: 'f1' });
+  assert.deepEqual(a.admit('f3', 'f3'), { ok: true, evicted: 'f2' });
+  assert.deepEqual(a.admit('p3', 'p3', true), { ok: true, evicted: 'f3' });
+  // Only proven ones wait: an unproven newcomer is refused; a proven one takes the oldest's place.
+  assert.deepEqual(a.admit('f4', 'f4'), { ok: false, reason: 'crowded' });
+  assert.deepEqual(a.admit('p4', 'p4', true), { ok: true, evicted: 'p1' });
+  assert.equal(a.promote('p2'), true);
+  assert.deepEqual(a.admit('f5', 'f5'), { ok: true }, 'room again');
+});
+
 test('the same key admitted again replaces itself without evicting another', () => {
   const a = new TransferAdmission<number>(4, 2);
   a.admit('x', 1);
