@@ -17,6 +17,9 @@
 // room, and when only proven ones wait, a new unproven request is refused
 // (silently) instead.
 
+/** Client addresses remembered as having answered a transfer (the least recent are forgotten first). */
+const MAX_PROVEN = 65_536;
+
 export type Admit<T> = { ok: true; evicted?: T } | { ok: false; reason: 'busy' | 'crowded' };
 
 export class TransferAdmission<T> {
@@ -24,6 +27,8 @@ export class TransferAdmission<T> {
   private readonly waiting = new Map<string, T>();
   /** Keys of waiting entries from proven sources. */
   private readonly provenKeys = new Set<string>();
+  /** Source addresses whose transfers were answered (insertion order: least recent first). */
+  private readonly provenSources = new Set<string>();
   private readonly answered = new Map<string, T>();
 
   constructor(
@@ -56,8 +61,16 @@ export class TransferAdmission<T> {
    * is taken; when the waiting pool is full its oldest entry is evicted (the
    * caller ends it, without a word to its client).
    */
-  admit(key: string, item: T, proven = false): Admit<T> {
+  /** A transfer from `source` was answered: its later requests are not crowded out by unproven ones. */
+  prove(source: string): void {
+    this.provenSources.delete(source);
+    if (this.provenSources.size >= MAX_PROVEN) this.provenSources.delete(this.provenSources.keys().next().value!);
+    this.provenSources.add(source);
+  }
+
+  admit(key: string, item: T, source?: string): Admit<T> {
     if (this.answered.size >= this.maxAnswered) return { ok: false, reason: 'busy' };
+    const proven = source !== undefined && this.provenSources.has(source);
     let evicted: T | undefined;
     if (!this.waiting.has(key) && this.waiting.size >= this.maxUnanswered) {
       const victim = this.victim(proven);

@@ -107,9 +107,6 @@ const TICK_MS = 10;
 /** How often native transfers waiting for their client's answer are checked for one. */
 const ANSWER_POLL_MS = 20;
 
-/** Client addresses remembered as having answered a transfer (the least recent are forgotten first). */
-const MAX_PROVEN = 65_536;
-
 /** A request whose file is being looked up: it waits among the unanswered. */
 class Pending {}
 type Entry = Session | NativeSession | Pending;
@@ -146,8 +143,6 @@ export class TftpServer {
   private ticker: NodeJS.Timeout | undefined;
   private answerPoll: NodeJS.Timeout | undefined;
   private foreignLogged = 0;
-  /** Addresses whose transfers were answered (insertion order: least recent first). */
-  private readonly proven = new Set<string>();
   private foreignAt = -Infinity;
   private tickQueued = false;
   private stopping = false;
@@ -289,7 +284,7 @@ export class TftpServer {
     // Decide on the current count: a native transfer answered since the last poll holds its slot now.
     if (this.answerPoll) this.refreshNativeAnswers();
     const pending = new Pending();
-    const admitted = this.sessions.admit(key, pending, this.proven.has(rinfo.address));
+    const admitted = this.sessions.admit(key, pending, rinfo.address);
     if (!admitted.ok && admitted.reason === 'crowded') {
       // Only transfers of clients that answered before are waiting: this unproven request gets nothing.
       this.opts.hooks?.evicted?.();
@@ -321,9 +316,7 @@ export class TftpServer {
   answered(s: Session | NativeSession): void {
     if (this.sessions.isAnswered(s.key) || this.sessions.get(s.key) !== s) return;
     // Its address is proven: a flood of forged requests cannot crowd out its next ones.
-    this.proven.delete(s.client);
-    if (this.proven.size >= MAX_PROVEN) this.proven.delete(this.proven.keys().next().value!);
-    this.proven.add(s.client);
+    this.sessions.prove(s.client);
     if (!this.sessions.promote(s.key)) s.abort(`server busy: ${this.sessions.answeredCount} transfers in progress, try again`);
   }
 

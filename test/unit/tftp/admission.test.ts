@@ -36,16 +36,18 @@ test('a flood of unanswered requests evicts only unanswered ones, oldest first',
 
 test('requests from proven sources are never dropped for unproven ones', () => {
   const a = new TransferAdmission<string>(10, 3);
-  a.admit('p1', 'p1', true);
-  a.admit('f1', 'f1');
-  a.admit('p2', 'p2', true);
+  a.prove('10.0.0.20');
+  const P = '10.0.0.20';
+  a.admit('p1', 'p1', P);
+  a.admit('f1', 'f1', '10.0.0.150');
+  a.admit('p2', 'p2', P);
   // Full: a new unproven request evicts the oldest unproven one, not the older proven one.
   assert.deepEqual(a.admit('f2', 'f2'), { ok: true, evicted: 'f1' });
   assert.deepEqual(a.admit('f3', 'f3'), { ok: true, evicted: 'f2' });
-  assert.deepEqual(a.admit('p3', 'p3', true), { ok: true, evicted: 'f3' });
+  assert.deepEqual(a.admit('p3', 'p3', P), { ok: true, evicted: 'f3' });
   // Only proven ones wait: an unproven newcomer is refused; a proven one takes the oldest's place.
   assert.deepEqual(a.admit('f4', 'f4'), { ok: false, reason: 'crowded' });
-  assert.deepEqual(a.admit('p4', 'p4', true), { ok: true, evicted: 'p1' });
+  assert.deepEqual(a.admit('p4', 'p4', P), { ok: true, evicted: 'p1' });
   assert.equal(a.promote('p2'), true);
   assert.deepEqual(a.admit('f5', 'f5'), { ok: true }, 'room again');
 });
