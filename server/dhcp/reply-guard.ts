@@ -88,7 +88,8 @@ export class ReplyGuard {
    * @param unknown the MAC is registered nowhere and has no offer or lease on record here
    */
   route(
-    req: { giaddr: number; ciaddr: number; flags: number; mac: string; macNum: number },
+    req: { giaddr: number; ciaddr: number; flags: number },
+    mac: string,
     replyType: number,
     relayPort: number,
     s: GuardSocket,
@@ -100,11 +101,11 @@ export class ReplyGuard {
     // A direct request on a relay-only socket (networkFor lets none through): nothing to send.
     if (!dest) return 'no-network';
     if (dest.via === 'ciaddr' && !cidrContains(net.net.cidr, dest.address)) {
-      this.note('ciaddr-off-network', `a reply to ${req.mac} at ciaddr ${formatIpv4(dest.address)}, which is not on network '${net.name}' (RFC 2131 4.3.5): not sent`);
+      this.note('ciaddr-off-network', `a reply to ${mac} at ciaddr ${formatIpv4(dest.address)}, which is not on network '${net.name}' (RFC 2131 4.3.5): not sent`);
       return 'ciaddr-off-network';
     }
     if (unknown && !this.budget.take(unknown.again, now)) {
-      this.note('unknown-budget', `replies to unknown MACs are over dhcp.unknownReplyRate (${this.o.unknownReplyRate}/s): ${req.mac} not answered`);
+      this.note('unknown-budget', `replies to unknown MACs are over dhcp.unknownReplyRate (${this.o.unknownReplyRate}/s): ${mac} not answered`);
       return 'unknown-budget';
     }
     if (dest.via === 'ciaddr' && s.kind === 'network' && s.networks.some((n) => cidrContains(n.net.cidr, dest.address)) && !this.o.neighbours.resolved(s.iface, dest.address, now)) {

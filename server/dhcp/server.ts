@@ -455,7 +455,7 @@ export class DhcpServer {
     let bytes: Buffer | undefined;
     let dropped: number[] = [];
     if (dec.reply) {
-      const routed = this.guard.route({ ...req.packet, mac: req.mac, macNum: req.macNum }, dec.outcome === 'nak' ? MSG.NAK : MSG.ACK, this.port, s, net, unknown, now);
+      const routed = this.guard.route(req.packet, req.mac, dec.outcome === 'nak' ? MSG.NAK : MSG.ACK, this.port, s, net, unknown, now);
       if (typeof routed === 'string') {
         // Not sent, so nothing changes (no offer holds an address for it).
         this.count(type, routed);
