@@ -135,6 +135,20 @@ export class AttackLab {
     return this.log;
   }
 
+  /** The server's CPU time so far (user + system), in seconds. */
+  cpuSeconds(): number {
+    const f = readFileSync(`/proc/${this.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // Fields 14 and 15 of stat (utime, stime), here 11 and 12 after the comm field; clock ticks of 1/100 s.
+    return (Number(f[11]) + Number(f[12])) / 100;
+  }
+
+  /** UDP datagrams the server's namespace dropped for a full receive buffer (the server not keeping up). */
+  udpRcvbufErrors(): number {
+    const snmp = this.lab.execSync(this.srv, 'cat', ['/proc/net/snmp']).stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+    const [names, values] = snmp.map((l) => l.trim().split(/\s+/));
+    return Number(values?.[names?.indexOf('RcvbufErrors') ?? -1] ?? NaN);
+  }
+
   rssKiB(): number {
     const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
     return Number(m?.[1] ?? 0);
@@ -242,6 +256,8 @@ export class AttackLab {
         break;
     }
     const t0 = performance.now();
+    const cpu0 = this.cpuSeconds();
+    const drops0 = this.udpRcvbufErrors();
     const running = () => performance.now() - t0 < seconds * 1000;
     let maxRss = 0;
     const rssTimer = setInterval(() => (maxRss = Math.max(maxRss, this.rssKiB())), 250);
@@ -288,6 +304,9 @@ export class AttackLab {
       }
     } finally {
       clearInterval(rssTimer);
+      // What the attack cost the server: its CPU share over the phase, and datagrams the kernel dropped for it.
+      notes.serverCpuPercent = Math.round(((this.cpuSeconds() - cpu0) / ((performance.now() - t0) / 1000)) * 100);
+      notes.udpRcvbufErrors = this.udpRcvbufErrors() - drops0;
       const counters = L.execSync(this.srv, 'nft', ['list', 'table', 'inet', 'watch'], { check: false }).stdout;
       notes.sentOutsideNetwork = Number(/packets (\d+)/.exec(counters)?.[1] ?? NaN);
       for (const u of undo.reverse()) u();
