@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { Service } from '../main/service.js';
 import type { Registry } from '../store/registry.js';
 import type { Store } from '../store/types.js';
+import { addMaxDepthKeyword } from '../config/depth.js';
 import { bearer, nodeReportToken, roleRefusal, safeEqual, type Role } from './auth.js';
 import { installBodyParsers, isOptionalBody, optionalBody } from './bodies.js';
 import { declareCommonErrors } from './common-errors.js';
@@ -45,6 +46,8 @@ declare module 'fastify' {
 // strings and params are text, so their numbers are coerced.
 const bodyAjv = new Ajv({ allErrors: true, verbose: true, strict: false, coerceTypes: false, removeAdditional: false, useDefaults: true });
 const textAjv = new Ajv({ allErrors: true, verbose: true, strict: false, coerceTypes: 'array', removeAdditional: false, useDefaults: true });
+addMaxDepthKeyword(bodyAjv);
+addMaxDepthKeyword(textAjv);
 
 // A binary body schema (an export's tar upload) documents a stream the
 // handler reads itself: there is nothing to validate before it does.

@@ -2,6 +2,7 @@
 // subsystem folder. Defaults are merged per section before validation, so the
 // validated Config type has every field.
 import { Type, type Static } from '@sinclair/typebox';
+import { MAX_VARS_DEPTH } from './depth.js';
 import { Duration, Listen, Name, Section, StringEnum } from './types.js';
 import { DhcpConfigSchema, DHCP_DEFAULTS } from '../dhcp/config.js';
 import { TftpConfigSchema, TFTP_DEFAULTS } from '../tftp/config.js';
@@ -15,7 +16,7 @@ import { LOADERS } from '../store/types.js';
 import { LOG_FORMATS, LOG_LEVELS } from '../log.js';
 
 export const LoaderSchema = StringEnum(LOADERS);
-const Vars = Type.Record(Type.String(), Type.Unknown());
+const Vars = Type.Record(Type.String(), Type.Unknown(), { maxDepth: MAX_VARS_DEPTH });
 
 export const NetworkSchema = Section({
   name: Name,
@@ -114,7 +115,8 @@ export type Config = Static<typeof ConfigSchema>;
 export const SECTION_DEFAULTS = {
   cluster: { name: 'cluster', domain: 'cluster.local', vars: {} },
   store: { driver: 'sqlite' },
-  api: { listen: '0.0.0.0:8080', token: '', viewerToken: '' },
+  // served: loopback and each network's serverAddress (server/config/bind.ts); never the outside unless named.
+  api: { listen: 'served:8080', token: '', viewerToken: '' },
   log: { level: 'info', format: 'auto' },
   events: { retention: '30d' },
   dhcp: DHCP_DEFAULTS,

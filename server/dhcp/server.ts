@@ -23,16 +23,19 @@ import type { Logger } from '../log.js';
 import { cidrContains, formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { NoSuchInterfaceError, type UdpOpener } from '../net/udp-device.js';
 import { BatchedUdp, loadUdpBatch, udpBatchUnavailable } from '../net/udp-batch.js';
+import { NeighbourTable } from '../net/neighbours.js';
+import { BoundedSendQueue } from '../net/send-queue.js';
 import { explainBindError, ServiceStartError } from '../main/service.js';
 import type { Registry } from '../store/registry.js';
 import type { LeaseRecord, Store } from '../store/types.js';
-import { replyDestination, type Destination } from './addressing.js';
+import type { Destination } from './addressing.js';
 import { decode, encode, type EncodeInput } from './codec.js';
 import { LeaseTable, ownerKey, toRecord, type MemLease } from './leases.js';
 import { messageName, MSG } from './options.js';
 import { decide, policyNetwork, type Decision, type KnownClient, type PolicyNetwork } from './policy.js';
 import { MacRateLimiter, WindowCount } from './ratelimit.js';
 import { RegistryIndex } from './registry-index.js';
+import { ReplyGuard } from './reply-guard.js';
 import { readRequest, type DhcpRequest } from './request.js';
 
 export interface DhcpServerDeps {
@@ -49,6 +52,8 @@ export interface ServedSocket {
   sock: dgram.Socket;
   /** Set when the socket's datagrams go through the batched path (dhcp.io); `sock` is then closed. */
   batch?: BatchedUdp;
+  /** Node's path: sends go through a bounded queue (the batched path bounds its own). */
+  queue?: BoundedSendQueue;
   iface: string;
   /** 'network': a network's own interface (may broadcast); 'relay': relayed requests only. */
   kind: 'network' | 'relay';
@@ -69,6 +74,7 @@ interface PendingSend {
 
 const BROADCAST_TEXT = '255.255.255.255';
 const sourceText = (from: PacketSource): string => (typeof from.address === 'number' ? formatIpv4(from.address) : from.address);
+const sourceNumber = (from: PacketSource): number => (typeof from.address === 'number' ? from.address : (parseIpv4(from.address) ?? 0));
 /** A MAC whose registration as a discovered node failed is tried again after this long. */
 const DISCOVERY_RETRY_MS = 10 * 60_000;
 
@@ -81,6 +87,7 @@ export class DhcpServer {
   private readonly skipped: string[] = [];
   private readonly rate: MacRateLimiter;
   private readonly unknownEvents: MacRateLimiter;
+  private readonly guard: ReplyGuard;
   private suppressed = 0;
   private readonly offerMs: number;
   /** Dynamic binds without an offer or lease on record, in the last offerTimeout: they share the pending-offer bound. */
@@ -123,6 +130,14 @@ export class DhcpServer {
     const ur = this.cfgDhcp.unknownEventRate;
     this.unknownEvents = new MacRateLimiter(ur || 1e-9, Math.max(1, ur), 1);
     this.offerMs = parseDuration(this.cfgDhcp.offerTimeout);
+    this.guard = new ReplyGuard({
+      networks: cfg.networks,
+      relays: this.cfgDhcp.relays,
+      unknownReplyRate: this.cfgDhcp.unknownReplyRate,
+      maxOfferShare: this.cfgDhcp.maxOfferShare,
+      neighbours: new NeighbourTable({ file: deps.opener.neighbourFile }),
+      log: this.log,
+    });
     this.unrecordedBinds = new WindowCount(this.offerMs);
     this.port = this.cfgDhcp.port;
     this.index = new RegistryIndex(deps.registry, (err) => this.log.error({ err }, 'dhcp: registry index update failed'));
@@ -247,6 +262,7 @@ export class DhcpServer {
         }
       }
       if (!s.batch) {
+        s.queue = new BoundedSendQueue(sock, { failed: (err, count) => this.sendFailed(w.iface, err, count) });
         sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo, s));
         // Send failures (EHOSTUNREACH, ENOBUFS...) come here; the server goes on.
         sock.on('error', (err) => this.sendFailed(w.iface, err));
@@ -403,8 +419,14 @@ export class DhcpServer {
     const type = messageName(req.type);
     const now = Date.now();
     const registered = this.index.get(req.macNum);
-    if (!this.rate.take(req.macNum, now, registered !== undefined)) {
+    // An unknown MAC asking again after going unanswered (a real machine; a flood's random MACs never do).
+    const again = !registered && this.guard.askingAgain(req.macNum, now);
+    if (!this.rate.take(req.macNum, now, registered !== undefined || again)) {
       this.count(type, 'rate-limited');
+      return undefined;
+    }
+    if (req.packet.giaddr && !this.guard.relayAllowed(sourceNumber(from), s.iface)) {
+      this.count(type, 'relay-refused');
       return undefined;
     }
     const net = this.networkFor(req, s, registered);
@@ -422,19 +444,25 @@ export class DhcpServer {
       leases: this.leases,
       now,
       offerMs: this.offerMs,
-      mayOffer: this.leases.pendingOffers + this.unrecordedBinds.count(now) < this.cfgDhcp.maxPendingOffers,
+      mayOffer:
+        this.leases.pendingOffers + this.unrecordedBinds.count(now) < this.cfgDhcp.maxPendingOffers &&
+        this.guard.mayOfferIn(net.dynamicRange, this.leases.pendingOffersIn(net.name), again || registered !== undefined),
     });
+    // Unknown and nothing on record here: its reply counts against dhcp.unknownReplyRate.
+    const unknown = !registered && !this.leases.ofOwner(net.name, ownerKey(req.mac, req.clientId)) ? { again } : undefined;
     // Encode before the lease changes: a reply that cannot be sent must not leave a lease behind.
     let dest: Destination | undefined;
     let bytes: Buffer | undefined;
     let dropped: number[] = [];
     if (dec.reply) {
-      dest = replyDestination(req.packet, dec.outcome === 'nak' ? MSG.NAK : MSG.ACK, this.port, s.kind === 'network');
-      if (!dest) {
-        // A direct request on a relay-only socket (networkFor lets none through): nothing to send, nothing to change.
-        this.count(type, 'no-network');
+      const routed = this.guard.route(req.packet, req.mac, dec.outcome === 'nak' ? MSG.NAK : MSG.ACK, this.port, s, net, unknown, now);
+      if (typeof routed === 'string') {
+        // Not sent, so nothing changes (no offer holds an address for it).
+        this.count(type, routed);
+        if (!registered) this.guard.unanswered(req.macNum, now);
         return dec;
       }
+      dest = routed;
       const enc = encode(dec.reply);
       if (!enc.ok) {
         this.count(type, 'encode-error');
@@ -447,6 +475,7 @@ export class DhcpServer {
       if (dropped.length) this.logDropped(req, dec, dropped);
     }
     this.count(type, elsewhere && dec.outcome === 'ignored' ? 'wrong-network' : dec.outcome);
+    if (!registered && !dec.reply) this.guard.unanswered(req.macNum, now);
     const lease = this.apply(dec, req, net, known, now);
     if (bytes && dest) {
       if (lease) this.queueAfterCommit(lease, { s, bytes, dest });
@@ -543,6 +572,7 @@ export class DhcpServer {
     // A closed socket throws at once instead: counted the same way, never thrown into the flush.
     try {
       if (s.batch) s.batch.send(bytes, dest.port, dest.address);
+      else if (s.queue) s.queue.send(bytes, dest.port, this.addressText(dest.address));
       else s.sock.send(bytes, dest.port, this.addressText(dest.address));
     } catch (err) {
       this.sendFailed(s.iface, err as Error);

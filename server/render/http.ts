@@ -116,7 +116,10 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
       found = await lookup(path, client);
     } catch (e) {
       if (e instanceof RenderRefused) return fail(reply, 500, 'template_error', e.message);
-      if (e instanceof BootRefused) return fail(reply, e.status, e.status === 403 ? 'forbidden' : 'not_found', e.message);
+      if (e instanceof BootRefused) {
+        if (e.logDetail) req.log.warn({ path, ip: address, detail: e.logDetail }, `http boot: refused: ${e.message}`);
+        return fail(reply, e.status, e.status === 403 ? 'forbidden' : 'not_found', e.message);
+      }
       throw e;
     }
     if (!found) {

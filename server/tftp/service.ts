@@ -5,6 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import { networkOf, type ResolvedNetwork } from '../config/networks.js';
+import { SERVED, servedAddresses } from '../config/bind.js';
+import { SourceFilter } from '../config/sources.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { explainBindError, type Service, type ServiceContext, type ServiceFactory } from '../main/service.js';
 import type { BootHub } from '../boot/hub.js';
@@ -20,6 +22,8 @@ export interface TftpService extends Service {
   /** Bound listening sockets, after start (tests bind port 0). */
   readonly bound: Array<{ address: string; port: number }>;
   readonly active: number;
+  /** Transfers (and lookups) waiting for their client's first answer. */
+  readonly unanswered: number;
 }
 
 /** Put the static provider (tftp.root, then distribution loader dirs) on the hub, once, ahead of generated content. */
@@ -56,12 +60,22 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
   const requests = new Counter({ name: 'rackboot_tftp_requests_total', help: 'Packets to the TFTP port by result', labelNames: ['result'], registers: [ctx.metrics] });
   new Gauge({
     name: 'rackboot_tftp_active_transfers',
-    help: 'TFTP transfers in progress',
+    help: 'TFTP transfers in progress (answered and waiting for their client\'s first answer)',
     registers: [ctx.metrics],
     collect(this: Gauge) {
       this.set(server?.active ?? 0);
     },
   });
+  new Gauge({
+    name: 'rackboot_tftp_unanswered_transfers',
+    help: 'TFTP transfers whose client has not acknowledged the OACK or DATA 1 yet (bounded by tftp.maxUnanswered)',
+    registers: [ctx.metrics],
+    collect(this: Gauge) {
+      this.set(server?.unanswered ?? 0);
+    },
+  });
+  // Only the served networks, the listed relays and loopback are answered (docs/operations.md#security).
+  const sources = new SourceFilter(ctx.cfg.networks, ctx.cfg.config.dhcp.relays, { loopback: true });
 
   // Blocks that fit the client network's MTU: its configured mtu, else its interface's.
   const mtuByNetwork = new Map<string, number>();
@@ -87,6 +101,9 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
     transfers.inc({ outcome: r.outcome, kind: r.kind });
     bytes.inc({ kind: r.kind }, r.bytes);
     retransmits.inc(r.retransmits);
+    // A transfer whose client never answered may be a forged request: counted, not put on a timeline
+    // (a flood of them would otherwise write an event each).
+    if (!r.answered && r.outcome !== 'complete') return;
     void (async () => {
       const node = r.node ?? (await nodeOf(r.client));
       ctx.events.record({
@@ -123,8 +140,10 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
   };
 
   // One socket per network serverAddress (the reply leaves from the address the
-  // client asked), plus the configured address; see docs/configuration.md#tftp.
-  const addresses = [c.address];
+  // client asked); served (the default): those and loopback only, so TFTP never
+  // answers on the outside; 0.0.0.0 adds a wildcard socket; see docs/configuration.md#tftp.
+  const served = c.address === SERVED;
+  const addresses = served ? servedAddresses(ctx.cfg.networks, { loopback: true }) : [c.address];
   if (c.address === '0.0.0.0') for (const n of ctx.cfg.networks) addresses.unshift(formatIpv4(n.server));
   const unique = [...new Set(addresses)];
 
@@ -137,6 +156,9 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
     get active() {
       return server?.active ?? 0;
     },
+    get unanswered() {
+      return server?.unanswered ?? 0;
+    },
     async start() {
       const native = c.dataPath === 'node' ? {} : loadPump();
       if (c.dataPath === 'native' && !native.pump) {
@@ -147,7 +169,8 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
         busyPoll: c.busyPoll,
         port: c.port,
         addresses: unique,
-        required: [c.address],
+        // With served, an address not on this machine (yet) is skipped, as for 0.0.0.0's per-network sockets.
+        required: served ? [] : [c.address],
         lookup: (path, client) => ctx.boot.lookup(path, client),
         limits: (address) => {
           const net = netOf(address);
@@ -155,8 +178,12 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
           return { maxBlksize: mtu ? Math.min(c.maxBlksize, blksizeForMtu(mtu)) : c.maxBlksize, maxWindowsize: c.maxWindowsize };
         },
         maxTransfers: c.maxTransfers,
+        maxUnanswered: c.maxUnanswered,
         initialRtoMs: parseDuration(c.timeout),
         retries: c.retries,
+        giveUpMs: parseDuration(c.giveUp),
+        clientAllowed: (address) => sources.allowsText(address),
+        allowedNets: sources.flat(),
         clientRate: c.clientRate,
         clientBurst: c.clientBurst,
         log,
@@ -165,6 +192,8 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
           transferEnded: onEnded,
           requestFailed: onFailed,
           errorSent: (code) => errors.inc({ code: String(code) }),
+          foreignSource: () => requests.inc({ result: 'foreign-source' }),
+          evicted: () => requests.inc({ result: 'unanswered-evicted' }),
         },
       });
       try {
@@ -173,6 +202,8 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
         throw explainBindError('tftp', 'UDP', c.port, err) ?? err;
       }
       log.info(`tftp: listening on ${server.bound.map((b) => `${b.address}:${b.port}`).join(', ')} (root ${ctx.cfg.paths.tftpRoot})`);
+      const missing = unique.filter((a) => !server!.bound.some((b) => b.address === a));
+      if (missing.length) log.warn(`tftp: ${missing.join(', ')} ${missing.length > 1 ? 'are not addresses' : 'is not an address'} of this machine: no TFTP there (the network's serverAddress must be on its interface)`);
       if (native.pump) log.info('tftp: data path native (a thread per octet transfer)');
       else if (c.dataPath === 'auto') log.info(`tftp: data path node (the native addon is not built: ${native.error})`);
       else log.info('tftp: data path node (tftp.dataPath: node)');

@@ -98,7 +98,7 @@ function openInside(root: string, rel: string, kind: 'file' | 'loader', confine 
       if (!confine) return;
       const real = openedPath(fd, full);
       if (real !== rootReal && !real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep)) {
-        throw new BootRefused(`'${rel}' is a symlink leading outside the TFTP root (to ${real})`, 403);
+        throw new BootRefused(`'${rel}' is a symlink leading outside the TFTP root`, 403, `it leads to ${real}`);
       }
     });
   } catch (err) {
