@@ -12,6 +12,7 @@ import { loadPump } from './native.js';
 import { blksizeForMtu } from './options.js';
 import { TftpServer, type RefusalRecord, type TransferRecord } from './server.js';
 import { StaticFiles } from './static.js';
+import { isSizeProbe } from './probe.js';
 import { parseDuration } from '../config/types.js';
 
 const registeredStatic = new WeakSet<BootHub>();
@@ -84,14 +85,14 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
   };
 
   const onEnded = (r: TransferRecord): void => {
-    transfers.inc({ outcome: r.outcome, kind: r.kind });
+    transfers.inc({ outcome: isSizeProbe(r) ? 'probe' : r.outcome, kind: r.kind });
     bytes.inc({ kind: r.kind }, r.bytes);
     retransmits.inc(r.retransmits);
     void (async () => {
       const node = r.node ?? (await nodeOf(r.client));
       ctx.events.record({
         node,
-        kind: r.outcome === 'complete' ? 'tftp.transfer' : 'tftp.failed',
+        kind: r.outcome === 'complete' ? 'tftp.transfer' : isSizeProbe(r) ? 'tftp.probe' : 'tftp.failed',
         detail: {
           file: r.path,
           client: r.client,
