@@ -17,6 +17,14 @@ export const DhcpConfigSchema = Section(
      * another PXE server boots unknown machines.
      */
     bootUnknown: Type.Boolean({ default: true }),
+    /**
+     * UEFI machines have Secure Boot on: they boot through Debian's signed
+     * shim and GRUB (packages shim-signed, grub-efi-amd64-signed), whatever
+     * their node's loader, to the node's GRUB config; the kernel must be
+     * signed by Debian too. UEFI HTTP boot then gets no boot file (that GRUB
+     * has no http module). BIOS machines are not affected.
+     */
+    secureBoot: Type.Boolean({ default: false }),
     /** Lease time when the network gives none. */
     leaseTime: Duration,
     /**
@@ -59,6 +67,7 @@ export const DHCP_DEFAULTS: DhcpConfig = {
   port: 67,
   discovery: false,
   bootUnknown: true,
+  secureBoot: false,
   leaseTime: '1h',
   relayInterfaces: [],
   offerTimeout: '30s',

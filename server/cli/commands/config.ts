@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfigOption } from './serve.js';
 import { configExports } from '../../nfs/model.js';
 import type { LoadedConfig } from '../../config/load.js';
+import { configLoaderNotes } from '../../boot/loader-report.js';
 
 /** The exports part of the summary: with NFS off they are checked but nothing serves them, so say so. */
 function exportsSummary(cfg: LoadedConfig): string {
@@ -22,5 +23,7 @@ export function registerConfig(program: Command): void {
         `${cfg.file ?? 'built-in defaults'}: ok: cluster '${c.cluster.name}', ${cfg.networks.length} network(s), ` +
           `${c.groups.length} seed group(s), ${c.nodes.length} seed node(s), ${exportsSummary(cfg)}, ${c.director.services.length} virtual service(s)`,
       );
+      // Boot loaders: missing files and machines a loader cannot start (not config errors: exit 0).
+      for (const line of configLoaderNotes(cfg)) console.log(`note: ${line}`);
     });
 }
