@@ -33,6 +33,8 @@ import { messageName, MSG } from './options.js';
 import { decide, policyNetwork, type Decision, type KnownClient, type PolicyNetwork } from './policy.js';
 import { MacRateLimiter, WindowCount } from './ratelimit.js';
 import { RegistryIndex } from './registry-index.js';
+import { ASKER_NAMES, BootStages } from './asker.js';
+import type { BootHub } from '../boot/hub.js';
 import { readRequest, type DhcpRequest } from './request.js';
 
 export interface DhcpServerDeps {
@@ -43,6 +45,8 @@ export interface DhcpServerDeps {
   metrics: Metrics;
   log: Logger;
   opener: UdpOpener;
+  /** Loader files on this machine (hub.loaderFiles); absent: every file is assumed present. */
+  boot?: BootHub;
 }
 
 export interface ServedSocket {
@@ -105,6 +109,10 @@ export class DhcpServer {
   private readonly counterCache = new Map<string, { inc(): void }>();
   private stopped = false;
   private readonly addrCache = new Map<number, string>();
+  /** Per MAC, which loader its firmware got: tells a loader's own DHCP from the OS's. */
+  private readonly stages = new BootStages();
+  /** Nodes whose loader could not boot their machine (a stand-in did), warned about once each. */
+  private readonly warnedStandIn = new Set<string>();
 
   constructor(private readonly deps: DhcpServerDeps) {
     const { cfg } = deps;
@@ -423,7 +431,11 @@ export class DhcpServer {
       now,
       offerMs: this.offerMs,
       mayOffer: this.leases.pendingOffers + this.unrecordedBinds.count(now) < this.cfgDhcp.maxPendingOffers,
+      stage: this.stages.get(req.macNum),
+      loaders: this.loaderContext(),
     });
+    if (dec.who) this.stages.note({ ...req, xid: req.packet.xid }, dec.who, dec.boot?.file, now);
+    if (dec.boot?.standIn && registered) this.warnStandIn(registered.node, dec);
     // Encode before the lease changes: a reply that cannot be sent must not leave a lease behind.
     let dest: Destination | undefined;
     let bytes: Buffer | undefined;
@@ -460,6 +472,19 @@ export class DhcpServer {
       if (!registered && this.cfgDhcp.discovery) this.maybeDiscover(req, net, dec.lease.ip, now);
     }
     return dec;
+  }
+
+  private loaderContext(): { secureBoot: boolean; has?: (file: string) => boolean } {
+    const files = this.deps.boot?.loaderFiles;
+    return { secureBoot: this.cfgDhcp.secureBoot, ...(files ? { has: (f: string) => files.has(f) } : {}) };
+  }
+
+  private warnStandIn(node: string, dec: Decision): void {
+    if (this.warnedStandIn.has(node)) return;
+    if (this.warnedStandIn.size >= 10_000) this.warnedStandIn.clear();
+    this.warnedStandIn.add(node);
+    const s = dec.boot!.standIn!;
+    this.log.warn(`dhcp: ${node} (${ASKER_NAMES[dec.who?.asker ?? 'pxe-firmware']}, ${dec.boot!.firmware}): ${s.reason}; handed ${dec.boot!.file} (said once per node)`);
   }
 
   private logDropped(req: DhcpRequest, dec: Decision, dropped: number[]): void {
@@ -661,10 +686,15 @@ export class DhcpServer {
     if (req.arch !== undefined) detail.arch = req.arch;
     if (req.isIpxe) detail.ipxe = true;
     if (req.vendorClass) detail.vendorClass = req.vendorClass;
+    if (dec.who) {
+      detail.client = dec.who.asker;
+      if (dec.who.firmware) detail.firmware = dec.who.firmware;
+    }
+    // What the reply carries: no boot file for the OS's client.
     if (dec.boot) {
-      detail.firmware = dec.boot.firmware;
       if (dec.boot.file) detail.bootFile = dec.boot.file;
       if (dec.boot.reason) detail.bootProblem = dec.boot.reason;
+      if (dec.boot.standIn) detail.standIn = dec.boot.standIn;
     }
     if (dest) detail.sentTo = dest.via;
     if (dropped.length) detail.droppedOptions = dropped;
