@@ -1,14 +1,15 @@
 // The GRUB image UEFI HTTP boot hands grub nodes. The core.efi that
 // grub-mknetdir makes has no http module: started by HTTP boot, GRUB cannot
 // reach its own prefix ("error: disk 'http,...' not found"). This one is
-// made from the same modules (tftp.root/grub/x86_64-efi, so image and
-// modules are one GRUB version) with efinet, http and tftp built in and the
-// prefix /boot/files/grub: GRUB loads its modules and grub.cfg from rackboot's
-// HTTP server, from the directory the HTTP boot URL names. Made with
-// grub-mkimage (grub-common) into <dataDir>/loaders, again when the modules
-// change. Measured: about 0.45 s per module or config GRUB fetches over HTTP
-// (docs/benchmarks.md); its template loads the kernel over TFTP, which GRUB
-// does about 3x faster than over its HTTP.
+// made from the installed modules (/usr/lib/grub/x86_64-efi, package
+// grub-efi-amd64-bin) with grub-mkimage (grub-common), with the modules the
+// shipped templates use built in (each module GRUB fetches over HTTP costs
+// about 0.45 s) and the prefix /boot/files/grub: GRUB reads its grub.cfg from
+// rackboot's HTTP server; a module an operator's template loads comes from
+// tftp.root/grub/x86_64-efi (grub-mknetdir). Made into <dataDir>/loaders at
+// start, again when the package changes. The shipped template loads the
+// kernel over TFTP, which GRUB does about 3x faster than over its HTTP
+// (docs/benchmarks.md).
 import { execFile } from 'node:child_process';
 import { mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +22,10 @@ import { StaticFiles } from '../tftp/static.js';
 
 const run = promisify(execFile);
 const IMAGE_NAME = 'grubx64-http.efi';
-const MODULES = ['efinet', 'http', 'tftp'];
+/** Built in: network, both protocols, and what the shipped GRUB templates run. */
+const MODULES = ['efinet', 'http', 'tftp', 'normal', 'configfile', 'echo', 'test', 'linux', 'efi_gop', 'sleep', 'true', 'halt', 'reboot'];
+/** Debian's grub-efi-amd64-bin. */
+export const GRUB_EFI_MODULES = '/usr/lib/grub/x86_64-efi';
 
 export class GrubHttpImage implements BootContentProvider {
   readonly name = 'grub-http';
@@ -31,8 +35,8 @@ export class GrubHttpImage implements BootContentProvider {
   private making: Promise<string | undefined> | undefined;
   private lastError: string | undefined;
 
-  constructor(private readonly opts: { root: string; outDir: string; log?: Logger }) {
-    this.modules = join(opts.root, 'grub', 'x86_64-efi');
+  constructor(private readonly opts: { outDir: string; modules?: string; log?: Logger }) {
+    this.modules = opts.modules ?? GRUB_EFI_MODULES;
     this.out = join(opts.outDir, IMAGE_NAME);
     this.files = new StaticFiles({ root: opts.outDir, loaderDirs: [] });
   }
@@ -47,7 +51,7 @@ export class GrubHttpImage implements BootContentProvider {
   /** Why there is no image (for the start-up line), when there is none. */
   problem(): string | undefined {
     if (this.made()) return undefined;
-    if (!statSync(join(this.modules, 'moddep.lst'), { throwIfNoEntry: false })) return `no GRUB modules in ${this.modules} (grub-mknetdir)`;
+    if (!statSync(join(this.modules, 'moddep.lst'), { throwIfNoEntry: false })) return `no GRUB modules in ${this.modules} (Debian package grub-efi-amd64-bin)`;
     return this.lastError ?? 'not made yet';
   }
 

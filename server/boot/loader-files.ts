@@ -26,7 +26,7 @@ export const SECURE_BOOT = {
   grub: 'sb/grubx64.efi',
 };
 
-/** The GRUB image for UEFI HTTP boot (http module, prefix /boot/files/grub), made by rackboot from grub/x86_64-efi. */
+/** The GRUB image for UEFI HTTP boot (http module, prefix /boot/files/grub), made by rackboot with grub-mkimage. */
 export const GRUB_HTTP_IMAGE = 'grub/grubx64-http.efi';
 
 const GRUB_NETDIR = 'grub-mknetdir --net-directory=<tftp.root> --subdir=grub';
@@ -43,7 +43,7 @@ export const FILE_ORIGINS: Readonly<Record<string, { package: string | null; how
   'grub/i386-pc/normal.mod': { package: 'grub-pc-bin', how: GRUB_NETDIR },
   'grubx64.efi': { package: 'grub-efi-amd64-bin', how: `${GRUB_NETDIR}, then cp <tftp.root>/grub/x86_64-efi/core.efi <tftp.root>/grubx64.efi` },
   'grub/x86_64-efi/normal.mod': { package: 'grub-efi-amd64-bin', how: GRUB_NETDIR },
-  [GRUB_HTTP_IMAGE]: { package: 'grub-common', how: `made by rackboot with grub-mkimage from <tftp.root>/grub/x86_64-efi (${GRUB_NETDIR})` },
+  [GRUB_HTTP_IMAGE]: { package: 'grub-efi-amd64-bin', how: 'made by rackboot at start with grub-mkimage (package grub-common) from /usr/lib/grub/x86_64-efi' },
   [SECURE_BOOT.shim]: { package: 'shim-signed' },
   [SECURE_BOOT.grub]: { package: 'grub-efi-amd64-signed' },
   'bpbatch.P': { package: null, how: 'bpbatch is not packaged: put bpbatch.P and bpbatch.ovl in tftp.root' },
@@ -57,7 +57,7 @@ export const LOADER_NEEDS: Readonly<Record<Loader, Partial<Record<LoaderBuild, r
   grub: {
     bios: ['grub/i386-pc/core.0', 'grub/i386-pc/normal.mod'],
     efi64: ['grubx64.efi', 'grub/x86_64-efi/normal.mod'],
-    'efi-http': [GRUB_HTTP_IMAGE, 'grub/x86_64-efi/normal.mod'],
+    'efi-http': [GRUB_HTTP_IMAGE],
     'secure-boot': [SECURE_BOOT.shim, SECURE_BOOT.grub],
   },
   bpbatch: { bios: ['bpbatch.P', 'bpbatch.ovl'] },

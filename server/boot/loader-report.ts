@@ -8,6 +8,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { Loader } from '../store/types.js';
 import { BUILD_NAMES, CANNOT, GRUB_HTTP_IMAGE, LOADER_NEEDS, LoaderFiles, missingFileText, SECURE_BOOT, SIGNED_ALIASES, STAND_IN, type LoaderBuild } from './loader-files.js';
 import { DEFAULT_LOADER } from './loaders.js';
+import { GRUB_EFI_MODULES } from './grub-http.js';
 
 export interface LoaderProblem {
   loader: Loader;
@@ -83,12 +84,12 @@ export function configLoaderNotes(cfg: LoadedConfig): string[] {
   for (const n of c.nodes) addLoaderUser(users, n.loader ?? (n.group ? groupLoader.get(n.group) : undefined) ?? DEFAULT_LOADER, n.name);
   if (c.dhcp.bootUnknown && !c.dhcp.discovery && cfg.networks.some((n) => n.dynamicRange)) addLoaderUser(users, DEFAULT_LOADER, 'unknown machines');
   if (!users.size) addLoaderUser(users, DEFAULT_LOADER, 'nodes without a loader');
-  const modules = join(cfg.paths.tftpRoot, 'grub', 'x86_64-efi', 'moddep.lst');
+  const modules = join(GRUB_EFI_MODULES, 'moddep.lst');
   const files = new LoaderFiles({
     root: cfg.paths.tftpRoot,
     loaderDirs: c.tftp.loaderDirs,
     aliases: SIGNED_ALIASES,
-    // rackboot makes it at start from grub-mknetdir's modules.
+    // rackboot makes it at start from the installed GRUB modules.
     generated: (f) => (f === GRUB_HTTP_IMAGE && existsSync(modules) ? modules : undefined),
   });
   const r = loaderReport(files, users, c.dhcp.secureBoot);

@@ -36,8 +36,8 @@ export interface TftpService extends Service {
 export function registerStaticFiles(ctx: ServiceContext): StaticFiles | undefined {
   if (registeredStatic.has(ctx.boot)) return undefined;
   registeredStatic.add(ctx.boot);
-  // The GRUB image for UEFI HTTP boot is made from tftp.root/grub/x86_64-efi (grub-mknetdir), when there is one.
-  const grubHttp = new GrubHttpImage({ root: ctx.cfg.paths.tftpRoot, outDir: join(ctx.cfg.paths.dataDir, 'loaders'), log: ctx.log });
+  // The GRUB image for UEFI HTTP boot, made from the installed GRUB modules when there are some.
+  const grubHttp = new GrubHttpImage({ outDir: join(ctx.cfg.paths.dataDir, 'loaders'), log: ctx.log });
   const sources = { root: ctx.cfg.paths.tftpRoot, loaderDirs: ctx.cfg.config.tftp.loaderDirs, aliases: SIGNED_ALIASES };
   const p = new StaticFiles(sources);
   ctx.boot.loaderFiles = new LoaderFiles({ ...sources, generated: (f) => (f === GRUB_HTTP_IMAGE ? grubHttp.made() : undefined) });
