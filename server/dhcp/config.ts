@@ -25,6 +25,14 @@ export const DhcpConfigSchema = Section(
      * has no http module). BIOS machines are not affected.
      */
     secureBoot: Type.Boolean({ default: false }),
+    /**
+     * Answer IPv6 router solicitations on the networks' interfaces with a
+     * router advertisement that announces no prefix and no default router
+     * (router lifetime 0), so iPXE's IPv6 set-up ends at once instead of
+     * waiting out its solicitations (about 16 s a boot). Hosts that use IPv6
+     * from another router are not affected. Needs the native addon.
+     */
+    routerAdvertisements: Type.Boolean({ default: true }),
     /** Lease time when the network gives none. */
     leaseTime: Duration,
     /**
@@ -68,6 +76,7 @@ export const DHCP_DEFAULTS: DhcpConfig = {
   discovery: false,
   bootUnknown: true,
   secureBoot: false,
+  routerAdvertisements: true,
   leaseTime: '1h',
   relayInterfaces: [],
   offerTimeout: '30s',
