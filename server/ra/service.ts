@@ -15,6 +15,17 @@ function interfaceMac(iface: string): string | undefined {
   }
 }
 
+/** Why a raw ICMPv6 socket could not be opened, in operator's words. */
+function openHint(iface: string, e: NodeJS.ErrnoException): string {
+  if (e.code === 'EPERM') return ' (needs root or CAP_NET_RAW: see docs/operations.md)';
+  try {
+    if (readFileSync(`/proc/sys/net/ipv6/conf/${iface}/disable_ipv6`, 'utf8').trim() === '1') return ` (IPv6 is off on ${iface}: sysctl net.ipv6.conf.${iface}.disable_ipv6=0)`;
+  } catch {
+    return ` (IPv6 is off here: no /proc/sys/net/ipv6/conf/${iface})`;
+  }
+  return '';
+}
+
 export const raServiceFactory: ServiceFactory = (ctx) => {
   const d = ctx.cfg.config.dhcp;
   if (!d.enabled || !d.routerAdvertisements) return undefined;
@@ -57,7 +68,7 @@ export const raServiceFactory: ServiceFactory = (ctx) => {
           r.start();
           responders.push(r);
         } catch (e) {
-          log.warn(`ra: cannot answer IPv6 router solicitations on ${iface}: ${(e as Error).message}`);
+          log.warn(`ra: cannot answer IPv6 router solicitations on ${iface}: ${(e as Error).message}${openHint(iface, e as NodeJS.ErrnoException)}`);
         }
       }
       if (responders.length) log.info(`ra: answering IPv6 router solicitations on ${responders.map((r) => r.detail.split(':')[0]).join(', ')} (no prefix, router lifetime 0: hosts learn nothing, iPXE stops waiting)`);
