@@ -11,17 +11,20 @@
 //   iPXE               77 "iPXE" and 175 (also 60 "PXEClient" and 93)
 //   syslinux.efi       nothing but 55 = [1, 3, 6], right after the firmware
 //                      was handed syslinux.efi
+//   GRUB (net_bootp)   none of them either, right after the firmware was
+//                      handed the Secure Boot HTTP image
 //   Linux (udhcpc)     60 "udhcp 1.35.0"; dhclient and others: no 60 at all
 import type { Firmware } from '../boot/loaders.js';
 import { ARCH } from './options.js';
 
-export type Asker = 'pxe-firmware' | 'http-firmware' | 'ipxe' | 'syslinux' | 'os';
+export type Asker = 'pxe-firmware' | 'http-firmware' | 'ipxe' | 'syslinux' | 'grub' | 'os';
 
 export const ASKER_NAMES: Record<Asker, string> = {
   'pxe-firmware': 'firmware PXE',
   'http-firmware': 'UEFI HTTP boot',
   ipxe: 'iPXE',
   syslinux: 'syslinux.efi',
+  grub: 'GRUB',
   os: "the operating system's DHCP client",
 };
 
@@ -37,8 +40,8 @@ export interface AskerRequest {
 export interface BootStage {
   at: number;
   firmware: Firmware;
-  /** The loader handed out does DHCP of its own (syslinux.efi): its next exchange is the loader's, not the OS's. */
-  loaderDhcp: 'syslinux' | undefined;
+  /** The loader handed out does DHCP of its own (syslinux.efi; GRUB from the Secure Boot HTTP image): its next exchange is the loader's, not the OS's. */
+  loaderDhcp: 'syslinux' | 'grub' | undefined;
   /** The xid of that loader's exchange, once seen (its DISCOVER and REQUEST share it). */
   loaderXid: number | undefined;
 }
@@ -74,8 +77,13 @@ export function classify(req: AskerRequest, stage: BootStage | undefined, now: n
   return { asker: 'os', firmware: undefined };
 }
 
-/** Boot files whose loader does DHCP of its own once it runs. */
-const OWN_DHCP: Record<string, BootStage['loaderDhcp']> = { 'syslinux.efi': 'syslinux' };
+/** The loader that does DHCP of its own once the boot file handed out runs (by its last path segment). */
+function ownDhcp(bootFile: string | undefined): BootStage['loaderDhcp'] {
+  const name = bootFile?.slice(bootFile.lastIndexOf('/') + 1);
+  if (name === 'syslinux.efi') return 'syslinux';
+  if (name && /^http-[\d.]+\.img$/.test(name)) return 'grub';
+  return undefined;
+}
 
 /** A bounded per-MAC memory of the boot stage (a flood of MACs clears it rather than growing it). */
 export class BootStages {
@@ -89,13 +97,13 @@ export class BootStages {
 
   /** After an answer: firmware handed a loader starts a stage; the loader's own exchange is pinned by its xid. */
   note(req: AskerRequest, c: Classified, bootFile: string | undefined, now: number): void {
-    if (c.asker === 'syslinux') {
+    if (c.asker === 'syslinux' || c.asker === 'grub') {
       const s = this.stages.get(req.macNum);
       if (s) s.loaderXid = req.xid;
       return;
     }
     if (c.asker === 'os' || c.firmware === undefined || c.firmware === 'unsupported') return;
     if (this.stages.size >= this.max) this.stages.clear();
-    this.stages.set(req.macNum, { at: now, firmware: c.firmware, loaderDhcp: bootFile ? OWN_DHCP[bootFile] : undefined, loaderXid: undefined });
+    this.stages.set(req.macNum, { at: now, firmware: c.firmware, loaderDhcp: ownDhcp(bootFile), loaderXid: undefined });
   }
 }

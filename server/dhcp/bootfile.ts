@@ -15,6 +15,7 @@
 import { BPBATCH, HTTP_BOOT, HTTP_BOOT_FILES, PXELINUX, type Firmware } from '../boot/loaders.js';
 import { BUILD_NAMES, CANNOT, LOADER_NEEDS, missingFileText, SECURE_BOOT, STAND_IN, type LoaderBuild } from '../boot/loader-files.js';
 import type { Loader } from '../store/types.js';
+import { secureBootImagePath } from '../boot/secureboot-image.js';
 import { firmwareOf } from './asker.js';
 
 export { firmwareOf };
@@ -33,6 +34,8 @@ export interface BootContext {
   httpBase: string | undefined;
   /** dhcp.secureBoot: UEFI machines boot through Debian's signed shim and GRUB. */
   secureBoot?: boolean;
+  /** This server's address on the client's network (the Secure Boot HTTP image names it). */
+  server?: string;
   /** Whether a loader file is on this machine; absent: assume every file is. */
   has?: (file: string) => boolean;
 }
@@ -77,7 +80,7 @@ export function chooseBoot(c: BootClientInfo, node: { mac: string; loader: Loade
     if (why) return script({ loader: 'ipxe', reason: `${why}: iPXE boots the node's kernel with its iPXE config` });
   }
   const uefi = firmware !== 'bios';
-  if (uefi && ctx.secureBoot) return secureBoot(c, node, firmware, has);
+  if (uefi && ctx.secureBoot) return secureBoot(c, node, firmware, has, ctx);
   const build: LoaderBuild = firmware;
   const files = LOADER_NEEDS[node.loader][build];
   const missing = (files ?? []).filter((f) => !has(f));
@@ -123,15 +126,19 @@ export function chooseBoot(c: BootClientInfo, node: { mac: string; loader: Loade
  * which loads Debian's signed GRUB from its own directory, which reads the
  * node's GRUB config (grub/grub.cfg) and boots Debian's signed kernel. Every
  * loader's node boots this way: nothing else is signed by a key the
- * firmware trusts. Not over HTTP boot: that GRUB has no http module.
+ * firmware trusts. That GRUB has no http module: UEFI HTTP boot gets a RAM
+ * disk image with shim and GRUB on it (boot/secureboot-image.ts), and GRUB
+ * then reads over TFTP.
  */
-function secureBoot(c: BootClientInfo, node: { loader: Loader }, firmware: Firmware, has: (f: string) => boolean): BootChoice {
-  const base = { firmware, http: false, vendorClass: firmware === 'efi-http' ? ('HTTPClient' as const) : PXE_CLASS(c), pxelinux: undefined, bpbatch: undefined };
-  if (firmware === 'efi-http') {
-    return { ...base, file: undefined, reason: "Secure Boot over UEFI HTTP boot: Debian's signed GRUB has no http module, and no other signed loader can load a kernel over HTTP; boot these machines with UEFI PXE" };
-  }
+function secureBoot(c: BootClientInfo, node: { loader: Loader }, firmware: Firmware, has: (f: string) => boolean, ctx: BootContext): BootChoice {
+  const http = firmware === 'efi-http';
+  const base = { firmware, http, vendorClass: http ? ('HTTPClient' as const) : PXE_CLASS(c), pxelinux: undefined, bpbatch: undefined };
   const missing = (LOADER_NEEDS.grub['secure-boot'] ?? []).filter((f) => !has(f));
-  if (missing.length) return { ...base, file: undefined, reason: `dhcp.secureBoot: ${missing.map(missingFileText).join('; ')}` };
+  if (missing.length) return { ...base, http: false, file: undefined, reason: `dhcp.secureBoot: ${missing.map(missingFileText).join('; ')}` };
   const standIn = node.loader === 'grub' ? undefined : { loader: 'shim+grub' as const, reason: `${CANNOT[node.loader]?.['secure-boot'] ?? `loader ${node.loader} is not signed`}: Debian's signed shim and GRUB boot the node's kernel with its GRUB config` };
+  if (http) {
+    if (ctx.httpBase === undefined || ctx.server === undefined) return { ...base, http: false, file: undefined, reason: 'UEFI HTTP boot needs /boot over HTTP, and templates.httpBoot is false' };
+    return { ...base, file: ctx.httpBase + HTTP_BOOT_FILES.file(secureBootImagePath(ctx.server)), ...(standIn ? { standIn } : {}) };
+  }
   return { ...base, file: SECURE_BOOT.shim, ...(standIn ? { standIn } : {}) };
 }

@@ -30,6 +30,8 @@ export interface PolicyNetwork {
   httpBase: string | undefined;
   /** Unknown machines' network-boot firmware gets the default loader. */
   bootUnknown: boolean;
+  /** `server` as text (named in boot files: the Secure Boot HTTP image). */
+  serverAddress: string;
   /** Precomputed option values (they do not change per packet). */
   values: { serverId: Buffer; mask: Buffer; broadcast: Buffer; router?: Buffer; dns?: Buffer; ntp?: Buffer; domain: Buffer; mtu?: Buffer; serverText: Buffer };
 }
@@ -177,9 +179,10 @@ function discover(input: Input): Decision {
  * discovery image when built, else local boot.
  */
 function bootFor({ req, known, net, who, loaders }: Input): BootChoice | undefined {
-  if (who.asker === 'os') return undefined;
+  // The OS, and GRUB's own DHCP (it needs only an address).
+  if (who.asker === 'os' || who.asker === 'grub') return undefined;
   const client = who.asker === 'syslinux' ? { arch: ARCH.EFI_X64, isIpxe: false, vendorClass: undefined } : req;
-  const ctx: BootContext = { ...loaders, httpBase: net.httpBase };
+  const ctx: BootContext = { ...loaders, httpBase: net.httpBase, server: net.serverAddress };
   if (known) return chooseBoot(client, known, ctx);
   if (!net.bootUnknown) return undefined;
   const boot = chooseBoot(client, { mac: req.mac, loader: DEFAULT_LOADER }, ctx);
@@ -421,6 +424,7 @@ export function policyNetwork(net: ResolvedNetwork, clusterDomain: string, defau
     dynamicRange: net.dynamicRange,
     httpBase,
     bootUnknown,
+    serverAddress: formatIpv4(net.server),
     values: {
       serverId: u32(net.server),
       mask: u32(net.cidr.mask),

@@ -15,6 +15,7 @@ import { StaticFiles } from './static.js';
 import { isSizeProbe } from './probe.js';
 import { GRUB_HTTP_IMAGE, LoaderFiles, loaderFilesSummary, SIGNED_ALIASES } from '../boot/loader-files.js';
 import { GrubHttpImage } from '../boot/grub-http.js';
+import { SecureBootImages } from '../boot/secureboot-image.js';
 import { parseDuration } from '../config/types.js';
 
 const registeredStatic = new WeakSet<BootHub>();
@@ -44,6 +45,8 @@ export function registerStaticFiles(ctx: ServiceContext): StaticFiles | undefine
   // First: a file the operator put in tftp.root wins over a generated one of the same name.
   ctx.boot.addProvider(p, { first: true });
   ctx.boot.addProvider(grubHttp);
+  // Secure Boot over UEFI HTTP boot: a RAM disk image with Debian's signed shim and GRUB, one per server address.
+  ctx.boot.addProvider(new SecureBootImages(new Set(ctx.cfg.networks.map((n) => formatIpv4(n.server)))));
   grubMaking.set(ctx.boot, grubHttp.ensure());
   return p;
 }

@@ -115,7 +115,7 @@ export function describeEvent(e: EventView, macNames: Map<string, string> = new 
 
 /** Who asked, from the DHCP event's client (rackboot's classification), else its classes. */
 function askerLabel(client: unknown, vc: string, ipxe: boolean): string {
-  const byClient: Record<string, string> = { 'pxe-firmware': 'PXE firmware', 'http-firmware': 'UEFI HTTP boot', ipxe: 'iPXE', syslinux: 'syslinux.efi', os: /^udhcp/.test(vc) ? 'Linux udhcpc' : 'OS' };
+  const byClient: Record<string, string> = { 'pxe-firmware': 'PXE firmware', 'http-firmware': 'UEFI HTTP boot', ipxe: 'iPXE', syslinux: 'syslinux.efi', grub: 'GRUB', os: /^udhcp/.test(vc) ? 'Linux udhcpc' : 'OS' };
   if (typeof client === 'string' && byClient[client]) return ` (${byClient[client]})`;
   return ipxe ? ' (NIC boot ROM)' : /^udhcp/.test(vc) ? ' (Linux udhcpc)' : /^PXEClient/.test(vc) ? ' (PXE)' : vc ? ` (${vc})` : '';
 }

@@ -64,6 +64,10 @@ describe('dhcp: who asks', () => {
     // A loader that does no DHCP of its own (pxelinux.0, grubx64.efi): the next bare request is the OS.
     stages.note(fw, classify(fw, undefined, NOW), 'grubx64.efi', NOW);
     assert.equal(classify(req({ xid: 12 }), stages.get(1), NOW + 100).asker, 'os');
+    // GRUB from the Secure Boot HTTP image takes an address of its own (net_bootp).
+    const http = req({ arch: 16, vendorClass: 'HTTPClient:Arch:00016' });
+    stages.note(http, classify(http, undefined, NOW), 'http://10.0.0.1:8080/boot/files/sb/http-10.0.0.1.img', NOW);
+    assert.deepEqual(classify(req({ xid: 20 }), stages.get(1), NOW + 3000), { asker: 'grub', firmware: 'efi-http' });
     // Long after: the OS.
     stages.note(fw, classify(fw, undefined, NOW), 'syslinux.efi', NOW);
     assert.equal(classify(req({ xid: 13 }), stages.get(1), NOW + STAGE_MS + 1).asker, 'os');

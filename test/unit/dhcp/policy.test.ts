@@ -430,8 +430,8 @@ describe('dhcp boot file choice', () => {
     assert.equal(nothing.file, undefined);
     assert.match(nothing.reason!, /syslinux\.efi cannot run from UEFI HTTP boot.*ipxe\.efi is missing \(Debian package ipxe\)/);
   });
-  it('dhcp.secureBoot: every UEFI PXE machine gets Debian\'s signed shim (then signed GRUB); HTTP boot gets nothing; BIOS is unchanged', () => {
-    const sb = { ...base, secureBoot: true };
+  it('dhcp.secureBoot: every UEFI PXE machine gets Debian\'s signed shim (then signed GRUB); HTTP boot a RAM disk image with both; BIOS is unchanged', () => {
+    const sb = { ...base, secureBoot: true, server: '10.0.0.1' };
     assert.equal(chooseBoot(PXE(7), node('grub'), sb).file, 'sb/shimx64.efi');
     assert.equal(chooseBoot(PXE(7), node('grub'), sb).standIn, undefined);
     const px = chooseBoot(PXE(7), node('pxelinux'), sb);
@@ -439,8 +439,9 @@ describe('dhcp boot file choice', () => {
     assert.equal(px.standIn?.loader, 'shim+grub');
     assert.equal(px.pxelinux, undefined);
     const http = chooseBoot(HTTP, node('grub'), sb);
-    assert.equal(http.file, undefined);
-    assert.match(http.reason!, /no http module/);
+    assert.equal(http.file, 'http://10.0.0.1:8080/boot/files/sb/http-10.0.0.1.img');
+    assert.equal(http.vendorClass, 'HTTPClient');
+    assert.equal(chooseBoot(HTTP, node('pxelinux'), sb).standIn?.loader, 'shim+grub');
     assert.equal(chooseBoot(PXE(0), node('pxelinux'), sb).file, 'pxelinux.0');
     const missing = chooseBoot(PXE(7), node('grub'), { ...sb, has: (f) => f !== 'sb/shimx64.efi' });
     assert.match(missing.reason!, /sb\/shimx64\.efi is missing \(Debian package shim-signed\)/);
