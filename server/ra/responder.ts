@@ -7,8 +7,8 @@
 // Quiet where it is not needed: a link that already has an IPv6 router (its
 // advertisements arrive here too) gets no answers from rackboot while that
 // router is heard; that router ends iPXE's wait.
-import { createRequire } from 'node:module';
 import type { Logger } from '../log.js';
+import { optionalAddon } from '../net/addon.js';
 import { RateLimiter } from '../tftp/ratelimit.js';
 import { ALL_NODES, ICMP6, ipv6Text, macOfLinkLocal, readNd, routerAdvertisement } from './codec.js';
 
@@ -19,26 +19,11 @@ export interface Icmp6Addon {
   strerror(errno: number): string;
 }
 
-let addon: Icmp6Addon | null | undefined;
-let loadError = '';
+const icmp6 = optionalAddon<Icmp6Addon>('rackboot-tftp-pump/icmp6.cjs');
 
 /** The addon, or undefined when it was not built (the reason in icmp6Unavailable()). */
-export function loadIcmp6(): Icmp6Addon | undefined {
-  if (addon === undefined) {
-    try {
-      addon = createRequire(import.meta.url)('rackboot-tftp-pump/icmp6.cjs') as Icmp6Addon;
-    } catch (e) {
-      addon = null;
-      loadError = (e as Error).message.split('\n')[0] ?? 'not built';
-    }
-  }
-  return addon ?? undefined;
-}
-
-export function icmp6Unavailable(): string {
-  loadIcmp6();
-  return loadError;
-}
+export const loadIcmp6 = (): Icmp6Addon | undefined => icmp6.load();
+export const icmp6Unavailable = (): string => icmp6.unavailable();
 
 /** Another router's advertisements keep rackboot quiet for this long after the last one. */
 export const OTHER_ROUTER_QUIET_MS = 30 * 60_000;
