@@ -35,6 +35,8 @@ export interface ResponderOptions {
   mac: string | undefined;
   addon: Icmp6Addon;
   log: Logger;
+  /** This machine's own IPv6 addresses (its kernel solicits too, and hears itself): not answered. */
+  ownAddress?: (address: Buffer) => boolean;
   /** An advertisement went out for a solicitation (the asker's MAC: from its link-layer address option, else its EUI-64 address). */
   answered?: (r: { mac: string | undefined; from: string }) => void;
   now?: () => number;
@@ -95,6 +97,7 @@ export class RaResponder {
       this.otherRouter = { address: src, at: this.now() };
       return;
     }
+    if (this.o.ownAddress?.(from)) return;
     this.stats.solicitations++;
     if (this.quietBecause()) {
       this.stats.quiet++;

@@ -6,6 +6,24 @@ import { readIfindex } from '../net/udp-device.js';
 import type { Service, ServiceFactory } from '../main/service.js';
 import { icmp6Unavailable, loadIcmp6, RaResponder } from './responder.js';
 
+/** This machine's IPv6 addresses (hex), from /proc/net/if_inet6, read again at most once a second. */
+function ownAddresses(): (address: Buffer) => boolean {
+  let at = 0;
+  let set = new Set<string>();
+  return (address) => {
+    const now = Date.now();
+    if (now - at > 1000) {
+      at = now;
+      try {
+        set = new Set(readFileSync('/proc/net/if_inet6', 'utf8').split('\n').map((l) => l.split(/\s+/)[0]!).filter(Boolean));
+      } catch {
+        set = new Set();
+      }
+    }
+    return set.has(address.toString('hex'));
+  };
+}
+
 function interfaceMac(iface: string): string | undefined {
   try {
     const mac = readFileSync(`/sys/class/net/${iface}/address`, 'utf8').trim().toLowerCase();
@@ -43,6 +61,7 @@ export const raServiceFactory: ServiceFactory = (ctx) => {
         log.warn(`ra: not answering IPv6 router solicitations: ${unavailable}; iPXE then waits ~16 s for IPv6 on every boot (run npm ci with a C compiler, or set dhcp.routerAdvertisements: false to silence this)`);
         return;
       }
+      const own = ownAddresses();
       for (const iface of ifaces) {
         const ifindex = readIfindex(iface);
         if (ifindex === undefined) {
@@ -53,6 +72,7 @@ export const raServiceFactory: ServiceFactory = (ctx) => {
           iface,
           ifindex,
           mac: interfaceMac(iface),
+          ownAddress: own,
           addon,
           log,
           answered: ({ mac, from }) => {

@@ -62,6 +62,15 @@ describe('ra responder', () => {
     r.onMessage(RS.subarray(0, 8), Buffer.alloc(16), 255);
     assert.equal(sent[1]!.to, 'ff02::1');
   });
+  it("does not answer this machine's own solicitations", () => {
+    const sent: string[] = [];
+    const addon: Icmp6Addon = { open: () => ({}), send: (_h, _m, to) => (sent.push(ipv6Text(to)), 0), close: () => undefined, strerror: () => 'x' };
+    const r = new RaResponder({ iface: 'eth1', ifindex: 3, mac: undefined, addon, log: silentLogger(), ownAddress: (a) => a.equals(IPXE_LL) });
+    r.start();
+    r.onMessage(RS, IPXE_LL, 255);
+    assert.deepEqual(sent, []);
+    assert.equal(r.stats.solicitations, 0);
+  });
   it('ignores what crossed a router; bounds answers per host and per link', () => {
     const { r, sent, tick } = responder();
     r.onMessage(RS, IPXE_LL, 1);
