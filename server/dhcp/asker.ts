@@ -96,14 +96,14 @@ export class BootStages {
   }
 
   /** After an answer: firmware handed a loader starts a stage; the loader's own exchange is pinned by its xid. */
-  note(req: AskerRequest, c: Classified, bootFile: string | undefined, now: number): void {
+  note(macNum: number, xid: number, c: Classified, bootFile: string | undefined, now: number): void {
     if (c.asker === 'syslinux' || c.asker === 'grub') {
-      const s = this.stages.get(req.macNum);
-      if (s) s.loaderXid = req.xid;
+      const s = this.stages.get(macNum);
+      if (s) s.loaderXid = xid;
       return;
     }
     if (c.asker === 'os' || c.firmware === undefined || c.firmware === 'unsupported') return;
     if (this.stages.size >= this.max) this.stages.clear();
-    this.stages.set(req.macNum, { at: now, firmware: c.firmware, loaderDhcp: ownDhcp(bootFile), loaderXid: undefined });
+    this.stages.set(macNum, { at: now, firmware: c.firmware, loaderDhcp: ownDhcp(bootFile), loaderXid: undefined });
   }
 }

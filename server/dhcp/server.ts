@@ -434,7 +434,7 @@ export class DhcpServer {
       stage: this.stages.get(req.macNum),
       loaders: this.loaderContext(),
     });
-    if (dec.who) this.stages.note({ ...req, xid: req.packet.xid }, dec.who, dec.boot?.file, now);
+    if (dec.who) this.stages.note(req.macNum, req.packet.xid, dec.who, dec.boot?.file, now);
     if (dec.boot?.standIn && registered) this.warnStandIn(registered.node, dec);
     // Encode before the lease changes: a reply that cannot be sent must not leave a lease behind.
     let dest: Destination | undefined;
@@ -474,9 +474,14 @@ export class DhcpServer {
     return dec;
   }
 
+  /** dhcp.secureBoot and the loader files' presence (LoaderFiles caches its answers), made once the hub has them. */
+  private loaders: { secureBoot: boolean; has?: (file: string) => boolean } | undefined;
   private loaderContext(): { secureBoot: boolean; has?: (file: string) => boolean } {
+    if (this.loaders) return this.loaders;
     const files = this.deps.boot?.loaderFiles;
-    return { secureBoot: this.cfgDhcp.secureBoot, ...(files ? { has: (f: string) => files.has(f) } : {}) };
+    const ctx = { secureBoot: this.cfgDhcp.secureBoot, ...(files ? { has: (f: string) => files.has(f) } : {}) };
+    if (files || !this.deps.boot) this.loaders = ctx;
+    return ctx;
   }
 
   private warnStandIn(node: string, dec: Decision): void {

@@ -53,29 +53,29 @@ describe('dhcp: who asks', () => {
     const stages = new BootStages();
     assert.deepEqual(classify(req({ vendorClass: 'udhcp 1.35.0' }), stages.get(1), NOW), { asker: 'os', firmware: undefined });
     const fw = req({ arch: 7, vendorClass: 'PXEClient:Arch:00007' });
-    stages.note(fw, classify(fw, undefined, NOW), 'syslinux.efi', NOW);
+    stages.note(fw.macNum, fw.xid, classify(fw, undefined, NOW), 'syslinux.efi', NOW);
     const own = req({ xid: 10 });
     const c = classify(own, stages.get(1), NOW + 500);
     assert.deepEqual(c, { asker: 'syslinux', firmware: 'efi64' });
-    stages.note(own, c, 'syslinux.efi', NOW + 500);
+    stages.note(own.macNum, own.xid, c, 'syslinux.efi', NOW + 500);
     // Its REQUEST (same xid) too; the next exchange (Linux) is the OS.
     assert.equal(classify(own, stages.get(1), NOW + 900).asker, 'syslinux');
     assert.equal(classify(req({ xid: 11 }), stages.get(1), NOW + 9000).asker, 'os');
     // A loader that does no DHCP of its own (pxelinux.0, grubx64.efi): the next bare request is the OS.
-    stages.note(fw, classify(fw, undefined, NOW), 'grubx64.efi', NOW);
+    stages.note(fw.macNum, fw.xid, classify(fw, undefined, NOW), 'grubx64.efi', NOW);
     assert.equal(classify(req({ xid: 12 }), stages.get(1), NOW + 100).asker, 'os');
     // GRUB from the Secure Boot HTTP image takes an address of its own (net_bootp).
     const http = req({ arch: 16, vendorClass: 'HTTPClient:Arch:00016' });
-    stages.note(http, classify(http, undefined, NOW), 'http://10.0.0.1:8080/boot/files/sb/http-10.0.0.1.img', NOW);
+    stages.note(http.macNum, http.xid, classify(http, undefined, NOW), 'http://10.0.0.1:8080/boot/files/sb/http-10.0.0.1.img', NOW);
     assert.deepEqual(classify(req({ xid: 20 }), stages.get(1), NOW + 3000), { asker: 'grub', firmware: 'efi-http' });
     // Long after: the OS.
-    stages.note(fw, classify(fw, undefined, NOW), 'syslinux.efi', NOW);
+    stages.note(fw.macNum, fw.xid, classify(fw, undefined, NOW), 'syslinux.efi', NOW);
     assert.equal(classify(req({ xid: 13 }), stages.get(1), NOW + STAGE_MS + 1).asker, 'os');
   });
   it('the stage memory is bounded', () => {
     const s = new BootStages(3);
     const fw = (m: number) => req({ macNum: m, arch: 0, vendorClass: 'PXEClient' });
-    for (const m of [1, 2, 3, 4]) s.note(fw(m), classify(fw(m), undefined, NOW), 'pxelinux.0', NOW);
+    for (const m of [1, 2, 3, 4]) s.note(m, 7, classify(fw(m), undefined, NOW), 'pxelinux.0', NOW);
     assert.equal(s.get(1), undefined);
     assert.ok(s.get(4));
   });
@@ -88,7 +88,7 @@ describe('dhcp: each asker gets its answer (events record who and what was hande
     const step = (options: number[], xid: number, t: number) => {
       const i = input({ type: MSG.DISCOVER, xid, options }, { known, stage: stages.get(0x525400000a01), now: t });
       const dec = decide(i);
-      stages.note({ ...i.req, xid }, dec.who!, dec.boot?.file, t);
+      stages.note(i.req.macNum, xid, dec.who!, dec.boot?.file, t);
       return dec;
     };
     const fw = step(OVMF_PXE, 1, NOW);
