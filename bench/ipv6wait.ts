@@ -20,9 +20,13 @@
 // Duration on the 2-core machine with --runs 3 and both loaders: about 15
 // minutes (5 labs with an image build each, 15 single boots of 25-45 s).
 // Root; the Debian packages of docs/lab.md.
+// Figures in docs/benchmarks.md: node dist/bench/ipv6wait.js --runs 5
+// bench:smoke args: --runs 1 --loaders ipxe
+// bench:smoke needs: root qemu-system-x86_64 dnsmasq
 import { parseArgs } from 'node:util';
 import { rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { printResult } from './lib/result.js';
 import { DEFAULT_OPTIONS, Lab, webBladeFiles, type BladeBoot, type LabLoader } from '../test/lab/lab.js';
 import { ensureKernel } from '../test/lab/kernel.js';
 import { exitWhenClean, signalCleanup } from '../test/lab/run.js';
@@ -156,6 +160,7 @@ async function main(): Promise<void> {
   }
   const minutes = (Date.now() - t0) / 60_000;
   console.log(`\nbench/ipv6wait took ${minutes.toFixed(1)} min`);
+  printResult('ipv6wait', `${verdicts.map((v) => `${v.what} ${f(v.ratio)}x${v.met ? '' : ' (bar MISSED)'}`).join(', ')}; medians of ${o.runs} run(s)`);
   if (o.json) writeFileSync(o.json, JSON.stringify({ runs: o.runs, kernel: kernel.version, results, verdicts, minutes }, null, 2));
 }
 
