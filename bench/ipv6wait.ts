@@ -143,9 +143,9 @@ async function main(): Promise<void> {
     return xs.length ? `${f(Math.min(...xs))}-${f(Math.max(...xs))}` : '-';
   };
   console.log(`\nmedians of ${o.runs} run(s), one blade, seconds since power-on:`);
-  console.log(`${'server'.padEnd(52)} ${'configured'.padStart(10)} ${'init'.padStart(14)} ${'ready'.padStart(14)}`);
+  console.log(`${'server'.padEnd(58)} ${'configured'.padStart(10)} ${'init'.padStart(20)} ${'ready'.padStart(20)}`);
   for (const n of names) {
-    console.log(`${all[n]!.label.padEnd(52)} ${f(med(n, 'configured')).padStart(10)} ${`${f(med(n, 'init'))} (${range(n, 'init')})`.padStart(14)} ${`${f(med(n, 'ready'))} (${range(n, 'ready')})`.padStart(14)}`);
+    console.log(`${all[n]!.label.padEnd(58)} ${f(med(n, 'configured')).padStart(10)} ${`${f(med(n, 'init'))} (${range(n, 'init')})`.padStart(20)} ${`${f(med(n, 'ready'))} (${range(n, 'ready')})`.padStart(20)}`);
   }
   const verdicts: Array<{ what: string; ratio: number; met: boolean }> = [];
   console.log('\nbars (issue 17):');
