@@ -18,6 +18,22 @@ export const DhcpConfigSchema = Section(
      * another PXE server boots unknown machines.
      */
     bootUnknown: Type.Boolean({ default: true }),
+    /**
+     * UEFI machines have Secure Boot on: they boot through Debian's signed
+     * shim and GRUB (packages shim-signed, grub-efi-amd64-signed), whatever
+     * their node's loader, to the node's GRUB config; the kernel must be
+     * signed by Debian too. UEFI HTTP boot then gets no boot file (that GRUB
+     * has no http module). BIOS machines are not affected.
+     */
+    secureBoot: Type.Boolean({ default: false }),
+    /**
+     * Answer IPv6 router solicitations on the networks' interfaces with a
+     * router advertisement that announces no prefix and no default router
+     * (router lifetime 0), so iPXE's IPv6 set-up ends at once instead of
+     * waiting out its solicitations (about 16 s a boot). Hosts that use IPv6
+     * from another router are not affected. Needs the native addon.
+     */
+    routerAdvertisements: Type.Boolean({ default: true }),
     /** Lease time when the network gives none. */
     leaseTime: Duration,
     /**
@@ -82,6 +98,8 @@ export const DHCP_DEFAULTS: DhcpConfig = {
   port: 67,
   discovery: false,
   bootUnknown: true,
+  secureBoot: false,
+  routerAdvertisements: true,
   leaseTime: '1h',
   relayInterfaces: [],
   relays: [],

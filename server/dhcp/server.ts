@@ -36,6 +36,8 @@ import { decide, policyNetwork, type Decision, type KnownClient, type PolicyNetw
 import { MacRateLimiter, WindowCount } from './ratelimit.js';
 import { RegistryIndex } from './registry-index.js';
 import { ReplyGuard } from './reply-guard.js';
+import { ASKER_NAMES, BootStages } from './asker.js';
+import type { BootHub } from '../boot/hub.js';
 import { readRequest, type DhcpRequest } from './request.js';
 
 export interface DhcpServerDeps {
@@ -46,6 +48,8 @@ export interface DhcpServerDeps {
   metrics: Metrics;
   log: Logger;
   opener: UdpOpener;
+  /** Loader files on this machine (hub.loaderFiles); absent: every file is assumed present. */
+  boot?: BootHub;
 }
 
 export interface ServedSocket {
@@ -112,6 +116,10 @@ export class DhcpServer {
   private readonly counterCache = new Map<string, { inc(): void }>();
   private stopped = false;
   private readonly addrCache = new Map<number, string>();
+  /** Per MAC, which loader its firmware got: tells a loader's own DHCP from the OS's. */
+  private readonly stages = new BootStages();
+  /** Nodes whose loader could not boot their machine (a stand-in did), warned about once each. */
+  private readonly warnedStandIn = new Set<string>();
 
   constructor(private readonly deps: DhcpServerDeps) {
     const { cfg } = deps;
@@ -447,7 +455,11 @@ export class DhcpServer {
       mayOffer:
         this.leases.pendingOffers + this.unrecordedBinds.count(now) < this.cfgDhcp.maxPendingOffers &&
         this.guard.mayOfferIn(net.dynamicRange, this.leases.pendingOffersIn(net.name), again || registered !== undefined),
+      stage: this.stages.get(req.macNum),
+      loaders: this.loaderContext(),
     });
+    if (dec.who) this.stages.note(req.macNum, req.packet.xid, dec.who, dec.boot?.file, now);
+    if (dec.boot?.standIn && registered) this.warnStandIn(registered.node, dec);
     // Unknown and nothing on record here: its reply counts against dhcp.unknownReplyRate.
     const unknown = !registered && !this.leases.ofOwner(net.name, ownerKey(req.mac, req.clientId)) ? { again } : undefined;
     // Encode before the lease changes: a reply that cannot be sent must not leave a lease behind.
@@ -489,6 +501,24 @@ export class DhcpServer {
       if (!registered && this.cfgDhcp.discovery) this.maybeDiscover(req, net, dec.lease.ip, now);
     }
     return dec;
+  }
+
+  /** dhcp.secureBoot and the loader files' presence (LoaderFiles caches its answers), made once the hub has them. */
+  private loaders: { secureBoot: boolean; has?: (file: string) => boolean } | undefined;
+  private loaderContext(): { secureBoot: boolean; has?: (file: string) => boolean } {
+    if (this.loaders) return this.loaders;
+    const files = this.deps.boot?.loaderFiles;
+    const ctx = { secureBoot: this.cfgDhcp.secureBoot, ...(files ? { has: (f: string) => files.has(f) } : {}) };
+    if (files || !this.deps.boot) this.loaders = ctx;
+    return ctx;
+  }
+
+  private warnStandIn(node: string, dec: Decision): void {
+    if (this.warnedStandIn.has(node)) return;
+    if (this.warnedStandIn.size >= 10_000) this.warnedStandIn.clear();
+    this.warnedStandIn.add(node);
+    const s = dec.boot!.standIn!;
+    this.log.warn(`dhcp: ${node} (${ASKER_NAMES[dec.who?.asker ?? 'pxe-firmware']}, ${dec.boot!.firmware}): ${s.reason}; handed ${dec.boot!.file} (said once per node)`);
   }
 
   private logDropped(req: DhcpRequest, dec: Decision, dropped: number[]): void {
@@ -691,10 +721,15 @@ export class DhcpServer {
     if (req.arch !== undefined) detail.arch = req.arch;
     if (req.isIpxe) detail.ipxe = true;
     if (req.vendorClass) detail.vendorClass = req.vendorClass;
+    if (dec.who) {
+      detail.client = dec.who.asker;
+      if (dec.who.firmware) detail.firmware = dec.who.firmware;
+    }
+    // What the reply carries: no boot file for the OS's client.
     if (dec.boot) {
-      detail.firmware = dec.boot.firmware;
       if (dec.boot.file) detail.bootFile = dec.boot.file;
       if (dec.boot.reason) detail.bootProblem = dec.boot.reason;
+      if (dec.boot.standIn) detail.standIn = dec.boot.standIn;
     }
     if (dest) detail.sentTo = dest.via;
     if (dropped.length) detail.droppedOptions = dropped;

@@ -208,7 +208,10 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
       segments = ranges.flatMap((r, i) => [heads[i]!, r]);
       segments.push(tail);
     }
-    reply.status(status).header('content-length', String(length));
+    // Set on the raw response, so the name keeps its case: GRUB's http module matches
+    // "Content-Length: " case-sensitively and, without a size, cannot load a module (out of memory).
+    reply.status(status);
+    reply.raw.setHeader('Content-Length', String(length));
     if (req.method === 'HEAD') {
       finish(status, 0, ranges);
       return reply.send();

@@ -3,6 +3,7 @@
 // the Transfer state machine; this file only moves bytes and time.
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
+import { asksSize, isSizeProbe } from './probe.js';
 import { BootRefused, type BootClient, type BootFile } from '../boot/content.js';
 import type { Logger } from '../log.js';
 import { BlockSource } from './blocks.js';
@@ -80,6 +81,8 @@ export interface TransferRecord {
   reason?: string;
   /** The client acknowledged the OACK or DATA 1 (one that never did may be a forged request). */
   answered: boolean;
+  /** The OACK carried tsize: the client asked for the size (isSizeProbe). */
+  tsizeAsked: boolean;
 }
 
 export interface RefusalRecord {
@@ -446,7 +449,7 @@ export class TftpServer {
       this.opts.log.warn({ err }, `tftp: cannot start a native transfer for ${rinfo.address}; using the Node data path`);
       return false;
     }
-    session = new NativeSession(this, key, pump, handle, rinfo.address, rinfo.port, path, file, blksize, windowsize);
+    session = new NativeSession(this, key, pump, handle, rinfo.address, rinfo.port, path, file, blksize, windowsize, asksSize(oack));
     if (this.sessions.get(key) === pending) this.sessions.update(key, session);
     this.native.add(session);
     this.ensureAnswerPoll();
@@ -469,7 +472,8 @@ export class TftpServer {
       this.ticker = undefined;
     }
     const line = `tftp: ${record.client}:${record.port} '${printable(record.path)}' ${record.outcome}: ${record.bytes}/${record.size} bytes in ${record.durationMs.toFixed(0)} ms, blksize ${record.blksize}, windowsize ${record.windowsize}, ${record.retransmits} retransmitted${record.reason ? ` (${record.reason})` : ''}`;
-    if (record.outcome === 'complete') this.opts.log.info(line);
+    // UEFI PXE's size-then-abort is normal, not a failure.
+    if (record.outcome === 'complete' || isSizeProbe(record)) this.opts.log.info(line);
     // A client that never answered may be a forged source, hundreds a second: counted, logged at debug.
     else if (!record.answered) this.opts.log.debug(line);
     else this.opts.log.warn(line);
@@ -662,6 +666,7 @@ class Session {
       port: this.port,
       mode: this.mode,
       bytes: t.bytesAcked,
+      tsizeAsked: asksSize(this.oack),
       blksize: t.s.blksize,
       windowsize: t.s.windowsize,
       startedWall: this.startedWall,
@@ -704,6 +709,7 @@ class NativeSession {
     private readonly file: BootFile,
     private readonly blksize: number,
     private readonly windowsize: number,
+    private readonly tsizeAsked: boolean,
   ) {}
 
   get base(): number {
@@ -734,6 +740,7 @@ class NativeSession {
       port: this.port,
       mode: 'octet',
       bytes: r.bytesAcked,
+      tsizeAsked: this.tsizeAsked,
       blksize: this.blksize,
       windowsize: this.windowsize,
       startedWall: this.startedWall,

@@ -14,9 +14,20 @@ import { loadPump } from './native.js';
 import { blksizeForMtu } from './options.js';
 import { TftpServer, type RefusalRecord, type TransferRecord } from './server.js';
 import { StaticFiles } from './static.js';
+import { isSizeProbe } from './probe.js';
+import { GRUB_HTTP_IMAGE, LoaderFiles, loaderFilesSummary, SIGNED_ALIASES } from '../boot/loader-files.js';
+import { GrubHttpImage } from '../boot/grub-http.js';
+import { SecureBootImages } from '../boot/secureboot-image.js';
 import { parseDuration } from '../config/types.js';
 
 const registeredStatic = new WeakSet<BootHub>();
+/** The GRUB HTTP image being made at start, per hub: the start-up line waits for it (a second at most). */
+const grubMaking = new WeakMap<BootHub, Promise<unknown>>();
+
+async function grubHttpReady(ctx: ServiceContext): Promise<void> {
+  const p = grubMaking.get(ctx.boot);
+  if (p) await Promise.race([p, new Promise((r) => setTimeout(r, 5000).unref())]);
+}
 
 export interface TftpService extends Service {
   /** Bound listening sockets, after start (tests bind port 0). */
@@ -30,9 +41,17 @@ export interface TftpService extends Service {
 export function registerStaticFiles(ctx: ServiceContext): StaticFiles | undefined {
   if (registeredStatic.has(ctx.boot)) return undefined;
   registeredStatic.add(ctx.boot);
-  const p = new StaticFiles({ root: ctx.cfg.paths.tftpRoot, loaderDirs: ctx.cfg.config.tftp.loaderDirs });
+  // The GRUB image for UEFI HTTP boot, made from the installed GRUB modules when there are some.
+  const grubHttp = new GrubHttpImage({ outDir: join(ctx.cfg.paths.dataDir, 'loaders'), log: ctx.log });
+  const sources = { root: ctx.cfg.paths.tftpRoot, loaderDirs: ctx.cfg.config.tftp.loaderDirs, aliases: SIGNED_ALIASES };
+  const p = new StaticFiles(sources);
+  ctx.boot.loaderFiles = new LoaderFiles({ ...sources, generated: (f) => (f === GRUB_HTTP_IMAGE ? grubHttp.made() : undefined) });
   // First: a file the operator put in tftp.root wins over a generated one of the same name.
   ctx.boot.addProvider(p, { first: true });
+  ctx.boot.addProvider(grubHttp);
+  // Secure Boot over UEFI HTTP boot: a RAM disk image with Debian's signed shim and GRUB, one per server address.
+  ctx.boot.addProvider(new SecureBootImages(new Set(ctx.cfg.networks.map((n) => formatIpv4(n.server)))));
+  grubMaking.set(ctx.boot, grubHttp.ensure());
   return p;
 }
 
@@ -98,7 +117,7 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
   };
 
   const onEnded = (r: TransferRecord): void => {
-    transfers.inc({ outcome: r.outcome, kind: r.kind });
+    transfers.inc({ outcome: isSizeProbe(r) ? 'probe' : r.outcome, kind: r.kind });
     bytes.inc({ kind: r.kind }, r.bytes);
     retransmits.inc(r.retransmits);
     // A transfer whose client never answered may be a forged request: counted, not put on a timeline
@@ -108,7 +127,7 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
       const node = r.node ?? (await nodeOf(r.client));
       ctx.events.record({
         node,
-        kind: r.outcome === 'complete' ? 'tftp.transfer' : 'tftp.failed',
+        kind: r.outcome === 'complete' ? 'tftp.transfer' : isSizeProbe(r) ? 'tftp.probe' : 'tftp.failed',
         detail: {
           file: r.path,
           client: r.client,
@@ -209,11 +228,11 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
       else log.info('tftp: data path node (tftp.dataPath: node)');
       // Say up front what an operator would otherwise find out from a blade that does not boot.
       if (!existsSync(ctx.cfg.paths.tftpRoot)) log.warn(`tftp: tftp.root ${ctx.cfg.paths.tftpRoot} does not exist; serving generated files and tftp.loaderDirs only`);
-      const loaders = ['pxelinux.0', 'ldlinux.c32', 'syslinux.efi', 'ldlinux.e64', 'undionly.kpxe', 'ipxe.efi'].map((name) => {
-        const dir = [ctx.cfg.paths.tftpRoot, ...c.loaderDirs].find((d) => existsSync(join(d, name)));
-        return dir ? `${name} (${dir})` : `${name} (missing)`;
-      });
-      log.info(`tftp: boot loaders: ${loaders.join(', ')}`);
+      const files = ctx.boot.loaderFiles;
+      if (files) {
+        await grubHttpReady(ctx);
+        log.info(`tftp: boot loaders: ${loaderFilesSummary(files, ctx.cfg.config.dhcp.secureBoot)}`);
+      }
     },
     async stop() {
       await server?.stop();

@@ -21,6 +21,8 @@ export interface RackbootLabConfig {
   token: string;
   /** Sections this run turns off (e.g. dhcp when the reference's dnsmasq hands out addresses). */
   disable?: Array<'dhcp' | 'tftp' | 'nfs' | 'director'>;
+  /** dhcp keys: router advertisements (default on), Secure Boot (default off). */
+  dhcp?: { routerAdvertisements?: boolean; secureBoot?: boolean };
   /** Health-check timing of the director's web service. */
   check?: { interval: string; timeout: string; retries: number; reentry: string };
   logLevel?: string;
@@ -53,7 +55,7 @@ export function rackbootConfig(o: RackbootLabConfig): Record<string, unknown> {
         staticRange: `${ADDR.inside2.prefix}10-${ADDR.inside2.prefix}199`,
       },
     ],
-    dhcp: { enabled: !off.has('dhcp') },
+    dhcp: { enabled: !off.has('dhcp'), ...(o.dhcp ?? {}) },
     tftp: { enabled: !off.has('tftp'), root: join(o.workDir, 'tftpboot') },
     nfs: off.has('nfs')
       ? { enabled: false }

@@ -4,6 +4,7 @@ import { configExports } from '../../nfs/model.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { ConfigError } from '../../config/errors.js';
 import { logEnvIssues } from '../../log.js';
+import { configLoaderNotes } from '../../boot/loader-report.js';
 
 /** The exports part of the summary: with NFS off they are checked but nothing serves them, so say so. */
 function exportsSummary(cfg: LoadedConfig): string {
@@ -32,5 +33,7 @@ export function registerConfig(program: Command): void {
         `${cfg.file ?? 'built-in defaults'}: ok: cluster '${c.cluster.name}', ${cfg.networks.length} network(s), ` +
           `${c.groups.length} seed group(s), ${c.nodes.length} seed node(s), ${exportsSummary(cfg)}, ${c.director.services.length} virtual service(s)`,
       );
+      // Boot loaders: missing files and machines a loader cannot start (not config errors: exit 0).
+      for (const line of configLoaderNotes(cfg)) console.log(`note: ${line}`);
     });
 }

@@ -363,6 +363,35 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     assert.match(m, /rackboot_tftp_active_transfers 0/);
   });
 
+  test("UEFI PXE's size probe (tsize, then ERROR 8 after the OACK, as OVMF does) is a tftp.probe event, not a failure", async () => {
+    const c = await RawClient.open('127.0.0.2');
+    try {
+      c.send(encodeRequest('RRQ', 'static.bin', 'octet', [['tsize', '0'], ['blksize', '1468']]), port, '127.0.0.1');
+      const r = await c.next(3000);
+      assert.ok(r);
+      const oack = parse(r.msg);
+      assert.equal(oack.op, 'OACK');
+      assert.deepEqual(oack.op === 'OACK' ? oack.options.find(([k]) => k === 'tsize') : undefined, ['tsize', String(files['static.bin']!.length)]);
+      c.send(encodeError(8, 'User aborted the transfer'), r.rinfo.port, '127.0.0.1');
+    } finally {
+      await c.close();
+    }
+    type Ev = { kind: string; detail: Record<string, unknown> };
+    let list: Ev[] = [];
+    for (let i = 0; i < 100 && !list.some((e) => e.kind === 'tftp.probe'); i++) {
+      if (i) await new Promise((r) => setTimeout(r, 20));
+      await s.server.events.flush();
+      list = (await s.api<Ev[]>('GET', '/api/v1/nodes/blade2/events?kind=tftp.probe')).body;
+    }
+    const probe = list.find((e) => e.kind === 'tftp.probe');
+    assert.ok(probe, JSON.stringify(list));
+    assert.deepEqual([probe.detail.file, probe.detail.outcome, probe.detail.bytes], ['static.bin', 'client-error', 0]);
+    const failed = (await s.api<Ev[]>('GET', '/api/v1/nodes/blade2/events?kind=tftp.failed')).body;
+    assert.ok(!failed.some((e) => e.detail.outcome === 'client-error'), JSON.stringify(failed));
+    const m = await (await fetch(`${s.url}/metrics`)).text();
+    assert.match(m, /rackboot_tftp_transfers_total\{outcome="probe",kind="file"\} 1$/m);
+  });
+
   test('a file that shrinks under a transfer: ERROR 0 naming a read error, a read-error record, the server goes on', async () => {
     const file = join(root, 'shrink.bin');
     writeFileSync(file, randomBytes(MiB));
