@@ -1,0 +1,262 @@
+// Nodes and groups in PostgreSQL. The unique constraints decide (a name, a
+// MAC, an address is taken once, whichever server registers it); the
+// friendly "already registered to" message is looked up only after a
+// violation. An address allocated from a static range is the first free one
+// from this server's hint; another server taking it in the meantime shows as
+// a violation, and the allocation is tried again. Every change notifies the
+// other servers in its own statement or transaction.
+import type pg from 'pg';
+import { formatIpv4, parseIpv4 } from '../../net/ipv4.js';
+import {
+  addressTaken, groupExists, groupInUse, interfaceClash, joinNodes, keepAddresses, macTaken, nextHint, noGroupToJoin, nodeExists, noSuchGroup,
+  noSuchNode, planInterfaces, poolExhausted, toGroup, toNode, type GroupRow, type IfaceRow, type NodeRow, type PlannedInterface,
+} from '../rows.js';
+import type { GroupPatch, GroupRecord, InterfaceRecord, NewGroup, NewInterface, NewNode, NodePatch, NodeRecord, StaticPools } from '../types.js';
+import type { PgDb } from './db.js';
+import { isForeignKey, isUnique, type PgError } from './errors.js';
+import { CHANNEL, note } from './listener.js';
+
+type Q = Pick<pg.PoolClient, 'query'>;
+const IFACE = 'SELECT node, name, mac, network, ipv4 FROM interfaces';
+const ALLOC_TRIES = 8;
+
+/** The first address of [from, to] on the network that no interface holds and `skip` does not list. */
+const FREE_IN = `SELECT n FROM generate_series($2::bigint, $3::bigint) AS n
+  WHERE NOT EXISTS (SELECT 1 FROM interfaces WHERE network = $1 AND ipv4_num = n) AND NOT (n = ANY($4::bigint[])) LIMIT 1`;
+
+const INSERT_IFACES = `INSERT INTO interfaces (node, name, mac, network, ipv4, ipv4_num, pos)
+  SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[])`;
+
+export class PgRegistry {
+  private readonly hint = new Map<string, number>();
+  /** Queries outside a transaction, through the pool (errors mapped by PgDb). */
+  private readonly direct = { query: (t: string | pg.QueryConfig, v?: unknown[]) => this.db.q(t, v) } as unknown as Q;
+
+  constructor(private readonly db: PgDb, private readonly server: string) {}
+
+  private notifyNode(name: string, deleted = false): string {
+    return note({ s: this.server, k: 'node', n: name, ...(deleted ? { d: 1 as const } : {}) });
+  }
+
+  private async readNode(c: Q, name: string): Promise<NodeRecord | undefined> {
+    const [n, i] = [await c.query<NodeRow>('SELECT * FROM nodes WHERE name = $1', [name]), await c.query<IfaceRow>(`${IFACE} WHERE node = $1 ORDER BY pos`, [name])];
+    return n.rows[0] ? toNode(n.rows[0], i.rows) : undefined;
+  }
+
+  /** Fill in the addresses to allocate (each from the hint on, wrapping once). */
+  private async allocate(c: Q, planned: PlannedInterface[], reserved: Map<string, Set<number>>, pools: StaticPools): Promise<Map<number, number>> {
+    const got = new Map<number, number>();
+    for (const i of planned) {
+      if (i.num !== undefined) continue;
+      const pool = pools.get(i.network)!;
+      const skip = reserved.get(i.network) ?? new Set<number>();
+      reserved.set(i.network, skip);
+      const h = this.hint.get(i.network);
+      const from = h !== undefined && h >= pool.start && h <= pool.end ? h : pool.start;
+      const find = async (a: number, b: number) => (a > b ? undefined : (await c.query<{ n: number }>({ name: 'rackboot_free_in', text: FREE_IN, values: [i.network, a, b, [...skip]] })).rows[0]?.n);
+      const n = (await find(from, pool.end)) ?? (await find(pool.start, from - 1));
+      if (n === undefined) throw poolExhausted(i.network);
+      this.hint.set(i.network, nextHint(pool, n));
+      skip.add(n);
+      got.set(i.pos, n);
+    }
+    return got;
+  }
+
+  private ifaceValues(node: string, planned: PlannedInterface[], got: Map<number, number>): unknown[] {
+    const num = (i: PlannedInterface) => i.num ?? got.get(i.pos)!;
+    return [node, planned.map((i) => i.name), planned.map((i) => i.mac), planned.map((i) => i.network), planned.map((i) => formatIpv4(num(i))), planned.map(num), planned.map((i) => i.pos)];
+  }
+
+  /** After a unique violation on interfaces: the same error SQLite gives (first interface in order, MAC before address). */
+  private async explain(err: unknown, node: string, planned: PlannedInterface[], got: Map<number, number>): Promise<Error> {
+    for (const i of planned) {
+      const num = i.num ?? got.get(i.pos);
+      const m = await this.db.q<IfaceRow>(`${IFACE} WHERE mac = $1 AND node <> $2`, [i.mac, node]);
+      if (m.rows[0]) return macTaken(i.pos, i.mac, m.rows[0]);
+      if (num === undefined) continue;
+      const a = await this.db.q<IfaceRow>(`${IFACE} WHERE network = $1 AND ipv4_num = $2 AND node <> $3`, [i.network, num, node]);
+      if (a.rows[0]) return addressTaken(i.pos, i.network, num, a.rows[0]);
+    }
+    const pos = planned.find((p) => (err as PgError).detail?.includes(p.name))?.pos ?? 0;
+    return interfaceClash(pos, planned[pos]?.name ?? '');
+  }
+
+  /** Was the violated address one this call allocated (another server took it meanwhile)? */
+  private lostAllocation(err: unknown, planned: PlannedInterface[], got: Map<number, number>): boolean {
+    if (!isUnique(err, 'interfaces_addr_key')) return false;
+    const detail = (err as PgError).detail ?? '';
+    return planned.some((p) => p.num === undefined && detail.includes(`, ${got.get(p.pos)})`));
+  }
+
+  async createNode(node: NewNode, pools: StaticPools): Promise<NodeRecord> {
+    const { planned, reserved } = planInterfaces(node.interfaces, pools);
+    const now = new Date().toISOString();
+    for (let attempt = 1; ; attempt++) {
+      const skip = new Map([...reserved].map(([k, v]) => [k, new Set(v)]));
+      const got = await this.allocate(this.direct, planned, skip, pools);
+      try {
+        const r = await this.db.q<{ node: NodeRow; ifaces: IfaceRow[] | null }>(
+          `WITH n AS (INSERT INTO nodes (name, grp, image, loader, vars, discovered, created_at, updated_at) VALUES ($8, $9, $10, $11, $12, $13, $14, $14) RETURNING *),
+           i AS (${INSERT_IFACES} RETURNING node, name, mac, network, ipv4, pos),
+           x AS (SELECT pg_notify('${CHANNEL}', $15))
+           SELECT (SELECT row_to_json(n) FROM n) AS node, (SELECT json_agg(i ORDER BY pos) FROM i) AS ifaces, (SELECT count(*) FROM x) AS told`,
+          [
+            ...this.ifaceValues(node.name, planned, got),
+            node.name, node.group ?? null, node.image ?? null, node.loader ?? null, JSON.stringify(node.vars ?? {}), node.discovered === true, now, this.notifyNode(node.name),
+          ],
+        );
+        return toNode(r.rows[0]!.node, r.rows[0]!.ifaces ?? []);
+      } catch (e) {
+        if (isUnique(e, 'nodes_pkey')) throw nodeExists(node.name);
+        if (isForeignKey(e)) throw noGroupToJoin(node.group ?? '');
+        if (this.lostAllocation(e, planned, got) && attempt < ALLOC_TRIES) continue;
+        if (isUnique(e)) throw await this.explain(e, node.name, planned, got);
+        throw this.db.error(e);
+      }
+    }
+  }
+
+  async getNode(name: string): Promise<NodeRecord | undefined> {
+    return this.readNode(this.direct, name);
+  }
+
+  async listNodes(filter: { group?: string } = {}): Promise<NodeRecord[]> {
+    if (filter.group !== undefined) {
+      const [n, i] = await Promise.all([
+        this.db.q<NodeRow>('SELECT * FROM nodes WHERE grp = $1 ORDER BY name', [filter.group]),
+        this.db.q<IfaceRow>('SELECT i.node, i.name, i.mac, i.network, i.ipv4 FROM interfaces i JOIN nodes n ON n.name = i.node WHERE n.grp = $1 ORDER BY i.node, i.pos', [filter.group]),
+      ]);
+      return joinNodes(n.rows, i.rows);
+    }
+    const [n, i] = await Promise.all([this.db.q<NodeRow>('SELECT * FROM nodes ORDER BY name'), this.db.q<IfaceRow>(`${IFACE} ORDER BY node, pos`)]);
+    return joinNodes(n.rows, i.rows);
+  }
+
+  async updateNode(name: string, patch: NodePatch, pools: StaticPools): Promise<NodeRecord> {
+    const now = new Date().toISOString();
+    for (let attempt = 1; ; attempt++) {
+      let planned: PlannedInterface[] = [];
+      let got = new Map<number, number>();
+      try {
+        return await this.db.tx(async (c) => {
+          const locked = await c.query('SELECT 1 FROM nodes WHERE name = $1 FOR UPDATE', [name]);
+          const cur = locked.rowCount ? await this.readNode(c, name) : undefined;
+          if (!cur) throw noSuchNode(name);
+          await c.query('UPDATE nodes SET grp = $2, image = $3, loader = $4, vars = $5, updated_at = $6 WHERE name = $1', [
+            name,
+            patch.group !== undefined ? patch.group : cur.group,
+            patch.image !== undefined ? patch.image : cur.image,
+            patch.loader !== undefined ? patch.loader : cur.loader,
+            JSON.stringify(patch.vars !== undefined ? patch.vars : cur.vars),
+            now,
+          ]);
+          if (patch.interfaces) {
+            const plan = planInterfaces(keepAddresses(cur, patch.interfaces), pools);
+            planned = plan.planned;
+            await c.query('DELETE FROM interfaces WHERE node = $1', [name]);
+            got = await this.allocate(c, planned, plan.reserved, pools);
+            await c.query(INSERT_IFACES, this.ifaceValues(name, planned, got));
+          }
+          await c.query('SELECT pg_notify($1, $2)', [CHANNEL, this.notifyNode(name)]);
+          return (await this.readNode(c, name))!;
+        });
+      } catch (e) {
+        if (isForeignKey(e)) throw noGroupToJoin(String(patch.group));
+        if (this.lostAllocation(e, planned, got) && attempt < ALLOC_TRIES) continue;
+        if (isUnique(e)) throw await this.explain(e, name, planned, got);
+        throw e;
+      }
+    }
+  }
+
+  async deleteNode(name: string): Promise<boolean> {
+    const r = await this.db.q<{ n: number }>(
+      `WITH d AS (DELETE FROM nodes WHERE name = $1 RETURNING name),
+       e AS (DELETE FROM events WHERE node IN (SELECT name FROM d)),
+       x AS (SELECT pg_notify('${CHANNEL}', $2) FROM d)
+       SELECT (SELECT count(*) FROM d) + 0 * (SELECT count(*) FROM x) AS n`,
+      [name, this.notifyNode(name, true)],
+    );
+    return Number(r.rows[0]?.n) > 0;
+  }
+
+  private async found(row: IfaceRow | undefined): Promise<{ node: NodeRecord; iface: InterfaceRecord } | undefined> {
+    if (!row) return undefined;
+    const node = await this.getNode(row.node);
+    const iface = node?.interfaces.find((i) => i.mac === row.mac);
+    return node && iface ? { node, iface } : undefined;
+  }
+
+  async findByMac(mac: string): Promise<{ node: NodeRecord; iface: InterfaceRecord } | undefined> {
+    return this.found((await this.db.q<IfaceRow>({ name: 'rackboot_iface_by_mac', text: `${IFACE} WHERE mac = $1`, values: [mac] })).rows[0]);
+  }
+
+  async findByAddress(network: string, ipv4: string): Promise<{ node: NodeRecord; iface: InterfaceRecord } | undefined> {
+    const num = parseIpv4(ipv4);
+    if (num === undefined) return undefined;
+    return this.found((await this.db.q<IfaceRow>({ name: 'rackboot_iface_by_addr', text: `${IFACE} WHERE network = $1 AND ipv4_num = $2`, values: [network, num] })).rows[0]);
+  }
+
+  // ---- groups ------------------------------------------------------------
+
+  private notifyGroup(name: string): string {
+    return note({ s: this.server, k: 'group', n: name });
+  }
+
+  async createGroup(g: NewGroup): Promise<GroupRecord> {
+    const now = new Date().toISOString();
+    try {
+      const r = await this.db.q<GroupRow>(
+        `WITH g AS (INSERT INTO groups (name, loader, image, vars, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING *),
+         x AS (SELECT pg_notify('${CHANNEL}', $6) FROM g)
+         SELECT g.* FROM g, (SELECT count(*) FROM x) AS told`,
+        [g.name, g.loader ?? null, g.image ?? null, JSON.stringify(g.vars ?? {}), now, this.notifyGroup(g.name)],
+      );
+      return toGroup(r.rows[0]!);
+    } catch (e) {
+      if (isUnique(e)) throw groupExists(g.name);
+      throw e;
+    }
+  }
+
+  async getGroup(name: string): Promise<GroupRecord | undefined> {
+    const r = await this.db.q<GroupRow>('SELECT * FROM groups WHERE name = $1', [name]);
+    return r.rows[0] ? toGroup(r.rows[0]) : undefined;
+  }
+
+  async listGroups(): Promise<GroupRecord[]> {
+    return (await this.db.q<GroupRow>('SELECT * FROM groups ORDER BY name')).rows.map(toGroup);
+  }
+
+  async updateGroup(name: string, patch: GroupPatch): Promise<GroupRecord> {
+    // One statement: the fields not in the patch keep their value ($5.. say which are given).
+    const r = await this.db.q<GroupRow>(
+      `WITH g AS (UPDATE groups SET loader = CASE WHEN $5 THEN $2 ELSE loader END, image = CASE WHEN $6 THEN $3 ELSE image END,
+         vars = CASE WHEN $7 THEN $4 ELSE vars END, updated_at = $8 WHERE name = $1 RETURNING *),
+       x AS (SELECT pg_notify('${CHANNEL}', $9) FROM g)
+       SELECT g.* FROM g, (SELECT count(*) FROM x) AS told`,
+      [name, patch.loader ?? null, patch.image ?? null, JSON.stringify(patch.vars ?? {}), patch.loader !== undefined, patch.image !== undefined, patch.vars !== undefined, new Date().toISOString(), this.notifyGroup(name)],
+    );
+    if (!r.rows[0]) throw noSuchGroup(name);
+    return toGroup(r.rows[0]);
+  }
+
+  async deleteGroup(name: string): Promise<boolean> {
+    const used = await this.db.q<{ n: number }>('SELECT count(*)::int AS n FROM nodes WHERE grp = $1', [name]);
+    const n = used.rows[0]?.n ?? 0;
+    if (n > 0) throw groupInUse(name, n);
+    try {
+      const r = await this.db.q<{ n: number }>(
+        `WITH d AS (DELETE FROM groups WHERE name = $1 RETURNING name), x AS (SELECT pg_notify('${CHANNEL}', $2) FROM d)
+         SELECT (SELECT count(*) FROM d) + 0 * (SELECT count(*) FROM x) AS n`,
+        [name, this.notifyGroup(name)],
+      );
+      return Number(r.rows[0]?.n) > 0;
+    } catch (e) {
+      // A node joined the group between the count and the delete.
+      if (isForeignKey(e)) throw groupInUse(name, 1);
+      throw e;
+    }
+  }
+}
