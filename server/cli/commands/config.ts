@@ -2,6 +2,12 @@ import type { Command } from 'commander';
 import { loadConfigOption } from './serve.js';
 import { configExports } from '../../nfs/model.js';
 import type { LoadedConfig } from '../../config/load.js';
+import { redactUrl } from '../../store/url.js';
+
+/** Which store, never with a password. */
+function storeSummary(cfg: LoadedConfig): string {
+  return cfg.config.store.driver === 'postgres' ? `store postgres ${redactUrl(cfg.databaseUrl ?? '')}` : `store sqlite ${cfg.paths.dbFile}`;
+}
 
 /** The exports part of the summary: with NFS off they are checked but nothing serves them, so say so. */
 function exportsSummary(cfg: LoadedConfig): string {
@@ -20,7 +26,8 @@ export function registerConfig(program: Command): void {
       const c = cfg.config;
       console.log(
         `${cfg.file ?? 'built-in defaults'}: ok: cluster '${c.cluster.name}', ${cfg.networks.length} network(s), ` +
-          `${c.groups.length} seed group(s), ${c.nodes.length} seed node(s), ${exportsSummary(cfg)}, ${c.director.services.length} virtual service(s)`,
+          `${c.groups.length} seed group(s), ${c.nodes.length} seed node(s), ${exportsSummary(cfg)}, ${c.director.services.length} virtual service(s); ` +
+          `server '${cfg.serverName}', ${storeSummary(cfg)}`,
       );
     });
 }
