@@ -10,6 +10,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import type { Service } from '../main/service.js';
+import type { Presence } from '../main/peers.js';
 import type { Registry } from '../store/registry.js';
 import type { Store } from '../store/types.js';
 import { bearer, nodeReportToken, safeEqual } from './auth.js';
@@ -17,6 +18,8 @@ import { installBodyParsers, isOptionalBody, optionalBody } from './bodies.js';
 import { declareCommonErrors } from './common-errors.js';
 import { HttpError, installErrorHandler } from './errors.js';
 import { eventRoutes } from './routes/events.js';
+import { eventStreamRoute } from './routes/event-stream.js';
+import { serverRoutes } from './routes/servers.js';
 import { groupRoutes } from './routes/groups.js';
 import { leaseRoutes } from './routes/leases.js';
 import { networkRoutes } from './routes/networks.js';
@@ -32,6 +35,7 @@ export interface ApiDeps {
   apiToken: string;
   services: readonly Service[];
   version: string;
+  peers: Presence;
 }
 
 declare module 'fastify' {
@@ -108,7 +112,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.get('/healthz', { schema: { hide: true } }, async (_req, reply) => {
-    const services = Object.fromEntries(deps.services.map((s) => [s.name, s.health?.() ?? { ok: true }]));
+    const services: Record<string, { ok: boolean; detail?: string }> = { store: deps.store.health() };
+    for (const s of deps.services) services[s.name] = s.health?.() ?? { ok: true };
     const ok = Object.values(services).every((h) => h.ok);
     return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', services });
   });
@@ -138,6 +143,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       await api.register(networkRoutes(deps));
       await api.register(leaseRoutes(deps));
       await api.register(eventRoutes(deps));
+      await api.register(eventStreamRoute(deps));
+      await api.register(serverRoutes(deps));
       for (const s of deps.services) if (s.apiRoutes) await api.register(s.apiRoutes);
     },
     { prefix: '/api/v1' },

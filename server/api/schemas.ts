@@ -137,6 +137,7 @@ export type EventInT = Static<typeof EventIn>;
 export const EventOut = Type.Object(
   {
     id: Type.Integer(),
+    server: Type.Union([Type.String(), Type.Null()], { description: 'the rackboot server (server.name) that recorded it' }),
     node: Type.Union([Type.String(), Type.Null()]),
     mac: Type.Union([Type.String(), Type.Null()]),
     ts: Type.Integer({ description: 'epoch ms' }),

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { Registry } from '../store/registry.js';
 import type { Store } from '../store/types.js';
 import type { BootHub } from '../boot/hub.js';
+import type { Presence } from './peers.js';
 
 export interface ServiceContext {
   cfg: LoadedConfig;
@@ -22,6 +23,8 @@ export interface ServiceContext {
   boot: BootHub;
   /** Services started before this one, by name, for subsystems that use each other. */
   services: ReadonlyMap<string, Service>;
+  /** The other rackboot servers sharing the store (none with SQLite), and what this one reports to them. */
+  peers: Presence;
 }
 
 export interface ServiceHealth {

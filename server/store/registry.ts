@@ -32,7 +32,12 @@ export interface EffectiveNode {
   vars: Vars;
 }
 
-export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
+/**
+ * 'change': one node or group changed, here or on another server sharing the
+ * store. 'resync': changes may have been missed (the store's change feed was
+ * lost and is back): reload whatever is cached from the registry.
+ */
+export class Registry extends EventEmitter<{ change: [RegistryChange]; resync: [] }> {
   constructor(readonly store: Store, readonly cfg: LoadedConfig) {
     super();
     this.setMaxListeners(0);
