@@ -9,14 +9,27 @@ export function databaseUrl(configured: string | undefined, env: NodeJS.ProcessE
   return u || undefined;
 }
 
+// postgres://user@/db?host=/socket/dir (no host: a Unix socket) is valid for
+// PostgreSQL, not for WHATWG URL: parsed with a stand-in host, which is
+// taken out again when the URL is shown.
+const NO_HOST = 'rackboot.no-host.invalid';
+
+function parseDbUrl(url: string): { u: URL; noHost: boolean } | undefined {
+  try {
+    return { u: new URL(url), noHost: false };
+  } catch {
+    try {
+      return { u: new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/@]*@)\//, `$1${NO_HOST}/`)), noHost: true };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
 /** What is wrong with a URL, or undefined; the message never repeats the URL (it may hold a password). */
 export function databaseUrlProblem(url: string): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return "is not a URL (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or postgres://USER@/DATABASE?host=/socket/dir)";
-  }
+  const u = parseDbUrl(url)?.u;
+  if (!u) return 'is not a URL (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or postgres://USER@/DATABASE?host=/socket/dir)';
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') return `must start with postgres:// or postgresql:// (not ${u.protocol}//)`;
   if (!u.pathname.replace(/^\//, '')) return 'names no database (postgres://USER@HOST/DATABASE)';
   return undefined;
@@ -24,24 +37,18 @@ export function databaseUrlProblem(url: string): string | undefined {
 
 /** The URL with its password replaced by ***, for logs, errors and API answers. Not a URL: a placeholder, never the text. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    for (const k of [...u.searchParams.keys()]) if (/pass/i.test(k)) u.searchParams.set(k, '***');
-    return decodeURIComponent(u.toString());
-  } catch {
-    return '(a URL that does not parse)';
-  }
+  const p = parseDbUrl(url);
+  if (!p) return '(a URL that does not parse)';
+  const { u, noHost } = p;
+  if (u.password) u.password = '***';
+  for (const k of [...u.searchParams.keys()]) if (/pass/i.test(k)) u.searchParams.set(k, '***');
+  const text = decodeURIComponent(u.toString());
+  return noHost ? text.replace(NO_HOST, '') : text;
 }
 
 /** Remove every occurrence of the URL's password from a text (an error message a driver built). */
 export function scrubPassword(text: string, url: string): string {
-  let pw = '';
-  try {
-    pw = new URL(url).password;
-  } catch {
-    return text;
-  }
+  const pw = parseDbUrl(url)?.u.password ?? '';
   if (!pw) return text;
   let out = text;
   for (const form of new Set([pw, decodeURIComponent(pw)])) if (form) out = out.split(form).join('***');
