@@ -32,6 +32,7 @@ import type { Registry } from '../store/registry.js';
 import type { LeaseWrite, PeerChange, Store } from '../store/types.js';
 import type { Presence } from '../main/peers.js';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { LeaseWriter, type Pending } from './lease-writer.js';
 import { replyDestination, type Destination } from './addressing.js';
 import { decode, encode, type EncodeInput } from './codec.js';
@@ -130,7 +131,7 @@ export class DhcpServer {
     for (const n of this.nets) this.netByName.set(n.name, n);
     if (deps.store.kind === 'postgres') {
       // Other servers may answer the same networks: start each range at a place of this server's own.
-      const h = [...deps.store.server].reduce((x, c) => (Math.imul(x, 31) + c.charCodeAt(0)) >>> 0, 2166136261);
+      const h = createHash('sha256').update(deps.store.server).digest().readUInt32BE(0);
       for (const n of this.nets) if (n.dynamicRange) this.leases.startAt(n.name, n.dynamicRange.start + (h % (n.dynamicRange.end - n.dynamicRange.start + 1)));
     }
     this.rate = new MacRateLimiter(this.cfgDhcp.macRate, this.cfgDhcp.macBurst);
