@@ -18,7 +18,7 @@ import { CHANNEL, note } from './listener.js';
 
 type Q = Pick<pg.PoolClient, 'query'>;
 const IFACE = 'SELECT node, name, mac, network, ipv4 FROM interfaces';
-const ALLOC_TRIES = 8;
+const ALLOC_TRIES = 20;
 
 /** The first address of [from, to] on the network that no interface holds and `skip` does not list. */
 const FREE_IN = `SELECT n FROM generate_series($2::bigint, $3::bigint) AS n
@@ -29,6 +29,10 @@ const INSERT_IFACES = `INSERT INTO interfaces (node, name, mac, network, ipv4, i
 
 export class PgRegistry {
   private readonly hint = new Map<string, number>();
+  /** Addresses this process allocated that are not committed yet, per network: its own concurrent calls skip them. */
+  private readonly inflight = new Map<string, Set<number>>();
+  /** Allocation queries one at a time per process, so two of its calls never pick the same address. */
+  private allocating: Promise<unknown> = Promise.resolve();
   /** Queries outside a transaction, through the pool (errors mapped by PgDb). */
   private readonly direct = { query: (t: string | pg.QueryConfig, v?: unknown[]) => this.db.q(t, v) } as unknown as Q;
 
@@ -43,14 +47,30 @@ export class PgRegistry {
     return n.rows[0] ? toNode(n.rows[0], i.rows) : undefined;
   }
 
-  /** Fill in the addresses to allocate (each from the hint on, wrapping once). */
-  private async allocate(c: Q, planned: PlannedInterface[], reserved: Map<string, Set<number>>, pools: StaticPools): Promise<Map<number, number>> {
+  /** Fill in the addresses to allocate (each from the hint on, wrapping once); release() them once committed or failed. */
+  private allocate(c: Q, planned: PlannedInterface[], reserved: Map<string, Set<number>>, pools: StaticPools): Promise<Map<number, number>> {
+    const run = this.allocating.then(() => this.allocateNow(c, planned, reserved, pools));
+    this.allocating = run.catch(() => undefined);
+    return run;
+  }
+
+  private release(planned: PlannedInterface[], got: Map<number, number>): void {
+    for (const p of planned) {
+      const n = got.get(p.pos);
+      if (n !== undefined) this.inflight.get(p.network)?.delete(n);
+    }
+  }
+
+  private async allocateNow(c: Q, planned: PlannedInterface[], reserved: Map<string, Set<number>>, pools: StaticPools): Promise<Map<number, number>> {
     const got = new Map<number, number>();
     for (const i of planned) {
       if (i.num !== undefined) continue;
       const pool = pools.get(i.network)!;
       const skip = reserved.get(i.network) ?? new Set<number>();
       reserved.set(i.network, skip);
+      let mine = this.inflight.get(i.network);
+      if (!mine) this.inflight.set(i.network, (mine = new Set()));
+      for (const n of mine) skip.add(n);
       const h = this.hint.get(i.network);
       const from = h !== undefined && h >= pool.start && h <= pool.end ? h : pool.start;
       const find = async (a: number, b: number) => (a > b ? undefined : (await c.query<{ n: number }>({ name: 'rackboot_free_in', text: FREE_IN, values: [i.network, a, b, [...skip]] })).rows[0]?.n);
@@ -58,6 +78,7 @@ export class PgRegistry {
       if (n === undefined) throw poolExhausted(i.network);
       this.hint.set(i.network, nextHint(pool, n));
       skip.add(n);
+      mine.add(n);
       got.set(i.pos, n);
     }
     return got;
@@ -113,6 +134,8 @@ export class PgRegistry {
         if (this.lostAllocation(e, planned, got) && attempt < ALLOC_TRIES) continue;
         if (isUnique(e)) throw await this.explain(e, node.name, planned, got);
         throw this.db.error(e);
+      } finally {
+        this.release(planned, got);
       }
     }
   }
@@ -166,6 +189,8 @@ export class PgRegistry {
         if (this.lostAllocation(e, planned, got) && attempt < ALLOC_TRIES) continue;
         if (isUnique(e)) throw await this.explain(e, name, planned, got);
         throw e;
+      } finally {
+        this.release(planned, got);
       }
     }
   }
