@@ -9,5 +9,6 @@ import { registerServe } from './serve.js';
 import { registerDirector } from './director.js';
 import { registerImport } from './import.js';
 import { registerLease } from './lease.js';
+import { registerStore } from './store.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector, registerImage, registerExport, registerContent, registerRender, registerImport, registerLease];
+export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector, registerImage, registerExport, registerContent, registerRender, registerImport, registerLease, registerStore];
