@@ -14,6 +14,7 @@ import type { Presence } from '../main/peers.js';
 import type { Registry } from '../store/registry.js';
 import type { Store } from '../store/types.js';
 import { bearer, nodeReportToken, safeEqual } from './auth.js';
+import { peerSecret } from '../main/peers.js';
 import { installBodyParsers, isOptionalBody, optionalBody } from './bodies.js';
 import { declareCommonErrors } from './common-errors.js';
 import { HttpError, installErrorHandler } from './errors.js';
@@ -42,6 +43,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route also accepts the node report token of the :name node. */
     nodeTokenAllowed?: boolean;
+    /** The route also accepts the secret servers sharing the store show each other (image files). */
+    peerTokenAllowed?: boolean;
   }
 }
 
@@ -132,6 +135,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         if (token && safeEqual(token, deps.apiToken)) return;
         const node = (req.params as { name?: string } | undefined)?.name;
         if (token && node && req.routeOptions.config.nodeTokenAllowed && safeEqual(token, nodeReportToken(deps.apiToken, node))) return;
+        if (token && req.routeOptions.config.peerTokenAllowed && safeEqual(token, await peerSecret(deps.store))) return;
         req.log.info({ path, ip: req.ip }, token ? 'api: wrong bearer token' : 'api: no bearer token');
         return reply
           .status(401)

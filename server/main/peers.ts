@@ -5,6 +5,7 @@
 // server's live listeners (SSE), fetched only while someone listens.
 // Presence records this server in the store at each heartbeat, and keeps
 // the list of servers (which serve which networks, who is alive).
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { LoadedConfig } from '../config/load.js';
 import { parseDuration } from '../config/types.js';
@@ -83,10 +84,18 @@ export interface ServerInfo {
   [extra: string]: unknown;
 }
 
-/** The default peer URL: the first network's serverAddress and the API port (blades and peers reach it there). */
-export function defaultPeerUrl(cfg: LoadedConfig): string | null {
+/**
+ * How other servers reach this one's API: server.peerUrl, else the API's own
+ * address when it listens on one, else the first network's serverAddress;
+ * the port the API really listens on (api.listen may say 0).
+ */
+export function defaultPeerUrl(cfg: LoadedConfig, boundPort?: number): string | null {
   if (cfg.config.server.peerUrl) return cfg.config.server.peerUrl.replace(/\/+$/, '');
-  const port = cfg.config.api.listen.slice(cfg.config.api.listen.lastIndexOf(':') + 1);
+  const listen = cfg.config.api.listen;
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = boundPort ?? Number(listen.slice(i + 1));
+  if (host && host !== '0.0.0.0' && host !== '::') return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const net = cfg.networks[0];
   return net ? `http://${net.config.serverAddress}:${port}` : null;
 }
@@ -101,6 +110,8 @@ export class Presence {
   /** Fields subsystems add to what this server reports (e.g. images: versions it holds). */
   readonly extra = new Map<string, () => unknown>();
   services: readonly Service[] = [];
+  /** The port the API listens on, once it does. */
+  apiPort: number | undefined;
 
   constructor(private readonly cfg: LoadedConfig, private readonly store: Store, private readonly log: Logger) {
     this.everyMs = parseDuration(cfg.config.server.heartbeat);
@@ -117,7 +128,7 @@ export class Presence {
       host: hostname(),
       pid: process.pid,
       version: VERSION,
-      peerUrl: defaultPeerUrl(this.cfg),
+      peerUrl: defaultPeerUrl(this.cfg, this.apiPort),
       store: this.store.kind,
       networks: this.cfg.networks.map((n) => ({ name: n.name, cidr: n.config.cidr, serverAddress: n.config.serverAddress, interface: n.config.interface ?? null })),
       health: { ok: Object.values(services).every((h) => h.ok) && this.store.health().ok, services },
@@ -132,13 +143,18 @@ export class Presence {
     this.timer.unref();
   }
 
+  /** The list of servers as the store has it now. */
+  async refresh(): Promise<void> {
+    const [list, now] = await Promise.all([this.store.listServers(), this.store.now()]);
+    this.servers = list;
+    this.clock = { store: now, local: Date.now() };
+  }
+
   /** Record this server, then refresh the list of servers. */
   async beat(state: ServerInfo['state'] = 'running'): Promise<void> {
     try {
       await this.store.heartbeat(this.info(state));
-      const [list, now] = await Promise.all([this.store.listServers(), this.store.now()]);
-      this.servers = list;
-      this.clock = { store: now, local: Date.now() };
+      await this.refresh();
       if (this.failing) this.log.info('peers: heartbeat recorded again');
       this.failing = false;
     } catch (err) {
@@ -166,4 +182,15 @@ export class Presence {
     clearInterval(this.timer);
     await this.beat('stopped');
   }
+}
+
+const SECRET = 'peer.secret';
+
+/** The secret servers on one store show each other to fetch image files: made once, kept in the store, read at each use. */
+export async function peerSecret(store: Store): Promise<string> {
+  const have = await store.getSetting(SECRET);
+  if (have) return have;
+  await store.setSetting(SECRET, randomBytes(24).toString('base64url'));
+  // Two servers making one at once: whichever was written last is the one both read from now on.
+  return (await store.getSetting(SECRET))!;
 }

@@ -87,6 +87,8 @@ export class RackbootServer {
     this.presence = new Presence(cfg, this.store, log);
     this.relay = new PeerRelay(this.store, this.registry, this.events, log);
     this.relay.start();
+    // Who else shares the store, before the services start (images fetch from them).
+    await this.presence.refresh();
     this.metrics = createMetrics();
     this.token = resolveApiToken(cfg.config.api.token, cfg.paths.tokenFile, this.opts.env);
     if (this.token.from === 'generated') log.info(`api: generated an API token into ${this.token.generatedFile} (mode 0600)`);
@@ -140,6 +142,8 @@ export class RackbootServer {
     prune();
     this.pruneTimer = setInterval(prune, 3_600_000);
     this.pruneTimer.unref();
+    const bound = this.app.server.address();
+    this.presence.apiPort = bound && typeof bound === 'object' ? bound.port : undefined;
     await this.presence.start();
     this.started = true;
   }
