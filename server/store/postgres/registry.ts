@@ -19,10 +19,28 @@ import { CHANNEL, note } from './listener.js';
 type Q = Pick<pg.PoolClient, 'query'>;
 const IFACE = 'SELECT node, name, mac, network, ipv4 FROM interfaces';
 const ALLOC_TRIES = 20;
+const NODE_BY_NAME = `SELECT n.*, (SELECT json_agg(json_build_object('node', i.node, 'name', i.name, 'mac', i.mac, 'network', i.network, 'ipv4', i.ipv4) ORDER BY i.pos)
+  FROM interfaces i WHERE i.node = n.name) AS ifaces FROM nodes n WHERE n.name = $1`;
 
-/** The first address of [from, to] on the network that no interface holds and `skip` does not list. */
-const FREE_IN = `SELECT n FROM generate_series($2::bigint, $3::bigint) AS n
-  WHERE NOT EXISTS (SELECT 1 FROM interfaces WHERE network = $1 AND ipv4_num = n) AND NOT (n = ANY($4::bigint[])) LIMIT 1`;
+/**
+ * The first address of [lo, hi] on the network that no interface holds and
+ * the skip list (network, address pairs) does not name. It is lo itself or
+ * one past a held (or skipped) address, so only those candidates are looked
+ * at: an index range scan from the hint, not a walk over the pool.
+ */
+const firstFree = (lo: string, hi: string) => `(SELECT c FROM (
+    SELECT ${lo} AS c
+    UNION ALL SELECT ipv4_num + 1 FROM interfaces i WHERE i.network = r.network AND i.ipv4_num >= ${lo} AND i.ipv4_num < ${hi}
+    UNION ALL SELECT s.num + 1 FROM unnest($5::text[], $6::bigint[]) AS s(net, num) WHERE s.net = r.network AND s.num >= ${lo} AND s.num < ${hi}
+  ) AS cand
+  WHERE ${lo} <= ${hi}
+    AND NOT EXISTS (SELECT 1 FROM interfaces i WHERE i.network = r.network AND i.ipv4_num = cand.c)
+    AND NOT EXISTS (SELECT 1 FROM unnest($5::text[], $6::bigint[]) AS s(net, num) WHERE s.net = r.network AND s.num = cand.c)
+  ORDER BY c LIMIT 1)`;
+
+/** One free address for each request (k, network, hint, pool end, pool start): from the hint on, then wrapping from the start. One round trip for every network of a node. */
+const FREE_FOR = `SELECT r.k, coalesce(${firstFree('r.a', 'r.b')}, ${firstFree('r.s', 'r.a - 1')}) AS c
+  FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[], $7::bigint[]) AS r(k, network, a, b, s)`;
 
 const INSERT_IFACES = `INSERT INTO interfaces (node, name, mac, network, ipv4, ipv4_num, pos)
   SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[])`;
@@ -42,9 +60,11 @@ export class PgRegistry {
     return note({ s: this.server, k: 'node', n: name, ...(deleted ? { d: 1 as const } : {}) });
   }
 
+  /** A node and its interfaces in one round trip (a prepared statement: the boot paths ask for nodes often). */
   private async readNode(c: Q, name: string): Promise<NodeRecord | undefined> {
-    const [n, i] = [await c.query<NodeRow>('SELECT * FROM nodes WHERE name = $1', [name]), await c.query<IfaceRow>(`${IFACE} WHERE node = $1 ORDER BY pos`, [name])];
-    return n.rows[0] ? toNode(n.rows[0], i.rows) : undefined;
+    const r = await c.query<NodeRow & { ifaces: IfaceRow[] | null }>({ name: 'rackboot_node', text: NODE_BY_NAME, values: [name] });
+    const row = r.rows[0];
+    return row ? toNode(row, row.ifaces ?? []) : undefined;
   }
 
   /** Fill in the addresses to allocate (each from the hint on, wrapping once); release() them once committed or failed. */
@@ -63,23 +83,40 @@ export class PgRegistry {
 
   private async allocateNow(c: Q, planned: PlannedInterface[], reserved: Map<string, Set<number>>, pools: StaticPools): Promise<Map<number, number>> {
     const got = new Map<number, number>();
-    for (const i of planned) {
-      if (i.num !== undefined) continue;
-      const pool = pools.get(i.network)!;
-      const skip = reserved.get(i.network) ?? new Set<number>();
-      reserved.set(i.network, skip);
-      let mine = this.inflight.get(i.network);
-      if (!mine) this.inflight.set(i.network, (mine = new Set()));
-      for (const n of mine) skip.add(n);
-      const h = this.hint.get(i.network);
-      const from = h !== undefined && h >= pool.start && h <= pool.end ? h : pool.start;
-      const find = async (a: number, b: number) => (a > b ? undefined : (await c.query<{ n: number }>({ name: 'rackboot_free_in', text: FREE_IN, values: [i.network, a, b, [...skip]] })).rows[0]?.n);
-      const n = (await find(from, pool.end)) ?? (await find(pool.start, from - 1));
-      if (n === undefined) throw poolExhausted(i.network);
-      this.hint.set(i.network, nextHint(pool, n));
-      skip.add(n);
-      mine.add(n);
-      got.set(i.pos, n);
+    let todo = planned.filter((i) => i.num === undefined);
+    while (todo.length) {
+      // One interface per network in each round (two on one network would get the same answer).
+      const round = todo.filter((i, k) => todo.findIndex((j) => j.network === i.network) === k);
+      todo = todo.filter((i) => !round.includes(i));
+      const skipNet: string[] = [];
+      const skipNum: number[] = [];
+      for (const i of round) {
+        const skip = reserved.get(i.network) ?? new Set<number>();
+        reserved.set(i.network, skip);
+        for (const n of this.inflight.get(i.network) ?? []) skip.add(n);
+        for (const n of skip) (skipNet.push(i.network), skipNum.push(n));
+      }
+      const from = (i: PlannedInterface) => {
+        const pool = pools.get(i.network)!;
+        const h = this.hint.get(i.network);
+        return h !== undefined && h >= pool.start && h <= pool.end ? h : pool.start;
+      };
+      const r = await c.query<{ k: number; c: number | null }>({
+        name: 'rackboot_free_for',
+        text: FREE_FOR,
+        values: [round.map((i) => i.pos), round.map((i) => i.network), round.map(from), round.map((i) => pools.get(i.network)!.end), skipNet, skipNum, round.map((i) => pools.get(i.network)!.start)],
+      });
+      for (const i of round) {
+        const n = r.rows.find((x) => x.k === i.pos)?.c;
+        if (n === undefined || n === null) throw poolExhausted(i.network);
+        const pool = pools.get(i.network)!;
+        this.hint.set(i.network, nextHint(pool, n));
+        reserved.get(i.network)!.add(n);
+        let mine = this.inflight.get(i.network);
+        if (!mine) this.inflight.set(i.network, (mine = new Set()));
+        mine.add(n);
+        got.set(i.pos, n);
+      }
     }
     return got;
   }
@@ -117,16 +154,17 @@ export class PgRegistry {
       const skip = new Map([...reserved].map(([k, v]) => [k, new Set(v)]));
       const got = await this.allocate(this.direct, planned, skip, pools);
       try {
-        const r = await this.db.q<{ node: NodeRow; ifaces: IfaceRow[] | null }>(
-          `WITH n AS (INSERT INTO nodes (name, grp, image, loader, vars, discovered, created_at, updated_at) VALUES ($8, $9, $10, $11, $12, $13, $14, $14) RETURNING *),
+        const r = await this.db.q<{ node: NodeRow; ifaces: IfaceRow[] | null }>({
+          name: 'rackboot_create_node',
+          text: `WITH n AS (INSERT INTO nodes (name, grp, image, loader, vars, discovered, created_at, updated_at) VALUES ($8, $9, $10, $11, $12, $13, $14, $14) RETURNING *),
            i AS (${INSERT_IFACES} RETURNING node, name, mac, network, ipv4, pos),
            x AS (SELECT pg_notify('${CHANNEL}', $15))
            SELECT (SELECT row_to_json(n) FROM n) AS node, (SELECT json_agg(i ORDER BY pos) FROM i) AS ifaces, (SELECT count(*) FROM x) AS told`,
-          [
+          values: [
             ...this.ifaceValues(node.name, planned, got),
             node.name, node.group ?? null, node.image ?? null, node.loader ?? null, JSON.stringify(node.vars ?? {}), node.discovered === true, now, this.notifyNode(node.name),
           ],
-        );
+        });
         return toNode(r.rows[0]!.node, r.rows[0]!.ifaces ?? []);
       } catch (e) {
         if (isUnique(e, 'nodes_pkey')) throw nodeExists(node.name);
