@@ -126,8 +126,8 @@ export class Registry extends EventEmitter<{ change: [RegistryChange]; resync: [
     for (const g of this.cfg.config.groups) {
       if (applied.groups.has(g.name)) continue;
       if (!(await this.store.getGroup(g.name))) {
-        await this.store.createGroup(g);
-        result.groups++;
+        // Another server sharing the store may create it at the same moment: then it exists, as wanted.
+        if (await createdUnlessTaken(() => this.store.createGroup(g))) result.groups++;
       }
       applied.groups.add(g.name);
     }
@@ -148,11 +148,10 @@ export class Registry extends EventEmitter<{ change: [RegistryChange]; resync: [
           continue;
         }
         try {
-          await this.createNode({ ...n, interfaces: ifaces });
+          if (await createdUnlessTaken(() => this.createNode({ ...n, interfaces: ifaces }))) result.nodes++;
         } catch (err) {
           throw seedError(err, k);
         }
-        result.nodes++;
       }
       applied.nodes.add(n.name);
     }
@@ -185,6 +184,17 @@ export class Registry extends EventEmitter<{ change: [RegistryChange]; resync: [
 }
 
 const SEED_SETTING = 'seed.applied';
+
+/** Run a create; false when the name was taken meanwhile (another server seeding the same store). */
+async function createdUnlessTaken(create: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await create();
+    return true;
+  } catch (err) {
+    if (err instanceof ConflictError && err.field === 'name') return false;
+    throw err;
+  }
+}
 
 export interface SeedResult {
   groups: number;

@@ -45,8 +45,10 @@ describe('two servers on one PostgreSQL', () => {
     ok = havePostgres('two servers on one PostgreSQL');
     if (!ok) return;
     url = await (await sharedCluster()).createDatabase('multi');
-    const cfg = (name: string) => ({ store: { driver: 'postgres', url }, server: { name, heartbeat: '1s' } });
-    // Started together: the migrations run once, under the advisory lock.
+    // The same seed in both configs: whichever server creates an entry first, the other finds it.
+    const seed = { groups: [{ name: 'web' }], nodes: [{ name: 'seed1', group: 'web', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0f:01', network: 'inside' }] }] };
+    const cfg = (name: string) => ({ store: { driver: 'postgres', url }, server: { name, heartbeat: '1s' }, ...seed });
+    // Started together: the migrations run once, under the advisory lock, and the seed is applied once.
     [A, B] = await Promise.all([startTestServer(cfg('rack-a')), startTestServer(cfg('rack-b'))]);
   });
   after(async () => {
@@ -56,6 +58,8 @@ describe('two servers on one PostgreSQL', () => {
 
   it('a node registered through A is in B (API and change events) within 1 s', async (t) => {
     if (!ok) return t.skip('no PostgreSQL');
+    const seeded = await B!.api<Array<{ name: string; interfaces: Array<{ ipv4: string }> }>>('GET', '/api/v1/nodes');
+    assert.deepEqual(seeded.body.map((n) => [n.name, n.interfaces[0]!.ipv4]), [['seed1', '10.0.0.10']]);
     const seen: RegistryChange[] = [];
     B!.server.registry.on('change', (c) => seen.push(c));
     const t0 = Date.now();
@@ -65,10 +69,10 @@ describe('two servers on one PostgreSQL', () => {
     console.log(`# B told of A's registration in ${Date.now() - t0} ms`);
     const onB = await B!.api<{ interfaces: Array<{ ipv4: string }> }>('GET', '/api/v1/nodes/blade1');
     assert.equal(onB.status, 200);
-    assert.equal(onB.body.interfaces[0]!.ipv4, '10.0.0.10');
+    assert.equal(onB.body.interfaces[0]!.ipv4, '10.0.0.11');
     // B allocates the next address, not A's.
     const r2 = await B!.api<{ interfaces: Array<{ ipv4: string }> }>('POST', '/api/v1/nodes', { name: 'blade2', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0a:02', network: 'inside' }] });
-    assert.equal(r2.body.interfaces[0]!.ipv4, '10.0.0.11');
+    assert.equal(r2.body.interfaces[0]!.ipv4, '10.0.0.12');
     const dup = await A!.api<{ error: string; message: string }>('POST', '/api/v1/nodes', { name: 'blade3', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0a:02', network: 'inside' }] });
     assert.equal(dup.status, 409);
     assert.match(dup.body.message, /already registered to blade2\/eth0/);
