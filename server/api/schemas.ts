@@ -147,6 +147,13 @@ export const EventOut = Type.Object(
   },
   { $id: 'Event' },
 );
+/** Which events: the filters GET /events and its stream share. */
+export const EventFilter = {
+  node: Type.Optional(Type.String()),
+  mac: Type.Optional(Type.String({ description: MAC_DESCRIPTION })),
+  kind: Type.Optional(Type.String()),
+};
+
 export const EventQuery = Type.Object(
   {
     since: Type.Optional(Type.Integer({ minimum: 0, description: 'epoch ms' })),

@@ -92,17 +92,7 @@ export class LeaseTable implements LeaseView {
     for (const r of records) {
       const ip = parse(r.ipv4);
       if (ip === undefined) continue;
-      this.set({
-        network: r.network,
-        ip,
-        mac: r.mac,
-        owner: ownerKey(r.mac, r.clientId ?? undefined),
-        clientId: r.clientId,
-        hostname: r.hostname,
-        state: r.state,
-        expiresAt: r.expiresAt,
-        updatedAt: r.updatedAt,
-      });
+      this.set(fromRecord(r, ip));
       n++;
     }
     return n;
@@ -116,17 +106,7 @@ export class LeaseTable implements LeaseView {
   merge(r: LeaseRecord): boolean {
     const ip = parseIpv4(r.ipv4);
     if (ip === undefined) return false;
-    const l: MemLease = {
-      network: r.network,
-      ip,
-      mac: r.mac,
-      owner: ownerKey(r.mac, r.clientId ?? undefined),
-      clientId: r.clientId,
-      hostname: r.hostname,
-      state: r.state,
-      expiresAt: r.expiresAt,
-      updatedAt: r.updatedAt,
-    };
+    const l = fromRecord(r, ip);
     const cur = this.get(r.network, ip);
     if (cur?.state === 'offered' ? isFree(l, Date.now()) : cur && cur.updatedAt > r.updatedAt) return false;
     this.set(l);
@@ -240,6 +220,20 @@ export class LeaseTable implements LeaseView {
     t.exhaustedUntil = now + 1000;
     return undefined;
   }
+}
+
+function fromRecord(r: LeaseRecord, ip: number): MemLease {
+  return {
+    network: r.network,
+    ip,
+    mac: r.mac,
+    owner: ownerKey(r.mac, r.clientId ?? undefined),
+    clientId: r.clientId,
+    hostname: r.hostname,
+    state: r.state,
+    expiresAt: r.expiresAt,
+    updatedAt: r.updatedAt,
+  };
 }
 
 export function toRecord(l: MemLease): LeaseRecord {

@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RecordedEvent } from '../../events/recorder.js';
 import { macQuery } from '../query.js';
-import { ErrorBody, MAC_DESCRIPTION } from '../schemas.js';
+import { ErrorBody, EventFilter } from '../schemas.js';
 import type { ApiDeps } from '../app.js';
 
 export function eventStreamRoute({ events }: ApiDeps): FastifyPluginAsyncTypebox {
@@ -18,8 +18,7 @@ export function eventStreamRoute({ events }: ApiDeps): FastifyPluginAsyncTypebox
           summary: "Events as they happen (server-sent events, 'event: event', data as GET /events plus 'server'), from every server sharing the store",
           querystring: Type.Object(
             {
-              node: Type.Optional(Type.String()),
-              mac: Type.Optional(Type.String({ description: MAC_DESCRIPTION })),
+              ...EventFilter,
               kind: Type.Optional(Type.String({ description: 'exact kind, or a prefix ending in a dot (dhcp.)' })),
               server: Type.Optional(Type.String()),
             },
