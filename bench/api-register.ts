@@ -4,25 +4,36 @@
 // --store postgres: the server on PostgreSQL instead (a cluster the bench
 // starts, durable defaults, a fresh database per run). Bar (issue 19): the
 // same 20 s.
-//   node dist/bench/api-register.js [--nodes 10000] [--concurrency 1] [--runs 3] [--store sqlite|postgres]
+//   node dist/bench/api-register.js [--nodes 10000] [--concurrency 1] [--runs 3] [--store sqlite|postgres] [--pg-fsync on|off]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { benchCluster, type PgCluster } from './pg.js';
+import { benchCluster, databaseCpuSeconds, type PgCluster } from './pg.js';
 
 const { values } = parseArgs({
-  options: { nodes: { type: 'string', default: '10000' }, concurrency: { type: 'string', default: '1' }, runs: { type: 'string', default: '3' }, store: { type: 'string', default: 'sqlite' } },
+  options: { nodes: { type: 'string', default: '10000' }, concurrency: { type: 'string', default: '1' }, runs: { type: 'string', default: '3' }, store: { type: 'string', default: 'sqlite' }, 'pg-fsync': { type: 'string', default: 'on' } },
 });
 if (values.store !== 'sqlite' && values.store !== 'postgres') throw new Error('--store must be sqlite or postgres');
-const pg: PgCluster | undefined = values.store === 'postgres' ? benchCluster() : undefined;
+const pg: PgCluster | undefined = values.store === 'postgres' ? benchCluster(values['pg-fsync'] !== 'off') : undefined;
 const N = Number(values.nodes);
 const C = Number(values.concurrency);
 const CLI = new URL('../server/cli/main.js', import.meta.url).pathname;
 
-async function startServer(dir: string): Promise<{ url: string; token: string; stop: () => Promise<void> }> {
+/** utime + stime of a process, seconds. */
+function cpuOf(pid: number | undefined): number {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+async function startServer(dir: string): Promise<{ url: string; token: string; pid: number | undefined; stop: () => Promise<void> }> {
   const cfg = join(dir, 'bench.yaml');
   writeFileSync(
     cfg,
@@ -48,6 +59,7 @@ async function startServer(dir: string): Promise<{ url: string; token: string; s
   return {
     url,
     token: 'bench-token',
+    pid: child.pid,
     stop: () => new Promise((r) => (child.once('exit', () => r()), child.kill('SIGTERM'))),
   };
 }
@@ -77,6 +89,9 @@ function mac(prefix: number, i: number): string {
   return [0x52, 0x54, prefix, (i >> 16) & 255, (i >> 8) & 255, i & 255].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
+/** CPU per registration, µs: the server process's and the database's (a shared machine's load leaves these nearly alone). */
+const cpu = { server: [] as number[], db: [] as number[] };
+
 async function once(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'rb-bench-api-'));
   const srv = await startServer(dir);
@@ -84,6 +99,7 @@ async function once(): Promise<number> {
   const url = new URL(srv.url);
   let next = 0;
   let failed = 0;
+  const [s0, d0] = [cpuOf(srv.pid), pg ? databaseCpuSeconds(pg) : 0];
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: C }, async () => {
@@ -101,6 +117,8 @@ async function once(): Promise<number> {
     }),
   );
   const secs = (performance.now() - t0) / 1000;
+  cpu.server.push(((cpuOf(srv.pid) - s0) * 1e6) / N);
+  if (pg) cpu.db.push(((databaseCpuSeconds(pg) - d0) * 1e6) / N);
   agent.destroy();
   const check = await fetch(`${srv.url}/api/v1/nodes`, { headers: { authorization: `Bearer ${srv.token}` } });
   const count = ((await check.json()) as unknown[]).length;
@@ -115,7 +133,10 @@ try {
   for (let r = 0; r < Number(values.runs); r++) {
     const s = await once();
     runs.push(s);
-    console.log(`run ${r + 1}: ${N} nodes (2 interfaces each) in ${s.toFixed(2)} s = ${(N / s).toFixed(0)} registrations/s (store ${values.store})`);
+    console.log(
+      `run ${r + 1}: ${N} nodes (2 interfaces each) in ${s.toFixed(2)} s = ${(N / s).toFixed(0)} registrations/s (store ${values.store}${pg ? `, fsync ${values['pg-fsync']}` : ''}); ` +
+        `CPU per registration: server ${cpu.server.at(-1)!.toFixed(0)} µs${pg ? `, database ${cpu.db.at(-1)!.toFixed(0)} µs` : ''}`,
+    );
   }
 } finally {
   pg?.destroy();

@@ -6,7 +6,7 @@
 // a violation, and the allocation is tried again. Every change notifies the
 // other servers in its own statement or transaction.
 import type pg from 'pg';
-import { formatIpv4, parseIpv4 } from '../../net/ipv4.js';
+import { formatIpv4, parseIpv4, type Ipv4Range } from '../../net/ipv4.js';
 import {
   addressTaken, groupExists, groupInUse, interfaceClash, joinNodes, keepAddresses, macTaken, nextHint, noGroupToJoin, nodeExists, noSuchGroup,
   noSuchNode, planInterfaces, poolExhausted, toGroup, toNode, type GroupRow, type IfaceRow, type NodeRow, type PlannedInterface,
@@ -38,18 +38,28 @@ const firstFree = (lo: string, hi: string) => `(SELECT c FROM (
     AND NOT EXISTS (SELECT 1 FROM unnest($5::text[], $6::bigint[]) AS s(net, num) WHERE s.net = r.network AND s.num = cand.c)
   ORDER BY c LIMIT 1)`;
 
-/** One free address for each request (k, network, hint, pool end, pool start): from the hint on, then wrapping from the start. One round trip for every network of a node. */
-const FREE_FOR = `SELECT r.k, coalesce(${firstFree('r.a', 'r.b')}, ${firstFree('r.s', 'r.a - 1')}) AS c
-  FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[], $7::bigint[]) AS r(k, network, a, b, s)`;
+/**
+ * A block of free addresses of one network ($2), ascending from the first
+ * free one at the hint ($3) or, wrapping, from the pool's start ($7), within
+ * 256 addresses of it: at most $1 of them. Registrations take addresses
+ * from the block without a round trip each.
+ */
+const FREE_BLOCK = `WITH r AS (SELECT $2::text AS network, $3::bigint AS a, $4::bigint AS b, $7::bigint AS s),
+  f AS (SELECT coalesce(${firstFree('r.a', 'r.b')}, ${firstFree('r.s', 'r.a - 1')}) AS c FROM r)
+  SELECT n FROM r, f, generate_series(f.c, LEAST(CASE WHEN f.c >= r.a THEN r.b ELSE r.a - 1 END, f.c + 255)) AS n
+  WHERE NOT EXISTS (SELECT 1 FROM interfaces i WHERE i.network = r.network AND i.ipv4_num = n)
+    AND NOT EXISTS (SELECT 1 FROM unnest($5::text[], $6::bigint[]) AS s(net, num) WHERE s.net = r.network AND s.num = n)
+  ORDER BY n LIMIT $1`;
+const BLOCK = 64;
 
 const INSERT_IFACES = `INSERT INTO interfaces (node, name, mac, network, ipv4, ipv4_num, pos)
   SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[])`;
 
 export class PgRegistry {
   private readonly hint = new Map<string, number>();
-  /** Addresses this process allocated that are not committed yet, per network: its own concurrent calls skip them. */
-  private readonly inflight = new Map<string, Set<number>>();
-  /** Allocation queries one at a time per process, so two of its calls never pick the same address. */
+  /** Addresses believed free, per network, ascending from the hint: taken one by one, fetched a block at a time. */
+  private readonly cache = new Map<string, number[]>();
+  /** Allocations one at a time per process: two of its calls never take the same address. */
   private allocating: Promise<unknown> = Promise.resolve();
   /** Queries outside a transaction, through the pool (errors mapped by PgDb). */
   private readonly direct = { query: (t: string | pg.QueryConfig, v?: unknown[]) => this.db.q(t, v) } as unknown as Q;
@@ -67,58 +77,54 @@ export class PgRegistry {
     return row ? toNode(row, row.ifaces ?? []) : undefined;
   }
 
-  /** Fill in the addresses to allocate (each from the hint on, wrapping once); release() them once committed or failed. */
+  /** Fill in the addresses to allocate (from the hint on, wrapping once); giveBack() what a failed write did not use. */
   private allocate(c: Q, planned: PlannedInterface[], reserved: Map<string, Set<number>>, pools: StaticPools): Promise<Map<number, number>> {
     const run = this.allocating.then(() => this.allocateNow(c, planned, reserved, pools));
     this.allocating = run.catch(() => undefined);
     return run;
   }
 
-  private release(planned: PlannedInterface[], got: Map<number, number>): void {
-    for (const p of planned) {
+  /** Addresses a write did not use (it failed for another reason than the address): back to the front of the block. */
+  private giveBack(planned: PlannedInterface[], got: Map<number, number>): void {
+    for (const p of [...planned].reverse()) {
       const n = got.get(p.pos);
-      if (n !== undefined) this.inflight.get(p.network)?.delete(n);
+      if (n !== undefined && p.num === undefined) this.cache.get(p.network)?.unshift(n);
     }
   }
 
   private async allocateNow(c: Q, planned: PlannedInterface[], reserved: Map<string, Set<number>>, pools: StaticPools): Promise<Map<number, number>> {
     const got = new Map<number, number>();
-    let todo = planned.filter((i) => i.num === undefined);
-    while (todo.length) {
-      // One interface per network in each round (two on one network would get the same answer).
-      const round = todo.filter((i, k) => todo.findIndex((j) => j.network === i.network) === k);
-      todo = todo.filter((i) => !round.includes(i));
-      const skipNet: string[] = [];
-      const skipNum: number[] = [];
-      for (const i of round) {
-        const skip = reserved.get(i.network) ?? new Set<number>();
-        reserved.set(i.network, skip);
-        for (const n of this.inflight.get(i.network) ?? []) skip.add(n);
-        for (const n of skip) (skipNet.push(i.network), skipNum.push(n));
-      }
-      const from = (i: PlannedInterface) => {
-        const pool = pools.get(i.network)!;
-        const h = this.hint.get(i.network);
-        return h !== undefined && h >= pool.start && h <= pool.end ? h : pool.start;
-      };
-      const r = await c.query<{ k: number; c: number | null }>({
-        name: 'rackboot_free_for',
-        text: FREE_FOR,
-        values: [round.map((i) => i.pos), round.map((i) => i.network), round.map(from), round.map((i) => pools.get(i.network)!.end), skipNet, skipNum, round.map((i) => pools.get(i.network)!.start)],
-      });
-      for (const i of round) {
-        const n = r.rows.find((x) => x.k === i.pos)?.c;
-        if (n === undefined || n === null) throw poolExhausted(i.network);
-        const pool = pools.get(i.network)!;
-        this.hint.set(i.network, nextHint(pool, n));
-        reserved.get(i.network)!.add(n);
-        let mine = this.inflight.get(i.network);
-        if (!mine) this.inflight.set(i.network, (mine = new Set()));
-        mine.add(n);
-        got.set(i.pos, n);
-      }
+    for (const i of planned) {
+      if (i.num !== undefined) continue;
+      const skip = reserved.get(i.network) ?? new Set<number>();
+      reserved.set(i.network, skip);
+      const n = await this.take(c, i.network, pools.get(i.network)!, skip);
+      skip.add(n);
+      got.set(i.pos, n);
     }
     return got;
+  }
+
+  private async take(c: Q, network: string, pool: Ipv4Range, skip: Set<number>): Promise<number> {
+    for (let refills = 0; refills < 2; refills++) {
+      const list = this.cache.get(network) ?? [];
+      while (list.length) {
+        const n = list.shift()!;
+        if (!skip.has(n) && n >= pool.start && n <= pool.end) return n;
+      }
+      const h = this.hint.get(network);
+      const from = h !== undefined && h >= pool.start && h <= pool.end ? h : pool.start;
+      const r = await c.query<{ n: number }>({
+        name: 'rackboot_free_block',
+        text: FREE_BLOCK,
+        values: [BLOCK, network, from, pool.end, [...skip].map(() => network), [...skip], pool.start],
+      });
+      const block = r.rows.map((x) => x.n);
+      this.cache.set(network, block);
+      if (!block.length) break;
+      this.hint.set(network, nextHint(pool, block[block.length - 1]!));
+    }
+    throw poolExhausted(network);
   }
 
   private ifaceValues(node: string, planned: PlannedInterface[], got: Map<number, number>): unknown[] {
@@ -154,26 +160,28 @@ export class PgRegistry {
       const skip = new Map([...reserved].map(([k, v]) => [k, new Set(v)]));
       const got = await this.allocate(this.direct, planned, skip, pools);
       try {
-        const r = await this.db.q<{ node: NodeRow; ifaces: IfaceRow[] | null }>({
+        const values = this.ifaceValues(node.name, planned, got);
+        // The record is what was written (no row comes back: building JSON in the database cost more than the insert).
+        await this.db.q({
           name: 'rackboot_create_node',
-          text: `WITH n AS (INSERT INTO nodes (name, grp, image, loader, vars, discovered, created_at, updated_at) VALUES ($8, $9, $10, $11, $12, $13, $14, $14) RETURNING *),
-           i AS (${INSERT_IFACES} RETURNING node, name, mac, network, ipv4, pos),
+          text: `WITH n AS (INSERT INTO nodes (name, grp, image, loader, vars, discovered, created_at, updated_at) VALUES ($8, $9, $10, $11, $12, $13, $14, $14)),
+           i AS (${INSERT_IFACES}),
            x AS (SELECT pg_notify('${CHANNEL}', $15))
-           SELECT (SELECT row_to_json(n) FROM n) AS node, (SELECT json_agg(i ORDER BY pos) FROM i) AS ifaces, (SELECT count(*) FROM x) AS told`,
-          values: [
-            ...this.ifaceValues(node.name, planned, got),
-            node.name, node.group ?? null, node.image ?? null, node.loader ?? null, JSON.stringify(node.vars ?? {}), node.discovered === true, now, this.notifyNode(node.name),
-          ],
+           SELECT count(*) AS told FROM x`,
+          values: [...values, node.name, node.group ?? null, node.image ?? null, node.loader ?? null, JSON.stringify(node.vars ?? {}), node.discovered === true, now, this.notifyNode(node.name)],
         });
-        return toNode(r.rows[0]!.node, r.rows[0]!.ifaces ?? []);
+        const row: NodeRow = { name: node.name, grp: node.group ?? null, image: node.image ?? null, loader: node.loader ?? null, vars: JSON.stringify(node.vars ?? {}), discovered: node.discovered === true, created_at: now, updated_at: now };
+        const [, names, macs, nets, addrs] = values as [string, string[], string[], string[], string[]];
+        return toNode(row, names.map((name, k) => ({ node: node.name, name, mac: macs[k]!, network: nets[k]!, ipv4: addrs[k]! })));
       } catch (e) {
-        if (isUnique(e, 'nodes_pkey')) throw nodeExists(node.name);
-        if (isForeignKey(e)) throw noGroupToJoin(node.group ?? '');
+        // An address another server took meanwhile is not given back: the next one is tried.
         if (this.lostAllocation(e, planned, got) && attempt < ALLOC_TRIES) continue;
+        this.giveBack(planned, got);
+        // The statement's inserts run in no set order: a taken name may show as its interfaces' key.
+        if (isUnique(e, 'nodes_pkey') || (isUnique(e, 'interfaces_pkey') && (await this.getNode(node.name)))) throw nodeExists(node.name);
+        if (isForeignKey(e)) throw noGroupToJoin(node.group ?? '');
         if (isUnique(e)) throw await this.explain(e, node.name, planned, got);
         throw this.db.error(e);
-      } finally {
-        this.release(planned, got);
       }
     }
   }
@@ -223,12 +231,11 @@ export class PgRegistry {
           return (await this.readNode(c, name))!;
         });
       } catch (e) {
-        if (isForeignKey(e)) throw noGroupToJoin(String(patch.group));
         if (this.lostAllocation(e, planned, got) && attempt < ALLOC_TRIES) continue;
+        this.giveBack(planned, got);
+        if (isForeignKey(e)) throw noGroupToJoin(String(patch.group));
         if (isUnique(e)) throw await this.explain(e, name, planned, got);
         throw e;
-      } finally {
-        this.release(planned, got);
       }
     }
   }
