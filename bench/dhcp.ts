@@ -101,8 +101,8 @@ if (process.getuid?.() !== 0) {
 
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
-// Kea on PostgreSQL holds a few hundred to a few thousand exchanges/s: the postgres ladder starts lower.
-const PG_RATES = '250,500,1000,1500,2000,3000,4000,6000,8000,10000,12000,14000,16000,18000,20000,22000,24000,26000,28000,30000';
+// Kea on PostgreSQL commits each lease on its own (an fsync each): it holds a few hundred exchanges/s, so the postgres ladder starts at 100/s.
+const PG_RATES = '100,150,200,250,300,400,500,750,1000,1500,2000,3000,4000,6000,8000,10000,12000,14000,16000,20000,24000,28000,32000';
 const RATES = (values.store === 'postgres' && !process.argv.includes('--rates') ? PG_RATES : values.rates!).split(',').map(Number);
 const CLIENTS = Number(values.clients);
 const MAX_LOSS = Number(values['max-loss']) / 100;
