@@ -8,6 +8,10 @@
 //
 //   node dist/bench/boot.js [--runs 3] [--servers LIST] [--together 2,4] [--load 10] [--json FILE] [--verbose]
 //   node dist/bench/boot.js --help
+// Figures in docs/benchmarks.md: node dist/bench/boot.js --runs 3 (one blade alone:
+//   node dist/bench/boot.js --runs 5 --servers dnsmasq-web-blade,web-blade-tftp --together '' --load 0)
+// bench:smoke args: --runs 1 --together 1 --load 1
+// bench:smoke needs: root qemu-system-x86_64 dnsmasq wrk busybox cpio
 //
 // Default servers: dnsmasq-web-blade,web-blade-tftp,web-blade-http: rackboot's
 // web-blade kernel and RAM disk over PXELINUX/TFTP and over iPXE/HTTP, and
@@ -41,6 +45,7 @@ import { ensureKernel } from '../test/lab/kernel.js';
 import { exitWhenClean, signalCleanup } from '../test/lab/run.js';
 import { fmt as f, median, verdict, type Verdict } from '../test/lab/verdict.js';
 import type { ProbeSummary, WrkResult } from '../test/lab/load.js';
+import { printResult } from './lib/result.js';
 
 interface Variant {
   label: string;
@@ -283,6 +288,8 @@ async function main(): Promise<void> {
   }
   const minutes = (Date.now() - t0) / 60_000;
   console.log(`\nbench/boot took ${minutes.toFixed(1)} min`);
+  const ratios = verdicts.map((v) => `${v.variant} ${f(v.ratio)}x (${v.blades} blade${v.blades > 1 ? 's at once' : ''}, ${v.met === undefined ? 'no figure' : v.met ? 'met' : 'missed'})`);
+  printResult('boot', `files, rackboot/reference (below 1.0 faster): ${ratios.join(', ') || 'no verdict (no reference in --servers)'}; medians of ${runs} run(s)`);
   if (o.json) writeFileSync(o.json, JSON.stringify({ runs, kernel: kernel.version, servers: names, together, minutes, results, medians: med, verdicts }, null, 2));
 }
 

@@ -35,6 +35,9 @@
 // rate split between them; pinned to CPUs 0..N-1, the server to the rest),
 // for machines with the cores to offer more.
 //   node dist/bench/dhcp.js --fuzz 20000000     (the codec/policy fuzz run, longer than npm test's)
+// Figures in docs/benchmarks.md: node dist/bench/dhcp.js --runs 3
+// bench:smoke args: --runs 1 --seconds 1 --rates 2000
+// bench:smoke needs: root perfdhcp kea-dhcp4 ss taskset
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -44,6 +47,7 @@ import { NetLab, run } from '../test/helpers/netns.js';
 import { NsRackboot } from '../test/helpers/ns-server.js';
 import { fuzz } from '../test/unit/dhcp/fuzz.js';
 import { benchCluster, databaseCpuSeconds, keaDatabase, type PgCluster } from './pg.js';
+import { printResult } from './lib/result.js';
 
 const { values } = parseArgs({
   options: {
@@ -359,14 +363,20 @@ async function main(): Promise<void> {
   }
   console.log('');
   for (const [name, rates] of results) console.log(`${name}: runs ${rates.map((x) => x.toFixed(0)).join(', ')} exchanges/s; median ${median(rates).toFixed(0)}`);
-  const ratio = (a: string, b: string, bar: string) => {
+  /** The ratio of two servers' medians, printed with its bar; undefined when either did not run. */
+  const ratio = (a: string, b: string, bar: string): number | undefined => {
     const x = results.get(a);
     const y = results.get(b);
-    if (x && y) console.log(`ratio ${a}/${b}: ${(median(x) / Math.max(1, median(y))).toFixed(2)}${bar}`);
+    if (!x || !y) return undefined;
+    const r = median(x) / Math.max(1, median(y));
+    console.log(`ratio ${a}/${b}: ${r.toFixed(2)}${bar}`);
+    return r;
   };
-  ratio('rackboot', 'kea', ' (bar 1.5)');
-  ratio('rackboot-pg', 'kea-pg', ' (bar 2)');
-  ratio('rackboot-pg', 'rackboot-sqlite', '');
+  const ratios = [
+    ['rackboot/kea', ratio('rackboot', 'kea', ' (bar 1.5)'), ' (bar 1.5x)'],
+    ['rackboot-pg/kea-pg', ratio('rackboot-pg', 'kea-pg', ' (bar 2)'), ' (bar 2x)'],
+    ['rackboot-pg/rackboot-sqlite', ratio('rackboot-pg', 'rackboot-sqlite', ''), ''],
+  ] as const;
   if (pg) {
     for (const [name, us] of dbCost) if (us.length) console.log(`${name}: database CPU per exchange at its highest held step: median ${median(us).toFixed(1)} µs`);
   }
@@ -382,7 +392,9 @@ async function main(): Promise<void> {
   // perfdhcp's CPU is printed per step, but at 10,000/s and more it is mostly its busy-poll:
   // it says which core perfdhcp filled, not what an exchange costs it. Not a ceiling.
   if (clientCost.length) console.log(`perfdhcp's CPU per exchange at the highest held steps (busy-polling at >= 10,000/s): median ${median(clientCost).toFixed(1)} µs`);
-  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const held = [...results].map(([name, rates]) => `${name} ${median(rates).toFixed(0)}`).join(', ');
+  const said = ratios.filter(([, r]) => r !== undefined).map(([name, r, bar]) => `; ratio ${name} ${r!.toFixed(2)}x${bar}`).join('');
+  printResult('dhcp', `held exchanges/s (median of ${RUNS} runs, --store ${values.store}): ${held}${said}`);
 }
 
 try {

@@ -9,6 +9,8 @@ import { TemplatesConfigSchema, TEMPLATES_DEFAULTS } from '../render/config.js';
 import { ImagesConfigSchema, IMAGES_DEFAULTS } from '../images/config.js';
 import { NfsConfigSchema, NFS_DEFAULTS } from '../nfs/config.js';
 import { DirectorConfigSchema, DIRECTOR_DEFAULTS } from '../director/config.js';
+import { UiConfigSchema, UI_DEFAULTS } from '../ui/config.js';
+import { BmcSchema, PowerConfigSchema, POWER_DEFAULTS } from '../power/config.js';
 import { LOADERS } from '../store/types.js';
 
 export const LoaderSchema = StringEnum(LOADERS);
@@ -47,6 +49,7 @@ export const SeedNodeSchema = Section({
   loader: Type.Optional(LoaderSchema),
   vars: Type.Optional(Vars),
   interfaces: Type.Array(SeedInterface, { minItems: 1 }),
+  bmc: Type.Optional(BmcSchema),
 });
 
 export const SeedGroupSchema = Section({
@@ -54,6 +57,7 @@ export const SeedGroupSchema = Section({
   loader: Type.Optional(LoaderSchema),
   image: Type.Optional(Name),
   vars: Type.Optional(Vars),
+  bmc: Type.Optional(BmcSchema),
 });
 
 export const ConfigSchema = Section({
@@ -88,6 +92,8 @@ export const ConfigSchema = Section({
     token: Type.String(),
     /** Base URL blades use to reach this server over HTTP (iPXE, ready reports). Default: http://<serverAddress>:<port> per network. */
     publicUrl: Type.Optional(Type.String()),
+    /** A second, read-only token (viewer role: GET only), for the dashboard and the API; empty: none. */
+    viewerToken: Type.String(),
   }),
   log: Section({
     level: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
@@ -103,6 +109,8 @@ export const ConfigSchema = Section({
   images: ImagesConfigSchema,
   nfs: NfsConfigSchema,
   director: DirectorConfigSchema,
+  ui: UiConfigSchema,
+  power: PowerConfigSchema,
   /** Seed data: created on start when missing, never overwriting registry changes. */
   groups: Type.Array(SeedGroupSchema),
   nodes: Type.Array(SeedNodeSchema),
@@ -115,7 +123,7 @@ export const SECTION_DEFAULTS = {
   cluster: { name: 'cluster', domain: 'cluster.local', vars: {} },
   server: { heartbeat: '10s' },
   store: { driver: 'sqlite', poolSize: 10 },
-  api: { listen: '0.0.0.0:8080', token: '' },
+  api: { listen: '0.0.0.0:8080', token: '', viewerToken: '' },
   log: { level: 'info' },
   events: { retention: '30d' },
   dhcp: DHCP_DEFAULTS,
@@ -124,6 +132,8 @@ export const SECTION_DEFAULTS = {
   images: IMAGES_DEFAULTS,
   nfs: NFS_DEFAULTS,
   director: DIRECTOR_DEFAULTS,
+  ui: UI_DEFAULTS,
+  power: POWER_DEFAULTS,
 } as const;
 
 export const TOP_DEFAULTS = {

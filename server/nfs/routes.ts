@@ -59,6 +59,10 @@ const SyncOut = Type.Object({
   files: Type.Integer(),
   bytes: Type.Integer(),
   pruned: Type.Array(Type.String()),
+  ms: Type.Object(
+    { write: Type.Integer(), flush: Type.Integer(), switch: Type.Integer(), prune: Type.Integer() },
+    { description: 'where the time went on the server, milliseconds: write (unpack or copy the tree), flush (the tree on disk), switch (`current`), prune (old releases)' },
+  ),
 });
 const StatusOut = Type.Object({
   backend: Type.Union([Type.String(), Type.Null()]),

@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { formatIpv4, parseIpv4, type Ipv4Range } from '../../net/ipv4.js';
 import {
   addressTaken, groupExists, groupInUse, interfaceClash, joinNodes, keepAddresses, macTaken, nextHint, noGroupToJoin, nodeExists, noSuchGroup,
-  noSuchNode, planInterfaces, poolExhausted, toGroup, toNode, type GroupRow, type IfaceRow, type NodeRow, type PlannedInterface,
+  noSuchNode, planInterfaces, poolExhausted, bmcText, toGroup, toNode, type GroupRow, type IfaceRow, type NodeRow, type PlannedInterface,
 } from '../rows.js';
 import type { GroupPatch, GroupRecord, InterfaceRecord, NewGroup, NewInterface, NewNode, NodePatch, NodeRecord, StaticPools } from '../types.js';
 import type { PgDb } from './db.js';
@@ -164,13 +164,13 @@ export class PgRegistry {
         // The record is what was written (no row comes back: building JSON in the database cost more than the insert).
         await this.db.q({
           name: 'rackboot_create_node',
-          text: `WITH n AS (INSERT INTO nodes (name, grp, image, loader, vars, discovered, created_at, updated_at) VALUES ($8, $9, $10, $11, $12, $13, $14, $14)),
+          text: `WITH n AS (INSERT INTO nodes (name, grp, image, loader, vars, discovered, bmc, created_at, updated_at) VALUES ($8, $9, $10, $11, $12, $13, $16, $14, $14)),
            i AS (${INSERT_IFACES}),
            x AS (SELECT pg_notify('${CHANNEL}', $15))
            SELECT count(*) AS told FROM x`,
-          values: [...values, node.name, node.group ?? null, node.image ?? null, node.loader ?? null, JSON.stringify(node.vars ?? {}), node.discovered === true, now, this.notifyNode(node.name)],
+          values: [...values, node.name, node.group ?? null, node.image ?? null, node.loader ?? null, JSON.stringify(node.vars ?? {}), node.discovered === true, now, this.notifyNode(node.name), bmcText(node.bmc)],
         });
-        const row: NodeRow = { name: node.name, grp: node.group ?? null, image: node.image ?? null, loader: node.loader ?? null, vars: JSON.stringify(node.vars ?? {}), discovered: node.discovered === true, created_at: now, updated_at: now };
+        const row: NodeRow = { name: node.name, grp: node.group ?? null, image: node.image ?? null, loader: node.loader ?? null, vars: JSON.stringify(node.vars ?? {}), discovered: node.discovered === true, bmc: bmcText(node.bmc), created_at: now, updated_at: now };
         const [, names, macs, nets, addrs] = values as [string, string[], string[], string[], string[]];
         return toNode(row, names.map((name, k) => ({ node: node.name, name, mac: macs[k]!, network: nets[k]!, ipv4: addrs[k]! })));
       } catch (e) {
@@ -212,13 +212,14 @@ export class PgRegistry {
           const locked = await c.query('SELECT 1 FROM nodes WHERE name = $1 FOR UPDATE', [name]);
           const cur = locked.rowCount ? await this.readNode(c, name) : undefined;
           if (!cur) throw noSuchNode(name);
-          await c.query('UPDATE nodes SET grp = $2, image = $3, loader = $4, vars = $5, updated_at = $6 WHERE name = $1', [
+          await c.query('UPDATE nodes SET grp = $2, image = $3, loader = $4, vars = $5, updated_at = $6, bmc = $7 WHERE name = $1', [
             name,
             patch.group !== undefined ? patch.group : cur.group,
             patch.image !== undefined ? patch.image : cur.image,
             patch.loader !== undefined ? patch.loader : cur.loader,
             JSON.stringify(patch.vars !== undefined ? patch.vars : cur.vars),
             now,
+            bmcText(patch.bmc !== undefined ? patch.bmc : cur.bmc),
           ]);
           if (patch.interfaces) {
             const plan = planInterfaces(keepAddresses(cur, patch.interfaces), pools);
@@ -278,10 +279,10 @@ export class PgRegistry {
     const now = new Date().toISOString();
     try {
       const r = await this.db.q<GroupRow>(
-        `WITH g AS (INSERT INTO groups (name, loader, image, vars, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING *),
+        `WITH g AS (INSERT INTO groups (name, loader, image, vars, bmc, created_at, updated_at) VALUES ($1, $2, $3, $4, $7, $5, $5) RETURNING *),
          x AS (SELECT pg_notify('${CHANNEL}', $6) FROM g)
          SELECT g.* FROM g, (SELECT count(*) FROM x) AS told`,
-        [g.name, g.loader ?? null, g.image ?? null, JSON.stringify(g.vars ?? {}), now, this.notifyGroup(g.name)],
+        [g.name, g.loader ?? null, g.image ?? null, JSON.stringify(g.vars ?? {}), now, this.notifyGroup(g.name), bmcText(g.bmc)],
       );
       return toGroup(r.rows[0]!);
     } catch (e) {
@@ -303,10 +304,10 @@ export class PgRegistry {
     // One statement: the fields not in the patch keep their value ($5.. say which are given).
     const r = await this.db.q<GroupRow>(
       `WITH g AS (UPDATE groups SET loader = CASE WHEN $5 THEN $2 ELSE loader END, image = CASE WHEN $6 THEN $3 ELSE image END,
-         vars = CASE WHEN $7 THEN $4 ELSE vars END, updated_at = $8 WHERE name = $1 RETURNING *),
+         vars = CASE WHEN $7 THEN $4 ELSE vars END, bmc = CASE WHEN $10 THEN $11::jsonb ELSE bmc END, updated_at = $8 WHERE name = $1 RETURNING *),
        x AS (SELECT pg_notify('${CHANNEL}', $9) FROM g)
        SELECT g.* FROM g, (SELECT count(*) FROM x) AS told`,
-      [name, patch.loader ?? null, patch.image ?? null, JSON.stringify(patch.vars ?? {}), patch.loader !== undefined, patch.image !== undefined, patch.vars !== undefined, new Date().toISOString(), this.notifyGroup(name)],
+      [name, patch.loader ?? null, patch.image ?? null, JSON.stringify(patch.vars ?? {}), patch.loader !== undefined, patch.image !== undefined, patch.vars !== undefined, new Date().toISOString(), this.notifyGroup(name), patch.bmc !== undefined, bmcText(patch.bmc)],
     );
     if (!r.rows[0]) throw noSuchGroup(name);
     return toGroup(r.rows[0]);
