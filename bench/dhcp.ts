@@ -37,6 +37,7 @@
 //   node dist/bench/dhcp.js --fuzz 20000000     (the codec/policy fuzz run, longer than npm test's)
 // Figures in docs/benchmarks.md: node dist/bench/dhcp.js --runs 3
 // bench:smoke args: --runs 1 --seconds 1 --rates 2000
+// bench:smoke args+postgres: --store postgres --runs 1 --seconds 1 --rates 100
 // bench:smoke needs: root perfdhcp kea-dhcp4 ss taskset
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
