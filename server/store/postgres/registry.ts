@@ -11,9 +11,10 @@ import {
   addressTaken, groupExists, groupInUse, interfaceClash, joinNodes, keepAddresses, macTaken, nextHint, noGroupToJoin, nodeExists, noSuchGroup,
   noSuchNode, planInterfaces, poolExhausted, bmcText, toGroup, toNode, type GroupRow, type IfaceRow, type NodeRow, type PlannedInterface,
 } from '../rows.js';
-import type { GroupPatch, GroupRecord, InterfaceRecord, NewGroup, NewInterface, NewNode, NodePatch, NodeRecord, StaticPools } from '../types.js';
+import { StoreUnavailableError, type GroupPatch, type GroupRecord, type InterfaceRecord, type NewGroup, type NewInterface, type NewNode, type NodePatch, type NodeRecord, type StaticPools } from '../types.js';
 import type { PgDb } from './db.js';
 import { isForeignKey, isUnique, type PgError } from './errors.js';
+import { GroupCommit } from './group-commit.js';
 import { CHANNEL, note } from './listener.js';
 
 type Q = Pick<pg.PoolClient, 'query'>;
@@ -55,6 +56,20 @@ const BLOCK = 64;
 const INSERT_IFACES = `INSERT INTO interfaces (node, name, mac, network, ipv4, ipv4_num, pos)
   SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[])`;
 
+/** Several registrations in one statement (group commit): the nodes, their interfaces, a note each. */
+const CREATE_NODES = `WITH n AS (INSERT INTO nodes (name, grp, image, loader, vars, discovered, bmc, created_at, updated_at)
+    SELECT t.name, t.grp, t.image, t.loader, t.vars, t.discovered, t.bmc::jsonb, $8, $8
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[]) AS t(name, grp, image, loader, vars, discovered, bmc)),
+  i AS (INSERT INTO interfaces (node, name, mac, network, ipv4, ipv4_num, pos)
+    SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::int[])),
+  x AS (SELECT pg_notify('${CHANNEL}', m) FROM unnest($16::text[]) AS m)
+  SELECT count(*) AS told FROM x`;
+
+interface Registration {
+  node: NewNode;
+  pools: StaticPools;
+}
+
 export class PgRegistry {
   private readonly hint = new Map<string, number>();
   /** Addresses believed free, per network, ascending from the hint: taken one by one, fetched a block at a time. */
@@ -63,6 +78,17 @@ export class PgRegistry {
   private allocating: Promise<unknown> = Promise.resolve();
   /** Queries outside a transaction, through the pool (errors mapped by PgDb). */
   private readonly direct = { query: (t: string | pg.QueryConfig, v?: unknown[]) => this.db.q(t, v) } as unknown as Q;
+
+  /**
+   * Registrations that arrive while others are being written go together in
+   * the next statement: concurrent API requests share a commit (a disk sync)
+   * instead of each waiting for its own.
+   */
+  private readonly registrations = new GroupCommit<Registration, NodeRecord>(
+    (r) => this.createOne(r.node, r.pools),
+    (rs) => this.createMany(rs),
+    (err) => err instanceof StoreUnavailableError,
+  );
 
   constructor(private readonly db: PgDb, private readonly server: string) {}
 
@@ -153,7 +179,55 @@ export class PgRegistry {
     return planned.some((p) => p.num === undefined && detail.includes(`, ${got.get(p.pos)})`));
   }
 
-  async createNode(node: NewNode, pools: StaticPools): Promise<NodeRecord> {
+  createNode(node: NewNode, pools: StaticPools): Promise<NodeRecord> {
+    return this.registrations.run({ node, pools });
+  }
+
+  /** The record as written (no row comes back: building JSON in the database cost more than the insert). */
+  private written(node: NewNode, now: string, names: string[], macs: string[], nets: string[], addrs: string[]): NodeRecord {
+    const vars = JSON.stringify(node.vars ?? {});
+    const row: NodeRow = { name: node.name, grp: node.group ?? null, image: node.image ?? null, loader: node.loader ?? null, vars, discovered: node.discovered === true, bmc: bmcText(node.bmc), created_at: now, updated_at: now };
+    return toNode(row, names.map((name, k) => ({ node: node.name, name, mac: macs[k]!, network: nets[k]!, ipv4: addrs[k]! })));
+  }
+
+  /**
+   * Several registrations in one statement. Any refusal (a taken name, MAC or
+   * address, a missing group, a bad address) fails the whole statement: the
+   * addresses go back and GroupCommit tries each on its own (createOne), which
+   * gives each its own answer.
+   */
+  private async createMany(rs: Registration[]): Promise<NodeRecord[]> {
+    const pools = rs[0]!.pools;
+    if (rs.some((r) => r.pools !== pools)) throw new Error('registrations against different pools are not written together');
+    const now = new Date().toISOString();
+    const plans = rs.map((r) => planInterfaces(r.node.interfaces, pools));
+    // Every given address is off limits to every allocation of the batch.
+    const reserved = new Map<string, Set<number>>();
+    for (const p of plans) for (const [net, set] of p.reserved) for (const n of set) (reserved.get(net) ?? reserved.set(net, new Set()).get(net)!).add(n);
+    const gots: Array<Map<number, number>> = [];
+    try {
+      for (const p of plans) gots.push(await this.allocate(this.direct, p.planned, reserved, pools));
+      const ifaces = plans.map((p, k) => this.ifaceValues(rs[k]!.node.name, p.planned, gots[k]!) as [string, string[], string[], string[], string[], number[], number[]]);
+      const col = (c: number) => ifaces.flatMap((v) => (v[c] as unknown[]));
+      const nodes = rs.map((r) => r.node);
+      await this.db.q({
+        name: 'rackboot_create_nodes',
+        text: CREATE_NODES,
+        values: [
+          nodes.map((n) => n.name), nodes.map((n) => n.group ?? null), nodes.map((n) => n.image ?? null), nodes.map((n) => n.loader ?? null),
+          nodes.map((n) => JSON.stringify(n.vars ?? {})), nodes.map((n) => n.discovered === true), nodes.map((n) => bmcText(n.bmc)), now,
+          ifaces.flatMap((v) => v[1].map(() => v[0])), col(1), col(2), col(3), col(4), col(5), col(6),
+          nodes.map((n) => this.notifyNode(n.name)),
+        ],
+      });
+      return rs.map((r, k) => this.written(r.node, now, ...(ifaces[k]!.slice(1, 5) as [string[], string[], string[], string[]])));
+    } catch (e) {
+      for (let k = gots.length - 1; k >= 0; k--) this.giveBack(plans[k]!.planned, gots[k]!);
+      throw e;
+    }
+  }
+
+  private async createOne(node: NewNode, pools: StaticPools): Promise<NodeRecord> {
     const { planned, reserved } = planInterfaces(node.interfaces, pools);
     const now = new Date().toISOString();
     for (let attempt = 1; ; attempt++) {
@@ -161,7 +235,6 @@ export class PgRegistry {
       const got = await this.allocate(this.direct, planned, skip, pools);
       try {
         const values = this.ifaceValues(node.name, planned, got);
-        // The record is what was written (no row comes back: building JSON in the database cost more than the insert).
         await this.db.q({
           name: 'rackboot_create_node',
           text: `WITH n AS (INSERT INTO nodes (name, grp, image, loader, vars, discovered, bmc, created_at, updated_at) VALUES ($8, $9, $10, $11, $12, $13, $16, $14, $14)),
@@ -170,9 +243,8 @@ export class PgRegistry {
            SELECT count(*) AS told FROM x`,
           values: [...values, node.name, node.group ?? null, node.image ?? null, node.loader ?? null, JSON.stringify(node.vars ?? {}), node.discovered === true, now, this.notifyNode(node.name), bmcText(node.bmc)],
         });
-        const row: NodeRow = { name: node.name, grp: node.group ?? null, image: node.image ?? null, loader: node.loader ?? null, vars: JSON.stringify(node.vars ?? {}), discovered: node.discovered === true, bmc: bmcText(node.bmc), created_at: now, updated_at: now };
         const [, names, macs, nets, addrs] = values as [string, string[], string[], string[], string[]];
-        return toNode(row, names.map((name, k) => ({ node: node.name, name, mac: macs[k]!, network: nets[k]!, ipv4: addrs[k]! })));
+        return this.written(node, now, names, macs, nets, addrs);
       } catch (e) {
         // An address another server took meanwhile is not given back: the next one is tried.
         if (this.lostAllocation(e, planned, got) && attempt < ALLOC_TRIES) continue;

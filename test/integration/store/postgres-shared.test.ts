@@ -108,6 +108,34 @@ describe('a PostgreSQL store shared by several servers', () => {
     assert.ok(!heardA.some((c) => 'server' in c && c.server === 'feed-a'), 'a store is not told its own changes');
   });
 
+  it('registrations at once share statements and commits (group commit); each is answered, told to the others, and reads back', async (t) => {
+    if (!ok) return t.skip('no PostgreSQL');
+    const url = await cluster.createDatabase('group');
+    const [a, b] = [await store(url, 'group-a'), await store(url, 'group-b')];
+    const heardB: PeerChange[] = [];
+    b.onPeerChange((c) => heardB.push(c));
+    // The statements that write registrations, counted as they leave for the database (each is one commit).
+    // The cast reaches the store's private pool wrapper: the only place a statement can be counted from outside.
+    const db = (a as unknown as { db: { q: (text: unknown, params?: unknown[]) => Promise<unknown> } }).db;
+    const q = db.q.bind(db);
+    let writes = 0;
+    db.q = (text, params) => {
+      if (typeof text === 'object' && /^rackboot_create_node/.test((text as { name?: string }).name ?? '')) writes++;
+      return q(text, params);
+    };
+    const N = 200;
+    const made = await Promise.all(
+      Array.from({ length: N }, (_, i) => a.createNode({ name: `g${i}`, vars: { i }, interfaces: [{ name: 'eth0', mac: `52:54:00:ee:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, network: 'lab' }] }, POOLS)),
+    );
+    console.log(`# ${N} registrations at once: ${writes} statements`);
+    assert.ok(writes < N / 4, `${writes} statements for ${N} registrations: not grouped`);
+    const addrs = made.map((n) => n.interfaces[0]!.ipv4);
+    assert.equal(new Set(addrs).size, N, 'distinct addresses');
+    assert.deepEqual(await b.getNode('g77'), made[77], 'the answer is what the other server reads');
+    assert.equal((await b.listNodes()).length, N);
+    assert.ok(await waitUntil(() => heardB.filter((c) => c.kind === 'node').length === N, 2000), `the other store heard ${heardB.length}`);
+  });
+
   it('the database stops: StoreUnavailableError naming the store, no password; it starts: the store answers again and the feed resyncs', async (t) => {
     if (!ok) return t.skip('no PostgreSQL');
     const own = privateCluster();
