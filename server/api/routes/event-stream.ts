@@ -7,6 +7,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ServerResponse } from 'node:http';
 import type { RecordedEvent } from '../../events/recorder.js';
+import { liveEvent } from '../../ui/rack-status.js';
 import { macQuery } from '../query.js';
 import { ErrorBody, EventFilter } from '../schemas.js';
 import type { ApiDeps } from '../app.js';
@@ -18,16 +19,7 @@ const FLUSH_MS = 50;
 const KEEPALIVE_MS = 15_000;
 
 /** An event as the stream sends it: GET /events' fields, `id` null for this server's own (not written yet). */
-export const streamEvent = (e: RecordedEvent) => ({
-  id: e.id ?? null,
-  server: e.server,
-  node: e.node,
-  mac: e.mac,
-  ts: e.ts,
-  time: new Date(e.ts).toISOString(),
-  kind: e.kind,
-  detail: e.detail,
-});
+export const streamEvent = (e: RecordedEvent) => ({ id: e.id ?? null, server: e.server, ...liveEvent(e) });
 
 export function eventStreamRoute({ events, services }: ApiDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
