@@ -166,6 +166,7 @@ export type EventInT = Static<typeof EventIn>;
 export const EventOut = Type.Object(
   {
     id: Type.Integer(),
+    server: Type.Union([Type.String(), Type.Null()], { description: 'the rackboot server (server.name) that recorded it' }),
     node: Type.Union([Type.String(), Type.Null()]),
     mac: Type.Union([Type.String(), Type.Null()]),
     ts: Type.Integer({ description: 'epoch ms' }),
@@ -175,6 +176,13 @@ export const EventOut = Type.Object(
   },
   { $id: 'Event' },
 );
+/** Which events: the filters GET /events and its stream share. */
+export const EventFilter = {
+  node: Type.Optional(Type.String()),
+  mac: Type.Optional(Type.String({ description: MAC_DESCRIPTION })),
+  kind: Type.Optional(Type.String()),
+};
+
 export const EventQuery = Type.Object(
   {
     since: Type.Optional(Type.Integer({ minimum: 0, description: 'epoch ms' })),

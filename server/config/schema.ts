@@ -70,12 +70,23 @@ export const ConfigSchema = Section({
   }),
   /** Relative paths in the config resolve against the working directory. */
   dataDir: Type.String(),
+  /** This rackboot server, one of several when they share a PostgreSQL store. */
+  server: Section({
+    /** Unique among the servers on one database: tags their events and leases. Default: the host name. */
+    name: Type.Optional(Name),
+    /** How the other servers reach this one's API (to fetch image files). Default: http://<first network's serverAddress>:<api port>. */
+    peerUrl: Type.Optional(Type.String()),
+    /** How often the server records itself as alive in the store (GET /servers: last-seen). */
+    heartbeat: Duration,
+  }),
   store: Section({
     driver: StringEnum(['sqlite', 'postgres']),
     /** SQLite file; default <dataDir>/rackboot.db. */
     path: Type.Optional(Type.String()),
-    /** PostgreSQL connection string. */
+    /** PostgreSQL connection URL; default: the environment variable RACKBOOT_DATABASE_URL. */
     url: Type.Optional(Type.String()),
+    /** PostgreSQL connections this server keeps at most. */
+    poolSize: Type.Integer({ minimum: 1, maximum: 200 }),
   }),
   api: Section({
     listen: Listen,
@@ -114,7 +125,8 @@ export type Config = Static<typeof ConfigSchema>;
 /** Section defaults, merged shallowly under what the file gives. */
 export const SECTION_DEFAULTS = {
   cluster: { name: 'cluster', domain: 'cluster.local', vars: {} },
-  store: { driver: 'sqlite' },
+  server: { heartbeat: '10s' },
+  store: { driver: 'sqlite', poolSize: 10 },
   // served: loopback and each network's serverAddress (server/config/bind.ts); never the outside unless named.
   api: { listen: 'served:8080', token: '', viewerToken: '' },
   log: { level: 'info', format: 'auto' },

@@ -89,6 +89,12 @@ export const DhcpConfigSchema = Section(
      * cannot fill the event store. 0: none.
      */
     unknownEventRate: Type.Integer({ minimum: 0 }),
+    /**
+     * Lease writes kept in memory while the store is unavailable (PostgreSQL
+     * down), written when it is back; their ACKs are sent. Beyond this many,
+     * requests get no ACK (counted and logged). 0: none kept, no ACK without the store.
+     */
+    outageQueue: Type.Integer({ minimum: 0 }),
   },
   { default: {} },
 );
@@ -112,6 +118,7 @@ export const DHCP_DEFAULTS: DhcpConfig = {
   receiveBuffer: 4 * 1024 * 1024,
   io: 'auto',
   unknownEventRate: 100,
+  outageQueue: 100_000,
 };
 
 /**

@@ -3,7 +3,7 @@
 // allocator. Offers live only here (they are promises, not leases); bound,
 // released, declined and expired leases are written to the store by the
 // server before it acknowledges them.
-import { formatIpv4, type Ipv4Range } from '../net/ipv4.js';
+import { formatIpv4, parseIpv4, type Ipv4Range } from '../net/ipv4.js';
 import type { LeaseRecord, LeaseState } from '../store/types.js';
 
 export interface MemLease {
@@ -94,26 +94,41 @@ export class LeaseTable implements LeaseView {
     this.dynamicByNet.set(l.network, (this.dynamicByNet.get(l.network) ?? 1) - 1);
   }
 
+  /**
+   * Where the allocator starts in a network's dynamic range (before its first
+   * pick). Servers sharing a store start at different places, so two that
+   * answer one network rarely offer the same free address at once.
+   */
+  startAt(network: string, ip: number): void {
+    const t = this.net(network);
+    if (t.cursor === -1) t.cursor = ip;
+  }
+
   /** Load persisted leases (at start). */
   load(records: readonly LeaseRecord[], parse: (ip: string) => number | undefined): number {
     let n = 0;
     for (const r of records) {
       const ip = parse(r.ipv4);
       if (ip === undefined) continue;
-      this.set({
-        network: r.network,
-        ip,
-        mac: r.mac,
-        owner: ownerKey(r.mac, r.clientId ?? undefined),
-        clientId: r.clientId,
-        hostname: r.hostname,
-        state: r.state,
-        expiresAt: r.expiresAt,
-        updatedAt: r.updatedAt,
-      });
+      this.set(fromRecord(r, ip));
       n++;
     }
     return n;
+  }
+
+  /**
+   * A lease from the store that this table may not know (another server
+   * wrote it, or the store refused ours for it): taken unless the table's
+   * own is newer, or is an outstanding offer and the store's lease is free.
+   */
+  merge(r: LeaseRecord): boolean {
+    const ip = parseIpv4(r.ipv4);
+    if (ip === undefined) return false;
+    const l = fromRecord(r, ip);
+    const cur = this.get(r.network, ip);
+    if (cur?.state === 'offered' ? isFree(l, Date.now()) : cur && cur.updatedAt > r.updatedAt) return false;
+    this.set(l);
+    return true;
   }
 
   get(network: string, ip: number): MemLease | undefined {
@@ -223,6 +238,20 @@ export class LeaseTable implements LeaseView {
     t.exhaustedUntil = now + 1000;
     return undefined;
   }
+}
+
+function fromRecord(r: LeaseRecord, ip: number): MemLease {
+  return {
+    network: r.network,
+    ip,
+    mac: r.mac,
+    owner: ownerKey(r.mac, r.clientId ?? undefined),
+    clientId: r.clientId,
+    hostname: r.hostname,
+    state: r.state,
+    expiresAt: r.expiresAt,
+    updatedAt: r.updatedAt,
+  };
 }
 
 export function toRecord(l: MemLease): LeaseRecord {

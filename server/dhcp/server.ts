@@ -12,7 +12,11 @@
 //
 // Durability: an ACK is sent only after its lease is committed to the store.
 // Leases bound in one event-loop turn are written in one transaction, and
-// that turn's ACKs go out when it commits (group commit).
+// that turn's ACKs go out when it commits (group commit). With several
+// servers on one store, the store may refuse a dynamic lease another server
+// gave first: that ACK is not sent (lease-writer.ts). While the store is
+// unavailable, writes wait in a journal and their ACKs go out; new dynamic
+// addresses are then held back where another live server serves the network.
 import type dgram from 'node:dgram';
 import { Counter, Gauge, Histogram, type Registry as Metrics } from 'prom-client';
 import type { LoadedConfig } from '../config/load.js';
@@ -27,8 +31,12 @@ import { NeighbourTable } from '../net/neighbours.js';
 import { BoundedSendQueue } from '../net/send-queue.js';
 import { explainBindError, ServiceStartError } from '../main/service.js';
 import type { Registry } from '../store/registry.js';
-import type { LeaseRecord, Store } from '../store/types.js';
-import type { Destination } from './addressing.js';
+import type { LeaseRecord, LeaseWrite, PeerChange, Store } from '../store/types.js';
+import type { Presence } from '../main/peers.js';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { LeaseWriter, type Pending } from './lease-writer.js';
+import { replyDestination, type Destination } from './addressing.js';
 import { decode, encode, type EncodeInput } from './codec.js';
 import { LeaseTable, ownerKey, toRecord, type MemLease } from './leases.js';
 import { messageName, MSG } from './options.js';
@@ -50,6 +58,8 @@ export interface DhcpServerDeps {
   opener: UdpOpener;
   /** Loader files on this machine (hub.loaderFiles); absent: every file is assumed present. */
   boot?: BootHub;
+  /** Other servers on a shared store (which networks they serve). */
+  peers?: Presence;
 }
 
 export interface ServedSocket {
@@ -99,9 +109,10 @@ export class DhcpServer {
   private readonly port: number;
   private readonly cfgDhcp;
   private timers: NodeJS.Timeout[] = [];
-  // Group commit: leases written and replies waiting for that write.
-  private writes: LeaseRecord[] = [];
-  private sends: PendingSend[] = [];
+  // Group commit: leases to write, each with the reply waiting for it.
+  private pending: Array<Pending<PendingSend>> = [];
+  private readonly writer: LeaseWriter;
+  private offPeers: (() => void) | undefined;
   private flushScheduled = false;
   private flushing: Promise<void> = Promise.resolve();
   /** MAC -> its registration in flight (one at a time per MAC; settle() waits for them). */
@@ -133,6 +144,11 @@ export class DhcpServer {
       return policyNetwork(n, cfg.config.cluster.domain, leaseMs, ntp, http, this.cfgDhcp.bootUnknown && !this.cfgDhcp.discovery);
     });
     for (const n of this.nets) this.netByName.set(n.name, n);
+    if (deps.store.kind === 'postgres') {
+      // Other servers may answer the same networks: start each range at a place of this server's own.
+      const h = createHash('sha256').update(deps.store.server).digest().readUInt32BE(0);
+      for (const n of this.nets) if (n.dynamicRange) this.leases.startAt(n.name, n.dynamicRange.start + (h % (n.dynamicRange.end - n.dynamicRange.start + 1)));
+    }
     this.rate = new MacRateLimiter(this.cfgDhcp.macRate, this.cfgDhcp.macBurst);
     // One bucket (key 0) for all unknown MACs' events.
     const ur = this.cfgDhcp.unknownEventRate;
@@ -150,6 +166,10 @@ export class DhcpServer {
     this.port = this.cfgDhcp.port;
     this.index = new RegistryIndex(deps.registry, (err) => this.log.error({ err }, 'dhcp: registry index update failed'));
     this.m = this.makeMetrics(deps.metrics);
+    this.writer = new LeaseWriter(deps.store, this.leases, this.log, deps.metrics, {
+      queueMax: this.cfgDhcp.outageQueue,
+      journal: join(cfg.paths.dataDir, 'dhcp-outage-queue.jsonl'),
+    });
   }
 
   private makeMetrics(reg: Metrics) {
@@ -215,6 +235,8 @@ export class DhcpServer {
     await this.index.start();
     const loaded = this.leases.load(await this.deps.store.listLeases(), parseIpv4);
     if (loaded) this.log.info(`dhcp: loaded ${loaded} lease(s) from the store`);
+    this.writer.start();
+    this.offPeers = this.deps.store.onPeerChange((c) => this.peerChange(c));
 
     const byIface = new Map<string, PolicyNetwork[]>();
     for (const n of this.nets) {
@@ -310,10 +332,32 @@ export class DhcpServer {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.index.stop();
+    this.offPeers?.();
     this.reportSuppressed();
     // The last batch: its leases written and its ACKs sent before the sockets close.
     await this.drain();
     await this.closeSockets();
+    await this.writer.stop();
+  }
+
+  /** Leases another server wrote go into the table; after a lost feed, every lease from the store again. */
+  private peerChange(c: PeerChange): void {
+    if (c.kind === 'leases') for (const l of c.leases) this.leases.merge(l);
+    else if (c.kind === 'resync') {
+      this.deps.store.listLeases().then(
+        (list) => list.forEach((l) => this.leases.merge(l)),
+        (err: unknown) => this.log.warn(`dhcp: could not reload the leases after the store's change feed came back: ${(err as Error).message}`),
+      );
+    }
+  }
+
+  /**
+   * While the store cannot decide (unavailable), no new dynamic address is
+   * handed out on a network another live server also serves: both could pick
+   * the same one. Reserved addresses and leases on record go on.
+   */
+  private holdDynamic(network: string): boolean {
+    return this.writer.outage && (this.deps.peers?.peersOn(network).length ?? 0) > 0;
   }
 
   /** Run flushes until nothing is queued (a scheduled flush that has not started yet is run now). */
@@ -321,7 +365,7 @@ export class DhcpServer {
     do {
       this.flushing = this.flushing.then(() => this.flush()).catch((err) => this.flushFailed(err));
       await this.flushing;
-    } while (this.writes.length || this.sends.length);
+    } while (this.pending.length);
   }
 
   private async closeSockets(): Promise<void> {
@@ -454,6 +498,7 @@ export class DhcpServer {
       offerMs: this.offerMs,
       mayOffer:
         this.leases.pendingOffers + this.unrecordedBinds.count(now) < this.cfgDhcp.maxPendingOffers &&
+        !this.holdDynamic(net.name) &&
         this.guard.mayOfferIn(net.dynamicRange, this.leases.pendingOffersIn(net.name), again || registered !== undefined),
       stage: this.stages.get(req.macNum),
       loaders: this.loaderContext(),
@@ -489,11 +534,13 @@ export class DhcpServer {
     this.count(type, elsewhere && dec.outcome === 'ignored' ? 'wrong-network' : dec.outcome);
     if (!registered && !dec.reply) this.guard.unanswered(req.macNum, now);
     const lease = this.apply(dec, req, net, known, now);
+    // A registered client's address is the registry's decision: written whoever held it.
+    const reserved = known !== undefined && dec.ip === known.ip;
     if (bytes && dest) {
-      if (lease) this.queueAfterCommit(lease, { s, bytes, dest });
+      if (lease) this.queueAfterCommit(lease, { s, bytes, dest }, reserved);
       else this.send(s, bytes, dest);
     } else if (lease) {
-      this.queueAfterCommit(lease, undefined);
+      this.queueAfterCommit(lease, undefined, reserved);
     }
     this.recordDecision(req, registered, s, net, dec, dest, dropped);
     if (dec.lease?.op === 'bind' && dec.lease.dynamic) {
@@ -626,9 +673,10 @@ export class DhcpServer {
     return t;
   }
 
-  private queueAfterCommit(lease: MemLease, send: PendingSend | undefined): void {
-    this.writes.push(toRecord(lease));
-    if (send) this.sends.push(send);
+  private queueAfterCommit(lease: MemLease, send: PendingSend | undefined, reserved = false): void {
+    const record: LeaseWrite = toRecord(lease);
+    if (reserved) record.reserved = true;
+    this.pending.push(send ? { lease: record, send } : { lease: record });
     this.scheduleFlush();
   }
 
@@ -649,23 +697,19 @@ export class DhcpServer {
   }
 
   private async flush(): Promise<void> {
-    if (!this.writes.length && !this.sends.length) return;
-    const writes = this.writes;
-    const sends = this.sends;
-    this.writes = [];
-    this.sends = [];
+    if (!this.pending.length) return;
+    const batch = this.pending;
+    this.pending = [];
     const end = this.m.commit.startTimer();
     try {
-      await this.deps.store.putLeases(writes);
+      await this.writer.commit(batch, (p) => this.send(p.s, p.bytes, p.dest));
     } catch (err) {
       // Not durable: send nothing. The clients retry and the next batch writes their leases.
       this.m.commitErrors.inc();
-      this.log.error({ err }, `dhcp: could not write ${writes.length} lease(s); their ACKs were not sent`);
-      return;
+      this.log.error({ err }, `dhcp: could not write ${batch.length} lease(s); their ACKs were not sent`);
     } finally {
       end();
     }
-    for (const p of sends) this.send(p.s, p.bytes, p.dest);
   }
 
   /** Mark bound leases past their end as expired, in the table and the store. */
@@ -675,9 +719,8 @@ export class DhcpServer {
     for (const l of expired) {
       const e = { ...l, state: 'expired' as const, updatedAt: now };
       this.leases.set(e);
-      this.writes.push(toRecord(e));
+      this.queueAfterCommit(e, undefined);
     }
-    if (expired.length) this.scheduleFlush();
   }
 
   private reportSuppressed(): void {

@@ -20,6 +20,7 @@ import { BootHub } from '../boot/hub.js';
 import { ServiceStartError, explainBindError, type Service, type ServiceContext, type ServiceFactory } from './service.js';
 import { SERVICE_FACTORIES } from './services.js';
 import { lockDataDir, type DataDirLock } from './datadir-lock.js';
+import { PeerRelay, Presence } from './peers.js';
 
 export interface ServerOptions {
   /** Override the subsystems (tests start only what they test). */
@@ -36,6 +37,8 @@ export class RackbootServer {
   token!: TokenSource;
   readonly services: Service[] = [];
   readonly boot = new BootHub();
+  presence!: Presence;
+  private relay: PeerRelay | undefined;
   /** Services that could not start, with the one-line reason. */
   readonly failed = new Map<string, string>();
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -70,7 +73,10 @@ export class RackbootServer {
 
   private async startLocked(): Promise<void> {
     const { cfg, log } = this;
-    this.store = await openStore(cfg);
+    this.store = await openStore(cfg, {
+      onState: (up, why) => (up ? log.info(`store: ${this.store?.describe ?? 'the store'} ${why}`) : log.error(`store: ${this.store?.describe ?? 'the store'} is unavailable: ${why}`)),
+    });
+    log.info(`store: ${this.store.describe}; this server is '${this.store.server}'`);
     this.registry = new Registry(this.store, cfg);
     let seeded;
     try {
@@ -83,6 +89,11 @@ export class RackbootServer {
     if (seeded.groups || seeded.nodes) log.info(`registry: seeded ${seeded.groups} group(s) and ${seeded.nodes} node(s) from the config`);
     for (const line of seeded.skipped) log.warn(`registry: ${line}`);
     this.events = new EventRecorder(this.store, log);
+    this.presence = new Presence(cfg, this.store, log);
+    this.relay = new PeerRelay(this.store, this.registry, this.events, log);
+    this.relay.start();
+    // Who else shares the store, before the services start (images fetch from them).
+    await this.presence.refresh();
     this.metrics = createMetrics();
     this.token = resolveApiToken(cfg.config.api.token, cfg.paths.tokenFile, this.opts.env);
     if (this.token.from === 'generated') log.info(`api: generated an API token into ${this.token.generatedFile} (mode 0600)`);
@@ -99,6 +110,7 @@ export class RackbootServer {
       apiToken: this.token.token,
       boot: this.boot,
       services: byName,
+      peers: this.presence,
     };
     for (const factory of this.opts.factories ?? SERVICE_FACTORIES) {
       const svc = factory(ctx);
@@ -116,6 +128,7 @@ export class RackbootServer {
       }
     }
     this.services.push(...[...this.failed.keys()].map((name) => failedService(name, this.failed.get(name)!)));
+    this.presence.services = this.services;
 
     this.app = await buildApp({ ...ctx, services: this.services, version: VERSION });
     const [host, port] = splitListen(cfg.config.api.listen);
@@ -143,6 +156,9 @@ export class RackbootServer {
     prune();
     this.pruneTimer = setInterval(prune, 3_600_000);
     this.pruneTimer.unref();
+    const apiAddr = this.app.server.address();
+    this.presence.apiPort = apiAddr && typeof apiAddr === 'object' ? apiAddr.port : undefined;
+    await this.presence.start();
     this.started = true;
   }
 
@@ -196,7 +212,9 @@ export class RackbootServer {
     try {
       await this.closeExtraListeners();
       await this.app.close();
+      this.relay?.stop();
       await this.stopServices();
+      await this.presence.stop();
       await this.events.close();
       await this.store.close();
     } finally {

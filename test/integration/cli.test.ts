@@ -106,13 +106,17 @@ describe('rackboot CLI', () => {
     assert.match(r.stderr, /^  networks\[1\]\.staticRange: 10\.0\.1\.1-10\.0\.1\.20 contains the serverAddress 10\.0\.1\.1$/m);
   });
 
-  test("config check: refuses store.driver 'postgres' as serve does; exports not served with NFS off", async () => {
+  test("config check: store.driver 'postgres' needs a URL and never prints its password; exports not served with NFS off", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rbcli-'));
     const pg = join(dir, 'pg.yaml');
     writeFileSync(pg, 'store:\n  driver: postgres\n');
-    const r = await cli(['config', 'check', '--config', pg]);
+    const r = await cli(['config', 'check', '--config', pg], { RACKBOOT_DATABASE_URL: '' });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^  store\.driver: 'postgres' is not available in this version; use 'sqlite'$/m);
+    assert.match(r.stderr, /^  store\.url: is required with store.driver 'postgres' \(or set the environment variable RACKBOOT_DATABASE_URL\)$/m);
+    const withUrl = await cli(['config', 'check', '--config', pg], { RACKBOOT_DATABASE_URL: 'postgres://rb:Top%20Secret@db.example/rackboot' });
+    assert.equal(withUrl.code, 0, withUrl.stderr);
+    assert.match(withUrl.stdout, /store postgres postgres:\/\/rb:\*\*\*@db\.example\/rackboot/);
+    assert.doesNotMatch(withUrl.stdout + withUrl.stderr, /Top|Secret/);
     const off = join(dir, 'off.yaml');
     writeFileSync(
       off,

@@ -159,9 +159,18 @@ test('semantic checks run on every part that passed the schema; references to a 
   );
 });
 
-test("store.driver 'postgres' is refused when the config loads, as serve refuses it", () => {
-  expectIssue({ store: { driver: 'postgres' } }, 'store.driver', /'postgres' is not available in this version; use 'sqlite'/);
+test("store.driver 'postgres' needs a URL (store.url or RACKBOOT_DATABASE_URL); no message repeats it", () => {
+  expectIssue({ store: { driver: 'postgres' } }, 'store.url', /is required with store.driver 'postgres' \(or set the environment variable RACKBOOT_DATABASE_URL\)/);
   expectIssue({ store: { driver: 'mysql' } }, 'store.driver', /not one of: sqlite, postgres/);
+  expectIssue({ store: { driver: 'postgres', url: 'mysql://u:s3cret@h/db' } }, 'store.url', /must start with postgres:\/\//);
+  expectIssue({ store: { driver: 'postgres', url: 'postgres://u:s3cret@h' } }, 'store.url', /names no database/);
+  expectIssue({ store: { driver: 'sqlite', url: 'postgres://u@h/db' } }, 'store.url', /only with store.driver 'postgres'/);
+  assert.ok(!issues({ store: { driver: 'postgres', url: 'mysql://u:s3cret@h/db' } }).some((i) => i.includes('s3cret')));
+  const fromEnv = resolveConfig({ store: { driver: 'postgres' }, server: { name: 'rack1' } }, null, { RACKBOOT_DATABASE_URL: 'postgres://rb:pw@db/rackboot' });
+  assert.equal(fromEnv.databaseUrl, 'postgres://rb:pw@db/rackboot');
+  assert.equal(fromEnv.serverName, 'rack1');
+  assert.match(resolveConfig({}, null, {}).serverName, /^[A-Za-z0-9][A-Za-z0-9_.-]*$/);
+  expectIssue({ server: { name: 'bad name' } }, 'server.name', /./);
 });
 
 test('YAML syntax errors give line and column; env substitution', () => {

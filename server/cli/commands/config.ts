@@ -5,6 +5,12 @@ import type { LoadedConfig } from '../../config/load.js';
 import { ConfigError } from '../../config/errors.js';
 import { logEnvIssues } from '../../log.js';
 import { configLoaderNotes } from '../../boot/loader-report.js';
+import { redactUrl } from '../../store/url.js';
+
+/** Which store, never with a password. */
+function storeSummary(cfg: LoadedConfig): string {
+  return cfg.config.store.driver === 'postgres' ? `store postgres ${redactUrl(cfg.databaseUrl ?? '')}` : `store sqlite ${cfg.paths.dbFile}`;
+}
 
 /** The exports part of the summary: with NFS off they are checked but nothing serves them, so say so. */
 function exportsSummary(cfg: LoadedConfig): string {
@@ -31,7 +37,8 @@ export function registerConfig(program: Command): void {
       const c = cfg.config;
       console.log(
         `${cfg.file ?? 'built-in defaults'}: ok: cluster '${c.cluster.name}', ${cfg.networks.length} network(s), ` +
-          `${c.groups.length} seed group(s), ${c.nodes.length} seed node(s), ${exportsSummary(cfg)}, ${c.director.services.length} virtual service(s)`,
+          `${c.groups.length} seed group(s), ${c.nodes.length} seed node(s), ${exportsSummary(cfg)}, ${c.director.services.length} virtual service(s); ` +
+          `server '${cfg.serverName}', ${storeSummary(cfg)}`,
       );
       // Boot loaders: missing files and machines a loader cannot start (not config errors: exit 0).
       for (const line of configLoaderNotes(cfg)) console.log(`note: ${line}`);

@@ -23,6 +23,7 @@ export const COMMANDS: Record<string, () => Promise<RegisterCommand>> = {
   import: async () => (await import('./import.js')).registerImport,
   lease: async () => (await import('./lease.js')).registerLease,
   power: async () => (await import('./power.js')).registerPower,
+  store: async () => (await import('./store.js')).registerStore,
 };
 
 /** The register functions a command line needs: its group's, else every one (help, or a typo commander should answer). */
