@@ -30,7 +30,7 @@
 // Figures in docs/benchmarks.md: node dist/bench/dhcp.js --runs 3
 // bench:smoke args: --runs 1 --seconds 1 --rates 2000
 // bench:smoke needs: root perfdhcp kea-dhcp4 ss taskset
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,7 +1,6 @@
 // One rackboot process: store, registry, events, the subsystems, and the
 // HTTP API, started in that order and stopped in reverse.
 import type { FastifyInstance } from 'fastify';
-import type { Registry as Metrics } from 'prom-client';
 import { resolveApiToken, type TokenSource } from '../api/auth.js';
 import { buildApp } from '../api/app.js';
 import type { LoadedConfig } from '../config/load.js';

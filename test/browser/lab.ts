@@ -70,7 +70,7 @@ async function startWebServers(): Promise<{ servers: Server[]; port: number }> {
   const servers: Server[] = [];
   let port = 0;
   for (const w of WEB.slice(0, 2)) {
-    const s = createServer((req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${w.name}\n`));
+    const s = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${w.name}\n`));
     port = await listen(s, w.address, port);
     servers.push(s);
   }

@@ -85,9 +85,9 @@ describe('rackboot CLI', () => {
     const r = await cli(['config', 'check', '--config', file]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /: 3 problems:\n/);
-    assert.match(r.stderr, /^  networks\[0\]\.cidr: is required$/m);
-    assert.match(r.stderr, /^  networks\[0\]\.cdir: unknown key \(did you mean 'cidr'\?\)/m);
-    assert.match(r.stderr, /^  networks\[1\]\.staticRange: 10\.0\.1\.1-10\.0\.1\.20 contains the serverAddress 10\.0\.1\.1$/m);
+    assert.match(r.stderr, /^ {2}networks\[0\]\.cidr: is required$/m);
+    assert.match(r.stderr, /^ {2}networks\[0\]\.cdir: unknown key \(did you mean 'cidr'\?\)/m);
+    assert.match(r.stderr, /^ {2}networks\[1\]\.staticRange: 10\.0\.1\.1-10\.0\.1\.20 contains the serverAddress 10\.0\.1\.1$/m);
   });
 
   test("config check: refuses store.driver 'postgres' as serve does; exports not served with NFS off", async () => {
@@ -96,7 +96,7 @@ describe('rackboot CLI', () => {
     writeFileSync(pg, 'store:\n  driver: postgres\n');
     const r = await cli(['config', 'check', '--config', pg]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^  store\.driver: 'postgres' is not available in this version; use 'sqlite'$/m);
+    assert.match(r.stderr, /^ {2}store\.driver: 'postgres' is not available in this version; use 'sqlite'$/m);
     const off = join(dir, 'off.yaml');
     writeFileSync(
       off,

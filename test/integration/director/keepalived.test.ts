@@ -59,7 +59,7 @@ describe('keepalived backend processes', () => {
       writeFileSync(pidFile, `${standIn.pid}\n`);
       const r = await b.apply(state(1));
       assert.equal(r.changed, true);
-      assert.match(readFileSync(join(dir, 'keepalived.conf'), 'utf8'), /real_server 10\.0\.0\.11 80 \{\n    weight 1/);
+      assert.match(readFileSync(join(dir, 'keepalived.conf'), 'utf8'), /real_server 10\.0\.0\.11 80 \{\n {4}weight 1/);
       await waitFor('one SIGHUP', async () => (existsSync(hups) && readFileSync(hups, 'utf8') === 'HUP\n' ? true : undefined), 3000, 50);
       assert.equal((await b.apply(state(1))).changed, false);
       await b.apply(state(3));

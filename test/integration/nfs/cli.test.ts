@@ -39,7 +39,7 @@ describe('rackboot export / content (backend none)', () => {
     assert.match(list.stdout, /^www\s+active\s+ro\s+inside\s+\S+\/content\/www\s+10\.0\.0\.1:\S+\/content\/www\s+default$/m);
     const add = await cli(['export', 'add', 'tools', '--path', join(tmp, 'content', 'tools'), '-n', 'inside', '-n', 'inside2', '--layout', 'plain']);
     assert.equal(add.code, 0, add.stderr);
-    assert.match(add.stdout, /exported tools \(.*tools, id 2\)\n  inside: mount 10\.0\.0\.1:.*tools -o vers=4,ro\n  inside2: mount 10\.0\.1\.1:/);
+    assert.match(add.stdout, /exported tools \(.*tools, id 2\)\n {2}inside: mount 10\.0\.0\.1:.*tools -o vers=4,ro\n {2}inside2: mount 10\.0\.1\.1:/);
     const file = readFileSync(join(tmp, 'exports'), 'utf8');
     assert.match(file, /content\/tools 10\.0\.0\.0\/24\(ro,root_squash,sync,no_subtree_check,fsid=2\) 10\.0\.1\.0\/24\(ro,/);
     const render = await cli(['export', 'render']);

@@ -66,7 +66,7 @@ describe('power through Redfish (the test emulator over HTTPS)', { concurrency: 
     const e = await emulator('rf1', makeSignedCert(join(dir, 'pki'), ca, 'rf1'));
     await node('rf1', e, { caFile: ca.certFile });
     const m = e.o.machine;
-    let r = await power('rf1', { action: 'on' });
+    const r = await power('rf1', { action: 'on' });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.bmc, `redfish 127.0.0.1:${e.port}`);
     assert.ok(m.on, 'On started the machine');

@@ -180,12 +180,12 @@ describe('keepalived', () => {
   const text = renderKeepalived(desired, checks, 'rackboot_cgws');
 
   test('virtual_server / real_server, lb_kind NAT, HTTP_GET with path and status, TCP_CHECK', () => {
-    assert.match(text, /virtual_server 192\.168\.1\.100 80 \{\n  delay_loop 2\n  lb_algo wlc\n  lb_kind NAT\n  protocol TCP\n  persistence_timeout 600\n/);
-    assert.match(text, /real_server 10\.0\.0\.12 80 \{\n    weight 4\n    HTTP_GET \{\n      url \{\n        path \/health\n        status_code 200\n      \}\n      connect_timeout 0\.5\n      retry 2\n      delay_before_retry 2\n    \}/);
+    assert.match(text, /virtual_server 192\.168\.1\.100 80 \{\n {2}delay_loop 2\n {2}lb_algo wlc\n {2}lb_kind NAT\n {2}protocol TCP\n {2}persistence_timeout 600\n/);
+    assert.match(text, /real_server 10\.0\.0\.12 80 \{\n {4}weight 4\n {4}HTTP_GET \{\n {6}url \{\n {8}path \/health\n {8}status_code 200\n {6}\}\n {6}connect_timeout 0\.5\n {6}retry 2\n {6}delay_before_retry 2\n {4}\}/);
     assert.match(text, /regex "Welcome \\\\\(v1\\\\\.0\\\\\)"/);
     assert.match(text, /virtualhost www\.example\.com/);
     assert.match(text, /connect_port 8081/);
-    assert.match(text, /TCP_CHECK \{\n      connect_timeout 1\n      retry 2\n      delay_before_retry 5\n/);
+    assert.match(text, /TCP_CHECK \{\n {6}connect_timeout 1\n {6}retry 2\n {6}delay_before_retry 5\n/);
   });
 
   test('external mode: a stale pid file is named ("pid N from FILE is not running"), not a raw kill ESRCH', async () => {

@@ -94,7 +94,7 @@ describe('lvs.cf -> rackboot config', () => {
     assert.deepEqual(r.errors, []);
     assert.ok(r.notes.includes('line 6: port is given twice (also line 5): the later value "8080" wins'), r.notes.join('\n'));
     const yaml = importToYaml(r, 'twice.cf');
-    assert.match(yaml, /^#   - line 6: port is given twice/m);
+    assert.match(yaml, /^# {3}- line 6: port is given twice/m);
     assert.equal(resolveConfig(parseConfigText(yaml, null), null, {}).config.director.services[0]!.port, 8080);
   });
 

@@ -78,7 +78,7 @@ files: [etc/motd, { src: /etc/hosts, dest: /etc/hosts.host, mode: "0600" }]
       assert.deepEqual(r.files[0], { src: join(d, 'r', 'etc/motd'), dest: '/etc/motd', optional: false, mode: undefined });
       assert.equal(r.files[1]!.mode, 0o600);
       assert.equal(r.overlay, null);
-      assert.equal(loadRecipe('r', [d], {}).kernel.hasOwnProperty('deb'), true);
+      assert.equal(Object.hasOwn(loadRecipe('r', [d], {}).kernel, 'deb'), true);
       assert.throws(() => loadRecipe('nope', [d]), RecipeNotFoundError);
       assert.throws(() => loadRecipe('../r', [d]), RecipeNotFoundError);
     } finally {

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../../../server/store/sqlite.js';
-import { ExportManager, ExportInvalidError, ExportReadOnlyError } from '../../../server/nfs/manager.js';
+import { ExportManager, type ExportInvalidError, ExportReadOnlyError } from '../../../server/nfs/manager.js';
 import { BackendError, type NfsBackend } from '../../../server/nfs/backends/backend.js';
 import { configExports, toSpec, type ResolvedExport } from '../../../server/nfs/model.js';
 import { silentLogger } from '../../../server/log.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { checkExport, nodeFs, type CheckContext } from '../../../server/nfs/validate.js';
 import { toSpec, configExports } from '../../../server/nfs/model.js';
 import { nfsConfigIssues } from '../../../server/nfs/config-check.js';
-import { ConfigError } from '../../../server/config/errors.js';
+import type { ConfigError } from '../../../server/config/errors.js';
 import { loaded } from './fixtures.js';
 
 function fsCtx() {
