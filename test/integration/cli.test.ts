@@ -1,11 +1,11 @@
 // The rackboot command as a user runs it: a real process against a real server.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../helpers/netns.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const CLI = new URL('../../server/cli/main.js', import.meta.url).pathname;
 
@@ -61,8 +61,8 @@ describe('rackboot CLI', () => {
     assert.equal(r.stderr.trim(), 'rackboot: 404 the director is not enabled on this server (set director.enabled: true in the config)');
   });
 
-  test('config check: ok summary, and every problem with its key path', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rbcli-'));
+  test('config check: ok summary, and every problem with its key path', async (t) => {
+    const dir = tempDir(t, 'rbcli-');
     const good = new URL('../../../examples/seed-cluster.yaml', import.meta.url).pathname;
     const ok = await cli(['config', 'check', '--config', good]);
     assert.equal(ok.code, 0, ok.stderr);
@@ -74,8 +74,8 @@ describe('rackboot CLI', () => {
     assert.match(bad.stderr, /networks\[0\]\.rooter: unknown key \(did you mean 'router'\?\)/);
   });
 
-  test('config check: a typo in one network does not hide a bad range in another (the example in docs/configuration.md)', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'rbcli-')), 'site.yaml');
+  test('config check: a typo in one network does not hide a bad range in another (the example in docs/configuration.md)', async (t) => {
+    const file = join(tempDir(t, 'rbcli-'), 'site.yaml');
     writeFileSync(
       file,
       'networks:\n' +
@@ -90,8 +90,8 @@ describe('rackboot CLI', () => {
     assert.match(r.stderr, /^ {2}networks\[1\]\.staticRange: 10\.0\.1\.1-10\.0\.1\.20 contains the serverAddress 10\.0\.1\.1$/m);
   });
 
-  test("config check: refuses store.driver 'postgres' as serve does; exports not served with NFS off", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rbcli-'));
+  test("config check: refuses store.driver 'postgres' as serve does; exports not served with NFS off", async (t) => {
+    const dir = tempDir(t, 'rbcli-');
     const pg = join(dir, 'pg.yaml');
     writeFileSync(pg, 'store:\n  driver: postgres\n');
     const r = await cli(['config', 'check', '--config', pg]);

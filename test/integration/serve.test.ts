@@ -3,12 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../helpers/netns.js';
 import { requireLab } from '../helpers/env.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const CLI = new URL('../../server/cli/main.js', import.meta.url).pathname;
 
@@ -47,8 +47,8 @@ function seedConfig(dir: string): string {
   return cfg;
 }
 
-test('serve: the API comes up on the seed cluster, records survive a restart, SIGTERM exits 0', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rbserve-'));
+test('serve: the API comes up on the seed cluster, records survive a restart, SIGTERM exits 0', async (t) => {
+  const dir = tempDir(t, 'rbserve-');
   const cfg = seedConfig(dir);
   const start = () => startServe(cfg, dir);
   const a = start();
@@ -68,8 +68,8 @@ test('serve: the API comes up on the seed cluster, records survive a restart, SI
   await new Promise((r) => b.child.once('exit', r));
 });
 
-test('serve: a second serve on the same data directory stops at once, naming the first; the lock goes with a killed server', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rbserve-'));
+test('serve: a second serve on the same data directory stops at once, naming the first; the lock goes with a killed server', async (t) => {
+  const dir = tempDir(t, 'rbserve-');
   const cfg = seedConfig(dir);
   const a = startServe(cfg, dir);
   const url = await a.url;
@@ -93,7 +93,7 @@ test('serve: a second serve on the same data directory stops at once, naming the
 
 test('serve: a privileged port without the right says so in one line with the fix', async (t) => {
   if (!requireLab(t, { root: true, commands: ['setpriv'] })) return;
-  const dir = mkdtempSync(join(tmpdir(), 'rbpriv-'));
+  const dir = tempDir(t, 'rbpriv-');
   chmodSync(dir, 0o777);
   const cfg = join(dir, 'c.yaml');
   writeFileSync(cfg, `dataDir: ${dir}/var\napi: { listen: "127.0.0.1:81", token: t }\n`);
