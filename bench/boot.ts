@@ -38,7 +38,6 @@
 //               milestone for the reference and rackboot: not compared.
 import { parseArgs } from 'node:util';
 import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { DEFAULT_OPTIONS, Lab, webBladeFiles, type BladeBoot, type LabImage, type LabLoader, type LabServer } from '../test/lab/lab.js';
 import { ensureKernel } from '../test/lab/kernel.js';

@@ -39,7 +39,7 @@
 // bench:smoke args: --runs 1 --seconds 1 --rates 2000
 // bench:smoke args+postgres: --store postgres --runs 1 --seconds 1 --rates 100
 // bench:smoke needs: root perfdhcp kea-dhcp4 ss taskset
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';

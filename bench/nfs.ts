@@ -26,14 +26,13 @@
 // bench:smoke needs: root ganesha.nfsd nfs-cat
 // Needs root, ganesha.nfsd and nfs-cat (see LAB.md); everything runs in
 // namespaces it creates and removes.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NetLab, run } from '../test/helpers/netns.js';
 import { startTestServer } from '../test/helpers/server.js';
-import { nfsCat } from '../test/helpers/nfs.js';
 import { nfsServiceFactory } from '../server/nfs/service.js';
 import { waitForLine, logSize } from '../server/nfs/log-watch.js';
 import { Releases } from '../server/nfs/content.js';

@@ -349,7 +349,7 @@ async function main(): Promise<void> {
           const extra = `  ${own}machine CPU ${median(machine[k]!).toFixed(2)} s`;
           console.log(`  ${k.padEnd(10)} ${fmt(m)}  aggregate ${mbps(CONC * SMALL * MiB, m)}${extra}   runs: ${agg[k]!.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
         }
-        const c = median(agg['tftpd-hpa']!) / median(agg['rackboot']!);
+        const c = median(agg['tftpd-hpa']!) / median(agg.rackboot!);
         if (again) console.log(`  (${again} client(s) aborted on a resent OACK and were started again)`);
         console.log(`  C${windowsize > 1 ? ` (windowsize ${windowsize}, not the bar)` : ''}  aggregate rackboot/tftpd-hpa = ${c.toFixed(2)}x${windowsize > 1 ? '' : '   bar >= 1.0x'}`);
         Object.assign(results, { [`concurrent_ws${windowsize}`]: Object.fromEntries(Object.keys(agg).map((k) => [k, median(agg[k]!)])), [`C_ws${windowsize}`]: c });

@@ -307,7 +307,7 @@ function reply(input: Input, type: number, yiaddr: number, ciaddr: number, boot:
   if (v.ntp) have.set(OPT.NTP, v.ntp);
   let file: string | undefined;
   const asked = req.paramList;
-  const askedFor = (code: number) => asked !== undefined && asked.includes(code);
+  const askedFor = (code: number) => asked?.includes(code) === true;
   if (boot) {
     if (boot.vendorClass) have.set(OPT.VENDOR_CLASS, text(boot.vendorClass));
     if (boot.vendorClass === 'PXEClient') have.set(OPT.VENDOR_SPECIFIC, Buffer.from([PXE_DISCOVERY_CONTROL, 1, PXE_DISCOVERY_USE_BOOTFILE, OPT.END]));

@@ -100,7 +100,7 @@ export function readRequest(p: DhcpPacket): ReadResult {
     else malformed.push(OPT.CLIENT_ARCH);
   }
   const uc = o.get(OPT.USER_CLASS);
-  const isIpxe = o.has(OPT.IPXE_ENCAP) || (uc !== undefined && uc.includes('iPXE', 0, 'latin1'));
+  const isIpxe = o.has(OPT.IPXE_ENCAP) || uc?.includes('iPXE', 0, 'latin1') === true;
   const vc = o.get(OPT.VENDOR_CLASS);
   const cid = o.get(OPT.CLIENT_ID);
   const hn = o.get(OPT.HOSTNAME);
@@ -120,7 +120,7 @@ export function readRequest(p: DhcpPacket): ReadResult {
       vendorClass: vc ? printable(vc) : undefined,
       isIpxe,
       arch,
-      hostname: hn && hn.length ? printable(hn, 63) : undefined,
+      hostname: hn?.length ? printable(hn, 63) : undefined,
       uuid: uuid && uuid.length === 17 ? uuid : undefined,
       relayInfo: o.get(OPT.RELAY_AGENT),
       subnetSelection: ip4(o.get(OPT.SUBNET_SELECTION), OPT.SUBNET_SELECTION, malformed),

@@ -62,7 +62,7 @@ export class ImageTree {
     let p = this.resolveParentNoCreate(path);
     for (let i = 0; p !== undefined && i < MAX_LINKS; i++) {
       const e = this.entries.get(p);
-      if (!e || e.type !== 'symlink') return p;
+      if (e?.type !== 'symlink') return p;
       const t = e.target;
       p = this.resolveParentNoCreate(isAbsolute(t) ? t : join(dirname('/' + p), t));
     }

@@ -4,7 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { formatCidr, formatIpv4 } from '../net/ipv4.js';
 import type { ResolvedNetwork } from '../config/networks.js';
 import type { NfsExportConfig } from './config.js';
-import { ACCESS, LAYOUTS, SQUASH } from './config.js';
+import type { ACCESS, LAYOUTS, SQUASH } from './config.js';
 
 export type Access = (typeof ACCESS)[number];
 export type Squash = (typeof SQUASH)[number];

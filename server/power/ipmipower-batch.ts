@@ -67,7 +67,7 @@ export class IpmipowerBatcher {
     const key = batchKey(bmc, password, op);
     return new Promise((resolve, reject) => {
       let batch = this.open.get(key);
-      if (batch && batch.jobs.some((j) => j.bmc.address === bmc.address)) {
+      if (batch?.jobs.some((j) => j.bmc.address === bmc.address)) {
         this.flush(key);
         batch = undefined;
       }

@@ -9,7 +9,7 @@ import { ErrorBody } from '../api/schemas.js';
 import { canonicalMac } from '../net/mac.js';
 import { LOADERS } from '../store/types.js';
 import { TemplateError } from './errors.js';
-import { BootRenderer, NodeMissing, isLoader, type RenderOutput } from './renderer.js';
+import { type BootRenderer, NodeMissing, isLoader, type RenderOutput } from './renderer.js';
 
 const LoaderParam = Type.String({ description: `one of ${LOADERS.join(', ')}` });
 

@@ -37,6 +37,7 @@ export class TemplateError extends Error {
 }
 
 /** Visit every node of a Handlebars AST (statements, params, hashes, sub-expressions, blocks). */
+// biome-ignore lint/suspicious/noConfusingVoidType: a visitor returns true to stop, or nothing to go on
 function walk(node: unknown, visit: (n: AstNode) => boolean | void): boolean {
   if (!node || typeof node !== 'object') return false;
   if (Array.isArray(node)) return node.some((n) => walk(n, visit));

@@ -119,7 +119,10 @@ export function joinCmdline(parts: unknown[]): string {
   const out: string[] = [];
   const add = (p: unknown): void => {
     if (p === undefined || p === null || p === false || p === '') return;
-    if (Array.isArray(p)) return p.forEach(add);
+    if (Array.isArray(p)) {
+      p.forEach(add);
+      return;
+    }
     if (typeof p === 'object') {
       for (const [k, v] of Object.entries(p as Record<string, unknown>)) {
         const a = kernelArg(k, v);
@@ -200,7 +203,7 @@ export function grubCmdline(line: string): string {
 export function getPath(obj: unknown, path: unknown, fallback?: unknown): unknown {
   let cur: unknown = obj;
   for (const k of String(need('get', 1, path)).split('.')) {
-    if (cur === null || typeof cur !== 'object' || !Object.prototype.hasOwnProperty.call(cur, k)) return fallback;
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, k)) return fallback;
     cur = (cur as Record<string, unknown>)[k];
   }
   return cur === undefined ? fallback : cur;

@@ -113,7 +113,7 @@ export function parseBpbatch(script: string): { statements: BpbStatement[]; issu
       return;
     }
     const [cmd, ...args] = tokens;
-    if (!cmd || cmd.kind !== 'word') {
+    if (cmd?.kind !== 'word') {
       issues.push({ line, message: 'a statement starts with a command name' });
       return;
     }

@@ -249,7 +249,10 @@ export class TftpServer {
   private onRequest(l: Listener, msg: Buffer, rinfo: RemoteInfo): void {
     if (this.stopping) return;
     const now = performance.now();
-    if (!this.allowed(rinfo.address)) return this.foreign(rinfo.address, now);
+    if (!this.allowed(rinfo.address)) {
+      this.foreign(rinfo.address, now);
+      return;
+    }
     if (!this.limiter.take(rinfo.address, now)) {
       // Dropped without an answer: that is what a rate limit is for. Logged once a minute per client.
       const last = this.warnedRate.get(rinfo.address) ?? -Infinity;

@@ -8,9 +8,8 @@
 // their health checks are real HTTP requests to servers this process runs,
 // and never leave the machine. Its nft rules are applied inside the lab's
 // namespace, never the host's.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dhcpServiceFactory } from '../../server/dhcp/service.js';
 import { directorFactory } from '../../server/director/service.js';
@@ -25,6 +24,7 @@ import { NetLab } from '../helpers/netns.js';
 import { NsSocketBroker } from '../helpers/ns-sockets.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeRecipe } from '../integration/images/fixtures.js';
+import { makeTempDir, removeTempDir } from '../helpers/tmp.js';
 
 export const ADMIN = 'dashboard-admin-token-0123456789';
 export const VIEWER = 'dashboard-viewer-token-012345678';
@@ -70,7 +70,7 @@ async function startWebServers(): Promise<{ servers: Server[]; port: number }> {
   const servers: Server[] = [];
   let port = 0;
   for (const w of WEB.slice(0, 2)) {
-    const s = createServer((req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${w.name}\n`));
+    const s = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${w.name}\n`));
     port = await listen(s, w.address, port);
     servers.push(s);
   }
@@ -78,7 +78,7 @@ async function startWebServers(): Promise<{ servers: Server[]; port: number }> {
 }
 
 export async function startDashboardLab(o: LabOptions): Promise<DashboardLab> {
-  const tmp = mkdtempSync(join(tmpdir(), 'rackboot-dash-'));
+  const tmp = makeTempDir('rackboot-dash-');
   let net: NetLab | undefined;
   let broker: NsSocketBroker | undefined;
   const web = o.director ? await startWebServers() : { servers: [], port: 0 };
@@ -158,7 +158,7 @@ export async function startDashboardLab(o: LabOptions): Promise<DashboardLab> {
         await broker?.close();
         await net?.cleanup();
         for (const s of web.servers) s.close();
-        rmSync(tmp, { recursive: true, force: true });
+        removeTempDir(tmp);
       },
     };
     return lab;
@@ -166,7 +166,7 @@ export async function startDashboardLab(o: LabOptions): Promise<DashboardLab> {
     await broker?.close();
     await net?.cleanup();
     for (const s of web.servers) s.close();
-    rmSync(tmp, { recursive: true, force: true });
+    removeTempDir(tmp);
     throw err;
   }
 }

@@ -34,7 +34,7 @@ const ENABLED = ['Disabled', 'Once', 'Continuous'];
 
 type Json = Record<string, unknown>;
 
-function error(status: number, code: string, message: string): Json {
+function error(_status: number, code: string, message: string): Json {
   return { error: { code: `Base.1.8.${code}`, message, '@Message.ExtendedInfo': [{ MessageId: `Base.1.8.${code}`, Message: message }] } };
 }
 

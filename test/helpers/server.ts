@@ -3,13 +3,11 @@
 // a fresh database of the run's shared PostgreSQL cluster instead, for a
 // test whose config names no store (the API, power and UI suites run on
 // both drivers that way).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { resolveConfig } from '../../server/config/load.js';
 import { silentLogger, createLogger, type Logger, type LogLevel } from '../../server/log.js';
 import { RackbootServer, type ServerOptions } from '../../server/main/server.js';
 import { sharedCluster } from './postgres.js';
+import { makeTempDir, removeTempDir } from './tmp.js';
 
 export const TEST_NETWORKS = [
   { name: 'inside', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', router: '10.0.0.254', dns: ['10.0.0.1'], staticRange: '10.0.0.10-10.0.0.199', dynamicRange: '10.0.0.200-10.0.0.250' },
@@ -28,7 +26,7 @@ export interface TestServer {
 
 /** `log`: where the server logs (default: nowhere, or TEST_LOG's level on stdout). */
 export async function startTestServer(raw: Record<string, unknown> = {}, opts: ServerOptions & { dataDir?: string; log?: Logger } = {}): Promise<TestServer> {
-  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'rackboot-test-'));
+  const dataDir = opts.dataDir ?? makeTempDir('rackboot-test-');
   const token = 'test-token-' + Math.random().toString(36).slice(2);
   const config = {
     dataDir,
@@ -70,7 +68,7 @@ export async function startTestServer(raw: Record<string, unknown> = {}, opts: S
     },
     async stop() {
       await ts.server.stop();
-      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) removeTempDir(dataDir);
     },
   };
   await ts.server.start();

@@ -158,7 +158,7 @@ describe('rackboot CLI: groups, node set and events, networks, leases', () => {
     assert.match(boot, /^eblade: 3 event\(s\)/);
     assert.doesNotMatch(boot, /note/);
     assert.match(await ok('node', 'events', 'eblade', '--kind', 'ready'), /^eblade: 1 event\(s\)/);
-    assert.match(await ok('node', 'events', 'eblade', '--since', '1h', '--limit', '2'), /^eblade: 2 event\(s\)[^]*dhcp\.ack[^]*ready/);
+    assert.match(await ok('node', 'events', 'eblade', '--since', '1h', '--limit', '2'), /^eblade: 2 event\(s\)[\s\S]*dhcp\.ack[\s\S]*ready/);
     assert.deepEqual(JSON.parse(await ok('node', 'events', 'eblade', '--json')), (await s.api('GET', '/api/v1/nodes/eblade/events')).body);
     await fails(['node', 'events', 'eblade', '--since', 'yesterday'], /^rackboot: --since 'yesterday': a duration ago/);
     await fails(['node', 'events', 'nope'], /^rackboot: 404 no node named 'nope'$/);

@@ -1,11 +1,11 @@
 // The rackboot command as a user runs it: a real process against a real server.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../helpers/netns.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const CLI = new URL('../../server/cli/main.js', import.meta.url).pathname;
 
@@ -61,8 +61,8 @@ describe('rackboot CLI', () => {
     assert.equal(r.stderr.trim(), 'rackboot: 404 the director is not enabled on this server (set director.enabled: true in the config)');
   });
 
-  test('config check: ok summary, and every problem with its key path', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rbcli-'));
+  test('config check: ok summary, and every problem with its key path', async (t) => {
+    const dir = tempDir(t, 'rbcli-');
     const good = new URL('../../../examples/seed-cluster.yaml', import.meta.url).pathname;
     const ok = await cli(['config', 'check', '--config', good]);
     assert.equal(ok.code, 0, ok.stderr);
@@ -74,24 +74,24 @@ describe('rackboot CLI', () => {
     assert.match(bad.stderr, /networks\[0\]\.rooter: unknown key \(did you mean 'router'\?\)/);
   });
 
-  test('config check: log.format and the env overrides of the log section, named', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rbcli-'));
+  test('config check: log.format and the env overrides of the log section, named', async (t) => {
+    const dir = tempDir(t, 'rbcli-');
     const file = join(dir, 'log.yaml');
     writeFileSync(file, 'log:\n  format: text\n');
     const bad = await cli(['config', 'check', '--config', file], { RACKBOOT_LOG: 'loud' });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /: 2 problems:\n/);
-    assert.match(bad.stderr, /^  log\.format: .*auto.*pretty.*json/m);
-    assert.match(bad.stderr, /^  env RACKBOOT_LOG: 'loud' is not one of fatal, error, warn, info, debug, trace \(it overrides log\.level\)$/m);
+    assert.match(bad.stderr, /^ {2}log\.format: .*auto.*pretty.*json/m);
+    assert.match(bad.stderr, /^ {2}env RACKBOOT_LOG: 'loud' is not one of fatal, error, warn, info, debug, trace \(it overrides log\.level\)$/m);
     writeFileSync(file, 'log:\n  format: pretty\n');
     assert.equal((await cli(['config', 'check', '--config', file])).code, 0);
     const env = await cli(['config', 'check', '--config', file], { RACKBOOT_LOG_FORMAT: 'xml' });
     assert.equal(env.code, 1);
-    assert.match(env.stderr, /^  env RACKBOOT_LOG_FORMAT: 'xml' is not one of auto, pretty, json \(it overrides log\.format\)$/m);
+    assert.match(env.stderr, /^ {2}env RACKBOOT_LOG_FORMAT: 'xml' is not one of auto, pretty, json \(it overrides log\.format\)$/m);
   });
 
-  test('config check: a typo in one network does not hide a bad range in another (the example in docs/configuration.md)', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'rbcli-')), 'site.yaml');
+  test('config check: a typo in one network does not hide a bad range in another (the example in docs/configuration.md)', async (t) => {
+    const file = join(tempDir(t, 'rbcli-'), 'site.yaml');
     writeFileSync(
       file,
       'networks:\n' +
@@ -101,18 +101,18 @@ describe('rackboot CLI', () => {
     const r = await cli(['config', 'check', '--config', file]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /: 3 problems:\n/);
-    assert.match(r.stderr, /^  networks\[0\]\.cidr: is required$/m);
-    assert.match(r.stderr, /^  networks\[0\]\.cdir: unknown key \(did you mean 'cidr'\?\)/m);
-    assert.match(r.stderr, /^  networks\[1\]\.staticRange: 10\.0\.1\.1-10\.0\.1\.20 contains the serverAddress 10\.0\.1\.1$/m);
+    assert.match(r.stderr, /^ {2}networks\[0\]\.cidr: is required$/m);
+    assert.match(r.stderr, /^ {2}networks\[0\]\.cdir: unknown key \(did you mean 'cidr'\?\)/m);
+    assert.match(r.stderr, /^ {2}networks\[1\]\.staticRange: 10\.0\.1\.1-10\.0\.1\.20 contains the serverAddress 10\.0\.1\.1$/m);
   });
 
-  test("config check: store.driver 'postgres' needs a URL and never prints its password; exports not served with NFS off", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rbcli-'));
+  test("config check: store.driver 'postgres' needs a URL and never prints its password; exports not served with NFS off", async (t) => {
+    const dir = tempDir(t, 'rbcli-');
     const pg = join(dir, 'pg.yaml');
     writeFileSync(pg, 'store:\n  driver: postgres\n');
     const r = await cli(['config', 'check', '--config', pg], { RACKBOOT_DATABASE_URL: '' });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^  store\.url: is required with store.driver 'postgres' \(or set the environment variable RACKBOOT_DATABASE_URL\)$/m);
+    assert.match(r.stderr, /^ {2}store\.url: is required with store.driver 'postgres' \(or set the environment variable RACKBOOT_DATABASE_URL\)$/m);
     const withUrl = await cli(['config', 'check', '--config', pg], { RACKBOOT_DATABASE_URL: 'postgres://rb:Top%20Secret@db.example/rackboot' });
     assert.equal(withUrl.code, 0, withUrl.stderr);
     assert.match(withUrl.stdout, /store postgres postgres:\/\/rb:\*\*\*@db\.example\/rackboot/);

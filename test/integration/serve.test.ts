@@ -3,13 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetLab, run } from '../helpers/netns.js';
 import { waitUntil } from '../helpers/wait.js';
 import { requireLab } from '../helpers/env.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const CLI = new URL('../../server/cli/main.js', import.meta.url).pathname;
 
@@ -48,8 +48,8 @@ function seedConfig(dir: string, more: Record<string, unknown> = {}): string {
   return cfg;
 }
 
-test('serve: the API comes up on the seed cluster, records survive a restart, SIGTERM exits 0', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rbserve-'));
+test('serve: the API comes up on the seed cluster, records survive a restart, SIGTERM exits 0', async (t) => {
+  const dir = tempDir(t, 'rbserve-');
   const cfg = seedConfig(dir);
   const start = () => startServe(cfg, dir);
   const a = start();
@@ -69,8 +69,8 @@ test('serve: the API comes up on the seed cluster, records survive a restart, SI
   await new Promise((r) => b.child.once('exit', r));
 });
 
-test('serve: a second serve on the same data directory stops at once, naming the first; the lock goes with a killed server', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rbserve-'));
+test('serve: a second serve on the same data directory stops at once, naming the first; the lock goes with a killed server', async (t) => {
+  const dir = tempDir(t, 'rbserve-');
   const cfg = seedConfig(dir);
   const a = startServe(cfg, dir);
   const url = await a.url;
@@ -94,7 +94,7 @@ test('serve: a second serve on the same data directory stops at once, naming the
 
 test('serve: a privileged port without the right says so in one line with the fix', async (t) => {
   if (!requireLab(t, { root: true, commands: ['setpriv'] })) return;
-  const dir = mkdtempSync(join(tmpdir(), 'rbpriv-'));
+  const dir = tempDir(t, 'rbpriv-');
   chmodSync(dir, 0o777);
   const cfg = join(dir, 'c.yaml');
   writeFileSync(cfg, `dataDir: ${dir}/var\napi: { listen: "127.0.0.1:81", token: t }\n`);
@@ -111,8 +111,8 @@ test('serve: a privileged port without the right says so in one line with the fi
   assert.match(lines[0]!, /^rackboot: api: cannot bind HTTP port 81: permission denied\. Run as root, or grant the capability: sudo setcap cap_net_bind_service/);
 });
 
-test('serve: log.format auto writes JSON lines to a pipe, pretty readable lines; the env overrides the file', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rbserve-'));
+test('serve: log.format auto writes JSON lines to a pipe, pretty readable lines; the env overrides the file', async (t) => {
+  const dir = tempDir(t, 'rbserve-');
   const lines = async (cfg: string, env: Record<string, string>) => {
     const s = startServe(cfg, dir, env);
     await s.url;
@@ -127,7 +127,7 @@ test('serve: log.format auto writes JSON lines to a pipe, pretty readable lines;
 
   const prettyCfg = seedConfig(dir, { log: { level: 'info', format: 'pretty' } });
   const pretty = await lines(prettyCfg, {});
-  assert.ok(pretty.some((l) => /^\d\d:\d\d:\d\d\.\d{3} INFO  rackboot: config .*c\.yaml, data in /.test(l)), pretty.join('\n'));
+  assert.ok(pretty.some((l) => /^\d\d:\d\d:\d\d\.\d{3} INFO {2}rackboot: config .*c\.yaml, data in /.test(l)), pretty.join('\n'));
   assert.ok(pretty.every((l) => !/\[(\w+)\] \1:/.test(l)), 'a service is named once');
   assert.ok(pretty.every((l) => !l.startsWith('{')), pretty.join('\n'));
 
@@ -143,7 +143,7 @@ test('serve: log.format auto writes JSON lines to a pipe, pretty readable lines;
 test('serve with the default addresses: API and TFTP answer on the served network and loopback, never on the outside', async (t) => {
   if (!requireLab(t, { root: true, commands: ['curl', 'tftp'] })) return;
   const lab = new NetLab('rbsv');
-  const dir = mkdtempSync(join(tmpdir(), 'rbserved-'));
+  const dir = tempDir(t, 'rbserved-');
   try {
     const srv = lab.addNs('srv');
     const cli = lab.addNs('cli');

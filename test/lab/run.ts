@@ -56,6 +56,7 @@ export class LabRun {
 
   constructor(opts: { blades: number }) {
     this.topo = LabTopology.plan(opts.blades);
+    // Not tempDir(t): a failed run keeps it (the blades' logs) until `--cleanup`, and the lab runs outside node:test.
     this.workDir = mkdtempSync(join(tmpdir(), `${LAB_PREFIX}-${this.topo.id}-`));
     writeClaim({ id: this.topo.id, pid: process.pid, started: new Date().toISOString(), namespaces: this.topo.namespaces, workDir: this.workDir });
     if (!OPEN.size) {

@@ -6,16 +6,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireLab } from '../helpers/env.js';
 import { sh } from '../helpers/netns.js';
 import { REPO } from './rackboot.js';
+import { tempDir } from '../helpers/tmp.js';
 
 test('SIGINT mid-step: the process exits after the cleanup (130), its namespaces gone', { timeout: 60_000 }, async (t) => {
   if (!requireLab(t, { root: true, commands: ['ip'] })) return;
-  const state = mkdtempSync(join(tmpdir(), 'rblab-state-'));
+  const state = tempDir(t, 'rblab-state-');
   const child = spawn(process.execPath, [join(REPO, 'dist', 'test', 'lab', 'signal-child.js')], {
     env: { ...process.env, RACKBOOT_LAB_STATE: state },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -50,6 +50,5 @@ test('SIGINT mid-step: the process exits after the cleanup (130), its namespaces
     // Whatever the child left (only on a failure above): its namespaces, kept work directory and claim.
     for (const ns of made?.namespaces ?? []) sh('ip', ['netns', 'del', ns], { check: false });
     if (made) rmSync(made.workDir, { recursive: true, force: true });
-    rmSync(state, { recursive: true, force: true });
   }
 });

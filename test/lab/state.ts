@@ -108,7 +108,7 @@ export function cleanupLeftovers(opts: { force?: boolean } = {}): CleanupReport 
   }
   for (const c of claims.values()) {
     if (!opts.force && live(c.id)) continue;
-    if (c.workDir && c.workDir.includes(LAB_PREFIX) && existsSync(c.workDir)) {
+    if (c.workDir?.includes(LAB_PREFIX) && existsSync(c.workDir)) {
       rmSync(c.workDir, { recursive: true, force: true });
       report.dirs.push(c.workDir);
     }

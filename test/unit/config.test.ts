@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../../server/config/errors.js';
 import { loadConfigFile, resolveConfig, substituteEnv } from '../../server/config/load.js';
 import { parseDuration } from '../../server/config/types.js';
 import { formatAjvErrors } from '../../server/config/validate-schema.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const net = { name: 'inside', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', router: '10.0.0.254', staticRange: '10.0.0.10-10.0.0.99' };
 
@@ -118,8 +118,8 @@ const TWO_NETWORKS = `networks:
     staticRange: 10.0.1.1-10.0.1.20
 `;
 
-test('a structural problem in one network entry does not hide a semantic one in another', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rbcfg-'));
+test('a structural problem in one network entry does not hide a semantic one in another', (t) => {
+  const dir = tempDir(t, 'rbcfg-');
   const f = join(dir, 'site.yaml');
   writeFileSync(f, TWO_NETWORKS);
   assert.throws(
@@ -173,8 +173,8 @@ test("store.driver 'postgres' needs a URL (store.url or RACKBOOT_DATABASE_URL); 
   expectIssue({ server: { name: 'bad name' } }, 'server.name', /./);
 });
 
-test('YAML syntax errors give line and column; env substitution', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rbcfg-'));
+test('YAML syntax errors give line and column; env substitution', (t) => {
+  const dir = tempDir(t, 'rbcfg-');
   const f = join(dir, 'bad.yaml');
   writeFileSync(f, 'cluster:\n  name: x\n  name: y\n');
   assert.throws(() => loadConfigFile(f, {}), (e: unknown) => e instanceof ConfigError && /line 3/.test(e.message));

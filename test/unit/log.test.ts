@@ -69,8 +69,8 @@ test('json: one JSON record a line with numeric levels; pretty: one line with th
     log.error({ err }, 'store failed');
     log.trace('below the level');
   });
-  assert.match(pretty[0]!, /^\d\d:\d\d:\d\d\.\d{3} WARN  \[dhcp\] declined mac=52:54:00:00:0a:01 reason="no free address" range=\{"from":1\}$/);
-  assert.match(pretty[1]!, /^\d\d:\d\d:\d\d\.\d{3} INFO  dhcp: serving eth1$/, 'the service named once');
+  assert.match(pretty[0]!, /^\d\d:\d\d:\d\d\.\d{3} WARN {2}\[dhcp\] declined mac=52:54:00:00:0a:01 reason="no free address" range=\{"from":1\}$/);
+  assert.match(pretty[1]!, /^\d\d:\d\d:\d\d\.\d{3} INFO {2}dhcp: serving eth1$/, 'the service named once');
   assert.match(pretty[2]!, /^\d\d:\d\d:\d\d\.\d{3} ERROR store failed$/);
   assert.match(pretty[3]!, /^ {2}Error: disk full$/);
   assert.ok(pretty.slice(4).every((l) => /^\s+at /.test(l)), 'the rest is the stack');

@@ -73,7 +73,7 @@ class Live {
     es.addEventListener('node', (m) => this.queue({ type: 'node', c: JSON.parse((m as MessageEvent<string>).data) as NodeChange }));
     es.addEventListener('image', (m) => {
       const img = JSON.parse((m as MessageEvent<string>).data) as { name: string; current: string | null };
-      for (const [name, r] of this.rows) if (r.image === img.name) this.setRow({ ...r, imageCurrent: img.current });
+      for (const [, r] of this.rows) if (r.image === img.name) this.setRow({ ...r, imageCurrent: img.current });
       for (const l of this.imageListeners) l(img);
       this.changed();
     });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../log.js';
 import { formatCidr, formatIpv4 } from '../../net/ipv4.js';
 import type { DesiredService, DesiredState } from '../desired.js';
-import { CommandRunner } from '../exec.js';
+import type { CommandRunner } from '../exec.js';
 import { countConnections, type ConnectionCounts } from '../connections.js';
 import { gcd, type ApplyResult, type DirectorBackend } from './types.js';
 

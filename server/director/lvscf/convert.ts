@@ -144,7 +144,7 @@ export function convertLvsCf(parsed: LvsCf, opts: { backend?: BackendName; sourc
       errors.push(`line ${addr.line}: ${label}: address = ${addr.value}: device '${vipDev}' is longer than Linux's ${MAX_IFNAME} characters`);
       continue;
     }
-    if (natRouter && natRouter.address.startsWith(`${vip}/`)) {
+    if (natRouter?.address.startsWith(`${vip}/`)) {
       errors.push(`line ${addr.line}: ${label}: address ${vip} is also the nat_router address (line ${nat!.line}): a VIP must be another address`);
       continue;
     }
@@ -192,7 +192,7 @@ export function convertLvsCf(parsed: LvsCf, opts: { backend?: BackendName; sourc
     } else if (get) {
       check.path = get[1];
       // piranha matched expect against the raw response; rackboot's text expect does the same.
-      check.expect = expect && expect.length ? expect : 200;
+      check.expect = expect?.length ? expect : 200;
       const host = /\\r\\nHost:\s*([^\\\s]+)/i.exec(send!);
       if (host) check.host = host[1];
     } else if (send || expect) {

@@ -11,7 +11,7 @@ import {
   addressTaken, groupExists, groupInUse, interfaceClash, joinNodes, keepAddresses, macTaken, nextHint, noGroupToJoin, nodeExists, noSuchGroup,
   noSuchNode, planInterfaces, poolExhausted, bmcText, toGroup, toNode, type GroupRow, type IfaceRow, type NodeRow, type PlannedInterface,
 } from '../rows.js';
-import { StoreUnavailableError, type GroupPatch, type GroupRecord, type InterfaceRecord, type NewGroup, type NewInterface, type NewNode, type NodePatch, type NodeRecord, type StaticPools } from '../types.js';
+import { StoreUnavailableError, type GroupPatch, type GroupRecord, type InterfaceRecord, type NewGroup, type NewNode, type NodePatch, type NodeRecord, type StaticPools } from '../types.js';
 import type { PgDb } from './db.js';
 import { isForeignKey, isUnique, type PgError } from './errors.js';
 import { GroupCommit } from './group-commit.js';

@@ -11,8 +11,7 @@ import { requireLab } from '../../helpers/env.js';
 import { NetLab } from '../../helpers/netns.js';
 import { NsRackboot } from '../../helpers/ns-server.js';
 import { startDhcpLab, type DhcpLab } from './setup.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 const LAB_NET = { name: 'lab', interface: 'eth1', cidr: '10.1.0.0/16', serverAddress: '10.1.0.1', dynamicRange: '10.1.1.0-10.1.255.254' };
 
@@ -46,14 +45,13 @@ describe('dhcp: perfdhcp as a relay', () => {
   });
 });
 
+const work = suiteTempDir('rackboot-dhcp-kill-');
 describe('dhcp: SIGKILL under load loses no acknowledged lease', () => {
   const lab = new NetLab('rbk');
-  const work = mkdtempSync(join(tmpdir(), 'rackboot-dhcp-kill-'));
   let server: NsRackboot | undefined;
   after(async () => {
     await server?.stop();
     await lab.cleanup();
-    rmSync(work, { recursive: true, force: true });
   });
 
   it('every ACK captured on the wire before the kill is a bound lease after the restart', async (t) => {

@@ -1,14 +1,14 @@
 // Shared set-up of the DHCP integration tests: namespaces made by NetLab, a
 // socket broker in the server namespace, and rackboot in-process with only
 // the DHCP service, its sockets inside that namespace.
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dhcpServiceFactory } from '../../../server/dhcp/service.js';
 import type { DhcpServer } from '../../../server/dhcp/server.js';
 import { NetLab } from '../../helpers/netns.js';
 import { NsSocketBroker } from '../../helpers/ns-sockets.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
+import { makeTempDir, removeTempDir } from '../../helpers/tmp.js';
 
 export const INSIDE = {
   name: 'inside',
@@ -62,7 +62,7 @@ export async function startDhcpLab(
     const ts = await startTestServer(config, { factories: [dhcpServiceFactory({ opener: broker, onServer: (s) => (dhcp = s) })] });
     const failed = ts.server.failed.get('dhcp');
     if (failed) throw new Error(failed);
-    const tmp = mkdtempSync(join(tmpdir(), 'rackboot-dhcp-'));
+    const tmp = makeTempDir('rackboot-dhcp-');
     return {
       lab,
       srv,
@@ -75,7 +75,7 @@ export async function startDhcpLab(
         await ts.stop().catch(() => undefined);
         await broker.close();
         await lab.cleanup();
-        rmSync(tmp, { recursive: true, force: true });
+        removeTempDir(tmp);
       },
     };
   } catch (err) {

@@ -11,8 +11,7 @@
 // rackboot does not own stays through all of it and through stop.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { diffIpvs, IpvsBackend, parseIpvsadm, renderIpvsadm } from '../../../server/director/backends/ipvs.js';
@@ -23,6 +22,7 @@ import { sh } from '../../helpers/netns.js';
 import { silentLogger } from '../../../server/log.js';
 import { guestLoop, VmShell } from './vmshell.js';
 import { ensureKernel, moduleLoadOrder } from '../../lab/kernel.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const ip = (s: string) => parseIpv4(s)!;
 const server = (n: number, weight: number, port = 80) => ({ name: `blade${n}`, node: `blade${n}`, address: ip(`10.0.0.1${n}`), port, weight });
@@ -62,7 +62,7 @@ describe('ipvs backend in a VM whose kernel has IPVS', () => {
   test('the real IpvsBackend applies three states through ipvsadm in the guest; the kernel table read back is what rackboot rendered and diffs as converged', { timeout: 600_000 }, async (t) => {
     if (!requireLab(t, { root: true, commands: ['qemu-system-x86_64', 'ipvsadm', 'cpio', 'gzip', 'apt-get', 'dpkg', 'depmod'] })) return;
     const kernel = ensureKernel();
-    const dir = mkdtempSync(join(tmpdir(), 'rb-ipvs-vm-'));
+    const dir = tempDir(t, 'rb-ipvs-vm-');
     let shell: VmShell | undefined;
     let vm: ReturnType<typeof spawn> | undefined;
     let consoleText = '';
@@ -166,7 +166,6 @@ describe('ipvs backend in a VM whose kernel has IPVS', () => {
     } finally {
       shell?.close();
       if (vm && vm.exitCode === null && vm.signalCode === null) vm.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

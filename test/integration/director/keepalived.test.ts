@@ -7,8 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeepalivedBackend } from '../../../server/director/backends/keepalived.js';
 import { CommandRunner } from '../../../server/director/exec.js';
@@ -19,6 +18,7 @@ import { silentLogger } from '../../../server/log.js';
 import { requireLab } from '../../helpers/env.js';
 import { NetLab } from '../../helpers/netns.js';
 import { sleep, waitFor } from './topology.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const state = (weight: number): DesiredState => ({
   masquerade: 'auto',
@@ -42,7 +42,7 @@ const checks = new Map([['web', resolveCheck({}, { path: '/health' }, 'tcp')]]);
 describe('keepalived backend processes', () => {
   test('external: validated with keepalived -t, written, SIGHUP to the pid in the pid file; unchanged state sends none; stop empties it unless keepRulesOnStop', async (t) => {
     if (!requireLab(t, { root: false, commands: ['keepalived'] })) return;
-    const dir = mkdtempSync(join(tmpdir(), 'rb-ka-ext-'));
+    const dir = tempDir(t, 'rb-ka-ext-');
     const hups = join(dir, 'hups');
     const ready = join(dir, 'ready');
     const standIn = spawn(
@@ -59,7 +59,7 @@ describe('keepalived backend processes', () => {
       writeFileSync(pidFile, `${standIn.pid}\n`);
       const r = await b.apply(state(1));
       assert.equal(r.changed, true);
-      assert.match(readFileSync(join(dir, 'keepalived.conf'), 'utf8'), /real_server 10\.0\.0\.11 80 \{\n    weight 1/);
+      assert.match(readFileSync(join(dir, 'keepalived.conf'), 'utf8'), /real_server 10\.0\.0\.11 80 \{\n {4}weight 1/);
       await waitFor('one SIGHUP', async () => (existsSync(hups) && readFileSync(hups, 'utf8') === 'HUP\n' ? true : undefined), 3000, 50);
       assert.equal((await b.apply(state(1))).changed, false);
       await b.apply(state(3));
@@ -78,14 +78,13 @@ describe('keepalived backend processes', () => {
       assert.match(emptied, /router_id rb/);
     } finally {
       standIn.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 
   test('managed: keepalived -n -C runs as a child in a namespace; without IPVS its exit is reported, with IPVS it takes a reload', async (t) => {
     if (!requireLab(t, { root: true, commands: ['keepalived', 'ipvsadm'] })) return;
     const lab = new NetLab('rbk');
-    const dir = mkdtempSync(join(tmpdir(), 'rb-ka-man-'));
+    const dir = tempDir(t, 'rb-ka-man-');
     try {
       const ns = lab.addNs('k');
       const runner = new CommandRunner(['ip', 'netns', 'exec', ns]);
@@ -107,7 +106,6 @@ describe('keepalived backend processes', () => {
       await b.stop();
     } finally {
       await lab.cleanup();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -7,12 +7,12 @@
 //
 // rackboot runs as a child process inside the director namespace, so every
 // nft/ip/sysctl it runs and every health check it makes stays in the lab.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import YAML from 'yaml';
 import { NetLab } from '../../helpers/netns.js';
+import { makeTempDir, removeTempDir } from '../../helpers/tmp.js';
 
 export const VIP = '192.168.100.100';
 export const NAT_ROUTER = '10.0.0.254';
@@ -29,7 +29,7 @@ export interface RealServer {
 
 export class DirectorLab {
   readonly lab = new NetLab('rbd');
-  readonly tmp = mkdtempSync(join(tmpdir(), 'rackboot-director-'));
+  readonly tmp = makeTempDir('rackboot-director-');
   client!: string;
   director!: string;
   servers: RealServer[] = [];
@@ -188,7 +188,7 @@ export class DirectorLab {
   async cleanup(): Promise<void> {
     await this.stopServer().catch(() => undefined);
     await this.lab.cleanup();
-    rmSync(this.tmp, { recursive: true, force: true });
+    removeTempDir(this.tmp);
   }
 }
 

@@ -4,17 +4,17 @@
 // archive is read back with cpio and bsdtar; a rebuild gives the same
 // hash; a broken recipe fails naming the problem and leaves the current
 // version alone.
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before, } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildImage, BuildError } from '../../../server/images/builder.js';
 import { loadRecipe } from '../../../server/images/recipe.js';
 import { ImageStore } from '../../../server/images/store.js';
 import { requireLab } from '../../helpers/env.js';
 import { makeRecipe, SH } from './fixtures.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 const cluster = { name: 'cgws', domain: 'cluster.local', vars: { site: 'lab' } };
 
@@ -24,16 +24,14 @@ function list(file: string): string[] {
   return r.stdout.trim().split('\n');
 }
 
+const root = suiteTempDir('rb-build-');
 describe('image builder', () => {
-  let root: string;
   let recipes: string;
   let store: ImageStore;
   before(() => {
-    root = mkdtempSync(join(tmpdir(), 'rb-build-'));
     recipes = makeRecipe(root, 'blade');
     store = new ImageStore(join(root, 'store'), 3);
   });
-  after(() => rmSync(root, { recursive: true, force: true }));
 
   test('the archive holds what the recipe says, with modes and symlinks right', async (t) => {
     if (!requireLab(t, { commands: ['busybox', 'cpio', 'bsdtar', 'gzip'] })) return;

@@ -15,9 +15,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BootFile } from '../../../server/boot/content.js';
 import { pickGlob } from '../../../server/images/kernel.js';
@@ -26,6 +25,7 @@ import { imagesFactory } from '../../../server/images/service.js';
 import { SHIPPED_IMAGES } from '../../../server/paths.js';
 import { haveCommand, IN_CI, requireLab } from '../../helpers/env.js';
 import { startTestServer, TEST_NETWORKS, type TestServer } from '../../helpers/server.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 const TOKEN = 'qemu-token';
 
@@ -69,9 +69,9 @@ function kernelAvailable(t: import('node:test').TestContext): boolean {
   return false;
 }
 
+const root = suiteTempDir('rb-qemu-');
 describe('shipped images boot in QEMU', () => {
   let s: TestServer | undefined;
-  let root: string;
   let ganesha: ChildProcess | undefined;
   const qemus: ChildProcess[] = [];
   let nfsPort = 0;
@@ -79,7 +79,6 @@ describe('shipped images boot in QEMU', () => {
   before(async () => {
     // Without root or the tools, the tests below skip (or fail in CI) with the reason.
     if (process.getuid?.() !== 0 || !['qemu-system-x86_64', 'ganesha.nfsd', 'busybox'].every(haveCommand)) return;
-    root = mkdtempSync(join(tmpdir(), 'rb-qemu-'));
     // Real nfs-ganesha on a loopback port of its own (other tests may run one on 2049).
     nfsPort = await freePort();
     // The NFS service's 'releases' layout: the live content behind a `current` symlink.
@@ -125,7 +124,6 @@ EXPORT { Export_Id = 1; Path = "${join(root, 'www')}"; Pseudo = "/www"; Access_T
     await Promise.all(qemus.map((q) => stop(q, 'SIGKILL')));
     await s?.stop();
     await stop(ganesha, 'SIGTERM');
-    if (root) rmSync(root, { recursive: true, force: true, maxRetries: 3 });
   });
 
   const api = <T = unknown>(method: string, path: string, body?: unknown) => s!.api<T>(method, path, body, TOKEN);

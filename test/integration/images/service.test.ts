@@ -6,8 +6,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { nodeReportToken } from '../../../server/api/auth.js';
@@ -20,6 +19,7 @@ import { PACKAGE_ROOT } from '../../../server/paths.js';
 import { requireLab } from '../../helpers/env.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { makeRecipe } from './fixtures.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 type Job = { id: string; state: string; version: string | null; error: string | null; log: string[]; reused?: boolean };
 
@@ -45,9 +45,9 @@ function cpioList(buf: Buffer): string[] {
   return r.stdout.trim().split('\n');
 }
 
+const root = suiteTempDir('rb-imgsvc-');
 describe('images service', () => {
   let s: TestServer;
-  let root: string;
   let recipes: string;
   const TOKEN = 'svc-token';
   const api = <T = unknown>(method: string, path: string, body?: unknown, tok: string | null = TOKEN) => s.api<T>(method, path, body, tok);
@@ -61,7 +61,6 @@ describe('images service', () => {
   };
 
   before(async () => {
-    root = mkdtempSync(join(tmpdir(), 'rb-imgsvc-'));
     recipes = makeRecipe(root, 'blade');
     s = await startTestServer(
       { cluster: { name: 'cgws', domain: 'cluster.local', vars: { site: 'lab' } }, images: { recipeDirs: [recipes], keep: 2, discoveryImage: 'blade' }, api: { listen: '127.0.0.1:0', token: 'svc-token', publicUrl: 'http://10.0.0.1:8080' } },
@@ -81,7 +80,6 @@ describe('images service', () => {
   });
   after(async () => {
     await s?.stop();
-    rmSync(root, { recursive: true, force: true });
   });
 
   test('a build through the API: 202 with a job, events with log and progress, then the image is listed', async (t) => {

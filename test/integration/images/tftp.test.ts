@@ -5,8 +5,7 @@
 // node's report token).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, } from 'node:fs';
 import { join } from 'node:path';
 import { imagesFactory } from '../../../server/images/service.js';
 import { tftpServiceFactory } from '../../../server/tftp/service.js';
@@ -14,15 +13,15 @@ import { requireLab } from '../../helpers/env.js';
 import { startTestServer, TEST_NETWORKS, type TestServer } from '../../helpers/server.js';
 import { runClient, tftpPort } from '../../helpers/tftp.js';
 import { makeRecipe } from './fixtures.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
+const root = suiteTempDir('rb-imgtftp-');
 describe('images over TFTP', () => {
   let s: TestServer | undefined;
-  let root: string;
   let port = 0;
   const TOKEN = 'tftp-token';
 
   before(async () => {
-    root = mkdtempSync(join(tmpdir(), 'rb-imgtftp-'));
     const recipes = makeRecipe(root, 'blade');
     s = await startTestServer(
       {
@@ -38,7 +37,6 @@ describe('images over TFTP', () => {
   });
   after(async () => {
     await s?.stop();
-    rmSync(root, { recursive: true, force: true });
   });
 
   test('curl and atftp fetch boot/<node>/kernel and initrd: same bytes as the boot hub serves; only the node gets its overlay', async (t) => {

@@ -4,23 +4,23 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../../helpers/netns.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { nfsServiceFactory } from '../../../server/nfs/service.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 const CLI = new URL('../../../server/cli/main.js', import.meta.url).pathname;
 
+const tmp = suiteTempDir('rb-nfs-cli-');
 describe('rackboot export / content (backend none)', () => {
   let s: TestServer;
   let env: Record<string, string>;
-  let tmp: string;
   const cli = (args: string[]) => run(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, timeoutMs: 20_000 });
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'rb-nfs-cli-'));
     mkdirSync(join(tmp, 'content', 'tools'), { recursive: true });
     s = await startTestServer(
       { nfs: { backend: 'none', contentRoots: [join(tmp, 'content')], localSyncRoots: [join(tmp, 'sources')], none: { file: join(tmp, 'exports') } } },
@@ -30,7 +30,6 @@ describe('rackboot export / content (backend none)', () => {
   });
   after(async () => {
     await s.stop();
-    rmSync(tmp, { recursive: true, force: true });
   });
 
   test('export list / add / show / rm, and the exports file follows', async () => {
@@ -39,7 +38,7 @@ describe('rackboot export / content (backend none)', () => {
     assert.match(list.stdout, /^www\s+active\s+ro\s+inside\s+\S+\/content\/www\s+10\.0\.0\.1:\S+\/content\/www\s+default$/m);
     const add = await cli(['export', 'add', 'tools', '--path', join(tmp, 'content', 'tools'), '-n', 'inside', '-n', 'inside2', '--layout', 'plain']);
     assert.equal(add.code, 0, add.stderr);
-    assert.match(add.stdout, /exported tools \(.*tools, id 2\)\n  inside: mount 10\.0\.0\.1:.*tools -o vers=4,ro\n  inside2: mount 10\.0\.1\.1:/);
+    assert.match(add.stdout, /exported tools \(.*tools, id 2\)\n {2}inside: mount 10\.0\.0\.1:.*tools -o vers=4,ro\n {2}inside2: mount 10\.0\.1\.1:/);
     const file = readFileSync(join(tmp, 'exports'), 'utf8');
     assert.match(file, /content\/tools 10\.0\.0\.0\/24\(ro,root_squash,sync,no_subtree_check,fsid=2\) 10\.0\.1\.0\/24\(ro,/);
     const render = await cli(['export', 'render']);
@@ -132,35 +131,31 @@ describe('rackboot export / content (backend none)', () => {
   });
 });
 
-test('serve on a host without an NFS server: backend auto -> none, said in one line, and the API is up', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rb-nfs-none-'));
-  try {
-    const cfg = join(dir, 'c.yaml');
-    writeFileSync(
-      cfg,
-      [
-        `dataDir: ${dir}/var`,
-        'api: { listen: "127.0.0.1:0", token: t }',
-        'networks: [ { name: inside, cidr: 10.0.0.0/24, serverAddress: 10.0.0.1 } ]',
-        // Stand-ins for a machine where neither server is installed.
-        'nfs: { backend: auto, contentRoots: [./content], kernel: { exportfs: /nonexistent/exportfs }, ganesha: { binary: /nonexistent/ganesha.nfsd } }',
-      ].join('\n'),
-    );
-    const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg], { cwd: dir, env: { PATH: process.env.PATH, RACKBOOT_LOG_FORMAT: 'json' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no listen line:\n${out}`)), 15_000);
-      child.stdout.on('data', () => /Server listening/.test(out) && (clearTimeout(t), resolve()));
-    });
-    child.kill('SIGTERM');
-    assert.equal(await new Promise((r) => child.once('exit', r)), 0, out);
-    const picks = out.split('\n').filter((l) => l.includes('backend auto'));
-    assert.equal(picks.length, 1, out);
-    assert.match(picks[0]!, /nfs: backend auto -> none: .*'\/nonexistent\/ganesha.nfsd' is not installed/);
-    assert.match(readFileSync(join(dir, 'var', 'nfs', 'exports'), 'utf8'), /content\/www 10\.0\.0\.0\/24\(ro,/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+test('serve on a host without an NFS server: backend auto -> none, said in one line, and the API is up', async (t) => {
+  const dir = tempDir(t, 'rb-nfs-none-');
+  const cfg = join(dir, 'c.yaml');
+  writeFileSync(
+    cfg,
+    [
+      `dataDir: ${dir}/var`,
+      'api: { listen: "127.0.0.1:0", token: t }',
+      'networks: [ { name: inside, cidr: 10.0.0.0/24, serverAddress: 10.0.0.1 } ]',
+      // Stand-ins for a machine where neither server is installed.
+      'nfs: { backend: auto, contentRoots: [./content], kernel: { exportfs: /nonexistent/exportfs }, ganesha: { binary: /nonexistent/ganesha.nfsd } }',
+    ].join('\n'),
+  );
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg], { cwd: dir, env: { PATH: process.env.PATH, RACKBOOT_LOG_FORMAT: 'json' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no listen line:\n${out}`)), 15_000);
+    child.stdout.on('data', () => /Server listening/.test(out) && (clearTimeout(t), resolve()));
+  });
+  child.kill('SIGTERM');
+  assert.equal(await new Promise((r) => child.once('exit', r)), 0, out);
+  const picks = out.split('\n').filter((l) => l.includes('backend auto'));
+  assert.equal(picks.length, 1, out);
+  assert.match(picks[0]!, /nfs: backend auto -> none: .*'\/nonexistent\/ganesha.nfsd' is not installed/);
+  assert.match(readFileSync(join(dir, 'var', 'nfs', 'exports'), 'utf8'), /content\/www 10\.0\.0\.0\/24\(ro,/);
 });

@@ -4,23 +4,23 @@
 // the API still apply (the refused export was dropped from ganesha.conf).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireLab } from '../../helpers/env.js';
 import { NetLab } from '../../helpers/netns.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { nfsCat } from '../../helpers/nfs.js';
 import { nfsServiceFactory } from '../../../server/nfs/service.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 let lab: NetLab | undefined;
 let s: TestServer | undefined;
-let tmp: string | undefined;
 after(async () => {
   await s?.stop();
   await lab?.cleanup();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
+// Registered after the hook above: removed once the server using it is stopped.
+const tmp = suiteTempDir('rackboot-nfs-start-');
 
 test('ganesha refusing a config export at start: reported, the rest served, later changes apply', async (t) => {
   if (!requireLab(t, { root: true, commands: ['ganesha.nfsd', 'nfs-cat'] })) return;
@@ -28,7 +28,6 @@ test('ganesha refusing a config export at start: reported, the rest served, late
   const srv = lab.addNs('srv');
   const cli = lab.addNs('cli');
   lab.veth({ ns: srv, name: 'in0', addr: '10.0.0.1/24' }, { ns: cli, name: 'eth0', addr: '10.0.0.11/24' });
-  tmp = mkdtempSync(join(tmpdir(), 'rackboot-nfs-start-'));
   const content = join(tmp, 'content');
   mkdirSync(join(content, 'plain'), { recursive: true });
   writeFileSync(join(content, 'plain', 'hello'), 'hello\n');

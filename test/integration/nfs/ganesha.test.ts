@@ -9,22 +9,22 @@
 // out (which routes to 10.0.0.1 through srv) is refused by ganesha's ACL.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireLab } from '../../helpers/env.js';
 import { NetLab } from '../../helpers/netns.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { nfsCat, nfsLs, tarOf, untilOk, uploadTar } from '../../helpers/nfs.js';
 import { nfsServiceFactory, type NfsService } from '../../../server/nfs/service.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 type Err = { error: string; message: string; field?: string };
 type Status = { backend: string; ok: boolean; pid?: number; restarts?: number; detail: string };
 
+const tmp = suiteTempDir('rackboot-nfs-');
 describe('ganesha backend, for real, in namespaces', () => {
   let lab: NetLab | undefined;
   let s: TestServer | undefined;
-  let tmp: string;
   let srv: string;
   let cli: string;
   let out: string;
@@ -41,14 +41,12 @@ describe('ganesha backend, for real, in namespaces', () => {
     lab.veth({ ns: srv, name: 'in0', addr: '10.0.0.1/24' }, { ns: cli, name: 'eth0', addr: '10.0.0.11/24' });
     lab.veth({ ns: srv, name: 'in1', addr: '10.0.1.1/24' }, { ns: out, name: 'eth0', addr: '10.0.1.11/24' });
     lab.execSync(out, 'ip', ['route', 'add', 'default', 'via', '10.0.1.1']);
-    tmp = mkdtempSync(join(tmpdir(), 'rackboot-nfs-'));
     mkdirSync(join(tmp, 'content'));
   });
 
   after(async () => {
     await s?.stop();
     await lab?.cleanup();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
   async function server(t: import('node:test').TestContext): Promise<TestServer | undefined> {

@@ -26,6 +26,7 @@ export interface PowerLabOptions {
 
 export class PowerLab {
   readonly net = new NetLab('rbpw');
+  // Not tempDir(t): close(true) keeps it (the BMC and machine logs) to look into after a failure.
   readonly work = mkdtempSync(join(tmpdir(), 'rackboot-power-'));
   readonly srv: string;
   readonly bmcNs: string;

@@ -7,8 +7,6 @@
 // through QMP behind the emulator.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { powerFactory } from '../../../server/power/service.js';
@@ -17,6 +15,7 @@ import { RedfishEmulator } from '../../helpers/redfish-emulator.js';
 import { makeCa, makeSelfSigned, makeSignedCert, type Pem } from '../../helpers/tls.js';
 import { waitUntil } from '../../helpers/wait.js';
 import { haveCommand, requireLab } from '../../helpers/env.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 const USER = 'root';
 const PASSWORD = 'Rf-h21-Secret';
@@ -27,8 +26,8 @@ interface Res {
   body: Record<string, unknown>;
 }
 
+const dir = suiteTempDir('rackboot-redfish-');
 describe('power through Redfish (the test emulator over HTTPS)', { concurrency: 1 }, () => {
-  let dir: string;
   let ts: TestServer;
   let ca: Pem;
   const emus: RedfishEmulator[] = [];
@@ -52,21 +51,19 @@ describe('power through Redfish (the test emulator over HTTPS)', { concurrency: 
   const resets = (m: Machine) => m.events().filter((e) => e.what.startsWith('redfish reset')).map((e) => e.what.slice('redfish reset '.length));
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rackboot-redfish-'));
     ca = makeCa(join(dir, 'pki'));
     ts = await startTestServer({ power: { timeout: '5s' } }, { factories: [powerFactory()] });
   });
   after(async () => {
     for (const e of emus) await e.stop();
     await ts?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   test('session auth, CA-checked TLS: on, status, cycle, reset, soft and off with their reset types; every session closed', async () => {
     const e = await emulator('rf1', makeSignedCert(join(dir, 'pki'), ca, 'rf1'));
     await node('rf1', e, { caFile: ca.certFile });
     const m = e.o.machine;
-    let r = await power('rf1', { action: 'on' });
+    const r = await power('rf1', { action: 'on' });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.bmc, `redfish 127.0.0.1:${e.port}`);
     assert.ok(m.on, 'On started the machine');

@@ -4,8 +4,7 @@
 // before the cycle, a failed build cycles nothing.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { run } from '../../helpers/netns.js';
@@ -16,6 +15,7 @@ import { Machine } from '../../helpers/machine.js';
 import { RedfishEmulator } from '../../helpers/redfish-emulator.js';
 import { makeSelfSigned } from '../../helpers/tls.js';
 import { makeRecipe } from '../images/fixtures.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 const CLI = new URL('../../../server/cli/main.js', import.meta.url).pathname;
 const PASSWORD = 'Reprov-h21';
@@ -26,8 +26,8 @@ interface EventView {
   detail: Record<string, unknown>;
 }
 
+const root = suiteTempDir('rackboot-reprov-');
 describe('reprovision and the power CLI', { concurrency: 1 }, () => {
-  let root: string;
   let ts: TestServer;
   let emu: RedfishEmulator;
   const m = () => emu.o.machine;
@@ -36,7 +36,6 @@ describe('reprovision and the power CLI', { concurrency: 1 }, () => {
   const starts = () => m().events().filter((e) => e.what.startsWith('start'));
 
   before(async () => {
-    root = mkdtempSync(join(tmpdir(), 'rackboot-reprov-'));
     const recipes = makeRecipe(root, 'blade');
     mkdirSync(join(recipes, 'broken'));
     writeFileSync(join(recipes, 'broken', 'recipe.yaml'), `kernel: { file: ${join(root, 'no-such-vmlinuz')} }\n`);
@@ -51,7 +50,6 @@ describe('reprovision and the power CLI', { concurrency: 1 }, () => {
   after(async () => {
     await emu?.stop();
     await ts?.stop();
-    rmSync(root, { recursive: true, force: true });
   });
 
   test('reprovision of an off node: PXE for the next boot, then the cycle starts it', async () => {

@@ -4,8 +4,7 @@
 // and not in the database files (sealed with the data directory's key).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { startTestServer, TEST_NETWORKS, type TestServer } from '../../helpers/server.js';
@@ -14,6 +13,7 @@ import { powerFactory } from '../../../server/power/service.js';
 import { Machine } from '../../helpers/machine.js';
 import { RedfishEmulator } from '../../helpers/redfish-emulator.js';
 import { makeSelfSigned } from '../../helpers/tls.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 const SEED = 'Seed-Leak-Pw-1';
 const API = 'Api-Leak-Pw-22';
@@ -26,8 +26,8 @@ function noSecret(text: string, where: string): void {
   for (const s of SECRETS) assert.ok(!text.includes(s), `${where} holds the password ${s}: ...${text.slice(Math.max(0, text.indexOf(s) - 200), text.indexOf(s) + 50)}...`);
 }
 
+const dir = suiteTempDir('rackboot-secrets-');
 describe('BMC passwords never leave rackboot', () => {
-  let dir: string;
   let ts: TestServer;
   const logs: string[] = [];
   const answers: string[] = [];
@@ -40,7 +40,6 @@ describe('BMC passwords never leave rackboot', () => {
   }
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rackboot-secrets-'));
     const pem = makeSelfSigned(join(dir, 'pki'));
     for (const [i, pw] of [SEED, API, FILEPW].entries()) {
       const e = new RedfishEmulator({ key: pem.key, cert: pem.cert, username: 'root', password: pw, machine: new Machine(join(dir, `m${i}`), { argv: ['sleep', '3600'] }) });
@@ -60,7 +59,6 @@ describe('BMC passwords never leave rackboot', () => {
   after(async () => {
     for (const e of emus) await e.stop();
     await ts?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   test('used for power, then absent from logs, timelines, answers, metrics and the database', async () => {

@@ -3,8 +3,6 @@
 // blade without an image, and stand-ins for the image catalog and the NFS
 // export catalog (the images and NFS services fill those hub slots in a real
 // server; here they are fixed so golden renders do not depend on builds).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExportCatalog, ImageCatalog, ImageDescription } from '../../../server/boot/hub.js';
 import { BootHub } from '../../../server/boot/hub.js';
@@ -15,6 +13,7 @@ import { TemplateEngine } from '../../../server/render/engine.js';
 import { BootRenderer } from '../../../server/render/renderer.js';
 import { Registry } from '../../../server/store/registry.js';
 import { SqliteStore } from '../../../server/store/sqlite.js';
+import { makeTempDir, removeTempDir } from '../../helpers/tmp.js';
 
 export const TOKEN = 'golden-api-token';
 
@@ -78,7 +77,7 @@ export interface RenderFixture {
 }
 
 export async function renderFixture(extra: Record<string, unknown> = {}): Promise<RenderFixture> {
-  const dir = mkdtempSync(join(tmpdir(), 'rackboot-render-'));
+  const dir = makeTempDir('rackboot-render-');
   const cfg = resolveConfig({ dataDir: dir, ...CLUSTER, ...extra }, null, {});
   const store = new SqliteStore(join(dir, 'rackboot.db'));
   const registry = new Registry(store, cfg);
@@ -102,7 +101,7 @@ export async function renderFixture(extra: Record<string, unknown> = {}): Promis
     async close() {
       await events.close();
       await store.close();
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     },
   };
 }

@@ -4,8 +4,7 @@
 // diff). Every render must also pass the loader's syntax check.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../../../server/paths.js';
 import { lintConfig, parseBpbatch } from '../../../server/render/lint.js';
@@ -15,6 +14,7 @@ import { VERSION } from '../../../server/version.js';
 import { requireLab } from '../../helpers/env.js';
 import { run } from '../../helpers/netns.js';
 import { renderFixture, type RenderFixture } from './fixture.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const GOLDEN = join(PACKAGE_ROOT, 'test', 'golden', 'render');
 const EXT: Record<Loader, string> = { pxelinux: 'cfg', ipxe: 'ipxe', grub: 'cfg', bpbatch: 'bpb' };
@@ -78,8 +78,7 @@ describe('golden renders', () => {
 
   test('GRUB renders pass GRUB\'s own parser (grub-script-check)', async (t) => {
     if (!requireLab(t, { commands: ['grub-script-check'] })) return;
-    const tmp = mkdtempSync(join(tmpdir(), 'rackboot-grub-'));
-    t.after(() => rmSync(tmp, { recursive: true, force: true }));
+    const tmp = tempDir(t, 'rackboot-grub-');
     const outs = [
       await f.renderer.renderByName('blade1', 'grub'),
       await f.renderer.renderByName('blade2', 'grub'),

@@ -8,8 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bufferFile, type BootFile } from '../../../server/boot/content.js';
 import type { ServiceFactory } from '../../../server/main/service.js';
@@ -21,6 +20,7 @@ import { requireLab } from '../../helpers/env.js';
 import { run } from '../../helpers/netns.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { CLUSTER, EXPORTS, imageCatalog } from './fixture.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 const KERNEL_SIZE = 3 * 1024 * 1024 + 17;
 const kernels = new Map<string, Buffer>();
@@ -53,7 +53,7 @@ interface CurlResult {
   body: Buffer;
 }
 
-let tmp: string;
+const tmp = suiteTempDir('rackboot-httpboot-');
 let n = 0;
 async function curl(url: string, ...args: string[]): Promise<CurlResult> {
   const out = join(tmp, `body-${n++}`);
@@ -84,7 +84,6 @@ describe('HTTP boot and the render routes', () => {
   const auth = () => ['-H', `authorization: Bearer ${s.token}`];
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'rackboot-httpboot-'));
     ops = join(tmp, 'templates');
     mkdirSync(join(tmp, 'tftpboot'));
     // The files templates check wants for the loader these nodes use (placeholders: these tests are about templates).
@@ -110,7 +109,6 @@ describe('HTTP boot and the render routes', () => {
   });
   after(async () => {
     await s?.stop();
-    rmSync(tmp, { recursive: true, force: true });
   });
 
   test('iPXE script over HTTP equals the API preview; unregistered MAC is a 404 until a discovery image exists', async (t) => {

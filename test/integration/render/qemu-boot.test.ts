@@ -17,11 +17,10 @@
 // tftp.loaderDirs), iPXE asks DHCP again, gets its script URL and loads the
 // kernel and RAM disk over HTTP. PXELINUX on UEFI: syslinux.efi (Debian's
 // syslinux-efi), ldlinux.e64 and the per-MAC config over TFTP.
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { PACKAGE_ROOT } from '../../../server/paths.js';
@@ -29,6 +28,7 @@ import { requireLab } from '../../helpers/env.js';
 import { NetLab, sh } from '../../helpers/netns.js';
 import { ensureKernel } from '../../lab/kernel.js';
 import { tftpSent } from '../../lab/timeline.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 const ROM = '/usr/lib/ipxe/qemu/efi-virtio.rom'; // what virtio-net-pci loads by default
 const MAC = '52:54:00:12:34:01';
@@ -53,9 +53,9 @@ async function until<T>(what: string, ms: number, fn: () => Promise<T | undefine
   }
 }
 
+const tmp = suiteTempDir('rackboot-ipxe-qemu-');
 describe('real network boots in QEMU from rendered configs', () => {
   let lab: NetLab | undefined;
-  let tmp: string;
   let srv: string;
   let server: ChildProcess | undefined;
   let serverLog = '';
@@ -68,13 +68,8 @@ describe('real network boots in QEMU from rendered configs', () => {
         preview: (node: string, loader: string) => Promise<string>;
       }
     | undefined;
-
-  before(() => {
-    tmp = mkdtempSync(join(tmpdir(), 'rackboot-ipxe-qemu-'));
-  });
   after(async () => {
     await lab?.cleanup();
-    rmSync(tmp, { recursive: true, force: true });
   });
 
   test('iPXE (script, kernel, RAM disk over HTTP) and PXELINUX (per-MAC config over TFTP) boot Linux with the rendered command line; an unknown machine gets pxelinux.0 and the default config', { timeout: 600_000 }, async (t) => {

@@ -14,7 +14,7 @@ import { waitUntil } from '../../helpers/wait.js';
 /** Lines of an SSE stream as they come; close() ends it. */
 function sse(url: string, token: string): { events: Array<Record<string, unknown>>; close(): void; ready: Promise<void> } {
   const events: Array<Record<string, unknown>> = [];
-  let close = () => undefined as void;
+  let close: () => void = () => {};
   const ready = new Promise<void>((resolve, reject) => {
     const req = request(url, { headers: { authorization: `Bearer ${token}` } }, (res) => {
       let buf = '';
@@ -33,7 +33,9 @@ function sse(url: string, token: string): { events: Array<Record<string, unknown
     });
     req.on('error', reject);
     req.end();
-    close = () => req.destroy();
+    close = () => {
+      req.destroy();
+    };
   });
   return { events, close: () => close(), ready };
 }

@@ -4,7 +4,7 @@
 // provider and a generated-content provider on the boot hub.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { tftpServiceFactory } from '../../../server/tftp/service.js';
 import { decode, encodeAck, encodeData, encodeError, encodeRequest } from '../../../server/tftp/codec.js';
 import { toNetascii } from '../../../server/tftp/netascii.js';
 import { loadPump } from '../../../server/tftp/native.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 const CLIENTS = ['tftp', 'atftp', 'curl'];
 const MiB = 1 << 20;
@@ -73,15 +74,14 @@ test('the native TFTP data path is built (CI builds it; elsewhere its absence is
 for (const dataPath of DATA_PATHS) clientSuite(dataPath);
 
 function clientSuite(dataPath: 'native' | 'node'): void {
+const dir = suiteTempDir('rackboot-tftp-');
 describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
   let s: TestServer;
   let port: number;
-  let dir: string;
   let root: string;
   const files: Record<string, Buffer> = {};
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rackboot-tftp-'));
     root = join(dir, 'tftpboot');
     mkdirSync(join(root, 'boot'), { recursive: true });
     files['static.bin'] = randomBytes(3 * MiB + 123);
@@ -102,7 +102,6 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
   });
   after(async () => {
     await s?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const out = (name: string) => join(dir, `out-${name}`);

@@ -4,14 +4,14 @@
 // must leave from the address the client asked.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
+import { writeFileSync, mkdirSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { IN_CI, haveCommand } from '../../helpers/env.js';
 import { NetLab } from '../../helpers/netns.js';
 import { patternSha256, runClient, sha256, sha256File, type ClientRun } from '../../helpers/tftp.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
 const FIXTURE = new URL('./fixture.js', import.meta.url).pathname;
 const NEEDS = ['ip', 'nft', 'tftp', 'atftp', 'curl'];
@@ -24,16 +24,15 @@ function labMissing(): string | undefined {
   return why;
 }
 
+const dir = suiteTempDir('rackboot-tftp-ns-');
 describe('tftp in network namespaces', { skip: labMissing() }, () => {
   const lab = new NetLab('rbt');
   let srv: string;
   let cli: string;
-  let dir: string;
   let child: ChildProcess | undefined;
   const file = randomBytes(1 << 20);
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rackboot-tftp-ns-'));
     mkdirSync(join(dir, 'root'));
     writeFileSync(join(dir, 'root', 'static.bin'), file);
     srv = lab.addNs('srv');
@@ -71,7 +70,6 @@ describe('tftp in network namespaces', { skip: labMissing() }, () => {
 
   after(async () => {
     await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   test('replies come from the address the request was sent to (multi-homed server)', async () => {

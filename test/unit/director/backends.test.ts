@@ -3,8 +3,7 @@
 // nft variant accepted by the real nft inside a namespace.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { conntrackFlushArgs, renderNftables } from '../../../server/director/backends/nftables.js';
 import { diffIpvs, parseIpvsadm, renderIpvsadm } from '../../../server/director/backends/ipvs.js';
@@ -17,6 +16,7 @@ import { resolveCheck } from '../../../server/director/model.js';
 import { parseCidr, parseIpv4 } from '../../../server/net/ipv4.js';
 import { requireLab } from '../../helpers/env.js';
 import { NetLab, sh } from '../../helpers/netns.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const ip = (s: string) => parseIpv4(s)!;
 const server = (n: number, weight: number, port = 80) => ({ name: `blade${n}`, node: `blade${n}`, address: ip(`10.0.0.1${n}`), port, weight });
@@ -96,7 +96,7 @@ describe('nftables ruleset', () => {
   test('every variant is accepted by nft (applied in a namespace, twice: replace works)', async (t) => {
     if (!requireLab(t, { root: true, commands: ['nft'] })) return;
     const lab = new NetLab('rbn');
-    const dir = mkdtempSync(join(tmpdir(), 'rb-nft-'));
+    const dir = tempDir(t, 'rb-nft-');
     try {
       const ns = lab.addNs('n');
       const variants = [
@@ -114,7 +114,6 @@ describe('nftables ruleset', () => {
       assert.match(lab.execSync(ns, 'nft', ['list', 'table', 'ip', 'rackboot']).stdout, /chain services/);
     } finally {
       await lab.cleanup();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
@@ -180,44 +179,36 @@ describe('keepalived', () => {
   const text = renderKeepalived(desired, checks, 'rackboot_cgws');
 
   test('virtual_server / real_server, lb_kind NAT, HTTP_GET with path and status, TCP_CHECK', () => {
-    assert.match(text, /virtual_server 192\.168\.1\.100 80 \{\n  delay_loop 2\n  lb_algo wlc\n  lb_kind NAT\n  protocol TCP\n  persistence_timeout 600\n/);
-    assert.match(text, /real_server 10\.0\.0\.12 80 \{\n    weight 4\n    HTTP_GET \{\n      url \{\n        path \/health\n        status_code 200\n      \}\n      connect_timeout 0\.5\n      retry 2\n      delay_before_retry 2\n    \}/);
+    assert.match(text, /virtual_server 192\.168\.1\.100 80 \{\n {2}delay_loop 2\n {2}lb_algo wlc\n {2}lb_kind NAT\n {2}protocol TCP\n {2}persistence_timeout 600\n/);
+    assert.match(text, /real_server 10\.0\.0\.12 80 \{\n {4}weight 4\n {4}HTTP_GET \{\n {6}url \{\n {8}path \/health\n {8}status_code 200\n {6}\}\n {6}connect_timeout 0\.5\n {6}retry 2\n {6}delay_before_retry 2\n {4}\}/);
     assert.match(text, /regex "Welcome \\\\\(v1\\\\\.0\\\\\)"/);
     assert.match(text, /virtualhost www\.example\.com/);
     assert.match(text, /connect_port 8081/);
-    assert.match(text, /TCP_CHECK \{\n      connect_timeout 1\n      retry 2\n      delay_before_retry 5\n/);
+    assert.match(text, /TCP_CHECK \{\n {6}connect_timeout 1\n {6}retry 2\n {6}delay_before_retry 5\n/);
   });
 
-  test('external mode: a stale pid file is named ("pid N from FILE is not running"), not a raw kill ESRCH', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rb-ka-stale-'));
-    try {
-      // A pid that just exited and was reaped: nothing runs under it now.
-      const gone = spawnSync('true').pid;
-      const pidFile = join(dir, 'keepalived.pid');
-      writeFileSync(pidFile, `${gone}\n`);
-      // `true -t -f FILE` stands in for keepalived's config test (this test is about the signal).
-      const b = new KeepalivedBackend(new CommandRunner(), { mode: 'external', command: 'true', configFile: join(dir, 'keepalived.conf'), pidFile, routerId: 'rb' }, checks, silentLogger());
-      await assert.rejects(b.apply(desired), (e: Error) => {
-        assert.equal(e.message, `keepalived pid ${gone} from ${pidFile} is not running; start keepalived, or set director.keepalived.mode: managed`);
-        return true;
-      });
-      await assert.rejects(b.stop(false), /is not running/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  test('external mode: a stale pid file is named ("pid N from FILE is not running"), not a raw kill ESRCH', async (t) => {
+    const dir = tempDir(t, 'rb-ka-stale-');
+    // A pid that just exited and was reaped: nothing runs under it now.
+    const gone = spawnSync('true').pid;
+    const pidFile = join(dir, 'keepalived.pid');
+    writeFileSync(pidFile, `${gone}\n`);
+    // `true -t -f FILE` stands in for keepalived's config test (this test is about the signal).
+    const b = new KeepalivedBackend(new CommandRunner(), { mode: 'external', command: 'true', configFile: join(dir, 'keepalived.conf'), pidFile, routerId: 'rb' }, checks, silentLogger());
+    await assert.rejects(b.apply(desired), (e: Error) => {
+      assert.equal(e.message, `keepalived pid ${gone} from ${pidFile} is not running; start keepalived, or set director.keepalived.mode: managed`);
+      return true;
+    });
+    await assert.rejects(b.stop(false), /is not running/);
   });
 
   test('accepted by keepalived -t; a broken one is refused', (t) => {
     if (!requireLab(t, { root: false, commands: ['keepalived'] })) return;
-    const dir = mkdtempSync(join(tmpdir(), 'rb-ka-'));
-    try {
-      writeFileSync(join(dir, 'ok.conf'), text);
-      const ok = sh('keepalived', ['-t', '-f', join(dir, 'ok.conf')], { check: false });
-      assert.equal(ok.code, 0, ok.stderr);
-      writeFileSync(join(dir, 'bad.conf'), text.replace('lb_kind NAT', 'lb_kind NAT\n  bogus_keyword 1'));
-      assert.notEqual(sh('keepalived', ['-t', '-f', join(dir, 'bad.conf')], { check: false }).code, 0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = tempDir(t, 'rb-ka-');
+    writeFileSync(join(dir, 'ok.conf'), text);
+    const ok = sh('keepalived', ['-t', '-f', join(dir, 'ok.conf')], { check: false });
+    assert.equal(ok.code, 0, ok.stderr);
+    writeFileSync(join(dir, 'bad.conf'), text.replace('lb_kind NAT', 'lb_kind NAT\n  bogus_keyword 1'));
+    assert.notEqual(sh('keepalived', ['-t', '-f', join(dir, 'bad.conf')], { check: false }).code, 0);
   });
 });

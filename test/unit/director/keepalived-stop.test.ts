@@ -4,8 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { KeepalivedBackend } from '../../../server/director/backends/keepalived.js';
@@ -13,6 +12,7 @@ import { CommandRunner } from '../../../server/director/exec.js';
 import { noteProcessStopping } from '../../../server/main/shutdown.js';
 import { parseCidr } from '../../../server/net/ipv4.js';
 import { waitUntil } from '../../helpers/wait.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 async function killed(dir: string, signal: NodeJS.Signals): Promise<{ b: KeepalivedBackend; lines: Array<{ level: number; msg: string }> }> {
   const lines: Array<{ level: number; msg: string }> = [];
@@ -29,25 +29,21 @@ async function killed(dir: string, signal: NodeJS.Signals): Promise<{ b: Keepali
   return { b, lines };
 }
 
-test('managed keepalived killed by a group signal: an error and a restart while rackboot runs, neither while it stops', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rb-ka-stop-'));
-  try {
-    // `-t` (the config check before each install) answers at once; a check
-    // that slept would race the command runner's 30 s timeout.
-    writeFileSync(join(dir, 'keepalived'), '#!/bin/sh\n[ "$1" = -t ] && exit 0\nexec sleep 30\n');
-    chmodSync(join(dir, 'keepalived'), 0o755);
-    const running = await killed(dir, 'SIGINT');
-    assert.match(running.b.childError ?? '', /keepalived exited \(SIGINT\); restarting in 5 s/);
-    assert.ok(running.lines.some((l) => l.level === 50));
-    await running.b.stop();
+test('managed keepalived killed by a group signal: an error and a restart while rackboot runs, neither while it stops', async (t) => {
+  const dir = tempDir(t, 'rb-ka-stop-');
+  // `-t` (the config check before each install) answers at once; a check
+  // that slept would race the command runner's 30 s timeout.
+  writeFileSync(join(dir, 'keepalived'), '#!/bin/sh\n[ "$1" = -t ] && exit 0\nexec sleep 30\n');
+  chmodSync(join(dir, 'keepalived'), 0o755);
+  const running = await killed(dir, 'SIGINT');
+  assert.match(running.b.childError ?? '', /keepalived exited \(SIGINT\); restarting in 5 s/);
+  assert.ok(running.lines.some((l) => l.level === 50));
+  await running.b.stop();
 
-    noteProcessStopping();
-    const stopping = await killed(dir, 'SIGINT');
-    assert.equal(stopping.b.childError, undefined);
-    assert.deepEqual(stopping.lines.filter((l) => l.level >= 50), [], 'no error logged');
-    assert.match(stopping.lines.map((l) => l.msg).join('\n'), /keepalived exited \(SIGINT\) while rackboot is stopping; not restarted/);
-    await stopping.b.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  noteProcessStopping();
+  const stopping = await killed(dir, 'SIGINT');
+  assert.equal(stopping.b.childError, undefined);
+  assert.deepEqual(stopping.lines.filter((l) => l.level >= 50), [], 'no error logged');
+  assert.match(stopping.lines.map((l) => l.msg).join('\n'), /keepalived exited \(SIGINT\) while rackboot is stopping; not restarted/);
+  await stopping.b.stop();
 });

@@ -3,8 +3,7 @@
 // setting that could not be carried over is listed with its line.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
@@ -13,6 +12,7 @@ import { importLvsCf, importToYaml } from '../../../server/director/lvscf/conver
 import { parseLvsCf } from '../../../server/director/lvscf/parse.js';
 import { resolveConfig, parseConfigText } from '../../../server/config/load.js';
 import { loadDirector } from '../../../server/director/model.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const fixture = (name: string) => readFileSync(join(root, 'test/unit/director/fixtures', name), 'utf8');
@@ -94,7 +94,7 @@ describe('lvs.cf -> rackboot config', () => {
     assert.deepEqual(r.errors, []);
     assert.ok(r.notes.includes('line 6: port is given twice (also line 5): the later value "8080" wins'), r.notes.join('\n'));
     const yaml = importToYaml(r, 'twice.cf');
-    assert.match(yaml, /^#   - line 6: port is given twice/m);
+    assert.match(yaml, /^# {3}- line 6: port is given twice/m);
     assert.equal(resolveConfig(parseConfigText(yaml, null), null, {}).config.director.services[0]!.port, 8080);
   });
 
@@ -115,25 +115,21 @@ describe('lvs.cf -> rackboot config', () => {
     assert.deepEqual([check.interval, check.retries], ['10s', 100]);
   });
 
-  test('rackboot import lvs.cf: YAML on stdout or a file, notes on stderr, errors exit 1 and write nothing', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rb-import-'));
-    try {
-      const out = join(dir, 'site.yaml');
-      const ok = spawnSync(process.execPath, [CLI, 'import', 'lvs.cf', join(root, 'test/unit/director/fixtures/paper-nat.cf'), '-o', out], { encoding: 'utf8' });
-      assert.equal(ok.status, 0, ok.stderr);
-      assert.match(ok.stderr, /not carried over \(\d+\)/);
-      assert.equal((YAML.parse(readFileSync(out, 'utf8')) as { director: { services: unknown[] } }).director.services.length, 1);
-      const check = spawnSync(process.execPath, [CLI, 'config', 'check', '--config', out], { encoding: 'utf8' });
-      assert.equal(check.status, 0, check.stderr);
-      const bad = spawnSync(process.execPath, [CLI, 'import', 'lvs.cf', join(root, 'test/unit/director/fixtures/broken.cf')], { encoding: 'utf8' });
-      assert.equal(bad.status, 1);
-      assert.match(bad.stderr, /6 problem\(s\), nothing written/);
-      assert.equal(bad.stdout, '');
-      const missing = spawnSync(process.execPath, [CLI, 'import', 'lvs.cf', join(dir, 'nope.cf')], { encoding: 'utf8' });
-      assert.equal(missing.status, 1);
-      assert.match(missing.stderr, /cannot read/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  test('rackboot import lvs.cf: YAML on stdout or a file, notes on stderr, errors exit 1 and write nothing', (t) => {
+    const dir = tempDir(t, 'rb-import-');
+    const out = join(dir, 'site.yaml');
+    const ok = spawnSync(process.execPath, [CLI, 'import', 'lvs.cf', join(root, 'test/unit/director/fixtures/paper-nat.cf'), '-o', out], { encoding: 'utf8' });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stderr, /not carried over \(\d+\)/);
+    assert.equal((YAML.parse(readFileSync(out, 'utf8')) as { director: { services: unknown[] } }).director.services.length, 1);
+    const check = spawnSync(process.execPath, [CLI, 'config', 'check', '--config', out], { encoding: 'utf8' });
+    assert.equal(check.status, 0, check.stderr);
+    const bad = spawnSync(process.execPath, [CLI, 'import', 'lvs.cf', join(root, 'test/unit/director/fixtures/broken.cf')], { encoding: 'utf8' });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /6 problem\(s\), nothing written/);
+    assert.equal(bad.stdout, '');
+    const missing = spawnSync(process.execPath, [CLI, 'import', 'lvs.cf', join(dir, 'nope.cf')], { encoding: 'utf8' });
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /cannot read/);
   });
 });

@@ -3,14 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openedFile } from '../../../server/boot/descriptor.js';
 import { bufferPart, filePart, partsFile, zeroPart } from '../../../server/images/bootfile.js';
+import { tempDir } from '../../helpers/tmp.js';
 
-test('reads of any range, in any order, equal the concatenated parts', async () => {
-  const d = mkdtempSync(join(tmpdir(), 'rb-bootfile-'));
+test('reads of any range, in any order, equal the concatenated parts', async (t) => {
+  const d = tempDir(t, 'rb-bootfile-');
   const base = randomBytes(700_001);
   writeFileSync(join(d, 'f'), base);
   const fh = openedFile(openSync(join(d, 'f'), 'r'));
@@ -32,6 +32,5 @@ test('reads of any range, in any order, equal the concatenated parts', async () 
     assert.ok(Buffer.concat(streamed).equals(all.subarray(5, f.size - 5)));
   } finally {
     await fh.close();
-    rmSync(d, { recursive: true, force: true });
   }
 });

@@ -1,21 +1,19 @@
 // Module resolution from .modinfo (a .deb has no modules.dep) and from
 // modules.dep: dependencies first, aliases, built-ins, optional modules,
 // and a clear error for an unknown name.
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before, } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModuleIndex, modulesDepText, resolveModules, UnknownModuleError } from '../../../server/images/modules.js';
 import { BLADE_MODULES, fakeModulesDir } from './fake-elf.js';
+import { suiteTempDir, tempDir } from '../../helpers/tmp.js';
 
 describe('kernel modules', () => {
-  let dir: string;
+  const dir = suiteTempDir('rb-mods-');
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'rb-mods-'));
     fakeModulesDir(join(dir, 'deb'), BLADE_MODULES, ['drivers/net/e1000/e1000']);
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
 
   test('index from .modinfo; dependencies load first; names resolved once', async () => {
     const idx = await loadModuleIndex(join(dir, 'deb'));
@@ -70,30 +68,26 @@ describe('kernel modules', () => {
 });
 
 describe('module index persistence', () => {
-  test('an index read from .modinfo is written back as modules.dep and modules.alias, and reads the same', async () => {
-    const d = mkdtempSync(join(tmpdir(), 'rb-mods-'));
+  test('an index read from .modinfo is written back as modules.dep and modules.alias, and reads the same', async (t) => {
+    const d = tempDir(t, 'rb-mods-');
+    fakeModulesDir(d, BLADE_MODULES);
+    const a = await loadModuleIndex(d, { persist: true });
+    assert.equal(a.source, 'modinfo');
+    assert.ok(existsSync(join(d, 'modules.dep')) && existsSync(join(d, 'modules.alias')));
+    assert.match(readFileSync(join(d, 'modules.alias'), 'utf8'), /^alias fs-nfs4 nfsv4$/m);
+    // A new process would read the files: bypass the in-process cache with a copy.
+    const copy = join(d, '..', `${d.split('/').pop()}-copy`);
+    cpSync(d, copy, { recursive: true });
     try {
-      fakeModulesDir(d, BLADE_MODULES);
-      const a = await loadModuleIndex(d, { persist: true });
-      assert.equal(a.source, 'modinfo');
-      assert.ok(existsSync(join(d, 'modules.dep')) && existsSync(join(d, 'modules.alias')));
-      assert.match(readFileSync(join(d, 'modules.alias'), 'utf8'), /^alias fs-nfs4 nfsv4$/m);
-      // A new process would read the files: bypass the in-process cache with a copy.
-      const copy = join(d, '..', `${d.split('/').pop()}-copy`);
-      cpSync(d, copy, { recursive: true });
-      try {
-        const b = await loadModuleIndex(copy);
-        assert.equal(b.source, 'modules.dep');
-        const want = [{ name: 'nfsv4' }, { name: 'fs-nfs4' }, { name: 'virtio_net' }];
-        const ra = resolveModules(a, want);
-        assert.deepEqual(resolveModules(b, want), ra);
-        // The image's modules.dep is the same text whichever index built it (same image hash cold or warm).
-        assert.equal(modulesDepText(b, ra.files), modulesDepText(a, ra.files));
-      } finally {
-        rmSync(copy, { recursive: true, force: true });
-      }
+      const b = await loadModuleIndex(copy);
+      assert.equal(b.source, 'modules.dep');
+      const want = [{ name: 'nfsv4' }, { name: 'fs-nfs4' }, { name: 'virtio_net' }];
+      const ra = resolveModules(a, want);
+      assert.deepEqual(resolveModules(b, want), ra);
+      // The image's modules.dep is the same text whichever index built it (same image hash cold or warm).
+      assert.equal(modulesDepText(b, ra.files), modulesDepText(a, ra.files));
     } finally {
-      rmSync(d, { recursive: true, force: true });
+      rmSync(copy, { recursive: true, force: true });
     }
   });
 });

@@ -3,10 +3,9 @@
 // These golden tests are the kernel tests that always run: this machine and
 // CI run kernels without nfsd, where exportfs cannot export anything, so the
 // test against a real exportfs below skips there (it prints why).
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KernelBackend } from '../../../server/nfs/backends/kernel.js';
 import { BackendError } from '../../../server/nfs/backends/backend.js';
@@ -16,6 +15,7 @@ import type { ResolvedExport } from '../../../server/nfs/model.js';
 import { runCommand, type CommandResult } from '../../../server/nfs/run.js';
 import { silentLogger } from '../../../server/log.js';
 import { golden, sampleExports } from './fixtures.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 /** A stand-in exportfs: -ra "exports" the file's lines, -v lists them the way exportfs -v does. */
 function fakeExportfs(file: string, o: { raFails?: boolean; dropClient?: string } = {}) {
@@ -43,54 +43,42 @@ function fakeExportfs(file: string, o: { raFails?: boolean; dropClient?: string 
   return { run, calls };
 }
 
-function setup() {
-  const dir = mkdtempSync(join(tmpdir(), 'rb-kernel-'));
+function setup(t: TestContext) {
+  const dir = tempDir(t, 'rb-kernel-');
   const file = join(dir, 'exports.d', 'rackboot.exports');
-  return { dir, file, done: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, file };
 }
 
-test('kernel: writes the file atomically, runs exportfs -ra, confirms with exportfs -v', async () => {
-  const { dir, file, done } = setup();
-  try {
-    const fake = fakeExportfs(file);
-    const k = new KernelBackend({ exportsFile: file, exportfs: 'exportfs', run: fake.run, log: silentLogger() });
-    await k.start(sampleExports());
-    golden('kernel-apply.exports', readFileSync(file, 'utf8'));
-    golden('kernel-apply.calls', fake.calls.join('\n') + '\n');
-    assert.deepEqual(readdirSync(join(dir, 'exports.d')), ['rackboot.exports'], 'no temporary file left');
-    assert.ok(k.status().ok);
-  } finally {
-    done();
-  }
+test('kernel: writes the file atomically, runs exportfs -ra, confirms with exportfs -v', async (t) => {
+  const { dir, file } = setup(t);
+  const fake = fakeExportfs(file);
+  const k = new KernelBackend({ exportsFile: file, exportfs: 'exportfs', run: fake.run, log: silentLogger() });
+  await k.start(sampleExports());
+  golden('kernel-apply.exports', readFileSync(file, 'utf8'));
+  golden('kernel-apply.calls', fake.calls.join('\n') + '\n');
+  assert.deepEqual(readdirSync(join(dir, 'exports.d')), ['rackboot.exports'], 'no temporary file left');
+  assert.ok(k.status().ok);
 });
 
-test('kernel: exportfs -ra failing puts the previous file back and says why', async () => {
-  const { file, done } = setup();
-  try {
-    const good = fakeExportfs(file);
-    await new KernelBackend({ exportsFile: file, exportfs: 'exportfs', run: good.run, log: silentLogger() }).apply(sampleExports().slice(0, 1));
-    const before = readFileSync(file, 'utf8');
-    const bad = fakeExportfs(file, { raFails: true });
-    const k = new KernelBackend({ exportsFile: file, exportfs: 'exportfs', run: bad.run, log: silentLogger() });
-    await assert.rejects(k.apply(sampleExports()), (e: Error) => e instanceof BackendError && /exportfs -ra failed \(exit 1\): .*unknown keyword/.test(e.message));
-    assert.equal(readFileSync(file, 'utf8'), before, 'previous exports file restored');
-    assert.deepEqual(bad.calls, ['exportfs -ra', 'exportfs -ra']);
-    assert.equal(k.status().ok, false);
-  } finally {
-    done();
-  }
+test('kernel: exportfs -ra failing puts the previous file back and says why', async (t) => {
+  const { file } = setup(t);
+  const good = fakeExportfs(file);
+  await new KernelBackend({ exportsFile: file, exportfs: 'exportfs', run: good.run, log: silentLogger() }).apply(sampleExports().slice(0, 1));
+  const before = readFileSync(file, 'utf8');
+  const bad = fakeExportfs(file, { raFails: true });
+  const k = new KernelBackend({ exportsFile: file, exportfs: 'exportfs', run: bad.run, log: silentLogger() });
+  await assert.rejects(k.apply(sampleExports()), (e: Error) => e instanceof BackendError && /exportfs -ra failed \(exit 1\): .*unknown keyword/.test(e.message));
+  assert.equal(readFileSync(file, 'utf8'), before, 'previous exports file restored');
+  assert.deepEqual(bad.calls, ['exportfs -ra', 'exportfs -ra']);
+  assert.equal(k.status().ok, false);
 });
 
-test('kernel: a client missing from exportfs -v is a failure, and a first apply that fails leaves no file', async () => {
-  const { file, done } = setup();
-  try {
-    const fake = fakeExportfs(file, { dropClient: '10.0.1.0/24' });
-    const k = new KernelBackend({ exportsFile: file, exportfs: 'exportfs', run: fake.run, log: silentLogger() });
-    await assert.rejects(k.apply(sampleExports()), /exportfs -v does not list \/srv\/content\/scratch for 10\.0\.1\.0\/24 \(export 'scratch'\)/);
-    assert.equal(existsSync(file), false);
-  } finally {
-    done();
-  }
+test('kernel: a client missing from exportfs -v is a failure, and a first apply that fails leaves no file', async (t) => {
+  const { file } = setup(t);
+  const fake = fakeExportfs(file, { dropClient: '10.0.1.0/24' });
+  const k = new KernelBackend({ exportsFile: file, exportfs: 'exportfs', run: fake.run, log: silentLogger() });
+  await assert.rejects(k.apply(sampleExports()), /exportfs -v does not list \/srv\/content\/scratch for 10\.0\.1\.0\/24 \(export 'scratch'\)/);
+  assert.equal(existsSync(file), false);
 });
 
 test('kernel: against the real exportfs (needs a kernel with nfsd)', async (t) => {
@@ -102,7 +90,7 @@ test('kernel: against the real exportfs (needs a kernel with nfsd)', async (t) =
     console.log(`# skipped: real exportfs: ${why}`);
     return t.skip(why);
   }
-  const { dir, done } = setup();
+  const { dir } = setup(t);
   const file = '/etc/exports.d/rackboot-test-' + process.pid + '.exports';
   try {
     const content = join(dir, 'content');
@@ -118,6 +106,5 @@ test('kernel: against the real exportfs (needs a kernel with nfsd)', async (t) =
   } finally {
     rmSync(file, { force: true });
     await runCommand(exportfs, ['-ra']);
-    done();
   }
 });

@@ -19,7 +19,7 @@ test('a child that never becomes ready fails start() with its reason, and is not
     backoff: quick,
     beforeSpawn: async () => void launches++,
     ready: (_c, exited) =>
-      new Promise((resolve, reject) => {
+      new Promise((_resolve, reject) => {
         const t = setInterval(() => {
           const why = exited();
           if (why) (clearInterval(t), reject(new Error(why)));

@@ -1,14 +1,14 @@
 // The engine: strict variables with precise errors, operator overrides file by
 // file (partials too), changes picked up without a restart, compiled once.
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TemplateEngine } from '../../../server/render/engine.js';
 import { TemplateError } from '../../../server/render/errors.js';
+import { suiteTempDir } from '../../helpers/tmp.js';
 
-let root: string;
+const root = suiteTempDir('rackboot-engine-');
 let shipped: string;
 let ops: string;
 const scope = { node: { name: 'blade3', vars: { port: 80, empty: '' } }, iface: { address: '10.0.0.13' } };
@@ -30,13 +30,11 @@ function renderError(engine: TemplateEngine, name: string, node = 'blade3'): Tem
 }
 
 before(() => {
-  root = mkdtempSync(join(tmpdir(), 'rackboot-engine-'));
   shipped = join(root, 'shipped');
   ops = join(root, 'ops');
   mkdirSync(shipped);
   mkdirSync(ops);
 });
-after(() => rmSync(root, { recursive: true, force: true }));
 
 test('a missing variable names file, line, the whole path and the node', () => {
   write(shipped, 'pxelinux.cfg.hbs', 'DEFAULT x\n# two\n\n\n\n\n  APPEND root={{node.vars.webroot}} port={{node.vars.port}}\n');

@@ -3,13 +3,12 @@
 // not, removed by null; a version 3 database gains the column with no BMC.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SQLITE_MIGRATIONS } from '../../../server/store/migrations.js';
 import { SqliteStore } from '../../../server/store/sqlite.js';
 import type { StoredBmc } from '../../../server/store/types.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => {
   exec(sql: string): void;
@@ -47,24 +46,20 @@ test('nodes and groups keep their BMC as given; a patch replaces it, null remove
   }
 });
 
-test('a version 3 database is upgraded: its nodes and groups have no BMC', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rackboot-store-'));
+test('a version 3 database is upgraded: its nodes and groups have no BMC', async (t) => {
+  const dir = tempDir(t, 'rackboot-store-');
   const path = join(dir, 'rackboot.db');
+  const old = new Database(path);
+  for (const m of SQLITE_MIGRATIONS.filter((x) => x.version <= 3)) old.exec(m.sql);
+  old.pragma('user_version = 3');
+  old.exec(`INSERT INTO groups (name, vars, created_at, updated_at) VALUES ('web', '{}', 'x', 'x');
+    INSERT INTO nodes (name, grp, vars, created_at, updated_at) VALUES ('b1', 'web', '{}', 'x', 'x');`);
+  old.close();
+  const store = new SqliteStore(path);
   try {
-    const old = new Database(path);
-    for (const m of SQLITE_MIGRATIONS.filter((x) => x.version <= 3)) old.exec(m.sql);
-    old.pragma('user_version = 3');
-    old.exec(`INSERT INTO groups (name, vars, created_at, updated_at) VALUES ('web', '{}', 'x', 'x');
-      INSERT INTO nodes (name, grp, vars, created_at, updated_at) VALUES ('b1', 'web', '{}', 'x', 'x');`);
-    old.close();
-    const store = new SqliteStore(path);
-    try {
-      assert.equal((await store.getNode('b1'))!.bmc, null);
-      assert.equal((await store.getGroup('web'))!.bmc, null);
-    } finally {
-      await store.close();
-    }
+    assert.equal((await store.getNode('b1'))!.bmc, null);
+    assert.equal((await store.getGroup('web'))!.bmc, null);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await store.close();
   }
 });

@@ -45,7 +45,7 @@ export function matches(r: RackRow, f: Filters): boolean {
     const hex = macHex(q);
     const byName = r.name.toLowerCase().includes(q);
     const byMac = hex.length >= 2 && /^[0-9a-f:.-]+$/.test(q) && r.interfaces.some((i) => macHex(i.mac).includes(hex));
-    const byAddress = r.interfaces.some((i) => i.ipv4 && i.ipv4.startsWith(q));
+    const byAddress = r.interfaces.some((i) => i.ipv4?.startsWith(q));
     if (!byName && !byMac && !byAddress) return false;
   }
   return true;
