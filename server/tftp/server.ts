@@ -219,7 +219,9 @@ export class TftpServer {
     const existing = this.sessions.get(key);
     if (existing === 'pending') return; // a retransmitted RRQ while we look the file up
     if (existing) {
-      if (existing.path === d.path && existing.base <= 1) return; // retransmitted RRQ: the transfer's own timer resends
+      // The same file again: the client's retransmitted RRQ, late (its first one waited in a busy
+      // server's queue past the client's timer, PXELINUX's is 110 ms). Its transfer is under way.
+      if (existing.path === d.path) return;
       // The client reuses its port for a new request: the old transfer is over for it.
       existing.abort('superseded by a new request from the same client port', false);
       // A native one ends a moment later, on its thread: it stops counting against maxTransfers now.

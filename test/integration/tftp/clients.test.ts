@@ -266,6 +266,11 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
       c.send(encodeAck(1), tid);
       const got = (await c.collect(150)).map((g) => parse(g.msg));
       assert.deepEqual(got.map((p) => p.op === 'DATA' && p.block), [2], "three ACK 1 -> one DATA 2 (no Sorcerer's Apprentice)");
+      // A retransmitted RRQ that arrives late, with the transfer under way (a storm: the first one
+      // waited in the server's queue past the client's timer): ignored, the transfer goes on.
+      c.send(encodeRequest('RRQ', name, 'octet'), p2);
+      const late = await c.collect(150);
+      assert.ok(late.every((g) => g.rinfo.port === tid), 'no second transfer for a late duplicate RRQ');
       for (let b = 2; ; b++) {
         let p = b === 2 ? got[0]! : parse((await c.next())!.msg);
         // The timeout adapts to loopback's round trip, so a stalled test may
