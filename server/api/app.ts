@@ -63,6 +63,7 @@ const SERVICE_ROUTES: ReadonlyArray<{ service: string; title: string; enable: st
   { service: 'render', title: 'the template renderer', enable: 'templates.enabled: true', prefixes: ['/api/v1/templates'], paths: /^\/api\/v1\/nodes\/[^/]+\/(render|scope)(\/|$)/ },
   { service: 'dhcp', title: 'the DHCP service', enable: 'dhcp.enabled: true', prefixes: ['/api/v1/leases/'] },
   { service: 'ui', title: 'the dashboard', enable: 'ui.enabled: true', prefixes: ['/api/v1/rack', '/api/v1/events/stream'] },
+  { service: 'power', title: 'power control', enable: 'power.enabled: true', prefixes: ['/api/v1/power'], paths: /^\/api\/v1\/nodes\/[^/]+\/(power|reprovision)$/ },
 ];
 
 function forbid(reply: FastifyReply, message: string) {

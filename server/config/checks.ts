@@ -11,6 +11,7 @@ import { imagesConfigIssues } from '../images/config.js';
 import { storeConfigIssues } from '../store/config-check.js';
 import { templatesDirIssues, templatesHttpBootIssues } from '../render/config.js';
 import { uiConfigIssues } from '../ui/config.js';
+import { powerSectionIssues, seedGroupBmcIssues, seedNodeBmcIssues } from '../power/config-check.js';
 
 export interface ConfigCheck {
   /**
@@ -31,6 +32,9 @@ export const CONFIG_CHECKS: ConfigCheck[] = [
   { reads: ['templates'], run: templatesDirIssues },
   { reads: ['templates', 'nodes', 'groups'], run: templatesHttpBootIssues },
   { reads: ['ui', 'api'], run: uiConfigIssues },
+  { reads: ['power'], run: powerSectionIssues },
+  { reads: ['groups'], run: seedGroupBmcIssues },
+  { reads: ['nodes'], run: seedNodeBmcIssues },
 ];
 
 /** Checks of one network entry, run on every entry that passed the schema; `at` is "networks[i]". */

@@ -10,6 +10,7 @@ import { ImagesConfigSchema, IMAGES_DEFAULTS } from '../images/config.js';
 import { NfsConfigSchema, NFS_DEFAULTS } from '../nfs/config.js';
 import { DirectorConfigSchema, DIRECTOR_DEFAULTS } from '../director/config.js';
 import { UiConfigSchema, UI_DEFAULTS } from '../ui/config.js';
+import { BmcSchema, PowerConfigSchema, POWER_DEFAULTS } from '../power/config.js';
 import { LOADERS } from '../store/types.js';
 
 export const LoaderSchema = StringEnum(LOADERS);
@@ -48,6 +49,7 @@ export const SeedNodeSchema = Section({
   loader: Type.Optional(LoaderSchema),
   vars: Type.Optional(Vars),
   interfaces: Type.Array(SeedInterface, { minItems: 1 }),
+  bmc: Type.Optional(BmcSchema),
 });
 
 export const SeedGroupSchema = Section({
@@ -55,6 +57,7 @@ export const SeedGroupSchema = Section({
   loader: Type.Optional(LoaderSchema),
   image: Type.Optional(Name),
   vars: Type.Optional(Vars),
+  bmc: Type.Optional(BmcSchema),
 });
 
 export const ConfigSchema = Section({
@@ -96,6 +99,7 @@ export const ConfigSchema = Section({
   nfs: NfsConfigSchema,
   director: DirectorConfigSchema,
   ui: UiConfigSchema,
+  power: PowerConfigSchema,
   /** Seed data: created on start when missing, never overwriting registry changes. */
   groups: Type.Array(SeedGroupSchema),
   nodes: Type.Array(SeedNodeSchema),
@@ -117,6 +121,7 @@ export const SECTION_DEFAULTS = {
   nfs: NFS_DEFAULTS,
   director: DIRECTOR_DEFAULTS,
   ui: UI_DEFAULTS,
+  power: POWER_DEFAULTS,
 } as const;
 
 export const TOP_DEFAULTS = {

@@ -9,5 +9,6 @@ import { directorFactory } from '../director/service.js';
 import { dhcpServiceFactory } from '../dhcp/service.js';
 import { imagesFactory } from '../images/service.js';
 import { uiFactory } from '../ui/service.js';
+import { powerFactory } from '../power/service.js';
 
-export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory, imagesFactory, tftpServiceFactory, dhcpServiceFactory(), directorFactory(), renderService, httpBootService, uiFactory];
+export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory, imagesFactory, tftpServiceFactory, dhcpServiceFactory(), directorFactory(), renderService, httpBootService, powerFactory(), uiFactory];

@@ -95,4 +95,14 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       DROP INDEX IF EXISTS leases_mac;
     `,
   },
+  {
+    version: 4,
+    // One JSON value per row (NULL: none), like nfs_exports.spec: the power
+    // subsystem validates it, and a BMC field added later needs no migration.
+    description: 'BMC of nodes and groups',
+    sql: `
+      ALTER TABLE nodes ADD COLUMN bmc TEXT;
+      ALTER TABLE groups ADD COLUMN bmc TEXT;
+    `,
+  },
 ];

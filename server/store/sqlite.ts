@@ -32,6 +32,7 @@ import {
   type NodeRecord,
   type StaticPools,
   type Store,
+  type StoredBmc,
 } from './types.js';
 
 interface NodeRow {
@@ -41,6 +42,7 @@ interface NodeRow {
   loader: string | null;
   vars: string;
   discovered: number;
+  bmc: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -56,6 +58,7 @@ interface GroupRow {
   loader: string | null;
   image: string | null;
   vars: string;
+  bmc: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -111,6 +114,13 @@ function fastIpv4(text: string): number | undefined {
   return n * 256 + part;
 }
 
+/** The bmc column: JSON or NULL (see StoredBmc). */
+function parseBmc(text: string | null): StoredBmc | null {
+  return text === null ? null : (parseJson(text) as StoredBmc);
+}
+
+const bmcText = (b: StoredBmc | null | undefined): string | null => (b ? JSON.stringify(b) : null);
+
 function isUniqueViolation(e: unknown): e is Error & { code: string } {
   return e instanceof Error && (e as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT') === true;
 }
@@ -141,9 +151,9 @@ export class SqliteStore implements Store {
         'SELECT i.node, i.name, i.mac, i.network, i.ipv4 FROM interfaces i JOIN nodes n ON n.name = i.node WHERE n.grp = ? ORDER BY i.node, i.pos',
       ),
       insertNode: db.prepare(
-        'INSERT INTO nodes (name, grp, image, loader, vars, discovered, created_at, updated_at) VALUES (@name, @grp, @image, @loader, @vars, @discovered, @now, @now)',
+        'INSERT INTO nodes (name, grp, image, loader, vars, discovered, bmc, created_at, updated_at) VALUES (@name, @grp, @image, @loader, @vars, @discovered, @bmc, @now, @now)',
       ),
-      updateNode: db.prepare('UPDATE nodes SET grp = @grp, image = @image, loader = @loader, vars = @vars, updated_at = @now WHERE name = @name'),
+      updateNode: db.prepare('UPDATE nodes SET grp = @grp, image = @image, loader = @loader, vars = @vars, bmc = @bmc, updated_at = @now WHERE name = @name'),
       deleteNode: db.prepare('DELETE FROM nodes WHERE name = ?'),
       insertIface: db.prepare(
         'INSERT INTO interfaces (node, name, mac, network, ipv4, ipv4_num, pos) VALUES (@node, @name, @mac, @network, @ipv4, @ipv4_num, @pos)',
@@ -157,9 +167,9 @@ export class SqliteStore implements Store {
       groupByName: db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE name = ?'),
       allGroups: db.prepare<[], GroupRow>('SELECT * FROM groups ORDER BY name'),
       insertGroup: db.prepare(
-        'INSERT INTO groups (name, loader, image, vars, created_at, updated_at) VALUES (@name, @loader, @image, @vars, @now, @now)',
+        'INSERT INTO groups (name, loader, image, vars, bmc, created_at, updated_at) VALUES (@name, @loader, @image, @vars, @bmc, @now, @now)',
       ),
-      updateGroup: db.prepare('UPDATE groups SET loader = @loader, image = @image, vars = @vars, updated_at = @now WHERE name = @name'),
+      updateGroup: db.prepare('UPDATE groups SET loader = @loader, image = @image, vars = @vars, bmc = @bmc, updated_at = @now WHERE name = @name'),
       deleteGroup: db.prepare('DELETE FROM groups WHERE name = ?'),
       groupInUse: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM nodes WHERE grp = ?'),
       leaseByAddr: db.prepare<[string, number], LeaseRow>('SELECT * FROM leases WHERE network = ? AND ipv4_num = ?'),
@@ -210,6 +220,7 @@ export class SqliteStore implements Store {
       vars: parseJson(row.vars),
       discovered: row.discovered === 1,
       interfaces: ifaces.map((i) => ({ name: i.name, mac: i.mac, network: i.network, ipv4: i.ipv4 })),
+      bmc: parseBmc(row.bmc),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };
@@ -285,6 +296,7 @@ export class SqliteStore implements Store {
         loader: node.loader ?? null,
         vars: JSON.stringify(node.vars ?? {}),
         discovered: node.discovered ? 1 : 0,
+        bmc: bmcText(node.bmc),
         now,
       });
       this.insertInterfaces(node.name, node.interfaces, pools);
@@ -320,6 +332,7 @@ export class SqliteStore implements Store {
         image: patch.image !== undefined ? patch.image : cur.image,
         loader: patch.loader !== undefined ? patch.loader : cur.loader,
         vars: JSON.stringify(patch.vars !== undefined ? patch.vars : cur.vars),
+        bmc: bmcText(patch.bmc !== undefined ? patch.bmc : cur.bmc),
         now,
       });
       if (patch.interfaces) {
@@ -368,6 +381,7 @@ export class SqliteStore implements Store {
       loader: r.loader as Loader | null,
       image: r.image,
       vars: parseJson(r.vars),
+      bmc: parseBmc(r.bmc),
       createdAt: r.created_at,
       updatedAt: r.updated_at,
     };
@@ -376,7 +390,7 @@ export class SqliteStore implements Store {
   async createGroup(g: NewGroup): Promise<GroupRecord> {
     const now = new Date().toISOString();
     try {
-      this.stmt.insertGroup.run({ name: g.name, loader: g.loader ?? null, image: g.image ?? null, vars: JSON.stringify(g.vars ?? {}), now });
+      this.stmt.insertGroup.run({ name: g.name, loader: g.loader ?? null, image: g.image ?? null, vars: JSON.stringify(g.vars ?? {}), bmc: bmcText(g.bmc), now });
     } catch (e) {
       if (isUniqueViolation(e)) throw new ConflictError('name', `a group named '${g.name}' already exists`);
       throw e;
@@ -401,6 +415,7 @@ export class SqliteStore implements Store {
       loader: patch.loader !== undefined ? patch.loader : cur.loader,
       image: patch.image !== undefined ? patch.image : cur.image,
       vars: JSON.stringify(patch.vars !== undefined ? patch.vars : cur.vars),
+      bmc: bmcText(patch.bmc !== undefined ? patch.bmc : cur.bmc),
       now: new Date().toISOString(),
     });
     return this.toGroup(this.stmt.groupByName.get(name)!);

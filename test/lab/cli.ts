@@ -21,8 +21,11 @@ Boots the paper's cluster in QEMU VMs inside network namespaces (root).
                         static TFTP files: the same boot for every server)
   --boot-timeout S      seconds a blade may take to come up (default ${DEFAULT_OPTIONS.bootTimeout})
   --load S              seconds of wrk through the VIP after the boot (default ${DEFAULT_OPTIONS.loadSeconds}; 0: none)
-  --drill               then the failure drill: kill the last blade under load, watch the
+  --drill               then the failure drill: power the last blade off under load through
+                        rackboot's API and its BMC (without BMCs: kill its VM), watch the
                         director drop it, power it on again, watch it return
+  --no-bmc              start the QEMU VMs directly instead of through a BMC per blade
+                        (ipmi_sim, powered through rackboot's API; rackboot servers only)
   --hold                keep the cluster running at the end (or after a failure) until Ctrl-C
   --verbose             echo the blades' serial consoles
   --keep                keep the work directory (configs, logs, consoles)
@@ -48,6 +51,7 @@ async function main(): Promise<number> {
         'boot-timeout': { type: 'string' },
         load: { type: 'string' },
         drill: { type: 'boolean' },
+        'no-bmc': { type: 'boolean' },
         hold: { type: 'boolean' },
         verbose: { type: 'boolean', short: 'v' },
         keep: { type: 'boolean' },
@@ -103,6 +107,8 @@ async function main(): Promise<number> {
   }
   opts.verbose = !!values.verbose;
   opts.drill = !!values.drill;
+  // A blade is powered through its BMC and rackboot's API unless asked not to (dnsmasq has no API).
+  opts.bmc = !values['no-bmc'] && opts.server !== 'dnsmasq';
   opts.hold = !!values.hold;
   opts.keepWorkDir = !!values.keep;
   if (opts.server !== 'rackboot' && opts.loader !== 'pxelinux') fail(`--server ${opts.server} boots PXELINUX over TFTP only`);

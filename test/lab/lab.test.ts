@@ -14,12 +14,14 @@ import { formatDrill, formatLoad, formatTimeline, phaseTimes, tftpSent, type Eve
 import { ensureKernel, type Kernel } from './kernel.js';
 import { summarize } from './load.js';
 import type { ProbeRecord } from './probe.js';
+import { bmcAddressOf } from './bmc.js';
 
-const TOOLS = ['qemu-system-x86_64', 'ip', 'apt-get', 'dpkg', 'depmod', 'wrk', 'nft', 'ganesha.nfsd', 'tar', 'busybox'];
+const TOOLS = ['qemu-system-x86_64', 'ip', 'apt-get', 'dpkg', 'depmod', 'wrk', 'nft', 'ganesha.nfsd', 'tar', 'busybox', 'ipmi_sim', 'ipmitool'];
 const log = (l: string) => console.log(`# ${l.replace(/\n/g, '\n# ')}`);
 /** Bound from power-on to the pool for blades booting together: well above the ~60 s they take, far below CI's time. */
 const BOOT_BOUND = 180;
-const opts = (o: Partial<LabOptions>): LabOptions => ({ ...DEFAULT_OPTIONS, log, bootTimeout: BOOT_BOUND, loadSeconds: 0, ...o });
+// Each blade behind its own BMC (ipmi_sim), powered through rackboot's API.
+const opts = (o: Partial<LabOptions>): LabOptions => ({ ...DEFAULT_OPTIONS, log, bootTimeout: BOOT_BOUND, loadSeconds: 0, bmc: true, ...o });
 
 function showBoot(b: BladeBoot): void {
   log(formatTimeline(`${b.name}: up after ${b.upAfter.toFixed(1)} s, in the pool after ${b.poolAfter?.toFixed(1)} s`, b.rows));
@@ -52,6 +54,11 @@ function checkBoot(lab: Lab, b: BladeBoot, loader: 'pxelinux' | 'ipxe'): void {
     assert.ok(http.some((p) => p.startsWith('boot/ipxe/')), `${b.name}: its iPXE script over HTTP`);
     assert.ok(!tftp.some((f) => /kernel|initrd/.test(f)), `${b.name}: no kernel or RAM disk over TFTP with iPXE (${tftp.join(', ')})`);
   }
+  // The boot began with rackboot asking the blade's BMC: the first step of its timeline.
+  const power = b.events.filter((e) => e.kind.startsWith('power.') && e.ts >= b.poweredOnAt).map((e) => `${e.kind} ${String(e.detail.action)} ${String(e.detail.bmc)}`);
+  const bmc = `ipmi ${bmcAddressOf(lab.vm(b.name).opts.blade.index)}:623`;
+  assert.deepEqual(power.slice(0, 2), [`power.requested on ${bmc}`, `power.ok on ${bmc}`], `${b.name}: powered on through its BMC`);
+  assert.match(b.rows[0]!.what, /^power on requested from ipmi /, `${b.name}: the timeline starts at the power-on request`);
   const ready = b.events.find((e) => e.kind === 'ready' && e.ts >= b.poweredOnAt);
   assert.ok(ready, `${b.name}: reported ready`);
   assert.equal(ready.detail.content, 'nfs', `${b.name}: serves the NFS content`);
@@ -146,12 +153,15 @@ describe('lab: the paper\'s cluster, PXELINUX over TFTP', { concurrency: 1 }, ()
     passed++;
   });
 
-  test('failure drill: a killed blade leaves the pool, no request fails after that, it boots again and returns', { timeout: 360_000 }, async (t) => {
+  test('failure drill: a blade powered off through rackboot and its BMC leaves the pool, no request fails after that, it boots again and returns', { timeout: 360_000 }, async (t) => {
     if (!requireLab(t, NEEDS)) return;
     if (passed < 2) return void t.skip('the cluster did not serve');
     const d = await lab!.drill('blade2');
     log(formatDrill(d));
     showBoot(d.reboot);
+    assert.equal(d.cut, 'bmc');
+    const off = d.reboot.events.filter((e) => e.kind === 'power.ok' && e.detail.action === 'off' && e.ts >= d.killAt);
+    assert.equal(off.length, 1, 'the blade was powered off through rackboot and its BMC');
     assert.ok(d.detectionMs < 10_000, `dropped within the detection window (${d.detectionMs} ms)`);
     assert.ok(d.afterDrop.requests >= 20, `requests after the drop (${d.afterDrop.requests})`);
     assert.equal(d.afterDrop.failed, 0, `no failure after the drop: ${JSON.stringify(d.afterDrop.errors)}`);

@@ -26,6 +26,7 @@ import { buildTimeline, CONSOLE_NOTES, type EventView, type TimelineRow } from '
 import { ADDR, type BladeAddr } from './topology.js';
 import { runWrk, startProbe, summarize, type ProbeSummary, type WrkResult } from './load.js';
 import type { ProbeRecord } from './probe.js';
+import { BmcBladeVm, registerBmcs, startBmcs } from './bmc.js';
 
 export type LabServer = 'rackboot' | 'dnsmasq' | 'rackboot-tftp';
 export type LabLoader = 'pxelinux' | 'ipxe';
@@ -48,6 +49,11 @@ export interface LabOptions {
   hold: boolean;
   /** Run the failure drill on the last blade after the load test. */
   drill: boolean;
+  /**
+   * Give each blade a BMC (ipmi_sim) and power it through rackboot's API
+   * (rackboot servers only); otherwise the lab starts QEMU itself.
+   */
+  bmc: boolean;
   /** Echo the blades' consoles. */
   verbose: boolean;
   keepWorkDir: boolean;
@@ -62,6 +68,7 @@ export const DEFAULT_OPTIONS: LabOptions = {
   bootTimeout: 240,
   loadSeconds: 10,
   drill: false,
+  bmc: false,
   hold: false,
   verbose: false,
   keepWorkDir: false,
@@ -113,9 +120,15 @@ export class Lab {
 
   private constructor(readonly opts: LabOptions) {
     this.run = new LabRun({ blades: opts.blades });
-    this.vms = this.run.topo.blades.map(
-      (b) => new BladeVm({ fabricNs: this.run.topo.fabric, blade: b, logDir: this.run.workDir, echo: opts.verbose ? opts.log : undefined }),
-    );
+    this.vms = this.run.topo.blades.map((b) => {
+      const o = { fabricNs: this.run.topo.fabric, blade: b, logDir: this.run.workDir, echo: opts.verbose ? opts.log : undefined };
+      return opts.bmc ? new BmcBladeVm(o, b.index) : new BladeVm(o);
+    });
+  }
+
+  /** The blades behind a BMC (all of them with opts.bmc, else none). */
+  private get bmcVms(): BmcBladeVm[] {
+    return this.vms.filter((v): v is BmcBladeVm => v instanceof BmcBladeVm);
   }
 
   get id(): string {
@@ -143,7 +156,13 @@ export class Lab {
       lab.kernel = kernel ?? ensureKernel(opts.log);
       lab.run.build();
       opts.log(`lab ${lab.id}: ${opts.blades} blade(s), server ${opts.server}, loader ${opts.loader}, work dir ${lab.workDir}`);
+      if (opts.bmc && opts.server === 'dnsmasq') throw new Error('--server dnsmasq has no API to power blades through: BMCs need rackboot (drop --bmc)');
       for (const vm of lab.vms) lab.run.onClose(vm.name, () => vm.kill());
+      if (lab.bmcVms.length) {
+        lab.run.onClose('bmcs', () => Promise.all(lab.bmcVms.map((v) => v.close())).then(() => undefined));
+        await startBmcs(lab.run.topo, lab.bmcVms);
+        opts.log(`BMCs: ipmi_sim for ${lab.bmcVms.map((v) => `${v.name} at ${v.bmc.o.address}`).join(', ')}`);
+      }
       await lab.startServer();
       return lab;
     } catch (e) {
@@ -175,6 +194,7 @@ export class Lab {
       await rb.start();
       await rb.api.call('POST', '/groups', { name: 'web', loader: opts.loader });
       for (const b of run.topo.blades) await rb.api.call('POST', '/nodes', nodeBody(b));
+      await registerBmcs(rb.api, 'web', this.bmcVms);
     }
     if (opts.server === 'dnsmasq' || opts.server === 'rackboot-tftp') {
       const ref = new DnsmasqReference({ directorNs: run.topo.director, workDir: run.workDir, blades: run.topo.blades, files, dhcpOnly: opts.server === 'rackboot-tftp' });
@@ -197,6 +217,7 @@ export class Lab {
     await rb.start();
     await rb.api.call('POST', '/groups', { name: 'web', loader: opts.loader, image: 'web-blade' });
     for (const b of run.topo.blades) await rb.api.call('POST', '/nodes', nodeBody(b));
+    await registerBmcs(rb.api, 'web', this.bmcVms);
     const t0 = Date.now();
     const build = await rb.cli(['image', 'build', 'web-blade'], 600_000);
     if (build.code !== 0) throw new Error(`rackboot image build web-blade failed (${build.code}):\n${(build.stderr + build.stdout).trim().split('\n').slice(-15).join('\n')}`);
@@ -229,11 +250,12 @@ export class Lab {
   /** sha256 (16 hex) and text of the page every blade must serve from NFS (web-blade image). */
   page: { sha: string; text: string } | undefined;
 
-  /** Powers a blade on and resolves when it is up (and in the pool, with a director). */
+  /** Powers a blade on (through rackboot's API and its BMC, with opts.bmc) and resolves when it is up (and in the pool, with a director). */
   async boot(name: string): Promise<BladeBoot> {
     const vm = this.vm(name);
     const since = Date.now();
     vm.powerOn();
+    if (vm instanceof BmcBladeVm) await this.rb!.api.call('POST', `/nodes/${name}/power`, { action: 'on' });
     const up =
       this.opts.image === 'busybox' ? await vm.waitForLine(this.opts.upLine ?? REFERENCE_UP, this.opts.bootTimeout * 1000) : await this.waitReady(vm, this.opts.bootTimeout * 1000);
     let poolAfter: number | undefined;
@@ -337,7 +359,7 @@ export class Lab {
     try {
       await sleep(3000);
       const killAt = Date.now();
-      await this.kill(name);
+      await this.cut(name);
       // The drop is decided (director.down) just before the nftables apply: a request that starts in
       // between still goes to the dead blade. The window ends when the rules are seen without the blade
       // (polled every 50 ms), not at a guessed grace.
@@ -362,10 +384,17 @@ export class Lab {
         afterReturn: summarize(records, backAt),
         failures: records.filter((r) => !r.ok).map((r) => ({ sinceKillMs: r.at - killAt, error: r.error ?? `HTTP ${r.status}`, ms: r.ms })),
         reboot: boot,
+        cut: this.vm(name) instanceof BmcBladeVm ? 'bmc' : 'kill',
       };
     } finally {
       probe.stop();
     }
+  }
+
+  /** The drill's failure: a hard power off through rackboot's API and the BMC, or (no BMC) the plug pulled. */
+  private async cut(name: string): Promise<void> {
+    if (this.vm(name) instanceof BmcBladeVm) await this.rb!.api.call('POST', `/nodes/${name}/power`, { action: 'off' });
+    else await this.kill(name);
   }
 
   /** Pulls a blade's plug; with awaitDrop, returns once the director has taken it out of the pool. */
@@ -402,6 +431,8 @@ export interface DrillResult {
   /** Every failed request: when it started relative to the kill, and why. */
   failures: Array<{ sinceKillMs: number; error: string; ms: number }>;
   reboot: BladeBoot;
+  /** How the blade was taken down: a power off through rackboot's API and its BMC, or SIGKILL of its VM. */
+  cut: 'bmc' | 'kill';
 }
 
 export interface LabResult {
@@ -446,6 +477,7 @@ async function holdOpen(lab: Lab, opts: LabOptions): Promise<void> {
       `lab ${lab.id} is up; Ctrl-C cleans it up. Try:`,
       `  ip netns exec ${t.outside} curl -si ${lab.vipUrl}`,
       ...(lab.rb ? [`  ip netns exec ${t.director} node ${RACKBOOT_MAIN} director status --api http://127.0.0.1:${API_PORT} --token ${lab.rb.token}`, `  tail -f ${lab.rb.logFile}`] : []),
+      ...(lab.rb && lab.opts.bmc ? [`  ip netns exec ${t.director} node ${RACKBOOT_MAIN} power status --group web --api http://127.0.0.1:${API_PORT} --token ${lab.rb.token}`] : []),
       `  tail -f ${lab.workDir}/blade1.serial.log`,
     ].join('\n'),
   );

@@ -7,6 +7,7 @@ import { runIdOf } from './state.js';
 import { bladeAddr } from './topology.js';
 import { qemuArgs } from './vm.js';
 import { dnsmasqArgs } from './dnsmasq.js';
+import { bmcQemuArgv } from './bmc.js';
 
 const ev = (ts: number, kind: string, detail: Record<string, unknown> = {}, mac: string | null = null): EventView => ({ id: ts, node: 'blade1', mac, ts, kind, detail });
 
@@ -129,5 +130,37 @@ describe('names and arguments', () => {
     const dhcp = dnsmasqArgs({ tftpRoot: '/t', workDir: '/w', blades, dhcpOnly: true });
     assert.ok(!dhcp.includes('--enable-tftp'));
     assert.ok(dhcp.includes('--dhcp-boot=pxelinux.0,,10.0.0.1'));
+  });
+});
+
+describe('power through a BMC', () => {
+  test('the power events are the first rows of a timeline; a failure says why; the BMC VM argv keeps the lab VM and adds the KCS wiring', () => {
+    const rows = buildTimeline({
+      poweredOnAt: 1000,
+      since: 1000,
+      events: [
+        ev(1010, 'power.requested', { action: 'on', bmc: 'ipmi 10.0.2.11:623', via: 'ipmitool lanplus -C 3' }),
+        ev(1150, 'power.ok', { action: 'on', ms: 140 }),
+        ev(1200, 'power.failed', { action: 'off', error: 'blade1: the BMC at ipmi 10.0.2.11:623 did not answer' }),
+      ],
+      serial: [],
+      notes: [],
+      macNames: new Map(),
+    });
+    assert.deepEqual(
+      rows.map((r) => [r.phase, r.what]),
+      [
+        ['power', 'power on requested from ipmi 10.0.2.11:623 via ipmitool lanplus -C 3'],
+        ['power', 'BMC: power on done'],
+        ['other', 'BMC: power off FAILED: blade1: the BMC at ipmi 10.0.2.11:623 did not answer'],
+      ],
+    );
+    assert.equal(rows[1]!.took, 140);
+    const argv = bmcQemuArgv(bladeAddr(0), { memoryMb: 512, vmPort: 9100, consoleSock: '/w/blade1.console.sock' });
+    assert.ok(!argv.includes('-boot'), 'the boot device comes from the BMC');
+    for (const a of ['ipmi-bmc-extern,id=bmc0,chardev=ipmi0', 'isa-ipmi-kcs,bmc=bmc0', 'socket,id=ipmi0,host=127.0.0.1,port=9100,reconnect=10', 'socket,id=con0,path=/w/blade1.console.sock', 'chardev:con0']) {
+      assert.ok(argv.includes(a), a);
+    }
+    assert.deepEqual(argv.slice(1, 4), ['-accel', 'tcg', '-m']);
   });
 });

@@ -106,6 +106,11 @@ export function describeEvent(e: EventView, macNames: Map<string, string> = new 
     }
     return { phase: 'other', what: k };
   }
+  if (k === 'power.requested') {
+    return { phase: 'power', what: `power ${String(d.action)} requested${d.bootdev ? ` (next boot ${String(d.bootdev)})` : ''} from ${String(d.bmc ?? 'no BMC')}${d.via ? ` via ${String(d.via)}` : ''}` };
+  }
+  if (k === 'power.ok') return { phase: 'power', what: `BMC: power ${String(d.action)} done`, took: num(d.ms) };
+  if (k === 'power.failed') return { phase: 'other', what: `BMC: power ${String(d.action)} FAILED: ${String(d.error ?? '')}` };
   if (k === 'web-exited') return { phase: 'other', what: `blade: web server exited (${String(d.code ?? '?')})` };
   return { phase: 'other', what: k };
 }
@@ -271,10 +276,12 @@ export function formatDrill(d: {
   afterReturn: SpreadView;
   failures?: Array<{ sinceKillMs: number; error: string; ms: number }>;
   reboot: { upAfter: number; poolAfter?: number; rows: TimelineRow[] };
+  cut?: 'bmc' | 'kill';
 }): string {
   const fails = (d.failures ?? []).map((x) => `${(x.sinceKillMs / 1000).toFixed(2)} s ${x.error}`);
+  const how = d.cut === 'bmc' ? 'powered off through its BMC (rackboot API)' : 'VM killed';
   return [
-    `failure drill on ${d.blade}: VM killed under load; the director dropped it after ${(d.detectionMs / 1000).toFixed(2)} s` +
+    `failure drill on ${d.blade}: ${how} under load; the director dropped it after ${(d.detectionMs / 1000).toFixed(2)} s` +
       (d.appliedAt !== undefined && d.dropAt !== undefined ? `, its rules without it ${((d.appliedAt - d.dropAt) / 1000).toFixed(2)} s later` : ''),
     `  before the kill:            ${spreadLine(d.beforeKill)}`,
     `  kill -> drop applied:       ${spreadLine(d.window)}`,

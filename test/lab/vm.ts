@@ -38,7 +38,7 @@ export function qemuArgs(o: { blade: BladeAddr; memoryMb: number; rom?: string }
 
 export class BladeVm extends EventEmitter<{ serial: [SerialEvent]; line: [{ t: number; line: string }]; exit: [number | null] }> {
   private child: ChildProcess | undefined;
-  private log: WriteStream | undefined;
+  protected log: WriteStream | undefined;
   /** Every milestone seen since the last power-on. */
   events: SerialEvent[] = [];
   lines: Array<{ t: number; line: string }> = [];
@@ -66,15 +66,27 @@ export class BladeVm extends EventEmitter<{ serial: [SerialEvent]; line: [{ t: n
     return join(this.opts.logDir, `${this.name}.serial.log`);
   }
 
-  powerOn(): void {
-    if (this.running) throw new Error(`${this.name} is already running`);
+  /** A new boot's record: console lines and milestones from now on, timed from now. */
+  protected beginBoot(): void {
     this.boots++;
     this.events = [];
     this.lines = [];
     this.log = createWriteStream(this.logFile, { flags: 'a' });
     this.log.write(`===== power on #${this.boots} ${new Date().toISOString()} =====\n`);
-    const args = qemuArgs({ blade: this.opts.blade, memoryMb: this.opts.memoryMb ?? 512 });
     this.poweredOnAt = Date.now();
+  }
+
+  /** The VM is gone: its log closed, 'exit' emitted. */
+  protected endBoot(code: number | null | string): void {
+    this.log?.write(`===== exited (${code}) after ${this.elapsed().toFixed(2)} s =====\n`);
+    this.log?.end();
+    this.emit('exit', typeof code === 'number' ? code : null);
+  }
+
+  powerOn(): void {
+    if (this.running) throw new Error(`${this.name} is already running`);
+    this.beginBoot();
+    const args = qemuArgs({ blade: this.opts.blade, memoryMb: this.opts.memoryMb ?? 512 });
     // `ip netns exec` execs QEMU in place: the child's pid is QEMU's own.
     const child = spawn('ip', ['netns', 'exec', this.opts.fabricNs, QEMU, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -86,9 +98,7 @@ export class BladeVm extends EventEmitter<{ serial: [SerialEvent]; line: [{ t: n
     child.stderr!.on('data', onText);
     child.on('close', (code) => {
       for (const raw of split.flush()) this.onLine(raw);
-      this.log?.write(`===== exited (${code ?? child.signalCode}) after ${this.elapsed().toFixed(2)} s =====\n`);
-      this.log?.end();
-      this.emit('exit', code);
+      this.endBoot(code ?? child.signalCode);
     });
   }
 
@@ -96,7 +106,7 @@ export class BladeVm extends EventEmitter<{ serial: [SerialEvent]; line: [{ t: n
     return (Date.now() - this.poweredOnAt) / 1000;
   }
 
-  private onLine(raw: string): void {
+  protected onLine(raw: string): void {
     const line = cleanLine(raw);
     if (!line.trim()) return;
     const t = this.elapsed();

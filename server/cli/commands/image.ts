@@ -2,7 +2,7 @@
 // follows the build's server-sent events and draws a progress bar on a
 // terminal (log lines otherwise); it exits 1 when the build fails.
 import type { Command } from 'commander';
-import { ApiClient, ApiRequestError, addApiOptions, type ApiOptions } from '../client.js';
+import { ApiClient, ApiRequestError, addApiOptions, readParts, type ApiOptions } from '../client.js';
 import { table } from '../table.js';
 
 interface JobView {
@@ -35,23 +35,15 @@ function bar(done: number, total: number, width = 30): string {
 async function followEvents(client: ApiClient, path: string, on: (type: string, data: Record<string, unknown>) => void): Promise<void> {
   const res = await fetch(`${client.base}/api/v1${path}`, { headers: client.token ? { authorization: `Bearer ${client.token}` } : {} });
   if (!res.ok || !res.body) throw new ApiRequestError(res.status, 'events', `${res.status} ${await res.text()}`);
-  const decoder = new TextDecoder();
-  let buf = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buf += decoder.decode(chunk, { stream: true });
-    let i: number;
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      let type = 'message';
-      let data = '';
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event: ')) type = line.slice(7);
-        else if (line.startsWith('data: ')) data += line.slice(6);
-      }
-      if (data) on(type, JSON.parse(data) as Record<string, unknown>);
+  await readParts(res.body, '\n\n', (block) => {
+    let type = 'message';
+    let data = '';
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event: ')) type = line.slice(7);
+      else if (line.startsWith('data: ')) data += line.slice(6);
     }
-  }
+    if (data) on(type, JSON.parse(data) as Record<string, unknown>);
+  });
 }
 
 export function registerImage(program: Command): void {

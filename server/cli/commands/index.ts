@@ -20,6 +20,7 @@ export const COMMANDS: Record<string, () => Promise<RegisterCommand>> = {
   templates: async () => (await import('./render.js')).registerRender,
   import: async () => (await import('./import.js')).registerImport,
   lease: async () => (await import('./lease.js')).registerLease,
+  power: async () => (await import('./power.js')).registerPower,
 };
 
 /** The register functions a command line needs: its group's, else every one (help, or a typo commander should answer). */

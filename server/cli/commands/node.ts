@@ -75,4 +75,49 @@ export function registerNode(program: Command): void {
     await ApiClient.from(o).request('DELETE', `/nodes/${encodeURIComponent(name)}`);
     console.log(`removed ${name}`);
   });
+
+  addApiOptions(
+    node
+      .command('bmc <name>')
+      .description("set a node's BMC (fields not given keep their value; with --group, NAME is a group and these are its nodes' defaults)")
+      .option('--group', 'NAME is a group')
+      .option('--type <type>', 'ipmi | redfish')
+      .option('--address <host>', "the BMC's address")
+      .option('--port <port>', 'default 623 (ipmi), 443 (redfish)')
+      .option('--username <user>', 'BMC user')
+      .option('--password-stdin', 'read the password from standard input (never give it on the command line)')
+      .option('--password-file <file>', 'a file on the server holding the password, read at each use')
+      .option('--cipher-suite <n>', 'IPMI RMCP+ cipher suite')
+      .option('--ca-file <file>', 'Redfish: PEM CA bundle on the server that signs the BMC certificate')
+      .option('--insecure', 'Redfish: accept any certificate')
+      .option('--clear', 'remove the BMC'),
+  ).action(async (name: string, o: ApiOptions & Record<string, string | boolean | undefined>) => {
+    const path = `/${o.group ? 'groups' : 'nodes'}/${encodeURIComponent(name)}`;
+    const client = ApiClient.from(o);
+    let bmc: Record<string, unknown> | null = null;
+    if (!o.clear) {
+      const current = (await client.request<{ bmc: Record<string, unknown> | null }>('GET', path)).bmc ?? {};
+      const { passwordSet: _set, ...kept } = current;
+      bmc = { ...kept };
+      const num = (v: unknown, what: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n)) throw new Error(`--${what} '${String(v)}': a whole number`);
+        return n;
+      };
+      if (o.type) bmc.type = o.type;
+      if (o.address) bmc.address = o.address;
+      if (o.port) bmc.port = num(o.port, 'port');
+      if (o.username !== undefined) bmc.username = o.username;
+      if (o.passwordStdin && o.passwordFile) throw new Error('--password-stdin and --password-file: give one');
+      if (o.passwordStdin) {
+        bmc.password = readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+        delete bmc.passwordFile;
+      }
+      if (o.passwordFile) bmc.passwordFile = o.passwordFile;
+      if (o.cipherSuite) bmc.ipmi = { ...(bmc.ipmi as object | undefined), cipherSuite: num(o.cipherSuite, 'cipher-suite') };
+      if (o.caFile || o.insecure) bmc.redfish = { ...(bmc.redfish as object | undefined), ...(o.caFile ? { caFile: o.caFile } : {}), ...(o.insecure ? { insecure: true } : {}) };
+    }
+    const saved = await client.request<{ bmc: Record<string, unknown> | null }>('PATCH', path, { bmc });
+    console.log(saved.bmc ? `${name}: bmc ${JSON.stringify(saved.bmc)}` : `${name}: no bmc`);
+  });
 }
