@@ -43,6 +43,12 @@ export const TftpConfigSchema = Section({
    * sleeping (a core's time per such transfer; lock-step ~2.5x faster).
    */
   busyPoll: Type.Boolean(),
+  /**
+   * Native path: transfers that get a thread of their own; beyond that many
+   * at once, new ones share a few event-loop threads (one per core), which a
+   * boot storm's hundreds of lock-step transfers need (wake-ups add up).
+   */
+  nativeThreads: Type.Integer({ minimum: 0, maximum: 4096 }),
 });
 export type TftpConfig = Static<typeof TftpConfigSchema>;
 export const TFTP_DEFAULTS: TftpConfig = {
@@ -66,4 +72,5 @@ export const TFTP_DEFAULTS: TftpConfig = {
   clientBurst: 100,
   dataPath: 'auto',
   busyPoll: true,
+  nativeThreads: 32,
 };

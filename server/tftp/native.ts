@@ -25,6 +25,8 @@ export interface PumpOptions {
   busyPoll?: boolean;
   /** Blocks per UDP_SEGMENT send (gso.ts windowBatch); 1 or absent: one send per block. */
   gsoBlocks?: number;
+  /** Transfers on threads of their own before new ones go to the shared event workers (default 32; 0: always shared). */
+  threads?: number;
 }
 
 export interface PumpResult {

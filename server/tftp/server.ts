@@ -43,6 +43,8 @@ export interface TftpServerOptions {
   pump?: Pump;
   /** Native path: poll for fast clients' ACKs (tftp.busyPoll; default true). */
   busyPoll?: boolean;
+  /** Native path: transfers on threads of their own before the shared event workers take new ones (tftp.nativeThreads). */
+  nativeThreads?: number;
 }
 
 export interface TransferRecord {
@@ -330,6 +332,7 @@ export class TftpServer {
           segments: file.segments!,
           busyPoll: this.opts.busyPoll !== false,
           gsoBlocks: this.opts.gso === false ? 1 : windowBatch(blksize, windowsize),
+          ...(this.opts.nativeThreads !== undefined ? { threads: this.opts.nativeThreads } : {}),
         },
         (r) => session?.finish(r),
       );

@@ -145,6 +145,7 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
       server = new TftpServer({
         ...(native.pump ? { pump: native.pump } : {}),
         busyPoll: c.busyPoll,
+        nativeThreads: c.nativeThreads,
         port: c.port,
         addresses: unique,
         required: [c.address],

@@ -404,6 +404,37 @@ static void on_packet(transfer_t *t, const uint8_t *pkt, ssize_t len, const stru
   /* anything else (DATA, another RRQ) is not part of a read transfer */
 }
 
+/* abort() was called: the transfer ends (ERROR 0 first when asked). 1 when it did. */
+static int take_abort(transfer_t *t) {
+  int mode = atomic_load(&t->abort_mode);
+  if (!mode) return 0;
+  if (mode == 1) send_error(t, 0, t->abort_msg);
+  snprintf(t->reason, sizeof t->reason, "%s", t->abort_msg);
+  finish(t, &t->c, "aborted");
+  return 1;
+}
+
+/* The retransmission clock ran out. An ACK already waiting is read before
+   the timer fires (as the Node path does): a thread descheduled past its
+   deadline must not resend. */
+static void on_due(transfer_t *t, double now) {
+  uint8_t pkt[1024];
+  struct sockaddr_in from;
+  socklen_t fl = sizeof from;
+  ssize_t len = recvfrom(t->sock, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+  if (len >= 0) on_packet(t, pkt, len, &from);
+  else on_tick(t, &t->c, now);
+}
+
+/* The transfer is over: its result goes to JS (deliver(), on the JS thread). */
+static void transfer_done(transfer_t *t) {
+  atomic_fetch_sub(&running, 1);
+  /* deliver() may free t before the release below: keep the function here. */
+  napi_threadsafe_function tsfn = t->tsfn;
+  napi_call_threadsafe_function(tsfn, t, napi_tsfn_blocking);
+  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+}
+
 /*
  * A transfer's thread: a blocking recvfrom per ACK, with SO_RCVTIMEO as the
  * retransmission clock. The timeout is rounded up to 10 ms so that it rarely
@@ -422,23 +453,11 @@ static void run_transfer(transfer_t *t) {
   int timeo_ms = -1;
   uint8_t pkt[1024];
   while (c->phase != 2) {
-    int mode = atomic_load(&t->abort_mode);
-    if (mode) {
-      if (mode == 1) send_error(t, 0, t->abort_msg);
-      snprintf(t->reason, sizeof t->reason, "%s", t->abort_msg);
-      finish(t, c, "aborted");
-      break;
-    }
+    if (take_abort(t)) break;
     double now = now_ms();
     double wait = c->deadline - now;
     if (wait <= 0) {
-      /* An ACK already waiting is read before the timer fires (as the Node
-         path does): a thread descheduled past its deadline must not resend. */
-      struct sockaddr_in from;
-      socklen_t fl = sizeof from;
-      ssize_t len = recvfrom(t->sock, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
-      if (len >= 0) on_packet(t, pkt, len, &from);
-      else on_tick(t, c, now);
+      on_due(t, now);
       continue;
     }
     int ms = ((int)ceil(wait) + 9) / 10 * 10;
@@ -465,11 +484,7 @@ static void run_transfer(transfer_t *t) {
     if (atomic_load(&t->abort_mode)) continue;
     if (len >= 0) on_packet(t, pkt, len, &from);
   }
-  atomic_fetch_sub(&running, 1);
-  /* deliver() may free t before the release below: keep the function here. */
-  napi_threadsafe_function tsfn = t->tsfn;
-  napi_call_threadsafe_function(tsfn, t, napi_tsfn_blocking);
-  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+  transfer_done(t);
 }
 
 /*
@@ -575,6 +590,9 @@ static void assign(worker_t *w, transfer_t *t) {
   pthread_cond_signal(&w->cv);
   pthread_mutex_unlock(&pool_lock);
 }
+
+/* Many transfers per thread once many run at once (see the file). */
+#include "evworkers.c"
 
 static void set_num(napi_env env, napi_value obj, const char *key, double v) {
   napi_value n;
@@ -810,7 +828,16 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   /* The worker is found first, so that a failure leaves the request to the
      Node path with nothing sent. Then the first packet (OACK or DATA 1) goes
      out from here: a sleeping thread's wake-up waits for a core (on an idle
-     virtual CPU, ~0.1 ms), and the client would wait with it. */
+     virtual CPU, ~0.1 ms), and the client would wait with it. Beyond
+     `threads` transfers at once, the event workers take them (evworkers.c). */
+  double threads = DEDICATED_DEFAULT;
+  if (has(env, opts, "threads") && (get_num(env, opts, "threads", &threads) < 0 || threads < 0)) threads = DEDICATED_DEFAULT;
+  evworker_t *ew = atomic_load(&running) >= (int)threads ? ev_acquire() : NULL;
+  if (ew) {
+    begin(t);
+    ev_assign(ew, t);
+    return handle;
+  }
   worker_t *w = acquire_worker();
   if (!w) {
     t->finished = 1;

@@ -60,9 +60,14 @@ async function rawGet(port: number, name: string, opts: { mode?: string; options
 }
 
 // Every test of the suite below runs on each data path this build has: the
-// native one (native/tftp-pump, a thread per transfer) and the Node one.
+// native one (native/tftp-pump) with a thread per transfer, the native one
+// with every transfer on the shared event threads (tftp.nativeThreads 0, as
+// in a boot storm), and the Node one.
 const pump = loadPump();
-const DATA_PATHS: Array<'native' | 'node'> = pump.pump ? ['native', 'node'] : ['node'];
+type DataPath = 'native' | 'native-shared' | 'node';
+const DATA_PATHS: DataPath[] = pump.pump ? ['native', 'native-shared', 'node'] : ['node'];
+/** The tftp config keys that select a data path. */
+const pathConfig = (p: DataPath) => (p === 'native-shared' ? { dataPath: 'native' as const, nativeThreads: 0 } : { dataPath: p });
 
 test('the native TFTP data path is built (CI builds it; elsewhere its absence is only reported)', (t) => {
   if (pump.pump) return;
@@ -72,7 +77,7 @@ test('the native TFTP data path is built (CI builds it; elsewhere its absence is
 
 for (const dataPath of DATA_PATHS) clientSuite(dataPath);
 
-function clientSuite(dataPath: 'native' | 'node'): void {
+function clientSuite(dataPath: DataPath): void {
 describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
   let s: TestServer;
   let port: number;
@@ -92,7 +97,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     s = await startTestServer(
       {
         networks: [...TEST_NETWORKS, { name: 'lo', cidr: '127.0.0.0/8', serverAddress: '127.0.0.1', staticRange: '127.0.0.2-127.0.0.200' }],
-        tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '200ms', retries: 3, clientRate: 10_000, clientBurst: 10_000, dataPath },
+        tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '200ms', retries: 3, clientRate: 10_000, clientBurst: 10_000, ...pathConfig(dataPath) },
       },
       { factories: [testProviderFactory, tftpServiceFactory] },
     );
@@ -235,7 +240,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     // DATA inside the 150 ms windows below on a stalled machine, and a timer's
     // resend is not the duplicate these checks are about.
     const s2 = await startTestServer(
-      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, timeout: '2s', clientRate: 1000, clientBurst: 1000, dataPath } },
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, timeout: '2s', clientRate: 1000, clientBurst: 1000, ...pathConfig(dataPath) } },
       { factories: [testProviderFactory, tftpServiceFactory] },
     );
     const p2 = tftpPort(s2.server.services.find((x) => x.name === 'tftp'));
@@ -374,7 +379,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
 
   test('stop() during transfers: each client gets ERROR 0, stop() returns, nothing is left running', async () => {
     const s2 = await startTestServer(
-      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, timeout: '5s', clientRate: 1000, clientBurst: 1000, dataPath } },
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, timeout: '5s', clientRate: 1000, clientBurst: 1000, ...pathConfig(dataPath) } },
       { factories: [testProviderFactory, tftpServiceFactory] },
     );
     const p2 = tftpPort(s2.server.services.find((x) => x.name === 'tftp'));
@@ -406,7 +411,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     // timeout sits at its 50 ms floor, and three clients writing 300 MiB on
     // two cores can fall silent for longer than the suite's 3 retries allow.
     const big = await startTestServer(
-      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '1s', retries: 8, clientRate: 1000, clientBurst: 1000, dataPath } },
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '1s', retries: 8, clientRate: 1000, clientBurst: 1000, ...pathConfig(dataPath) } },
       { factories: [testProviderFactory, tftpServiceFactory] },
     );
     t.after(() => big.stop());
