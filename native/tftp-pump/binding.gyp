@@ -10,6 +10,12 @@
       "target_name": "udp_batch",
       "sources": ["src/udpbatch.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
+    },
+    {
+      "target_name": "http_sendfile",
+      "sources": ["src/sendfile.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
+      "libraries": ["-lpthread"]
     }
   ]
 }
