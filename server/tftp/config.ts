@@ -22,6 +22,8 @@ export const TftpConfigSchema = Section({
   maxBlksize: Type.Integer({ minimum: 8, maximum: 65464 }),
   maxWindowsize: Type.Integer({ minimum: 1, maximum: 65535 }),
   maxTransfers: Type.Integer({ minimum: 1 }),
+  /** Requests that wait for a slot when maxTransfers run (oldest first); beyond, ERROR 0 busy. */
+  maxWaiting: Type.Integer({ minimum: 0 }),
   /** Retransmission timeout before the round trip is measured (RFC 2349 timeout overrides it per transfer). */
   timeout: Duration,
   /** Retransmissions of the same block (with doubling timeout) before a transfer is given up. */
@@ -66,6 +68,7 @@ export const TFTP_DEFAULTS: TftpConfig = {
   maxBlksize: 1468,
   maxWindowsize: 64,
   maxTransfers: 512,
+  maxWaiting: 4096,
   timeout: '1s',
   retries: 6,
   clientRate: 20,

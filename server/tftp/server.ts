@@ -11,7 +11,7 @@ import { setSegmentSize, windowBatch } from './gso.js';
 import type { Pump, PumpHandle, PumpResult } from './native.js';
 import { netasciiFile } from './netascii.js';
 import { negotiate, type Negotiated, type OptionLimits } from './options.js';
-import { decideRequest } from './policy.js';
+import { decideRequest, type ListenerDecision } from './policy.js';
 import { RateLimiter } from './ratelimit.js';
 import { Transfer, type Action, type Outcome } from './transfer.js';
 
@@ -25,6 +25,11 @@ export interface TftpServerOptions {
   /** blksize/windowsize caps for a client (config maximum, its network's MTU). */
   limits(clientAddress: string): OptionLimits;
   maxTransfers: number;
+  /**
+   * Requests that may wait for a transfer slot when maxTransfers run (started
+   * oldest first as transfers end); beyond, ERROR 0 busy. 0: busy at once.
+   */
+  maxWaiting?: number;
   initialRtoMs: number;
   retries: number;
   clientRate: number;
@@ -110,8 +115,27 @@ interface Listener {
   port: number;
 }
 
+/** A read request waiting for a transfer slot. */
+interface Waiting {
+  l: Listener;
+  rinfo: RemoteInfo;
+  d: Extract<ListenerDecision, { kind: 'read' }>;
+  /** When it (or its client's retransmission of it) last arrived. */
+  at: number;
+}
+
+/**
+ * A waiting request whose client has not asked again for this long has given
+ * up (ROMs resend an unanswered RRQ every 4 s, PXELINUX sooner): dropped.
+ */
+const WAIT_STALE_MS = 10_000;
+
 export class TftpServer {
   private readonly listeners: Listener[] = [];
+  /** Oldest first (a Map keeps insertion order). */
+  private readonly waiting = new Map<string, Waiting>();
+  private warnedWaitAt = 0;
+  private draining = false;
   private readonly sessions = new Map<string, Session | NativeSession | 'pending'>();
   private readonly limiter: RateLimiter;
   private ticker: NodeJS.Timeout | undefined;
@@ -180,6 +204,7 @@ export class TftpServer {
     this.stopping = true;
     clearInterval(this.ticker);
     this.ticker = undefined;
+    this.waiting.clear();
     for (const s of [...this.sessions.values()]) if (s !== 'pending') s.abort('server shutting down');
     await Promise.all([...[...this.native].map((s) => s.ended), ...this.listeners.map((l) => new Promise<void>((r) => l.sock.close(() => r())))]);
     this.listeners.length = 0;
@@ -229,6 +254,23 @@ export class TftpServer {
       // A native one ends a moment later, on its thread: it stops counting against maxTransfers now.
       if (existing instanceof NativeSession) this.sessions.delete(key);
     }
+    const queued = this.waiting.get(key);
+    if (queued) {
+      // The client asked again while it waits: it is still there. A new name from that port replaces the old.
+      queued.at = now;
+      queued.d = d;
+      return;
+    }
+    if (this.sessions.size >= this.opts.maxTransfers && this.waiting.size < (this.opts.maxWaiting ?? 0)) {
+      // A boot storm: the request waits for a slot instead of failing the ROM with ERROR (it would
+      // give up on the boot). Its retransmissions only refresh it.
+      this.waiting.set(key, { l, rinfo, d, at: now });
+      if (now - this.warnedWaitAt > 10_000) {
+        this.warnedWaitAt = now;
+        this.opts.log.warn(`tftp: ${this.sessions.size} transfers in progress (tftp.maxTransfers); ${this.waiting.size} requests wait for a slot`);
+      }
+      return;
+    }
     if (this.sessions.size >= this.opts.maxTransfers) {
       const message = `server busy: ${this.sessions.size} transfers in progress, try again`;
       this.opts.log.warn(`tftp: ${rinfo.address}:${rinfo.port} '${printable(d.path)}': ${message}`);
@@ -236,12 +278,35 @@ export class TftpServer {
       this.sendError(l.sock, rinfo, ERR.NOT_DEFINED, message);
       return;
     }
+    this.begin(l, key, rinfo, d);
+  }
+
+  private begin(l: Listener, key: string, rinfo: RemoteInfo, d: Extract<ListenerDecision, { kind: 'read' }>): void {
     this.sessions.set(key, 'pending');
     void this.open(l, key, rinfo, d.path, d.filename, d.mode, d.options).catch((err: unknown) => {
       // open() handles its own errors; this is the last guard so a bug cannot crash the process.
       this.sessions.delete(key);
+      this.drain();
       this.opts.log.error({ err }, `tftp: ${rinfo.address}: internal error`);
     });
+  }
+
+  /** Waiting requests into the slots that are free, oldest first. */
+  private drain(): void {
+    // A request that fails at once (not found) frees its slot inside begin(): the loop below takes it.
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      const now = performance.now();
+      for (const [key, w] of this.waiting) {
+        if (this.stopping || this.sessions.size >= this.opts.maxTransfers) return;
+        this.waiting.delete(key);
+        if (now - w.at > WAIT_STALE_MS || this.sessions.has(key)) continue;
+        this.begin(w.l, key, w.rinfo, w.d);
+      }
+    } finally {
+      this.draining = false;
+    }
   }
 
   private async open(
@@ -255,6 +320,7 @@ export class TftpServer {
   ): Promise<void> {
     const fail = (code: number, message: string, refusal: boolean, level: 'info' | 'warn' | 'error' = refusal ? 'warn' : 'info') => {
       this.sessions.delete(key);
+      this.drain();
       this.opts.log[level](`tftp: ${rinfo.address}:${rinfo.port} '${printable(filename)}': ERROR ${code} ${message}`);
       this.opts.hooks?.requestFailed?.({ client: rinfo.address, filename, code, message, refusal });
       if (!this.stopping) this.sendError(l.sock, rinfo, code, message);
@@ -358,6 +424,7 @@ export class TftpServer {
   ended(s: Session | NativeSession, record: TransferRecord): void {
     if (this.sessions.get(s.key) === s) this.sessions.delete(s.key);
     if (s instanceof NativeSession) this.native.delete(s);
+    this.drain();
     if (!this.sessions.size && this.ticker) {
       clearInterval(this.ticker);
       this.ticker = undefined;

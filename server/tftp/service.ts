@@ -156,6 +156,7 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
           return { maxBlksize: mtu ? Math.min(c.maxBlksize, blksizeForMtu(mtu)) : c.maxBlksize, maxWindowsize: c.maxWindowsize };
         },
         maxTransfers: c.maxTransfers,
+        maxWaiting: c.maxWaiting,
         initialRtoMs: parseDuration(c.timeout),
         retries: c.retries,
         clientRate: c.clientRate,

@@ -437,7 +437,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
 describe('tftp limits', () => {
   test('maxTransfers: a request over the bound gets ERROR 0 busy; per-client rate limit drops the excess', async () => {
     const s = await startTestServer(
-      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, clientRate: 0.05, clientBurst: 4, timeout: '5s' } },
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, maxWaiting: 0, clientRate: 0.05, clientBurst: 4, timeout: '5s' } },
       { factories: [testProviderFactory, tftpServiceFactory] },
     );
     const c = await RawClient.open();
@@ -459,6 +459,51 @@ describe('tftp limits', () => {
       for (const h of holders) await h.close();
     } finally {
       await c.close();
+      await s.stop();
+    }
+  });
+
+  test('maxWaiting: requests over maxTransfers wait, their resends keep their place, and start as slots free; beyond the list, busy', async () => {
+    const s = await startTestServer(
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, maxWaiting: 2, clientRate: 1000, clientBurst: 1000, timeout: '5s' } },
+      { factories: [testProviderFactory, tftpServiceFactory] },
+    );
+    const clients: RawClient[] = [];
+    const open = async () => {
+      const c = await RawClient.open();
+      clients.push(c);
+      return c;
+    };
+    try {
+      const port = tftpPort(s.server.services.find((x) => x.name === 'tftp'));
+      const holders = [await open(), await open()];
+      const firstData: Array<{ msg: Buffer; rinfo: { port: number } }> = [];
+      for (const h of holders) h.send(encodeRequest('RRQ', 'gen/pattern-100000', 'octet'), port);
+      for (const h of holders) {
+        const d = (await h.next())!;
+        assert.equal(parse(d.msg).op, 'DATA');
+        firstData.push(d);
+      }
+      // Two wait (one resends meanwhile: still one entry), the fifth finds the list full.
+      const [w1, w2, over] = [await open(), await open(), await open()];
+      w1.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
+      w2.send(encodeRequest('RRQ', 'gen/pattern-200', 'octet'), port);
+      w1.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
+      over.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
+      const busy = parse((await over.next())!.msg);
+      assert.ok(busy.op === 'ERROR' && busy.code === 0 && /busy/.test(busy.message), JSON.stringify(busy));
+      assert.equal(await w1.next(300), undefined, 'waiting: no answer yet');
+      // A holder ends its transfer (ERROR to its transfer id): the oldest waiting request starts.
+      holders[0]!.send(Buffer.from([0, 5, 0, 0, 0x78, 0]), firstData[0]!.rinfo.port);
+      const d1 = parse((await w1.next(5000))!.msg);
+      assert.ok(d1.op === 'DATA' && d1.block === 1 && d1.data.length === 100, JSON.stringify(d1));
+      assert.equal(await w1.next(300), undefined, 'its resend started nothing twice');
+      assert.equal(await w2.next(200), undefined, 'the second still waits: both slots are taken');
+      holders[1]!.send(Buffer.from([0, 5, 0, 0, 0x78, 0]), firstData[1]!.rinfo.port);
+      const d2 = parse((await w2.next(5000))!.msg);
+      assert.ok(d2.op === 'DATA' && d2.block === 1 && d2.data.length === 200, JSON.stringify(d2));
+    } finally {
+      for (const c of clients) await c.close();
       await s.stop();
     }
   });
