@@ -67,7 +67,7 @@ export const TFTP_DEFAULTS: TftpConfig = {
   ],
   maxBlksize: 1468,
   maxWindowsize: 64,
-  maxTransfers: 512,
+  maxTransfers: 2048,
   maxWaiting: 4096,
   timeout: '1s',
   retries: 6,

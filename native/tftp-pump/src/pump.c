@@ -23,6 +23,8 @@
 #define _GNU_SOURCE
 #include <node_api.h>
 
+#include "segments.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -55,12 +57,6 @@
 static atomic_int running;
 static int spin_max = -1;
 
-typedef struct {
-  int fd;           /* >= 0: read with pread at offset */
-  int64_t offset;
-  int64_t length;
-  uint8_t *data;    /* fd < 0 and data: bytes owned here; fd < 0 and !data: zeros */
-} segment_t;
 
 typedef struct {
   int phase; /* 0 oack, 1 data, 2 done */
@@ -117,8 +113,7 @@ static double now_ms(void) {
 
 static void transfer_unref(transfer_t *t) {
   if (atomic_fetch_sub(&t->refs, 1) != 1) return;
-  for (int i = 0; i < t->nsegs; i++) free(t->segs[i].data);
-  free(t->segs);
+  free_segments(t->segs, t->nsegs);
   free(t->oack);
   free(t->buf);
   free(t);
@@ -637,23 +632,12 @@ static void finalize_handle(napi_env env, void *data, void *hint) {
   transfer_unref(data);
 }
 
-static napi_value throw_err(napi_env env, const char *msg) {
-  napi_throw_error(env, NULL, msg);
-  return NULL;
-}
 
 #define CHECK(call)                                                   \
   do {                                                                \
     if ((call) != napi_ok) return throw_err(env, "tftp-pump: " #call); \
   } while (0)
 
-static int get_num(napi_env env, napi_value obj, const char *key, double *out) {
-  napi_value v;
-  napi_valuetype ty;
-  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
-  if (napi_typeof(env, v, &ty) != napi_ok || ty != napi_number) return -1;
-  return napi_get_value_double(env, v, out) == napi_ok ? 0 : -1;
-}
 
 static int get_ipv4(napi_env env, napi_value obj, const char *key, struct in_addr *out) {
   napi_value v;
@@ -664,11 +648,6 @@ static int get_ipv4(napi_env env, napi_value obj, const char *key, struct in_add
   return inet_pton(AF_INET, s, out) == 1 ? 0 : -1;
 }
 
-static int has(napi_env env, napi_value obj, const char *key) {
-  bool b = false;
-  napi_has_named_property(env, obj, key, &b);
-  return b;
-}
 
 /* A boolean option; dflt when absent or not a boolean. */
 static int get_flag(napi_env env, napi_value obj, const char *key, int dflt) {
@@ -681,47 +660,11 @@ static int get_flag(napi_env env, napi_value obj, const char *key, int dflt) {
 /* Copies opts.segments into t; -1 with msg set on a bad entry. */
 static int read_segments(napi_env env, napi_value opts, transfer_t *t, const char **msg) {
   napi_value arr;
-  uint32_t n;
-  bool is_arr = false;
   *msg = "opts.segments must be an array of {fd, offset, length}, {data} or {zero}";
-  if (napi_get_named_property(env, opts, "segments", &arr) != napi_ok || napi_is_array(env, arr, &is_arr) != napi_ok || !is_arr) return -1;
-  if (napi_get_array_length(env, arr, &n) != napi_ok) return -1;
-  t->segs = calloc(n ? n : 1, sizeof *t->segs);
-  if (!t->segs) return -1;
+  if (napi_get_named_property(env, opts, "segments", &arr) != napi_ok) return -1;
+  if (read_segment_array(env, arr, &t->segs, &t->nsegs) < 0) return -1;
   int64_t total = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value s;
-    segment_t *g = &t->segs[i];
-    g->fd = -1;
-    t->nsegs = (int)i + 1;
-    if (napi_get_element(env, arr, i, &s) != napi_ok) return -1;
-    double d;
-    if (has(env, s, "fd")) {
-      double off, len;
-      if (get_num(env, s, "fd", &d) < 0 || get_num(env, s, "offset", &off) < 0 || get_num(env, s, "length", &len) < 0) return -1;
-      if (d < 0 || off < 0 || len < 0) return -1;
-      g->fd = (int)d;
-      g->offset = (int64_t)off;
-      g->length = (int64_t)len;
-    } else if (has(env, s, "data")) {
-      napi_value b;
-      void *p;
-      size_t len;
-      bool isbuf = false;
-      if (napi_get_named_property(env, s, "data", &b) != napi_ok || napi_is_buffer(env, b, &isbuf) != napi_ok || !isbuf) return -1;
-      if (napi_get_buffer_info(env, b, &p, &len) != napi_ok) return -1;
-      g->data = malloc(len ? len : 1);
-      if (!g->data) return -1;
-      memcpy(g->data, p, len);
-      g->length = (int64_t)len;
-    } else if (has(env, s, "zero")) {
-      if (get_num(env, s, "zero", &d) < 0 || d < 0) return -1;
-      g->length = (int64_t)d;
-    } else {
-      return -1;
-    }
-    total += g->length;
-  }
+  for (int i = 0; i < t->nsegs; i++) total += t->segs[i].length;
   if (total != t->size) {
     *msg = "opts.segments do not add up to opts.size";
     return -1;

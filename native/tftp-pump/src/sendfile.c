@@ -25,6 +25,8 @@
 #define _GNU_SOURCE
 #include <node_api.h>
 
+#include "segments.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -45,11 +47,7 @@
 #define TURN_BYTES (1 << 20)
 #define ZERO_CHUNK (64 * 1024)
 
-typedef struct {
-  int fd; /* >= 0: a file range */
-  int64_t offset, length;
-  uint8_t *data; /* fd < 0 and data: bytes owned here; fd < 0 and !data: zeros */
-} part_t;
+typedef segment_t part_t;
 
 typedef struct job {
   int sock; /* our dup of Node's socket */
@@ -91,8 +89,7 @@ static double now_ms(void) {
 
 static void job_unref(job_t *j) {
   if (atomic_fetch_sub(&j->refs, 1) != 1) return;
-  for (int i = 0; i < j->nparts; i++) free(j->parts[i].data);
-  free(j->parts);
+  free_segments(j->parts, j->nparts);
   free(j);
 }
 
@@ -293,67 +290,8 @@ static void finalize_handle(napi_env env, void *data, void *hint) {
   job_unref(data);
 }
 
-static napi_value throw_err(napi_env env, const char *msg) {
-  napi_throw_error(env, NULL, msg);
-  return NULL;
-}
 
-static int get_num(napi_env env, napi_value obj, const char *key, double *out) {
-  napi_value v;
-  napi_valuetype ty;
-  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
-  if (napi_typeof(env, v, &ty) != napi_ok || ty != napi_number) return -1;
-  return napi_get_value_double(env, v, out) == napi_ok ? 0 : -1;
-}
 
-static int has(napi_env env, napi_value obj, const char *key) {
-  bool b = false;
-  napi_has_named_property(env, obj, key, &b);
-  return b;
-}
-
-/* The segments into j->parts; -1 on a bad entry. */
-static int read_parts(napi_env env, napi_value arr, job_t *j) {
-  uint32_t n;
-  bool is_arr = false;
-  if (napi_is_array(env, arr, &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, arr, &n) != napi_ok) return -1;
-  j->parts = calloc(n ? n : 1, sizeof *j->parts);
-  if (!j->parts) return -1;
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value s;
-    part_t *p = &j->parts[i];
-    p->fd = -1;
-    j->nparts = (int)i + 1;
-    if (napi_get_element(env, arr, i, &s) != napi_ok) return -1;
-    napi_valuetype ty;
-    if (napi_typeof(env, s, &ty) != napi_ok || ty != napi_object) return -1;
-    double d, off, len;
-    if (has(env, s, "fd")) {
-      if (get_num(env, s, "fd", &d) < 0 || get_num(env, s, "offset", &off) < 0 || get_num(env, s, "length", &len) < 0) return -1;
-      if (d < 0 || off < 0 || len < 0) return -1;
-      p->fd = (int)d;
-      p->offset = (int64_t)off;
-      p->length = (int64_t)len;
-    } else if (has(env, s, "data")) {
-      napi_value b;
-      void *src;
-      size_t blen;
-      bool isbuf = false;
-      if (napi_get_named_property(env, s, "data", &b) != napi_ok || napi_is_buffer(env, b, &isbuf) != napi_ok || !isbuf) return -1;
-      if (napi_get_buffer_info(env, b, &src, &blen) != napi_ok) return -1;
-      p->data = malloc(blen ? blen : 1);
-      if (!p->data) return -1;
-      memcpy(p->data, src, blen);
-      p->length = (int64_t)blen;
-    } else if (has(env, s, "zero")) {
-      if (get_num(env, s, "zero", &d) < 0 || d < 0) return -1;
-      p->length = (int64_t)d;
-    } else {
-      return -1;
-    }
-  }
-  return 0;
-}
 
 static napi_value js_send(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -365,7 +303,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   if (!j) return throw_err(env, "http-sendfile: out of memory");
   j->sock = -1;
   atomic_store(&j->refs, 1);
-  if (read_parts(env, argv[1], j) < 0) {
+  if (read_segment_array(env, argv[1], &j->parts, &j->nparts) < 0) {
     job_unref(j);
     return throw_err(env, "http-sendfile: segments must be an array of {fd, offset, length}, {data} or {zero}");
   }
