@@ -14,6 +14,7 @@ import { negotiate, type Negotiated, type OptionLimits } from './options.js';
 import { decideRequest, type ListenerDecision } from './policy.js';
 import { RateLimiter } from './ratelimit.js';
 import { Transfer, type Action, type Outcome } from './transfer.js';
+import { WaitList } from './waitlist.js';
 
 export interface TftpServerOptions {
   port: number;
@@ -120,20 +121,14 @@ interface Waiting {
   l: Listener;
   rinfo: RemoteInfo;
   d: Extract<ListenerDecision, { kind: 'read' }>;
-  /** When it (or its client's retransmission of it) last arrived. */
-  at: number;
 }
 
-/**
- * A waiting request whose client has not asked again for this long has given
- * up (ROMs resend an unanswered RRQ every 4 s, PXELINUX sooner): dropped.
- */
+/** A waiting request whose client has not asked again for this long gave up (ROMs resend every 4 s, PXELINUX sooner). */
 const WAIT_STALE_MS = 10_000;
 
 export class TftpServer {
   private readonly listeners: Listener[] = [];
-  /** Oldest first (a Map keeps insertion order). */
-  private readonly waiting = new Map<string, Waiting>();
+  private readonly waiting: WaitList<Waiting>;
   private warnedWaitAt = 0;
   private draining = false;
   private readonly sessions = new Map<string, Session | NativeSession | 'pending'>();
@@ -147,6 +142,7 @@ export class TftpServer {
 
   constructor(readonly opts: TftpServerOptions) {
     this.limiter = new RateLimiter(opts.clientRate, opts.clientBurst);
+    this.waiting = new WaitList(opts.maxWaiting ?? 0, WAIT_STALE_MS);
   }
 
   get active(): number {
@@ -254,17 +250,10 @@ export class TftpServer {
       // A native one ends a moment later, on its thread: it stops counting against maxTransfers now.
       if (existing instanceof NativeSession) this.sessions.delete(key);
     }
-    const queued = this.waiting.get(key);
-    if (queued) {
-      // The client asked again while it waits: it is still there. A new name from that port replaces the old.
-      queued.at = now;
-      queued.d = d;
-      return;
-    }
-    if (this.sessions.size >= this.opts.maxTransfers && this.waiting.size < (this.opts.maxWaiting ?? 0)) {
-      // A boot storm: the request waits for a slot instead of failing the ROM with ERROR (it would
-      // give up on the boot). Its retransmissions only refresh it.
-      this.waiting.set(key, { l, rinfo, d, at: now });
+    // The client asked again while it waits: it is still there (a new name from that port replaces the old).
+    if (this.waiting.refresh(key, { l, rinfo, d }, now)) return;
+    // A boot storm: beyond maxTransfers the request waits for a slot instead of failing the ROM with ERROR.
+    if (this.sessions.size >= this.opts.maxTransfers && this.waiting.add(key, { l, rinfo, d }, now)) {
       if (now - this.warnedWaitAt > 10_000) {
         this.warnedWaitAt = now;
         this.opts.log.warn(`tftp: ${this.sessions.size} transfers in progress (tftp.maxTransfers); ${this.waiting.size} requests wait for a slot`);
@@ -298,11 +287,11 @@ export class TftpServer {
     this.draining = true;
     try {
       const now = performance.now();
-      for (const [key, w] of this.waiting) {
-        if (this.stopping || this.sessions.size >= this.opts.maxTransfers) return;
-        this.waiting.delete(key);
-        if (now - w.at > WAIT_STALE_MS || this.sessions.has(key)) continue;
-        this.begin(w.l, key, w.rinfo, w.d);
+      while (!this.stopping && this.sessions.size < this.opts.maxTransfers) {
+        const next = this.waiting.take(now);
+        if (!next) return;
+        if (this.sessions.has(next.key)) continue;
+        this.begin(next.item.l, next.key, next.item.rinfo, next.item.d);
       }
     } finally {
       this.draining = false;

@@ -23,8 +23,7 @@
 // than `threads` (opts.threads) run, and an event worker beyond that: with
 // few transfers a dedicated thread is as fast (and may busy-poll), with many
 // the wake-ups add up.
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
+#include "epoll-thread.h"
 
 /* Transfers on dedicated threads before new ones go to the event workers. */
 #define DEDICATED_DEFAULT 32
@@ -161,27 +160,13 @@ static void *ev_main(void *arg) {
 static evworker_t *ev_acquire(void) {
   pthread_mutex_lock(&ev_lock);
   if (ev_count < 0) {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int want = cpus < 1 ? 1 : cpus > EV_MAX_WORKERS ? EV_MAX_WORKERS : (int)cpus;
+    int want = threads_for_cores(EV_MAX_WORKERS);
     ev_count = 0;
     for (int i = 0; i < want; i++) {
       evworker_t *w = &ev_workers[ev_count];
       memset(w, 0, sizeof *w);
-      w->epfd = epoll_create1(EPOLL_CLOEXEC);
-      w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
       pthread_mutex_init(&w->lock, NULL);
-      struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-      pthread_attr_t attr;
-      pthread_attr_init(&attr);
-      pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-      pthread_t th;
-      if (w->epfd < 0 || w->evfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0 || pthread_create(&th, &attr, ev_main, w) != 0) {
-        pthread_attr_destroy(&attr);
-        if (w->epfd >= 0) close(w->epfd);
-        if (w->evfd >= 0) close(w->evfd);
-        break;
-      }
-      pthread_attr_destroy(&attr);
+      if (start_epoll_thread(&w->epfd, &w->evfd, ev_main, w) < 0) break;
       ev_count++;
     }
   }

@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 #include <node_api.h>
 
+#include "epoll-thread.h"
 #include "segments.h"
 
 #include <errno.h>
@@ -235,27 +236,13 @@ static void *worker_main(void *arg) {
 static worker_t *acquire(void) {
   pthread_mutex_lock(&start_lock);
   if (nworkers < 0) {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int want = cpus < 1 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : (int)cpus;
+    int want = threads_for_cores(MAX_WORKERS);
     nworkers = 0;
     for (int i = 0; i < want; i++) {
       worker_t *w = &workers[nworkers];
       memset(w, 0, sizeof *w);
-      w->epfd = epoll_create1(EPOLL_CLOEXEC);
-      w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
       pthread_mutex_init(&w->lock, NULL);
-      struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-      pthread_attr_t attr;
-      pthread_attr_init(&attr);
-      pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-      pthread_t th;
-      int ok = w->epfd >= 0 && w->evfd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) == 0 && pthread_create(&th, &attr, worker_main, w) == 0;
-      pthread_attr_destroy(&attr);
-      if (!ok) {
-        if (w->epfd >= 0) close(w->epfd);
-        if (w->evfd >= 0) close(w->evfd);
-        break;
-      }
+      if (start_epoll_thread(&w->epfd, &w->evfd, worker_main, w) < 0) break;
       nworkers++;
     }
   }
