@@ -3,7 +3,15 @@
 // run, same namespaces, same layout: perfdhcp (as a relay, giaddr 10.1.0.2)
 // in a client namespace, the server in a server namespace, one veth between.
 // Kea: memfile, persist=true. rackboot: `rackboot serve` with only DHCP on,
-// leases in SQLite (WAL, each ACK after its commit). Servers alternate, each
+// leases in SQLite (WAL, each ACK after its commit).
+//
+// --store postgres: rackboot on PostgreSQL against Kea with its PostgreSQL
+// lease backend (`lease-database: { type: postgresql }`, schema by kea-admin
+// db-init pgsql), both on one PostgreSQL cluster started by the bench
+// (durable defaults: fsync on), a fresh database per run; rackboot on
+// SQLite runs in the same ladder for the comparison. Bar (issue 19):
+// rackboot-pg >= 2x kea-pg. Each step also prints the database's CPU per
+// exchange (its postmaster and backends). Servers alternate, each
 // run of steps on a freshly started server after a short warm-up; the result of a run is the highest
 // stepped rate that held (a failing step is retried once: the machine is
 // shared); medians over the runs, and the ratio. Bar (issue 3): >= 1.5x Kea.
@@ -15,7 +23,7 @@
 //
 //   node dist/bench/dhcp.js [--runs 3] [--seconds 8] [--rates 2000,3000,...] [--clients 30000]
 //                           [--only rackboot|kea] [--receive-buffer BYTES] [--perfdhcp-threads multi|single]
-//                           [--pin on|off] [--perfdhcp N]
+//                           [--pin on|off] [--perfdhcp N] [--store sqlite|postgres]
 //
 // perfdhcp's main loop busy-polls at target rates of 10,000/s and more (its
 // source sleeps only below that), so it takes a whole core whatever the
@@ -29,6 +37,7 @@
 //   node dist/bench/dhcp.js --fuzz 20000000     (the codec/policy fuzz run, longer than npm test's)
 // Figures in docs/benchmarks.md: node dist/bench/dhcp.js --runs 3
 // bench:smoke args: --runs 1 --seconds 1 --rates 2000
+// bench:smoke args+postgres: --store postgres --runs 1 --seconds 1 --rates 100
 // bench:smoke needs: root perfdhcp kea-dhcp4 ss taskset
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +47,7 @@ import { parseArgs } from 'node:util';
 import { NetLab, run } from '../test/helpers/netns.js';
 import { NsRackboot } from '../test/helpers/ns-server.js';
 import { fuzz } from '../test/unit/dhcp/fuzz.js';
+import { benchCluster, databaseCpuSeconds, keaDatabase, type PgCluster } from './pg.js';
 import { printResult } from './lib/result.js';
 
 const { values } = parseArgs({
@@ -53,8 +63,15 @@ const { values } = parseArgs({
     'perfdhcp-threads': { type: 'string' },
     pin: { type: 'string', default: cpus().length >= 2 ? 'on' : 'off' },
     perfdhcp: { type: 'string', default: '1' },
+    store: { type: 'string', default: 'sqlite' },
   },
 });
+if (values.store !== 'sqlite' && values.store !== 'postgres') {
+  console.error('--store must be sqlite or postgres');
+  process.exit(2);
+}
+/** The bench's PostgreSQL cluster (--store postgres). */
+let pg: PgCluster | undefined;
 const PIN = values.pin === 'on';
 /** perfdhcp processes at once. */
 const GENERATORS = Number(values.perfdhcp);
@@ -89,7 +106,9 @@ if (process.getuid?.() !== 0) {
 
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
-const RATES = values.rates!.split(',').map(Number);
+// Kea on PostgreSQL commits each lease on its own (an fsync each): it holds a few hundred exchanges/s, so the postgres ladder starts at 100/s.
+const PG_RATES = '100,150,200,250,300,400,500,750,1000,1500,2000,3000,4000,6000,8000,10000,12000,14000,16000,20000,24000,28000,32000';
+const RATES = (values.store === 'postgres' && !process.argv.includes('--rates') ? PG_RATES : values.rates!).split(',').map(Number);
 const CLIENTS = Number(values.clients);
 const MAX_LOSS = Number(values['max-loss']) / 100;
 
@@ -102,6 +121,8 @@ interface Trial {
   loss: number;
   /** Server CPU (user + system, all threads) per exchange, microseconds. */
   cpuUsPerExchange: number;
+  /** The database's CPU per exchange (postgres servers), microseconds. */
+  dbUsPerExchange: number;
   /** perfdhcp's own CPU (user + system) per exchange, microseconds: at 10,000/s and more mostly its busy-poll, not its cost. */
   clientUsPerExchange: number;
   /** UDP datagrams dropped for a full receive buffer during the step: client side, server side. */
@@ -110,7 +131,7 @@ interface Trial {
 }
 
 interface ServerUnderTest {
-  name: 'rackboot' | 'kea';
+  name: string;
   start(): Promise<void>;
   stop(): Promise<void>;
   /** The server process (`ip netns exec` execs, so the child's pid is the server's). */
@@ -150,7 +171,7 @@ function childCpuSeconds(out: string): number {
   return m ? Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]) : 0;
 }
 
-function parsePerfdhcp(out: string, target: number): Omit<Trial, 'cpuUsPerExchange' | 'clientUsPerExchange' | 'clientRcvbufDrops' | 'serverRcvbufDrops'> {
+function parsePerfdhcp(out: string, target: number): Omit<Trial, 'cpuUsPerExchange' | 'dbUsPerExchange' | 'clientUsPerExchange' | 'clientRcvbufDrops' | 'serverRcvbufDrops'> {
   const rate = Number(/Rate:\s*([\d.]+)\s*4-way/.exec(out)?.[1] ?? 0);
   const sent = [...out.matchAll(/sent packets:\s*(\d+)/g)].map((m) => Number(m[1]));
   const recv = [...out.matchAll(/received packets:\s*(\d+)/g)].map((m) => Number(m[1]));
@@ -161,6 +182,7 @@ function parsePerfdhcp(out: string, target: number): Omit<Trial, 'cpuUsPerExchan
 
 async function perfdhcp(cli: string, target: number, seconds = SECONDS, server?: { ns: string; pid: number | undefined }): Promise<Trial> {
   const cpu0 = cpuSeconds(server?.pid);
+  const db0 = pg ? databaseCpuSeconds(pg) : 0;
   const [c0, s0] = [await rcvbufErrors(cli), server ? await rcvbufErrors(server.ns) : 0];
   // Through sh for its `times`: perfdhcp's own CPU, the client's share of the machine.
   const outs = await Promise.all(
@@ -176,26 +198,29 @@ async function perfdhcp(cli: string, target: number, seconds = SECONDS, server?:
   );
   const clientCpu = outs.reduce((a, r) => a + childCpuSeconds(r.stdout), 0);
   const cpu = cpuSeconds(server?.pid) - cpu0;
+  const db = pg ? databaseCpuSeconds(pg) - db0 : 0;
   const [c1, s1] = [await rcvbufErrors(cli), server ? await rcvbufErrors(server.ns) : 0];
   const parts = outs.map((r) => parsePerfdhcp(r.stdout, target));
   const discovers = parts.reduce((a, p) => a + p.discovers, 0);
   const acks = parts.reduce((a, p) => a + p.acks, 0);
   const t = { target, rate: parts.reduce((a, p) => a + p.rate, 0), discovers, acks, loss: discovers ? 1 - acks / discovers : 1 };
-  return { ...t, cpuUsPerExchange: t.acks ? (cpu * 1e6) / t.acks : 0, clientUsPerExchange: t.acks ? (clientCpu * 1e6) / t.acks : 0, clientRcvbufDrops: c1 - c0, serverRcvbufDrops: s1 - s0 };
+  return { ...t, cpuUsPerExchange: t.acks ? (cpu * 1e6) / t.acks : 0, dbUsPerExchange: t.acks ? (db * 1e6) / t.acks : 0, clientUsPerExchange: t.acks ? (clientCpu * 1e6) / t.acks : 0, clientRcvbufDrops: c1 - c0, serverRcvbufDrops: s1 - s0 };
 }
 
-function rackboot(srv: string): ServerUnderTest {
+function rackboot(srv: string, name: string, store: 'sqlite' | 'postgres'): ServerUnderTest {
   let s: NsRackboot | undefined;
   let n = 0;
   return {
-    name: 'rackboot',
+    name,
     async start() {
-      const dir = join(work, `rackboot-${n++}`);
+      const dir = join(work, `${name}-${n++}`);
       rmSync(dir, { recursive: true, force: true });
       s = new NsRackboot(srv, dir, {
         log: { level: 'warn' },
+        ...(store === 'postgres' ? { store: { driver: 'postgres', url: await pg!.createDatabase('rackboot') }, server: { name: 'bench' } } : {}),
         networks: [{ name: 'lab', interface: 'eth1', cidr: '10.1.0.0/16', serverAddress: '10.1.0.1', dynamicRange: '10.1.1.0-10.1.255.254' }],
-        dhcp: { enabled: true, leaseTime: '1h', ...(values['receive-buffer'] !== undefined ? { receiveBuffer: Number(values['receive-buffer']) } : {}) },
+        // perfdhcp's clients are unknown MACs: no bound on replies to them (Kea has none either).
+        dhcp: { enabled: true, leaseTime: '1h', unknownReplyRate: 10_000_000, ...(values['receive-buffer'] !== undefined ? { receiveBuffer: Number(values['receive-buffer']) } : {}) },
         tftp: { enabled: false },
         nfs: { enabled: false },
         director: { enabled: false },
@@ -209,13 +234,13 @@ function rackboot(srv: string): ServerUnderTest {
   };
 }
 
-function kea(srv: string): ServerUnderTest {
+function kea(srv: string, name: string, store: 'memfile' | 'postgres'): ServerUnderTest {
   let child: ChildProcess | undefined;
   let n = 0;
   return {
-    name: 'kea',
+    name,
     async start() {
-      const dir = join(work, `kea-${n++}`);
+      const dir = join(work, `${name}-${n++}`);
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
       mkdirSync('/run/kea', { recursive: true });
@@ -226,7 +251,10 @@ function kea(srv: string): ServerUnderTest {
         JSON.stringify({
           Dhcp4: {
             'interfaces-config': { interfaces: ['eth1'], 'dhcp-socket-type': 'udp' },
-            'lease-database': { type: 'memfile', persist: true, name: join(dir, 'leases4.csv'), 'lfc-interval': 0 },
+            'lease-database':
+              store === 'postgres'
+                ? { type: 'postgresql', name: await keaDatabase(pg!), host: pg!.socketDir, user: 'postgres' }
+                : { type: 'memfile', persist: true, name: join(dir, 'leases4.csv'), 'lfc-interval': 0 },
             'valid-lifetime': 3600,
             subnet4: [{ id: 1, subnet: '10.1.0.0/16', pools: [{ pool: '10.1.1.0 - 10.1.255.254' }] }],
             loggers: [{ name: 'kea-dhcp4', output_options: [{ output: join(dir, 'kea.log') }], severity: 'WARN' }],
@@ -276,7 +304,7 @@ async function ladder(s: ServerUnderTest, cli: string, srv: string): Promise<{ b
         trials.push(t);
         process.stdout.write(
           `  ${s.name} ${target}/s: ${t.rate.toFixed(0)} exchanges/s, loss ${(t.loss * 100).toFixed(2)}%${t.loss <= MAX_LOSS ? '' : ' (over)'}; ` +
-            `server CPU ${t.cpuUsPerExchange.toFixed(1)} µs/exchange, perfdhcp ${t.clientUsPerExchange.toFixed(1)} µs; receive-buffer drops client ${t.clientRcvbufDrops}, server ${t.serverRcvbufDrops}\n`,
+            `server CPU ${t.cpuUsPerExchange.toFixed(1)} µs/exchange${pg ? `, database ${t.dbUsPerExchange.toFixed(1)} µs` : ''}, perfdhcp ${t.clientUsPerExchange.toFixed(1)} µs; receive-buffer drops client ${t.clientRcvbufDrops}, server ${t.serverRcvbufDrops}\n`,
         );
         if (t.loss <= MAX_LOSS) held = t;
       }
@@ -309,7 +337,13 @@ async function main(): Promise<void> {
   const cli = lab.addNs('cli');
   lab.veth({ ns: srv, name: 'eth1', addr: '10.1.0.1/16' }, { ns: cli, name: 'eth0', addr: '10.1.0.2/16' });
   for (let i = 1; i < GENERATORS; i++) lab.execSync(cli, 'ip', ['addr', 'add', `${clientAddress(i)}/16`, 'dev', 'eth0']);
-  const servers = [rackboot(srv), kea(srv)].filter((s) => !values.only || s.name === values.only);
+  if (values.store === 'postgres') pg = benchCluster();
+  const all =
+    values.store === 'postgres'
+      ? [rackboot(srv, 'rackboot-pg', 'postgres'), kea(srv, 'kea-pg', 'postgres'), rackboot(srv, 'rackboot-sqlite', 'sqlite')]
+      : [rackboot(srv, 'rackboot', 'sqlite'), kea(srv, 'kea', 'memfile')];
+  const servers = all.filter((s) => !values.only || s.name === values.only);
+  const dbCost = new Map<string, number[]>(servers.map((s) => [s.name, []]));
   const results = new Map<string, number[]>(servers.map((s) => [s.name, []]));
   const cpuCost = new Map<string, number[]>(servers.map((s) => [s.name, []]));
   const clientCost: number[] = [];
@@ -324,34 +358,51 @@ async function main(): Promise<void> {
       const { best } = await ladder(s, cli, srv);
       results.get(s.name)!.push(best?.rate ?? 0);
       if (best) cpuCost.get(s.name)!.push(best.cpuUsPerExchange);
+      if (best) dbCost.get(s.name)!.push(best.dbUsPerExchange);
       if (best?.clientUsPerExchange) clientCost.push(best.clientUsPerExchange);
       console.log(`run ${r + 1}: ${s.name} held ${best ? `${best.target}/s (measured ${best.rate.toFixed(0)} exchanges/s, loss ${(best.loss * 100).toFixed(2)}%)` : 'no step'}`);
     }
   }
   console.log('');
   for (const [name, rates] of results) console.log(`${name}: runs ${rates.map((x) => x.toFixed(0)).join(', ')} exchanges/s; median ${median(rates).toFixed(0)}`);
-  const rb = results.get('rackboot');
-  const k = results.get('kea');
-  const ratio = rb && k ? median(rb) / Math.max(1, median(k)) : undefined;
-  if (ratio !== undefined) console.log(`ratio rackboot/kea: ${ratio.toFixed(2)} (bar 1.5)`);
+  /** The ratio of two servers' medians, printed with its bar; undefined when either did not run. */
+  const ratio = (a: string, b: string, bar: string): number | undefined => {
+    const x = results.get(a);
+    const y = results.get(b);
+    if (!x || !y) return undefined;
+    const r = median(x) / Math.max(1, median(y));
+    console.log(`ratio ${a}/${b}: ${r.toFixed(2)}${bar}`);
+    return r;
+  };
+  const ratios = [
+    ['rackboot/kea', ratio('rackboot', 'kea', ' (bar 1.5)'), ' (bar 1.5x)'],
+    ['rackboot-pg/kea-pg', ratio('rackboot-pg', 'kea-pg', ' (bar 2)'), ' (bar 2x)'],
+    ['rackboot-pg/rackboot-sqlite', ratio('rackboot-pg', 'rackboot-sqlite', ''), ''],
+  ] as const;
+  if (pg) {
+    for (const [name, us] of dbCost) if (us.length) console.log(`${name}: database CPU per exchange at its highest held step: median ${median(us).toFixed(1)} µs`);
+  }
   // The server's CPU per exchange at its highest held step: what it would hold on a core of its own.
   for (const [name, us] of cpuCost) {
     const m = median(us);
     console.log(`${name}: server CPU per exchange at its highest held step: runs ${us.map((x) => x.toFixed(1)).join(', ')} µs; median ${m.toFixed(1)} µs (${m ? Math.round(1e6 / m) : 0} exchanges per CPU-second)`);
   }
-  const rc = cpuCost.get('rackboot');
-  const kc = cpuCost.get('kea');
-  if (rc?.length && kc?.length) console.log(`CPU efficiency rackboot/kea: ${(median(kc) / Math.max(1e-9, median(rc))).toFixed(2)} (kea µs / rackboot µs per exchange)`);
+  const [rn, kn] = pg ? ['rackboot-pg', 'kea-pg'] : ['rackboot', 'kea'];
+  const rc = cpuCost.get(rn);
+  const kc = cpuCost.get(kn);
+  if (rc?.length && kc?.length) console.log(`CPU efficiency ${rn}/${kn}: ${(median(kc) / Math.max(1e-9, median(rc))).toFixed(2)} (${kn} µs / ${rn} µs per exchange)`);
   // perfdhcp's CPU is printed per step, but at 10,000/s and more it is mostly its busy-poll:
   // it says which core perfdhcp filled, not what an exchange costs it. Not a ceiling.
   if (clientCost.length) console.log(`perfdhcp's CPU per exchange at the highest held steps (busy-polling at >= 10,000/s): median ${median(clientCost).toFixed(1)} µs`);
   const held = [...results].map(([name, rates]) => `${name} ${median(rates).toFixed(0)}`).join(', ');
-  printResult('dhcp', `held exchanges/s (median of ${RUNS} runs): ${held}${ratio !== undefined ? `; ratio rackboot/kea ${ratio.toFixed(2)}x (bar 1.5x)` : ''}`);
+  const said = ratios.filter(([, r]) => r !== undefined).map(([name, r, bar]) => `; ratio ${name} ${r!.toFixed(2)}x${bar}`).join('');
+  printResult('dhcp', `held exchanges/s (median of ${RUNS} runs, --store ${values.store}): ${held}${said}`);
 }
 
 try {
   await main();
 } finally {
   await lab.cleanup();
+  pg?.destroy();
   rmSync(work, { recursive: true, force: true });
 }

@@ -3,10 +3,12 @@
 // BMCs are OpenIPMI ipmi_sim instances (one per node, in a namespace, each
 // powering a stand-in process); rackboot (`rackboot serve`, the real
 // process) in another namespace reads them with one ipmitool run per BMC,
-// power.concurrency (32) at once; ipmipower reads them all from one process
-// (its own parallel sessions, fanout 64). Measured: the wall time of a
-// status read of every node and of a power-on of every node (stagger 0),
-// medians of --runs runs, and rackboot's time over ipmipower's.
+// power.concurrency (32) at once, and a second rackboot with
+// `power.ipmi.tool: freeipmi` shares ipmipower runs between the BMCs asked
+// together; ipmipower reads them all from one process (its own parallel
+// sessions, fanout 64). Measured: the wall time of a status read of every
+// node and of a power-on of every node (stagger 0), medians of --runs runs,
+// and each rackboot's time over ipmipower's.
 //   node dist/bench/power.js [--bmcs 50] [--runs 5]
 // bench:smoke args: --bmcs 4 --runs 1
 // bench:smoke needs: root ipmi_sim ipmitool ipmipower nft ss
@@ -34,6 +36,8 @@ async function main(): Promise<void> {
     await lab.startBmcs();
     const rb = await lab.startServer('bench');
     await lab.register(rb);
+    const fr = await lab.startServer('bench-freeipmi', { timeout: '15s', concurrency: 32, ipmi: { tool: 'freeipmi', workaroundFlags: 'opensesspriv' } }, 8081);
+    await lab.register(fr);
     writeFileSync(join(conf, 'freeipmi.conf'), `password ${BMC_PASSWORD}\n`, { mode: 0o600 });
     const hosts = `10.0.2.[${11}-${10 + N}]`;
     const ipmipower = async (flag: string) => {
@@ -45,9 +49,9 @@ async function main(): Promise<void> {
       if (r.code !== 0 || ok !== N) throw new Error(`ipmipower ${flag}: ${ok}/${N} ok: ${r.stdout.slice(0, 500)} ${r.stderr.slice(0, 500)}`);
       return ms;
     };
-    const rackboot = async (action: string) => {
+    const rackboot = async (action: string, server = rb) => {
       const t0 = performance.now();
-      const r = await rb.api.call<{ ok: number; failed: number }>('POST', '/power', { action, group: 'rack', stagger: 0 });
+      const r = await server.api.call<{ ok: number; failed: number }>('POST', '/power', { action, group: 'rack', stagger: 0 });
       const ms = performance.now() - t0;
       if (r.failed) throw new Error(`rackboot ${action}: ${r.failed} failed`);
       return ms;
@@ -56,25 +60,30 @@ async function main(): Promise<void> {
       await rackboot('off');
       if (!(await waitUntil(() => lab.bmcs.every((b) => !b.machine.on), 30_000))) throw new Error('not every machine went off');
     };
-    const t = { rbStatus: [] as number[], refStatus: [] as number[], rbOn: [] as number[], refOn: [] as number[] };
+    const t = { rbStatus: [] as number[], frStatus: [] as number[], refStatus: [] as number[], rbOn: [] as number[], frOn: [] as number[], refOn: [] as number[] };
     for (let i = 0; i < RUNS; i++) {
       t.rbStatus.push(await rackboot('status'));
+      t.frStatus.push(await rackboot('status', fr));
       t.refStatus.push(await ipmipower('--stat'));
       await allOff();
       t.rbOn.push(await rackboot('on'));
+      await allOff();
+      t.frOn.push(await rackboot('on', fr));
       await allOff();
       t.refOn.push(await ipmipower('--on'));
       await allOff();
       process.stderr.write(`run ${i + 1}/${RUNS} done\n`);
     }
-    const line = (what: string, rbx: number[], ref: number[]) =>
-      `${what.padEnd(26)} rackboot ${median(rbx).toFixed(0).padStart(6)} ms   ipmipower ${median(ref).toFixed(0).padStart(6)} ms   ratio (rackboot/ipmipower) ${(median(rbx) / median(ref)).toFixed(2)}`;
-    console.log(`bench/power: ${N} ipmi_sim BMCs, ${RUNS} run(s), medians; ${availableParallelism()} cores; rackboot: ipmitool lanplus -C 3, 32 at once; ipmipower: one process, fanout 64`);
-    console.log(line(`status of ${N} nodes`, t.rbStatus, t.refStatus));
-    console.log(line(`power on of ${N} nodes`, t.rbOn, t.refOn));
     const ratio = (a: number[], b: number[]) => (median(a) / median(b)).toFixed(2);
-    printResult('power', `${N} BMCs: status rackboot/ipmipower ${ratio(t.rbStatus, t.refStatus)}, power on ${ratio(t.rbOn, t.refOn)}`);
-    console.log(`(every run: rackboot status ${t.rbStatus.map((x) => x.toFixed(0)).join(' ')}; ipmipower status ${t.refStatus.map((x) => x.toFixed(0)).join(' ')}; rackboot on ${t.rbOn.map((x) => x.toFixed(0)).join(' ')}; ipmipower on ${t.refOn.map((x) => x.toFixed(0)).join(' ')} ms)`);
+    const ms = (xs: number[]) => `${median(xs).toFixed(0).padStart(6)} ms`;
+    const line = (what: string, rbx: number[], frx: number[], ref: number[]) =>
+      `${what.padEnd(24)} rackboot/ipmitool ${ms(rbx)}   rackboot/freeipmi ${ms(frx)}   ipmipower ${ms(ref)}   ratios to ipmipower ${ratio(rbx, ref)}, ${ratio(frx, ref)}`;
+    console.log(`bench/power: ${N} ipmi_sim BMCs, ${RUNS} run(s), medians; ${availableParallelism()} cores; rackboot: 32 BMC operations at once, ipmitool lanplus -C 3 (a process per BMC) or freeipmi (shared ipmipower runs); ipmipower: one process, fanout 64`);
+    console.log(line(`status of ${N} nodes`, t.rbStatus, t.frStatus, t.refStatus));
+    console.log(line(`power on of ${N} nodes`, t.rbOn, t.frOn, t.refOn));
+    printResult('power', `${N} BMCs, rackboot/ipmipower: status ${ratio(t.rbStatus, t.refStatus)} (ipmitool), ${ratio(t.frStatus, t.refStatus)} (freeipmi); power on ${ratio(t.rbOn, t.refOn)}, ${ratio(t.frOn, t.refOn)}`);
+    const each = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' ');
+    console.log(`(every run, ms: status ipmitool ${each(t.rbStatus)}, freeipmi ${each(t.frStatus)}, ipmipower ${each(t.refStatus)}; on ipmitool ${each(t.rbOn)}, freeipmi ${each(t.frOn)}, ipmipower ${each(t.refOn)})`);
   } finally {
     await lab.close();
     rmSync(conf, { recursive: true, force: true });

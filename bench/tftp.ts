@@ -97,6 +97,8 @@ async function startRackboot(
   writeFileSync(
     cfg,
     `dataDir: ${dir}/var-${variant.name}\napi: { listen: "127.0.0.1:0", token: bench-token }\ndhcp: { enabled: false }\nnfs: { backend: none }\n` +
+      // TFTP answers only the served networks (and loopback): the namespace clients' network is one.
+      (at.ns ? `networks: [ { name: bench, cidr: 10.99.0.0/24, serverAddress: ${at.host} } ]\n` : '') +
       `tftp: { address: ${at.host}, port: ${port}, root: ${root}, maxBlksize: 1468, maxWindowsize: 64, maxTransfers: 1024, clientRate: 100000, clientBurst: 100000${variant.tftp} }\n`,
   );
   const [cmd, args] = at.ns ? ['ip', ['netns', 'exec', at.ns, process.execPath, CLI, 'serve', '--config', cfg]] : [process.execPath, [CLI, 'serve', '--config', cfg]];

@@ -5,6 +5,9 @@
 //
 //   // bench:smoke args: --runs 1 --seconds 1      (required: the smallest sizes that still run its whole path)
 //   // bench:smoke needs: root wrk apache2          (optional: root and the commands it runs)
+//   // bench:smoke args+postgres: --store postgres --runs 1
+//                                                  (optional, any number: one more run each, with these
+//                                                   needs on top, `postgres` meaning PostgreSQL's server)
 //
 // A bench passes when it exits 0 and printed its result line
 // (bench/lib/result.ts: `bench/NAME result: ...; N cores, load ...`).
@@ -18,6 +21,7 @@ import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const { labLacks, IN_CI } = await import(join(root, 'dist/test/helpers/env.js'));
+const { pgLacks } = await import(join(root, 'dist/test/helpers/postgres.js'));
 /** Seconds a bench may take at smoke size before it is stopped and failed. */
 const TIMEOUT_S = Number(process.env.BENCH_SMOKE_TIMEOUT ?? 600);
 
@@ -35,14 +39,26 @@ if (!names.length) {
 /** Words of a header line; '' and "" give an empty argument. */
 const words = (line) => [...line.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]);
 
-/** The bench's smoke arguments and needs, from its header comment. */
+/** The bench's smoke runs (arguments, needs), from its header comment; none when it has no args line. */
 function header(name) {
   const src = readFileSync(join(root, 'bench', `${name}.ts`), 'utf8');
-  const args = /^\/\/ bench:smoke args:(.*)$/m.exec(src);
   const needs = /^\/\/ bench:smoke needs:(.*)$/m.exec(src);
-  const need = needs ? words(needs[1]) : [];
-  return { args: args ? words(args[1]) : undefined, needs: { root: need.includes('root'), commands: need.filter((w) => w !== 'root') } };
+  const common = needs ? words(needs[1]) : [];
+  const runs = [...src.matchAll(/^\/\/ bench:smoke args(?:\+([\w,-]+))?:(.*)$/gm)].map((m) => {
+    const extra = m[1] ? m[1].split(',') : [];
+    const need = [...common, ...extra];
+    return {
+      label: extra.length ? `${name}+${extra.join(',')}` : name,
+      args: words(m[2]),
+      needs: { root: need.includes('root'), postgres: need.includes('postgres'), commands: need.filter((w) => w !== 'root' && w !== 'postgres') },
+    };
+  });
+  // The plain run first (the one without extra needs).
+  return runs.sort((a, b) => Number(a.label !== name) - Number(b.label !== name));
 }
+
+/** Why this machine cannot run it, or undefined. */
+const lacking = (needs) => labLacks(needs) ?? (needs.postgres ? pgLacks() : undefined);
 
 /** Run one bench, its output shown as it comes with the bench's name in front; exit code, stdout, seconds. */
 function runBench(name, args) {
@@ -85,20 +101,24 @@ function runBench(name, args) {
 
 const results = [];
 for (const name of names) {
-  const h = header(name);
-  if (!h.args) {
+  const runs = header(name);
+  if (!runs.some((h) => h.label === name)) {
     results.push({ name, status: 'FAIL', why: `bench/${name}.ts has no '// bench:smoke args:' line in its header` });
     continue;
   }
-  const lacks = labLacks(h.needs);
+  for (const h of runs) await smoke(name, h);
+}
+
+async function smoke(name, h) {
+  const lacks = lacking(h.needs);
   if (lacks && !IN_CI) {
-    console.log(`# skipped: bench/${name}: ${lacks}`);
-    results.push({ name, status: 'skipped', why: lacks });
-    continue;
+    console.log(`# skipped: bench/${h.label}: ${lacks}`);
+    results.push({ name: h.label, status: 'skipped', why: lacks });
+    return;
   }
   if (lacks) {
-    results.push({ name, status: 'FAIL', why: `CI must run it, but it ${lacks}` });
-    continue;
+    results.push({ name: h.label, status: 'FAIL', why: `CI must run it, but it ${lacks}` });
+    return;
   }
   console.log(`\n== bench/${name} ${h.args.join(' ')}`);
   const r = await runBench(name, h.args);
@@ -110,11 +130,11 @@ for (const name of names) {
       : !line.test(r.stdout)
         ? `printed no 'bench/${name} result: ...' line with the core count and load (bench/lib/result.ts)`
         : undefined;
-  results.push({ name, status: why ? 'FAIL' : 'ok', why, seconds: r.seconds });
+  results.push({ name: h.label, status: why ? 'FAIL' : 'ok', why, seconds: r.seconds });
 }
 
 console.log('\nbench:smoke:');
-for (const r of results) console.log(`  ${r.status.padEnd(7)} bench/${r.name.padEnd(13)} ${r.seconds !== undefined ? `${r.seconds.toFixed(1).padStart(6)} s` : '        '}${r.why ? `  ${r.why}` : ''}`);
+for (const r of results) console.log(`  ${r.status.padEnd(7)} bench/${r.name.padEnd(21)} ${r.seconds !== undefined ? `${r.seconds.toFixed(1).padStart(6)} s` : '        '}${r.why ? `  ${r.why}` : ''}`);
 const total = results.reduce((a, r) => a + (r.seconds ?? 0), 0);
 const failed = results.filter((r) => r.status === 'FAIL').length;
 console.log(`${results.length} benches, ${failed} failed, ${results.filter((r) => r.status === 'skipped').length} skipped, ${total.toFixed(0)} s`);

@@ -16,6 +16,11 @@
       "sources": ["src/sendfile.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
       "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "icmp6",
+      "sources": ["src/icmp6.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
     }
   ]
 }

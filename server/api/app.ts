@@ -10,13 +10,18 @@ import type { LoadedConfig } from '../config/load.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import type { Service } from '../main/service.js';
+import type { Presence } from '../main/peers.js';
 import type { Registry } from '../store/registry.js';
 import type { Store } from '../store/types.js';
+import { addMaxDepthKeyword } from '../config/depth.js';
 import { bearer, nodeReportToken, roleRefusal, safeEqual, type Role } from './auth.js';
+import { peerSecret } from '../main/peers.js';
 import { installBodyParsers, isOptionalBody, optionalBody } from './bodies.js';
 import { declareCommonErrors } from './common-errors.js';
 import { HttpError, installErrorHandler } from './errors.js';
 import { eventRoutes } from './routes/events.js';
+import { eventStreamRoute } from './routes/event-stream.js';
+import { serverRoutes } from './routes/servers.js';
 import { groupRoutes } from './routes/groups.js';
 import { leaseRoutes } from './routes/leases.js';
 import { networkRoutes } from './routes/networks.js';
@@ -32,12 +37,15 @@ export interface ApiDeps {
   apiToken: string;
   services: readonly Service[];
   version: string;
+  peers: Presence;
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route also accepts the node report token of the :name node. */
     nodeTokenAllowed?: boolean;
+    /** The route also accepts the secret servers sharing the store show each other (image files). */
+    peerTokenAllowed?: boolean;
   }
 }
 
@@ -45,6 +53,8 @@ declare module 'fastify' {
 // strings and params are text, so their numbers are coerced.
 const bodyAjv = new Ajv({ allErrors: true, verbose: true, strict: false, coerceTypes: false, removeAdditional: false, useDefaults: true });
 const textAjv = new Ajv({ allErrors: true, verbose: true, strict: false, coerceTypes: 'array', removeAdditional: false, useDefaults: true });
+addMaxDepthKeyword(bodyAjv);
+addMaxDepthKeyword(textAjv);
 
 // A binary body schema (an export's tar upload) documents a stream the
 // handler reads itself: there is nothing to validate before it does.
@@ -62,7 +72,7 @@ const SERVICE_ROUTES: ReadonlyArray<{ service: string; title: string; enable: st
   // The renderer also adds a node's render and scope routes under /nodes.
   { service: 'render', title: 'the template renderer', enable: 'templates.enabled: true', prefixes: ['/api/v1/templates'], paths: /^\/api\/v1\/nodes\/[^/]+\/(render|scope)(\/|$)/ },
   { service: 'dhcp', title: 'the DHCP service', enable: 'dhcp.enabled: true', prefixes: ['/api/v1/leases/'] },
-  { service: 'ui', title: 'the dashboard', enable: 'ui.enabled: true', prefixes: ['/api/v1/rack', '/api/v1/events/stream'] },
+  { service: 'ui', title: 'the dashboard', enable: 'ui.enabled: true', prefixes: ['/api/v1/rack'] },
   { service: 'power', title: 'power control', enable: 'power.enabled: true', prefixes: ['/api/v1/power'], paths: /^\/api\/v1\/nodes\/[^/]+\/(power|reprovision)$/ },
 ];
 
@@ -115,7 +125,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.get('/healthz', { schema: { hide: true } }, async (_req, reply) => {
-    const services = Object.fromEntries(deps.services.map((s) => [s.name, s.health?.() ?? { ok: true }]));
+    const services: Record<string, { ok: boolean; detail?: string }> = { store: deps.store.health() };
+    for (const s of deps.services) services[s.name] = s.health?.() ?? { ok: true };
     const ok = Object.values(services).every((h) => h.ok);
     return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', services });
   });
@@ -134,6 +145,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         if (token && safeEqual(token, deps.apiToken)) return;
         const node = (req.params as { name?: string } | undefined)?.name;
         if (token && node && req.routeOptions.config.nodeTokenAllowed && safeEqual(token, nodeReportToken(deps.apiToken, node))) return;
+        if (token && req.routeOptions.config.peerTokenAllowed && safeEqual(token, await peerSecret(deps.store))) return;
         const viewerToken = deps.cfg.config.api.viewerToken;
         let role: Role | undefined = token && viewerToken && safeEqual(token, viewerToken) ? 'viewer' : undefined;
         // No bearer token: a dashboard session (cookie) may stand for one.
@@ -157,6 +169,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       await api.register(networkRoutes(deps));
       await api.register(leaseRoutes(deps));
       await api.register(eventRoutes(deps));
+      await api.register(eventStreamRoute(deps));
+      await api.register(serverRoutes(deps));
       for (const s of deps.services) if (s.apiRoutes) await api.register(s.apiRoutes);
     },
     { prefix: '/api/v1' },

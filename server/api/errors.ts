@@ -3,7 +3,7 @@
 // docs/api.md ("Errors"); a new code needs a row there.
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type { ErrorObject } from 'ajv';
-import { ConflictError, InvalidError, NotFoundError } from '../store/types.js';
+import { ConflictError, InvalidError, NotFoundError, StoreUnavailableError } from '../store/types.js';
 import { formatAjvErrors } from '../config/validate-schema.js';
 
 export interface ApiError {
@@ -77,6 +77,8 @@ function classify(err: FastifyError & { validation?: ErrorObject[]; validationCo
   if (err instanceof InvalidError) return fieldError(400, 'invalid', req, err.field, err.message);
   if (err instanceof ConflictError) return fieldError(409, 'conflict', req, err.field, err.message);
   if (err instanceof NotFoundError) return new HttpError(404, 'not_found', err.message);
+  // The database is down or unreachable: the message names the store (never its password); the client may retry.
+  if (err instanceof StoreUnavailableError) return new HttpError(503, 'store_unavailable', err.message);
   const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;
   if (known) return known(req);
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
@@ -100,6 +102,7 @@ export function installErrorHandler(app: FastifyInstance, explainMissing: NotFou
     // `reason`, not `msg`: pino writes the record's own msg too, and log
     // pipelines keep only the last of two equal keys.
     if (refused.status < 500) req.log.info({ status: refused.status, error: body.error, reason: body.message }, 'request refused');
+    if (refused.status === 503) void reply.header('retry-after', '1');
     void reply.status(refused.status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {

@@ -1,6 +1,7 @@
 // Request and response schemas: they validate bodies, type the handlers and
 // make the OpenAPI document.
 import { Type, type Static } from '@sinclair/typebox';
+import { MAX_VARS_DEPTH } from '../config/depth.js';
 import { StringEnum } from '../config/types.js';
 import { MAC_FORMS } from '../net/mac.js';
 import { BMC_TYPES, LEASE_STATES, LOADERS } from '../store/types.js';
@@ -15,7 +16,9 @@ export const MAC_DESCRIPTION = `a MAC address: ${MAC_FORMS}`;
 
 const NameStr = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$', description: 'letters, digits, _ . - (max 63)' });
 const Loader = StringEnum(LOADERS, { description: 'boot loader' });
-const Vars = Type.Record(Type.String(), Type.Unknown(), { description: 'template variables' });
+const Vars = Type.Record(Type.String(), Type.Unknown(), { description: `template variables (at most ${MAX_VARS_DEPTH} levels of objects and arrays)`, maxDepth: MAX_VARS_DEPTH });
+/** Free-form details (events, discovery facts): bounded like vars, so a stored value reads back with any JSON client. */
+export const Details = Type.Record(Type.String(), Type.Unknown(), { maxDepth: MAX_VARS_DEPTH });
 const BmcIn = Type.Optional(Type.Union([BmcSchema, Type.Null()], { description: "the BMC (null removes it); a password is write-only, and a bmc given without one keeps the stored one" }));
 
 /** A BMC as answered: never the password, only whether one is set. */
@@ -155,7 +158,7 @@ export const LeaseQuery = Type.Object(
 export const EventIn = Type.Object(
   {
     kind: Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,39}$', description: 'e.g. ready, nfs-mounted, httpd-started' }),
-    detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    detail: Type.Optional(Details),
   },
   { additionalProperties: false, $id: 'EventIn' },
 );
@@ -163,6 +166,7 @@ export type EventInT = Static<typeof EventIn>;
 export const EventOut = Type.Object(
   {
     id: Type.Integer(),
+    server: Type.Union([Type.String(), Type.Null()], { description: 'the rackboot server (server.name) that recorded it' }),
     node: Type.Union([Type.String(), Type.Null()]),
     mac: Type.Union([Type.String(), Type.Null()]),
     ts: Type.Integer({ description: 'epoch ms' }),
@@ -172,6 +176,13 @@ export const EventOut = Type.Object(
   },
   { $id: 'Event' },
 );
+/** Which events: the filters GET /events and its stream share. */
+export const EventFilter = {
+  node: Type.Optional(Type.String()),
+  mac: Type.Optional(Type.String({ description: MAC_DESCRIPTION })),
+  kind: Type.Optional(Type.String()),
+};
+
 export const EventQuery = Type.Object(
   {
     since: Type.Optional(Type.Integer({ minimum: 0, description: 'epoch ms' })),

@@ -8,6 +8,7 @@ import { nfsConfigIssues } from '../nfs/config-check.js';
 import { directorConfigIssues } from '../director/checks.js';
 import { dhcpConfigIssues, dhcpNetworkIssues } from '../dhcp/config.js';
 import { imagesConfigIssues } from '../images/config.js';
+import { tftpConfigIssues } from '../tftp/config.js';
 import { storeConfigIssues } from '../store/config-check.js';
 import { templatesDirIssues, templatesHttpBootIssues } from '../render/config.js';
 import { uiConfigIssues } from '../ui/config.js';
@@ -28,6 +29,7 @@ export const CONFIG_CHECKS: ConfigCheck[] = [
   { reads: ['nfs', 'networks'], run: nfsConfigIssues },
   { reads: ['director', 'networks', 'nodes', 'groups', 'cluster'], run: directorConfigIssues },
   { reads: ['dhcp'], run: dhcpConfigIssues },
+  { reads: ['tftp'], run: tftpConfigIssues },
   { reads: ['images'], run: imagesConfigIssues },
   { reads: ['templates'], run: templatesDirIssues },
   { reads: ['templates', 'nodes', 'groups'], run: templatesHttpBootIssues },

@@ -14,6 +14,14 @@ import { ConfigSchema, SECTION_DEFAULTS, TOP_DEFAULTS, type Config } from './sch
 import { schemaIssues } from './validate-schema.js';
 import { CONFIG_CHECKS, NETWORK_CHECKS } from './checks.js';
 import { FailedParts } from './parts.js';
+import { databaseUrl } from '../store/url.js';
+import { hostname } from 'node:os';
+
+/** The host name as a server name (letters, digits, _ . -; at most 63). */
+function hostName(): string {
+  const n = hostname().replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  return n || 'rackboot';
+}
 
 export interface ConfigPaths {
   dataDir: string;
@@ -31,6 +39,10 @@ export interface ConfigPaths {
 export interface LoadedConfig {
   file: string | null;
   config: Config;
+  /** server.name, or the host name made into a name. */
+  serverName: string;
+  /** The PostgreSQL URL (store.url, else RACKBOOT_DATABASE_URL); never log it: redactUrl(). */
+  databaseUrl: string | undefined;
   networks: ResolvedNetwork[];
   networkByName: ReadonlyMap<string, ResolvedNetwork>;
   /** network name -> static range, for the registry's address allocator. */
@@ -120,6 +132,8 @@ function finish(config: Config, file: string | null, networks: ResolvedNetwork[]
   return {
     file,
     config,
+    serverName: config.server.name ?? hostName(),
+    databaseUrl: databaseUrl(config.store.url, env),
     networks,
     networkByName: new Map(networks.map((n) => [n.name, n])),
     staticPools,

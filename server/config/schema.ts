@@ -2,6 +2,7 @@
 // subsystem folder. Defaults are merged per section before validation, so the
 // validated Config type has every field.
 import { Type, type Static } from '@sinclair/typebox';
+import { MAX_VARS_DEPTH } from './depth.js';
 import { Duration, Listen, Name, Section, StringEnum } from './types.js';
 import { DhcpConfigSchema, DHCP_DEFAULTS } from '../dhcp/config.js';
 import { TftpConfigSchema, TFTP_DEFAULTS } from '../tftp/config.js';
@@ -12,9 +13,10 @@ import { DirectorConfigSchema, DIRECTOR_DEFAULTS } from '../director/config.js';
 import { UiConfigSchema, UI_DEFAULTS } from '../ui/config.js';
 import { BmcSchema, PowerConfigSchema, POWER_DEFAULTS } from '../power/config.js';
 import { LOADERS } from '../store/types.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../log.js';
 
 export const LoaderSchema = StringEnum(LOADERS);
-const Vars = Type.Record(Type.String(), Type.Unknown());
+const Vars = Type.Record(Type.String(), Type.Unknown(), { maxDepth: MAX_VARS_DEPTH });
 
 export const NetworkSchema = Section({
   name: Name,
@@ -68,12 +70,23 @@ export const ConfigSchema = Section({
   }),
   /** Relative paths in the config resolve against the working directory. */
   dataDir: Type.String(),
+  /** This rackboot server, one of several when they share a PostgreSQL store. */
+  server: Section({
+    /** Unique among the servers on one database: tags their events and leases. Default: the host name. */
+    name: Type.Optional(Name),
+    /** How the other servers reach this one's API (to fetch image files). Default: http://<first network's serverAddress>:<api port>. */
+    peerUrl: Type.Optional(Type.String()),
+    /** How often the server records itself as alive in the store (GET /servers: last-seen). */
+    heartbeat: Duration,
+  }),
   store: Section({
     driver: StringEnum(['sqlite', 'postgres']),
     /** SQLite file; default <dataDir>/rackboot.db. */
     path: Type.Optional(Type.String()),
-    /** PostgreSQL connection string. */
+    /** PostgreSQL connection URL; default: the environment variable RACKBOOT_DATABASE_URL. */
     url: Type.Optional(Type.String()),
+    /** PostgreSQL connections this server keeps at most. */
+    poolSize: Type.Integer({ minimum: 1, maximum: 200 }),
   }),
   api: Section({
     listen: Listen,
@@ -85,7 +98,9 @@ export const ConfigSchema = Section({
     viewerToken: Type.String(),
   }),
   log: Section({
-    level: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
+    level: StringEnum(LOG_LEVELS),
+    /** auto: one readable line per record on a terminal, JSON lines otherwise; pretty or json: always that. */
+    format: StringEnum(LOG_FORMATS),
   }),
   events: Section({
     /** Events older than this are pruned. */
@@ -110,9 +125,11 @@ export type Config = Static<typeof ConfigSchema>;
 /** Section defaults, merged shallowly under what the file gives. */
 export const SECTION_DEFAULTS = {
   cluster: { name: 'cluster', domain: 'cluster.local', vars: {} },
-  store: { driver: 'sqlite' },
-  api: { listen: '0.0.0.0:8080', token: '', viewerToken: '' },
-  log: { level: 'info' },
+  server: { heartbeat: '10s' },
+  store: { driver: 'sqlite', poolSize: 10 },
+  // served: loopback and each network's serverAddress (server/config/bind.ts); never the outside unless named.
+  api: { listen: 'served:8080', token: '', viewerToken: '' },
+  log: { level: 'info', format: 'auto' },
   events: { retention: '30d' },
   dhcp: DHCP_DEFAULTS,
   tftp: TFTP_DEFAULTS,

@@ -2,9 +2,11 @@
 // one line per problem that names the key path, instead of ajv's raw output.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
+import { addMaxDepthKeyword } from './depth.js';
 import { closest, pointerToPath, type ConfigIssue } from './errors.js';
 
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: false, useDefaults: false });
+addMaxDepthKeyword(ajv);
 const cache = new WeakMap<TSchema, ValidateFunction>();
 
 /** Keys whose values an error message never shows (a BMC password inside a refused object). */
@@ -12,7 +14,13 @@ const SECRET_KEYS = new Set(['password']);
 const HIDDEN = '(hidden)';
 
 function show(v: unknown): string {
-  const s = JSON.stringify(v, (k, x: unknown) => (SECRET_KEYS.has(k) ? HIDDEN : x));
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v, (k, x: unknown) => (SECRET_KEYS.has(k) ? HIDDEN : x));
+  } catch {
+    // Nested too deep for the stack (or a cycle): the message names the key path anyway.
+    return Array.isArray(v) ? 'an array' : 'an object';
+  }
   return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 

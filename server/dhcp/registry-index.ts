@@ -14,6 +14,7 @@ export class RegistryIndex {
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly groupLoader = new Map<string, Loader | null>();
   private readonly listener = (c: RegistryChange) => void this.onChange(c);
+  private readonly reload = () => void this.load().catch(this.onError);
   /** Changes applied (tests wait on this). */
   version = 0;
 
@@ -21,13 +22,27 @@ export class RegistryIndex {
 
   async start(): Promise<void> {
     this.registry.on('change', this.listener);
+    this.registry.on('resync', this.reload);
+    await this.load();
+  }
+
+  /** Everything from the store again (at start, and after changes may have been missed). */
+  private async load(): Promise<void> {
     const [groups, nodes] = await Promise.all([this.registry.store.listGroups(), this.registry.store.listNodes()]);
+    this.groupLoader.clear();
     for (const g of groups) this.groupLoader.set(g.name, g.loader);
-    for (const n of nodes) this.putNode(n);
+    const gone = new Set(this.nodes.keys());
+    for (const n of nodes) {
+      gone.delete(n.name);
+      this.putNode(n);
+    }
+    for (const name of gone) this.dropNode(name);
+    this.version++;
   }
 
   stop(): void {
     this.registry.off('change', this.listener);
+    this.registry.off('resync', this.reload);
   }
 
   get(macNum: number): KnownClient | undefined {

@@ -12,7 +12,11 @@
 //
 // Durability: an ACK is sent only after its lease is committed to the store.
 // Leases bound in one event-loop turn are written in one transaction, and
-// that turn's ACKs go out when it commits (group commit).
+// that turn's ACKs go out when it commits (group commit). With several
+// servers on one store, the store may refuse a dynamic lease another server
+// gave first: that ACK is not sent (lease-writer.ts). While the store is
+// unavailable, writes wait in a journal and their ACKs go out; new dynamic
+// addresses are then held back where another live server serves the network.
 import type dgram from 'node:dgram';
 import { Counter, Gauge, Histogram, type Registry as Metrics } from 'prom-client';
 import type { LoadedConfig } from '../config/load.js';
@@ -23,9 +27,15 @@ import type { Logger } from '../log.js';
 import { cidrContains, formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { NoSuchInterfaceError, type UdpOpener } from '../net/udp-device.js';
 import { BatchedUdp, loadUdpBatch, udpBatchUnavailable } from '../net/udp-batch.js';
+import { NeighbourTable } from '../net/neighbours.js';
+import { BoundedSendQueue } from '../net/send-queue.js';
 import { explainBindError, ServiceStartError } from '../main/service.js';
 import type { Registry } from '../store/registry.js';
-import type { LeaseRecord, Store } from '../store/types.js';
+import type { LeaseRecord, LeaseWrite, PeerChange, Store } from '../store/types.js';
+import type { Presence } from '../main/peers.js';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { LeaseWriter, type Pending } from './lease-writer.js';
 import { replyDestination, type Destination } from './addressing.js';
 import { decode, encode, type EncodeInput } from './codec.js';
 import { LeaseTable, ownerKey, toRecord, type MemLease } from './leases.js';
@@ -33,6 +43,9 @@ import { messageName, MSG } from './options.js';
 import { decide, policyNetwork, type Decision, type KnownClient, type PolicyNetwork } from './policy.js';
 import { MacRateLimiter, WindowCount } from './ratelimit.js';
 import { RegistryIndex } from './registry-index.js';
+import { ReplyGuard } from './reply-guard.js';
+import { ASKER_NAMES, BootStages } from './asker.js';
+import type { BootHub } from '../boot/hub.js';
 import { readRequest, type DhcpRequest } from './request.js';
 
 export interface DhcpServerDeps {
@@ -43,12 +56,18 @@ export interface DhcpServerDeps {
   metrics: Metrics;
   log: Logger;
   opener: UdpOpener;
+  /** Loader files on this machine (hub.loaderFiles); absent: every file is assumed present. */
+  boot?: BootHub;
+  /** Other servers on a shared store (which networks they serve). */
+  peers?: Presence;
 }
 
 export interface ServedSocket {
   sock: dgram.Socket;
   /** Set when the socket's datagrams go through the batched path (dhcp.io); `sock` is then closed. */
   batch?: BatchedUdp;
+  /** Node's path: sends go through a bounded queue (the batched path bounds its own). */
+  queue?: BoundedSendQueue;
   iface: string;
   /** 'network': a network's own interface (may broadcast); 'relay': relayed requests only. */
   kind: 'network' | 'relay';
@@ -69,6 +88,7 @@ interface PendingSend {
 
 const BROADCAST_TEXT = '255.255.255.255';
 const sourceText = (from: PacketSource): string => (typeof from.address === 'number' ? formatIpv4(from.address) : from.address);
+const sourceNumber = (from: PacketSource): number => (typeof from.address === 'number' ? from.address : (parseIpv4(from.address) ?? 0));
 /** A MAC whose registration as a discovered node failed is tried again after this long. */
 const DISCOVERY_RETRY_MS = 10 * 60_000;
 
@@ -81,6 +101,7 @@ export class DhcpServer {
   private readonly skipped: string[] = [];
   private readonly rate: MacRateLimiter;
   private readonly unknownEvents: MacRateLimiter;
+  private readonly guard: ReplyGuard;
   private suppressed = 0;
   private readonly offerMs: number;
   /** Dynamic binds without an offer or lease on record, in the last offerTimeout: they share the pending-offer bound. */
@@ -88,9 +109,10 @@ export class DhcpServer {
   private readonly port: number;
   private readonly cfgDhcp;
   private timers: NodeJS.Timeout[] = [];
-  // Group commit: leases written and replies waiting for that write.
-  private writes: LeaseRecord[] = [];
-  private sends: PendingSend[] = [];
+  // Group commit: leases to write, each with the reply waiting for it.
+  private pending: Array<Pending<PendingSend>> = [];
+  private readonly writer: LeaseWriter;
+  private offPeers: (() => void) | undefined;
   private flushScheduled = false;
   private flushing: Promise<void> = Promise.resolve();
   /** MAC -> its registration in flight (one at a time per MAC; settle() waits for them). */
@@ -105,6 +127,10 @@ export class DhcpServer {
   private readonly counterCache = new Map<string, { inc(): void }>();
   private stopped = false;
   private readonly addrCache = new Map<number, string>();
+  /** Per MAC, which loader its firmware got: tells a loader's own DHCP from the OS's. */
+  private readonly stages = new BootStages();
+  /** Nodes whose loader could not boot their machine (a stand-in did), warned about once each. */
+  private readonly warnedStandIn = new Set<string>();
 
   constructor(private readonly deps: DhcpServerDeps) {
     const { cfg } = deps;
@@ -118,15 +144,32 @@ export class DhcpServer {
       return policyNetwork(n, cfg.config.cluster.domain, leaseMs, ntp, http, this.cfgDhcp.bootUnknown && !this.cfgDhcp.discovery);
     });
     for (const n of this.nets) this.netByName.set(n.name, n);
+    if (deps.store.kind === 'postgres') {
+      // Other servers may answer the same networks: start each range at a place of this server's own.
+      const h = createHash('sha256').update(deps.store.server).digest().readUInt32BE(0);
+      for (const n of this.nets) if (n.dynamicRange) this.leases.startAt(n.name, n.dynamicRange.start + (h % (n.dynamicRange.end - n.dynamicRange.start + 1)));
+    }
     this.rate = new MacRateLimiter(this.cfgDhcp.macRate, this.cfgDhcp.macBurst);
     // One bucket (key 0) for all unknown MACs' events.
     const ur = this.cfgDhcp.unknownEventRate;
     this.unknownEvents = new MacRateLimiter(ur || 1e-9, Math.max(1, ur), 1);
     this.offerMs = parseDuration(this.cfgDhcp.offerTimeout);
+    this.guard = new ReplyGuard({
+      networks: cfg.networks,
+      relays: this.cfgDhcp.relays,
+      unknownReplyRate: this.cfgDhcp.unknownReplyRate,
+      maxOfferShare: this.cfgDhcp.maxOfferShare,
+      neighbours: new NeighbourTable({ file: deps.opener.neighbourFile }),
+      log: this.log,
+    });
     this.unrecordedBinds = new WindowCount(this.offerMs);
     this.port = this.cfgDhcp.port;
     this.index = new RegistryIndex(deps.registry, (err) => this.log.error({ err }, 'dhcp: registry index update failed'));
     this.m = this.makeMetrics(deps.metrics);
+    this.writer = new LeaseWriter(deps.store, this.leases, this.log, deps.metrics, {
+      queueMax: this.cfgDhcp.outageQueue,
+      journal: join(cfg.paths.dataDir, 'dhcp-outage-queue.jsonl'),
+    });
   }
 
   private makeMetrics(reg: Metrics) {
@@ -192,6 +235,8 @@ export class DhcpServer {
     await this.index.start();
     const loaded = this.leases.load(await this.deps.store.listLeases(), parseIpv4);
     if (loaded) this.log.info(`dhcp: loaded ${loaded} lease(s) from the store`);
+    this.writer.start();
+    this.offPeers = this.deps.store.onPeerChange((c) => this.peerChange(c));
 
     const byIface = new Map<string, PolicyNetwork[]>();
     for (const n of this.nets) {
@@ -247,6 +292,7 @@ export class DhcpServer {
         }
       }
       if (!s.batch) {
+        s.queue = new BoundedSendQueue(sock, { failed: (err, count) => this.sendFailed(w.iface, err, count) });
         sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo, s));
         // Send failures (EHOSTUNREACH, ENOBUFS...) come here; the server goes on.
         sock.on('error', (err) => this.sendFailed(w.iface, err));
@@ -286,10 +332,32 @@ export class DhcpServer {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.index.stop();
+    this.offPeers?.();
     this.reportSuppressed();
     // The last batch: its leases written and its ACKs sent before the sockets close.
     await this.drain();
     await this.closeSockets();
+    await this.writer.stop();
+  }
+
+  /** Leases another server wrote go into the table; after a lost feed, every lease from the store again. */
+  private peerChange(c: PeerChange): void {
+    if (c.kind === 'leases') for (const l of c.leases) this.leases.merge(l);
+    else if (c.kind === 'resync') {
+      this.deps.store.listLeases().then(
+        (list) => list.forEach((l) => this.leases.merge(l)),
+        (err: unknown) => this.log.warn(`dhcp: could not reload the leases after the store's change feed came back: ${(err as Error).message}`),
+      );
+    }
+  }
+
+  /**
+   * While the store cannot decide (unavailable), no new dynamic address is
+   * handed out on a network another live server also serves: both could pick
+   * the same one. Reserved addresses and leases on record go on.
+   */
+  private holdDynamic(network: string): boolean {
+    return this.writer.outage && (this.deps.peers?.peersOn(network).length ?? 0) > 0;
   }
 
   /** Run flushes until nothing is queued (a scheduled flush that has not started yet is run now). */
@@ -297,7 +365,7 @@ export class DhcpServer {
     do {
       this.flushing = this.flushing.then(() => this.flush()).catch((err) => this.flushFailed(err));
       await this.flushing;
-    } while (this.writes.length || this.sends.length);
+    } while (this.pending.length);
   }
 
   private async closeSockets(): Promise<void> {
@@ -403,8 +471,14 @@ export class DhcpServer {
     const type = messageName(req.type);
     const now = Date.now();
     const registered = this.index.get(req.macNum);
-    if (!this.rate.take(req.macNum, now, registered !== undefined)) {
+    // An unknown MAC asking again after going unanswered (a real machine; a flood's random MACs never do).
+    const again = !registered && this.guard.askingAgain(req.macNum, now);
+    if (!this.rate.take(req.macNum, now, registered !== undefined || again)) {
       this.count(type, 'rate-limited');
+      return undefined;
+    }
+    if (req.packet.giaddr && !this.guard.relayAllowed(sourceNumber(from), s.iface)) {
+      this.count(type, 'relay-refused');
       return undefined;
     }
     const net = this.networkFor(req, s, registered);
@@ -422,19 +496,30 @@ export class DhcpServer {
       leases: this.leases,
       now,
       offerMs: this.offerMs,
-      mayOffer: this.leases.pendingOffers + this.unrecordedBinds.count(now) < this.cfgDhcp.maxPendingOffers,
+      mayOffer:
+        this.leases.pendingOffers + this.unrecordedBinds.count(now) < this.cfgDhcp.maxPendingOffers &&
+        !this.holdDynamic(net.name) &&
+        this.guard.mayOfferIn(net.dynamicRange, this.leases.pendingOffersIn(net.name), again || registered !== undefined),
+      stage: this.stages.get(req.macNum),
+      loaders: this.loaderContext(),
     });
+    if (dec.who) this.stages.note(req.macNum, req.packet.xid, dec.who, dec.boot?.file, now);
+    if (dec.boot?.standIn && registered) this.warnStandIn(registered.node, dec);
+    // Unknown and nothing on record here: its reply counts against dhcp.unknownReplyRate.
+    const unknown = !registered && !this.leases.ofOwner(net.name, ownerKey(req.mac, req.clientId)) ? { again } : undefined;
     // Encode before the lease changes: a reply that cannot be sent must not leave a lease behind.
     let dest: Destination | undefined;
     let bytes: Buffer | undefined;
     let dropped: number[] = [];
     if (dec.reply) {
-      dest = replyDestination(req.packet, dec.outcome === 'nak' ? MSG.NAK : MSG.ACK, this.port, s.kind === 'network');
-      if (!dest) {
-        // A direct request on a relay-only socket (networkFor lets none through): nothing to send, nothing to change.
-        this.count(type, 'no-network');
+      const routed = this.guard.route(req.packet, req.mac, dec.outcome === 'nak' ? MSG.NAK : MSG.ACK, this.port, s, net, unknown, now);
+      if (typeof routed === 'string') {
+        // Not sent, so nothing changes (no offer holds an address for it).
+        this.count(type, routed);
+        if (!registered) this.guard.unanswered(req.macNum, now);
         return dec;
       }
+      dest = routed;
       const enc = encode(dec.reply);
       if (!enc.ok) {
         this.count(type, 'encode-error');
@@ -447,12 +532,15 @@ export class DhcpServer {
       if (dropped.length) this.logDropped(req, dec, dropped);
     }
     this.count(type, elsewhere && dec.outcome === 'ignored' ? 'wrong-network' : dec.outcome);
+    if (!registered && !dec.reply) this.guard.unanswered(req.macNum, now);
     const lease = this.apply(dec, req, net, known, now);
+    // A registered client's address is the registry's decision: written whoever held it.
+    const reserved = known !== undefined && dec.ip === known.ip;
     if (bytes && dest) {
-      if (lease) this.queueAfterCommit(lease, { s, bytes, dest });
+      if (lease) this.queueAfterCommit(lease, { s, bytes, dest }, reserved);
       else this.send(s, bytes, dest);
     } else if (lease) {
-      this.queueAfterCommit(lease, undefined);
+      this.queueAfterCommit(lease, undefined, reserved);
     }
     this.recordDecision(req, registered, s, net, dec, dest, dropped);
     if (dec.lease?.op === 'bind' && dec.lease.dynamic) {
@@ -460,6 +548,24 @@ export class DhcpServer {
       if (!registered && this.cfgDhcp.discovery) this.maybeDiscover(req, net, dec.lease.ip, now);
     }
     return dec;
+  }
+
+  /** dhcp.secureBoot and the loader files' presence (LoaderFiles caches its answers), made once the hub has them. */
+  private loaders: { secureBoot: boolean; has?: (file: string) => boolean } | undefined;
+  private loaderContext(): { secureBoot: boolean; has?: (file: string) => boolean } {
+    if (this.loaders) return this.loaders;
+    const files = this.deps.boot?.loaderFiles;
+    const ctx = { secureBoot: this.cfgDhcp.secureBoot, ...(files ? { has: (f: string) => files.has(f) } : {}) };
+    if (files || !this.deps.boot) this.loaders = ctx;
+    return ctx;
+  }
+
+  private warnStandIn(node: string, dec: Decision): void {
+    if (this.warnedStandIn.has(node)) return;
+    if (this.warnedStandIn.size >= 10_000) this.warnedStandIn.clear();
+    this.warnedStandIn.add(node);
+    const s = dec.boot!.standIn!;
+    this.log.warn(`dhcp: ${node} (${ASKER_NAMES[dec.who?.asker ?? 'pxe-firmware']}, ${dec.boot!.firmware}): ${s.reason}; handed ${dec.boot!.file} (said once per node)`);
   }
 
   private logDropped(req: DhcpRequest, dec: Decision, dropped: number[]): void {
@@ -543,6 +649,7 @@ export class DhcpServer {
     // A closed socket throws at once instead: counted the same way, never thrown into the flush.
     try {
       if (s.batch) s.batch.send(bytes, dest.port, dest.address);
+      else if (s.queue) s.queue.send(bytes, dest.port, this.addressText(dest.address));
       else s.sock.send(bytes, dest.port, this.addressText(dest.address));
     } catch (err) {
       this.sendFailed(s.iface, err as Error);
@@ -566,9 +673,10 @@ export class DhcpServer {
     return t;
   }
 
-  private queueAfterCommit(lease: MemLease, send: PendingSend | undefined): void {
-    this.writes.push(toRecord(lease));
-    if (send) this.sends.push(send);
+  private queueAfterCommit(lease: MemLease, send: PendingSend | undefined, reserved = false): void {
+    const record: LeaseWrite = toRecord(lease);
+    if (reserved) record.reserved = true;
+    this.pending.push(send ? { lease: record, send } : { lease: record });
     this.scheduleFlush();
   }
 
@@ -589,23 +697,19 @@ export class DhcpServer {
   }
 
   private async flush(): Promise<void> {
-    if (!this.writes.length && !this.sends.length) return;
-    const writes = this.writes;
-    const sends = this.sends;
-    this.writes = [];
-    this.sends = [];
+    if (!this.pending.length) return;
+    const batch = this.pending;
+    this.pending = [];
     const end = this.m.commit.startTimer();
     try {
-      await this.deps.store.putLeases(writes);
+      await this.writer.commit(batch, (p) => this.send(p.s, p.bytes, p.dest));
     } catch (err) {
       // Not durable: send nothing. The clients retry and the next batch writes their leases.
       this.m.commitErrors.inc();
-      this.log.error({ err }, `dhcp: could not write ${writes.length} lease(s); their ACKs were not sent`);
-      return;
+      this.log.error({ err }, `dhcp: could not write ${batch.length} lease(s); their ACKs were not sent`);
     } finally {
       end();
     }
-    for (const p of sends) this.send(p.s, p.bytes, p.dest);
   }
 
   /** Mark bound leases past their end as expired, in the table and the store. */
@@ -615,9 +719,8 @@ export class DhcpServer {
     for (const l of expired) {
       const e = { ...l, state: 'expired' as const, updatedAt: now };
       this.leases.set(e);
-      this.writes.push(toRecord(e));
+      this.queueAfterCommit(e, undefined);
     }
-    if (expired.length) this.scheduleFlush();
   }
 
   private reportSuppressed(): void {
@@ -661,10 +764,15 @@ export class DhcpServer {
     if (req.arch !== undefined) detail.arch = req.arch;
     if (req.isIpxe) detail.ipxe = true;
     if (req.vendorClass) detail.vendorClass = req.vendorClass;
+    if (dec.who) {
+      detail.client = dec.who.asker;
+      if (dec.who.firmware) detail.firmware = dec.who.firmware;
+    }
+    // What the reply carries: no boot file for the OS's client.
     if (dec.boot) {
-      detail.firmware = dec.boot.firmware;
       if (dec.boot.file) detail.bootFile = dec.boot.file;
       if (dec.boot.reason) detail.bootProblem = dec.boot.reason;
+      if (dec.boot.standIn) detail.standIn = dec.boot.standIn;
     }
     if (dest) detail.sentTo = dest.via;
     if (dropped.length) detail.droppedOptions = dropped;

@@ -18,7 +18,7 @@ import { LibraryResolver } from './libs.js';
 import { loadModuleIndex, modulesAliasText, modulesDepText, readModule, resolveModules, type ModuleResolution } from './modules.js';
 import type { Recipe } from './recipe.js';
 import { renderTemplate } from './render.js';
-import type { ImageManifest, ImageStore } from './store.js';
+import { versionOf, type ImageManifest, type ImageStore } from './store.js';
 import { ImageTree, skeleton } from './tree.js';
 
 export interface BuildProgress {
@@ -341,7 +341,7 @@ export async function buildImage(recipe: Recipe, opts: BuildOptions): Promise<Bu
     log(`resolved in ${tWrite - t0} ms, archived and compressed in ${Date.now() - tWrite} ms`);
     progress({ phase: 'commit' });
     const iSha = hash.digest('hex');
-    const version = createHash('sha256').update(`${kSha}\n${iSha}\n${recipe.cmdline}\n`).digest('hex').slice(0, 16);
+    const version = versionOf(kSha, iSha, recipe.cmdline);
     const manifest: ImageManifest = {
       name: recipe.name,
       version,

@@ -7,6 +7,10 @@ import { ErrorBody } from '../api/schemas.js';
 import type { BuildJob, JobEvent, JobQueue } from './jobs.js';
 import { listRecipes, findRecipe, RecipeNotFoundError } from './recipe.js';
 import { VersionError, type ImageStore } from './store.js';
+import { PEER_FILES } from './peers.js';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 
 const NameStr = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$', description: 'image name' });
 const ImageParam = Type.Object({ name: NameStr });
@@ -125,6 +129,28 @@ export function imageRoutes(d: ImageRouteDeps): FastifyPluginAsyncTypebox {
         const v = d.store.resolveVersion(req.params.name, req.params.version);
         if ('problem' in v) throw versionHttpError(v);
         return (await d.store.manifest(req.params.name, v.version)) as unknown as Record<string, unknown>;
+      },
+    );
+
+    app.get(
+      '/images/:name/versions/:version/files/:file',
+      {
+        // Servers sharing a store fetch each other's builds with the peer secret (images/peers.ts).
+        config: { peerTokenAllowed: true },
+        schema: {
+          tags: ['images'],
+          summary: "A stored version's file as it is on disk (kernel, initrd without any node overlay, manifest.json); also for servers sharing the store",
+          params: Type.Object({ name: NameStr, version: Type.String({ pattern: '^[0-9a-f]{16,64}$' }), file: Type.Union(PEER_FILES.map((f) => Type.Literal(f))) }),
+          produces: ['application/octet-stream'],
+          response: { 404: ErrorBody },
+        },
+      },
+      async (req, reply) => {
+        const { name, version, file } = req.params;
+        if (!d.store.versions(name).some((v) => v.version === version)) throw notFound(`image '${name}' has no stored version ${version}`);
+        const path = join(d.store.versionDir(name, version), file);
+        const size = (await stat(path)).size;
+        return reply.header('content-type', file === 'manifest.json' ? 'application/json' : 'application/octet-stream').header('content-length', size).send(createReadStream(path) as never);
       },
     );
 

@@ -13,6 +13,7 @@ import { DISCOVER_NODE, discoveryToken, ImageBootProvider } from './provider.js'
 import { findRecipe, loadRecipe } from './recipe.js';
 import { imageRoutes } from './routes.js';
 import { ImageStore } from './store.js';
+import { ImagePeerSync } from './peers.js';
 
 export class ImagesService implements Service {
   readonly name = 'images';
@@ -23,6 +24,8 @@ export class ImagesService implements Service {
   readonly publicRoutes: FastifyPluginAsync | undefined;
   private readonly watchers: FSWatcher[] = [];
   private readonly debounce = new Map<string, NodeJS.Timeout>();
+  /** The version every server sharing the store serves, fetched from a peer or built here. */
+  readonly peers: ImagePeerSync;
   private lastError: string | undefined;
 
   constructor(private readonly ctx: ServiceContext) {
@@ -42,6 +45,7 @@ export class ImagesService implements Service {
       try {
         const recipe = loadRecipe(job.image, cfg.paths.recipeDirs);
         const r = await buildImage(recipe, { store: this.store, cluster: cfg.config.cluster, ...hooks });
+        await this.peers.publish(job.image, r.version);
         builds.inc({ image: job.image, result: 'ok' });
         this.lastError = undefined;
         ctx.log.info(`images: built ${job.image} ${r.version}${r.changed ? '' : ' (unchanged)'}`);
@@ -68,8 +72,25 @@ export class ImagesService implements Service {
       store: this.store,
       jobs: this.jobs,
       recipeDirs: cfg.paths.recipeDirs,
-      onCurrentChanged: () => undefined,
+      onCurrentChanged: (name) => {
+        const v = this.store.current(name);
+        if (v) void this.peers.publish(name, v);
+      },
     }) as unknown as FastifyPluginAsync;
+    this.peers = new ImagePeerSync({
+      store: ctx.store,
+      images: this.store,
+      jobs: this.jobs,
+      peers: ctx.peers,
+      log: ctx.log,
+      hasRecipe: (name) => {
+        try {
+          return Boolean(findRecipe(name, cfg.paths.recipeDirs));
+        } catch {
+          return false;
+        }
+      },
+    });
     this.publicRoutes = conf.discoveryImage
       ? (discoverRoutes({ cfg, registry: ctx.registry, events: ctx.events, token: discoveryToken(ctx.apiToken) }) as unknown as FastifyPluginAsync)
       : undefined;
@@ -77,6 +98,7 @@ export class ImagesService implements Service {
 
   async start(): Promise<void> {
     await this.store.cleanTemp();
+    await this.peers.start();
     this.ctx.boot.addProvider(this.provider);
     this.ctx.boot.images = this.provider;
     const conf = this.ctx.cfg.config.images;
@@ -120,6 +142,7 @@ export class ImagesService implements Service {
   }
 
   async stop(): Promise<void> {
+    this.peers.stop();
     for (const w of this.watchers.splice(0)) w.close();
     for (const t of this.debounce.values()) clearTimeout(t);
     this.ctx.boot.removeProvider(this.provider);

@@ -5,7 +5,7 @@
 // pointer is replaced by rename, so a reader sees the old or the new version,
 // never a mixture. A version directory never changes once committed; old ones
 // beyond `keep` are deleted (a blade mid-download keeps its open descriptor).
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -27,6 +27,11 @@ export interface ImageManifest {
   contents: Array<{ path: string; type: string; mode?: number; size?: number; target?: string; from?: string }>;
   /** The recipe's node overlay directory (rendered per node at serve time), if any. */
   nodeOverlay: string | null;
+}
+
+/** The version a kernel, a RAM disk and a command line make: what the builder names a build, and what a copy fetched from a peer is checked against. */
+export function versionOf(kernelSha: string, initrdSha: string, cmdline: string): string {
+  return createHash('sha256').update(`${kernelSha}\n${initrdSha}\n${cmdline}\n`).digest('hex').slice(0, 16);
 }
 
 export interface StoredVersion {

@@ -1,9 +1,12 @@
 // One rackboot process: store, registry, events, the subsystems, and the
 // HTTP API, started in that order and stopped in reverse.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Registry as Metrics } from 'prom-client';
 import { resolveApiToken, type TokenSource } from '../api/auth.js';
 import { buildApp } from '../api/app.js';
+import { SERVED, servedAddresses } from '../config/bind.js';
 import type { LoadedConfig } from '../config/load.js';
 import { parseDuration } from '../config/types.js';
 import { createMetrics, type RackbootMetrics } from '../events/metrics.js';
@@ -17,6 +20,7 @@ import { BootHub } from '../boot/hub.js';
 import { ServiceStartError, explainBindError, type Service, type ServiceContext, type ServiceFactory } from './service.js';
 import { SERVICE_FACTORIES } from './services.js';
 import { lockDataDir, type DataDirLock } from './datadir-lock.js';
+import { PeerRelay, Presence } from './peers.js';
 
 export interface ServerOptions {
   /** Override the subsystems (tests start only what they test). */
@@ -33,9 +37,13 @@ export class RackbootServer {
   token!: TokenSource;
   readonly services: Service[] = [];
   readonly boot = new BootHub();
+  presence!: Presence;
+  private relay: PeerRelay | undefined;
   /** Services that could not start, with the one-line reason. */
   readonly failed = new Map<string, string>();
   private pruneTimer: NodeJS.Timeout | undefined;
+  /** The API on the served addresses beyond the first (api.listen served:PORT). */
+  private readonly extraListeners: http.Server[] = [];
   private started = false;
   private lock: DataDirLock | undefined;
 
@@ -65,7 +73,10 @@ export class RackbootServer {
 
   private async startLocked(): Promise<void> {
     const { cfg, log } = this;
-    this.store = await openStore(cfg);
+    this.store = await openStore(cfg, {
+      onState: (up, why) => (up ? log.info(`store: ${this.store?.describe ?? 'the store'} ${why}`) : log.error(`store: ${this.store?.describe ?? 'the store'} is unavailable: ${why}`)),
+    });
+    log.info(`store: ${this.store.describe}; this server is '${this.store.server}'`);
     this.registry = new Registry(this.store, cfg);
     let seeded;
     try {
@@ -78,6 +89,11 @@ export class RackbootServer {
     if (seeded.groups || seeded.nodes) log.info(`registry: seeded ${seeded.groups} group(s) and ${seeded.nodes} node(s) from the config`);
     for (const line of seeded.skipped) log.warn(`registry: ${line}`);
     this.events = new EventRecorder(this.store, log);
+    this.presence = new Presence(cfg, this.store, log);
+    this.relay = new PeerRelay(this.store, this.registry, this.events, log);
+    this.relay.start();
+    // Who else shares the store, before the services start (images fetch from them).
+    await this.presence.refresh();
     this.metrics = createMetrics();
     this.token = resolveApiToken(cfg.config.api.token, cfg.paths.tokenFile, this.opts.env);
     if (this.token.from === 'generated') log.info(`api: generated an API token into ${this.token.generatedFile} (mode 0600)`);
@@ -94,6 +110,7 @@ export class RackbootServer {
       apiToken: this.token.token,
       boot: this.boot,
       services: byName,
+      peers: this.presence,
     };
     for (const factory of this.opts.factories ?? SERVICE_FACTORIES) {
       const svc = factory(ctx);
@@ -111,25 +128,71 @@ export class RackbootServer {
       }
     }
     this.services.push(...[...this.failed.keys()].map((name) => failedService(name, this.failed.get(name)!)));
+    this.presence.services = this.services;
 
     this.app = await buildApp({ ...ctx, services: this.services, version: VERSION });
     const [host, port] = splitListen(cfg.config.api.listen);
+    // served: loopback (must bind: the CLI's address), then each network's serverAddress on this machine.
+    const hosts = host === SERVED ? servedAddresses(cfg.networks, { loopback: true }) : [host];
+    let bound: string[];
     try {
-      await this.app.listen({ host, port });
+      await this.app.listen({ host: hosts[0]!, port });
+      bound = [`${hosts[0]}:${(this.app.server.address() as AddressInfo).port}`];
+      bound.push(...(await this.listenAlso(hosts.slice(1), (this.app.server.address() as AddressInfo).port)));
     } catch (err) {
       const why = explainBindError('api', 'HTTP', port, err, 'api.listen');
+      await this.closeExtraListeners();
+      await this.app.close().catch(() => undefined);
       await this.stopServices();
       await this.store.close();
       throw why ?? err;
     }
-    log.info(`api: listening on http://${cfg.config.api.listen} (API /api/v1, docs /api/v1/docs, metrics /metrics)`);
+    log.info(`api: listening on ${bound.map((b) => `http://${b}`).join(', ')} (API /api/v1, docs /api/v1/docs, metrics /metrics)`);
+    const skipped = hosts.filter((h) => !bound.some((b) => b.startsWith(`${h}:`)));
+    if (skipped.length) log.warn(`api: ${skipped.join(', ')} ${skipped.length > 1 ? 'are not addresses' : 'is not an address'} of this machine: no API or HTTP boot there`);
     const retention = parseDuration(cfg.config.events.retention);
     // Once now (a server restarted more often than hourly would never prune), then hourly.
     const prune = () => void this.store.pruneEvents(Date.now() - retention).catch((e: unknown) => log.warn(`events: pruning failed: ${e instanceof Error ? e.message : String(e)}`));
     prune();
     this.pruneTimer = setInterval(prune, 3_600_000);
     this.pruneTimer.unref();
+    const apiAddr = this.app.server.address();
+    this.presence.apiPort = apiAddr && typeof apiAddr === 'object' ? apiAddr.port : undefined;
+    await this.presence.start();
     this.started = true;
+  }
+
+  /** More listening addresses for the same app (Fastify listens on one): an address not on this machine is skipped. */
+  private async listenAlso(hosts: string[], port: number): Promise<string[]> {
+    const bound: string[] = [];
+    for (const h of hosts) {
+      const srv = http.createServer((req, res) => this.app.routing(req, res));
+      srv.keepAliveTimeout = this.app.server.keepAliveTimeout;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          srv.once('error', reject);
+          srv.listen({ host: h, port }, () => (srv.off('error', reject), resolve()));
+        });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL') continue;
+        throw err;
+      }
+      this.extraListeners.push(srv);
+      bound.push(`${h}:${port}`);
+    }
+    return bound;
+  }
+
+  private async closeExtraListeners(): Promise<void> {
+    await Promise.all(
+      this.extraListeners.splice(0).map(
+        (srv) =>
+          new Promise<void>((r) => {
+            srv.close(() => r());
+            srv.closeAllConnections();
+          }),
+      ),
+    );
   }
 
   private async stopServices(): Promise<void> {
@@ -147,8 +210,11 @@ export class RackbootServer {
     this.started = false;
     clearInterval(this.pruneTimer);
     try {
+      await this.closeExtraListeners();
       await this.app.close();
+      this.relay?.stop();
       await this.stopServices();
+      await this.presence.stop();
       await this.events.close();
       await this.store.close();
     } finally {

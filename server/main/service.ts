@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { Registry } from '../store/registry.js';
 import type { Store } from '../store/types.js';
 import type { BootHub } from '../boot/hub.js';
+import type { Presence } from './peers.js';
 
 export interface ServiceContext {
   cfg: LoadedConfig;
@@ -23,6 +24,8 @@ export interface ServiceContext {
   boot: BootHub;
   /** Services started before this one, by name, for subsystems that use each other. */
   services: ReadonlyMap<string, Service>;
+  /** The other rackboot servers sharing the store (none with SQLite), and what this one reports to them. */
+  peers: Presence;
 }
 
 export interface ServiceHealth {
@@ -45,6 +48,11 @@ export interface Service {
    * this service's to say.
    */
   authenticate?(req: FastifyRequest): { role: Role } | { refused: string } | undefined;
+  /**
+   * Messages of its own on GET /events/stream (`send(type, data)`), for a
+   * stream that asks for no event filter but `node`; returns the unsubscribe.
+   */
+  liveStream?(send: (type: string, data: unknown) => void, filter: { node?: string }): () => void;
 }
 
 export type ServiceFactory = (ctx: ServiceContext) => Service | undefined;

@@ -10,5 +10,6 @@ import { dhcpServiceFactory } from '../dhcp/service.js';
 import { imagesFactory } from '../images/service.js';
 import { uiFactory } from '../ui/service.js';
 import { powerFactory } from '../power/service.js';
+import { raServiceFactory } from '../ra/service.js';
 
-export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory, imagesFactory, tftpServiceFactory, dhcpServiceFactory(), directorFactory(), renderService, httpBootService, powerFactory(), uiFactory];
+export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory, imagesFactory, tftpServiceFactory, dhcpServiceFactory(), raServiceFactory, directorFactory(), renderService, httpBootService, powerFactory(), uiFactory];

@@ -16,6 +16,7 @@ import { bmcLabel, effectiveBmc, type EffectiveBmc } from './bmc.js';
 import { IPMI_DEFAULTS, type PowerConfig } from './config.js';
 import { AuthGuard } from './guard.js';
 import { IpmiDriver } from './ipmi-driver.js';
+import { IpmipowerBatcher } from './ipmipower-batch.js';
 import { Limiter } from './limiter.js';
 import { RedfishDriver } from './redfish.js';
 import type { BmcKeyring } from './secrets.js';
@@ -63,6 +64,9 @@ export interface ControllerDeps {
   runner: CommandRunner;
 }
 
+// Long enough for a bulk request's nodes to reach the driver together, short beside a BMC's answer.
+const BATCH_WINDOW_MS = 10;
+
 const STATE_AFTER: Record<PowerAction, PowerState | null> = { on: 'on', off: 'off', cycle: 'on', reset: 'on', soft: null };
 
 export class PowerController {
@@ -73,6 +77,7 @@ export class PowerController {
   private readonly lastActions = new Map<string, PowerResult>();
   private readonly m;
   private readonly stopping = new AbortController();
+  private readonly batcher: IpmipowerBatcher;
 
   constructor(private readonly d: ControllerDeps) {
     this.timeoutMs = parseDuration(d.power.timeout);
@@ -85,6 +90,7 @@ export class PowerController {
       waiting: new Gauge({ name: 'rackboot_power_bmc_operations_waiting', help: 'BMC operations waiting for a slot (power.concurrency)', registers }),
     };
     this.limiter = new Limiter(d.power.concurrency, (r, w) => (this.m.running.set(r), this.m.waiting.set(w)));
+    this.batcher = new IpmipowerBatcher(d.runner, { timeoutMs: this.timeoutMs, retries: d.power.ipmi.retries ?? IPMI_DEFAULTS.retries, windowMs: BATCH_WINDOW_MS, maxHosts: 64 });
   }
 
   lastSeen(node: string): LastSeen | undefined {
@@ -162,7 +168,7 @@ export class PowerController {
 
   private driver(b: EffectiveBmc, password: string): PowerDriver {
     if (b.type === 'redfish') return new RedfishDriver(b, password, { timeoutMs: this.timeoutMs });
-    return new IpmiDriver(this.d.runner, this.d.power.ipmi.tool, b, password, { timeoutMs: this.timeoutMs, retries: this.d.power.ipmi.retries ?? IPMI_DEFAULTS.retries });
+    return new IpmiDriver(this.d.runner, this.d.power.ipmi.tool, b, password, { timeoutMs: this.timeoutMs, retries: this.d.power.ipmi.retries ?? IPMI_DEFAULTS.retries }, this.batcher);
   }
 
   private async runNow(name: string, req: PowerRequest): Promise<PowerResult> {

@@ -1,17 +1,14 @@
-// An IPMI BMC driven by ipmitool or FreeIPMI, one tool run per operation.
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// An IPMI BMC driven by ipmitool or FreeIPMI: one tool run per operation,
+// except FreeIPMI status reads and power actions, which share ipmipower runs
+// with other BMCs asked at the same moment (ipmipower-batch.ts).
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CommandRunner } from '../director/exec.js';
 import type { EffectiveBmc } from './bmc.js';
 import type { IpmiTool } from './config.js';
 import { freeipmiCommand, freeipmiConfig, ipmitoolCommand, ipmiVia, parseIpmi, type IpmiOp } from './ipmi.js';
+import { IpmipowerBatcher, privateDir } from './ipmipower-batch.js';
 import type { BootDevice, PowerAction, PowerDriver, PowerState } from './types.js';
-
-/** A private directory (mode 0700) for FreeIPMI's password file: in RAM (/dev/shm) where there is one. */
-function privateDir(): string {
-  return mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'rackboot-ipmi-'));
-}
 
 export class IpmiDriver implements PowerDriver {
   readonly via: string;
@@ -22,6 +19,7 @@ export class IpmiDriver implements PowerDriver {
     private readonly bmc: EffectiveBmc,
     private readonly password: string,
     private readonly o: { timeoutMs: number; retries: number },
+    private readonly batcher?: IpmipowerBatcher,
   ) {
     this.via = ipmiVia(tool, bmc);
   }
@@ -32,6 +30,7 @@ export class IpmiDriver implements PowerDriver {
       const r = await this.runner.run(c.cmd, c.args, { env: c.env, timeoutMs: this.o.timeoutMs });
       return parseIpmi(this.tool, op, r, c, this.bmc, this.o.timeoutMs);
     }
+    if (this.batcher && op.kind !== 'bootdev' && IpmipowerBatcher.batchable(this.bmc)) return this.batcher.submit(this.bmc, this.password, op);
     const text = freeipmiConfig(this.password);
     const dir = privateDir();
     try {

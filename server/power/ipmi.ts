@@ -57,15 +57,26 @@ export function freeipmiConfig(password: string): string {
   return `password ${password}\n`;
 }
 
+const freeipmiHost = (b: EffectiveBmc) => (b.address.includes(':') ? `[${b.address}]:${b.port}` : `${b.address}:${b.port}`);
+
 /** `configFile`: the file freeipmiConfig's text was written to. */
 export function freeipmiCommand(b: EffectiveBmc, configFile: string, op: IpmiOp, o: IpmiRunOptions): IpmiCommand {
-  const host = b.address.includes(':') ? `[${b.address}]:${b.port}` : `${b.address}:${b.port}`;
+  return freeipmiHostsCommand([b], configFile, op, o);
+}
+
+/**
+ * One FreeIPMI run for several BMCs that share credentials and session
+ * options (the first one's are used): ipmipower takes a comma-separated
+ * host list and drives the sessions in parallel from one process.
+ */
+export function freeipmiHostsCommand(bmcs: readonly EffectiveBmc[], configFile: string, op: IpmiOp, o: IpmiRunOptions): IpmiCommand {
+  const b = bmcs[0]!;
   const args = [
     `--config-file=${configFile}`,
     '-D',
     b.ipmi.interface === 'lanplus' ? 'LAN_2_0' : 'LAN',
     '-h',
-    host,
+    bmcs.map(freeipmiHost).join(','),
     '-u',
     b.username,
     '-l',
@@ -131,17 +142,31 @@ export function ipmiFailure(r: ToolResult, c: IpmiCommand, b: EffectiveBmc, time
   return new BmcError(kind, message, c.shown);
 }
 
+/** ipmipower's "host: word" lines, by host as it prints it (the address, without the port). */
+export function ipmipowerLines(stdout: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const at = line.indexOf(': ');
+    if (at > 0) out.set(line.slice(0, at).trim(), line.slice(at + 2).trim());
+  }
+  return out;
+}
+
+/** One BMC's word from an ipmipower run that printed host lines: its state, nothing for "ok", or the BmcError it means. */
+export function ipmipowerAnswer(op: IpmiOp, said: string | undefined, r: ToolResult, c: IpmiCommand, b: EffectiveBmc, timeoutMs: number): PowerState | undefined {
+  // No line of its own in a run that answered for others.
+  if (said === undefined) throw new BmcError('refused', 'got no answer line in the output of ipmipower', c.shown);
+  if (op.kind === 'status' ? said === 'on' || said === 'off' : said === 'ok') return op.kind === 'status' ? (said as PowerState) : undefined;
+  throw ipmiFailure({ ...r, code: r.code || 1, stdout: '', stderr: said || r.stderr }, c, b, timeoutMs);
+}
+
 /** What a successful run says: the power state for a status, nothing otherwise. Throws BmcError when the output is not understood. */
 export function parseIpmi(tool: IpmiTool, op: IpmiOp, r: ToolResult, c: IpmiCommand, b: EffectiveBmc, timeoutMs: number): PowerState | undefined {
   if (r.code !== 0 || r.timedOut) throw ipmiFailure(r, c, b, timeoutMs);
   if (tool === 'freeipmi' && c.cmd === 'ipmipower') {
     // "10.0.2.11: on" / "10.0.2.11: ok"; a failure is "10.0.2.11: password invalid" (exit 1, handled above, but be sure).
-    const line = r.stdout.split('\n').find((l) => l.includes(': '));
-    const said = line ? line.slice(line.lastIndexOf(': ') + 2).trim() : '';
-    if (op.kind === 'status') {
-      if (said === 'on' || said === 'off') return said;
-    } else if (said === 'ok') return undefined;
-    throw ipmiFailure({ ...r, code: r.code ?? 1, stderr: said || r.stderr }, c, b, timeoutMs);
+    const said = [...ipmipowerLines(r.stdout).values()][0];
+    return ipmipowerAnswer(op, said ?? '', r, c, b, timeoutMs);
   }
   if (op.kind !== 'status') return undefined;
   const m = /Chassis Power is (on|off)/i.exec(r.stdout);

@@ -1,10 +1,15 @@
 // The store part of `rackboot config check` and of loading a config, kept
-// apart from open.ts so checking a config does not load the SQLite driver.
+// apart from open.ts so checking a config loads no database driver. No
+// message repeats the URL: it may hold a password.
 import type { ConfigIssue } from '../config/errors.js';
+import { DATABASE_URL_ENV, databaseUrlProblem } from './url.js';
 
-/** The schema accepts 'postgres' (the name is reserved), but no PostgreSQL store is written yet. */
-export const POSTGRES_UNAVAILABLE: ConfigIssue = { path: 'store.driver', message: "'postgres' is not available in this version; use 'sqlite'" };
-
-export function storeConfigIssues(c: { config: { store: { driver: string } } }): ConfigIssue[] {
-  return c.config.store.driver === 'postgres' ? [POSTGRES_UNAVAILABLE] : [];
+export function storeConfigIssues(c: { config: { store: { driver: string; url?: string } }; databaseUrl: string | undefined }): ConfigIssue[] {
+  const { driver, url } = c.config.store;
+  if (driver !== 'postgres') {
+    return url ? [{ path: 'store.url', message: "is used only with store.driver 'postgres' (this config's driver is 'sqlite')" }] : [];
+  }
+  if (!c.databaseUrl) return [{ path: 'store.url', message: `is required with store.driver 'postgres' (or set the environment variable ${DATABASE_URL_ENV})` }];
+  const problem = databaseUrlProblem(c.databaseUrl);
+  return problem ? [{ path: url ? 'store.url' : DATABASE_URL_ENV, message: problem }] : [];
 }

@@ -105,4 +105,19 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       ALTER TABLE groups ADD COLUMN bmc TEXT;
     `,
   },
+  {
+    version: 5,
+    // Several servers may share a PostgreSQL store; SQLite keeps the same
+    // shape so a site moves between the two (store copy) without loss.
+    description: 'events tagged with their server; the servers list',
+    sql: `
+      ALTER TABLE events ADD COLUMN server TEXT;
+      CREATE TABLE servers (
+        name TEXT PRIMARY KEY,
+        info TEXT NOT NULL DEFAULT '{}',
+        started_at INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL
+      );
+    `,
+  },
 ];

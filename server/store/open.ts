@@ -1,16 +1,25 @@
+// The store a config asks for. Each driver is loaded only when chosen, so a
+// one-server site never loads pg, and a PostgreSQL site never opens SQLite.
 import type { LoadedConfig } from '../config/load.js';
-import { ConfigError } from '../config/errors.js';
-import { POSTGRES_UNAVAILABLE } from './config-check.js';
-import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
-export async function openStore(cfg: LoadedConfig): Promise<Store> {
+export interface OpenOptions {
+  /** Told when a shared store stops or starts answering. */
+  onState?: (up: boolean, why: string) => void;
+}
+
+export async function openStore(cfg: LoadedConfig, opts: OpenOptions = {}): Promise<Store> {
+  const server = cfg.serverName;
   switch (cfg.config.store.driver) {
-    case 'sqlite':
-      return new SqliteStore(cfg.paths.dbFile);
-    case 'postgres':
-      // The Store interface is async so a PostgreSQL store can drop in; it is not written yet.
-      // Loading the config already refuses this (storeConfigIssues); kept for a config built in code.
-      throw new ConfigError(cfg.file, [POSTGRES_UNAVAILABLE]);
+    case 'sqlite': {
+      const { SqliteStore } = await import('./sqlite.js');
+      return new SqliteStore(cfg.paths.dbFile, { server });
+    }
+    case 'postgres': {
+      // Loading the config already requires a URL (storeConfigIssues).
+      if (!cfg.databaseUrl) throw new Error('store.driver is postgres, but no store.url or RACKBOOT_DATABASE_URL is given');
+      const { PostgresStore } = await import('./postgres/store.js');
+      return PostgresStore.open({ url: cfg.databaseUrl, server, poolSize: cfg.config.store.poolSize, onState: opts.onState });
+    }
   }
 }

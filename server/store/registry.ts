@@ -43,7 +43,12 @@ export interface EffectiveNode {
   vars: Vars;
 }
 
-export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
+/**
+ * 'change': one node or group changed, here or on another server sharing the
+ * store. 'resync': changes may have been missed (the store's change feed was
+ * lost and is back): reload whatever is cached from the registry.
+ */
+export class Registry extends EventEmitter<{ change: [RegistryChange]; resync: [] }> {
   /** Seals and opens BMC passwords (the key file is made on first use). */
   readonly bmcKeys: BmcKeyring;
 
@@ -155,8 +160,8 @@ export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
     for (const g of this.cfg.config.groups) {
       if (applied.groups.has(g.name)) continue;
       if (!(await this.store.getGroup(g.name))) {
-        await this.store.createGroup({ ...g, bmc: sealBmc(g.bmc, null, this.bmcKeys) });
-        result.groups++;
+        // Another server sharing the store may create it at the same moment: then it exists, as wanted.
+        if (await createdUnlessTaken(() => this.store.createGroup({ ...g, bmc: sealBmc(g.bmc, null, this.bmcKeys) }))) result.groups++;
       }
       applied.groups.add(g.name);
     }
@@ -177,11 +182,10 @@ export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
           continue;
         }
         try {
-          await this.createNode({ ...n, interfaces: ifaces });
+          if (await createdUnlessTaken(() => this.createNode({ ...n, interfaces: ifaces }))) result.nodes++;
         } catch (err) {
           throw seedError(err, k);
         }
-        result.nodes++;
       }
       applied.nodes.add(n.name);
     }
@@ -214,6 +218,17 @@ export class Registry extends EventEmitter<{ change: [RegistryChange] }> {
 }
 
 const SEED_SETTING = 'seed.applied';
+
+/** Run a create; false when the name was taken meanwhile (another server seeding the same store). */
+async function createdUnlessTaken(create: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await create();
+    return true;
+  } catch (err) {
+    if (err instanceof ConflictError && err.field === 'name') return false;
+    throw err;
+  }
+}
 
 export interface SeedResult {
   groups: number;

@@ -119,6 +119,16 @@ export interface LeaseRecord {
   updatedAt: number;
 }
 
+/**
+ * A lease to write. A dynamic lease (reserved false) is written only where the
+ * address is free in the store or already this client's: with several servers
+ * on one database, the database decides who holds an address. A registered
+ * address (reserved) is the registry's decision and always written.
+ */
+export interface LeaseWrite extends LeaseRecord {
+  reserved?: boolean;
+}
+
 export interface LeaseFilter {
   network?: string;
   mac?: string;
@@ -126,6 +136,8 @@ export interface LeaseFilter {
 }
 
 export interface EventInput {
+  /** The server that recorded it; the store's own name when absent. */
+  server?: string | null;
   node: string | null;
   mac?: string | null;
   kind: string;
@@ -136,6 +148,8 @@ export interface EventInput {
 
 export interface EventRecord {
   id: number;
+  /** The rackboot server (server.name) that recorded it. */
+  server: string | null;
   node: string | null;
   mac: string | null;
   ts: number;
@@ -145,6 +159,9 @@ export interface EventRecord {
 
 export interface EventQuery {
   node?: string;
+  server?: string;
+  /** Only events with a larger id (a reader catching up), oldest first. */
+  afterId?: number;
   mac?: string;
   since?: number;
   kind?: string;
@@ -177,8 +194,42 @@ export type NewExport = Omit<ExportRecord, 'createdAt' | 'updatedAt'>;
  */
 export type StaticPools = ReadonlyMap<string, Ipv4Range>;
 
+/** One rackboot server sharing the store, as it last reported itself. */
+export interface ServerRecord {
+  name: string;
+  /** What the server reports (networks, health, peer URL, images): the store keeps it as given. */
+  info: Record<string, unknown>;
+  /** Epoch ms, by the store's clock. */
+  startedAt: number;
+  lastSeen: number;
+}
+
+/** The store's view of its database: ok, or why not (the message names the store, never a password). */
+export interface StoreHealth {
+  ok: boolean;
+  detail: string;
+}
+
+/**
+ * A change another server made, as the store tells it (PostgreSQL's
+ * LISTEN/NOTIFY). 'resync': notifications may have been missed (the listening
+ * connection was lost and is back): reload what is cached.
+ */
+export type PeerChange =
+  | { kind: 'node'; server: string; name: string; deleted: boolean }
+  | { kind: 'group'; server: string; name: string }
+  | { kind: 'leases'; server: string; leases: LeaseRecord[] }
+  | { kind: 'events'; server: string; fromId: number; toId: number }
+  | { kind: 'setting'; server: string; key: string }
+  | { kind: 'server'; server: string }
+  | { kind: 'resync' };
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /** This server's name (server.name): events and leases it writes are tagged with it. */
+  readonly server: string;
+  /** A short description for logs and errors, never with a password. */
+  readonly describe: string;
 
   createNode(node: NewNode, pools: StaticPools): Promise<NodeRecord>;
   getNode(name: string): Promise<NodeRecord | undefined>;
@@ -196,10 +247,14 @@ export interface Store {
 
   getLease(network: string, ipv4: string): Promise<LeaseRecord | undefined>;
   listLeases(filter?: LeaseFilter): Promise<LeaseRecord[]>;
-  /** Insert or replace the lease for (network, ipv4). Durable when the promise resolves. */
+  /** Insert or replace the lease for (network, ipv4), whoever holds it. Durable when the promise resolves. */
   putLease(lease: LeaseRecord): Promise<void>;
-  /** putLease for many leases in one transaction (DHCP group commit). Durable when the promise resolves. */
-  putLeases(leases: readonly LeaseRecord[]): Promise<void>;
+  /**
+   * Many leases in one transaction (DHCP group commit), in order. Durable
+   * when the promise resolves. Returns the writes refused because another
+   * client holds the address (see LeaseWrite); the rest are written.
+   */
+  putLeases(leases: readonly LeaseWrite[]): Promise<LeaseWrite[]>;
   deleteLease(network: string, ipv4: string): Promise<boolean>;
 
   addEvents(events: EventInput[]): Promise<void>;
@@ -218,8 +273,53 @@ export interface Store {
   /** Key/value settings that must survive restarts (schema-free). */
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;
+  /** Every setting whose key starts with the prefix. */
+  listSettings(prefix?: string): Promise<Array<[string, string]>>;
+
+  /** Record this server as alive, with what it reports (the store stamps the time). */
+  heartbeat(info: Record<string, unknown>): Promise<void>;
+  listServers(): Promise<ServerRecord[]>;
+  /** The store's clock, epoch ms (servers' last-seen times are by it). */
+  now(): Promise<number>;
+
+  health(): StoreHealth;
+  /** Changes other servers make; returns the unsubscribe function. A store no other server shares never calls it. */
+  onPeerChange(listener: (c: PeerChange) => void): () => void;
+
+  /** Rows of each table (store copy checks them). */
+  counts(): Promise<StoreCounts>;
+  /** Every row, table by table, in pages (store copy). */
+  dump(): AsyncGenerator<DumpChunk>;
+  /** Write dumped rows as they are (timestamps, ids and tags kept); empty tables only. */
+  restore(chunk: DumpChunk): Promise<void>;
+  /** Remove every row (store copy --force). */
+  clear(): Promise<void>;
 
   close(): Promise<void>;
+}
+
+export const DUMP_TABLES = ['groups', 'nodes', 'leases', 'events', 'settings', 'exports', 'servers'] as const;
+export type DumpTable = (typeof DUMP_TABLES)[number];
+export type StoreCounts = Record<DumpTable, number>;
+
+export type DumpChunk =
+  | { table: 'groups'; rows: GroupRecord[] }
+  | { table: 'nodes'; rows: NodeRecord[] }
+  | { table: 'leases'; rows: LeaseRecord[] }
+  | { table: 'events'; rows: EventRecord[] }
+  | { table: 'settings'; rows: Array<[string, string]> }
+  | { table: 'exports'; rows: ExportRecord[] }
+  | { table: 'servers'; rows: ServerRecord[] };
+
+/**
+ * The store cannot be reached (PostgreSQL down or unreachable). 503 in the
+ * API; the DHCP server queues lease writes while it lasts.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreUnavailableError';
+  }
 }
 
 /** A record that would duplicate a unique field (name, MAC, address). 409 in the API. */

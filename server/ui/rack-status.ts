@@ -44,12 +44,24 @@ export class RackStatus {
     if (c.kind === 'node-created') for (const i of c.node.interfaces) this.unknown.delete(i.mac);
   };
 
+  /** The store's change feed was lost and is back: other servers' events meanwhile were not relayed, read them all again. */
+  private readonly onResync = () => {
+    if (this.pending) return;
+    this.pending = [];
+    this.reload();
+  };
+
   constructor(private readonly d: RackStatusDeps) {}
 
   start(): void {
     // Listen first, so nothing recorded while the store is read is missed.
     this.d.events.on('event', this.onEvent);
     this.d.registry.on('change', this.onChange);
+    this.d.registry.on('resync', this.onResync);
+    this.reload();
+  }
+
+  private reload(): void {
     this.loading = this.load().catch((err: unknown) => {
       this.d.log.error({ err }, 'ui: could not read the timelines for the rack view');
       this.flushPending(new Map());
@@ -59,6 +71,7 @@ export class RackStatus {
   stop(): void {
     this.d.events.off('event', this.onEvent);
     this.d.registry.off('change', this.onChange);
+    this.d.registry.off('resync', this.onResync);
   }
 
   private apply(e: LiveEvent): void {

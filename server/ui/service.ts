@@ -1,13 +1,12 @@
 // The dashboard as a service: its pages and files (public), the rack
 // snapshot and live stream (under /api/v1), and the session cookie as a way
 // to authenticate /api/v1 requests from the browser.
-import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { parseDuration } from '../config/types.js';
 import type { ImagesService } from '../images/service.js';
 import type { Service, ServiceContext, ServiceFactory } from '../main/service.js';
 import { loadAssets, type AssetTable } from './assets.js';
-import { uiApiRoutes } from './api-routes.js';
+import { uiApiRoutes, uiLiveStream, type UiApiDeps } from './api-routes.js';
 import { RackStatus } from './rack-status.js';
 import { uiPublicRoutes } from './routes.js';
 import { CSRF_HEADER, csrfMatches, Sessions } from './sessions.js';
@@ -22,7 +21,8 @@ export class UiService implements Service {
   readonly publicRoutes: FastifyPluginAsync;
   private assets: AssetTable | undefined;
   private sweeper: NodeJS.Timeout | undefined;
-  private readonly streams = new Set<ServerResponse>();
+  private readonly live: UiApiDeps;
+  private readonly log: ServiceContext['log'];
 
   constructor(ctx: ServiceContext) {
     const { cfg } = ctx;
@@ -36,12 +36,10 @@ export class UiService implements Service {
       log: ctx.log,
       imageCurrent: (image) => images?.store.current(image) ?? null,
     });
-    const api = uiApiRoutes({ rack: this.rack, events: ctx.events, registry: ctx.registry, store: ctx.store, jobs: images?.jobs, streams: this.streams });
+    this.live = { rack: this.rack, registry: ctx.registry, store: ctx.store, jobs: images?.jobs };
+    this.log = ctx.log;
+    const api = uiApiRoutes(this.live);
     this.apiRoutes = async (app) => {
-      // Streams never end by themselves: end them before the server waits for its connections.
-      app.addHook('preClose', async () => {
-        for (const res of [...this.streams]) res.destroy();
-      });
       await app.register(api);
     };
     this.publicRoutes = uiPublicRoutes({
@@ -72,6 +70,10 @@ export class UiService implements Service {
   health() {
     const problem = this.assets?.problem;
     return problem ? { ok: false, detail: problem } : { ok: true, detail: `${this.sessions.size} session(s)` };
+  }
+
+  liveStream(send: (type: string, data: unknown) => void, filter: { node?: string }): () => void {
+    return uiLiveStream(this.live, send, filter.node, this.log);
   }
 
   authenticate(req: FastifyRequest) {

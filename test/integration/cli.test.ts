@@ -74,6 +74,22 @@ describe('rackboot CLI', () => {
     assert.match(bad.stderr, /networks\[0\]\.rooter: unknown key \(did you mean 'router'\?\)/);
   });
 
+  test('config check: log.format and the env overrides of the log section, named', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rbcli-'));
+    const file = join(dir, 'log.yaml');
+    writeFileSync(file, 'log:\n  format: text\n');
+    const bad = await cli(['config', 'check', '--config', file], { RACKBOOT_LOG: 'loud' });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /: 2 problems:\n/);
+    assert.match(bad.stderr, /^  log\.format: .*auto.*pretty.*json/m);
+    assert.match(bad.stderr, /^  env RACKBOOT_LOG: 'loud' is not one of fatal, error, warn, info, debug, trace \(it overrides log\.level\)$/m);
+    writeFileSync(file, 'log:\n  format: pretty\n');
+    assert.equal((await cli(['config', 'check', '--config', file])).code, 0);
+    const env = await cli(['config', 'check', '--config', file], { RACKBOOT_LOG_FORMAT: 'xml' });
+    assert.equal(env.code, 1);
+    assert.match(env.stderr, /^  env RACKBOOT_LOG_FORMAT: 'xml' is not one of auto, pretty, json \(it overrides log\.format\)$/m);
+  });
+
   test('config check: a typo in one network does not hide a bad range in another (the example in docs/configuration.md)', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'rbcli-')), 'site.yaml');
     writeFileSync(
@@ -90,13 +106,17 @@ describe('rackboot CLI', () => {
     assert.match(r.stderr, /^  networks\[1\]\.staticRange: 10\.0\.1\.1-10\.0\.1\.20 contains the serverAddress 10\.0\.1\.1$/m);
   });
 
-  test("config check: refuses store.driver 'postgres' as serve does; exports not served with NFS off", async () => {
+  test("config check: store.driver 'postgres' needs a URL and never prints its password; exports not served with NFS off", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rbcli-'));
     const pg = join(dir, 'pg.yaml');
     writeFileSync(pg, 'store:\n  driver: postgres\n');
-    const r = await cli(['config', 'check', '--config', pg]);
+    const r = await cli(['config', 'check', '--config', pg], { RACKBOOT_DATABASE_URL: '' });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^  store\.driver: 'postgres' is not available in this version; use 'sqlite'$/m);
+    assert.match(r.stderr, /^  store\.url: is required with store.driver 'postgres' \(or set the environment variable RACKBOOT_DATABASE_URL\)$/m);
+    const withUrl = await cli(['config', 'check', '--config', pg], { RACKBOOT_DATABASE_URL: 'postgres://rb:Top%20Secret@db.example/rackboot' });
+    assert.equal(withUrl.code, 0, withUrl.stderr);
+    assert.match(withUrl.stdout, /store postgres postgres:\/\/rb:\*\*\*@db\.example\/rackboot/);
+    assert.doesNotMatch(withUrl.stdout + withUrl.stderr, /Top|Secret/);
     const off = join(dir, 'off.yaml');
     writeFileSync(
       off,

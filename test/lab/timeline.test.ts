@@ -8,6 +8,7 @@ import { bladeAddr } from './topology.js';
 import { qemuArgs } from './vm.js';
 import { dnsmasqArgs } from './dnsmasq.js';
 import { bmcQemuArgv } from './bmc.js';
+import { bladeFirmware, DEFAULT_OPTIONS } from './lab.js';
 
 const ev = (ts: number, kind: string, detail: Record<string, unknown> = {}, mac: string | null = null): EventView => ({ id: ts, node: 'blade1', mac, ts, kind, detail });
 
@@ -26,6 +27,17 @@ describe('serial console', () => {
     assert.equal(classify('[    2.018664] Run /init as init process'), 'init');
     assert.equal(classify('Configuring (net0 52:54:00:00:0a:01)......'), undefined, 'no ok yet: not configured');
     assert.equal(classify('random text'), undefined);
+  });
+
+  test('milestones of UEFI blades (OVMF PXE and HTTP boot, GRUB)', () => {
+    assert.equal(classify('>>Start PXE over IPv4.'), 'rom');
+    assert.equal(classify('>>Start HTTP Boot over IPv4....'), 'rom');
+    assert.equal(classify('  Station IP address is 10.0.0.11'), 'dhcp');
+    assert.equal(classify('Welcome to GRUB!'), 'loader');
+    // The BIOS ROM prints this too, before its DHCP: no loader yet (iPXE's script is the loader milestone).
+    assert.equal(classify('iPXE initialising devices...ok'), undefined);
+    assert.equal(classify('rackboot: loading the RAM disk'), 'kernel');
+    assert.equal(classify('>>Start HTTP Boot over IPv6.'), undefined, 'the IPv6 try after a failed IPv4 one is no milestone');
   });
 
   test('escape sequences stripped, CR/LF split with the tail kept', () => {
@@ -47,6 +59,15 @@ describe('serial console', () => {
 });
 
 describe('timeline', () => {
+  test('DHCP rows say who asked (rackboot\'s client); router advertisements and size probes have rows; HEADs do not', () => {
+    assert.equal(describeEvent(ev(0, 'dhcp.ack', { address: '10.0.0.11', client: 'syslinux' }, '52:54:00:00:0a:01'))?.what, 'DHCP 52:54:00:00:0a:01 10.0.0.11 (syslinux.efi)');
+    assert.equal(describeEvent(ev(0, 'dhcp.ack', { address: '10.0.0.11', client: 'os', vendorClass: 'udhcp 1.35.0' }))?.what, 'DHCP 10.0.0.11 (Linux udhcpc)');
+    assert.equal(describeEvent(ev(0, 'dhcp.ack', { address: '10.0.0.11', client: 'http-firmware' }))?.what, 'DHCP 10.0.0.11 (UEFI HTTP boot)');
+    assert.match(describeEvent(ev(0, 'ra.sent', { interface: 'eth1' }, '52:54:00:00:0a:01'), new Map([['52:54:00:00:0a:01', 'eth0']]))!.what, /IPv6 router advertisement to eth0/);
+    assert.equal(describeEvent(ev(0, 'tftp.probe', { file: 'syslinux.efi' }))?.what, 'TFTP size probe syslinux.efi');
+    assert.equal(describeEvent(ev(0, 'http.head', { path: 'ipxe.efi' })), undefined);
+  });
+
   test('transfers classified by file, with duration and size', () => {
     assert.equal(describeEvent(ev(0, 'tftp.transfer', { file: 'pxelinux.0', bytes: 42430, durationMs: 12, blksize: 1432 }))?.phase, 'loader');
     assert.equal(describeEvent(ev(0, 'tftp.transfer', { file: 'pxelinux.cfg/01-52-54-00-00-0a-01', bytes: 200 }))?.phase, 'config');
@@ -119,6 +140,29 @@ describe('names and arguments', () => {
     assert.match(a, /-no-reboot/);
     assert.match(a, /tap,id=n0,ifname=b10e0,script=no,downscript=no/);
     assert.match(a, /virtio-net-pci,netdev=n1,mac=52:54:00:00:0b:0a/);
+  });
+
+  test('UEFI blades: OVMF code read-only, a vars copy, no NIC ROM, the first NIC boots; HTTP boot turns PXE off; Secure Boot: q35, SMM, MS vars', () => {
+    const b = bladeAddr(1);
+    const uefi = qemuArgs({ blade: b, memoryMb: 512, firmware: { firmware: 'uefi', httpBoot: false, secureBoot: false }, varsFile: '/w/blade2.vars.fd' }).join(' ');
+    assert.match(uefi, /-drive if=pflash,format=raw,unit=0,readonly=on,file=\/usr\/share\/OVMF\/OVMF_CODE_4M\.fd/);
+    assert.match(uefi, /-drive if=pflash,format=raw,unit=1,file=\/w\/blade2\.vars\.fd/);
+    assert.match(uefi, /virtio-net-pci,netdev=n0,mac=52:54:00:00:0a:02,romfile=,bootindex=1 /);
+    assert.match(uefi, /virtio-net-pci,netdev=n1,mac=52:54:00:00:0b:02,romfile=$/);
+    assert.doesNotMatch(uefi, /-boot n|IPv4PXESupport|q35/);
+    const http = qemuArgs({ blade: b, memoryMb: 512, firmware: { firmware: 'uefi', httpBoot: true, secureBoot: false }, varsFile: '/v' }).join(' ');
+    assert.match(http, /name=opt\/org\.tianocore\/IPv4PXESupport,string=n/);
+    const sb = qemuArgs({ blade: b, memoryMb: 512, firmware: { firmware: 'uefi', httpBoot: false, secureBoot: true }, varsFile: '/v' }).join(' ');
+    assert.match(sb, /-machine q35,smm=on -global driver=cfi\.pflash01,property=secure,value=on/);
+    assert.match(sb, /OVMF_CODE_4M\.secboot\.fd/);
+  });
+
+  test('--firmware mixed: blade1 BIOS, blade2 UEFI; a blade of its own overrides', () => {
+    const o = { ...DEFAULT_OPTIONS, firmware: 'mixed' as const, httpBoot: true };
+    assert.equal(bladeFirmware(o, bladeAddr(0)).firmware, 'bios');
+    assert.deepEqual(bladeFirmware(o, bladeAddr(1)), { firmware: 'uefi', httpBoot: true, secureBoot: false });
+    assert.equal(bladeFirmware({ ...o, bladeOverrides: { blade1: { firmware: 'uefi' } } }, bladeAddr(0)).firmware, 'uefi');
+    assert.equal(bladeFirmware({ ...DEFAULT_OPTIONS, bladeOverrides: { blade3: { firmware: 'uefi', loader: 'pxelinux' } } }, bladeAddr(2)).firmware, 'uefi');
   });
 
   test('dnsmasq reference: static leases for both NICs, TFTP unless DHCP only', () => {

@@ -8,30 +8,35 @@ import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { classify, cleanLine, LineSplitter, type SerialEvent } from './serial.js';
 import type { BladeAddr } from './topology.js';
+import { BIOS, firmwareArgs, freshVars, nicProps, type BladeFirmware } from './firmware.js';
 
 export const QEMU = 'qemu-system-x86_64';
 /** QEMU's virtio-net boot ROM (efi-virtio.rom, BIOS and EFI iPXE) comes from package ipxe-qemu. */
 export const VIRTIO_ROM = '/usr/lib/ipxe/qemu/efi-virtio.rom';
 
 /** Console lines after which a boot cannot succeed any more: fail at once instead of waiting out the timeout. */
-export const FATAL_CONSOLE = /No bootable device|Kernel panic - not syncing|Boot failed: .*net|PXE-E\d\d|No more network devices/;
+export const FATAL_CONSOLE =
+  /No bootable device|Kernel panic - not syncing|Boot failed: .*net|PXE-E\d\d|No more network devices|BdsDxe: No bootable option|Failed to locate root device|error: disk .* not found|!!!! X64 Exception|Security Violation|Access Denied/;
 
 export interface VmOptions {
   fabricNs: string;
   blade: BladeAddr;
   logDir: string;
   memoryMb?: number;
+  /** BIOS (default) or UEFI, PXE or HTTP boot, Secure Boot. */
+  firmware?: BladeFirmware;
   /** Echo console lines to this function (verbose runs). */
   echo?: (line: string) => void;
 }
 
-export function qemuArgs(o: { blade: BladeAddr; memoryMb: number; rom?: string }): string[] {
-  // -nographic: console on stdio (SeaBIOS, iPXE and PXELINUX print there too); -no-reboot: a
+export function qemuArgs(o: { blade: BladeAddr; memoryMb: number; rom?: string; firmware?: BladeFirmware; varsFile?: string }): string[] {
+  // -nographic: console on stdio (SeaBIOS, iPXE, OVMF and the loaders print there too); -no-reboot: a
   // guest reboot or panic ends QEMU, so a dead blade is seen at once.
-  const args = ['-accel', 'tcg', '-m', String(o.memoryMb), '-smp', '1', '-nographic', '-no-reboot', '-boot', 'n', '-name', o.blade.name];
+  const fw = o.firmware ?? BIOS;
+  const args = ['-accel', 'tcg', '-m', String(o.memoryMb), '-smp', '1', '-nographic', '-no-reboot', '-name', o.blade.name, ...firmwareArgs(fw, o.varsFile ?? '')];
   for (const [i, tap] of o.blade.taps.entries()) {
     args.push('-netdev', `tap,id=n${i},ifname=${tap},script=no,downscript=no`);
-    args.push('-device', `virtio-net-pci,netdev=n${i},mac=${o.blade.macs[i]}${o.rom ? `,romfile=${o.rom}` : ''}`);
+    args.push('-device', `virtio-net-pci,netdev=n${i},mac=${o.blade.macs[i]}${o.rom ? `,romfile=${o.rom}` : nicProps(fw, i)}`);
   }
   return args;
 }
@@ -86,7 +91,11 @@ export class BladeVm extends EventEmitter<{ serial: [SerialEvent]; line: [{ t: n
   powerOn(): void {
     if (this.running) throw new Error(`${this.name} is already running`);
     this.beginBoot();
-    const args = qemuArgs({ blade: this.opts.blade, memoryMb: this.opts.memoryMb ?? 512 });
+    // UEFI: fresh vars each power-on (what the firmware wrote last time does not carry over).
+    const firmware = this.opts.firmware ?? BIOS;
+    const varsFile = join(this.opts.logDir, `${this.name}.vars.fd`);
+    freshVars(firmware, varsFile);
+    const args = qemuArgs({ blade: this.opts.blade, memoryMb: this.opts.memoryMb ?? 512, firmware, varsFile });
     // `ip netns exec` execs QEMU in place: the child's pid is QEMU's own.
     const child = spawn('ip', ['netns', 'exec', this.opts.fabricNs, QEMU, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;

@@ -39,8 +39,16 @@ test('empty config gets the defaults', () => {
   const cfg = resolveConfig({}, null, {});
   assert.equal(cfg.config.dhcp.port, 67);
   assert.equal(cfg.config.tftp.port, 69);
-  assert.equal(cfg.config.api.listen, '0.0.0.0:8080');
+  // The served networks' addresses (and loopback), never the outside unless configured.
+  assert.equal(cfg.config.api.listen, 'served:8080');
+  assert.equal(cfg.config.tftp.address, 'served');
   assert.equal(cfg.config.store.driver, 'sqlite');
+});
+
+test('tftp.address and dhcp.relays name what is wrong', () => {
+  expectIssue({ tftp: { address: 'everywhere' } }, 'tftp.address', /'everywhere' is not 'served'/);
+  expectIssue({ dhcp: { relays: ['10.9.0.1', 'relay1'] } }, 'dhcp.relays[1]', /'relay1' is not an IPv4 address or a network/);
+  expectIssue({ dhcp: { relays: ['10.9.0.1/16'] } }, 'dhcp.relays[0]', /host bits zero/);
 });
 
 test('unknown key is named with its path and a hint', () => {
@@ -137,7 +145,7 @@ test('semantic checks run on every part that passed the schema; references to a 
     dhcp: { prot: 67 },
     images: { buildOnStart: ['no-such-recipe'] },
   });
-  const paths = found.map((i) => i.split(': ')[0]);
+  const paths = found.map((i) => i.split(': ')[0] ?? '');
   // Structural: the typo, a node's interfaces, a dhcp key.
   for (const p of ['networks[0].cidr', 'networks[0].cdir', 'nodes[2].interfaces', 'dhcp.prot']) assert.ok(paths.includes(p), `${p} missing:\n${found.join('\n')}`);
   // Semantic, in the parts that passed: the other network entry, the other nodes, the images section.
@@ -151,9 +159,18 @@ test('semantic checks run on every part that passed the schema; references to a 
   );
 });
 
-test("store.driver 'postgres' is refused when the config loads, as serve refuses it", () => {
-  expectIssue({ store: { driver: 'postgres' } }, 'store.driver', /'postgres' is not available in this version; use 'sqlite'/);
+test("store.driver 'postgres' needs a URL (store.url or RACKBOOT_DATABASE_URL); no message repeats it", () => {
+  expectIssue({ store: { driver: 'postgres' } }, 'store.url', /is required with store.driver 'postgres' \(or set the environment variable RACKBOOT_DATABASE_URL\)/);
   expectIssue({ store: { driver: 'mysql' } }, 'store.driver', /not one of: sqlite, postgres/);
+  expectIssue({ store: { driver: 'postgres', url: 'mysql://u:s3cret@h/db' } }, 'store.url', /must start with postgres:\/\//);
+  expectIssue({ store: { driver: 'postgres', url: 'postgres://u:s3cret@h' } }, 'store.url', /names no database/);
+  expectIssue({ store: { driver: 'sqlite', url: 'postgres://u@h/db' } }, 'store.url', /only with store.driver 'postgres'/);
+  assert.ok(!issues({ store: { driver: 'postgres', url: 'mysql://u:s3cret@h/db' } }).some((i) => i.includes('s3cret')));
+  const fromEnv = resolveConfig({ store: { driver: 'postgres' }, server: { name: 'rack1' } }, null, { RACKBOOT_DATABASE_URL: 'postgres://rb:pw@db/rackboot' });
+  assert.equal(fromEnv.databaseUrl, 'postgres://rb:pw@db/rackboot');
+  assert.equal(fromEnv.serverName, 'rack1');
+  assert.match(resolveConfig({}, null, {}).serverName, /^[A-Za-z0-9][A-Za-z0-9_.-]*$/);
+  expectIssue({ server: { name: 'bad name' } }, 'server.name', /./);
 });
 
 test('YAML syntax errors give line and column; env substitution', () => {

@@ -192,13 +192,8 @@ export interface StepBar {
   duration: number;
 }
 
-/**
- * The last boot as bars on one time axis (ms from its first DHCP event):
- * DHCP until the firmware's address, each transfer's own time, NFS and the
- * web server from the RAM disk's arrival to "ready", then ready to the pool.
- */
-export function bootBars(events: readonly BootEvent[]): { start: number | null; bars: StepBar[] } {
-  // Find where the last boot began: replay, noting each new bootStart.
+/** Index of the first event of the last boot: where a replay last saw a new bootStart (0 when there is none). */
+export function lastBootStart(events: readonly BootEvent[]): number {
   let b = EMPTY_BOOT;
   let from = 0;
   events.forEach((e, i) => {
@@ -206,7 +201,17 @@ export function bootBars(events: readonly BootEvent[]): { start: number | null; 
     if (next.bootStart !== null && next.bootStart !== b.bootStart) from = i;
     b = next;
   });
-  if (b.bootStart === null) return { start: null, bars: [] };
+  return from;
+}
+
+/**
+ * The last boot as bars on one time axis (ms from its first DHCP event):
+ * DHCP until the firmware's address, each transfer's own time, NFS and the
+ * web server from the RAM disk's arrival to "ready", then ready to the pool.
+ */
+export function bootBars(events: readonly BootEvent[]): { start: number | null; bars: StepBar[] } {
+  if (replay(events).bootStart === null) return { start: null, bars: [] };
+  const from = lastBootStart(events);
   const t0 = events[from]!.ts;
   const span = new Map<Step, { start: number; end: number }>();
   const widen = (step: Step, start: number, end: number) => {

@@ -3,6 +3,7 @@
 // terminal (log lines otherwise); it exits 1 when the build fails.
 import type { Command } from 'commander';
 import { ApiClient, ApiRequestError, addApiOptions, readParts, type ApiOptions } from '../client.js';
+import { jsonOption, printJson } from '../options.js';
 import { table } from '../table.js';
 
 interface JobView {
@@ -83,10 +84,10 @@ export function registerImage(program: Command): void {
     },
   );
 
-  addApiOptions(image.command('list').description('images, their current version and stored versions').option('--json', 'JSON output')).action(
+  addApiOptions(jsonOption(image.command('list').description('images, their current version and stored versions'))).action(
     async (o: ApiOptions & { json?: boolean }) => {
       const list = await ApiClient.from(o).request<ImageView[]>('GET', '/images');
-      if (o.json) return console.log(JSON.stringify(list, null, 2));
+      if (o.json) return printJson(list);
       const rows = [['IMAGE', 'CURRENT', 'KERNEL', 'INITRD', 'VERSIONS', 'BUILDING']];
       for (const i of list) {
         const cur = i.versions.find((v) => v.current);
@@ -96,8 +97,9 @@ export function registerImage(program: Command): void {
     },
   );
 
-  addApiOptions(image.command('show <name>').description("an image's stored versions, newest first")).action(async (name: string, o: ApiOptions) => {
+  addApiOptions(jsonOption(image.command('show <name>').description("an image's stored versions, newest first"))).action(async (name: string, o: ApiOptions & { json?: boolean }) => {
     const i = await ApiClient.from(o).request<ImageView>('GET', `/images/${encodeURIComponent(name)}`);
+    if (o.json) return printJson(i);
     console.log(`${i.name}: recipe ${i.recipe ?? '(none)'}${i.building ? `, build ${i.building} in progress` : ''}`);
     const rows = [['', 'VERSION', 'COMMITTED', 'KERNEL', 'INITRD', 'COMPRESSION']];
     for (const v of i.versions) rows.push([v.current ? '*' : '', v.version, v.committedAt, v.kernelRelease, mib(v.initrdSize), v.compression]);

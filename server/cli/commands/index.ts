@@ -11,6 +11,8 @@ export const COMMANDS: Record<string, () => Promise<RegisterCommand>> = {
   serve: async () => (await import('./serve.js')).registerServe,
   config: async () => (await import('./config.js')).registerConfig,
   node: async () => (await import('./node.js')).registerNode,
+  group: async () => (await import('./group.js')).registerGroup,
+  network: async () => (await import('./network.js')).registerNetwork,
   director: async () => (await import('./director.js')).registerDirector,
   image: async () => (await import('./image.js')).registerImage,
   export: async () => (await import('./nfs.js')).registerExport,
@@ -21,6 +23,7 @@ export const COMMANDS: Record<string, () => Promise<RegisterCommand>> = {
   import: async () => (await import('./import.js')).registerImport,
   lease: async () => (await import('./lease.js')).registerLease,
   power: async () => (await import('./power.js')).registerPower,
+  store: async () => (await import('./store.js')).registerStore,
 };
 
 /** The register functions a command line needs: its group's, else every one (help, or a typo commander should answer). */

@@ -10,21 +10,18 @@ import { c as tarCreate } from 'tar';
 import { ApiClient, ApiRequestError, addApiOptions, type ApiOptions } from '../client.js';
 import type { ExportView } from '../../nfs/manager.js';
 import type { ReleaseInfo, SyncResult } from '../../nfs/content.js';
+import { collect, jsonOption, printJson } from '../options.js';
 import { table } from '../table.js';
-
-function collect(value: string, prev: string[]): string[] {
-  return [...prev, value];
-}
 
 const enc = encodeURIComponent;
 
 export function registerExport(program: Command): void {
   const exp = program.command('export').description('NFS exports: list, add, remove, show (through the REST API)');
 
-  addApiOptions(exp.command('list').description('list exports, where they come from and whether they are served').option('--json', 'JSON output')).action(
+  addApiOptions(jsonOption(exp.command('list').description('list exports, where they come from and whether they are served'))).action(
     async (o: ApiOptions & { json?: boolean }) => {
       const list = await ApiClient.from(o).request<ExportView[]>('GET', '/exports');
-      if (o.json) return console.log(JSON.stringify(list, null, 2));
+      if (o.json) return printJson(list);
       const rows = [['NAME', 'STATE', 'ACCESS', 'NETWORKS', 'PATH', 'MOUNT', 'FROM']];
       for (const e of list) {
         const mount = Object.values(e.mounts)[0];
@@ -159,8 +156,9 @@ export function registerContent(program: Command): void {
     printSync(await postContent(client, exportName, o.gzip ? 'application/gzip' : 'application/x-tar', pack), 'uploaded');
   });
 
-  addApiOptions(content.command('releases <export>').description('list the kept releases of an export')).action(async (exportName: string, o: ApiOptions) => {
+  addApiOptions(jsonOption(content.command('releases <export>').description('list the kept releases of an export'))).action(async (exportName: string, o: ApiOptions & { json?: boolean }) => {
     const list = await ApiClient.from(o).request<ReleaseInfo[]>('GET', `/exports/${enc(exportName)}/releases`);
+    if (o.json) return printJson(list);
     const rows = [['RELEASE', 'CREATED', 'CURRENT']];
     for (const r of list) rows.push([r.id, r.createdAt, r.current ? '*' : '']);
     console.log(table(rows));

@@ -109,6 +109,16 @@ describe('power through ipmi_sim BMCs', { concurrency: 1 }, () => {
     const fr = await lab!.startServer('freeipmi', FREEIPMI, 8081);
     await lab!.register(fr, 3);
     await exercise(fr, 1);
+    // A bulk request shares ipmipower runs between the BMCs (one process, their sessions in parallel): each node still gets its own answer.
+    const names = [0, 1, 2].map(nodeName);
+    const on = await fr.api.call<{ ok: number; results: PowerResult[] }>('POST', '/power', { action: 'on', nodes: names, stagger: 0 });
+    assert.equal(on.ok, 3, JSON.stringify(on.results.map((r) => r.error)));
+    assert.ok(await waitUntil(() => [0, 1, 2].every((i) => lab!.bmcs[i]!.machine.on), 10_000), 'the three machines started');
+    const st = await fr.api.call<{ results: PowerResult[] }>('POST', '/power', { action: 'status', nodes: names });
+    assert.deepEqual(st.results.map((r) => [r.node, r.state, r.via]), names.map((n) => [n, 'on', 'freeipmi lanplus -C 3']));
+    const off = await fr.api.call<{ ok: number }>('POST', '/power', { action: 'off', nodes: names });
+    assert.equal(off.ok, 3);
+    assert.ok(await waitUntil(() => [0, 1, 2].every((i) => !lab!.bmcs[i]!.machine.on), 10_000), 'the three machines stopped');
     await fr.stop();
     ok++;
   });
