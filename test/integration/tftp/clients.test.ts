@@ -563,6 +563,54 @@ describe('tftp limits', () => {
     }
   });
 
+  test('maxWaiting: forged requests at the head of the wait list never take the answered slot and hold it back only briefly', async () => {
+    const s = await startTestServer(
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 1, maxWaiting: 8, maxUnanswered: 4, clientRate: 1000, clientBurst: 1000, timeout: '500ms' } },
+      { factories: [testProviderFactory, tftpServiceFactory] },
+    );
+    const tftp = s.server.services.find((x) => x.name === 'tftp') as unknown as { active: number; unanswered: number };
+    const clients: RawClient[] = [];
+    const open = async () => {
+      const c = await RawClient.open();
+      clients.push(c);
+      return c;
+    };
+    try {
+      const port = tftpPort(s.server.services.find((x) => x.name === 'tftp'));
+      // The only slot, held by a client that answered.
+      const holder = await open();
+      holder.send(encodeRequest('RRQ', 'gen/pattern-100000', 'octet'), port);
+      const h1 = (await holder.next())!;
+      holder.send(encodeAck(1), h1.rinfo.port);
+      assert.equal(parse((await holder.next())!.msg).op, 'DATA');
+      assert.ok(await waitUntil(() => tftp.active - tftp.unanswered === 1), 'the holder answered');
+      // Three requests nobody will answer wait first, then a real client.
+      const forgers = [await open(), await open(), await open()];
+      for (const f of forgers) f.send(encodeRequest('RRQ', 'gen/pattern-300', 'octet'), port);
+      const real = await open();
+      real.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
+      assert.equal(await real.next(300), undefined, 'waiting behind the slot holder');
+      holder.send(Buffer.from([0, 5, 0, 0, 0x78, 0]), h1.rinfo.port);
+      // The forgers are started in turn, each promised the slot until its promise lapses;
+      // the real client, resending as a ROM does, gets its file after them.
+      let d: { msg: Buffer; rinfo: { port: number } } | undefined;
+      for (let i = 0; i < 40 && !d; i++) {
+        d = await real.next(250);
+        if (!d) real.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
+        assert.ok(tftp.active - tftp.unanswered <= 1, 'never more answered transfers than maxTransfers');
+      }
+      assert.ok(d, 'the real client was started within 10 s');
+      const d1 = parse(d.msg);
+      assert.ok(d1.op === 'DATA' && d1.block === 1 && d1.data.length === 100, JSON.stringify(d1));
+      assert.equal(parse((await forgers[0]!.next(1000))!.msg).op, 'DATA', 'the first forger was started before it');
+      // None of the forgers holds the answered slot: the real client's transfer takes it.
+      assert.equal(tftp.active - tftp.unanswered, 0);
+    } finally {
+      for (const c of clients) await c.close();
+      await s.stop();
+    }
+  });
+
   test('maxWaiting: requests over maxTransfers wait, their resends keep their place, and start as slots free; beyond the list, busy', async () => {
     const s = await startTestServer(
       { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, maxWaiting: 2, clientRate: 1000, clientBurst: 1000, timeout: '5s' } },
