@@ -12,6 +12,12 @@
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
     },
     {
+      "target_name": "http_sendfile",
+      "sources": ["src/sendfile.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
+      "libraries": ["-lpthread"]
+    },
+    {
       "target_name": "icmp6",
       "sources": ["src/icmp6.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]

@@ -9,9 +9,11 @@ export const TemplatesConfigSchema = Section({
   dir: Type.Union([Type.String(), Type.Null()]),
   /** Serve /boot/* over HTTP (iPXE scripts, kernels, RAM disks, UEFI HTTP boot) without auth. */
   httpBoot: Type.Boolean(),
+  /** Send kernels and RAM disks over HTTP with sendfile(2) from native threads when the addon is built; false: Node reads and writes them. */
+  httpSendfile: Type.Boolean(),
 });
 export type TemplatesConfig = Static<typeof TemplatesConfigSchema>;
-export const TEMPLATES_DEFAULTS: TemplatesConfig = { enabled: true, dir: null, httpBoot: true };
+export const TEMPLATES_DEFAULTS: TemplatesConfig = { enabled: true, dir: null, httpBoot: true, httpSendfile: true };
 
 /**
  * Checked at `config check`, not only when the renderer starts: a missing

@@ -18,6 +18,7 @@ import type { Service, ServiceContext } from '../main/service.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { canonicalMac, MAC_FORMS } from '../net/mac.js';
 import type { Store } from '../store/types.js';
+import { loadSendfile, sliceSegments, socketFd, written, type SendHandle } from './http-sendfile.js';
 import { contentRange, notModified, parseRange, rangeStillValid, type ByteRange } from './http-range.js';
 import { RenderRefused } from './provider.js';
 import { ipv4Of } from './renderer.js';
@@ -31,6 +32,10 @@ import { ipv4Of } from './renderer.js';
 const CHUNK_FEW = 512 * 1024;
 const CHUNK_MANY = 64 * 1024;
 const FEW_SENDS = 4;
+/** A sendfile body whose client takes nothing for this long is ended (the Node path has no such bound either way). */
+const STALL_MS = 60_000;
+/** Smaller bodies (scripts, configs) go through Node: a hand-over to a sending thread costs more than their copy. */
+const SENDFILE_MIN = 64 * 1024;
 
 const CONTENT_TYPES: Record<BootFile['kind'], string> = {
   config: 'text/plain; charset=utf-8',
@@ -99,6 +104,8 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
 
   /** Files being sent right now (sizes the reads). */
   let sending = 0;
+  const sendfile = deps.cfg.config.templates.httpSendfile ? loadSendfile() : {};
+  if (deps.cfg.config.templates.httpSendfile && !sendfile.addon) deps.log.info(`http boot: sendfile addon not built (${sendfile.error}); bodies are read and written by Node`);
 
   async function handle(req: FastifyRequest, reply: FastifyReply) {
     const t0 = performance.now();
@@ -150,7 +157,7 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
     reply.header('content-type', type).header('accept-ranges', 'bytes').header('cache-control', 'no-cache');
     if (file.etag) reply.header('etag', file.etag);
 
-    const finish = (status: number, sent: number, range: ByteRange[] | undefined) => {
+    const finish = (status: number, sent: number, range: ByteRange[] | undefined, via: 'sendfile' | 'node' = 'node') => {
       closeFile();
       requests.inc({ kind: file.kind, status: String(status) });
       if (sent) bytes.inc({ kind: file.kind }, sent);
@@ -168,6 +175,7 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
             size,
             ...(range ? { range: range.map((r) => `${r.start}-${r.end - 1}`).join(',') } : {}),
             ms: Math.round(performance.now() - t0),
+            ...(sent ? { via } : {}),
           },
         });
       }
@@ -215,6 +223,51 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
     if (req.method === 'HEAD') {
       finish(status, 0, ranges);
       return reply.send();
+    }
+    // One range of a file made of segments: the addon sends it with sendfile(2), without Node copying.
+    const only = segments.length === 1 && !Buffer.isBuffer(segments[0]) && length >= SENDFILE_MIN ? segments[0] : undefined;
+    const fd = sendfile.addon && file.segments && only ? socketFd(reply.raw) : undefined;
+    if (sendfile.addon && file.segments && only && fd !== undefined) {
+      const addon = sendfile.addon;
+      const res = reply.raw;
+      reply.hijack();
+      for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) res.setHeader(k, v);
+      res.writeHead(status);
+      res.flushHeaders();
+      await written(res);
+      const sock = socketFd(res);
+      if (sock === undefined) {
+        res.destroy();
+        finish(status, 0, ranges);
+        return reply;
+      }
+      let over = false;
+      let handle: SendHandle;
+      sending++;
+      try {
+        handle = addon.send(sock, sliceSegments(file.segments, only.start, only.end), { stallMs: STALL_MS }, (err, n) => {
+          over = true;
+          sending--;
+          if (err) {
+            if (err !== 'aborted') req.log.info({ path: found!.path, ip: address, sent: n, length }, `http boot: body not sent: ${err}`);
+            res.destroy();
+          } else {
+            res.end();
+          }
+          finish(status, n, ranges, 'sendfile');
+        });
+      } catch (err) {
+        sending--;
+        req.log.warn({ err, path: found.path }, 'http boot: sendfile did not start');
+        res.destroy();
+        finish(status, 0, ranges);
+        return reply;
+      }
+      // The connection went before the body was sent: stop sending.
+      res.once('close', () => {
+        if (!over) addon.abort(handle);
+      });
+      return reply;
     }
     // Read in large positioned chunks (BootFile.read): fewer, bigger writes than a 64 KiB file stream,
     // with the buffered amount per connection bounded by the stream's highWaterMark.

@@ -32,6 +32,11 @@ export const TftpConfigSchema = Section({
    * this many the oldest is dropped for the new one.
    */
   maxUnanswered: Type.Integer({ minimum: 1 }),
+  /**
+   * Requests that wait for an answered slot when maxTransfers are taken
+   * (oldest first); beyond, ERROR 0 busy.
+   */
+  maxWaiting: Type.Integer({ minimum: 0 }),
   /** Retransmission timeout before the round trip is measured (RFC 2349 timeout overrides it per transfer). */
   timeout: Duration,
   /** Retransmissions of the same block (with doubling timeout) before a transfer is given up (at least; see giveUp). */
@@ -60,6 +65,12 @@ export const TftpConfigSchema = Section({
    * sleeping (a core's time per such transfer; lock-step ~2.5x faster).
    */
   busyPoll: Type.Boolean(),
+  /**
+   * Native path: transfers that get a thread of their own; beyond that many
+   * at once, new ones share a few event-loop threads (one per core), which a
+   * boot storm's hundreds of lock-step transfers need (wake-ups add up).
+   */
+  nativeThreads: Type.Integer({ minimum: 0, maximum: 4096 }),
 });
 export type TftpConfig = Static<typeof TftpConfigSchema>;
 export const TFTP_DEFAULTS: TftpConfig = {
@@ -76,8 +87,9 @@ export const TFTP_DEFAULTS: TftpConfig = {
   ],
   maxBlksize: 1468,
   maxWindowsize: 64,
-  maxTransfers: 512,
+  maxTransfers: 2048,
   maxUnanswered: 64,
+  maxWaiting: 4096,
   timeout: '1s',
   retries: 6,
   giveUp: '30s',
@@ -85,6 +97,7 @@ export const TFTP_DEFAULTS: TftpConfig = {
   clientBurst: 100,
   dataPath: 'auto',
   busyPoll: true,
+  nativeThreads: 32,
 };
 
 /** Cross-checks of the tftp section (run with the other CONFIG_CHECKS). */

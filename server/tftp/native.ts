@@ -29,6 +29,8 @@ export interface PumpOptions {
   busyPoll?: boolean;
   /** Blocks per UDP_SEGMENT send (gso.ts windowBatch); 1 or absent: one send per block. */
   gsoBlocks?: number;
+  /** Transfers on threads of their own before new ones go to the shared event workers (default 32; 0: always shared). */
+  threads?: number;
   /** Packets from other sources get ERROR 5 only when they are in these networks: [network, mask, ...]; absent: any. */
   strangers?: number[];
 }

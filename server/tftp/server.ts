@@ -13,9 +13,10 @@ import type { Pump, PumpHandle, PumpResult } from './native.js';
 import { netasciiFile } from './netascii.js';
 import { negotiate, type Negotiated, type OptionLimits } from './options.js';
 import { TransferAdmission } from './admission.js';
-import { decideRequest } from './policy.js';
+import { decideRequest, type ListenerDecision } from './policy.js';
 import { RateLimiter } from './ratelimit.js';
 import { Transfer, type Action, type Outcome } from './transfer.js';
+import { WaitList } from './waitlist.js';
 
 export interface TftpServerOptions {
   port: number;
@@ -30,6 +31,11 @@ export interface TftpServerOptions {
   maxTransfers: number;
   /** Transfers waiting for their client's first answer; the oldest makes room for a new one (default 64). */
   maxUnanswered?: number;
+  /**
+   * Requests that may wait for an answered slot when maxTransfers are taken
+   * (started oldest first as transfers end); beyond, ERROR 0 busy. 0: busy at once.
+   */
+  maxWaiting?: number;
   initialRtoMs: number;
   retries: number;
   /** An answered transfer gives up after `retries` timeouts and at least this long without progress (default 0). */
@@ -60,6 +66,8 @@ export interface TftpServerOptions {
   pump?: Pump;
   /** Native path: poll for fast clients' ACKs (tftp.busyPoll; default true). */
   busyPoll?: boolean;
+  /** Native path: transfers on threads of their own before the shared event workers take new ones (tftp.nativeThreads). */
+  nativeThreads?: number;
 }
 
 export interface TransferRecord {
@@ -111,7 +119,9 @@ const TICK_MS = 10;
 const ANSWER_POLL_MS = 20;
 
 /** A request whose file is being looked up: it waits among the unanswered. */
-class Pending {}
+class Pending {
+  constructor(readonly key: string) {}
+}
 type Entry = Session | NativeSession | Pending;
 
 /** Addresses here are always literal IPs: skip dgram's per-send dns.lookup tick. */
@@ -139,8 +149,29 @@ interface Listener {
   port: number;
 }
 
+/** A read request waiting for a transfer slot. */
+interface Waiting {
+  l: Listener;
+  rinfo: RemoteInfo;
+  d: Extract<ListenerDecision, { kind: 'read' }>;
+}
+
+/** A waiting request whose client has not asked again for this long gave up (ROMs resend every 4 s, PXELINUX sooner). */
+const WAIT_STALE_MS = 10_000;
+
 export class TftpServer {
   private readonly listeners: Listener[] = [];
+  private readonly waiting: WaitList<Waiting>;
+  /**
+   * Keys of transfers started from the wait list whose client has not
+   * answered yet: each is promised an answered slot, so the list starts no
+   * more than are free. A forger's request that reached the head of the
+   * list never answers: its promise lapses after promiseMs (a real client
+   * answers within a round trip), and the transfer goes on as any unanswered one.
+   */
+  private readonly reserved = new Map<string, number>();
+  private warnedWaitAt = 0;
+  private draining = false;
   private readonly sessions: TransferAdmission<Entry>;
   private readonly limiter: RateLimiter;
   private ticker: NodeJS.Timeout | undefined;
@@ -156,6 +187,7 @@ export class TftpServer {
   constructor(readonly opts: TftpServerOptions) {
     this.limiter = new RateLimiter(opts.clientRate, opts.clientBurst);
     this.sessions = new TransferAdmission<Entry>(opts.maxTransfers, opts.maxUnanswered ?? 64);
+    this.waiting = new WaitList(opts.maxWaiting ?? 0, WAIT_STALE_MS);
   }
 
   /** Transfers (and lookups) waiting for their client's first answer. */
@@ -218,6 +250,8 @@ export class TftpServer {
     this.stopping = true;
     clearInterval(this.ticker);
     this.ticker = undefined;
+    this.waiting.clear();
+    this.reserved.clear();
     clearInterval(this.answerPoll);
     this.answerPoll = undefined;
     for (const s of this.sessions.values()) if (!(s instanceof Pending)) s.abort('server shutting down');
@@ -281,15 +315,57 @@ export class TftpServer {
     const existing = this.sessions.get(key);
     if (existing instanceof Pending) return; // a retransmitted RRQ while we look the file up
     if (existing) {
-      if (existing.path === d.path && existing.base <= 1) return; // retransmitted RRQ: the transfer's own timer resends
+      // The same file again: the client's retransmitted RRQ, late (its first one waited in a busy
+      // server's queue past the client's timer, PXELINUX's is 110 ms). Its transfer is under way.
+      if (existing.path === d.path) return;
       // The client reuses its port for a new request: the old transfer is over for it.
       existing.abort('superseded by a new request from the same client port', false);
       // A native one ends a moment later, on its thread: it stops holding a slot now.
       if (existing instanceof NativeSession) this.sessions.release(key, existing);
     }
+    // The client asked again while it waits: it keeps its place (a new name from that port replaces the old).
+    if (this.waiting.refresh(key, { l, rinfo, d }, now)) {
+      this.drain();
+      return;
+    }
     // Decide on the current count: a native transfer answered since the last poll holds its slot now.
     if (this.answerPoll) this.refreshNativeAnswers();
-    const pending = new Pending();
+    // A boot storm: while every answered slot is taken (or promised to a request started from the
+    // wait list), or others wait already, the request waits its turn: a PXE ROM given ERROR gives up.
+    if (this.waiting.size > 0 || this.slotsTaken() >= this.opts.maxTransfers) {
+      if (this.waiting.add(key, { l, rinfo, d }, now)) {
+        if (now - this.warnedWaitAt > 10_000) {
+          this.warnedWaitAt = now;
+          this.opts.log.warn(`tftp: ${this.sessions.answeredCount} transfers in progress (tftp.maxTransfers); ${this.waiting.size} requests wait for a slot`);
+        }
+        this.drain();
+        return;
+      }
+      this.busy(l, rinfo, d);
+      return;
+    }
+    this.begin(l, key, rinfo, d, false);
+  }
+
+  /** Answered slots taken, and promised to requests started from the wait list. */
+  private slotsTaken(): number {
+    return this.sessions.answeredCount + this.reserved.size;
+  }
+
+  private busy(l: Listener, rinfo: RemoteInfo, d: Extract<ListenerDecision, { kind: 'read' }>): void {
+    const message = `server busy: ${this.sessions.answeredCount} transfers in progress, try again`;
+    this.opts.log.warn(`tftp: ${rinfo.address}:${rinfo.port} '${printable(d.path)}': ${message}`);
+    this.opts.hooks?.requestFailed?.({ client: rinfo.address, filename: d.filename, code: ERR.NOT_DEFINED, message, refusal: false });
+    this.sendError(l.sock, rinfo, ERR.NOT_DEFINED, message);
+  }
+
+  /**
+   * Starts a request as an unanswered transfer (admission.ts): it takes an
+   * answered slot only once its client answers. `fromList`: it was started
+   * from the wait list, and holds a promised slot until then.
+   */
+  private begin(l: Listener, key: string, rinfo: RemoteInfo, d: Extract<ListenerDecision, { kind: 'read' }>, fromList: boolean): void {
+    const pending = new Pending(key);
     const admitted = this.sessions.admit(key, pending, rinfo.address);
     if (!admitted.ok && admitted.reason === 'crowded') {
       // Only transfers of clients that answered before are waiting: this unproven request gets nothing.
@@ -297,25 +373,61 @@ export class TftpServer {
       return;
     }
     if (!admitted.ok) {
-      const message = `server busy: ${this.sessions.answeredCount} transfers in progress, try again`;
-      this.opts.log.warn(`tftp: ${rinfo.address}:${rinfo.port} '${printable(d.path)}': ${message}`);
-      this.opts.hooks?.requestFailed?.({ client: rinfo.address, filename: d.filename, code: ERR.NOT_DEFINED, message, refusal: false });
-      this.sendError(l.sock, rinfo, ERR.NOT_DEFINED, message);
+      this.busy(l, rinfo, d);
       return;
     }
+    if (fromList) this.reserved.set(key, performance.now());
     if (admitted.evicted) this.evict(admitted.evicted);
     void this.open(l, key, pending, rinfo, d.path, d.filename, d.mode, d.options).catch((err: unknown) => {
       // open() handles its own errors; this is the last guard so a bug cannot crash the process.
-      this.sessions.release(key, pending);
+      this.release(key, pending);
       this.opts.log.error({ err }, `tftp: ${rinfo.address}: internal error`);
     });
+  }
+
+  /** Forgets a transfer (or lookup) and its promised slot; waiting requests take what it freed. */
+  private release(key: string, e: Entry): void {
+    if (this.sessions.release(key, e)) this.reserved.delete(key);
+    this.drain();
+  }
+
+  /**
+   * Waiting requests into the answered slots that are free and not promised,
+   * oldest first. At most maxUnanswered are promised at once, so the ones
+   * started from the list do not evict each other from the unanswered pool.
+   */
+  private drain(): void {
+    // A request that fails at once (not found) frees its promise inside begin(): the loop below takes it.
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      const now = performance.now();
+      const maxPromised = this.opts.maxUnanswered ?? 64;
+      // Promises not answered in time lapse (oldest first: a Map keeps insertion order).
+      const lapse = now - Math.max(1000, 2 * this.opts.initialRtoMs);
+      for (const [k, at] of this.reserved) {
+        if (at > lapse) break;
+        this.reserved.delete(k);
+      }
+      while (!this.stopping && this.waiting.size > 0 && this.slotsTaken() < this.opts.maxTransfers && this.reserved.size < maxPromised) {
+        const next = this.waiting.take(now);
+        if (!next) return;
+        if (this.sessions.get(next.key)) continue;
+        this.begin(next.item.l, next.key, next.item.rinfo, next.item.d, true);
+      }
+    } finally {
+      this.draining = false;
+    }
   }
 
   /** An unanswered transfer made room for a newer request: ended without a word to its (perhaps forged) client. */
   private evict(e: Entry): void {
     this.opts.hooks?.evicted?.();
+    // Its promise (if it came from the wait list) is void: the list may start another.
+    this.reserved.delete(e.key);
     // A Pending entry notices in open() that its key is gone.
     if (!(e instanceof Pending)) e.abort('never answered; made room for a newer request', false);
+    this.drain();
   }
 
   /** @internal The transfer's client answered: it takes a full slot, or is ended when none is free. */
@@ -323,7 +435,11 @@ export class TftpServer {
     if (this.sessions.isAnswered(s.key) || this.sessions.get(s.key) !== s) return;
     // Its address is proven: a flood of forged requests cannot crowd out its next ones.
     this.sessions.prove(s.client);
-    if (!this.sessions.promote(s.key)) s.abort(`server busy: ${this.sessions.answeredCount} transfers in progress, try again`);
+    const promoted = this.sessions.promote(s.key);
+    // A promised slot is now held (or, when none was free, the transfer ends and frees nothing).
+    this.reserved.delete(s.key);
+    if (!promoted) s.abort(`server busy: ${this.sessions.answeredCount} transfers in progress, try again`);
+    this.drain();
   }
 
   /**
@@ -361,7 +477,7 @@ export class TftpServer {
     options: Array<[string, string]>,
   ): Promise<void> {
     const fail = (code: number, message: string, refusal: boolean, level: 'info' | 'warn' | 'error' = refusal ? 'warn' : 'info', logDetail?: string) => {
-      this.sessions.release(key, pending);
+      this.release(key, pending);
       this.opts.log[level](`tftp: ${rinfo.address}:${rinfo.port} '${printable(filename)}': ERROR ${code} ${message}${logDetail ? ` (${logDetail})` : ''}`);
       this.opts.hooks?.requestFailed?.({ client: rinfo.address, filename, code, message, refusal });
       if (!this.stopping) this.sendError(l.sock, rinfo, code, message);
@@ -443,6 +559,7 @@ export class TftpServer {
           segments: file.segments!,
           busyPoll: this.opts.busyPoll !== false,
           gsoBlocks: this.opts.gso === false ? 1 : windowBatch(blksize, windowsize),
+          ...(this.opts.nativeThreads !== undefined ? { threads: this.opts.nativeThreads } : {}),
           ...(this.opts.allowedNets ? { strangers: this.opts.allowedNets } : {}),
         },
         (r) => session?.finish(r),
@@ -468,8 +585,8 @@ export class TftpServer {
 
   /** @internal */
   ended(s: Session | NativeSession, record: TransferRecord): void {
-    this.sessions.release(s.key, s);
     if (s instanceof NativeSession) this.native.delete(s);
+    this.release(s.key, s);
     if (!this.sessions.size && this.ticker) {
       clearInterval(this.ticker);
       this.ticker = undefined;

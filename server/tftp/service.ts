@@ -187,6 +187,7 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
       server = new TftpServer({
         ...(native.pump ? { pump: native.pump } : {}),
         busyPoll: c.busyPoll,
+        nativeThreads: c.nativeThreads,
         port: c.port,
         addresses: unique,
         // With served, an address not on this machine (yet) is skipped, as for 0.0.0.0's per-network sockets.
@@ -199,6 +200,7 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
         },
         maxTransfers: c.maxTransfers,
         maxUnanswered: c.maxUnanswered,
+        maxWaiting: c.maxWaiting,
         initialRtoMs: parseDuration(c.timeout),
         retries: c.retries,
         giveUpMs: parseDuration(c.giveUp),

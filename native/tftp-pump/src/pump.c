@@ -25,6 +25,8 @@
 #define _GNU_SOURCE
 #include <node_api.h>
 
+#include "segments.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -57,12 +59,6 @@
 static atomic_int running;
 static int spin_max = -1;
 
-typedef struct {
-  int fd;           /* >= 0: read with pread at offset */
-  int64_t offset;
-  int64_t length;
-  uint8_t *data;    /* fd < 0 and data: bytes owned here; fd < 0 and !data: zeros */
-} segment_t;
 
 typedef struct {
   int phase; /* 0 oack, 1 data, 2 done */
@@ -126,8 +122,7 @@ static double now_ms(void) {
 
 static void transfer_unref(transfer_t *t) {
   if (atomic_fetch_sub(&t->refs, 1) != 1) return;
-  for (int i = 0; i < t->nsegs; i++) free(t->segs[i].data);
-  free(t->segs);
+  free_segments(t->segs, t->nsegs);
   free(t->oack);
   free(t->buf);
   free(t->allow);
@@ -432,6 +427,37 @@ static void on_packet(transfer_t *t, const uint8_t *pkt, ssize_t len, const stru
   /* anything else (DATA, another RRQ) is not part of a read transfer */
 }
 
+/* abort() was called: the transfer ends (ERROR 0 first when asked). 1 when it did. */
+static int take_abort(transfer_t *t) {
+  int mode = atomic_load(&t->abort_mode);
+  if (!mode) return 0;
+  if (mode == 1) send_error(t, 0, t->abort_msg);
+  snprintf(t->reason, sizeof t->reason, "%s", t->abort_msg);
+  finish(t, &t->c, "aborted");
+  return 1;
+}
+
+/* The retransmission clock ran out. An ACK already waiting is read before
+   the timer fires (as the Node path does): a thread descheduled past its
+   deadline must not resend. */
+static void on_due(transfer_t *t, double now) {
+  uint8_t pkt[1024];
+  struct sockaddr_in from;
+  socklen_t fl = sizeof from;
+  ssize_t len = recvfrom(t->sock, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+  if (len >= 0) on_packet(t, pkt, len, &from);
+  else on_tick(t, &t->c, now);
+}
+
+/* The transfer is over: its result goes to JS (deliver(), on the JS thread). */
+static void transfer_done(transfer_t *t) {
+  atomic_fetch_sub(&running, 1);
+  /* deliver() may free t before the release below: keep the function here. */
+  napi_threadsafe_function tsfn = t->tsfn;
+  napi_call_threadsafe_function(tsfn, t, napi_tsfn_blocking);
+  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+}
+
 /*
  * A transfer's thread: a blocking recvfrom per ACK, with SO_RCVTIMEO as the
  * retransmission clock. The timeout is rounded up to 10 ms so that it rarely
@@ -450,23 +476,11 @@ static void run_transfer(transfer_t *t) {
   int timeo_ms = -1;
   uint8_t pkt[1024];
   while (c->phase != 2) {
-    int mode = atomic_load(&t->abort_mode);
-    if (mode) {
-      if (mode == 1) send_error(t, 0, t->abort_msg);
-      snprintf(t->reason, sizeof t->reason, "%s", t->abort_msg);
-      finish(t, c, "aborted");
-      break;
-    }
+    if (take_abort(t)) break;
     double now = now_ms();
     double wait = c->deadline - now;
     if (wait <= 0) {
-      /* An ACK already waiting is read before the timer fires (as the Node
-         path does): a thread descheduled past its deadline must not resend. */
-      struct sockaddr_in from;
-      socklen_t fl = sizeof from;
-      ssize_t len = recvfrom(t->sock, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
-      if (len >= 0) on_packet(t, pkt, len, &from);
-      else on_tick(t, c, now);
+      on_due(t, now);
       continue;
     }
     int ms = ((int)ceil(wait) + 9) / 10 * 10;
@@ -493,11 +507,7 @@ static void run_transfer(transfer_t *t) {
     if (atomic_load(&t->abort_mode)) continue;
     if (len >= 0) on_packet(t, pkt, len, &from);
   }
-  atomic_fetch_sub(&running, 1);
-  /* deliver() may free t before the release below: keep the function here. */
-  napi_threadsafe_function tsfn = t->tsfn;
-  napi_call_threadsafe_function(tsfn, t, napi_tsfn_blocking);
-  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+  transfer_done(t);
 }
 
 /*
@@ -604,6 +614,9 @@ static void assign(worker_t *w, transfer_t *t) {
   pthread_mutex_unlock(&pool_lock);
 }
 
+/* Many transfers per thread once many run at once (see the file). */
+#include "evworkers.c"
+
 static void set_num(napi_env env, napi_value obj, const char *key, double v) {
   napi_value n;
   napi_create_double(env, v, &n);
@@ -661,23 +674,12 @@ static void finalize_handle(napi_env env, void *data, void *hint) {
   transfer_unref(data);
 }
 
-static napi_value throw_err(napi_env env, const char *msg) {
-  napi_throw_error(env, NULL, msg);
-  return NULL;
-}
 
 #define CHECK(call)                                                   \
   do {                                                                \
     if ((call) != napi_ok) return throw_err(env, "tftp-pump: " #call); \
   } while (0)
 
-static int get_num(napi_env env, napi_value obj, const char *key, double *out) {
-  napi_value v;
-  napi_valuetype ty;
-  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
-  if (napi_typeof(env, v, &ty) != napi_ok || ty != napi_number) return -1;
-  return napi_get_value_double(env, v, out) == napi_ok ? 0 : -1;
-}
 
 static int get_ipv4(napi_env env, napi_value obj, const char *key, struct in_addr *out) {
   napi_value v;
@@ -688,11 +690,6 @@ static int get_ipv4(napi_env env, napi_value obj, const char *key, struct in_add
   return inet_pton(AF_INET, s, out) == 1 ? 0 : -1;
 }
 
-static int has(napi_env env, napi_value obj, const char *key) {
-  bool b = false;
-  napi_has_named_property(env, obj, key, &b);
-  return b;
-}
 
 /* A boolean option; dflt when absent or not a boolean. */
 static int get_flag(napi_env env, napi_value obj, const char *key, int dflt) {
@@ -705,47 +702,11 @@ static int get_flag(napi_env env, napi_value obj, const char *key, int dflt) {
 /* Copies opts.segments into t; -1 with msg set on a bad entry. */
 static int read_segments(napi_env env, napi_value opts, transfer_t *t, const char **msg) {
   napi_value arr;
-  uint32_t n;
-  bool is_arr = false;
   *msg = "opts.segments must be an array of {fd, offset, length}, {data} or {zero}";
-  if (napi_get_named_property(env, opts, "segments", &arr) != napi_ok || napi_is_array(env, arr, &is_arr) != napi_ok || !is_arr) return -1;
-  if (napi_get_array_length(env, arr, &n) != napi_ok) return -1;
-  t->segs = calloc(n ? n : 1, sizeof *t->segs);
-  if (!t->segs) return -1;
+  if (napi_get_named_property(env, opts, "segments", &arr) != napi_ok) return -1;
+  if (read_segment_array(env, arr, &t->segs, &t->nsegs) < 0) return -1;
   int64_t total = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value s;
-    segment_t *g = &t->segs[i];
-    g->fd = -1;
-    t->nsegs = (int)i + 1;
-    if (napi_get_element(env, arr, i, &s) != napi_ok) return -1;
-    double d;
-    if (has(env, s, "fd")) {
-      double off, len;
-      if (get_num(env, s, "fd", &d) < 0 || get_num(env, s, "offset", &off) < 0 || get_num(env, s, "length", &len) < 0) return -1;
-      if (d < 0 || off < 0 || len < 0) return -1;
-      g->fd = (int)d;
-      g->offset = (int64_t)off;
-      g->length = (int64_t)len;
-    } else if (has(env, s, "data")) {
-      napi_value b;
-      void *p;
-      size_t len;
-      bool isbuf = false;
-      if (napi_get_named_property(env, s, "data", &b) != napi_ok || napi_is_buffer(env, b, &isbuf) != napi_ok || !isbuf) return -1;
-      if (napi_get_buffer_info(env, b, &p, &len) != napi_ok) return -1;
-      g->data = malloc(len ? len : 1);
-      if (!g->data) return -1;
-      memcpy(g->data, p, len);
-      g->length = (int64_t)len;
-    } else if (has(env, s, "zero")) {
-      if (get_num(env, s, "zero", &d) < 0 || d < 0) return -1;
-      g->length = (int64_t)d;
-    } else {
-      return -1;
-    }
-    total += g->length;
-  }
+  for (int i = 0; i < t->nsegs; i++) total += t->segs[i].length;
   if (total != t->size) {
     *msg = "opts.segments do not add up to opts.size";
     return -1;
@@ -876,7 +837,16 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   /* The worker is found first, so that a failure leaves the request to the
      Node path with nothing sent. Then the first packet (OACK or DATA 1) goes
      out from here: a sleeping thread's wake-up waits for a core (on an idle
-     virtual CPU, ~0.1 ms), and the client would wait with it. */
+     virtual CPU, ~0.1 ms), and the client would wait with it. Beyond
+     `threads` transfers at once, the event workers take them (evworkers.c). */
+  double threads = DEDICATED_DEFAULT;
+  if (has(env, opts, "threads") && (get_num(env, opts, "threads", &threads) < 0 || threads < 0)) threads = DEDICATED_DEFAULT;
+  evworker_t *ew = atomic_load(&running) >= (int)threads ? ev_acquire() : NULL;
+  if (ew) {
+    begin(t);
+    ev_assign(ew, t);
+    return handle;
+  }
   worker_t *w = acquire_worker();
   if (!w) {
     t->finished = 1;

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireLab } from '../../helpers/env.js';
+import { waitUntil } from '../../helpers/wait.js';
 import { startTestServer, TEST_NETWORKS, type TestServer } from '../../helpers/server.js';
 import { configText, patternBytes, patternSha256, RawClient, runClient, sha256, sha256File, testProviderFactory, tftpPort } from '../../helpers/tftp.js';
 import { tftpServiceFactory } from '../../../server/tftp/service.js';
@@ -61,9 +62,14 @@ async function rawGet(port: number, name: string, opts: { mode?: string; options
 }
 
 // Every test of the suite below runs on each data path this build has: the
-// native one (native/tftp-pump, a thread per transfer) and the Node one.
+// native one (native/tftp-pump) with a thread per transfer, the native one
+// with every transfer on the shared event threads (tftp.nativeThreads 0, as
+// in a boot storm), and the Node one.
 const pump = loadPump();
-const DATA_PATHS: Array<'native' | 'node'> = pump.pump ? ['native', 'node'] : ['node'];
+type DataPath = 'native' | 'native-shared' | 'node';
+const DATA_PATHS: DataPath[] = pump.pump ? ['native', 'native-shared', 'node'] : ['node'];
+/** The tftp config keys that select a data path. */
+const pathConfig = (p: DataPath) => (p === 'native-shared' ? { dataPath: 'native' as const, nativeThreads: 0 } : { dataPath: p });
 
 test('the native TFTP data path is built (CI builds it; elsewhere its absence is only reported)', (t) => {
   if (pump.pump) return;
@@ -73,7 +79,7 @@ test('the native TFTP data path is built (CI builds it; elsewhere its absence is
 
 for (const dataPath of DATA_PATHS) clientSuite(dataPath);
 
-function clientSuite(dataPath: 'native' | 'node'): void {
+function clientSuite(dataPath: DataPath): void {
 const dir = suiteTempDir('rackboot-tftp-');
 describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
   let s: TestServer;
@@ -92,7 +98,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     s = await startTestServer(
       {
         networks: [...TEST_NETWORKS, { name: 'lo', cidr: '127.0.0.0/8', serverAddress: '127.0.0.1', staticRange: '127.0.0.2-127.0.0.200' }],
-        tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '200ms', retries: 3, giveUp: '1s', clientRate: 10_000, clientBurst: 10_000, dataPath },
+        tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '200ms', retries: 3, giveUp: '1s', clientRate: 10_000, clientBurst: 10_000, ...pathConfig(dataPath) },
       },
       { factories: [testProviderFactory, tftpServiceFactory] },
     );
@@ -234,7 +240,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     // DATA inside the 150 ms windows below on a stalled machine, and a timer's
     // resend is not the duplicate these checks are about.
     const s2 = await startTestServer(
-      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, timeout: '2s', clientRate: 1000, clientBurst: 1000, dataPath } },
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, timeout: '2s', clientRate: 1000, clientBurst: 1000, ...pathConfig(dataPath) } },
       { factories: [testProviderFactory, tftpServiceFactory] },
     );
     const p2 = tftpPort(s2.server.services.find((x) => x.name === 'tftp'));
@@ -265,6 +271,11 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
       c.send(encodeAck(1), tid);
       const got = (await c.collect(150)).map((g) => parse(g.msg));
       assert.deepEqual(got.map((p) => p.op === 'DATA' && p.block), [2], "three ACK 1 -> one DATA 2 (no Sorcerer's Apprentice)");
+      // A retransmitted RRQ that arrives late, with the transfer under way (a storm: the first one
+      // waited in the server's queue past the client's timer): ignored, the transfer goes on.
+      c.send(encodeRequest('RRQ', name, 'octet'), p2);
+      const late = await c.collect(150);
+      assert.ok(late.every((g) => g.rinfo.port === tid), 'no second transfer for a late duplicate RRQ');
       for (let b = 2; ; b++) {
         let p = b === 2 ? got[0]! : parse((await c.next())!.msg);
         // The timeout adapts to loopback's round trip, so a stalled test may
@@ -420,7 +431,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
 
   test('stop() during transfers: each client gets ERROR 0, stop() returns, nothing is left running', async () => {
     const s2 = await startTestServer(
-      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, timeout: '5s', clientRate: 1000, clientBurst: 1000, dataPath } },
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, timeout: '5s', clientRate: 1000, clientBurst: 1000, ...pathConfig(dataPath) } },
       { factories: [testProviderFactory, tftpServiceFactory] },
     );
     const p2 = tftpPort(s2.server.services.find((x) => x.name === 'tftp'));
@@ -452,7 +463,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     // timeout sits at its 50 ms floor, and three clients writing 300 MiB on
     // two cores can fall silent for longer than the suite's 3 retries allow.
     const big = await startTestServer(
-      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '1s', retries: 8, clientRate: 1000, clientBurst: 1000, dataPath } },
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '1s', retries: 8, clientRate: 1000, clientBurst: 1000, ...pathConfig(dataPath) } },
       { factories: [testProviderFactory, tftpServiceFactory] },
     );
     t.after(() => big.stop());
@@ -478,7 +489,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
 describe('tftp limits', () => {
   for (const dataPath of DATA_PATHS) test(`unanswered transfers never take an answered one's slot: the oldest makes room; real clients are served (data path ${dataPath})`, async () => {
     const s = await startTestServer(
-      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, maxUnanswered: 4, clientRate: 10_000, clientBurst: 10_000, timeout: '5s', dataPath } },
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, maxUnanswered: 4, clientRate: 10_000, clientBurst: 10_000, timeout: '5s', ...pathConfig(dataPath) } },
       { factories: [testProviderFactory, tftpServiceFactory] },
     );
     const tftp = s.server.services.find((x) => x.name === 'tftp') as unknown as { active: number; unanswered: number };
@@ -520,7 +531,7 @@ describe('tftp limits', () => {
 
   test('maxTransfers: a request over the bound gets ERROR 0 busy; per-client rate limit drops the excess', async () => {
     const s = await startTestServer(
-      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, clientRate: 0.05, clientBurst: 4, timeout: '5s' } },
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, maxWaiting: 0, clientRate: 0.05, clientBurst: 4, timeout: '5s' } },
       { factories: [testProviderFactory, tftpServiceFactory] },
     );
     const c = await RawClient.open();
@@ -547,6 +558,104 @@ describe('tftp limits', () => {
       for (const h of holders) await h.close();
     } finally {
       await c.close();
+      await s.stop();
+    }
+  });
+
+  test('maxWaiting: forged requests at the head of the wait list never take the answered slot and hold it back only briefly', async () => {
+    const s = await startTestServer(
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 1, maxWaiting: 8, maxUnanswered: 4, clientRate: 1000, clientBurst: 1000, timeout: '500ms' } },
+      { factories: [testProviderFactory, tftpServiceFactory] },
+    );
+    const tftp = s.server.services.find((x) => x.name === 'tftp') as unknown as { active: number; unanswered: number };
+    const clients: RawClient[] = [];
+    const open = async () => {
+      const c = await RawClient.open();
+      clients.push(c);
+      return c;
+    };
+    try {
+      const port = tftpPort(s.server.services.find((x) => x.name === 'tftp'));
+      // The only slot, held by a client that answered.
+      const holder = await open();
+      holder.send(encodeRequest('RRQ', 'gen/pattern-100000', 'octet'), port);
+      const h1 = (await holder.next())!;
+      holder.send(encodeAck(1), h1.rinfo.port);
+      assert.equal(parse((await holder.next())!.msg).op, 'DATA');
+      assert.ok(await waitUntil(() => tftp.active - tftp.unanswered === 1), 'the holder answered');
+      // Three requests nobody will answer wait first, then a real client.
+      const forgers = [await open(), await open(), await open()];
+      for (const f of forgers) f.send(encodeRequest('RRQ', 'gen/pattern-300', 'octet'), port);
+      const real = await open();
+      real.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
+      assert.equal(await real.next(300), undefined, 'waiting behind the slot holder');
+      holder.send(Buffer.from([0, 5, 0, 0, 0x78, 0]), h1.rinfo.port);
+      // The forgers are started in turn, each promised the slot until its promise lapses;
+      // the real client, resending as a ROM does, gets its file after them.
+      let d: { msg: Buffer; rinfo: { port: number } } | undefined;
+      for (let i = 0; i < 40 && !d; i++) {
+        d = await real.next(250);
+        if (!d) real.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
+        assert.ok(tftp.active - tftp.unanswered <= 1, 'never more answered transfers than maxTransfers');
+      }
+      assert.ok(d, 'the real client was started within 10 s');
+      const d1 = parse(d.msg);
+      assert.ok(d1.op === 'DATA' && d1.block === 1 && d1.data.length === 100, JSON.stringify(d1));
+      assert.equal(parse((await forgers[0]!.next(1000))!.msg).op, 'DATA', 'the first forger was started before it');
+      // None of the forgers holds the answered slot: the real client's transfer takes it.
+      assert.equal(tftp.active - tftp.unanswered, 0);
+    } finally {
+      for (const c of clients) await c.close();
+      await s.stop();
+    }
+  });
+
+  test('maxWaiting: requests over maxTransfers wait, their resends keep their place, and start as slots free; beyond the list, busy', async () => {
+    const s = await startTestServer(
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, maxWaiting: 2, clientRate: 1000, clientBurst: 1000, timeout: '5s' } },
+      { factories: [testProviderFactory, tftpServiceFactory] },
+    );
+    const clients: RawClient[] = [];
+    const open = async () => {
+      const c = await RawClient.open();
+      clients.push(c);
+      return c;
+    };
+    const tftp = s.server.services.find((x) => x.name === 'tftp') as unknown as { active: number; unanswered: number };
+    try {
+      const port = tftpPort(s.server.services.find((x) => x.name === 'tftp'));
+      // Two holders whose clients answered (ACK of DATA 1): only answered transfers take the slots.
+      const holders = [await open(), await open()];
+      const firstData: Array<{ msg: Buffer; rinfo: { port: number } }> = [];
+      for (const h of holders) h.send(encodeRequest('RRQ', 'gen/pattern-100000', 'octet'), port);
+      for (const h of holders) {
+        const d = (await h.next())!;
+        assert.equal(parse(d.msg).op, 'DATA');
+        firstData.push(d);
+        h.send(encodeAck(1), d.rinfo.port);
+        assert.equal(parse((await h.next())!.msg).op, 'DATA');
+      }
+      assert.ok(await waitUntil(() => tftp.active - tftp.unanswered === 2), 'both holders answered');
+      // Two wait (one resends meanwhile: still one entry), the fifth finds the list full.
+      const [w1, w2, over] = [await open(), await open(), await open()];
+      w1.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
+      w2.send(encodeRequest('RRQ', 'gen/pattern-200', 'octet'), port);
+      w1.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
+      over.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
+      const busy = parse((await over.next())!.msg);
+      assert.ok(busy.op === 'ERROR' && busy.code === 0 && /busy/.test(busy.message), JSON.stringify(busy));
+      assert.equal(await w1.next(300), undefined, 'waiting: no answer yet');
+      // A holder ends its transfer (ERROR to its transfer id): the oldest waiting request starts.
+      holders[0]!.send(Buffer.from([0, 5, 0, 0, 0x78, 0]), firstData[0]!.rinfo.port);
+      const d1 = parse((await w1.next(5000))!.msg);
+      assert.ok(d1.op === 'DATA' && d1.block === 1 && d1.data.length === 100, JSON.stringify(d1));
+      assert.equal(await w1.next(300), undefined, 'its resend started nothing twice');
+      assert.equal(await w2.next(200), undefined, 'the second still waits: both slots are taken');
+      holders[1]!.send(Buffer.from([0, 5, 0, 0, 0x78, 0]), firstData[1]!.rinfo.port);
+      const d2 = parse((await w2.next(5000))!.msg);
+      assert.ok(d2.op === 'DATA' && d2.block === 1 && d2.data.length === 200, JSON.stringify(d2));
+    } finally {
+      for (const c of clients) await c.close();
       await s.stop();
     }
   });
