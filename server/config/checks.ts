@@ -10,6 +10,7 @@ import { dhcpConfigIssues, dhcpNetworkIssues } from '../dhcp/config.js';
 import { imagesConfigIssues } from '../images/config.js';
 import { storeConfigIssues } from '../store/config-check.js';
 import { templatesDirIssues, templatesHttpBootIssues } from '../render/config.js';
+import { pairConfigIssues } from '../pair/model.js';
 
 export interface ConfigCheck {
   /**
@@ -29,6 +30,7 @@ export const CONFIG_CHECKS: ConfigCheck[] = [
   { reads: ['images'], run: imagesConfigIssues },
   { reads: ['templates'], run: templatesDirIssues },
   { reads: ['templates', 'nodes', 'groups'], run: templatesHttpBootIssues },
+  { reads: ['pair', 'networks', 'director', 'store', 'api'], run: pairConfigIssues },
 ];
 
 /** Checks of one network entry, run on every entry that passed the schema; `at` is "networks[i]". */

@@ -9,6 +9,7 @@ import { TemplatesConfigSchema, TEMPLATES_DEFAULTS } from '../render/config.js';
 import { ImagesConfigSchema, IMAGES_DEFAULTS } from '../images/config.js';
 import { NfsConfigSchema, NFS_DEFAULTS } from '../nfs/config.js';
 import { DirectorConfigSchema, DIRECTOR_DEFAULTS } from '../director/config.js';
+import { PairConfigSchema, PAIR_DEFAULTS } from '../pair/config.js';
 import { LOADERS } from '../store/types.js';
 
 export const LoaderSchema = StringEnum(LOADERS);
@@ -103,6 +104,8 @@ export const ConfigSchema = Section({
   images: ImagesConfigSchema,
   nfs: NfsConfigSchema,
   director: DirectorConfigSchema,
+  /** Two disk nodes, the second taking over when the first dies (keepalived VRRP, PostgreSQL replication). */
+  pair: PairConfigSchema,
   /** Seed data: created on start when missing, never overwriting registry changes. */
   groups: Type.Array(SeedGroupSchema),
   nodes: Type.Array(SeedNodeSchema),
@@ -124,6 +127,7 @@ export const SECTION_DEFAULTS = {
   images: IMAGES_DEFAULTS,
   nfs: NFS_DEFAULTS,
   director: DIRECTOR_DEFAULTS,
+  pair: PAIR_DEFAULTS,
 } as const;
 
 export const TOP_DEFAULTS = {
