@@ -58,6 +58,8 @@ export const PairConfigSchema = Section({
     synchronous: Type.Optional(Type.Boolean()),
     /** WAL kept for the returning node's pg_rewind. */
     walKeep: Type.Optional(Type.String({ pattern: '^\\d+(MB|GB)$' })),
+    /** This node may create the pair's database: only when its data directory is empty and the peer's database answers nowhere (set it on one node for the first start). */
+    bootstrap: Type.Optional(Type.Boolean()),
     /** How long a node that becomes master tries the peer's database (is it still a primary?) before promoting its own. */
     promoteGuard: Type.Optional(Duration),
   }),
@@ -98,6 +100,7 @@ export const DATABASE_DEFAULTS = {
   synchronous: true,
   walKeep: '512MB',
   promoteGuard: '1s',
+  bootstrap: false,
 } as const;
 export const CONNTRACK_DEFAULTS = { enabled: false, port: 3780, command: 'conntrackd' } as const;
 

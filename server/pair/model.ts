@@ -42,6 +42,7 @@ export interface PairDatabase {
   synchronous: boolean;
   walKeep: string;
   promoteGuardMs: number;
+  bootstrap: boolean;
   /** From store.url: where rackboot connects (a floating address in managed mode). */
   store: { host: string; port: number; user: string; password: string | undefined; database: string } | undefined;
 }
@@ -185,6 +186,7 @@ export function resolvePair(c: LoadedConfig): { pair: ResolvedPair; issues: Conf
       synchronous: db.synchronous,
       walKeep: db.walKeep,
       promoteGuardMs: parseDuration(db.promoteGuard),
+      bootstrap: db.bootstrap,
       store,
     },
     conntrack: { enabled: ct.enabled, interface: ctIface, peer: ctPeer, port: ct.port, command: ct.command },
