@@ -60,6 +60,9 @@ async function countTree(dir: string): Promise<{ files: number; bytes: number }>
   return { files, bytes };
 }
 
+/** Run once a new release is complete, before it goes live (a pair copies it to the other node then). */
+export type BeforeSwitch = (id: string, dir: string) => Promise<void>;
+
 export interface KeepPolicy {
   /** Old releases kept besides the current one. */
   keep: number;
@@ -184,10 +187,42 @@ export class Releases {
   }
 
   /** Unpack a tar (optionally gzip) stream as a new release and switch to it. */
-  async syncTar(source: Readable, o: KeepPolicy & { maxBytes: number }): Promise<SyncResult> {
-    await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
+  async syncTar(source: Readable, o: KeepPolicy & { maxBytes: number; beforeSwitch?: BeforeSwitch }): Promise<SyncResult> {
     const id = newReleaseId();
+    const { files, bytes } = await this.unpack(id, source, o.maxBytes);
+    await o.beforeSwitch?.(id, join(this.releasesDir, id));
+    const previous = await this.current();
+    await this.switchTo(id);
+    const pruned = await this.prune(o);
+    return { release: id, previous, files, bytes, pruned };
+  }
+
+  /**
+   * A release made elsewhere, under its own id (the other node of a pair
+   * sends its releases): unpacked beside the others, not switched to.
+   * One that is here already is left as it is.
+   */
+  async install(id: string, source: Readable, maxBytes: number): Promise<{ files: number; bytes: number; existed: boolean }> {
+    if (!RELEASE_ID.test(id)) throw new ContentError(`'${id}' is not a release id`);
+    const st = await lstat(join(this.releasesDir, id)).catch(() => undefined);
+    if (st?.isDirectory()) {
+      source.resume();
+      return { files: 0, bytes: 0, existed: true };
+    }
+    return { ...(await this.unpack(id, source, maxBytes)), existed: false };
+  }
+
+  /** Whether a release is here. */
+  async has(id: string): Promise<boolean> {
+    if (!RELEASE_ID.test(id)) return false;
+    return !!(await lstat(join(this.releasesDir, id)).catch(() => undefined))?.isDirectory();
+  }
+
+  /** A tar stream into releases/<id> (through releases/.incoming-<id>, renamed into place whole). */
+  private async unpack(id: string, source: Readable, maxBytes: number): Promise<{ files: number; bytes: number }> {
+    await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
     const incoming = join(this.releasesDir, `.incoming-${id}`);
+    await rm(incoming, { recursive: true, force: true });
     await mkdir(incoming, { mode: 0o755 });
     let bytes = 0;
     let files = 0;
@@ -195,7 +230,7 @@ export class Releases {
       const counter = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           bytes += chunk.length;
-          if (bytes > o.maxBytes) cb(new ContentError(`the upload is larger than nfs.maxUploadBytes (${o.maxBytes} bytes)`, 413));
+          if (bytes > maxBytes) cb(new ContentError(`the upload is larger than nfs.maxUploadBytes (${maxBytes} bytes)`, 413));
           else cb(null, chunk);
         },
       });
@@ -231,24 +266,20 @@ export class Releases {
         source.pipe(counter).pipe(unpack as unknown as NodeJS.WritableStream);
       });
       await links.make(incoming);
-      const dest = join(this.releasesDir, id);
-      await rename(incoming, dest);
+      await rename(incoming, join(this.releasesDir, id));
       await fsyncDir(this.releasesDir);
     } catch (err) {
       await rm(incoming, { recursive: true, force: true });
       throw err;
     }
-    const previous = await this.current();
-    await this.switchTo(id);
-    const pruned = await this.prune(o);
-    return { release: id, previous, files, bytes, pruned };
+    return { files, bytes };
   }
 
   /**
    * Copy a directory on this host as a new release (`cp -a`, the fastest
    * copy there is; symlinks are copied as symlinks) and switch to it.
    */
-  async syncLocal(source: string, o: KeepPolicy): Promise<SyncResult> {
+  async syncLocal(source: string, o: KeepPolicy & { beforeSwitch?: BeforeSwitch }): Promise<SyncResult> {
     await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
     const id = newReleaseId();
     const incoming = join(this.releasesDir, `.incoming-${id}`);
@@ -263,6 +294,7 @@ export class Releases {
       await rm(incoming, { recursive: true, force: true });
       throw err;
     }
+    await o.beforeSwitch?.(id, join(this.releasesDir, id));
     const previous = await this.current();
     await this.switchTo(id);
     const pruned = await this.prune(o);
