@@ -18,6 +18,8 @@ import { ServiceStartError, explainBindError, type Service, type ServiceContext,
 import { SERVICE_FACTORIES } from './services.js';
 import { lockDataDir, type DataDirLock } from './datadir-lock.js';
 import { PeerRelay, Presence } from './peers.js';
+import { PairNode } from '../pair/node.js';
+import { PairService } from '../pair/service.js';
 
 export interface ServerOptions {
   /** Override the subsystems (tests start only what they test). */
@@ -41,6 +43,8 @@ export class RackbootServer {
   private pruneTimer: NodeJS.Timeout | undefined;
   private started = false;
   private lock: DataDirLock | undefined;
+  /** This disk node of a pair (pair.enabled): prepared before the store opens, stopped after it closes. */
+  pair: PairNode | undefined;
 
   constructor(readonly cfg: LoadedConfig, readonly log: Logger, private readonly opts: ServerOptions = {}) {}
 
@@ -61,6 +65,7 @@ export class RackbootServer {
       // In-process callers (tests, embedding) may start again: leave nothing open.
       this.metrics?.dispose();
       await this.store?.close().catch(() => undefined);
+      await this.pair?.stop().catch(() => undefined);
       this.lock.release();
       throw err;
     }
@@ -68,6 +73,11 @@ export class RackbootServer {
 
   private async startLocked(): Promise<void> {
     const { cfg, log } = this;
+    if (cfg.config.pair.enabled) {
+      // The store's address floats: keepalived and the database decide where it is before it can open.
+      this.pair = new PairNode(cfg, log);
+      await this.pair.prepare();
+    }
     this.store = await openStore(cfg, {
       onState: (up, why) => (up ? log.info(`store: ${this.store?.describe ?? 'the store'} ${why}`) : log.error(`store: ${this.store?.describe ?? 'the store'} is unavailable: ${why}`)),
     });
@@ -107,6 +117,13 @@ export class RackbootServer {
       services: byName,
       peers: this.presence,
     };
+    if (this.pair) {
+      // First: the DHCP server asks it whether to answer, and it is stopped last.
+      const svc = new PairService(this.pair, ctx);
+      await svc.start();
+      this.services.push(svc);
+      byName.set(svc.name, svc);
+    }
     for (const factory of this.opts.factories ?? SERVICE_FACTORIES) {
       const svc = factory(ctx);
       if (!svc) continue;
@@ -162,6 +179,8 @@ export class RackbootServer {
     if (!this.started) return;
     this.started = false;
     clearInterval(this.pruneTimer);
+    // A master hands over to its peer while everything here still serves.
+    await this.pair?.beforeStop();
     try {
       await this.app.close();
       this.relay?.stop();
@@ -169,6 +188,7 @@ export class RackbootServer {
       await this.presence.stop();
       await this.events.close();
       await this.store.close();
+      await this.pair?.stop();
     } finally {
       this.metrics.dispose();
       this.lock?.release();
