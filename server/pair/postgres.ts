@@ -316,7 +316,7 @@ export class LocalPostgres {
     const rows = await this.sql(
       [
         "SELECT 'n', CASE WHEN pg_is_in_recovery() THEN 'f' ELSE 't' END, (SELECT timeline_id FROM pg_control_checkpoint())::text, (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text",
-        "UNION ALL SELECT 'r', application_name, coalesce(client_addr::text, '') || '|' || state || '|' || sync_state, coalesce(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END, replay_lsn), 0)::bigint::text FROM pg_stat_replication",
+        "UNION ALL SELECT 'r', application_name, coalesce(host(client_addr), '') || '|' || state || '|' || sync_state, coalesce(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END, replay_lsn), 0)::bigint::text FROM pg_stat_replication",
         "UNION ALL SELECT 'w', status, coalesce(sender_host, ''), '' FROM pg_stat_wal_receiver",
       ].join(' '),
     );

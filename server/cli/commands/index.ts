@@ -10,5 +10,6 @@ import { registerDirector } from './director.js';
 import { registerImport } from './import.js';
 import { registerLease } from './lease.js';
 import { registerStore } from './store.js';
+import { registerPair } from './pair.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector, registerImage, registerExport, registerContent, registerRender, registerImport, registerLease, registerStore];
+export const COMMANDS: Array<(program: Command) => void> = [registerServe, registerConfig, registerNode, registerDirector, registerImage, registerExport, registerContent, registerRender, registerImport, registerLease, registerStore, registerPair];

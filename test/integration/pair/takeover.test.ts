@@ -21,7 +21,8 @@ import { after, before, describe, it } from 'node:test';
 import { requireLab } from '../../helpers/env.js';
 import { PAIR_NET, PairNs, pairNodeConfig } from '../../helpers/pair-ns.js';
 import { havePostgres } from '../../helpers/postgres.js';
-import type { NsRackboot } from '../../helpers/ns-server.js';
+import { RACKBOOT_MAIN, type NsRackboot } from '../../helpers/ns-server.js';
+import { run } from '../../helpers/netns.js';
 import { dhcpGap, doubleLeases, startDhcpProbe, summarize } from '../../lab/load.js';
 import { startProbe } from '../../lab/load.js';
 import type { PairStatus } from '../../../server/pair/status.js';
@@ -39,6 +40,13 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
     await sleep(everyMs);
   }
+}
+
+/** The `rackboot` command in a node's namespace, against that node's API. */
+async function cli(n: NsRackboot, args: string[]): Promise<string> {
+  const r = await run('ip', ['netns', 'exec', n.ns, process.execPath, RACKBOOT_MAIN, ...args, '--api', 'http://127.0.0.1:8080', '--token', TOKEN], { timeoutMs: 150_000 });
+  if (r.code !== 0) throw new Error(`rackboot ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
 }
 
 const status = (n: NsRackboot) => n.api.call<PairStatus>('GET', '/pair');
@@ -66,7 +74,9 @@ describe('a pair of disk nodes in namespaces: takeover and rejoin (keepalived, P
   });
   after(async () => {
     await p?.cleanup();
-    rmSync(work, { recursive: true, force: true });
+    // RACKBOOT_KEEP_PAIR=1 keeps the nodes' logs and data directories for a look.
+    if (process.env.RACKBOOT_KEEP_PAIR) log(`kept ${work}`);
+    else rmSync(work, { recursive: true, force: true });
   });
 
   it('A is master with every floating address; B is backup, its database a synchronous streaming standby', async (t) => {
@@ -80,6 +90,15 @@ describe('a pair of disk nodes in namespaces: takeover and rejoin (keepalived, P
     assert.equal(b.answersDhcp, false);
     const a2 = await until('A waits for B', when(A, (s) => s.database.synchronous === 'disk-b'), 10_000);
     assert.deepEqual(a2.database.replication.map((r) => [r.name, r.state, r.sync]), [['disk-b', 'streaming', 'sync']]);
+    // `rackboot pair status` on each node says the same.
+    const textA = await cli(A, ['pair', 'status']);
+    assert.match(textA, /^disk-a: master since .*keepalived master, priority 150; answers DHCP/m);
+    assert.match(textA, /^database: managed, primary on timeline \d+/m);
+    assert.match(textA, /standby disk-b at 10\.0\.0\.3: streaming, sync/);
+    assert.match(textA, /192\.168\.1\.100\/24 +eth0 +yes +the VIP of service web/);
+    const textB = await cli(B, ['pair', 'status']);
+    assert.match(textB, /^disk-b: backup since .*answers no DHCP/m);
+    assert.match(textB, /following 10\.0\.0\.2: streaming/);
   });
 
   let killAt = 0;
@@ -147,7 +166,8 @@ describe('a pair of disk nodes in namespaces: takeover and rejoin (keepalived, P
     try {
       await sleep(3000);
       at = Date.now();
-      r = await B.api.call<{ from: string; to: string; totalMs: number; withoutMasterMs: number }>('POST', '/pair/switchover');
+      // Asked on the backup (B, after A's return): the master hands over to it.
+      r = JSON.parse(await cli(A, ['pair', 'switchover', '--json'])) as { from: string; to: string; totalMs: number; withoutMasterMs: number };
       await until('B streams from A', when(B, (s) => s.database.receiver?.status === 'streaming'), 60_000);
       await sleep(3000);
     } finally {
