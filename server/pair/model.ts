@@ -9,6 +9,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { parseDuration } from '../config/types.js';
 import { cidrContains, formatCidr, formatIpv4, parseIfaceAddress, parseIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';
 import { DATABASE_URL_ENV } from '../store/url.js';
+import { PRIMARY_BONUS } from './vrrp-conf.js';
 import { CONNTRACK_DEFAULTS, DATABASE_DEFAULTS, FLOATING_DEFAULTS, REPLICATION_PASSWORD_ENV } from './config.js';
 
 export interface FloatingAddress {
@@ -205,6 +206,8 @@ export function resolvePair(c: LoadedConfig): { pair: ResolvedPair; issues: Conf
   else if (p.peer.name === c.serverName) bad('peer.name', `'${p.peer.name}' is this node's own server.name; give each node its own`);
   if (!peerAddresses.length && !p.peer.addresses.length) bad('peer.addresses', "is required: the other node's own addresses, one on each network where addresses float");
   if (!floating.length) bad('floating', 'nothing floats: enable the director (VIPs, NAT router) or give networks an interface (service addresses), or pair.floating.extra');
+  // keepalived caps the effective priority at 254: the primary's bonus must still lift it above the other node.
+  if (p.priority > 254 - PRIMARY_BONUS) bad('priority', `${p.priority} is above ${254 - PRIMARY_BONUS}: the node holding the primary database gets +${PRIMARY_BONUS} (capped at 254), which must lift it above the other node's; use e.g. 150 and 100`);
   if (advertMs < 10 || advertMs > 255_000 || Math.round(advertMs) % 10 !== 0) bad('advertInterval', `${p.advertInterval} is not a VRRPv3 advertisement interval: 10ms to 255s in steps of 10ms`);
   if (p.virtualRouterId + Math.max(links.length, 1) - 1 > 255) bad('virtualRouterId', `${p.virtualRouterId} + ${links.length} instances goes past 255`);
   for (const a of peerAddresses) {

@@ -192,11 +192,14 @@ export class PairNode {
         if (!this.stopped) await this.vrrp.start();
         return;
       }
+      // The node with the data wins any election from now on (see vrrp-conf.ts).
+      if (!this.stopped && this.vrrp.state === 'master') this.vrrp.setPrimary(true);
       await this.conntrack?.becameMaster();
       this.record('pair.promoted', { database: this.db.state, ms: Date.now() - t0 });
       return;
     }
     if (state === 'backup' || state === 'fault') {
+      this.vrrp.setPrimary(false);
       await this.conntrack?.becameBackup();
       await this.db.demote();
     }

@@ -11,13 +11,14 @@ import type { Ipv4 } from '../net/ipv4.js';
 import { Daemon } from './daemon.js';
 import { FifoReader } from './fifo.js';
 import type { ResolvedPair } from './model.js';
-import { parseNotice, renderVrrp, type VrrpState } from './vrrp-conf.js';
+import { parseNotice, PRIMARY_BONUS, renderVrrp, type VrrpState } from './vrrp-conf.js';
 
 export interface VrrpPaths {
   config: string;
   fifo: string;
   pid: string;
   vrrpPid: string;
+  primary: string;
 }
 
 export const vrrpPaths = (dir: string): VrrpPaths => ({
@@ -25,6 +26,7 @@ export const vrrpPaths = (dir: string): VrrpPaths => ({
   fifo: join(dir, 'vrrp.fifo'),
   pid: join(dir, 'keepalived.pid'),
   vrrpPid: join(dir, 'keepalived-vrrp.pid'),
+  primary: join(dir, 'vrrp-primary'),
 });
 
 export class Vrrp extends EventEmitter<{ state: [VrrpState] }> {
@@ -49,7 +51,7 @@ export class Vrrp extends EventEmitter<{ state: [VrrpState] }> {
   }
 
   render(): string {
-    return renderVrrp({ pair: this.pair, ownAddress: this.own, fifo: this.paths.fifo });
+    return renderVrrp({ pair: this.pair, ownAddress: this.own, fifo: this.paths.fifo, primaryFile: this.paths.primary });
   }
 
   /** Write the config through a file `keepalived -t` accepted. */
@@ -74,6 +76,18 @@ export class Vrrp extends EventEmitter<{ state: [VrrpState] }> {
       onExit: () => this.set('fault'),
     });
     await this.daemon.start();
+  }
+
+  /**
+   * This node holds the primary database (true) or not: keepalived adds
+   * PRIMARY_BONUS to its priority, so a second master that appears (a
+   * returning node that missed the first adverts) yields to this one.
+   */
+  setPrimary(primary: boolean): void {
+    const want = primary ? String(PRIMARY_BONUS) : '0';
+    const tmp = `${this.paths.primary}.new`;
+    writeFileSync(tmp, `${want}\n`);
+    renameSync(tmp, this.paths.primary);
   }
 
   private onLine(line: string): void {

@@ -10,7 +10,6 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../../../server/config/errors.js';
 import { resolveConfig } from '../../../server/config/load.js';
 import { formatIpv4, parseIpv4 } from '../../../server/net/ipv4.js';
 import { conntrackdPaths, renderConntrackd } from '../../../server/pair/conntrackd-conf.js';
@@ -20,23 +19,10 @@ import { requireLab } from '../../helpers/env.js';
 import { NetLab } from '../../helpers/netns.js';
 import { waitUntil } from '../../helpers/wait.js';
 import { PAIR_ADDR, pairSite } from './fixtures.js';
+import { expectIssue, issues } from '../../helpers/config-issues.js';
 
 const ip = (s: string) => parseIpv4(s)!;
 
-function issues(raw: Record<string, unknown>): string[] {
-  try {
-    resolveConfig(raw, null, {});
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.issues.map((i) => `${i.path}: ${i.message}`);
-  }
-  return [];
-}
-
-function expectIssue(raw: Record<string, unknown>, path: string, re: RegExp): void {
-  const found = issues(raw);
-  assert.ok(found.some((i) => i.startsWith(path + ': ') && re.test(i)), `expected an issue at ${path} matching ${re}, got:\n${found.join('\n')}`);
-}
 
 describe('pair config', () => {
   test('a site resolves: what floats, one VRRP instance per interface, the peer address on each', () => {
@@ -69,6 +55,7 @@ describe('pair config', () => {
     expectIssue(pairSite('a', { top: { store: { driver: 'sqlite' } } }), 'pair.enabled', /needs store.driver postgres/);
     expectIssue(pairSite('a', { top: { api: { token: '' } } }), 'pair.enabled', /needs api.token .* the same on both nodes/);
     expectIssue(pairSite('a', { pair: { peer: { addresses: ['10.0.0.3', '10.0.1.3'] } } }), 'pair.peer.name', /is required/);
+    expectIssue(pairSite('a', { pair: { priority: 200 } }), 'pair.priority', /200 is above 154: the node holding the primary database gets \+100/);
     expectIssue(pairSite('a', { pair: { peer: { name: 'disk-a', addresses: ['10.0.0.3'] } } }), 'pair.peer.name', /this node's own server.name/);
     expectIssue(pairSite('a', { pair: { peer: { name: 'disk-b', addresses: ['10.0.0.3', '10.0.1.3'] } } }), 'pair.peer.addresses', /no address on interface eth0's network 192\.168\.1\.0\/24: VRRP needs .*\(eth0 carries the VIP of service web\)/);
     expectIssue(pairSite('a', { pair: { peer: { name: 'disk-b', addresses: ['10.0.0.3', '10.0.1.3', '192.168.1.300'] } } }), 'pair.peer.addresses[2]', /not an IPv4 address/);
@@ -116,10 +103,12 @@ const ownAddresses = new Map([
 
 describe('rendered keepalived.conf (VRRP)', () => {
   const pair = loadPair(resolveConfig(pairSite('a'), null, {}));
-  const text = renderVrrp({ pair, ownAddress: ownAddresses, fifo: '/run/rackboot/vrrp.fifo' });
+  const text = renderVrrp({ pair, ownAddress: ownAddresses, fifo: '/run/rackboot/vrrp.fifo', primaryFile: '/run/rackboot/vrrp-primary' });
 
   test('one sync group, one nopreempt BACKUP instance per link, unicast to the peer, VRRPv3 sub-second adverts', () => {
-    assert.match(text, /vrrp_sync_group rackboot \{\n {2}group \{\n {4}rb_eth1\n {4}rb_eth2\n {4}rb_eth0\n {2}\}\n\}/);
+    assert.match(text, /vrrp_sync_group rackboot \{\n {2}group \{\n {4}rb_eth1\n {4}rb_eth2\n {4}rb_eth0\n {2}\}\n {2}track_file \{\n {4}rb_primary weight 1\n {2}\}\n\}/);
+    // The primary's bonus: a file rackboot writes, reset to 0 at each keepalived start.
+    assert.match(text, /track_file rb_primary \{\n {2}file "\/run\/rackboot\/vrrp-primary"\n {2}weight 1\n {2}init_file 0 overwrite\n\}/);
     assert.match(text, /notify_fifo \/run\/rackboot\/vrrp\.fifo/);
     assert.match(text, /vrrp_version 3/);
     const eth1 = /vrrp_instance rb_eth1 \{[^]*?\n\}/.exec(text)![0];
@@ -144,8 +133,9 @@ describe('rendered keepalived.conf (VRRP)', () => {
         '}',
       ].join('\n'),
     );
-    const one = renderVrrp({ pair: { ...pair, links: pair.links.slice(0, 1) }, ownAddress: ownAddresses, fifo: '/f' });
+    const one = renderVrrp({ pair: { ...pair, links: pair.links.slice(0, 1) }, ownAddress: ownAddresses, fifo: '/f', primaryFile: '/p' });
     assert.doesNotMatch(one, /vrrp_sync_group/, 'one instance: no sync group (keepalived warns about a group of one)');
+    assert.match(one, / {2}track_file \{\n {4}rb_primary weight 1\n {2}\}\n\}/, 'one instance tracks the file itself');
   });
 
   test('accepted by keepalived -t where the interfaces exist; a broken one is refused', async (t) => {
@@ -157,7 +147,7 @@ describe('rendered keepalived.conf (VRRP)', () => {
       writeFileSync(join(dir, 'ok.conf'), text);
       const ok = lab.execSync(ns, 'keepalived', ['-t', '-f', join(dir, 'ok.conf')], { check: false });
       assert.equal(ok.code, 0, ok.stderr + ok.stdout);
-      writeFileSync(join(dir, 'one.conf'), renderVrrp({ pair: { ...pair, links: pair.links.slice(0, 1) }, ownAddress: ownAddresses, fifo: join(dir, 'f') }));
+      writeFileSync(join(dir, 'one.conf'), renderVrrp({ pair: { ...pair, links: pair.links.slice(0, 1) }, ownAddress: ownAddresses, fifo: join(dir, 'f'), primaryFile: join(dir, 'p') }));
       assert.equal(lab.execSync(ns, 'keepalived', ['-t', '-f', join(dir, 'one.conf')], { check: false }).code, 0);
       writeFileSync(join(dir, 'bad.conf'), text.replace('  nopreempt\n', '  nopreempt\n  bogus_keyword 1\n'));
       assert.notEqual(lab.execSync(ns, 'keepalived', ['-t', '-f', join(dir, 'bad.conf')], { check: false }).code, 0);
