@@ -18,7 +18,10 @@
 // The gap is from the pulled plug to the first ACK after it. Medians over
 // the runs, and the ratio rackboot/Kea. Bar (issue 20): 0.1 or less.
 //
-//   node dist/bench/pair.js [--runs 3] [--only rackboot|kea] [--smoke]
+// A download through the VIP (4 MiB over about 60 s) runs across the kill: with
+// pair.conntrack on, the survivor has its NAT mapping and it completes.
+//
+//   node dist/bench/pair.js [--runs 3] [--only rackboot|kea] [--conntrack on|off] [--smoke]
 //
 // --smoke: one run each, Kea's wait capped at 90 s.
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +38,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     only: { type: 'string' },
     smoke: { type: 'boolean', default: false },
+    conntrack: { type: 'string', default: 'on' },
   },
 });
 const RUNS = values.smoke ? 1 : Number(values.runs);
@@ -51,6 +55,9 @@ const KEA_WAIT_S = values.smoke ? 90 : 150;
 const HOOKS = '/usr/lib/x86_64-linux-gnu/kea/hooks';
 const TOKEN = 'bench-pair';
 const CLIENTS = 20;
+/** pair.conntrack.enabled on the rackboot side (--conntrack off: the same run without it). */
+const CONNTRACK = values.conntrack !== 'off';
+const BIG_BYTES = 4 * 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const work = mkdtempSync(join(tmpdir(), 'rackboot-bench-pair-'));
 // PostgreSQL runs as its own user and must reach the nodes' data directories under it.
@@ -62,6 +69,8 @@ interface Trial {
   /** Seconds until the VIP answered again (rackboot only). */
   vipGap?: number;
   doubles: number;
+  /** rackboot: the download established before the kill completed. */
+  survived?: boolean;
 }
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
@@ -76,11 +85,12 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
 
 /** Run the DHCP clients, pull A's plug after `beforeS`, stop once an ACK came after it (or after `waitS`). */
 async function killUnderDhcp(p: PairNs, beforeS: number, waitS: number): Promise<{ at: number; gap: number | undefined; doubles: number }> {
-  const dhcp = startDhcpProbe(p.ns.dev, { seconds: beforeS + waitS + 5, clients: CLIENTS, everyMs: 1000, macPrefix: '02:00:00:02' });
+  const dhcp = startDhcpProbe(p.ns.dev, { seconds: beforeS + waitS + 65, clients: CLIENTS, everyMs: 1000, macPrefix: '02:00:00:02' });
   let at = 0;
   try {
+    // Answered steadily first (polled: the machine may be loaded), then `beforeS` more.
+    await until('DHCP answered before the kill', async () => (dhcp.records.filter((r) => r.type === 'ack').length >= CLIENTS ? true : undefined), 60_000);
     await sleep(beforeS * 1000);
-    if (!dhcp.records.some((r) => r.type === 'ack')) throw new Error('no DHCP answer before the kill');
     at = await p.kill('a');
     const deadline = Date.now() + waitS * 1000;
     // A few more seconds after the first ACK: every client answered again shows no double lease.
@@ -98,26 +108,36 @@ async function rackbootTrial(i: number): Promise<Trial> {
   const p = new PairNs(dir, 'rbbp');
   try {
     p.startBlade();
-    const node = (n: NodeName) => p.node(n, pairNodeConfig(n, { workDir: join(dir, n), token: TOKEN, extra: { log: { level: 'warn' } } }), TOKEN);
+    // A file that takes ~60 s at the download's rate: a connection established through the VIP across the kill.
+    writeFileSync(join(dir, 'www', 'big'), Buffer.alloc(BIG_BYTES, 7));
+    const pair = { conntrack: { enabled: CONNTRACK, interface: 'eth1' } };
+    const node = (n: NodeName) => p.node(n, pairNodeConfig(n, { workDir: join(dir, n), token: TOKEN, pair, extra: { log: { level: 'warn' } } }), TOKEN);
     const A = node('a');
     const B = node('b');
     await A.start(180_000);
     await B.start(180_000);
     await until('B a synchronous standby', async () => ((await A.api.call<PairStatus>('GET', '/pair')).database.synchronous === 'disk-b' ? true : undefined), 60_000);
-    const web = startProbe(p.ns.client, `http://${PAIR_NET.vip}/`, { seconds: 60, concurrency: 2, pauseMs: 20, timeoutMs: 10_000 });
+    const web = startProbe(p.ns.client, `http://${PAIR_NET.vip}/`, { seconds: 180, concurrency: 2, pauseMs: 20, timeoutMs: 10_000 });
+    // curl fails on a reset or a stall of 10 s; it completes when the connection survives the takeover.
+    const download = run('ip', ['netns', 'exec', p.ns.client, 'curl', '-sS', '-o', '/dev/null', '-w', '%{size_download}', '--limit-rate', String(BIG_BYTES / 60), '--speed-limit', '1', '--speed-time', '10', `http://${PAIR_NET.vip}/big`], { timeoutMs: 120_000 });
+    let downloaded = false;
+    void download.then(() => (downloaded = true));
     let r;
     try {
       r = await killUnderDhcp(p, 4, 30);
+      if (downloaded) throw new Error('the download ended before the kill (the machine is too slow for this run)');
       await sleep(1000);
     } finally {
       web.stop();
     }
     const records = await web.done;
+    const dl = await download;
+    const survived = dl.code === 0 && Number(dl.stdout) === BIG_BYTES;
     const firstOk = records.filter((x) => x.ok && x.at > r.at).sort((x, y) => x.at + x.ms - (y.at + y.ms))[0];
     const after = summarize(records, firstOk ? firstOk.at + firstOk.ms : Infinity);
     const vipGap = firstOk ? (firstOk.at + firstOk.ms - r.at) / 1000 : undefined;
-    console.log(`  rackboot run ${i + 1}: DHCP answered again after ${r.gap?.toFixed(2) ?? '-'} s; VIP after ${vipGap?.toFixed(2) ?? '-'} s (then ${after.ok}/${after.requests} ok); double leases ${r.doubles}`);
-    return { dhcpGap: r.gap, vipGap, doubles: r.doubles };
+    console.log(`  rackboot run ${i + 1}: DHCP answered again after ${r.gap?.toFixed(2) ?? '-'} s; VIP after ${vipGap?.toFixed(2) ?? '-'} s (then ${after.ok}/${after.requests} ok); a download established before the kill ${survived ? 'completed' : `failed (${dl.stderr.trim() || `exit ${dl.code}`})`}; double leases ${r.doubles}`);
+    return { dhcpGap: r.gap, vipGap, doubles: r.doubles, survived };
   } finally {
     await p.cleanup();
   }
@@ -213,7 +233,7 @@ async function main(): Promise<void> {
   const rb = median(gaps(results.rackboot, 30));
   const kea = median(gaps(results.kea, KEA_WAIT_S));
   if (results.rackboot.length) {
-    console.log(`rackboot: DHCP gap median ${rb.toFixed(2)} s (${gaps(results.rackboot, 30).map((x) => x.toFixed(2)).join(', ')}); VIP gap median ${median(results.rackboot.map((x) => x.vipGap ?? 30)).toFixed(2)} s`);
+    console.log(`rackboot: DHCP gap median ${rb.toFixed(2)} s (${gaps(results.rackboot, 30).map((x) => x.toFixed(2)).join(', ')}); VIP gap median ${median(results.rackboot.map((x) => x.vipGap ?? 30)).toFixed(2)} s; downloads across the kill completed ${results.rackboot.filter((x) => x.survived).length}/${results.rackboot.length} (conntrackd ${CONNTRACK ? 'on' : 'off'})`);
   }
   if (results.kea.length) {
     const open = results.kea.some((x) => x.dhcpGap === undefined) ? ` (a run with no answer counts as ${KEA_WAIT_S} s: a lower bound)` : '';
