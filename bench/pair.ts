@@ -118,6 +118,8 @@ async function rackbootTrial(i: number): Promise<Trial> {
     await B.start(180_000);
     await until('B a synchronous standby', async () => ((await A.api.call<PairStatus>('GET', '/pair')).database.synchronous === 'disk-b' ? true : undefined), 60_000);
     const web = startProbe(p.ns.client, `http://${PAIR_NET.vip}/`, { seconds: 180, concurrency: 2, pauseMs: 20, timeoutMs: 10_000 });
+    // The blade is in the pool (its health check passed) before the download starts.
+    await until('the VIP answers', async () => (web.records.filter((x) => x.ok).length >= 5 ? true : undefined), 60_000);
     // curl fails on a reset or a stall of 10 s; it completes when the connection survives the takeover.
     const download = run('ip', ['netns', 'exec', p.ns.client, 'curl', '-sS', '-o', '/dev/null', '-w', '%{size_download}', '--limit-rate', String(BIG_BYTES / 60), '--speed-limit', '1', '--speed-time', '10', `http://${PAIR_NET.vip}/big`], { timeoutMs: 120_000 });
     let downloaded = false;
@@ -125,7 +127,7 @@ async function rackbootTrial(i: number): Promise<Trial> {
     let r;
     try {
       r = await killUnderDhcp(p, 4, 30);
-      if (downloaded) throw new Error('the download ended before the kill (the machine is too slow for this run)');
+      if (downloaded) throw new Error(`the download ended before the kill (${(await download).stderr.trim() || 'complete: the machine is too slow for this run'})`);
       await sleep(1000);
     } finally {
       web.stop();
