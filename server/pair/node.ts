@@ -120,6 +120,10 @@ export class PairNode {
     if (p.conntrack.enabled) {
       const ignore = [...own.values(), ...p.peerAddresses, ...p.floating.filter((f) => !f.role.startsWith('the VIP')).map((f) => f.address)];
       const udp = this.cfg.config.director.services.some((s) => s.protocol === 'udp');
+      // An entry the peer sent carries the TCP window as of its last event, not of the last packet:
+      // strict window tracking would call the connection's next packets invalid (not NATed, reset).
+      const liberal = await this.runner.run('sysctl', ['-q', '-w', 'net.netfilter.nf_conntrack_tcp_be_liberal=1']);
+      if (liberal.code !== 0) this.log.warn(`pair: conntrack: cannot set net.netfilter.nf_conntrack_tcp_be_liberal=1 (${liberal.stderr.trim()}): connections taken over may be reset`);
       this.conntrack = new ConntrackSync(p, own.get(p.conntrack.interface!)!, ignore, udp, this.runner, this.log);
       await this.conntrack.start();
     }
