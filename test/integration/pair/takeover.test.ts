@@ -88,7 +88,8 @@ describe('a pair of disk nodes in namespaces: takeover and rejoin (keepalived, P
     assert.equal(b.role, 'backup');
     assert.ok(b.floating.every((f) => !f.here), 'no floating address on B');
     assert.equal(b.answersDhcp, false);
-    const a2 = await until('A waits for B', when(A, (s) => s.database.synchronous === 'disk-b'), 10_000);
+    // The replication rows are as of the last check (each second): wait for the one after the reload too.
+    const a2 = await until('A waits for B', when(A, (s) => s.database.synchronous === 'disk-b' && s.database.replication.some((r) => r.sync === 'sync')), 15_000);
     assert.deepEqual(a2.database.replication.map((r) => [r.name, r.state, r.sync]), [['disk-b', 'streaming', 'sync']]);
     // `rackboot pair status` on each node says the same.
     const textA = await cli(A, ['pair', 'status']);
