@@ -8,6 +8,10 @@
 //
 //   node dist/bench/boot.js [--runs 3] [--servers LIST] [--together 2,4] [--load 10] [--json FILE] [--verbose]
 //   node dist/bench/boot.js --help
+// Figures in docs/benchmarks.md: node dist/bench/boot.js --runs 3 (one blade alone:
+//   node dist/bench/boot.js --runs 5 --servers dnsmasq-web-blade,web-blade-tftp --together '' --load 0)
+// bench:smoke args: --runs 1 --together 1 --load 1
+// bench:smoke needs: root qemu-system-x86_64 dnsmasq wrk busybox cpio
 //
 // Default servers: dnsmasq-web-blade,web-blade-tftp,web-blade-http: rackboot's
 // web-blade kernel and RAM disk over PXELINUX/TFTP and over iPXE/HTTP, and
@@ -36,11 +40,12 @@ import { parseArgs } from 'node:util';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
-import { DEFAULT_OPTIONS, Lab, type BladeBoot, type LabImage, type LabLoader, type LabServer } from '../test/lab/lab.js';
+import { DEFAULT_OPTIONS, Lab, webBladeFiles, type BladeBoot, type LabImage, type LabLoader, type LabServer } from '../test/lab/lab.js';
 import { ensureKernel } from '../test/lab/kernel.js';
 import { exitWhenClean, signalCleanup } from '../test/lab/run.js';
 import { fmt as f, median, verdict, type Verdict } from '../test/lab/verdict.js';
 import type { ProbeSummary, WrkResult } from '../test/lab/load.js';
+import { printResult } from './lib/result.js';
 
 interface Variant {
   label: string;
@@ -99,22 +104,6 @@ function sample(b: BladeBoot): Sample {
   const initrd = Number.isFinite(at('initrd')) ? at('initrd') : fromEvents ? fromEvents.at / 1000 : NaN;
   const parts = { loader: at('loader') - configured, kernel: at('kernel') - at('loader'), initrd: initrd - at('kernel') };
   return { configured, files: initrd - configured, parts, initrd, up: b.upAfter, pool: b.poolAfter };
-}
-
-/** rackboot's built web-blade kernel and RAM disk (no node overlay) over its public HTTP boot path, with the image's command line. */
-async function imageFiles(lab: Lab, dir: string): Promise<{ kernel: string; initrd: string; cmdline: string }> {
-  const api = lab.rb!.api;
-  const out: Record<string, string> = {};
-  for (const part of ['kernel', 'initrd']) {
-    const r = await api.rawBuffer('GET', `/boot/_image/web-blade/${part}`);
-    if (r.status !== 200) throw new Error(`GET /boot/_image/web-blade/${part}: ${r.status}`);
-    out[part] = join(dir, `rblab-bench-web-blade-${process.pid}.${part}`);
-    writeFileSync(out[part]!, r.body);
-  }
-  const img = await api.call<{ current: string; versions: Array<{ version: string; cmdline: string }> }>('GET', '/images/web-blade');
-  // Without `quiet`: PXELINUX prints "Loading ... ok" only then, and that line is the reference's clock for "RAM disk loaded".
-  const cmdline = (img.versions.find((v) => v.version === img.current)?.cmdline ?? '').replace(/console=\S+|\bquiet\b/g, '').replace(/\s+/g, ' ').trim();
-  return { kernel: out.kernel!, initrd: out.initrd!, cmdline };
 }
 
 class UsageError extends Error {}
@@ -194,7 +183,7 @@ async function main(): Promise<void> {
       } else {
         const src = [...labs.values()].find((l) => l.rb && l.opts.image === 'web-blade')!;
         // Fetched into the source lab's work directory; the reference copies them into its TFTP root at start.
-        const files = await imageFiles(src, src.workDir);
+        const files = await webBladeFiles(src, src.workDir, { dropQuiet: true });
         try {
           const extra = { referenceFiles: files, upLine: /rackboot: web-blade on /, loadSeconds: 0 };
           labs.set(n, await Lab.start({ ...quiet, server: v.server, loader: v.loader, image: v.image, blades: maxBlades, ...extra }, kernel));
@@ -283,6 +272,8 @@ async function main(): Promise<void> {
   }
   const minutes = (Date.now() - t0) / 60_000;
   console.log(`\nbench/boot took ${minutes.toFixed(1)} min`);
+  const ratios = verdicts.map((v) => `${v.variant} ${f(v.ratio)}x (${v.blades} blade${v.blades > 1 ? 's at once' : ''}, ${v.met === undefined ? 'no figure' : v.met ? 'met' : 'missed'})`);
+  printResult('boot', `files, rackboot/reference (below 1.0 faster): ${ratios.join(', ') || 'no verdict (no reference in --servers)'}; medians of ${runs} run(s)`);
   if (o.json) writeFileSync(o.json, JSON.stringify({ runs, kernel: kernel.version, servers: names, together, minutes, results, medians: med, verdicts }, null, 2));
 }
 

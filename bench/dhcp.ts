@@ -35,6 +35,10 @@
 // rate split between them; pinned to CPUs 0..N-1, the server to the rest),
 // for machines with the cores to offer more.
 //   node dist/bench/dhcp.js --fuzz 20000000     (the codec/policy fuzz run, longer than npm test's)
+// Figures in docs/benchmarks.md: node dist/bench/dhcp.js --runs 3
+// bench:smoke args: --runs 1 --seconds 1 --rates 2000
+// bench:smoke args+postgres: --store postgres --runs 1 --seconds 1 --rates 100
+// bench:smoke needs: root perfdhcp kea-dhcp4 ss taskset
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -44,6 +48,7 @@ import { NetLab, run } from '../test/helpers/netns.js';
 import { NsRackboot } from '../test/helpers/ns-server.js';
 import { fuzz } from '../test/unit/dhcp/fuzz.js';
 import { benchCluster, databaseCpuSeconds, keaDatabase, type PgCluster } from './pg.js';
+import { printResult } from './lib/result.js';
 
 const { values } = parseArgs({
   options: {
@@ -101,8 +106,8 @@ if (process.getuid?.() !== 0) {
 
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
-// Kea on PostgreSQL holds a few hundred to a few thousand exchanges/s: the postgres ladder starts lower.
-const PG_RATES = '250,500,1000,1500,2000,3000,4000,6000,8000,10000,12000,14000,16000,18000,20000,22000,24000,26000,28000,30000';
+// Kea on PostgreSQL commits each lease on its own (an fsync each): it holds a few hundred exchanges/s, so the postgres ladder starts at 100/s.
+const PG_RATES = '100,150,200,250,300,400,500,750,1000,1500,2000,3000,4000,6000,8000,10000,12000,14000,16000,20000,24000,28000,32000';
 const RATES = (values.store === 'postgres' && !process.argv.includes('--rates') ? PG_RATES : values.rates!).split(',').map(Number);
 const CLIENTS = Number(values.clients);
 const MAX_LOSS = Number(values['max-loss']) / 100;
@@ -214,7 +219,8 @@ function rackboot(srv: string, name: string, store: 'sqlite' | 'postgres'): Serv
         log: { level: 'warn' },
         ...(store === 'postgres' ? { store: { driver: 'postgres', url: await pg!.createDatabase('rackboot') }, server: { name: 'bench' } } : {}),
         networks: [{ name: 'lab', interface: 'eth1', cidr: '10.1.0.0/16', serverAddress: '10.1.0.1', dynamicRange: '10.1.1.0-10.1.255.254' }],
-        dhcp: { enabled: true, leaseTime: '1h', ...(values['receive-buffer'] !== undefined ? { receiveBuffer: Number(values['receive-buffer']) } : {}) },
+        // perfdhcp's clients are unknown MACs: no bound on replies to them (Kea has none either).
+        dhcp: { enabled: true, leaseTime: '1h', unknownReplyRate: 10_000_000, ...(values['receive-buffer'] !== undefined ? { receiveBuffer: Number(values['receive-buffer']) } : {}) },
         tftp: { enabled: false },
         nfs: { enabled: false },
         director: { enabled: false },
@@ -359,14 +365,20 @@ async function main(): Promise<void> {
   }
   console.log('');
   for (const [name, rates] of results) console.log(`${name}: runs ${rates.map((x) => x.toFixed(0)).join(', ')} exchanges/s; median ${median(rates).toFixed(0)}`);
-  const ratio = (a: string, b: string, bar: string) => {
+  /** The ratio of two servers' medians, printed with its bar; undefined when either did not run. */
+  const ratio = (a: string, b: string, bar: string): number | undefined => {
     const x = results.get(a);
     const y = results.get(b);
-    if (x && y) console.log(`ratio ${a}/${b}: ${(median(x) / Math.max(1, median(y))).toFixed(2)}${bar}`);
+    if (!x || !y) return undefined;
+    const r = median(x) / Math.max(1, median(y));
+    console.log(`ratio ${a}/${b}: ${r.toFixed(2)}${bar}`);
+    return r;
   };
-  ratio('rackboot', 'kea', ' (bar 1.5)');
-  ratio('rackboot-pg', 'kea-pg', ' (bar 2)');
-  ratio('rackboot-pg', 'rackboot-sqlite', '');
+  const ratios = [
+    ['rackboot/kea', ratio('rackboot', 'kea', ' (bar 1.5)'), ' (bar 1.5x)'],
+    ['rackboot-pg/kea-pg', ratio('rackboot-pg', 'kea-pg', ' (bar 2)'), ' (bar 2x)'],
+    ['rackboot-pg/rackboot-sqlite', ratio('rackboot-pg', 'rackboot-sqlite', ''), ''],
+  ] as const;
   if (pg) {
     for (const [name, us] of dbCost) if (us.length) console.log(`${name}: database CPU per exchange at its highest held step: median ${median(us).toFixed(1)} µs`);
   }
@@ -382,7 +394,9 @@ async function main(): Promise<void> {
   // perfdhcp's CPU is printed per step, but at 10,000/s and more it is mostly its busy-poll:
   // it says which core perfdhcp filled, not what an exchange costs it. Not a ceiling.
   if (clientCost.length) console.log(`perfdhcp's CPU per exchange at the highest held steps (busy-polling at >= 10,000/s): median ${median(clientCost).toFixed(1)} µs`);
-  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const held = [...results].map(([name, rates]) => `${name} ${median(rates).toFixed(0)}`).join(', ');
+  const said = ratios.filter(([, r]) => r !== undefined).map(([name, r, bar]) => `; ratio ${name} ${r!.toFixed(2)}x${bar}`).join('');
+  printResult('dhcp', `held exchanges/s (median of ${RUNS} runs, --store ${values.store}): ${held}${said}`);
 }
 
 try {

@@ -14,12 +14,17 @@
 // server's own address before the three-server runs).
 // Real servers: nginx (one worker, `return 200`) when found (--nginx or PATH),
 // else a Node http server; the output says which. Needs root, nft, wrk.
+// Figures in docs/benchmarks.md: node dist/bench/director.js --runs 5 --seconds 5
+//   and node dist/bench/director.js --close --only three --runs 5 --seconds 5
+// bench:smoke args: --runs 1 --seconds 1
+// bench:smoke needs: root nft wrk nstat
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpus } from 'node:os';
 import { DirectorLab, NAT_ROUTER, VIP, waitFor, type RealServer } from '../test/integration/director/topology.js';
+import { printResult } from './lib/result.js';
 
 const { values } = parseArgs({
   options: {
@@ -99,8 +104,8 @@ async function wrk(lab: DirectorLab, url: string, extra: string[] = []): Promise
   return { rps: Number(m[1]), out: r.stdout };
 }
 
-/** The bar: one real server straight against through a VIP, alternating (ABBA). */
-async function oneServer(lab: DirectorLab, rs1: string): Promise<void> {
+/** The bar: one real server straight against through a VIP, alternating (ABBA). Returns the ratio of the medians. */
+async function oneServer(lab: DirectorLab, rs1: string): Promise<number> {
   await wrk(lab, `http://${rs1}/`); // warm-up
   const direct: number[] = [];
   const via: number[] = [];
@@ -122,6 +127,7 @@ async function oneServer(lab: DirectorLab, rs1: string): Promise<void> {
   const md = median(direct);
   const mv = median(via);
   console.log(`one real server: direct median ${md.toFixed(0)} req/s, through the director median ${mv.toFixed(0)} req/s, ratio ${(mv / md).toFixed(3)} (bar >= 0.9: ${mv / md >= 0.9 ? 'met' : 'MISSED'})`);
+  return mv / md;
 }
 
 async function main(): Promise<void> {
@@ -163,7 +169,7 @@ async function main(): Promise<void> {
       `bench/director: ${cpus().length} cores, real servers: ${nginx ? `nginx (${nginx}, 1 worker)` : 'Node http'}, ` +
         `wrk -t${THREADS} -c${CONNS} -d${SECS}s${values.close ? ' (Connection: close)' : ' (keep-alive)'}, ${RUNS} runs each`,
     );
-    if (values.only !== 'three') await oneServer(lab, rs1);
+    const ratio = values.only !== 'three' ? await oneServer(lab, rs1) : undefined;
 
     const three: number[] = [];
     for (let i = 0; i < RUNS; i++) three.push((await wrk(lab, `http://${VIP}/`)).rps);
@@ -176,6 +182,11 @@ async function main(): Promise<void> {
     console.log(
       `spread over three (one run with a counting script, ${spread.rps.toFixed(0)} req/s): ` +
         counts.map(([k, n]) => `${k} ${n} (${((100 * n) / total).toFixed(1)}%)`).join(', '),
+    );
+    printResult(
+      'director',
+      (ratio !== undefined ? `through the VIP / direct to one real server ${ratio.toFixed(2)}x (bar >= 0.9x); ` : '') +
+        `three real servers through the VIP ${median(three).toFixed(0)} req/s${values.close ? ' (Connection: close)' : ''}; medians of ${RUNS} runs`,
     );
   } finally {
     await lab.cleanup();

@@ -8,11 +8,22 @@
 //    a second server namespace. Reported: the longest gap between two
 //    successful reads around each change, median over the changes, and the
 //    reads that failed.
-// 2. Content sync time: `rackboot content sync` (tar on the CLI side, HTTP
-//    upload, unpack as a new release, switch `current`) against `cp -a` of
-//    the same tree (a plain, non-atomic copy) on the same machine.
+// 2. Content sync time: `rackboot content sync` (a new CLI process: tar on
+//    its side, HTTP upload, unpack as a new release, flush it to disk,
+//    switch `current`, prune) and `content sync --local` (the server runs
+//    `cp -a`) against `cp -a` of the same tree (a plain copy: not atomic,
+//    nothing flushed) and `cp -a` + `sync -f` (the same copy on disk), for
+//    each --files size (8 KiB files in 20 directories). Where the time goes:
+//    the CLI process's start (`rackboot content --help`: node, commander,
+//    tar), node-tar packing the tree (what the CLI does while it uploads,
+//    timed in this process), and the server's own parts as the sync answers
+//    them (write, flush, switch, prune).
 //
-//   node dist/bench/nfs.js [--changes 5] [--files 2000] [--runs 5]
+//   node dist/bench/nfs.js [--changes 5] [--files 20,2000] [--runs 5] [--only outage,sync]
+// Figures in docs/benchmarks.md: node dist/bench/nfs.js --only sync --files 20,2000,20000 --runs 5
+//   (the export-change table: node dist/bench/nfs.js --only outage --changes 7)
+// bench:smoke args: --changes 1 --files 20 --runs 1
+// bench:smoke needs: root ganesha.nfsd nfs-cat
 // Needs root, ganesha.nfsd and nfs-cat (see LAB.md); everything runs in
 // namespaces it creates and removes.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -25,11 +36,23 @@ import { startTestServer } from '../test/helpers/server.js';
 import { nfsCat } from '../test/helpers/nfs.js';
 import { nfsServiceFactory } from '../server/nfs/service.js';
 import { waitForLine, logSize } from '../server/nfs/log-watch.js';
+import { Releases } from '../server/nfs/content.js';
+import { c as tarCreate } from 'tar';
+import { printResult } from './lib/result.js';
 
-const { values } = parseArgs({ options: { changes: { type: 'string', default: '5' }, files: { type: 'string', default: '2000' }, runs: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: { changes: { type: 'string', default: '5' }, files: { type: 'string', default: '20,2000' }, runs: { type: 'string', default: '5' }, only: { type: 'string', default: 'outage,sync' } },
+});
 const CHANGES = Number(values.changes);
-const FILES = Number(values.files);
+const SIZES = values.files!.split(',').map(Number);
 const RUNS = Number(values.runs);
+const ONLY = new Set(values.only!.split(','));
+for (const n of SIZES) {
+  if (!Number.isInteger(n) || n < 20) {
+    console.error(`--files '${values.files}': whole numbers of files, at least 20 each (one per directory)`);
+    process.exit(2);
+  }
+}
 const CLI = new URL('../server/cli/main.js', import.meta.url).pathname;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -101,7 +124,8 @@ async function stopRef(child: ChildProcess): Promise<void> {
   await gone;
 }
 
-async function outage(): Promise<void> {
+/** The export-change figures; their summary for the result line. */
+async function outage(): Promise<string> {
   const lab = new NetLab('rbbn');
   const tmp = mkdtempSync(join(tmpdir(), 'rb-bench-nfs-'));
   let ref: ChildProcess | undefined;
@@ -173,6 +197,7 @@ async function outage(): Promise<void> {
     console.log(`  rackboot (SIGHUP reload): longest read gap per change ${rbGaps.map((g) => g.toFixed(0)).join(', ')} ms; median ${a.toFixed(0)} ms (idle: ${rbBase.toFixed(0)} ms between reads); failed reads ${rbFailed}`);
     console.log(`  reference (restart ganesha, Graceless): ${refGaps.map((g) => g.toFixed(0)).join(', ')} ms; median ${b.toFixed(0)} ms (idle: ${refBase.toFixed(0)} ms); failed reads ${refFailed}`);
     console.log(`  ratio rackboot/reference: ${(a / b).toFixed(3)} (lower is better)`);
+    return `export change: longest read gap ${a.toFixed(0)} ms (reload) vs ${b.toFixed(0)} ms (restart), ${(a / b).toFixed(2)}x, failed reads ${rbFailed} vs ${refFailed}`;
   } finally {
     if (ref) await stopRef(ref);
     await s.server.stop();
@@ -181,54 +206,97 @@ async function outage(): Promise<void> {
   }
 }
 
-async function syncSpeed(): Promise<void> {
+/** "server: write 700 ms, flush 40 ms, switch 3 ms, prune 60 ms" from the CLI's line. */
+function serverParts(out: string): Record<string, number> {
+  const m = /server: write (\d+) ms, flush (\d+) ms, switch (\d+) ms, prune (\d+) ms/.exec(out);
+  if (!m) throw new Error(`no server timings in the CLI's answer: ${out}`);
+  return { write: Number(m[1]), flush: Number(m[2]), switch: Number(m[3]), prune: Number(m[4]) };
+}
+
+/** Wall time of a command, ms; throws on a non-zero exit. */
+async function timed(cmd: string, args: string[]): Promise<{ ms: number; out: string }> {
+  const t0 = performance.now();
+  // A copy of 20,000 files can take minutes on a busy shared disk.
+  const r = await run(cmd, args, { timeoutMs: 30 * 60_000 });
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
+  return { ms: performance.now() - t0, out: r.stdout };
+}
+
+/** node-tar packing the tree into nothing, as the CLI does while it uploads. */
+async function packMs(dir: string): Promise<number> {
+  const t0 = performance.now();
+  for await (const _ of tarCreate({ cwd: dir, portable: true }, ['.'])) void _;
+  return performance.now() - t0;
+}
+
+/** Content syncs of a FILES-file site; their summary for the result line. */
+async function syncSpeed(files: number): Promise<string> {
   const tmp = mkdtempSync(join(tmpdir(), 'rb-bench-sync-'));
   const s = await startTestServer(
-    { dataDir: join(tmp, 'data'), nfs: { backend: 'none', contentRoots: [join(tmp, 'content')], localSyncRoots: [tmp], keepReleases: 1 } },
+    { dataDir: join(tmp, 'data'), nfs: { backend: 'none', contentRoots: [join(tmp, 'content')], localSyncRoots: [tmp], keepReleases: 1, releaseGraceSeconds: 0 } },
     { factories: [nfsServiceFactory], dataDir: join(tmp, 'data') },
   );
   try {
     const src = join(tmp, 'site');
     const chunk = Buffer.alloc(8192, 'x');
-    for (let i = 0; i < FILES; i++) {
+    for (let i = 0; i < files; i++) {
       const d = join(src, `d${i % 20}`);
       if (i < 20) mkdirSync(d, { recursive: true });
       writeFileSync(join(d, `f${i}.html`), chunk);
     }
-    const mb = (FILES * 8192) / 1e6;
-    const rb: number[] = [];
-    const local: number[] = [];
-    const cp: number[] = [];
+    const mb = (files * 8192) / 1e6;
+    const api = ['--api', s.url, '--token', s.token];
+    const t: Record<string, number[]> = {};
+    const add = (k: string, ms: number) => (t[k] ??= []).push(ms);
     for (let r = 0; r < RUNS; r++) {
-      let t0 = performance.now();
-      const up = await run(process.execPath, [CLI, 'content', 'sync', src, 'www', '--api', s.url, '--token', s.token]);
-      if (up.code !== 0) throw new Error(up.stderr);
-      rb.push(performance.now() - t0);
-      t0 = performance.now();
-      const lo = await run(process.execPath, [CLI, 'content', 'sync', '--local', src, 'www', '--api', s.url, '--token', s.token]);
-      if (lo.code !== 0) throw new Error(lo.stderr);
-      local.push(performance.now() - t0);
-      const dest = join(tmp, 'cp', `r${r}`);
+      add('start', (await timed(process.execPath, [CLI, 'content', '--help'])).ms);
+      add('pack', await packMs(src));
+      // The server deletes a pruned release after it answers: timed apart, so the next step does not share the disk with it.
+      const deleted = async () => {
+        const t0 = performance.now();
+        await Releases.settled();
+        return performance.now() - t0;
+      };
+      const up = await timed(process.execPath, [CLI, 'content', 'sync', src, 'www', ...api]);
+      add('upload', up.ms);
+      for (const [k, v] of Object.entries(serverParts(up.out))) add(`upload ${k}`, v);
+      add('upload deleted', await deleted());
+      const lo = await timed(process.execPath, [CLI, 'content', 'sync', '--local', src, 'www', ...api]);
+      add('local', lo.ms);
+      for (const [k, v] of Object.entries(serverParts(lo.out))) add(`local ${k}`, v);
+      add('local deleted', await deleted());
       mkdirSync(join(tmp, 'cp'), { recursive: true });
-      t0 = performance.now();
-      const c = spawnSync('cp', ['-a', src, dest]);
-      if (c.status !== 0) throw new Error(String(c.stderr));
-      cp.push(performance.now() - t0);
+      const dest = join(tmp, 'cp', `r${r}`);
+      add('cp', (await timed('cp', ['-a', src, dest])).ms);
+      rmSync(dest, { recursive: true, force: true });
+      const t0 = performance.now();
+      await timed('cp', ['-a', src, dest]);
+      await timed('sync', ['-f', dest]);
+      add('cp+sync', performance.now() - t0);
       rmSync(dest, { recursive: true, force: true });
     }
-    const a = median(rb);
-    const l = median(local);
-    const b = median(cp);
-    console.log(`content sync of ${FILES} files (${mb.toFixed(1)} MB), ${RUNS} runs each, ${availableParallelism()} cores:`);
-    console.log(`  rackboot content sync (CLI process, tar, HTTP upload, unpack, switch): ${rb.map((x) => x.toFixed(0)).join(', ')} ms; median ${a.toFixed(0)} ms`);
-    console.log(`  rackboot content sync --local (CLI process, server cp -a, switch): ${local.map((x) => x.toFixed(0)).join(', ')} ms; median ${l.toFixed(0)} ms`);
-    console.log(`  reference cp -a (not atomic): ${cp.map((x) => x.toFixed(0)).join(', ')} ms; median ${b.toFixed(0)} ms`);
-    console.log(`  ratio rackboot/cp: upload ${(a / b).toFixed(2)}, --local ${(l / b).toFixed(2)}`);
+    const m = (k: string) => median(t[k]!);
+    const runs = (k: string) => `${t[k]!.map((x) => x.toFixed(0)).join(', ')} ms; median ${m(k).toFixed(0)} ms`;
+    const parts = (k: string) => ['write', 'flush', 'switch', 'prune'].map((p) => `${p} ${m(`${k} ${p}`).toFixed(0)}`).join(', ') + `; after the answer, deleting the pruned release ${m(`${k} deleted`).toFixed(0)}`;
+    console.log(`\ncontent sync of ${files} files (${mb.toFixed(1)} MB), ${RUNS} runs each, ${availableParallelism()} cores:`);
+    console.log(`  rackboot content sync (CLI process, tar, HTTP upload, unpack, flush, switch, prune): ${runs('upload')}`);
+    console.log(`    server's part (medians, ms): ${parts('upload')}`);
+    console.log(`  rackboot content sync --local (CLI process, server cp -a, flush, switch, prune): ${runs('local')}`);
+    console.log(`    server's part (medians, ms): ${parts('local')}`);
+    console.log(`  CLI process start (rackboot content --help): ${runs('start')}`);
+    console.log(`  node-tar packing the tree (in this process; the CLI does it while uploading): ${runs('pack')}`);
+    console.log(`  reference cp -a (not atomic, nothing flushed): ${runs('cp')}`);
+    console.log(`  reference cp -a + sync -f (the copy on disk): ${runs('cp+sync')}`);
+    const ratio = (k: string, ref: string) => (m(k) / m(ref)).toFixed(1);
+    console.log(`  ratio rackboot/cp -a: upload ${ratio('upload', 'cp')}, --local ${ratio('local', 'cp')}; rackboot/(cp -a + sync -f): upload ${ratio('upload', 'cp+sync')}, --local ${ratio('local', 'cp+sync')}`);
+    return `${files} files: upload ${m('upload').toFixed(0)} ms, --local ${m('local').toFixed(0)} ms, cp -a ${m('cp').toFixed(0)} ms (${ratio('upload', 'cp')}x / ${ratio('local', 'cp')}x), cp -a + sync ${m('cp+sync').toFixed(0)} ms (${ratio('upload', 'cp+sync')}x / ${ratio('local', 'cp+sync')}x)`;
   } finally {
     await s.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-await outage();
-await syncSpeed();
+const summary: string[] = [];
+if (ONLY.has('outage')) summary.push(await outage());
+if (ONLY.has('sync')) for (const n of SIZES) summary.push(await syncSpeed(n));
+printResult('nfs', `${summary.join('; ')}; medians of ${RUNS} runs`);

@@ -9,8 +9,12 @@ import { privateCluster, type PgCluster } from '../test/helpers/postgres.js';
 
 export { privateCluster, type PgCluster };
 
-export function benchCluster(): PgCluster {
-  return privateCluster({ durable: true, conf: ['max_connections = 100', 'shared_buffers = 128MB'] });
+/**
+ * durable false (a bench's --pg-fsync off): no fsync at all, to tell the
+ * disk's share of a figure from the software's; never a figure to compare.
+ */
+export function benchCluster(durable = true): PgCluster {
+  return privateCluster({ durable, conf: ['max_connections = 100', 'shared_buffers = 128MB'] });
 }
 
 /** A database with Kea's lease schema (kea-admin db-init pgsql, over the Unix socket). */

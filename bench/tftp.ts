@@ -8,7 +8,12 @@
 //   L. (no bar) 5% loss each way in a namespace pair (root): a 128 KiB file at
 //      blksize 512 with tftp-hpa and atftp
 // Each figure is the median of --runs runs; the servers alternate within a run.
-//   node dist/bench/tftp.js [--runs 5] [--concurrent 100] [--only A,B,C1,C16,L]
+//   node dist/bench/tftp.js [--runs 5] [--concurrent 100] [--only A,B,C1,C16,L] [--mib 64] [--loss-kib 128]
+// --mib sets the single transfer's size (the concurrent ones are a quarter of
+// it), --loss-kib the file of L.
+// Figures in docs/benchmarks.md: node dist/bench/tftp.js --runs 5 --only A,B,C
+// bench:smoke args: --runs 1 --concurrent 4 --mib 4 --loss-kib 16
+// bench:smoke needs: root in.tftpd atftp curl tftp nft
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,12 +21,15 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { printResult } from './lib/result.js';
 
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
     concurrent: { type: 'string', default: '100' },
     only: { type: 'string', default: 'A,B,C,L' },
+    mib: { type: 'string', default: '64' },
+    'loss-kib': { type: 'string', default: '128' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -30,6 +38,14 @@ const CONC = Number(values.concurrent);
 const ONLY = new Set(values.only!.split(','));
 const CLI = new URL('../server/cli/main.js', import.meta.url).pathname;
 const MiB = 1 << 20;
+/** The single transfer's size in MiB (files f64 and f16: 64 and 16 MiB unless --mib says otherwise). */
+const BIG = Number(values.mib);
+const SMALL = BIG / 4;
+const LOSS_KIB = Number(values['loss-kib']);
+if (!(BIG >= 1 && Number.isInteger(BIG) && BIG % 4 === 0)) {
+  console.error(`--mib '${values.mib}': a whole multiple of 4 MiB`);
+  process.exit(2);
+}
 
 function need(cmd: string): void {
   if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) {
@@ -81,6 +97,8 @@ async function startRackboot(
   writeFileSync(
     cfg,
     `dataDir: ${dir}/var-${variant.name}\napi: { listen: "127.0.0.1:0", token: bench-token }\ndhcp: { enabled: false }\nnfs: { backend: none }\n` +
+      // TFTP answers only the served networks (and loopback): the namespace clients' network is one.
+      (at.ns ? `networks: [ { name: bench, cidr: 10.99.0.0/24, serverAddress: ${at.host} } ]\n` : '') +
       `tftp: { address: ${at.host}, port: ${port}, root: ${root}, maxBlksize: 1468, maxWindowsize: 64, maxTransfers: 1024, clientRate: 100000, clientBurst: 100000${variant.tftp} }\n`,
   );
   const [cmd, args] = at.ns ? ['ip', ['netns', 'exec', at.ns, process.execPath, CLI, 'serve', '--config', cfg]] : [process.execPath, [CLI, 'serve', '--config', cfg]];
@@ -181,7 +199,7 @@ async function lossScenario(dir: string, root: string, results: Record<string, u
       // On input: dropping in an output hook would fail the sender's sendto() instead.
       sh('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], 'table inet loss {\n chain in {\n  type filter hook input priority 0;\n  meta l4proto udp numgen random mod 100 < 5 drop\n }\n}\n');
     }
-    writeFileSync(join(root, 'f128k'), randomBytes(128 * 1024));
+    writeFileSync(join(root, 'f128k'), randomBytes(LOSS_KIB * 1024));
     const want = await sha(join(root, 'f128k'));
     const at = { host: '10.99.0.1', ns: srv };
     mkdirSync(join(dir, 'ns'));
@@ -198,7 +216,7 @@ async function lossScenario(dir: string, root: string, results: Record<string, u
         }
       }
     }
-    console.log(`\n5% loss each way (namespaces), 128 KiB at blksize 512, median of ${RUNS} (NaN: a failed transfer)`);
+    console.log(`\n5% loss each way (namespaces), ${LOSS_KIB} KiB at blksize 512, median of ${RUNS} (NaN: a failed transfer)`);
     for (const k of Object.keys(times)) console.log(`  ${k.padEnd(22)} ${fmt(median(times[k]!))}   runs: ${times[k]!.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
     for (const c of ['tftp-hpa', 'atftp']) {
       const ratio = median(times[`tftpd-hpa ${c}`]!) / median(times[`rackboot ${c}`]!);
@@ -236,10 +254,10 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'rackboot-bench-tftp-'));
   const root = join(dir, 'root');
   spawnSync('mkdir', ['-p', root]);
-  const f64 = randomBytes(64 * MiB);
+  const f64 = randomBytes(BIG * MiB);
   writeFileSync(join(root, 'f64'), f64);
-  writeFileSync(join(root, 'f16'), f64.subarray(0, 16 * MiB));
-  const sums = { f64: createHash('sha256').update(f64).digest('hex'), f16: createHash('sha256').update(f64.subarray(0, 16 * MiB)).digest('hex') };
+  writeFileSync(join(root, 'f16'), f64.subarray(0, SMALL * MiB));
+  const sums = { f64: createHash('sha256').update(f64).digest('hex'), f16: createHash('sha256').update(f64.subarray(0, SMALL * MiB)).digest('hex') };
   const servers: Server[] = [];
   const results: Record<string, unknown> = { cores: availableParallelism(), loadavg: loadavg()[0], runs: RUNS, concurrent: CONC };
   try {
@@ -278,8 +296,8 @@ async function main(): Promise<void> {
         }
       }
       const med = (k: string) => median(times[k]!);
-      console.log(`\nsingle 64 MiB transfer, blksize 1468, loopback, median of ${RUNS} (${availableParallelism()} cores)`);
-      for (const k of Object.keys(times)) console.log(`  ${k.padEnd(26)} ${fmt(med(k))}  ${mbps(64 * MiB, med(k))}   runs: ${times[k]!.map((x) => (x / 1000).toFixed(3)).join(' ')}`);
+      console.log(`\nsingle ${BIG} MiB transfer, blksize 1468, loopback, median of ${RUNS} (${availableParallelism()} cores)`);
+      for (const k of Object.keys(times)) console.log(`  ${k.padEnd(26)} ${fmt(med(k))}  ${mbps(BIG * MiB, med(k))}   runs: ${times[k]!.map((x) => (x / 1000).toFixed(3)).join(' ')}`);
       const a1 = med('tftpd-hpa atftp ws1') / med('rackboot atftp ws1');
       const a2 = med('tftpd-hpa curl ws1') / med('rackboot curl ws1');
       const hpaBest = Math.min(med('tftpd-hpa atftp ws1'), med('tftpd-hpa curl ws1'), med('tftpd-hpa atftp ws16'));
@@ -323,13 +341,13 @@ async function main(): Promise<void> {
             (machine[s.name] ??= []).push(machineCpu() - m0);
           }
         }
-        console.log(`\n${CONC} concurrent 16 MiB transfers (atftp, blksize 1468, windowsize ${windowsize}), median of ${RUNS}`);
+        console.log(`\n${CONC} concurrent ${SMALL} MiB transfers (atftp, blksize 1468, windowsize ${windowsize}), median of ${RUNS}`);
         for (const k of Object.keys(agg)) {
           const m = median(agg[k]!);
           // tftpd-hpa's transfer processes are not its children in /proc's accounting: only the machine's CPU compares.
           const own = k === 'rackboot' ? `server CPU ${median(cpu[k]!).toFixed(2)} s, ` : '';
           const extra = `  ${own}machine CPU ${median(machine[k]!).toFixed(2)} s`;
-          console.log(`  ${k.padEnd(10)} ${fmt(m)}  aggregate ${mbps(CONC * 16 * MiB, m)}${extra}   runs: ${agg[k]!.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
+          console.log(`  ${k.padEnd(10)} ${fmt(m)}  aggregate ${mbps(CONC * SMALL * MiB, m)}${extra}   runs: ${agg[k]!.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
         }
         const c = median(agg['tftpd-hpa']!) / median(agg['rackboot']!);
         if (again) console.log(`  (${again} client(s) aborted on a resent OACK and were started again)`);
@@ -338,7 +356,18 @@ async function main(): Promise<void> {
       }
     }
     if (ONLY.has('L')) await lossScenario(dir, root, results);
-    console.log(`\nload average at the start: ${(results.loadavg as number).toFixed(2)}, now ${loadavg()[0]!.toFixed(2)}`);
+    // rackboot against tftpd-hpa for each scenario run (above 1.0 rackboot is faster).
+    const x = (k: string) => (typeof results[k] === 'number' ? `${(results[k] as number).toFixed(2)}x` : undefined);
+    const parts = [
+      ['A (atftp/curl)', [x('A_atftp'), x('A_curl')].filter(Boolean).join('/')],
+      ['A without busy polling', [x('A_nopoll_atftp'), x('A_nopoll_curl')].filter(Boolean).join('/')],
+      ['B', x('B')],
+      [`C (${CONC} at once)`, x('C_ws1')],
+      ['C windowsize 16', x('C_ws16')],
+      ['L 5% loss (tftp-hpa/atftp)', [x('L_tftp-hpa'), x('L_atftp')].filter(Boolean).join('/')],
+    ].filter(([, v]) => v);
+    console.log('');
+    printResult('tftp', `rackboot/tftpd-hpa ${parts.map(([k, v]) => `${k} ${v}`).join(', ')}; ${BIG} MiB single, medians of ${RUNS} runs`);
     if (values.json) console.log(JSON.stringify(results));
   } finally {
     for (const s of servers) s.child.kill('SIGTERM');

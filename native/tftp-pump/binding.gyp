@@ -10,6 +10,11 @@
       "target_name": "udp_batch",
       "sources": ["src/udpbatch.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
+    },
+    {
+      "target_name": "icmp6",
+      "sources": ["src/icmp6.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
     }
   ]
 }

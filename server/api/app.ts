@@ -1,6 +1,6 @@
 // The HTTP side: /api/v1 (bearer token), /healthz, /metrics, the OpenAPI
 // document and docs page, plus the public boot routes services add.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
@@ -13,7 +13,8 @@ import type { Service } from '../main/service.js';
 import type { Presence } from '../main/peers.js';
 import type { Registry } from '../store/registry.js';
 import type { Store } from '../store/types.js';
-import { bearer, nodeReportToken, safeEqual } from './auth.js';
+import { addMaxDepthKeyword } from '../config/depth.js';
+import { bearer, nodeReportToken, roleRefusal, safeEqual, type Role } from './auth.js';
 import { peerSecret } from '../main/peers.js';
 import { installBodyParsers, isOptionalBody, optionalBody } from './bodies.js';
 import { declareCommonErrors } from './common-errors.js';
@@ -52,6 +53,8 @@ declare module 'fastify' {
 // strings and params are text, so their numbers are coerced.
 const bodyAjv = new Ajv({ allErrors: true, verbose: true, strict: false, coerceTypes: false, removeAdditional: false, useDefaults: true });
 const textAjv = new Ajv({ allErrors: true, verbose: true, strict: false, coerceTypes: 'array', removeAdditional: false, useDefaults: true });
+addMaxDepthKeyword(bodyAjv);
+addMaxDepthKeyword(textAjv);
 
 // A binary body schema (an export's tar upload) documents a stream the
 // handler reads itself: there is nothing to validate before it does.
@@ -70,7 +73,14 @@ const SERVICE_ROUTES: ReadonlyArray<{ service: string; title: string; enable: st
   { service: 'render', title: 'the template renderer', enable: 'templates.enabled: true', prefixes: ['/api/v1/templates'], paths: /^\/api\/v1\/nodes\/[^/]+\/(render|scope)(\/|$)/ },
   { service: 'pair', title: 'the pair (a second disk node)', enable: 'pair.enabled: true', prefixes: ['/api/v1/pair'] },
   { service: 'dhcp', title: 'the DHCP service', enable: 'dhcp.enabled: true', prefixes: ['/api/v1/leases/'] },
+  { service: 'ui', title: 'the dashboard', enable: 'ui.enabled: true', prefixes: ['/api/v1/rack'] },
+  { service: 'power', title: 'power control', enable: 'power.enabled: true', prefixes: ['/api/v1/power'], paths: /^\/api\/v1\/nodes\/[^/]+\/(power|reprovision)$/ },
 ];
+
+function forbid(reply: FastifyReply, message: string) {
+  reply.log.info({ status: 403, error: 'forbidden', reason: message }, 'request refused');
+  return reply.status(403).send({ error: 'forbidden', message });
+}
 
 const underPrefix = (path: string, prefix: string) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : prefix + '/');
 
@@ -137,6 +147,18 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         const node = (req.params as { name?: string } | undefined)?.name;
         if (token && node && req.routeOptions.config.nodeTokenAllowed && safeEqual(token, nodeReportToken(deps.apiToken, node))) return;
         if (token && req.routeOptions.config.peerTokenAllowed && safeEqual(token, await peerSecret(deps.store))) return;
+        const viewerToken = deps.cfg.config.api.viewerToken;
+        let role: Role | undefined = token && viewerToken && safeEqual(token, viewerToken) ? 'viewer' : undefined;
+        // No bearer token: a dashboard session (cookie) may stand for one.
+        for (const s of token ? [] : deps.services) {
+          const who = s.authenticate?.(req);
+          if (who && 'refused' in who) return forbid(reply, who.refused);
+          if (who) role = who.role;
+        }
+        if (role) {
+          const why = roleRefusal(role, req.method, path);
+          return why ? forbid(reply, why) : undefined;
+        }
         req.log.info({ path, ip: req.ip }, token ? 'api: wrong bearer token' : 'api: no bearer token');
         return reply
           .status(401)

@@ -42,3 +42,19 @@ export function bearer(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   return m?.[1];
 }
+
+/** Who may do what: the API token is admin; the viewer token (api.viewerToken) and viewer sessions read only. */
+export type Role = 'admin' | 'viewer';
+
+const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+// A node's boot config carries its report token (and the discovery config the
+// discovery token): a viewer reading one could post events as that node.
+const SECRET_READS = /^\/api\/v1\/(nodes\/[^/]+\/(render|scope)|templates\/discovery)(\/|$)/;
+
+/** Why `role` may not make this request (a 403 message), or undefined when it may. */
+export function roleRefusal(role: Role, method: string, path: string): string | undefined {
+  if (role === 'admin') return undefined;
+  if (!READS.has(method)) return `the viewer role is read-only: ${method} ${path} needs the API token`;
+  if (SECRET_READS.test(path)) return 'boot configs carry node report tokens: the viewer role cannot read them';
+  return undefined;
+}

@@ -7,6 +7,7 @@
 import { OptionalKind } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { FastifyValidationResult } from 'fastify/types/schema.js';
+import { deeperThan, depthPath, MAX_BODY_DEPTH } from '../config/depth.js';
 import { emptyBody, HttpError, unsupportedMediaType } from './errors.js';
 
 /** A body schema marked Type.Optional (an image rollback's): the route works with no body at all. */
@@ -67,7 +68,15 @@ export function installBodyParsers(api: FastifyInstance): void {
       return;
     }
     parseJson(req, body, (err, value) => {
-      if (!err) return done(null, value);
+      if (!err) {
+        // Checked before anything walks the value (the schema's error text, the store's JSON.stringify).
+        const deep = deeperThan(value, MAX_BODY_DEPTH);
+        if (!deep) return done(null, value);
+        // The field is the body's key that holds the deep value (the body itself when it is an array).
+        const field = Array.isArray(value) ? 'body' : depthPath('body', deep.slice(0, 1));
+        const at = depthPath('body', deep);
+        return done(new HttpError(400, 'invalid', `${field}: nests deeper than ${MAX_BODY_DEPTH} levels of objects and arrays (at ${at})`, field), undefined);
+      }
       const why = jsonProblem(body) ?? 'a __proto__ or constructor.prototype key is not allowed';
       done(new HttpError(400, 'invalid', `body: is not valid JSON: ${why}`, 'body'), undefined);
     });

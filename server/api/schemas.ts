@@ -1,9 +1,11 @@
 // Request and response schemas: they validate bodies, type the handlers and
 // make the OpenAPI document.
 import { Type, type Static } from '@sinclair/typebox';
+import { MAX_VARS_DEPTH } from '../config/depth.js';
 import { StringEnum } from '../config/types.js';
 import { MAC_FORMS } from '../net/mac.js';
-import { LEASE_STATES, LOADERS } from '../store/types.js';
+import { BMC_TYPES, LEASE_STATES, LOADERS } from '../store/types.js';
+import { BmcSchema } from '../power/config.js';
 
 export const ErrorBody = Type.Object(
   { error: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) },
@@ -14,7 +16,23 @@ export const MAC_DESCRIPTION = `a MAC address: ${MAC_FORMS}`;
 
 const NameStr = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$', description: 'letters, digits, _ . - (max 63)' });
 const Loader = StringEnum(LOADERS, { description: 'boot loader' });
-const Vars = Type.Record(Type.String(), Type.Unknown(), { description: 'template variables' });
+const Vars = Type.Record(Type.String(), Type.Unknown(), { description: `template variables (at most ${MAX_VARS_DEPTH} levels of objects and arrays)`, maxDepth: MAX_VARS_DEPTH });
+/** Free-form details (events, discovery facts): bounded like vars, so a stored value reads back with any JSON client. */
+export const Details = Type.Record(Type.String(), Type.Unknown(), { maxDepth: MAX_VARS_DEPTH });
+const BmcIn = Type.Optional(Type.Union([BmcSchema, Type.Null()], { description: "the BMC (null removes it); a password is write-only, and a bmc given without one keeps the stored one" }));
+
+/** A BMC as answered: never the password, only whether one is set. */
+export const BmcOut = Type.Object({
+  type: Type.Optional(StringEnum(BMC_TYPES)),
+  address: Type.Optional(Type.String()),
+  port: Type.Optional(Type.Integer()),
+  username: Type.Optional(Type.String()),
+  passwordFile: Type.Optional(Type.String()),
+  passwordSet: Type.Boolean({ description: 'a password (or passwordFile) is set; the password itself is never returned' }),
+  ipmi: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  redfish: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+});
+const BmcOutOrNull = Type.Union([BmcOut, Type.Null()]);
 
 export const InterfaceIn = Type.Object(
   {
@@ -36,6 +54,7 @@ export const NodeIn = Type.Object(
     loader: Type.Optional(Type.Union([Loader, Type.Null()])),
     vars: Type.Optional(Vars),
     interfaces: Type.Array(InterfaceIn, { minItems: 1, maxItems: 16 }),
+    bmc: BmcIn,
   },
   { additionalProperties: false, $id: 'NodeIn' },
 );
@@ -48,6 +67,7 @@ export const NodePatchIn = Type.Object(
     loader: Type.Optional(Type.Union([Loader, Type.Null()])),
     vars: Type.Optional(Vars),
     interfaces: Type.Optional(Type.Array(InterfaceIn, { minItems: 1, maxItems: 16 })),
+    bmc: BmcIn,
   },
   { additionalProperties: false, $id: 'NodePatch', minProperties: 1 },
 );
@@ -62,20 +82,28 @@ export const NodeOut = Type.Object(
     vars: Vars,
     discovered: Type.Boolean(),
     interfaces: Type.Array(InterfaceOut),
+    bmc: BmcOutOrNull,
     createdAt: Type.String(),
     updatedAt: Type.String(),
-    effective: Type.Optional(Type.Object({ loader: Type.String(), image: Type.Union([Type.String(), Type.Null()]), vars: Vars })),
+    effective: Type.Optional(
+      Type.Object({
+        loader: Type.String(),
+        image: Type.Union([Type.String(), Type.Null()]),
+        vars: Vars,
+        bmc: Type.Optional(Type.Union([BmcOut, Type.Null()], { description: 'the node over its group: what power actions use' })),
+      }),
+    ),
   },
   { $id: 'Node' },
 );
 
 export const GroupIn = Type.Object(
-  { name: NameStr, loader: Type.Optional(Type.Union([Loader, Type.Null()])), image: Type.Optional(Type.Union([NameStr, Type.Null()])), vars: Type.Optional(Vars) },
+  { name: NameStr, loader: Type.Optional(Type.Union([Loader, Type.Null()])), image: Type.Optional(Type.Union([NameStr, Type.Null()])), vars: Type.Optional(Vars), bmc: BmcIn },
   { additionalProperties: false, $id: 'GroupIn' },
 );
 export type GroupInT = Static<typeof GroupIn>;
 export const GroupPatchIn = Type.Object(
-  { loader: Type.Optional(Type.Union([Loader, Type.Null()])), image: Type.Optional(Type.Union([NameStr, Type.Null()])), vars: Type.Optional(Vars) },
+  { loader: Type.Optional(Type.Union([Loader, Type.Null()])), image: Type.Optional(Type.Union([NameStr, Type.Null()])), vars: Type.Optional(Vars), bmc: BmcIn },
   { additionalProperties: false, minProperties: 1, $id: 'GroupPatch' },
 );
 export type GroupPatchT = Static<typeof GroupPatchIn>;
@@ -85,6 +113,7 @@ export const GroupOut = Type.Object(
     loader: Type.Union([Type.String(), Type.Null()]),
     image: Type.Union([Type.String(), Type.Null()]),
     vars: Vars,
+    bmc: BmcOutOrNull,
     createdAt: Type.String(),
     updatedAt: Type.String(),
   },
@@ -129,7 +158,7 @@ export const LeaseQuery = Type.Object(
 export const EventIn = Type.Object(
   {
     kind: Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,39}$', description: 'e.g. ready, nfs-mounted, httpd-started' }),
-    detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    detail: Type.Optional(Details),
   },
   { additionalProperties: false, $id: 'EventIn' },
 );
@@ -147,6 +176,13 @@ export const EventOut = Type.Object(
   },
   { $id: 'Event' },
 );
+/** Which events: the filters GET /events and its stream share. */
+export const EventFilter = {
+  node: Type.Optional(Type.String()),
+  mac: Type.Optional(Type.String({ description: MAC_DESCRIPTION })),
+  kind: Type.Optional(Type.String()),
+};
+
 export const EventQuery = Type.Object(
   {
     since: Type.Optional(Type.Integer({ minimum: 0, description: 'epoch ms' })),

@@ -55,7 +55,11 @@ export interface BootContentProvider {
 
 /** A provider knows the path but will not serve it to this client (logged; TFTP ERROR 2, HTTP 403/404). */
 export class BootRefused extends Error {
-  constructor(message: string, readonly status: 403 | 404 = 404) {
+  /**
+   * @param message what the client is told
+   * @param logDetail what only the log gets (e.g. where a refused symlink leads: a client must not learn the server's paths)
+   */
+  constructor(message: string, readonly status: 403 | 404 = 404, readonly logDetail?: string) {
     super(message);
     this.name = 'BootRefused';
   }

@@ -3,6 +3,7 @@
 // image catalog, the node renderer, the export catalog). A slot left empty
 // means that subsystem is not running; callers say so instead of failing.
 import type { BootClient, BootContentProvider, BootFile } from './content.js';
+import type { LoaderFiles } from './loader-files.js';
 
 export interface ImageDescription {
   name: string;
@@ -57,6 +58,8 @@ export class BootHub {
   renderer: NodeRenderer | undefined;
   exports: ExportCatalog | undefined;
   contentMirror: ContentMirror | undefined;
+  /** Where the loader files are (set with the static files): DHCP hands out only what is here, templates check names what is not. */
+  loaderFiles: LoaderFiles | undefined;
 
   /** Providers are asked in registration order; `first` puts one ahead of the rest. */
   addProvider(p: BootContentProvider, opts: { first?: boolean } = {}): void {

@@ -2,6 +2,7 @@
 // HTTP boot paths live. Shared by the DHCP policy (boot file, options 209/210,
 // 155), the template scope and the HTTP routes, so the three agree.
 import type { LoadedConfig } from '../config/load.js';
+import { SERVED } from '../config/bind.js';
 import type { ResolvedNetwork } from '../config/networks.js';
 import { formatIpv4 } from '../net/ipv4.js';
 import type { Loader } from '../store/types.js';
@@ -22,8 +23,10 @@ export const LOADER_FILES: Record<Loader, Partial<Record<'bios' | 'efi64', strin
 /** Base URL a blade on this network uses to reach rackboot's HTTP server. */
 export function httpBase(cfg: LoadedConfig, net: ResolvedNetwork | undefined): string {
   if (cfg.config.api.publicUrl) return cfg.config.api.publicUrl.replace(/\/+$/, '');
-  const port = Number(cfg.config.api.listen.slice(cfg.config.api.listen.lastIndexOf(':') + 1));
-  const host = net ? formatIpv4(net.server) : cfg.config.api.listen.slice(0, cfg.config.api.listen.lastIndexOf(':'));
+  const listen = cfg.config.api.listen;
+  const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
+  const bound = listen.slice(0, listen.lastIndexOf(':'));
+  const host = net ? formatIpv4(net.server) : bound === SERVED ? '127.0.0.1' : bound;
   return `http://${host}${port === 80 ? '' : `:${port}`}`;
 }
 

@@ -10,6 +10,21 @@ export interface ApiOptions {
   dataDir?: string;
 }
 
+/** A streamed body cut at each `separator` (the last part too, when the stream ends without one). */
+export async function readParts(body: ReadableStream<Uint8Array>, separator: string, onPart: (part: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true });
+    let i: number;
+    while ((i = buf.indexOf(separator)) >= 0) {
+      onPart(buf.slice(0, i));
+      buf = buf.slice(i + separator.length);
+    }
+  }
+  if (buf.trim()) onPart(buf);
+}
+
 export class ApiRequestError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message);
@@ -29,15 +44,14 @@ export class ApiClient {
     return new ApiClient(base, token);
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const url = `${this.base}/api/v1${path}`;
-    let res: Response;
+  private async fetch(method: string, path: string, body: unknown, accept?: string): Promise<Response> {
     try {
-      res = await fetch(url, {
+      return await fetch(`${this.base}/api/v1${path}`, {
         method,
         headers: {
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(accept ? { accept } : {}),
         },
         body: body !== undefined ? JSON.stringify(body) : undefined,
       });
@@ -45,6 +59,20 @@ export class ApiClient {
       const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
       throw new ApiRequestError(0, 'unreachable', `cannot reach the rackboot API at ${this.base} (${cause}); is 'rackboot serve' running? (--api or RACKBOOT_API)`);
     }
+  }
+
+  /** A request answered with NDJSON: onLine gets each JSON line as it arrives. */
+  async stream(method: string, path: string, body: unknown, onLine: (value: Record<string, unknown>) => void): Promise<void> {
+    const res = await this.fetch(method, path, body, 'application/x-ndjson');
+    if (!res.ok || !res.body) return void (await this.answer(res));
+    await readParts(res.body, '\n', (line) => line.trim() && onLine(JSON.parse(line) as Record<string, unknown>));
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.answer<T>(await this.fetch(method, path, body));
+  }
+
+  private async answer<T>(res: Response): Promise<T> {
     if (res.status === 204) return undefined as T;
     const text = await res.text();
     let data: unknown;

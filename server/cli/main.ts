@@ -5,12 +5,12 @@ import { ConfigError } from '../config/errors.js';
 import { ServiceStartError } from '../main/service.js';
 import { VERSION } from '../version.js';
 import { ApiRequestError } from './client.js';
-import { COMMANDS } from './commands/index.js';
+import { registersFor } from './commands/index.js';
 
 const program = new Command('rackboot').version(VERSION).description('diskless cluster provisioning: DHCP, TFTP/HTTP boot, images, NFS, LVS-NAT director');
 program.showHelpAfterError();
 program.exitOverride();
-for (const register of COMMANDS) register(program);
+for (const register of await registersFor(process.argv.slice(2))) register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -8,9 +8,12 @@ import { nfsConfigIssues } from '../nfs/config-check.js';
 import { directorConfigIssues } from '../director/checks.js';
 import { dhcpConfigIssues, dhcpNetworkIssues } from '../dhcp/config.js';
 import { imagesConfigIssues } from '../images/config.js';
+import { tftpConfigIssues } from '../tftp/config.js';
 import { storeConfigIssues } from '../store/config-check.js';
 import { templatesDirIssues, templatesHttpBootIssues } from '../render/config.js';
 import { pairConfigIssues } from '../pair/model.js';
+import { uiConfigIssues } from '../ui/config.js';
+import { powerSectionIssues, seedGroupBmcIssues, seedNodeBmcIssues } from '../power/config-check.js';
 
 export interface ConfigCheck {
   /**
@@ -27,10 +30,15 @@ export const CONFIG_CHECKS: ConfigCheck[] = [
   { reads: ['nfs', 'networks'], run: nfsConfigIssues },
   { reads: ['director', 'networks', 'nodes', 'groups', 'cluster'], run: directorConfigIssues },
   { reads: ['dhcp'], run: dhcpConfigIssues },
+  { reads: ['tftp'], run: tftpConfigIssues },
   { reads: ['images'], run: imagesConfigIssues },
   { reads: ['templates'], run: templatesDirIssues },
   { reads: ['templates', 'nodes', 'groups'], run: templatesHttpBootIssues },
   { reads: ['pair', 'networks', 'director', 'store', 'api'], run: pairConfigIssues },
+  { reads: ['ui', 'api'], run: uiConfigIssues },
+  { reads: ['power'], run: powerSectionIssues },
+  { reads: ['groups'], run: seedGroupBmcIssues },
+  { reads: ['nodes'], run: seedNodeBmcIssues },
 ];
 
 /** Checks of one network entry, run on every entry that passed the schema; `at` is "networks[i]". */

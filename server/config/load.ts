@@ -27,6 +27,8 @@ export interface ConfigPaths {
   dataDir: string;
   dbFile: string;
   tokenFile: string;
+  /** The key that seals BMC passwords (power.keyFile). */
+  bmcKeyFile: string;
   tftpRoot: string;
   shippedTemplates: string;
   userTemplates: string | null;
@@ -139,6 +141,7 @@ function finish(config: Config, file: string | null, networks: ResolvedNetwork[]
       dataDir,
       dbFile: config.store.path ? abs(config.store.path) : join(dataDir, 'rackboot.db'),
       tokenFile: join(dataDir, 'api-token'),
+      bmcKeyFile: config.power.keyFile ? abs(config.power.keyFile) : join(dataDir, 'bmc-key'),
       tftpRoot: abs(config.tftp.root),
       shippedTemplates: SHIPPED_TEMPLATES,
       userTemplates: config.templates.dir ? abs(config.templates.dir) : null,

@@ -2,6 +2,7 @@
 // subsystem folder. Defaults are merged per section before validation, so the
 // validated Config type has every field.
 import { Type, type Static } from '@sinclair/typebox';
+import { MAX_VARS_DEPTH } from './depth.js';
 import { Duration, Listen, Name, Section, StringEnum } from './types.js';
 import { DhcpConfigSchema, DHCP_DEFAULTS } from '../dhcp/config.js';
 import { TftpConfigSchema, TFTP_DEFAULTS } from '../tftp/config.js';
@@ -10,10 +11,13 @@ import { ImagesConfigSchema, IMAGES_DEFAULTS } from '../images/config.js';
 import { NfsConfigSchema, NFS_DEFAULTS } from '../nfs/config.js';
 import { DirectorConfigSchema, DIRECTOR_DEFAULTS } from '../director/config.js';
 import { PairConfigSchema, PAIR_DEFAULTS } from '../pair/config.js';
+import { UiConfigSchema, UI_DEFAULTS } from '../ui/config.js';
+import { BmcSchema, PowerConfigSchema, POWER_DEFAULTS } from '../power/config.js';
 import { LOADERS } from '../store/types.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../log.js';
 
 export const LoaderSchema = StringEnum(LOADERS);
-const Vars = Type.Record(Type.String(), Type.Unknown());
+const Vars = Type.Record(Type.String(), Type.Unknown(), { maxDepth: MAX_VARS_DEPTH });
 
 export const NetworkSchema = Section({
   name: Name,
@@ -48,6 +52,7 @@ export const SeedNodeSchema = Section({
   loader: Type.Optional(LoaderSchema),
   vars: Type.Optional(Vars),
   interfaces: Type.Array(SeedInterface, { minItems: 1 }),
+  bmc: Type.Optional(BmcSchema),
 });
 
 export const SeedGroupSchema = Section({
@@ -55,6 +60,7 @@ export const SeedGroupSchema = Section({
   loader: Type.Optional(LoaderSchema),
   image: Type.Optional(Name),
   vars: Type.Optional(Vars),
+  bmc: Type.Optional(BmcSchema),
 });
 
 export const ConfigSchema = Section({
@@ -89,9 +95,13 @@ export const ConfigSchema = Section({
     token: Type.String(),
     /** Base URL blades use to reach this server over HTTP (iPXE, ready reports). Default: http://<serverAddress>:<port> per network. */
     publicUrl: Type.Optional(Type.String()),
+    /** A second, read-only token (viewer role: GET only), for the dashboard and the API; empty: none. */
+    viewerToken: Type.String(),
   }),
   log: Section({
-    level: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
+    level: StringEnum(LOG_LEVELS),
+    /** auto: one readable line per record on a terminal, JSON lines otherwise; pretty or json: always that. */
+    format: StringEnum(LOG_FORMATS),
   }),
   events: Section({
     /** Events older than this are pruned. */
@@ -106,6 +116,8 @@ export const ConfigSchema = Section({
   director: DirectorConfigSchema,
   /** Two disk nodes, the second taking over when the first dies (keepalived VRRP, PostgreSQL replication). */
   pair: PairConfigSchema,
+  ui: UiConfigSchema,
+  power: PowerConfigSchema,
   /** Seed data: created on start when missing, never overwriting registry changes. */
   groups: Type.Array(SeedGroupSchema),
   nodes: Type.Array(SeedNodeSchema),
@@ -118,8 +130,9 @@ export const SECTION_DEFAULTS = {
   cluster: { name: 'cluster', domain: 'cluster.local', vars: {} },
   server: { heartbeat: '10s' },
   store: { driver: 'sqlite', poolSize: 10 },
-  api: { listen: '0.0.0.0:8080', token: '' },
-  log: { level: 'info' },
+  // served: loopback and each network's serverAddress (server/config/bind.ts); never the outside unless named.
+  api: { listen: 'served:8080', token: '', viewerToken: '' },
+  log: { level: 'info', format: 'auto' },
   events: { retention: '30d' },
   dhcp: DHCP_DEFAULTS,
   tftp: TFTP_DEFAULTS,
@@ -128,6 +141,8 @@ export const SECTION_DEFAULTS = {
   nfs: NFS_DEFAULTS,
   director: DIRECTOR_DEFAULTS,
   pair: PAIR_DEFAULTS,
+  ui: UI_DEFAULTS,
+  power: POWER_DEFAULTS,
 } as const;
 
 export const TOP_DEFAULTS = {

@@ -2,18 +2,45 @@
 // one line per problem that names the key path, instead of ajv's raw output.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
+import { addMaxDepthKeyword } from './depth.js';
 import { closest, pointerToPath, type ConfigIssue } from './errors.js';
 
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: false, useDefaults: false });
+addMaxDepthKeyword(ajv);
 const cache = new WeakMap<TSchema, ValidateFunction>();
 
+/** Keys whose values an error message never shows (a BMC password inside a refused object). */
+const SECRET_KEYS = new Set(['password']);
+const HIDDEN = '(hidden)';
+
 function show(v: unknown): string {
-  const s = JSON.stringify(v);
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v, (k, x: unknown) => (SECRET_KEYS.has(k) ? HIDDEN : x));
+  } catch {
+    // Nested too deep for the stack (or a cycle): the message names the key path anyway.
+    return Array.isArray(v) ? 'an array' : 'an object';
+  }
   return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 
+/** Whether a value of this schema may be, or hold, a write-only value (a BMC password). */
+const holdsSecret = new WeakMap<object, boolean>();
+function mayHoldSecret(schema: unknown): boolean {
+  if (!schema || typeof schema !== 'object') return false;
+  const known = holdsSecret.get(schema);
+  if (known !== undefined) return known;
+  holdsSecret.set(schema, false); // a recursive schema ends here
+  const s = schema as { writeOnly?: boolean; properties?: Record<string, unknown>; anyOf?: unknown[]; oneOf?: unknown[]; items?: unknown };
+  const found = !!s.writeOnly || Object.values(s.properties ?? {}).some(mayHoldSecret) || [...(s.anyOf ?? []), ...(s.oneOf ?? [])].some(mayHoldSecret) || mayHoldSecret(s.items);
+  holdsSecret.set(schema, found);
+  return found;
+}
+
 function describe(e: ErrorObject): string {
-  const schema = e.parentSchema as { description?: string; enum?: unknown[] } | undefined;
+  const schema = e.parentSchema as { description?: string; enum?: unknown[]; writeOnly?: boolean } | undefined;
+  // A value that is or may hold a password (a bmc given as a string, say) is named by its key path only.
+  if (mayHoldSecret(schema) && e.keyword !== 'additionalProperties' && e.keyword !== 'required') return describeHidden(e, schema!);
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
@@ -44,6 +71,22 @@ function describe(e: ErrorObject): string {
       return `${show(e.data)}: ${e.message}`;
     default:
       return e.message ?? e.keyword;
+  }
+}
+
+function describeHidden(e: ErrorObject, schema: { description?: string; enum?: unknown[] }): string {
+  const hidden = '(the value is not shown)';
+  switch (e.keyword) {
+    case 'type':
+      return `must be ${(e.params as { type: string }).type} ${hidden}`;
+    case 'enum':
+      return `is not one of: ${(schema.enum ?? []).join(', ')} ${hidden}`;
+    case 'pattern':
+    case 'anyOf':
+      return `is not ${schema.description ?? 'of an accepted form'} ${hidden}`;
+    default:
+      // Ajv's own words name the rule, never the value.
+      return `${e.message ?? e.keyword} ${hidden}`;
   }
 }
 

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { relayIssues } from '../config/sources.js';
 import { Duration, parseDuration, Port, Section } from '../config/types.js';
 
 export const DhcpConfigSchema = Section(
@@ -17,6 +18,22 @@ export const DhcpConfigSchema = Section(
      * another PXE server boots unknown machines.
      */
     bootUnknown: Type.Boolean({ default: true }),
+    /**
+     * UEFI machines have Secure Boot on: they boot through Debian's signed
+     * shim and GRUB (packages shim-signed, grub-efi-amd64-signed), whatever
+     * their node's loader, to the node's GRUB config; the kernel must be
+     * signed by Debian too. UEFI HTTP boot then gets no boot file (that GRUB
+     * has no http module). BIOS machines are not affected.
+     */
+    secureBoot: Type.Boolean({ default: false }),
+    /**
+     * Answer IPv6 router solicitations on the networks' interfaces with a
+     * router advertisement that announces no prefix and no default router
+     * (router lifetime 0), so iPXE's IPv6 set-up ends at once instead of
+     * waiting out its solicitations (about 16 s a boot). Hosts that use IPv6
+     * from another router are not affected. Needs the native addon.
+     */
+    routerAdvertisements: Type.Boolean({ default: true }),
     /** Lease time when the network gives none. */
     leaseTime: Duration,
     /**
@@ -25,10 +42,32 @@ export const DhcpConfigSchema = Section(
      * racks behind them. Never list an interface facing an untrusted LAN.
      */
     relayInterfaces: Type.Array(Type.String({ minLength: 1, maxLength: 15 })),
+    /**
+     * Relays whose requests are answered, besides those with a source address
+     * in a configured network: addresses or networks (10.9.0.1, 10.9.0.0/16).
+     * A relayed request from any other source is dropped (and counted).
+     */
+    relays: Type.Array(Type.String()),
     /** How long an offered address stays reserved for the client's REQUEST. */
     offerTimeout: Duration,
     /** Bound on addresses held by outstanding offers to unknown MACs (flood protection). */
     maxPendingOffers: Type.Integer({ minimum: 1 }),
+    /**
+     * Share of each dynamic range outstanding offers may hold (0..1), so a
+     * flood of random MACs leaves the rest of the pool to machines that
+     * complete their exchange; a MAC asking again after going unanswered may
+     * take an offer beyond it.
+     */
+    maxOfferShare: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+    /**
+     * Replies per second to unknown MACs, all together (token bucket), and as
+     * many again to unknown MACs asking again after going unanswered. A
+     * flood of requests from random MACs passes any per-MAC limit; this
+     * bounds what it costs. Registered MACs and clients finishing an exchange
+     * they started (an offer or lease on record) are not counted. 0: unknown
+     * MACs are not answered.
+     */
+    unknownReplyRate: Type.Integer({ minimum: 0 }),
     /** Packets per second one MAC may send before it is ignored (token bucket). */
     macRate: Type.Number({ exclusiveMinimum: 0 }),
     /** Burst a MAC may send at once. */
@@ -65,10 +104,15 @@ export const DHCP_DEFAULTS: DhcpConfig = {
   port: 67,
   discovery: false,
   bootUnknown: true,
+  secureBoot: false,
+  routerAdvertisements: true,
   leaseTime: '1h',
   relayInterfaces: [],
-  offerTimeout: '30s',
+  relays: [],
+  offerTimeout: '10s',
   maxPendingOffers: 10_000,
+  maxOfferShare: 0.5,
+  unknownReplyRate: 200,
   macRate: 5,
   macBurst: 20,
   receiveBuffer: 4 * 1024 * 1024,
@@ -102,6 +146,7 @@ export function dhcpConfigIssues(c: { config: { dhcp: DhcpConfig } }): Array<{ p
   const add = (i: { path: string; message: string } | undefined) => i && issues.push(i);
   add(durationIssue('dhcp.leaseTime', c.config.dhcp.leaseTime, LEASE_MIN_S, LEASE_MAX_S, 'lease time'));
   add(durationIssue('dhcp.offerTimeout', c.config.dhcp.offerTimeout, OFFER_MIN_S, OFFER_MAX_S, 'offer timeout'));
+  issues.push(...relayIssues(c.config.dhcp.relays));
   c.config.dhcp.relayInterfaces.forEach((name, i) => {
     if (!/^[^/\s]{1,15}$/.test(name) || name === '.' || name === '..') {
       issues.push({ path: `dhcp.relayInterfaces[${i}]`, message: `'${name}' is not an interface name` });

@@ -64,6 +64,8 @@ export class LeaseTable implements LeaseView {
   private readonly offers = new Set<MemLease>();
   /** The dynamic ones among them, for the bound on pending offers. */
   private readonly dynamicOffers = new Set<MemLease>();
+  /** Network -> how many of dynamicOffers are in it (dhcp.maxOfferShare bounds it per pool). */
+  private readonly dynamicByNet = new Map<string, number>();
 
   private net(name: string): NetTable {
     let t = this.nets.get(name);
@@ -74,6 +76,22 @@ export class LeaseTable implements LeaseView {
   /** Outstanding offers of dynamic addresses (registered clients' offers are not counted: they take no pool address). */
   get pendingOffers(): number {
     return this.dynamicOffers.size;
+  }
+
+  /** Outstanding offers of dynamic addresses on one network. */
+  pendingOffersIn(network: string): number {
+    return this.dynamicByNet.get(network) ?? 0;
+  }
+
+  private addDynamic(l: MemLease): void {
+    if (this.dynamicOffers.has(l)) return;
+    this.dynamicOffers.add(l);
+    this.dynamicByNet.set(l.network, (this.dynamicByNet.get(l.network) ?? 0) + 1);
+  }
+
+  private removeDynamic(l: MemLease): void {
+    if (!this.dynamicOffers.delete(l)) return;
+    this.dynamicByNet.set(l.network, (this.dynamicByNet.get(l.network) ?? 1) - 1);
   }
 
   /**
@@ -92,17 +110,7 @@ export class LeaseTable implements LeaseView {
     for (const r of records) {
       const ip = parse(r.ipv4);
       if (ip === undefined) continue;
-      this.set({
-        network: r.network,
-        ip,
-        mac: r.mac,
-        owner: ownerKey(r.mac, r.clientId ?? undefined),
-        clientId: r.clientId,
-        hostname: r.hostname,
-        state: r.state,
-        expiresAt: r.expiresAt,
-        updatedAt: r.updatedAt,
-      });
+      this.set(fromRecord(r, ip));
       n++;
     }
     return n;
@@ -116,17 +124,7 @@ export class LeaseTable implements LeaseView {
   merge(r: LeaseRecord): boolean {
     const ip = parseIpv4(r.ipv4);
     if (ip === undefined) return false;
-    const l: MemLease = {
-      network: r.network,
-      ip,
-      mac: r.mac,
-      owner: ownerKey(r.mac, r.clientId ?? undefined),
-      clientId: r.clientId,
-      hostname: r.hostname,
-      state: r.state,
-      expiresAt: r.expiresAt,
-      updatedAt: r.updatedAt,
-    };
+    const l = fromRecord(r, ip);
     const cur = this.get(r.network, ip);
     if (cur?.state === 'offered' ? isFree(l, Date.now()) : cur && cur.updatedAt > r.updatedAt) return false;
     this.set(l);
@@ -161,8 +159,8 @@ export class LeaseTable implements LeaseView {
     t.byOwner.set(l.owner, l);
     if (l.state === 'offered') {
       this.offers.add(l);
-      if (l.dynamic) this.dynamicOffers.add(l);
-      else this.dynamicOffers.delete(l);
+      if (l.dynamic) this.addDynamic(l);
+      else this.removeDynamic(l);
     } else {
       this.dropOffer(l);
     }
@@ -184,7 +182,7 @@ export class LeaseTable implements LeaseView {
 
   private dropOffer(l: MemLease): void {
     this.offers.delete(l);
-    this.dynamicOffers.delete(l);
+    this.removeDynamic(l);
   }
 
   /** Drop offers that ran out; returns how many. */
@@ -240,6 +238,20 @@ export class LeaseTable implements LeaseView {
     t.exhaustedUntil = now + 1000;
     return undefined;
   }
+}
+
+function fromRecord(r: LeaseRecord, ip: number): MemLease {
+  return {
+    network: r.network,
+    ip,
+    mac: r.mac,
+    owner: ownerKey(r.mac, r.clientId ?? undefined),
+    clientId: r.clientId,
+    hostname: r.hostname,
+    state: r.state,
+    expiresAt: r.expiresAt,
+    updatedAt: r.updatedAt,
+  };
 }
 
 export function toRecord(l: MemLease): LeaseRecord {

@@ -5,10 +5,11 @@ import { cidrContains, formatIpv4, type Ipv4Range } from '../net/ipv4.js';
 import type { ResolvedNetwork } from '../config/networks.js';
 import type { Loader } from '../store/types.js';
 import { DEFAULT_LOADER } from '../boot/loaders.js';
-import { chooseBoot, type BootChoice } from './bootfile.js';
+import { classify, type BootStage, type Classified } from './asker.js';
+import { chooseBoot, type BootChoice, type BootContext } from './bootfile.js';
 import { BOOTREPLY, type EncodeInput } from './codec.js';
 import { isFree, ownerKey, type LeaseView } from './leases.js';
-import { ipList, MSG, OPT, PXE_DISCOVERY_CONTROL, PXE_DISCOVERY_USE_BOOTFILE, text, u32 } from './options.js';
+import { ARCH, ipList, MSG, OPT, PXE_DISCOVERY_CONTROL, PXE_DISCOVERY_USE_BOOTFILE, text, u32 } from './options.js';
 import type { DhcpRequest } from './request.js';
 
 /** A network as the policy needs it: the resolved config plus what the DHCP section adds. */
@@ -29,6 +30,8 @@ export interface PolicyNetwork {
   httpBase: string | undefined;
   /** Unknown machines' network-boot firmware gets the default loader. */
   bootUnknown: boolean;
+  /** `server` as text (named in boot files: the Secure Boot HTTP image). */
+  serverAddress: string;
   /** Precomputed option values (they do not change per packet). */
   values: { serverId: Buffer; mask: Buffer; broadcast: Buffer; router?: Buffer; dns?: Buffer; ntp?: Buffer; domain: Buffer; mtu?: Buffer; serverText: Buffer };
 }
@@ -56,6 +59,10 @@ export interface PolicyInput {
   offerMs: number;
   /** False when the bound on pending offers is reached: no new dynamic offers, and no dynamic bind without a record. */
   mayOffer: boolean;
+  /** What the server remembers of this MAC's boot (which loader its firmware got), to tell a loader's DHCP from the OS's. */
+  stage?: BootStage | undefined;
+  /** dhcp.secureBoot and which loader files are here (absent: none of the first, all of the second). */
+  loaders?: Omit<BootContext, 'httpBase'>;
 }
 
 export type LeaseChange =
@@ -78,15 +85,25 @@ export interface Decision {
   boot: BootChoice | undefined;
   /** The address handed out or acted on. */
   ip: number | undefined;
+  /** Who asked: firmware PXE or HTTP boot, iPXE, a loader, the OS (set for every request that was read). */
+  who?: Classified;
 }
 
 const REQUIRED = [OPT.MESSAGE_TYPE, OPT.SERVER_ID, OPT.SUBNET_SELECTION, OPT.RELAY_AGENT];
+
+/** The policy's input once the asker is known. */
+type Input = PolicyInput & { who: Classified };
 
 function ignore(reason: string, lease?: LeaseChange): Decision {
   return { outcome: 'ignored', reason, reply: undefined, lease, boot: undefined, ip: undefined };
 }
 
 export function decide(input: PolicyInput): Decision {
+  const who = classify({ arch: input.req.arch, isIpxe: input.req.isIpxe, vendorClass: input.req.vendorClass, macNum: input.req.macNum, xid: input.req.packet.xid }, input.stage, input.now);
+  return { ...decideFor({ ...input, who }), who };
+}
+
+function decideFor(input: Input): Decision {
   const { req, net, known } = input;
   const p = req.packet;
   if (input.elsewhere) return registeredElsewhere(input, input.elsewhere);
@@ -128,13 +145,13 @@ export function decide(input: PolicyInput): Decision {
 }
 
 /** The client holds ip on this network: its registered address, or one leased to it (also before it was registered). */
-function holds({ req, net, known, leases }: PolicyInput, ip: number): boolean {
+function holds({ req, net, known, leases }: Input, ip: number): boolean {
   if (known?.ip === ip) return true;
   const l = leases.get(net.name, ip);
   return l !== undefined && (l.owner === ownerKey(req.mac, req.clientId) || l.mac === req.mac);
 }
 
-function discover(input: PolicyInput): Decision {
+function discover(input: Input): Decision {
   const { req, net, known, leases, now } = input;
   if (known) {
     const l = leases.get(net.name, known.ip);
@@ -152,25 +169,29 @@ function discover(input: PolicyInput): Decision {
 }
 
 /**
- * A registered client boots its node's loader. An unknown machine (leased
- * from a dynamic range) whose firmware boots from the network (PXE or HTTP
- * vendor class, or iPXE) gets the default loader with no per-MAC config
- * named: the loader walks to its default config, which is the discovery
- * image when built, else local boot. An operating system's own client gets
- * a plain lease.
+ * A registered client boots its node's loader; an operating system's own
+ * DHCP client gets a plain lease (no boot file: it would not use one, and the
+ * event then says what was handed out). A loader's own DHCP (syslinux.efi)
+ * gets its firmware's answer again (options 209/210 with it). An unknown
+ * machine (leased from a dynamic range) whose firmware boots from the
+ * network (PXE or HTTP boot, or iPXE) gets the default loader with no
+ * per-MAC config named: the loader walks to its default config, which is the
+ * discovery image when built, else local boot.
  */
-function bootFor({ req, known, net }: PolicyInput): BootChoice | undefined {
-  if (known) return chooseBoot(req, known, net.httpBase);
+function bootFor({ req, known, net, who, loaders }: Input): BootChoice | undefined {
+  // The OS, and GRUB's own DHCP (it needs only an address).
+  if (who.asker === 'os' || who.asker === 'grub') return undefined;
+  const client = who.asker === 'syslinux' ? { arch: ARCH.EFI_X64, isIpxe: false, vendorClass: undefined } : req;
+  const ctx: BootContext = { ...loaders, httpBase: net.httpBase, server: net.serverAddress };
+  if (known) return chooseBoot(client, known, ctx);
   if (!net.bootUnknown) return undefined;
-  const vc = req.vendorClass;
-  if (!req.isIpxe && !vc?.startsWith('PXEClient') && !vc?.startsWith('HTTPClient')) return undefined;
-  const boot = chooseBoot(req, { mac: req.mac, loader: DEFAULT_LOADER }, net.httpBase);
+  const boot = chooseBoot(client, { mac: req.mac, loader: DEFAULT_LOADER }, ctx);
   // No loader for this firmware: a plain lease, so another PXE server on the LAN can still boot it
   // (options 60/43 without a file would look like a complete PXE offer).
   return boot.file ? { ...boot, pxelinux: undefined } : undefined;
 }
 
-function offer(input: PolicyInput, ip: number, lease: LeaseChange): Decision {
+function offer(input: Input, ip: number, lease: LeaseChange): Decision {
   const boot = bootFor(input);
   return { outcome: 'offer', reason: 'discover', reply: reply(input, MSG.OFFER, ip, 0, boot, true), lease, boot, ip };
 }
@@ -189,7 +210,7 @@ function requestState(req: DhcpRequest): { state: RequestState; want: number } |
   return 'request without server id, requested address or ciaddr';
 }
 
-function nakDecision(input: PolicyInput, state: RequestState, why: string, ip: number): Decision {
+function nakDecision(input: Input, state: RequestState, why: string, ip: number): Decision {
   return { outcome: 'nak', reason: `${state}: ${why}`, reply: nakReply(input, why), lease: undefined, boot: undefined, ip };
 }
 
@@ -200,7 +221,7 @@ function nakDecision(input: PolicyInput, state: RequestState, why: string, ip: n
  * client is on the wrong network; it moved, or was cabled to another port),
  * so it falls back to INIT instead of keeping an address that cannot work here.
  */
-function registeredElsewhere(input: PolicyInput, e: KnownClient): Decision {
+function registeredElsewhere(input: Input, e: KnownClient): Decision {
   const { req, net } = input;
   const why = `${e.node}/${e.iface} is registered on network '${e.network}', but this request came for '${net.name}'`;
   if (req.type === MSG.REQUEST && req.serverId === undefined) {
@@ -212,7 +233,7 @@ function registeredElsewhere(input: PolicyInput, e: KnownClient): Decision {
   return ignore(why);
 }
 
-function request(input: PolicyInput): Decision {
+function request(input: Input): Decision {
   const { req, net, known, leases, now } = input;
   const p = req.packet;
   // Never disturb a LAN rackboot does not own: before any NAK, an unknown MAC where there is no dynamic range is not ours.
@@ -265,7 +286,7 @@ function request(input: PolicyInput): Decision {
 }
 
 /** Options in reply order: 53 and 54 first, then what the client asked for in its order, then the rest. */
-function reply(input: PolicyInput, type: number, yiaddr: number, ciaddr: number, boot: BootChoice | undefined, withLease: boolean): EncodeInput {
+function reply(input: Input, type: number, yiaddr: number, ciaddr: number, boot: BootChoice | undefined, withLease: boolean): EncodeInput {
   const { req, net, known } = input;
   const v = net.values;
   const p = req.packet;
@@ -354,7 +375,7 @@ function echoed(req: DhcpRequest, options: Array<[number, Buffer]>): void {
   if (req.relayInfo) options.push([OPT.RELAY_AGENT, req.relayInfo]);
 }
 
-function nakReply({ req, net }: PolicyInput, why: string): EncodeInput {
+function nakReply({ req, net }: Input, why: string): EncodeInput {
   const p = req.packet;
   const options: Array<[number, Buffer]> = [
     [OPT.MESSAGE_TYPE, Buffer.from([MSG.NAK])],
@@ -403,6 +424,7 @@ export function policyNetwork(net: ResolvedNetwork, clusterDomain: string, defau
     dynamicRange: net.dynamicRange,
     httpBase,
     bootUnknown,
+    serverAddress: formatIpv4(net.server),
     values: {
       serverId: u32(net.server),
       mask: u32(net.cidr.mask),

@@ -27,9 +27,11 @@ import type { Logger } from '../log.js';
 import { cidrContains, formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { NoSuchInterfaceError, type UdpOpener } from '../net/udp-device.js';
 import { BatchedUdp, loadUdpBatch, udpBatchUnavailable } from '../net/udp-batch.js';
+import { NeighbourTable } from '../net/neighbours.js';
+import { BoundedSendQueue } from '../net/send-queue.js';
 import { explainBindError, ServiceStartError } from '../main/service.js';
 import type { Registry } from '../store/registry.js';
-import type { LeaseWrite, PeerChange, Store } from '../store/types.js';
+import type { LeaseRecord, LeaseWrite, PeerChange, Store } from '../store/types.js';
 import type { Presence } from '../main/peers.js';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -41,6 +43,9 @@ import { messageName, MSG } from './options.js';
 import { decide, policyNetwork, type Decision, type KnownClient, type PolicyNetwork } from './policy.js';
 import { MacRateLimiter, WindowCount } from './ratelimit.js';
 import { RegistryIndex } from './registry-index.js';
+import { ReplyGuard } from './reply-guard.js';
+import { ASKER_NAMES, BootStages } from './asker.js';
+import type { BootHub } from '../boot/hub.js';
 import { readRequest, type DhcpRequest } from './request.js';
 
 export interface DhcpServerDeps {
@@ -51,6 +56,8 @@ export interface DhcpServerDeps {
   metrics: Metrics;
   log: Logger;
   opener: UdpOpener;
+  /** Loader files on this machine (hub.loaderFiles); absent: every file is assumed present. */
+  boot?: BootHub;
   /** Other servers on a shared store (which networks they serve). */
   peers?: Presence;
   /** A pair's backup answers nothing (the master does); see server/pair. */
@@ -61,6 +68,8 @@ export interface ServedSocket {
   sock: dgram.Socket;
   /** Set when the socket's datagrams go through the batched path (dhcp.io); `sock` is then closed. */
   batch?: BatchedUdp;
+  /** Node's path: sends go through a bounded queue (the batched path bounds its own). */
+  queue?: BoundedSendQueue;
   iface: string;
   /** 'network': a network's own interface (may broadcast); 'relay': relayed requests only. */
   kind: 'network' | 'relay';
@@ -81,6 +90,7 @@ interface PendingSend {
 
 const BROADCAST_TEXT = '255.255.255.255';
 const sourceText = (from: PacketSource): string => (typeof from.address === 'number' ? formatIpv4(from.address) : from.address);
+const sourceNumber = (from: PacketSource): number => (typeof from.address === 'number' ? from.address : (parseIpv4(from.address) ?? 0));
 /** A MAC whose registration as a discovered node failed is tried again after this long. */
 const DISCOVERY_RETRY_MS = 10 * 60_000;
 
@@ -93,6 +103,7 @@ export class DhcpServer {
   private readonly skipped: string[] = [];
   private readonly rate: MacRateLimiter;
   private readonly unknownEvents: MacRateLimiter;
+  private readonly guard: ReplyGuard;
   private suppressed = 0;
   private readonly offerMs: number;
   /** Dynamic binds without an offer or lease on record, in the last offerTimeout: they share the pending-offer bound. */
@@ -118,6 +129,10 @@ export class DhcpServer {
   private readonly counterCache = new Map<string, { inc(): void }>();
   private stopped = false;
   private readonly addrCache = new Map<number, string>();
+  /** Per MAC, which loader its firmware got: tells a loader's own DHCP from the OS's. */
+  private readonly stages = new BootStages();
+  /** Nodes whose loader could not boot their machine (a stand-in did), warned about once each. */
+  private readonly warnedStandIn = new Set<string>();
 
   constructor(private readonly deps: DhcpServerDeps) {
     const { cfg } = deps;
@@ -141,6 +156,14 @@ export class DhcpServer {
     const ur = this.cfgDhcp.unknownEventRate;
     this.unknownEvents = new MacRateLimiter(ur || 1e-9, Math.max(1, ur), 1);
     this.offerMs = parseDuration(this.cfgDhcp.offerTimeout);
+    this.guard = new ReplyGuard({
+      networks: cfg.networks,
+      relays: this.cfgDhcp.relays,
+      unknownReplyRate: this.cfgDhcp.unknownReplyRate,
+      maxOfferShare: this.cfgDhcp.maxOfferShare,
+      neighbours: new NeighbourTable({ file: deps.opener.neighbourFile }),
+      log: this.log,
+    });
     this.unrecordedBinds = new WindowCount(this.offerMs);
     this.port = this.cfgDhcp.port;
     this.index = new RegistryIndex(deps.registry, (err) => this.log.error({ err }, 'dhcp: registry index update failed'));
@@ -271,6 +294,7 @@ export class DhcpServer {
         }
       }
       if (!s.batch) {
+        s.queue = new BoundedSendQueue(sock, { failed: (err, count) => this.sendFailed(w.iface, err, count) });
         sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo, s));
         // Send failures (EHOSTUNREACH, ENOBUFS...) come here; the server goes on.
         sock.on('error', (err) => this.sendFailed(w.iface, err));
@@ -455,8 +479,14 @@ export class DhcpServer {
     }
     const now = Date.now();
     const registered = this.index.get(req.macNum);
-    if (!this.rate.take(req.macNum, now, registered !== undefined)) {
+    // An unknown MAC asking again after going unanswered (a real machine; a flood's random MACs never do).
+    const again = !registered && this.guard.askingAgain(req.macNum, now);
+    if (!this.rate.take(req.macNum, now, registered !== undefined || again)) {
       this.count(type, 'rate-limited');
+      return undefined;
+    }
+    if (req.packet.giaddr && !this.guard.relayAllowed(sourceNumber(from), s.iface)) {
+      this.count(type, 'relay-refused');
       return undefined;
     }
     const net = this.networkFor(req, s, registered);
@@ -474,19 +504,30 @@ export class DhcpServer {
       leases: this.leases,
       now,
       offerMs: this.offerMs,
-      mayOffer: this.leases.pendingOffers + this.unrecordedBinds.count(now) < this.cfgDhcp.maxPendingOffers && !this.holdDynamic(net.name),
+      mayOffer:
+        this.leases.pendingOffers + this.unrecordedBinds.count(now) < this.cfgDhcp.maxPendingOffers &&
+        !this.holdDynamic(net.name) &&
+        this.guard.mayOfferIn(net.dynamicRange, this.leases.pendingOffersIn(net.name), again || registered !== undefined),
+      stage: this.stages.get(req.macNum),
+      loaders: this.loaderContext(),
     });
+    if (dec.who) this.stages.note(req.macNum, req.packet.xid, dec.who, dec.boot?.file, now);
+    if (dec.boot?.standIn && registered) this.warnStandIn(registered.node, dec);
+    // Unknown and nothing on record here: its reply counts against dhcp.unknownReplyRate.
+    const unknown = !registered && !this.leases.ofOwner(net.name, ownerKey(req.mac, req.clientId)) ? { again } : undefined;
     // Encode before the lease changes: a reply that cannot be sent must not leave a lease behind.
     let dest: Destination | undefined;
     let bytes: Buffer | undefined;
     let dropped: number[] = [];
     if (dec.reply) {
-      dest = replyDestination(req.packet, dec.outcome === 'nak' ? MSG.NAK : MSG.ACK, this.port, s.kind === 'network');
-      if (!dest) {
-        // A direct request on a relay-only socket (networkFor lets none through): nothing to send, nothing to change.
-        this.count(type, 'no-network');
+      const routed = this.guard.route(req.packet, req.mac, dec.outcome === 'nak' ? MSG.NAK : MSG.ACK, this.port, s, net, unknown, now);
+      if (typeof routed === 'string') {
+        // Not sent, so nothing changes (no offer holds an address for it).
+        this.count(type, routed);
+        if (!registered) this.guard.unanswered(req.macNum, now);
         return dec;
       }
+      dest = routed;
       const enc = encode(dec.reply);
       if (!enc.ok) {
         this.count(type, 'encode-error');
@@ -499,6 +540,7 @@ export class DhcpServer {
       if (dropped.length) this.logDropped(req, dec, dropped);
     }
     this.count(type, elsewhere && dec.outcome === 'ignored' ? 'wrong-network' : dec.outcome);
+    if (!registered && !dec.reply) this.guard.unanswered(req.macNum, now);
     const lease = this.apply(dec, req, net, known, now);
     // A registered client's address is the registry's decision: written whoever held it.
     const reserved = known !== undefined && dec.ip === known.ip;
@@ -514,6 +556,24 @@ export class DhcpServer {
       if (!registered && this.cfgDhcp.discovery) this.maybeDiscover(req, net, dec.lease.ip, now);
     }
     return dec;
+  }
+
+  /** dhcp.secureBoot and the loader files' presence (LoaderFiles caches its answers), made once the hub has them. */
+  private loaders: { secureBoot: boolean; has?: (file: string) => boolean } | undefined;
+  private loaderContext(): { secureBoot: boolean; has?: (file: string) => boolean } {
+    if (this.loaders) return this.loaders;
+    const files = this.deps.boot?.loaderFiles;
+    const ctx = { secureBoot: this.cfgDhcp.secureBoot, ...(files ? { has: (f: string) => files.has(f) } : {}) };
+    if (files || !this.deps.boot) this.loaders = ctx;
+    return ctx;
+  }
+
+  private warnStandIn(node: string, dec: Decision): void {
+    if (this.warnedStandIn.has(node)) return;
+    if (this.warnedStandIn.size >= 10_000) this.warnedStandIn.clear();
+    this.warnedStandIn.add(node);
+    const s = dec.boot!.standIn!;
+    this.log.warn(`dhcp: ${node} (${ASKER_NAMES[dec.who?.asker ?? 'pxe-firmware']}, ${dec.boot!.firmware}): ${s.reason}; handed ${dec.boot!.file} (said once per node)`);
   }
 
   private logDropped(req: DhcpRequest, dec: Decision, dropped: number[]): void {
@@ -597,6 +657,7 @@ export class DhcpServer {
     // A closed socket throws at once instead: counted the same way, never thrown into the flush.
     try {
       if (s.batch) s.batch.send(bytes, dest.port, dest.address);
+      else if (s.queue) s.queue.send(bytes, dest.port, this.addressText(dest.address));
       else s.sock.send(bytes, dest.port, this.addressText(dest.address));
     } catch (err) {
       this.sendFailed(s.iface, err as Error);
@@ -711,10 +772,15 @@ export class DhcpServer {
     if (req.arch !== undefined) detail.arch = req.arch;
     if (req.isIpxe) detail.ipxe = true;
     if (req.vendorClass) detail.vendorClass = req.vendorClass;
+    if (dec.who) {
+      detail.client = dec.who.asker;
+      if (dec.who.firmware) detail.firmware = dec.who.firmware;
+    }
+    // What the reply carries: no boot file for the OS's client.
     if (dec.boot) {
-      detail.firmware = dec.boot.firmware;
       if (dec.boot.file) detail.bootFile = dec.boot.file;
       if (dec.boot.reason) detail.bootProblem = dec.boot.reason;
+      if (dec.boot.standIn) detail.standIn = dec.boot.standIn;
     }
     if (dest) detail.sentTo = dest.via;
     if (dropped.length) detail.droppedOptions = dropped;

@@ -7,6 +7,16 @@ export interface RunResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** Killed (SIGKILL) for running longer than its timeout. */
+  timedOut?: boolean;
+}
+
+export interface RunOptions {
+  input?: string;
+  /** Added to this process's environment (e.g. a secret a tool reads from it, kept off its command line). */
+  env?: Record<string, string>;
+  /** This run's timeout instead of the runner's. */
+  timeoutMs?: number;
 }
 
 export class CommandError extends Error {
@@ -23,23 +33,28 @@ export class CommandError extends Error {
 export class CommandRunner {
   constructor(readonly prefix: readonly string[] = [], private readonly timeoutMs = 30_000) {}
 
-  run(cmd: string, args: readonly string[], opts: { input?: string } = {}): Promise<RunResult> {
+  run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const argv = [...this.prefix, cmd, ...args];
     return new Promise((resolve) => {
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+      const env = opts.env ? { ...process.env, ...opts.env } : undefined;
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env });
       let stdout = '';
       let stderr = '';
       let missing = false;
+      let timedOut = false;
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), this.timeoutMs);
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, opts.timeoutMs ?? this.timeoutMs);
       child.on('error', (e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') missing = true;
         stderr += e.message;
       });
       child.on('close', (code) => {
         clearTimeout(timer);
-        resolve({ code: missing ? 127 : code, stdout, stderr });
+        resolve({ code: missing ? 127 : code, stdout, stderr, ...(timedOut ? { timedOut } : {}) });
       });
       child.stdin.on('error', () => undefined); // the tool may exit before reading its input
       child.stdin.end(opts.input ?? '');

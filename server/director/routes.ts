@@ -7,6 +7,7 @@ import { StringEnum } from '../config/types.js';
 import { renderIpvsadm } from './backends/ipvs.js';
 import { renderKeepalived } from './backends/keepalived.js';
 import { renderNftables } from './backends/nftables.js';
+import type { ConnectionCounts } from './connections.js';
 import type { DirectorService } from './service.js';
 import { HISTORY } from './health/nanny.js';
 import type { HealthStateName } from './health/policy.js';
@@ -27,6 +28,9 @@ const RealServerOut = Type.Object({
   failures: Type.Integer(),
   lastCheck: Type.Union([Type.Object({ ok: Type.Boolean(), at: Type.String(), detail: Type.String() }), Type.Null()]),
   reason: Nullable(Type.String()),
+  connections: Type.Union([Type.Object({ active: Type.Integer(), inactive: Type.Integer() }), Type.Null()], {
+    description: 'as the engine counts them: IPVS ActiveConn/InActConn, or conntrack entries (nftables: ESTABLISHED / other states); null when it cannot say or the server is not in its rules',
+  }),
   transitions: Type.Array(
     Type.Object({
       at: Type.String(),
@@ -58,6 +62,7 @@ export const DirectorOut = Type.Object(
         protocol: Type.String(),
         scheduler: Type.String(),
         persistence: Type.Union([Type.Integer(), Type.Null()]),
+        weightVar: Type.String({ description: "the node variable that holds a node's weight (0: no new connections)" }),
         check: Type.Object({
           type: Type.String(),
           path: Type.String(),
@@ -75,7 +80,7 @@ export const DirectorOut = Type.Object(
   { $id: 'Director' },
 );
 
-export function directorView(svc: DirectorService) {
+export function directorView(svc: DirectorService, conns?: ConnectionCounts) {
   const d = svc.d;
   // In the pool = in the engine's rules now (a health change shows in `state` a moment before the apply lands).
   const pool = svc.backend.checksHealth ? svc.currentState(false) : (svc.applied ?? svc.currentState(false));
@@ -97,6 +102,7 @@ export function directorView(svc: DirectorService) {
         protocol: s.protocol,
         scheduler: s.scheduler,
         persistence: s.persistenceSec ?? null,
+        weightVar: s.weightVar,
         check: {
           type: s.check.type,
           path: s.check.path,
@@ -125,12 +131,21 @@ export function directorView(svc: DirectorService) {
               failures: rec?.failures ?? 0,
               lastCheck: rec?.lastCheck ? { ok: rec.lastCheck.ok, at: iso(rec.lastCheck.at)!, detail: rec.lastCheck.detail } : null,
               reason: c.excluded ?? null,
+              connections: countOf(conns, s.name, c.address, c.port, inPoolSet),
               transitions: svc.transitionsOf(c).map((x) => ({ at: iso(x.at)!, to: x.to, afterMs: x.afterMs, check: x.check, failures: x.failures ?? null })),
             };
           }),
       };
     }),
   };
+}
+
+/** A server in the engine's rules without an entry has no connections; one outside them, or an engine that cannot say, null. */
+function countOf(conns: ConnectionCounts | undefined, service: string, address: number | undefined, port: number, inRules: Set<string>) {
+  const byServer = conns?.get(service);
+  if (!byServer || address === undefined) return null;
+  const key = `${formatIpv4(address)}:${port}`;
+  return byServer.get(key) ?? (inRules.has(`${address}:${port}`) ? { active: 0, inactive: 0 } : null);
 }
 
 export const RULE_FORMATS = ['nft', 'ipvsadm', 'keepalived'] as const;
@@ -140,7 +155,7 @@ export function directorRoutes(svc: DirectorService): FastifyPluginAsyncTypebox 
     app.get(
       '/director',
       { schema: { tags: ['director'], summary: 'Virtual services, their real servers, health and the last apply', response: { 200: DirectorOut } } },
-      async () => directorView(svc),
+      async () => directorView(svc, await svc.connections()),
     );
     app.get(
       '/director/rules',

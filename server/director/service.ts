@@ -10,6 +10,7 @@ import { ServiceStartError, type Service, type ServiceContext, type ServiceFacto
 import type { NodeRecord } from '../store/types.js';
 import { createBackend } from './backends/index.js';
 import type { DirectorBackend } from './backends/types.js';
+import type { ConnectionCounts } from './connections.js';
 import { desiredState, type DesiredState } from './desired.js';
 import { CommandRunner } from './exec.js';
 import { HISTORY, Nanny, type PoolTransition, type Transition } from './health/nanny.js';
@@ -38,6 +39,7 @@ export interface LastApply {
 }
 
 const RETRY_MS = 5000;
+const CONNECTIONS_CACHE_MS = 1000;
 
 export class DirectorService implements Service {
   readonly name = 'director';
@@ -61,6 +63,7 @@ export class DirectorService implements Service {
   private refreshing: Promise<void> | undefined;
   private stopped = false;
   private readonly onChange = () => this.scheduleRefresh();
+  private connCache: { at: number; counts: ConnectionCounts | undefined } | undefined;
   private readonly metrics;
 
   constructor(private readonly ctx: ServiceContext, opts: DirectorOptions = {}) {
@@ -130,6 +133,24 @@ export class DirectorService implements Service {
     if (this.lastApply && !this.lastApply.ok) return { ok: false, detail: `apply failed: ${this.lastApply.error}` };
     const state = this.currentState();
     return { ok: true, detail: `${this.d.backend}: ` + state.services.map((s) => `${s.name} ${s.servers.length} in pool`).join(', ') };
+  }
+
+  /**
+   * Connections per real server as the engine counts them, for the state it
+   * holds; cached a second (dashboards poll), undefined when it cannot say.
+   */
+  async connections(): Promise<ConnectionCounts | undefined> {
+    if (!this.backend.connections) return undefined;
+    const now = Date.now();
+    if (this.connCache && now - this.connCache.at < CONNECTIONS_CACHE_MS) return this.connCache.counts;
+    const state = this.backend.checksHealth ? this.currentState(true) : this.applied;
+    if (!state) return undefined;
+    const counts = await this.backend.connections(state).catch((e: unknown) => {
+      this.log.debug(`director: connection counts: ${(e as Error).message}`);
+      return undefined;
+    });
+    this.connCache = { at: now, counts };
+    return counts;
   }
 
   healthOf(c: Candidate): HealthRecord | undefined {

@@ -9,7 +9,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { bearer, safeEqual } from '../api/auth.js';
 import { HttpError } from '../api/errors.js';
-import { ErrorBody } from '../api/schemas.js';
+import { Details, ErrorBody } from '../api/schemas.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { EventRecorder } from '../events/recorder.js';
 import { cidrContains, parseIpv4 } from '../net/ipv4.js';
@@ -30,7 +30,7 @@ const DiscoverIn = Type.Object(
       ),
       { minItems: 1, maxItems: 32 },
     ),
-    facts: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    facts: Type.Optional(Details),
   },
   { additionalProperties: false },
 );

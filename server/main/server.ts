@@ -1,9 +1,13 @@
 // One rackboot process: store, registry, events, the subsystems, and the
 // HTTP API, started in that order and stopped in reverse.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Registry as Metrics } from 'prom-client';
 import { resolveApiToken, type TokenSource } from '../api/auth.js';
 import { buildApp } from '../api/app.js';
+import { SERVED, servedAddresses } from '../config/bind.js';
+import { formatIpv4 } from '../net/ipv4.js';
 import type { LoadedConfig } from '../config/load.js';
 import { parseDuration } from '../config/types.js';
 import { createMetrics, type RackbootMetrics } from '../events/metrics.js';
@@ -41,6 +45,8 @@ export class RackbootServer {
   /** Services that could not start, with the one-line reason. */
   readonly failed = new Map<string, string>();
   private pruneTimer: NodeJS.Timeout | undefined;
+  /** The API on the served addresses beyond the first (api.listen served:PORT). */
+  private readonly extraListeners: http.Server[] = [];
   private started = false;
   private lock: DataDirLock | undefined;
   /** This disk node of a pair (pair.enabled): prepared before the store opens, stopped after it closes. */
@@ -144,25 +150,69 @@ export class RackbootServer {
 
     this.app = await buildApp({ ...ctx, services: this.services, version: VERSION });
     const [host, port] = splitListen(cfg.config.api.listen);
+    // served: loopback (must bind: the CLI's address), then each network's serverAddress on this machine.
+    // A pair node also on its own link addresses: the other node calls its API there (peerUrl, content copies).
+    const pairOwn = [...(this.pair?.own.values() ?? [])].map(formatIpv4);
+    const hosts = host === SERVED ? [...new Set([...servedAddresses(cfg.networks, { loopback: true }), ...pairOwn])] : [host];
+    let bound: string[];
     try {
-      await this.app.listen({ host, port });
+      await this.app.listen({ host: hosts[0]!, port });
+      bound = [`${hosts[0]}:${(this.app.server.address() as AddressInfo).port}`];
+      bound.push(...(await this.listenAlso(hosts.slice(1), (this.app.server.address() as AddressInfo).port)));
     } catch (err) {
       const why = explainBindError('api', 'HTTP', port, err, 'api.listen');
+      await this.closeExtraListeners();
+      await this.app.close().catch(() => undefined);
       await this.stopServices();
       await this.store.close();
       throw why ?? err;
     }
-    log.info(`api: listening on http://${cfg.config.api.listen} (API /api/v1, docs /api/v1/docs, metrics /metrics)`);
+    log.info(`api: listening on ${bound.map((b) => `http://${b}`).join(', ')} (API /api/v1, docs /api/v1/docs, metrics /metrics)`);
+    const skipped = hosts.filter((h) => !bound.some((b) => b.startsWith(`${h}:`)));
+    if (skipped.length) log.warn(`api: ${skipped.join(', ')} ${skipped.length > 1 ? 'are not addresses' : 'is not an address'} of this machine: no API or HTTP boot there`);
     const retention = parseDuration(cfg.config.events.retention);
     // Once now (a server restarted more often than hourly would never prune), then hourly.
     const prune = () => void this.store.pruneEvents(Date.now() - retention).catch((e: unknown) => log.warn(`events: pruning failed: ${e instanceof Error ? e.message : String(e)}`));
     prune();
     this.pruneTimer = setInterval(prune, 3_600_000);
     this.pruneTimer.unref();
-    const bound = this.app.server.address();
-    this.presence.apiPort = bound && typeof bound === 'object' ? bound.port : undefined;
+    const apiAddr = this.app.server.address();
+    this.presence.apiPort = apiAddr && typeof apiAddr === 'object' ? apiAddr.port : undefined;
     await this.presence.start();
     this.started = true;
+  }
+
+  /** More listening addresses for the same app (Fastify listens on one): an address not on this machine is skipped. */
+  private async listenAlso(hosts: string[], port: number): Promise<string[]> {
+    const bound: string[] = [];
+    for (const h of hosts) {
+      const srv = http.createServer((req, res) => this.app.routing(req, res));
+      srv.keepAliveTimeout = this.app.server.keepAliveTimeout;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          srv.once('error', reject);
+          srv.listen({ host: h, port }, () => (srv.off('error', reject), resolve()));
+        });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL') continue;
+        throw err;
+      }
+      this.extraListeners.push(srv);
+      bound.push(`${h}:${port}`);
+    }
+    return bound;
+  }
+
+  private async closeExtraListeners(): Promise<void> {
+    await Promise.all(
+      this.extraListeners.splice(0).map(
+        (srv) =>
+          new Promise<void>((r) => {
+            srv.close(() => r());
+            srv.closeAllConnections();
+          }),
+      ),
+    );
   }
 
   private async stopServices(): Promise<void> {
@@ -182,6 +232,7 @@ export class RackbootServer {
     // A master hands over to its peer while everything here still serves.
     await this.pair?.beforeStop();
     try {
+      await this.closeExtraListeners();
       await this.app.close();
       this.relay?.stop();
       await this.stopServices();

@@ -1,6 +1,7 @@
 // What a subsystem (DHCP, TFTP, HTTP boot, images, NFS, director) plugs into
 // the server: a start/stop lifecycle, optional routes, and a health line.
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { Role } from '../api/auth.js';
 import type { Registry as Metrics } from 'prom-client';
 import type { LoadedConfig } from '../config/load.js';
 import type { EventRecorder } from '../events/recorder.js';
@@ -41,6 +42,17 @@ export interface Service {
   /** Routes at the root without auth: boot paths firmware fetches. */
   publicRoutes?: FastifyPluginAsync;
   health?(): ServiceHealth;
+  /**
+   * Who an /api/v1 request without a bearer token is (the dashboard's
+   * session cookie), a refusal (403 with the message), or undefined: not
+   * this service's to say.
+   */
+  authenticate?(req: FastifyRequest): { role: Role } | { refused: string } | undefined;
+  /**
+   * Messages of its own on GET /events/stream (`send(type, data)`), for a
+   * stream that asks for no event filter but `node`; returns the unsubscribe.
+   */
+  liveStream?(send: (type: string, data: unknown) => void, filter: { node?: string }): () => void;
 }
 
 export type ServiceFactory = (ctx: ServiceContext) => Service | undefined;

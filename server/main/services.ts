@@ -8,5 +8,8 @@ import { tftpServiceFactory } from '../tftp/service.js';
 import { directorFactory } from '../director/service.js';
 import { dhcpServiceFactory } from '../dhcp/service.js';
 import { imagesFactory } from '../images/service.js';
+import { uiFactory } from '../ui/service.js';
+import { powerFactory } from '../power/service.js';
+import { raServiceFactory } from '../ra/service.js';
 
-export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory, imagesFactory, tftpServiceFactory, dhcpServiceFactory(), directorFactory(), renderService, httpBootService];
+export const SERVICE_FACTORIES: ServiceFactory[] = [nfsServiceFactory, imagesFactory, tftpServiceFactory, dhcpServiceFactory(), raServiceFactory, directorFactory(), renderService, httpBootService, powerFactory(), uiFactory];

@@ -32,7 +32,10 @@ export function canonicalMac(input: string): string | undefined {
 export function nicMac(input: string): { mac: string } | { problem: string } {
   const mac = canonicalMac(input);
   if (!mac) return { problem: `'${input}' is not a MAC address (${MAC_FORMS})` };
+  if (mac === 'ff:ff:ff:ff:ff:ff') return { problem: `${mac} is the broadcast address, not a NIC's` };
   if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) return { problem: `${mac} is a multicast address, not a NIC's` };
+  // A NIC without a burnt-in address (or a zeroed chaddr) reports all zeros: it names no machine.
+  if (mac === '00:00:00:00:00:00') return { problem: `${mac} is the null address, not a NIC's` };
   return { mac };
 }
 

@@ -7,8 +7,8 @@
 // microtasks run. Datagrams the socket cannot take yet (a full send buffer)
 // wait in the addon, in order, until it is writable.
 import type dgram from 'node:dgram';
-import { createRequire } from 'node:module';
 import { socketFd } from './udp-device.js';
+import { optionalAddon } from './addon.js';
 
 interface UdpBatchAddon {
   open(fd: number, buffer: Buffer, slotSize: number, meta: Int32Array, onBatch: (count: number) => void): object;
@@ -25,26 +25,11 @@ const SLOT_SIZE = 4096;
 const OUT_MAX = 256;
 const OUT_BYTES = 256 * 1536;
 
-let addon: UdpBatchAddon | null | undefined;
-let loadError = '';
+const udpBatch = optionalAddon<UdpBatchAddon>('rackboot-tftp-pump/udp-batch.cjs');
 
 /** The addon, or undefined when it was not built (the reason in `udpBatchUnavailable()`). */
-export function loadUdpBatch(): UdpBatchAddon | undefined {
-  if (addon === undefined) {
-    try {
-      addon = createRequire(import.meta.url)('rackboot-tftp-pump/udp-batch.cjs') as UdpBatchAddon;
-    } catch (e) {
-      addon = null;
-      loadError = (e as Error).message.split('\n')[0] ?? 'not built';
-    }
-  }
-  return addon ?? undefined;
-}
-
-export function udpBatchUnavailable(): string {
-  loadUdpBatch();
-  return loadError;
-}
+export const loadUdpBatch = (): UdpBatchAddon | undefined => udpBatch.load();
+export const udpBatchUnavailable = (): string => udpBatch.unavailable();
 
 export interface BatchHandlers {
   /** One datagram (a copy: it may be kept), its source address as a 32-bit number and port. */
@@ -75,7 +60,7 @@ export class BatchedUdp {
    */
   constructor(sock: dgram.Socket, private readonly on: BatchHandlers) {
     const lib = loadUdpBatch();
-    if (!lib) throw new Error(`the udp_batch addon is not built: ${loadError}`);
+    if (!lib) throw new Error(`the udp_batch addon is not built: ${udpBatchUnavailable()}`);
     this.lib = lib;
     this.handle = lib.open(socketFd(sock), this.recvBuf, SLOT_SIZE, this.recvMeta, (n) => this.onBatch(n));
   }

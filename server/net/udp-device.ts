@@ -31,6 +31,8 @@ export interface UdpSocketRequest {
 /** Opens the sockets a service listens on; tests substitute one that opens them inside a network namespace. */
 export interface UdpOpener {
   open(req: UdpSocketRequest): Promise<dgram.Socket>;
+  /** The ARP table of the sockets' network namespace (default /proc/net/arp, this process's). */
+  readonly neighbourFile?: string;
 }
 
 export class NoSuchInterfaceError extends Error {

@@ -22,7 +22,7 @@ import { link, lstat, mkdir, readFile, readdir, readlink, rename, rm, symlink } 
 import { join, posix } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { x as extract } from 'tar';
-import { fsyncDir, writeFileAtomic } from './atomic.js';
+import { flushFileSystem, fsyncDir, writeFileAtomic } from './atomic.js';
 import { runCommand } from './run.js';
 import { CURRENT, RELEASES } from './model.js';
 
@@ -33,12 +33,25 @@ export interface ReleaseInfo {
   createdAt: string;
 }
 
+/** Where a sync's time went on the server, milliseconds. */
+export interface SyncTimings {
+  /** Unpacking the upload (or copying the local source) into the new tree. */
+  write: number;
+  /** The new tree's data and names on disk. */
+  flush: number;
+  /** `current` switched to it (and when the outgoing release stopped being live, recorded). */
+  switch: number;
+  /** Old releases removed. */
+  prune: number;
+}
+
 export interface SyncResult {
   release: string;
   previous: string | null;
   files: number;
   bytes: number;
   pruned: string[];
+  ms: SyncTimings;
 }
 
 /** A problem with the uploaded tree (hostile path, bad archive, too large). 400/413 in the API. */
@@ -49,7 +62,13 @@ export class ContentError extends Error {
   }
 }
 
+/** Regular files under dir and their bytes: one `find` (a stat per file, in C), else a walk here (busybox find has no -printf). */
 async function countTree(dir: string): Promise<{ files: number; bytes: number }> {
+  const r = await runCommand('find', [dir, '-type', 'f', '-printf', '%s\\n']);
+  if (r.code === 0) {
+    const sizes = r.stdout.split('\n').filter(Boolean);
+    return { files: sizes.length, bytes: sizes.reduce((a, x) => a + Number(x), 0) };
+  }
   let files = 0;
   let bytes = 0;
   for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
@@ -188,13 +207,7 @@ export class Releases {
 
   /** Unpack a tar (optionally gzip) stream as a new release and switch to it. */
   async syncTar(source: Readable, o: KeepPolicy & { maxBytes: number; beforeSwitch?: BeforeSwitch }): Promise<SyncResult> {
-    const id = newReleaseId();
-    const { files, bytes } = await this.unpack(id, source, o.maxBytes);
-    await o.beforeSwitch?.(id, join(this.releasesDir, id));
-    const previous = await this.current();
-    await this.switchTo(id);
-    const pruned = await this.prune(o);
-    return { release: id, previous, files, bytes, pruned };
+    return this.publish((incoming) => this.untar(incoming, source, o.maxBytes), o);
   }
 
   /**
@@ -209,7 +222,7 @@ export class Releases {
       source.resume();
       return { files: 0, bytes: 0, existed: true };
     }
-    return { ...(await this.unpack(id, source, maxBytes)), existed: false };
+    return { ...(await this.place(id, (incoming) => this.untar(incoming, source, maxBytes))), existed: false };
   }
 
   /** Whether a release is here. */
@@ -218,60 +231,50 @@ export class Releases {
     return !!(await lstat(join(this.releasesDir, id)).catch(() => undefined))?.isDirectory();
   }
 
-  /** A tar stream into releases/<id> (through releases/.incoming-<id>, renamed into place whole). */
-  private async unpack(id: string, source: Readable, maxBytes: number): Promise<{ files: number; bytes: number }> {
-    await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
-    const incoming = join(this.releasesDir, `.incoming-${id}`);
-    await rm(incoming, { recursive: true, force: true });
+  /** A tar stream unpacked into a new directory `incoming`. */
+  private async untar(incoming: string, source: Readable, maxBytes: number): Promise<{ files: number; bytes: number }> {
     await mkdir(incoming, { mode: 0o755 });
     let bytes = 0;
     let files = 0;
-    try {
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          bytes += chunk.length;
-          if (bytes > maxBytes) cb(new ContentError(`the upload is larger than nfs.maxUploadBytes (${maxBytes} bytes)`, 413));
-          else cb(null, chunk);
-        },
-      });
-      const links = new AbsoluteLinks();
-      const unpack = extract({
-        cwd: incoming,
-        strict: true,
-        preserveOwner: false,
-        // Only plain files, directories and symlinks: no devices, FIFOs or hard links out of the tree.
-        filter: (_p, entry) => {
-          const { type, path, linkpath } = entry as { type?: string; path: string; linkpath?: string };
-          const ok = type === 'File' || type === 'OldFile' || type === 'ContiguousFile' || type === 'Directory' || type === 'SymbolicLink';
-          if (!ok) return false;
-          // node-tar would strip the leading / of an absolute link target (and strict mode fails on that notice): made afterwards, as is.
-          if (type === 'SymbolicLink' && linkpath?.startsWith('/')) return links.take(path, linkpath), false;
-          links.overwritten(path);
-          if (type !== 'Directory' && type !== 'SymbolicLink') files++;
-          return true;
-        },
-      });
-      await new Promise<void>((resolve, reject) => {
-        let failed = false;
-        const fail = (e: Error) => {
-          if (failed) return;
-          failed = true;
-          source.unpipe?.();
-          reject(e instanceof ContentError ? e : new ContentError(`bad tar upload: ${e.message}${entryOf(e)}`));
-        };
-        source.on('error', fail);
-        counter.on('error', fail);
-        unpack.on('error', fail);
-        unpack.on('close', () => (failed ? undefined : resolve()));
-        source.pipe(counter).pipe(unpack as unknown as NodeJS.WritableStream);
-      });
-      await links.make(incoming);
-      await rename(incoming, join(this.releasesDir, id));
-      await fsyncDir(this.releasesDir);
-    } catch (err) {
-      await rm(incoming, { recursive: true, force: true });
-      throw err;
-    }
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        bytes += chunk.length;
+        if (bytes > maxBytes) cb(new ContentError(`the upload is larger than nfs.maxUploadBytes (${maxBytes} bytes)`, 413));
+        else cb(null, chunk);
+      },
+    });
+    const links = new AbsoluteLinks();
+    const unpack = extract({
+      cwd: incoming,
+      strict: true,
+      preserveOwner: false,
+      // Only plain files, directories and symlinks: no devices, FIFOs or hard links out of the tree.
+      filter: (_p, entry) => {
+        const { type, path, linkpath } = entry as { type?: string; path: string; linkpath?: string };
+        const ok = type === 'File' || type === 'OldFile' || type === 'ContiguousFile' || type === 'Directory' || type === 'SymbolicLink';
+        if (!ok) return false;
+        // node-tar would strip the leading / of an absolute link target (and strict mode fails on that notice): made afterwards, as is.
+        if (type === 'SymbolicLink' && linkpath?.startsWith('/')) return links.take(path, linkpath), false;
+        links.overwritten(path);
+        if (type !== 'Directory' && type !== 'SymbolicLink') files++;
+        return true;
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const fail = (e: Error) => {
+        if (failed) return;
+        failed = true;
+        source.unpipe?.();
+        reject(e instanceof ContentError ? e : new ContentError(`bad tar upload: ${e.message}${entryOf(e)}`));
+      };
+      source.on('error', fail);
+      counter.on('error', fail);
+      unpack.on('error', fail);
+      unpack.on('close', () => (failed ? undefined : resolve()));
+      source.pipe(counter).pipe(unpack as unknown as NodeJS.WritableStream);
+    });
+    await links.make(incoming);
     return { files, bytes };
   }
 
@@ -280,25 +283,69 @@ export class Releases {
    * copy there is; symlinks are copied as symlinks) and switch to it.
    */
   async syncLocal(source: string, o: KeepPolicy & { beforeSwitch?: BeforeSwitch }): Promise<SyncResult> {
-    await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
-    const id = newReleaseId();
-    const incoming = join(this.releasesDir, `.incoming-${id}`);
-    let counted: { files: number; bytes: number };
-    try {
+    return this.publish(async (incoming) => {
       const r = await runCommand('cp', ['-a', '--', `${source}/.`, incoming]);
       if (r.code !== 0) throw new ContentError(`copying ${source} failed: ${r.stderr.trim() || `cp exited ${r.code}`}`);
-      counted = await countTree(incoming);
+      return countTree(incoming);
+    }, o);
+  }
+
+  /**
+   * A new release: its tree is put in place (see place), `beforeSwitch`
+   * run (a pair copies it to the other node), `current` switched to it and
+   * old releases pruned. Until the switch the live release is untouched; a
+   * failure (or a crash: prune removes leftovers) leaves no new release live.
+   */
+  private async publish(
+    write: (incoming: string) => Promise<{ files: number; bytes: number }>,
+    o: KeepPolicy & { beforeSwitch?: BeforeSwitch },
+  ): Promise<SyncResult> {
+    const id = newReleaseId();
+    const ms: SyncTimings = { write: 0, flush: 0, switch: 0, prune: 0 };
+    let t = performance.now();
+    const lap = () => {
+      const now = performance.now();
+      const took = Math.round(now - t);
+      t = now;
+      return took;
+    };
+    const counted = await this.place(id, write, () => (ms.write = lap()));
+    ms.flush = lap();
+    await o.beforeSwitch?.(id, join(this.releasesDir, id));
+    const previous = await this.current();
+    await this.switchTo(id);
+    ms.switch = lap();
+    const pruned = await this.prune(o, { wait: false });
+    ms.prune = lap();
+    return { release: id, previous, ...counted, pruned, ms };
+  }
+
+  /**
+   * releases/<id> made whole: `write` makes the tree in releases/.incoming-<id>,
+   * which is flushed to disk and renamed into place; on failure nothing is left.
+   */
+  private async place(
+    id: string,
+    write: (incoming: string) => Promise<{ files: number; bytes: number }>,
+    written?: () => void,
+  ): Promise<{ files: number; bytes: number }> {
+    await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
+    const incoming = join(this.releasesDir, `.incoming-${id}`);
+    await rm(incoming, { recursive: true, force: true });
+    try {
+      const counted = await write(incoming);
+      written?.();
+      // The files' data on disk before any name leads to them: after a power
+      // loss right after the switch, `current` must not point at a tree whose
+      // files the disk never got (new files are not flushed by the renames).
+      await flushFileSystem(incoming);
       await rename(incoming, join(this.releasesDir, id));
       await fsyncDir(this.releasesDir);
+      return counted;
     } catch (err) {
       await rm(incoming, { recursive: true, force: true });
       throw err;
     }
-    await o.beforeSwitch?.(id, join(this.releasesDir, id));
-    const previous = await this.current();
-    await this.switchTo(id);
-    const pruned = await this.prune(o);
-    return { release: id, previous, ...counted, pruned };
   }
 
   /** Point `current` at an existing release (rollback). */
@@ -366,15 +413,23 @@ export class Releases {
    * releases/.retired.json (written at each switch); a release with no
    * record (made by an older rackboot, or a sync that died before its
    * switch) counts from now. Also removes leftovers of interrupted syncs.
+   *
+   * A pruned release is renamed to releases/.pruned-<id> at once (it is no
+   * release from then on) and its files are deleted after; with `wait`
+   * false (a sync) the answer does not wait for that: deleting 20,000 files
+   * takes seconds here. A deletion cut short by a crash is finished by the
+   * next prune.
    */
-  async prune(o: KeepPolicy): Promise<string[]> {
+  async prune(o: KeepPolicy, { wait = true }: { wait?: boolean } = {}): Promise<string[]> {
     const now = this.now();
     const cur = await this.current();
     const all = await readdir(this.releasesDir).catch(() => [] as string[]);
+    // Deleted once .retired.json is written: its fsync would otherwise wait for the deletions' journal work.
+    const trees: string[] = [];
     for (const n of all) {
-      // An interrupted sync's leftovers (a running one is serialized by the caller), and old `current` links.
+      // An interrupted sync's leftovers (a running one is serialized by the caller), pruned trees, old `current` links.
       const linkAt = /^\.current-(\d+)-/.exec(n);
-      if (n.startsWith('.incoming-') || (linkAt && now - Number(linkAt[1]) > o.graceMs)) await rm(join(this.releasesDir, n), { recursive: true, force: true });
+      if (n.startsWith('.incoming-') || n.startsWith(PRUNED) || (linkAt && now - Number(linkAt[1]) > o.graceMs)) trees.push(join(this.releasesDir, n));
     }
     const ids = all.filter((n) => RELEASE_ID.test(n));
     const retired = await this.readRetired();
@@ -383,9 +438,38 @@ export class Releases {
     // Most recently live first (ties: newest id first): those are the rollback targets worth keeping.
     old.sort((a, b) => retired[b]! - retired[a]! || (a < b ? 1 : -1));
     const gone = old.slice(Math.max(o.keep, 1)).filter((id) => now - retired[id]! >= o.graceMs);
-    for (const id of gone) await rm(join(this.releasesDir, id), { recursive: true, force: true });
+    for (const id of gone) {
+      const away = join(this.releasesDir, `${PRUNED}${id}`);
+      await rename(join(this.releasesDir, id), away);
+      trees.push(away);
+    }
     const kept = Object.fromEntries(Object.entries(retired).filter(([id]) => ids.includes(id) && !gone.includes(id)));
     await this.writeRetired(kept);
+    const deleting = trees.map(deleteTree);
+    if (wait) await Promise.all(deleting);
     return gone;
   }
+
+  /** Until every deletion started by a prune has finished (tests; a server stopping). */
+  static async settled(): Promise<void> {
+    while (deletions.size) await Promise.all(deletions.values());
+  }
+}
+
+/** In releases/: a pruned release's tree while its files are deleted. */
+const PRUNED = '.pruned-';
+
+/** Trees being deleted, by path: a second prune joins a deletion instead of racing it. */
+const deletions = new Map<string, Promise<void>>();
+
+/** Delete a tree; failures are left for the next prune. */
+function deleteTree(path: string): Promise<void> {
+  let p = deletions.get(path);
+  if (!p) {
+    p = rm(path, { recursive: true, force: true })
+      .catch(() => undefined)
+      .finally(() => deletions.delete(path));
+    deletions.set(path, p);
+  }
+  return p;
 }

@@ -63,6 +63,10 @@ const SyncOut = Type.Object({
   bytes: Type.Integer(),
   pruned: Type.Array(Type.String()),
   peers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: "a pair's other node: 'ok' when it has the release (and serves it after a takeover), else why it lacks it" })),
+  ms: Type.Object(
+    { write: Type.Integer(), flush: Type.Integer(), switch: Type.Integer(), prune: Type.Integer() },
+    { description: 'where the time went on the server, milliseconds: write (unpack or copy the tree), flush (the tree on disk), switch (`current`), prune (old releases)' },
+  ),
 });
 const StatusOut = Type.Object({
   backend: Type.Union([Type.String(), Type.Null()]),

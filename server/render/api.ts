@@ -34,6 +34,7 @@ const Problem = Type.Object({
   line: Type.Union([Type.Integer(), Type.Null()]),
   variable: Type.Union([Type.String(), Type.Null()]),
   message: Type.String(),
+  file: Type.Optional(Type.String({ description: 'a missing loader file (the message names its Debian package)' })),
 });
 
 const CheckOut = Type.Object(
@@ -45,8 +46,13 @@ const CheckOut = Type.Object(
     templates: Type.Array(Type.Object({ name: Type.String(), origin: Type.String(), file: Type.String() })),
     errors: Type.Array(Problem),
     notes: Type.Array(
-      Type.Object({ node: Type.String(), image: Type.String(), message: Type.String() }),
-      { description: 'not errors: nodes whose image has no build yet (their kernel cannot be served until it is built)' },
+      Type.Object({
+        node: Type.Union([Type.String(), Type.Null()]),
+        image: Type.Optional(Type.String()),
+        loader: Type.Optional(Type.String()),
+        message: Type.String(),
+      }),
+      { description: 'not errors: nodes whose image has no build yet (their kernel cannot be served until it is built); loaders that cannot boot some machines, and what boots them instead' },
     ),
   },
   { $id: 'TemplateCheck' },

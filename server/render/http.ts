@@ -116,7 +116,10 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
       found = await lookup(path, client);
     } catch (e) {
       if (e instanceof RenderRefused) return fail(reply, 500, 'template_error', e.message);
-      if (e instanceof BootRefused) return fail(reply, e.status, e.status === 403 ? 'forbidden' : 'not_found', e.message);
+      if (e instanceof BootRefused) {
+        if (e.logDetail) req.log.warn({ path, ip: address, detail: e.logDetail }, `http boot: refused: ${e.message}`);
+        return fail(reply, e.status, e.status === 403 ? 'forbidden' : 'not_found', e.message);
+      }
       throw e;
     }
     if (!found) {
@@ -205,7 +208,10 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
       segments = ranges.flatMap((r, i) => [heads[i]!, r]);
       segments.push(tail);
     }
-    reply.status(status).header('content-length', String(length));
+    // Set on the raw response, so the name keeps its case: GRUB's http module matches
+    // "Content-Length: " case-sensitively and, without a size, cannot load a module (out of memory).
+    reply.status(status);
+    reply.raw.setHeader('Content-Length', String(length));
     if (req.method === 'HEAD') {
       finish(status, 0, ranges);
       return reply.send();

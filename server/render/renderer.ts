@@ -12,6 +12,8 @@ import { LOADERS, type GroupRecord, type InterfaceRecord, type Loader, type Node
 import type { TemplateEngine, TemplateSource } from './engine.js';
 import { TemplateError } from './errors.js';
 import { lintConfig } from './lint.js';
+import { addLoaderUser, loaderReport } from '../boot/loader-report.js';
+import { DEFAULT_LOADER } from '../boot/loaders.js';
 import { nodeScope, unknownScope, type Scope } from './scope.js';
 
 /** The template each loader renders, for a known node and for an unknown machine. */
@@ -57,16 +59,24 @@ export interface RendererDeps {
 export interface CheckProblem {
   node: string | null;
   loader: Loader;
+  /** The template; empty for a missing loader file. */
   template: string;
   line: number | null;
   variable: string | null;
   message: string;
+  /** A loader file that is missing (the message names the Debian package that has it). */
+  file?: string;
 }
 
-/** Not a template problem, but worth knowing: a node whose image has no build yet (normal before the first build). */
+/**
+ * Not a template problem, but worth knowing: a node whose image has no build
+ * yet (normal before the first build), or a loader that cannot boot some
+ * machines (what boots them instead).
+ */
 export interface CheckNote {
-  node: string;
-  image: string;
+  node: string | null;
+  image?: string;
+  loader?: Loader;
   message: string;
 }
 
@@ -263,7 +273,10 @@ export class BootRenderer implements NodeRenderer {
       const err = engine.check(t.name);
       if (err) errors.push({ node: null, loader: 'pxelinux', template: t.name, line: err.line ?? null, variable: null, message: err.message });
     }
-    const notes = this.deps.boot.images ? await this.unbuiltImageNotes(nodes, groups) : [];
+    const notes: CheckNote[] = this.deps.boot.images ? await this.unbuiltImageNotes(nodes, groups) : [];
+    const loaders = this.loaderChecks(nodes, groups);
+    for (const e of loaders.errors) errors.push({ node: null, loader: e.loader, template: '', line: null, variable: null, message: e.message, file: e.file });
+    for (const n of loaders.notes) notes.push({ node: null, loader: n.loader, message: n.message });
     for (const loader of LOADERS) {
       for (const node of nodes) {
         renders++;
@@ -298,6 +311,17 @@ export class BootRenderer implements NodeRenderer {
       notes,
       ms: Math.round(performance.now() - t0),
     };
+  }
+
+  /** Missing files of the loaders in use, and loaders that cannot boot some machines (only with the boot files known: hub.loaderFiles). */
+  private loaderChecks(nodes: NodeRecord[], groups: ReadonlyMap<string, GroupRecord>): ReturnType<typeof loaderReport> {
+    const files = this.deps.boot.loaderFiles;
+    if (!files) return { errors: [], notes: [] };
+    const users = new Map<Loader, string[]>();
+    for (const node of nodes) addLoaderUser(users, this.deps.registry.effective(node, node.group ? groups.get(node.group) : undefined).loader, node.name);
+    const d = this.deps.cfg.config.dhcp;
+    if (d.enabled && d.bootUnknown && !d.discovery && this.deps.cfg.networks.some((n) => n.dynamicRange)) addLoaderUser(users, DEFAULT_LOADER, 'unknown machines');
+    return loaderReport({ has: (f) => files.locate(f, true) !== undefined }, users, d.secureBoot);
   }
 
   /**

@@ -2,7 +2,7 @@
 // into another store as they are (store copy, both directions). One SQL text
 // for both drivers: only the placeholders differ.
 import { parseIpv4 } from '../net/ipv4.js';
-import { DUMP_PAGE, joinNodes, parseJson, toEvent, toExport, toGroup, toLease, exportSpec, type EventRow, type ExportRow, type GroupRow, type IfaceRow, type LeaseRow, type NodeRow } from './rows.js';
+import { bmcText, DUMP_PAGE, joinNodes, parseJson, toEvent, toExport, toGroup, toLease, exportSpec, type EventRow, type ExportRow, type GroupRow, type IfaceRow, type LeaseRow, type NodeRow } from './rows.js';
 import { DUMP_TABLES, type DumpChunk, type DumpTable, type StoreCounts } from './types.js';
 
 export interface RowSource {
@@ -77,12 +77,16 @@ export async function* dumpRows(src: RowSource): AsyncGenerator<DumpChunk> {
 export async function restoreRows(sink: RowSink, chunk: DumpChunk, bool: (b: boolean) => unknown): Promise<void> {
   switch (chunk.table) {
     case 'groups':
-      return sink('groups', ['name', 'loader', 'image', 'vars', 'created_at', 'updated_at'], chunk.rows.map((g) => [g.name, g.loader, g.image, JSON.stringify(g.vars), g.createdAt, g.updatedAt]));
+      return sink(
+        'groups',
+        ['name', 'loader', 'image', 'vars', 'bmc', 'created_at', 'updated_at'],
+        chunk.rows.map((g) => [g.name, g.loader, g.image, JSON.stringify(g.vars), bmcText(g.bmc), g.createdAt, g.updatedAt]),
+      );
     case 'nodes':
       await sink(
         'nodes',
-        ['name', 'grp', 'image', 'loader', 'vars', 'discovered', 'created_at', 'updated_at'],
-        chunk.rows.map((n) => [n.name, n.group, n.image, n.loader, JSON.stringify(n.vars), bool(n.discovered), n.createdAt, n.updatedAt]),
+        ['name', 'grp', 'image', 'loader', 'vars', 'discovered', 'bmc', 'created_at', 'updated_at'],
+        chunk.rows.map((n) => [n.name, n.group, n.image, n.loader, JSON.stringify(n.vars), bool(n.discovered), bmcText(n.bmc), n.createdAt, n.updatedAt]),
       );
       return sink(
         'interfaces',

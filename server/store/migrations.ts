@@ -97,6 +97,16 @@ export const SQLITE_MIGRATIONS: Migration[] = [
   },
   {
     version: 4,
+    // One JSON value per row (NULL: none), like nfs_exports.spec: the power
+    // subsystem validates it, and a BMC field added later needs no migration.
+    description: 'BMC of nodes and groups',
+    sql: `
+      ALTER TABLE nodes ADD COLUMN bmc TEXT;
+      ALTER TABLE groups ADD COLUMN bmc TEXT;
+    `,
+  },
+  {
+    version: 5,
     // Several servers may share a PostgreSQL store; SQLite keeps the same
     // shape so a site moves between the two (store copy) without loss.
     description: 'events tagged with their server; the servers list',

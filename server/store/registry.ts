@@ -7,11 +7,16 @@ import type { LoadedConfig } from '../config/load.js';
 import { nodeAddressProblem } from '../config/networks.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { nicMac } from '../net/mac.js';
+import { sealBmc } from '../power/bmc.js';
+import type { BmcInput } from '../power/config.js';
+import { BmcKeyring } from '../power/secrets.js';
 import {
   ConflictError,
   InvalidError,
+  type GroupPatch,
   type GroupRecord,
   type Loader,
+  type NewGroup,
   type NewInterface,
   type NewNode,
   type NodePatch,
@@ -24,6 +29,12 @@ export type RegistryChange =
   | { kind: 'node-created' | 'node-updated'; node: NodeRecord }
   | { kind: 'node-deleted'; name: string }
   | { kind: 'group-changed'; name: string };
+
+/** A node or group as the API and seed entries give it: the BMC with its password, sealed before it is stored. */
+export type NodeInput = Omit<NewNode, 'bmc'> & { bmc?: BmcInput | null };
+export type NodePatchInput = Omit<NodePatch, 'bmc'> & { bmc?: BmcInput | null };
+export type GroupInput = Omit<NewGroup, 'bmc'> & { bmc?: BmcInput | null };
+export type GroupPatchInput = Omit<GroupPatch, 'bmc'> & { bmc?: BmcInput | null };
 
 export interface EffectiveNode {
   loader: Loader;
@@ -38,9 +49,13 @@ export interface EffectiveNode {
  * lost and is back): reload whatever is cached from the registry.
  */
 export class Registry extends EventEmitter<{ change: [RegistryChange]; resync: [] }> {
+  /** Seals and opens BMC passwords (the key file is made on first use). */
+  readonly bmcKeys: BmcKeyring;
+
   constructor(readonly store: Store, readonly cfg: LoadedConfig) {
     super();
     this.setMaxListeners(0);
+    this.bmcKeys = new BmcKeyring(cfg.paths.bmcKeyFile);
   }
 
   /** Canonicalise and check interfaces; throws InvalidError naming `interfaces[i].field`. */
@@ -74,14 +89,18 @@ export class Registry extends EventEmitter<{ change: [RegistryChange]; resync: [
     });
   }
 
-  async createNode(input: NewNode): Promise<NodeRecord> {
-    const node = await this.store.createNode({ ...input, interfaces: this.normaliseInterfaces(input.interfaces) }, this.cfg.staticPools);
+  async createNode(input: NodeInput): Promise<NodeRecord> {
+    const interfaces = this.normaliseInterfaces(input.interfaces);
+    const node = await this.store.createNode({ ...input, interfaces, bmc: sealBmc(input.bmc, null, this.bmcKeys) }, this.cfg.staticPools);
     this.emit('change', { kind: 'node-created', node });
     return node;
   }
 
-  async updateNode(name: string, patch: NodePatch): Promise<NodeRecord> {
-    const p = patch.interfaces ? { ...patch, interfaces: this.normaliseInterfaces(patch.interfaces) } : patch;
+  async updateNode(name: string, patch: NodePatchInput): Promise<NodeRecord> {
+    const { bmc, ...rest } = patch;
+    const p: NodePatch = rest.interfaces ? { ...rest, interfaces: this.normaliseInterfaces(rest.interfaces) } : rest;
+    // A BMC given without its password keeps the stored one (write-only field).
+    if (bmc !== undefined) p.bmc = sealBmc(bmc, bmc ? ((await this.store.getNode(name))?.bmc ?? null) : null, this.bmcKeys);
     const node = await this.store.updateNode(name, p, this.cfg.staticPools);
     this.emit('change', { kind: 'node-updated', node });
     return node;
@@ -91,6 +110,21 @@ export class Registry extends EventEmitter<{ change: [RegistryChange]; resync: [
     const ok = await this.store.deleteNode(name);
     if (ok) this.emit('change', { kind: 'node-deleted', name });
     return ok;
+  }
+
+  async createGroup(input: GroupInput): Promise<GroupRecord> {
+    const g = await this.store.createGroup({ ...input, bmc: sealBmc(input.bmc, null, this.bmcKeys) });
+    this.groupChanged(g.name);
+    return g;
+  }
+
+  async updateGroup(name: string, patch: GroupPatchInput): Promise<GroupRecord> {
+    const { bmc, ...rest } = patch;
+    const p: GroupPatch = rest;
+    if (bmc !== undefined) p.bmc = sealBmc(bmc, bmc ? ((await this.store.getGroup(name))?.bmc ?? null) : null, this.bmcKeys);
+    const g = await this.store.updateGroup(name, p);
+    this.groupChanged(g.name);
+    return g;
   }
 
   groupChanged(name: string): void {
@@ -127,7 +161,7 @@ export class Registry extends EventEmitter<{ change: [RegistryChange]; resync: [
       if (applied.groups.has(g.name)) continue;
       if (!(await this.store.getGroup(g.name))) {
         // Another server sharing the store may create it at the same moment: then it exists, as wanted.
-        if (await createdUnlessTaken(() => this.store.createGroup(g))) result.groups++;
+        if (await createdUnlessTaken(() => this.store.createGroup({ ...g, bmc: sealBmc(g.bmc, null, this.bmcKeys) }))) result.groups++;
       }
       applied.groups.add(g.name);
     }

@@ -17,6 +17,7 @@ import {
   type NewInterface,
   type NodeRecord,
   type StaticPools,
+  type StoredBmc,
 } from './types.js';
 
 export interface NodeRow {
@@ -27,6 +28,7 @@ export interface NodeRow {
   vars: string;
   /** SQLite: 0/1; PostgreSQL: boolean. */
   discovered: number | boolean;
+  bmc: BmcColumn;
   created_at: string;
   updated_at: string;
 }
@@ -42,6 +44,7 @@ export interface GroupRow {
   loader: string | null;
   image: string | null;
   vars: string;
+  bmc: BmcColumn;
   created_at: string;
   updated_at: string;
 }
@@ -80,6 +83,19 @@ export function parseJson(text: string): Record<string, unknown> {
   }
 }
 
+/** The bmc column: SQLite keeps JSON text, PostgreSQL jsonb (which pg hands over parsed); NULL: none. */
+export type BmcColumn = string | StoredBmc | null;
+
+/** A bmc column's value as a record: the store does not look inside (the power subsystem validates it). */
+export function parseBmc(v: BmcColumn): StoredBmc | null {
+  if (v === null) return null;
+  if (typeof v === 'string') return parseJson(v) as StoredBmc;
+  return typeof v === 'object' && !Array.isArray(v) ? v : null;
+}
+
+/** A BMC as the SQLite column and the PostgreSQL jsonb parameter take it. */
+export const bmcText = (b: StoredBmc | null | undefined): string | null => (b ? JSON.stringify(b) : null);
+
 export function toNode(row: NodeRow, ifaces: readonly IfaceRow[]): NodeRecord {
   return {
     name: row.name,
@@ -89,6 +105,7 @@ export function toNode(row: NodeRow, ifaces: readonly IfaceRow[]): NodeRecord {
     vars: parseJson(row.vars),
     discovered: row.discovered === 1 || row.discovered === true,
     interfaces: ifaces.map((i) => ({ name: i.name, mac: i.mac, network: i.network, ipv4: i.ipv4 })),
+    bmc: parseBmc(row.bmc),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -106,7 +123,15 @@ export function joinNodes(rows: readonly NodeRow[], ifaces: readonly IfaceRow[])
 }
 
 export function toGroup(r: GroupRow): GroupRecord {
-  return { name: r.name, loader: r.loader as Loader | null, image: r.image, vars: parseJson(r.vars), createdAt: r.created_at, updatedAt: r.updated_at };
+  return {
+    name: r.name,
+    loader: r.loader as Loader | null,
+    image: r.image,
+    vars: parseJson(r.vars),
+    bmc: parseBmc(r.bmc),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
 }
 
 export function toLease(r: LeaseRow): LeaseRecord {

@@ -17,7 +17,7 @@ import { SQLITE_MIGRATIONS } from './migrations.js';
 import {
   addressTaken, eventLimit, firstFree, groupExists, groupInUse, interfaceClash, joinNodes, keepAddresses, LEASE_TAKEOVER,
   leaseNumbers, macTaken, nextHint, noGroupToJoin, nodeExists, noSuchGroup, noSuchNode, planInterfaces, poolExhausted,
-  toEvent, toGroup, toLease, toNode,
+  bmcText, toEvent, toGroup, toLease, toNode,
   type EventRow, type GroupRow, type IfaceRow, type LeaseRow, type NodeRow,
 } from './rows.js';
 import {
@@ -67,9 +67,9 @@ export class SqliteStore implements Store {
         'SELECT i.node, i.name, i.mac, i.network, i.ipv4 FROM interfaces i JOIN nodes n ON n.name = i.node WHERE n.grp = ? ORDER BY i.node, i.pos',
       ),
       insertNode: db.prepare(
-        'INSERT INTO nodes (name, grp, image, loader, vars, discovered, created_at, updated_at) VALUES (@name, @grp, @image, @loader, @vars, @discovered, @now, @now)',
+        'INSERT INTO nodes (name, grp, image, loader, vars, discovered, bmc, created_at, updated_at) VALUES (@name, @grp, @image, @loader, @vars, @discovered, @bmc, @now, @now)',
       ),
-      updateNode: db.prepare('UPDATE nodes SET grp = @grp, image = @image, loader = @loader, vars = @vars, updated_at = @now WHERE name = @name'),
+      updateNode: db.prepare('UPDATE nodes SET grp = @grp, image = @image, loader = @loader, vars = @vars, bmc = @bmc, updated_at = @now WHERE name = @name'),
       deleteNode: db.prepare('DELETE FROM nodes WHERE name = ?'),
       insertIface: db.prepare('INSERT INTO interfaces (node, name, mac, network, ipv4, ipv4_num, pos) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       deleteIfaces: db.prepare('DELETE FROM interfaces WHERE node = ?'),
@@ -78,8 +78,10 @@ export class SqliteStore implements Store {
       addrTaken: db.prepare<[string, number], { x: number }>('SELECT 1 AS x FROM interfaces WHERE network = ? AND ipv4_num = ?'),
       groupByName: db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE name = ?'),
       allGroups: db.prepare<[], GroupRow>('SELECT * FROM groups ORDER BY name'),
-      insertGroup: db.prepare('INSERT INTO groups (name, loader, image, vars, created_at, updated_at) VALUES (@name, @loader, @image, @vars, @now, @now)'),
-      updateGroup: db.prepare('UPDATE groups SET loader = @loader, image = @image, vars = @vars, updated_at = @now WHERE name = @name'),
+      insertGroup: db.prepare(
+        'INSERT INTO groups (name, loader, image, vars, bmc, created_at, updated_at) VALUES (@name, @loader, @image, @vars, @bmc, @now, @now)',
+      ),
+      updateGroup: db.prepare('UPDATE groups SET loader = @loader, image = @image, vars = @vars, bmc = @bmc, updated_at = @now WHERE name = @name'),
       deleteGroup: db.prepare('DELETE FROM groups WHERE name = ?'),
       groupInUse: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM nodes WHERE grp = ?'),
       leaseByAddr: db.prepare<[string, number], LeaseRow>('SELECT * FROM leases WHERE network = ? AND ipv4_num = ?'),
@@ -157,6 +159,7 @@ export class SqliteStore implements Store {
         loader: node.loader ?? null,
         vars: JSON.stringify(node.vars ?? {}),
         discovered: node.discovered ? 1 : 0,
+        bmc: bmcText(node.bmc),
         now,
       });
       this.insertInterfaces(node.name, node.interfaces, pools);
@@ -185,6 +188,7 @@ export class SqliteStore implements Store {
         image: patch.image !== undefined ? patch.image : cur.image,
         loader: patch.loader !== undefined ? patch.loader : cur.loader,
         vars: JSON.stringify(patch.vars !== undefined ? patch.vars : cur.vars),
+        bmc: bmcText(patch.bmc !== undefined ? patch.bmc : cur.bmc),
         now,
       });
       if (patch.interfaces) {
@@ -224,7 +228,7 @@ export class SqliteStore implements Store {
   async createGroup(g: NewGroup): Promise<GroupRecord> {
     const now = new Date().toISOString();
     try {
-      this.stmt.insertGroup.run({ name: g.name, loader: g.loader ?? null, image: g.image ?? null, vars: JSON.stringify(g.vars ?? {}), now });
+      this.stmt.insertGroup.run({ name: g.name, loader: g.loader ?? null, image: g.image ?? null, vars: JSON.stringify(g.vars ?? {}), bmc: bmcText(g.bmc), now });
     } catch (e) {
       if (isUniqueViolation(e)) throw groupExists(g.name);
       throw e;
@@ -249,6 +253,7 @@ export class SqliteStore implements Store {
       loader: patch.loader !== undefined ? patch.loader : cur.loader,
       image: patch.image !== undefined ? patch.image : cur.image,
       vars: JSON.stringify(patch.vars !== undefined ? patch.vars : cur.vars),
+      bmc: bmcText(patch.bmc !== undefined ? patch.bmc : cur.bmc),
       now: new Date().toISOString(),
     });
     return toGroup(this.stmt.groupByName.get(name)!);
@@ -393,13 +398,8 @@ export class SqliteStore implements Store {
 
   // ---- store copy --------------------------------------------------------------
 
-  counts(): Promise<StoreCounts> {
-    return countRows(this.sql);
-  }
-
-  dump(): AsyncGenerator<DumpChunk> {
-    return dumpRows(this.sql);
-  }
+  counts = (): Promise<StoreCounts> => countRows(this.sql);
+  dump = (): AsyncGenerator<DumpChunk> => dumpRows(this.sql);
 
   async restore(chunk: DumpChunk): Promise<void> {
     await restoreRows(

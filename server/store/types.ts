@@ -9,6 +9,27 @@ export type Loader = (typeof LOADERS)[number];
 
 export type Vars = Record<string, unknown>;
 
+export const BMC_TYPES = ['ipmi', 'redfish'] as const;
+export type BmcType = (typeof BMC_TYPES)[number];
+
+/**
+ * A node's or group's BMC as stored: the API's fields with the password
+ * replaced by `passwordSealed` (AES-256-GCM under the data directory's
+ * bmc-key, see server/power/secrets.ts); never the password itself. The
+ * store keeps it as one JSON value (SQLite: the `bmc` column of nodes and
+ * groups) and does not look inside: the power subsystem validates it.
+ */
+export interface StoredBmc {
+  type?: BmcType;
+  address?: string;
+  port?: number;
+  username?: string;
+  passwordSealed?: string;
+  passwordFile?: string;
+  ipmi?: { interface?: 'lanplus' | 'lan'; cipherSuite?: number; privilege?: 'user' | 'operator' | 'administrator'; workaroundFlags?: string };
+  redfish?: { systemId?: string; auth?: 'session' | 'basic'; caFile?: string; insecure?: boolean };
+}
+
 export interface InterfaceRecord {
   name: string;
   /** Canonical lower-case colon form. */
@@ -26,6 +47,8 @@ export interface NodeRecord {
   /** Registered by DHCP discovery rather than by an operator. */
   discovered: boolean;
   interfaces: InterfaceRecord[];
+  /** Its BMC (fields missing here come from the group's). */
+  bmc: StoredBmc | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -45,6 +68,7 @@ export interface NewNode {
   vars?: Vars;
   discovered?: boolean;
   interfaces: NewInterface[];
+  bmc?: StoredBmc | null;
 }
 
 export interface NodePatch {
@@ -54,6 +78,8 @@ export interface NodePatch {
   vars?: Vars;
   /** Replaces the whole interface list when given. */
   interfaces?: NewInterface[];
+  /** Replaces the BMC when given; null removes it. */
+  bmc?: StoredBmc | null;
 }
 
 export interface GroupRecord {
@@ -61,6 +87,8 @@ export interface GroupRecord {
   loader: Loader | null;
   image: string | null;
   vars: Vars;
+  /** The default BMC fields of its nodes (typically type, username and password). */
+  bmc: StoredBmc | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -70,6 +98,7 @@ export interface NewGroup {
   loader?: Loader | null;
   image?: string | null;
   vars?: Vars;
+  bmc?: StoredBmc | null;
 }
 
 export type GroupPatch = Partial<Omit<NewGroup, 'name'>>;

@@ -3,7 +3,9 @@
 // sending a block is a synchronous slice and the disk (or a provider's
 // composed image) is asked a few times per 100 blocks instead of once per
 // block. Chunks behind the window are dropped: memory per transfer stays at
-// two or three chunks whatever the file size.
+// two or three chunks whatever the file size. The first chunk is only the
+// first window: a transfer whose client never answers (perhaps a forged
+// request, hundreds a second) reads a few KiB, not 256.
 import type { BootFile } from '../boot/content.js';
 
 const TARGET_CHUNK = 128 * 1024;
@@ -17,6 +19,8 @@ export class FileChangedError extends Error {
 
 export class BlockSource {
   readonly blocksPerChunk: number;
+  /** Chunk 0 holds the first window only. */
+  private readonly firstBlocks: number;
   private readonly chunks = new Map<number, Buffer | Promise<Buffer>>();
   /** The first read error; every later request rejects with it. */
   failed: Error | undefined;
@@ -28,17 +32,23 @@ export class BlockSource {
     windowsize: number,
   ) {
     this.blocksPerChunk = Math.max(windowsize, Math.ceil(TARGET_CHUNK / blksize));
+    this.firstBlocks = windowsize;
   }
 
   private chunkOf(block: number): number {
-    return Math.floor((block - 1) / this.blocksPerChunk);
+    return block <= this.firstBlocks ? 0 : 1 + Math.floor((block - 1 - this.firstBlocks) / this.blocksPerChunk);
+  }
+
+  /** The first block of chunk c. */
+  private chunkStart(c: number): number {
+    return c === 0 ? 1 : 1 + this.firstBlocks + (c - 1) * this.blocksPerChunk;
   }
 
   private loadChunk(c: number): Buffer | Promise<Buffer> {
     const have = this.chunks.get(c);
     if (have) return have;
-    const start = c * this.blocksPerChunk * this.blksize;
-    const end = Math.min(this.size, start + this.blocksPerChunk * this.blksize);
+    const start = (this.chunkStart(c) - 1) * this.blksize;
+    const end = Math.min(this.size, (this.chunkStart(c + 1) - 1) * this.blksize);
     const p = this.file.read(start, end).then(
       (buf) => {
         if (buf.length !== end - start) {
@@ -57,13 +67,16 @@ export class BlockSource {
     return p;
   }
 
-  /** The payload of block b (1-based) when it is in memory; starts loading it (and the next chunk) otherwise. */
-  get(block: number): Buffer | undefined {
+  /**
+   * The payload of block b (1-based) when it is in memory; starts loading it
+   * (and, with `ahead`, the next chunk) otherwise.
+   */
+  get(block: number, ahead = true): Buffer | undefined {
     const c = this.chunkOf(block);
     const chunk = this.loadChunk(c);
-    this.loadChunkAhead(c + 1);
+    if (ahead) this.loadChunkAhead(c + 1);
     if (!Buffer.isBuffer(chunk)) return undefined;
-    const off = ((block - 1) % this.blocksPerChunk) * this.blksize;
+    const off = (block - this.chunkStart(c)) * this.blksize;
     return chunk.subarray(off, Math.min(chunk.length, off + this.blksize));
   }
 
@@ -73,7 +86,7 @@ export class BlockSource {
   }
 
   private loadChunkAhead(c: number): void {
-    if (c * this.blocksPerChunk * this.blksize < this.size) void this.loadChunk(c);
+    if ((this.chunkStart(c) - 1) * this.blksize < this.size) void this.loadChunk(c);
   }
 
   /** Drop chunks that hold only blocks below `block` (acknowledged). */

@@ -1,13 +1,16 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { SERVED } from '../config/bind.js';
 import { Duration, Port, Section } from '../config/types.js';
+import { isIpv4 } from '../net/ipv4.js';
 
 export const TftpConfigSchema = Section({
   enabled: Type.Boolean(),
   /**
-   * Address to bind. 0.0.0.0 (default): a wildcard socket plus one socket per
-   * network serverAddress present on this machine, so every reply leaves from
-   * the address the client sent its request to. A specific address: that
-   * address only.
+   * Address to bind. served (default): one socket per network serverAddress
+   * present on this machine, and 127.0.0.1, so every reply leaves from the
+   * address the client sent its request to and nothing answers on other
+   * addresses (the outside). 0.0.0.0: those plus a wildcard socket (every
+   * address). A specific address: that address only.
    */
   address: Type.String(),
   port: Port,
@@ -21,11 +24,25 @@ export const TftpConfigSchema = Section({
   /** Largest blksize granted; also capped by the client network's MTU minus 32. */
   maxBlksize: Type.Integer({ minimum: 8, maximum: 65464 }),
   maxWindowsize: Type.Integer({ minimum: 1, maximum: 65535 }),
+  /** Transfers whose client has answered (acknowledged the OACK or DATA 1); beyond it: ERROR "server busy". */
   maxTransfers: Type.Integer({ minimum: 1 }),
+  /**
+   * Transfers waiting for their client's first answer. A forged request is
+   * never answered: these never take one of maxTransfers, and when they are
+   * this many the oldest is dropped for the new one.
+   */
+  maxUnanswered: Type.Integer({ minimum: 1 }),
   /** Retransmission timeout before the round trip is measured (RFC 2349 timeout overrides it per transfer). */
   timeout: Duration,
-  /** Retransmissions of the same block (with doubling timeout) before a transfer is given up. */
+  /** Retransmissions of the same block (with doubling timeout) before a transfer is given up (at least; see giveUp). */
   retries: Type.Integer({ minimum: 1, maximum: 50 }),
+  /**
+   * A transfer whose client has answered is given up only after `retries`
+   * retransmissions and at least this long without progress: clients re-ACK
+   * on their own clock (tftp-hpa and atftp every 5 s, PXE ROMs back off over
+   * tens of seconds).
+   */
+  giveUp: Duration,
   /** Requests per second each client address may sustain (token bucket). */
   clientRate: Type.Number({ exclusiveMinimum: 0 }),
   /** Requests a client may send in a burst above clientRate. */
@@ -47,7 +64,7 @@ export const TftpConfigSchema = Section({
 export type TftpConfig = Static<typeof TftpConfigSchema>;
 export const TFTP_DEFAULTS: TftpConfig = {
   enabled: true,
-  address: '0.0.0.0',
+  address: 'served',
   port: 69,
   root: './tftpboot',
   loaderDirs: [
@@ -60,10 +77,19 @@ export const TFTP_DEFAULTS: TftpConfig = {
   maxBlksize: 1468,
   maxWindowsize: 64,
   maxTransfers: 512,
+  maxUnanswered: 64,
   timeout: '1s',
   retries: 6,
+  giveUp: '30s',
   clientRate: 20,
   clientBurst: 100,
   dataPath: 'auto',
   busyPoll: true,
 };
+
+/** Cross-checks of the tftp section (run with the other CONFIG_CHECKS). */
+export function tftpConfigIssues(c: { config: { tftp: TftpConfig } }): Array<{ path: string; message: string }> {
+  const a = c.config.tftp.address;
+  if (a === SERVED || isIpv4(a)) return [];
+  return [{ path: 'tftp.address', message: `'${a}' is not '${SERVED}' (the served networks' addresses), 0.0.0.0 or an IPv4 address` }];
+}

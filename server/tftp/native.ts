@@ -20,11 +20,17 @@ export interface PumpOptions {
   minRtoMs: number;
   maxRtoMs: number;
   retries: number;
+  /** Answered transfers: the shortest time without progress before giving up (default 0). */
+  giveUpMs?: number;
+  /** Unanswered transfers: timeouts before they are dropped, silently (default retries). */
+  handshakeTries?: number;
   segments: readonly FileSegment[];
   /** Poll for the ACK instead of sleeping when the client is fast and few transfers run (default true). */
   busyPoll?: boolean;
   /** Blocks per UDP_SEGMENT send (gso.ts windowBatch); 1 or absent: one send per block. */
   gsoBlocks?: number;
+  /** Packets from other sources get ERROR 5 only when they are in these networks: [network, mask, ...]; absent: any. */
+  strangers?: number[];
 }
 
 export interface PumpResult {
@@ -37,6 +43,8 @@ export interface PumpResult {
   unknownTidSent: number;
   /** ERROR 0 sent to the client (timed out, aborted, read error). */
   errorsSent: number;
+  /** The client acknowledged the OACK or DATA 1. */
+  answered: boolean;
 }
 
 /** An opaque native handle. */
@@ -46,6 +54,8 @@ export interface Pump {
   start(opts: PumpOptions, done: (r: PumpResult) => void): PumpHandle;
   abort(h: PumpHandle, message: string, notify: boolean): void;
   base(h: PumpHandle): number;
+  /** The client acknowledged the OACK or DATA 1. */
+  answered(h: PumpHandle): boolean;
 }
 
 let loaded: { pump?: Pump; error?: string } | undefined;

@@ -3,6 +3,7 @@
 // the Transfer state machine; this file only moves bytes and time.
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
+import { asksSize, isSizeProbe } from './probe.js';
 import { BootRefused, type BootClient, type BootFile } from '../boot/content.js';
 import type { Logger } from '../log.js';
 import { BlockSource } from './blocks.js';
@@ -11,6 +12,7 @@ import { setSegmentSize, windowBatch } from './gso.js';
 import type { Pump, PumpHandle, PumpResult } from './native.js';
 import { netasciiFile } from './netascii.js';
 import { negotiate, type Negotiated, type OptionLimits } from './options.js';
+import { TransferAdmission } from './admission.js';
 import { decideRequest } from './policy.js';
 import { RateLimiter } from './ratelimit.js';
 import { Transfer, type Action, type Outcome } from './transfer.js';
@@ -24,9 +26,24 @@ export interface TftpServerOptions {
   lookup(path: string, client: BootClient): Promise<BootFile | undefined>;
   /** blksize/windowsize caps for a client (config maximum, its network's MTU). */
   limits(clientAddress: string): OptionLimits;
+  /** Transfers whose client has answered (acknowledged the OACK or DATA 1). */
   maxTransfers: number;
+  /** Transfers waiting for their client's first answer; the oldest makes room for a new one (default 64). */
+  maxUnanswered?: number;
   initialRtoMs: number;
   retries: number;
+  /** An answered transfer gives up after `retries` timeouts and at least this long without progress (default 0). */
+  giveUpMs?: number;
+  /** An unanswered transfer is dropped, silently, after this many retransmissions of its first packet (default 3: 15 s at a 1 s timeout). */
+  handshakeTries?: number;
+  /**
+   * Whether requests from this source are answered at all (the served
+   * networks, relays, loopback): nothing is ever sent to another address, so
+   * a request with a forged source reflects nothing there. Default: all.
+   */
+  clientAllowed?(address: string): boolean;
+  /** The same as networks, for the native data path's answers to strangers: [network, mask, ...]. */
+  allowedNets?: number[];
   clientRate: number;
   clientBurst: number;
   log: Logger;
@@ -62,6 +79,10 @@ export interface TransferRecord {
   timeouts: number;
   outcome: Outcome | 'aborted' | 'read-error';
   reason?: string;
+  /** The client acknowledged the OACK or DATA 1 (one that never did may be a forged request). */
+  answered: boolean;
+  /** The OACK carried tsize: the client asked for the size (isSizeProbe). */
+  tsizeAsked: boolean;
 }
 
 export interface RefusalRecord {
@@ -78,10 +99,20 @@ export interface TftpHooks {
   transferEnded?(r: TransferRecord): void;
   /** An ERROR answered a request (not found, refused, bad packet, busy). */
   requestFailed?(r: RefusalRecord): void;
+  /** A packet from a source outside clientAllowed: dropped unanswered. */
+  foreignSource?(address: string): void;
+  /** An unanswered transfer ended to make room for a newer one. */
+  evicted?(): void;
   errorSent?(code: number): void;
 }
 
 const TICK_MS = 10;
+/** How often native transfers waiting for their client's answer are checked for one. */
+const ANSWER_POLL_MS = 20;
+
+/** A request whose file is being looked up: it waits among the unanswered. */
+class Pending {}
+type Entry = Session | NativeSession | Pending;
 
 /** Addresses here are always literal IPs: skip dgram's per-send dns.lookup tick. */
 const literalLookup = (address: string, _family: unknown, cb: (err: Error | null, address: string, family: number) => void): void => cb(null, address, 4);
@@ -110,9 +141,12 @@ interface Listener {
 
 export class TftpServer {
   private readonly listeners: Listener[] = [];
-  private readonly sessions = new Map<string, Session | NativeSession | 'pending'>();
+  private readonly sessions: TransferAdmission<Entry>;
   private readonly limiter: RateLimiter;
   private ticker: NodeJS.Timeout | undefined;
+  private answerPoll: NodeJS.Timeout | undefined;
+  private foreignLogged = 0;
+  private foreignAt = -Infinity;
   private tickQueued = false;
   private stopping = false;
   private readonly warnedRate = new Map<string, number>();
@@ -121,6 +155,12 @@ export class TftpServer {
 
   constructor(readonly opts: TftpServerOptions) {
     this.limiter = new RateLimiter(opts.clientRate, opts.clientBurst);
+    this.sessions = new TransferAdmission<Entry>(opts.maxTransfers, opts.maxUnanswered ?? 64);
+  }
+
+  /** Transfers (and lookups) waiting for their client's first answer. */
+  get unanswered(): number {
+    return this.sessions.unansweredCount;
   }
 
   get active(): number {
@@ -178,7 +218,9 @@ export class TftpServer {
     this.stopping = true;
     clearInterval(this.ticker);
     this.ticker = undefined;
-    for (const s of [...this.sessions.values()]) if (s !== 'pending') s.abort('server shutting down');
+    clearInterval(this.answerPoll);
+    this.answerPoll = undefined;
+    for (const s of this.sessions.values()) if (!(s instanceof Pending)) s.abort('server shutting down');
     await Promise.all([...[...this.native].map((s) => s.ended), ...this.listeners.map((l) => new Promise<void>((r) => l.sock.close(() => r())))]);
     this.listeners.length = 0;
   }
@@ -188,9 +230,26 @@ export class TftpServer {
     sock.send(encodeError(code, message), rinfo.port, rinfo.address);
   }
 
+  /** @internal whether anything may be sent to this address */
+  allowed(address: string): boolean {
+    return this.opts.clientAllowed?.(address) ?? true;
+  }
+
+  private foreign(address: string, now: number): void {
+    this.opts.hooks?.foreignSource?.(address);
+    this.foreignLogged++;
+    // A forger sends many: one line a minute, with the count since the last.
+    if (now - this.foreignAt > 60_000) {
+      this.opts.log.warn(`tftp: ignored ${this.foreignLogged} packet(s) from sources outside the served networks (latest ${address}); see docs/operations.md#security`);
+      this.foreignAt = now;
+      this.foreignLogged = 0;
+    }
+  }
+
   private onRequest(l: Listener, msg: Buffer, rinfo: RemoteInfo): void {
     if (this.stopping) return;
     const now = performance.now();
+    if (!this.allowed(rinfo.address)) return this.foreign(rinfo.address, now);
     if (!this.limiter.take(rinfo.address, now)) {
       // Dropped without an answer: that is what a rate limit is for. Logged once a minute per client.
       const last = this.warnedRate.get(rinfo.address) ?? -Infinity;
@@ -217,41 +276,90 @@ export class TftpServer {
     }
     const key = `${l.address}:${l.port}|${rinfo.address}:${rinfo.port}`;
     const existing = this.sessions.get(key);
-    if (existing === 'pending') return; // a retransmitted RRQ while we look the file up
+    if (existing instanceof Pending) return; // a retransmitted RRQ while we look the file up
     if (existing) {
       if (existing.path === d.path && existing.base <= 1) return; // retransmitted RRQ: the transfer's own timer resends
       // The client reuses its port for a new request: the old transfer is over for it.
       existing.abort('superseded by a new request from the same client port', false);
-      // A native one ends a moment later, on its thread: it stops counting against maxTransfers now.
-      if (existing instanceof NativeSession) this.sessions.delete(key);
+      // A native one ends a moment later, on its thread: it stops holding a slot now.
+      if (existing instanceof NativeSession) this.sessions.release(key, existing);
     }
-    if (this.sessions.size >= this.opts.maxTransfers) {
-      const message = `server busy: ${this.sessions.size} transfers in progress, try again`;
+    // Decide on the current count: a native transfer answered since the last poll holds its slot now.
+    if (this.answerPoll) this.refreshNativeAnswers();
+    const pending = new Pending();
+    const admitted = this.sessions.admit(key, pending, rinfo.address);
+    if (!admitted.ok && admitted.reason === 'crowded') {
+      // Only transfers of clients that answered before are waiting: this unproven request gets nothing.
+      this.opts.hooks?.evicted?.();
+      return;
+    }
+    if (!admitted.ok) {
+      const message = `server busy: ${this.sessions.answeredCount} transfers in progress, try again`;
       this.opts.log.warn(`tftp: ${rinfo.address}:${rinfo.port} '${printable(d.path)}': ${message}`);
       this.opts.hooks?.requestFailed?.({ client: rinfo.address, filename: d.filename, code: ERR.NOT_DEFINED, message, refusal: false });
       this.sendError(l.sock, rinfo, ERR.NOT_DEFINED, message);
       return;
     }
-    this.sessions.set(key, 'pending');
-    void this.open(l, key, rinfo, d.path, d.filename, d.mode, d.options).catch((err: unknown) => {
+    if (admitted.evicted) this.evict(admitted.evicted);
+    void this.open(l, key, pending, rinfo, d.path, d.filename, d.mode, d.options).catch((err: unknown) => {
       // open() handles its own errors; this is the last guard so a bug cannot crash the process.
-      this.sessions.delete(key);
+      this.sessions.release(key, pending);
       this.opts.log.error({ err }, `tftp: ${rinfo.address}: internal error`);
     });
+  }
+
+  /** An unanswered transfer made room for a newer request: ended without a word to its (perhaps forged) client. */
+  private evict(e: Entry): void {
+    this.opts.hooks?.evicted?.();
+    // A Pending entry notices in open() that its key is gone.
+    if (!(e instanceof Pending)) e.abort('never answered; made room for a newer request', false);
+  }
+
+  /** @internal The transfer's client answered: it takes a full slot, or is ended when none is free. */
+  answered(s: Session | NativeSession): void {
+    if (this.sessions.isAnswered(s.key) || this.sessions.get(s.key) !== s) return;
+    // Its address is proven: a flood of forged requests cannot crowd out its next ones.
+    this.sessions.prove(s.client);
+    if (!this.sessions.promote(s.key)) s.abort(`server busy: ${this.sessions.answeredCount} transfers in progress, try again`);
+  }
+
+  /**
+   * Native transfers report their client's first answer only when asked: ask
+   * the unanswered ones (at most maxUnanswered calls). Returns how many still wait.
+   */
+  private refreshNativeAnswers(): number {
+    let waiting = 0;
+    for (const [, e] of [...this.sessions.unanswered()]) {
+      if (!(e instanceof NativeSession)) continue;
+      if (e.answered) this.answered(e);
+      else waiting++;
+    }
+    return waiting;
+  }
+
+  private ensureAnswerPoll(): void {
+    if (this.answerPoll) return;
+    this.answerPoll = setInterval(() => {
+      if (this.refreshNativeAnswers()) return;
+      clearInterval(this.answerPoll);
+      this.answerPoll = undefined;
+    }, ANSWER_POLL_MS);
+    this.answerPoll.unref();
   }
 
   private async open(
     l: Listener,
     key: string,
+    pending: Pending,
     rinfo: RemoteInfo,
     path: string,
     filename: string,
     mode: 'octet' | 'netascii',
     options: Array<[string, string]>,
   ): Promise<void> {
-    const fail = (code: number, message: string, refusal: boolean, level: 'info' | 'warn' | 'error' = refusal ? 'warn' : 'info') => {
-      this.sessions.delete(key);
-      this.opts.log[level](`tftp: ${rinfo.address}:${rinfo.port} '${printable(filename)}': ERROR ${code} ${message}`);
+    const fail = (code: number, message: string, refusal: boolean, level: 'info' | 'warn' | 'error' = refusal ? 'warn' : 'info', logDetail?: string) => {
+      this.sessions.release(key, pending);
+      this.opts.log[level](`tftp: ${rinfo.address}:${rinfo.port} '${printable(filename)}': ERROR ${code} ${message}${logDetail ? ` (${logDetail})` : ''}`);
       this.opts.hooks?.requestFailed?.({ client: rinfo.address, filename, code, message, refusal });
       if (!this.stopping) this.sendError(l.sock, rinfo, code, message);
     };
@@ -261,12 +369,16 @@ export class TftpServer {
       if (file && mode === 'netascii') file = await netasciiFile(file);
     } catch (err) {
       await file?.close?.();
-      if (err instanceof BootRefused) return fail(err.status === 403 ? ERR.ACCESS : ERR.NOT_FOUND, err.status === 403 ? `access violation: ${err.message}` : `file not found: ${err.message}`, err.status === 403);
+      if (err instanceof BootRefused) {
+        const denied = err.status === 403;
+        return fail(denied ? ERR.ACCESS : ERR.NOT_FOUND, denied ? `access violation: ${err.message}` : `file not found: ${err.message}`, denied, undefined, err.logDetail);
+      }
       this.opts.log.error({ err }, `tftp: looking up '${path}' for ${rinfo.address} failed`);
       return fail(ERR.NOT_DEFINED, 'internal error reading the file (see the server log)', false, 'error');
     }
     if (!file) return fail(ERR.NOT_FOUND, `file not found: ${path}`, false);
-    if (this.stopping) return void (await file.close?.());
+    // Stopping, or evicted from the unanswered pool while the file was looked up.
+    if (this.stopping || this.sessions.get(key) !== pending) return void (await file.close?.());
     const neg = negotiate(options, file.size, this.opts.limits(rinfo.address));
     if (!neg.ok) {
       await file.close?.();
@@ -274,7 +386,7 @@ export class TftpServer {
     }
     if (neg.value.ignored.length) this.opts.log.debug(`tftp: ${rinfo.address}: ignoring unknown option(s) ${neg.value.ignored.join(', ')}`);
     const pump = this.opts.pump;
-    if (pump && mode === 'octet' && file.segments && this.openNative(pump, l, key, rinfo, path, file, neg.value)) return;
+    if (pump && mode === 'octet' && file.segments && this.openNative(pump, l, key, pending, rinfo, path, file, neg.value)) return;
     const sock = newSocket(false);
     try {
       await bindSocket(sock, l.address, 0);
@@ -284,7 +396,7 @@ export class TftpServer {
       this.opts.log.error({ err }, `tftp: cannot open a transfer socket on ${l.address}`);
       return fail(ERR.NOT_DEFINED, 'cannot open a transfer socket', false, 'error');
     }
-    if (this.stopping) {
+    if (this.stopping || this.sessions.get(key) !== pending) {
       sock.close();
       return void (await file.close?.());
     }
@@ -298,14 +410,14 @@ export class TftpServer {
       ...this.clock(),
     });
     const session = new Session(this, key, sock, rinfo.address, rinfo.port, path, mode, file, transfer, oack);
-    this.sessions.set(key, session);
+    this.sessions.update(key, session);
     this.opts.hooks?.transferStarted?.({ client: rinfo.address, path, size: file.size, blksize, windowsize });
     this.ensureTicker();
     session.start();
   }
 
   /** Starts the transfer on the native path; false when it could not (the Node path serves it then). */
-  private openNative(pump: Pump, l: Listener, key: string, rinfo: RemoteInfo, path: string, file: BootFile, neg: Negotiated): boolean {
+  private openNative(pump: Pump, l: Listener, key: string, pending: Pending, rinfo: RemoteInfo, path: string, file: BootFile, neg: Negotiated): boolean {
     const { blksize, windowsize, timeoutMs, oack } = neg;
     const clock = this.clock();
     // As Transfer does: the client's RFC 2349 timeout caps the retransmission timeout.
@@ -328,6 +440,7 @@ export class TftpServer {
           segments: file.segments!,
           busyPoll: this.opts.busyPoll !== false,
           gsoBlocks: this.opts.gso === false ? 1 : windowBatch(blksize, windowsize),
+          ...(this.opts.allowedNets ? { strangers: this.opts.allowedNets } : {}),
         },
         (r) => session?.finish(r),
       );
@@ -336,29 +449,33 @@ export class TftpServer {
       this.opts.log.warn({ err }, `tftp: cannot start a native transfer for ${rinfo.address}; using the Node data path`);
       return false;
     }
-    session = new NativeSession(this, key, pump, handle, rinfo.address, rinfo.port, path, file, blksize, windowsize);
-    this.sessions.set(key, session);
+    session = new NativeSession(this, key, pump, handle, rinfo.address, rinfo.port, path, file, blksize, windowsize, asksSize(oack));
+    if (this.sessions.get(key) === pending) this.sessions.update(key, session);
     this.native.add(session);
+    this.ensureAnswerPoll();
     this.opts.hooks?.transferStarted?.({ client: rinfo.address, path, size: file.size, blksize, windowsize });
     return true;
   }
 
   /** Retransmission clock bounds, the same for both data paths. */
-  private clock(): { initialRtoMs: number; minRtoMs: number; maxRtoMs: number; retries: number } {
-    const { initialRtoMs, minRtoMs = 50, maxRtoMs = 10_000, retries } = this.opts;
-    return { initialRtoMs, minRtoMs, maxRtoMs: Math.max(maxRtoMs, initialRtoMs), retries };
+  private clock(): { initialRtoMs: number; minRtoMs: number; maxRtoMs: number; retries: number; giveUpMs: number; handshakeTries: number } {
+    const { initialRtoMs, minRtoMs = 50, maxRtoMs = 10_000, retries, giveUpMs = 0, handshakeTries = 3 } = this.opts;
+    return { initialRtoMs, minRtoMs, maxRtoMs: Math.max(maxRtoMs, initialRtoMs), retries, giveUpMs, handshakeTries };
   }
 
   /** @internal */
   ended(s: Session | NativeSession, record: TransferRecord): void {
-    if (this.sessions.get(s.key) === s) this.sessions.delete(s.key);
+    this.sessions.release(s.key, s);
     if (s instanceof NativeSession) this.native.delete(s);
     if (!this.sessions.size && this.ticker) {
       clearInterval(this.ticker);
       this.ticker = undefined;
     }
     const line = `tftp: ${record.client}:${record.port} '${printable(record.path)}' ${record.outcome}: ${record.bytes}/${record.size} bytes in ${record.durationMs.toFixed(0)} ms, blksize ${record.blksize}, windowsize ${record.windowsize}, ${record.retransmits} retransmitted${record.reason ? ` (${record.reason})` : ''}`;
-    if (record.outcome === 'complete') this.opts.log.info(line);
+    // UEFI PXE's size-then-abort is normal, not a failure.
+    if (record.outcome === 'complete' || isSizeProbe(record)) this.opts.log.info(line);
+    // A client that never answered may be a forged source, hundreds a second: counted, logged at debug.
+    else if (!record.answered) this.opts.log.debug(line);
     else this.opts.log.warn(line);
     this.opts.hooks?.transferEnded?.(record);
   }
@@ -370,7 +487,7 @@ export class TftpServer {
 
   /** @internal */
   allowStranger(address: string): boolean {
-    return this.limiter.take(address, performance.now());
+    return this.allowed(address) && this.limiter.take(address, performance.now());
   }
 
   private ensureTicker(): void {
@@ -429,13 +546,17 @@ class Session {
   };
 
   start(): void {
-    // Start reading while the OACK is on its way.
-    this.source.get(1);
+    // Start reading the first window while the OACK is on its way; the read-ahead waits for an answer.
+    this.source.get(1, false);
     this.act(this.transfer.start(performance.now()));
   }
 
   tick(now: number): void {
     if (!this.done) this.act(this.transfer.tick(now));
+  }
+
+  get client(): string {
+    return this.address;
   }
 
   get base(): number {
@@ -456,8 +577,10 @@ class Session {
     if (msg.length < 4 || msg[0] !== 0) return;
     if (msg[1] === 4) {
       const before = this.transfer.base;
+      const wasAnswered = this.transfer.answered;
       const actions = this.transfer.ack(msg.readUInt16BE(2), performance.now());
       if (this.transfer.base !== before) this.source.release(this.transfer.base);
+      if (!wasAnswered && this.transfer.answered) this.server.answered(this);
       this.act(actions);
     } else if (msg[1] === 5) {
       this.clientMessage = msg.subarray(4, Math.max(4, msg.indexOf(0, 4))).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
@@ -512,11 +635,16 @@ class Session {
   }
 
   private finish(outcome: Outcome): void {
-    if (outcome === 'timeout') {
+    const t = this.transfer;
+    // A client that never answered may be a forged source: nothing more goes there.
+    if (outcome === 'timeout' && t.answered) {
       this.server.countError(ERR.NOT_DEFINED);
       this.sock.send(encodeError(ERR.NOT_DEFINED, 'transfer timed out'), this.port, this.address);
     }
-    this.close(outcome, outcome === 'client-error' ? `client sent ERROR: ${this.clientMessage ?? ''}` : outcome === 'timeout' ? `no answer after ${this.transfer.s.retries} retransmissions` : undefined);
+    let reason: string | undefined;
+    if (outcome === 'client-error') reason = `client sent ERROR: ${this.clientMessage ?? ''}`;
+    else if (outcome === 'timeout') reason = t.answered ? `no answer after ${t.timeouts - 1} retransmissions` : `the client never answered (${t.timeouts - 1} retransmissions)`;
+    this.close(outcome, reason);
   }
 
   abort(reason: string, notify = true): void {
@@ -538,12 +666,14 @@ class Session {
       port: this.port,
       mode: this.mode,
       bytes: t.bytesAcked,
+      tsizeAsked: asksSize(this.oack),
       blksize: t.s.blksize,
       windowsize: t.s.windowsize,
       startedWall: this.startedWall,
       retransmits: t.retransmits,
       timeouts: t.timeouts,
       outcome,
+      answered: t.answered,
       ...(reason ? { reason } : {}),
     });
   }
@@ -579,10 +709,19 @@ class NativeSession {
     private readonly file: BootFile,
     private readonly blksize: number,
     private readonly windowsize: number,
+    private readonly tsizeAsked: boolean,
   ) {}
 
   get base(): number {
     return this.done ? Infinity : this.pump.base(this.handle);
+  }
+
+  get answered(): boolean {
+    return !this.done && this.pump.answered(this.handle);
+  }
+
+  get client(): string {
+    return this.address;
   }
 
   abort(reason: string, notify = true): void {
@@ -601,12 +740,14 @@ class NativeSession {
       port: this.port,
       mode: 'octet',
       bytes: r.bytesAcked,
+      tsizeAsked: this.tsizeAsked,
       blksize: this.blksize,
       windowsize: this.windowsize,
       startedWall: this.startedWall,
       retransmits: r.retransmits,
       timeouts: r.timeouts,
       outcome: r.outcome,
+      answered: r.answered,
       ...(r.reason ? { reason: r.reason } : {}),
     });
     this.resolveEnded();

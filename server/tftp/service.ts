@@ -5,6 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import { networkOf, type ResolvedNetwork } from '../config/networks.js';
+import { SERVED, servedAddresses } from '../config/bind.js';
+import { SourceFilter } from '../config/sources.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { explainBindError, type Service, type ServiceContext, type ServiceFactory } from '../main/service.js';
 import type { BootHub } from '../boot/hub.js';
@@ -12,23 +14,44 @@ import { loadPump } from './native.js';
 import { blksizeForMtu } from './options.js';
 import { TftpServer, type RefusalRecord, type TransferRecord } from './server.js';
 import { StaticFiles } from './static.js';
+import { isSizeProbe } from './probe.js';
+import { GRUB_HTTP_IMAGE, LoaderFiles, loaderFilesSummary, SIGNED_ALIASES } from '../boot/loader-files.js';
+import { GrubHttpImage } from '../boot/grub-http.js';
+import { SecureBootImages } from '../boot/secureboot-image.js';
 import { parseDuration } from '../config/types.js';
 
 const registeredStatic = new WeakSet<BootHub>();
+/** The GRUB HTTP image being made at start, per hub: the start-up line waits for it (a second at most). */
+const grubMaking = new WeakMap<BootHub, Promise<unknown>>();
+
+async function grubHttpReady(ctx: ServiceContext): Promise<void> {
+  const p = grubMaking.get(ctx.boot);
+  if (p) await Promise.race([p, new Promise((r) => setTimeout(r, 5000).unref())]);
+}
 
 export interface TftpService extends Service {
   /** Bound listening sockets, after start (tests bind port 0). */
   readonly bound: Array<{ address: string; port: number }>;
   readonly active: number;
+  /** Transfers (and lookups) waiting for their client's first answer. */
+  readonly unanswered: number;
 }
 
 /** Put the static provider (tftp.root, then distribution loader dirs) on the hub, once, ahead of generated content. */
 export function registerStaticFiles(ctx: ServiceContext): StaticFiles | undefined {
   if (registeredStatic.has(ctx.boot)) return undefined;
   registeredStatic.add(ctx.boot);
-  const p = new StaticFiles({ root: ctx.cfg.paths.tftpRoot, loaderDirs: ctx.cfg.config.tftp.loaderDirs });
+  // The GRUB image for UEFI HTTP boot, made from the installed GRUB modules when there are some.
+  const grubHttp = new GrubHttpImage({ outDir: join(ctx.cfg.paths.dataDir, 'loaders'), log: ctx.log });
+  const sources = { root: ctx.cfg.paths.tftpRoot, loaderDirs: ctx.cfg.config.tftp.loaderDirs, aliases: SIGNED_ALIASES };
+  const p = new StaticFiles(sources);
+  ctx.boot.loaderFiles = new LoaderFiles({ ...sources, generated: (f) => (f === GRUB_HTTP_IMAGE ? grubHttp.made() : undefined) });
   // First: a file the operator put in tftp.root wins over a generated one of the same name.
   ctx.boot.addProvider(p, { first: true });
+  ctx.boot.addProvider(grubHttp);
+  // Secure Boot over UEFI HTTP boot: a RAM disk image with Debian's signed shim and GRUB, one per server address.
+  ctx.boot.addProvider(new SecureBootImages(new Set(ctx.cfg.networks.map((n) => formatIpv4(n.server)))));
+  grubMaking.set(ctx.boot, grubHttp.ensure());
   return p;
 }
 
@@ -56,12 +79,22 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
   const requests = new Counter({ name: 'rackboot_tftp_requests_total', help: 'Packets to the TFTP port by result', labelNames: ['result'], registers: [ctx.metrics] });
   new Gauge({
     name: 'rackboot_tftp_active_transfers',
-    help: 'TFTP transfers in progress',
+    help: 'TFTP transfers in progress (answered and waiting for their client\'s first answer)',
     registers: [ctx.metrics],
     collect(this: Gauge) {
       this.set(server?.active ?? 0);
     },
   });
+  new Gauge({
+    name: 'rackboot_tftp_unanswered_transfers',
+    help: 'TFTP transfers whose client has not acknowledged the OACK or DATA 1 yet (bounded by tftp.maxUnanswered)',
+    registers: [ctx.metrics],
+    collect(this: Gauge) {
+      this.set(server?.unanswered ?? 0);
+    },
+  });
+  // Only the served networks, the listed relays and loopback are answered (docs/operations.md#security).
+  const sources = new SourceFilter(ctx.cfg.networks, ctx.cfg.config.dhcp.relays, { loopback: true });
 
   // Blocks that fit the client network's MTU: its configured mtu, else its interface's.
   const mtuByNetwork = new Map<string, number>();
@@ -84,14 +117,18 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
   };
 
   const onEnded = (r: TransferRecord): void => {
-    transfers.inc({ outcome: r.outcome, kind: r.kind });
+    transfers.inc({ outcome: isSizeProbe(r) ? 'probe' : r.outcome, kind: r.kind });
     bytes.inc({ kind: r.kind }, r.bytes);
     retransmits.inc(r.retransmits);
+    // A transfer whose client never answered may be a forged request: counted, not put on a timeline
+    // (a flood of them would otherwise write an event each). A size probe's ERROR came to the transfer's
+    // own port, which only a client that got the OACK knows: that one is on the timeline.
+    if (!r.answered && r.outcome !== 'complete' && !isSizeProbe(r)) return;
     void (async () => {
       const node = r.node ?? (await nodeOf(r.client));
       ctx.events.record({
         node,
-        kind: r.outcome === 'complete' ? 'tftp.transfer' : 'tftp.failed',
+        kind: r.outcome === 'complete' ? 'tftp.transfer' : isSizeProbe(r) ? 'tftp.probe' : 'tftp.failed',
         detail: {
           file: r.path,
           client: r.client,
@@ -123,8 +160,10 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
   };
 
   // One socket per network serverAddress (the reply leaves from the address the
-  // client asked), plus the configured address; see docs/configuration.md#tftp.
-  const addresses = [c.address];
+  // client asked); served (the default): those and loopback only, so TFTP never
+  // answers on the outside; 0.0.0.0 adds a wildcard socket; see docs/configuration.md#tftp.
+  const served = c.address === SERVED;
+  const addresses = served ? servedAddresses(ctx.cfg.networks, { loopback: true }) : [c.address];
   if (c.address === '0.0.0.0') for (const n of ctx.cfg.networks) addresses.unshift(formatIpv4(n.server));
   const unique = [...new Set(addresses)];
 
@@ -137,6 +176,9 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
     get active() {
       return server?.active ?? 0;
     },
+    get unanswered() {
+      return server?.unanswered ?? 0;
+    },
     async start() {
       const native = c.dataPath === 'node' ? {} : loadPump();
       if (c.dataPath === 'native' && !native.pump) {
@@ -147,7 +189,8 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
         busyPoll: c.busyPoll,
         port: c.port,
         addresses: unique,
-        required: [c.address],
+        // With served, an address not on this machine (yet) is skipped, as for 0.0.0.0's per-network sockets.
+        required: served ? [] : [c.address],
         lookup: (path, client) => ctx.boot.lookup(path, client),
         limits: (address) => {
           const net = netOf(address);
@@ -155,8 +198,12 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
           return { maxBlksize: mtu ? Math.min(c.maxBlksize, blksizeForMtu(mtu)) : c.maxBlksize, maxWindowsize: c.maxWindowsize };
         },
         maxTransfers: c.maxTransfers,
+        maxUnanswered: c.maxUnanswered,
         initialRtoMs: parseDuration(c.timeout),
         retries: c.retries,
+        giveUpMs: parseDuration(c.giveUp),
+        clientAllowed: (address) => sources.allowsText(address),
+        allowedNets: sources.flat(),
         clientRate: c.clientRate,
         clientBurst: c.clientBurst,
         log,
@@ -165,6 +212,8 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
           transferEnded: onEnded,
           requestFailed: onFailed,
           errorSent: (code) => errors.inc({ code: String(code) }),
+          foreignSource: () => requests.inc({ result: 'foreign-source' }),
+          evicted: () => requests.inc({ result: 'unanswered-evicted' }),
         },
       });
       try {
@@ -173,16 +222,18 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
         throw explainBindError('tftp', 'UDP', c.port, err) ?? err;
       }
       log.info(`tftp: listening on ${server.bound.map((b) => `${b.address}:${b.port}`).join(', ')} (root ${ctx.cfg.paths.tftpRoot})`);
+      const missing = unique.filter((a) => !server!.bound.some((b) => b.address === a));
+      if (missing.length) log.warn(`tftp: ${missing.join(', ')} ${missing.length > 1 ? 'are not addresses' : 'is not an address'} of this machine: no TFTP there (the network's serverAddress must be on its interface)`);
       if (native.pump) log.info('tftp: data path native (a thread per octet transfer)');
       else if (c.dataPath === 'auto') log.info(`tftp: data path node (the native addon is not built: ${native.error})`);
       else log.info('tftp: data path node (tftp.dataPath: node)');
       // Say up front what an operator would otherwise find out from a blade that does not boot.
       if (!existsSync(ctx.cfg.paths.tftpRoot)) log.warn(`tftp: tftp.root ${ctx.cfg.paths.tftpRoot} does not exist; serving generated files and tftp.loaderDirs only`);
-      const loaders = ['pxelinux.0', 'ldlinux.c32', 'syslinux.efi', 'ldlinux.e64', 'undionly.kpxe', 'ipxe.efi'].map((name) => {
-        const dir = [ctx.cfg.paths.tftpRoot, ...c.loaderDirs].find((d) => existsSync(join(d, name)));
-        return dir ? `${name} (${dir})` : `${name} (missing)`;
-      });
-      log.info(`tftp: boot loaders: ${loaders.join(', ')}`);
+      const files = ctx.boot.loaderFiles;
+      if (files) {
+        await grubHttpReady(ctx);
+        log.info(`tftp: boot loaders: ${loaderFilesSummary(files, ctx.cfg.config.dhcp.secureBoot)}`);
+      }
     },
     async stop() {
       await server?.stop();

@@ -10,7 +10,7 @@
 // symlink leading out of the root is refused even if it is swapped in while we
 // look at it.
 import { readlinkSync, realpathSync, statSync } from 'node:fs';
-import { join, sep } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BootRefused, streamOfReads, type BootClient, type BootContentProvider, type BootFile } from '../boot/content.js';
 import { openedFile, openRegularFile } from '../boot/descriptor.js';
@@ -23,6 +23,8 @@ const LOADER_NAME = /\.(0|c32|e32|e64|efi|kpxe|kkpxe|kkkpxe|pxe|lkrn|P|bs)$/;
 export interface StaticFilesOptions {
   root: string;
   loaderDirs: readonly string[];
+  /** Hub path -> a file elsewhere, trusted as the loader dirs are (Debian's signed binaries under the names they are served by). */
+  aliases?: Readonly<Record<string, string>>;
 }
 
 export class StaticFiles implements BootContentProvider {
@@ -36,6 +38,8 @@ export class StaticFiles implements BootContentProvider {
     if (!c.ok || c.path !== path) throw new BootRefused(`refused file name '${path}'`, 403);
     const inRoot = openInside(this.opts.root, path, 'file');
     if (inRoot) return inRoot;
+    const alias = this.opts.aliases?.[path];
+    if (alias) return openInside(dirname(alias), basename(alias), 'loader', false);
     if (path.includes('/')) return undefined;
     for (const dir of this.opts.loaderDirs) {
       // Distribution directories: plain names only, their own symlinks (ipxe ROMs) are trusted.
@@ -98,7 +102,7 @@ function openInside(root: string, rel: string, kind: 'file' | 'loader', confine 
       if (!confine) return;
       const real = openedPath(fd, full);
       if (real !== rootReal && !real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep)) {
-        throw new BootRefused(`'${rel}' is a symlink leading outside the TFTP root (to ${real})`, 403);
+        throw new BootRefused(`'${rel}' is a symlink leading outside the TFTP root`, 403, `it leads to ${real}`);
       }
     });
   } catch (err) {

@@ -27,8 +27,22 @@ export interface TransferSettings {
   initialRtoMs: number;
   minRtoMs: number;
   maxRtoMs: number;
-  /** Consecutive timeouts without progress before giving up. */
+  /** Consecutive timeouts without progress before giving up (at least; see giveUpMs). */
   retries: number;
+  /**
+   * Once the client has answered: the shortest time without progress before
+   * giving up, however many timeouts that took. Clients retry on their own
+   * schedule (tftp-hpa and atftp every 5 s, PXE ROMs and iPXE with backoff over
+   * tens of seconds): a sender that gives up after its own few fast retries
+   * ends transfers a lost ACK would only have delayed. Default 0.
+   */
+  giveUpMs?: number;
+  /**
+   * Before the client has answered (no ACK of the OACK or of DATA 1): timeouts
+   * before the transfer is dropped. An unanswered transfer may be a spoofed
+   * request; it is kept short. Default: retries.
+   */
+  handshakeTries?: number;
 }
 
 export type Outcome = 'complete' | 'timeout' | 'client-error';
@@ -68,6 +82,10 @@ export class Transfer {
   private sentAt = 0;
   /** Karn: no RTT sample from a window that was sent more than once. */
   private resent = false;
+  /** When the client last moved the transfer on (start, ACK of the OACK, an ACK that advanced). */
+  private progressAt = 0;
+  /** The client has answered: it acknowledged the OACK or DATA 1. */
+  answered = false;
 
   constructor(readonly s: TransferSettings) {
     this.blocks = Math.floor(s.size / s.blksize) + 1;
@@ -90,6 +108,7 @@ export class Transfer {
   start(now: number): readonly Action[] {
     if (this.phase !== 'new') return NO_ACTIONS;
     this.startedAt = now;
+    this.progressAt = now;
     if (this.s.oack) {
       this.phase = 'oack';
       this.arm(now, false);
@@ -104,6 +123,9 @@ export class Transfer {
       if (block !== 0) return NO_ACTIONS;
       this.sample(now);
       this.phase = 'data';
+      this.answered = true;
+      this.progressAt = now;
+      this.tries = 0;
       return [this.sendWindow(1, now, false)];
     }
     if (this.phase !== 'data') return NO_ACTIONS;
@@ -118,6 +140,8 @@ export class Transfer {
     if (wholeWindow) this.sample(now);
     this.base = acked + 1;
     this.tries = 0;
+    this.answered = true;
+    this.progressAt = now;
     if (this.base > this.blocks) return this.finish('complete', now);
     // A partial ACK: the client lost a block of the window; go back to the one after what it has.
     return [this.sendWindow(this.base, now, !wholeWindow)];
@@ -132,7 +156,12 @@ export class Transfer {
   tick(now: number): readonly Action[] {
     if (this.phase === 'done' || this.phase === 'new' || now < this.deadline) return NO_ACTIONS;
     this.timeouts++;
-    if (++this.tries > this.s.retries) return this.finish('timeout', now);
+    this.tries++;
+    if (!this.answered) {
+      if (this.tries > (this.s.handshakeTries ?? this.s.retries)) return this.finish('timeout', now);
+    } else if (this.tries > this.s.retries && now - this.progressAt >= (this.s.giveUpMs ?? 0)) {
+      return this.finish('timeout', now);
+    }
     this.rto = Math.min(this.rto * 2, this.maxRto);
     this.resent = true;
     this.deadline = now + this.rto;

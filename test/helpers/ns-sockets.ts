@@ -60,6 +60,11 @@ export class NsSocketBroker implements UdpOpener {
     return new NsSocketBroker(child, ns);
   }
 
+  /** The child runs in the namespace: its /proc view of the network is the namespace's. */
+  get neighbourFile(): string {
+    return `/proc/${this.child.pid}/net/arp`;
+  }
+
   open(req: UdpSocketRequest): Promise<dgram.Socket> {
     const id = this.next++;
     return new Promise((resolve, reject) => {

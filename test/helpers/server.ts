@@ -1,11 +1,15 @@
 // A real rackboot server for tests: real Fastify on a loopback port, real
-// SQLite file in a temporary data directory.
+// SQLite file in a temporary data directory. RACKBOOT_TEST_STORE=postgres:
+// a fresh database of the run's shared PostgreSQL cluster instead, for a
+// test whose config names no store (the API, power and UI suites run on
+// both drivers that way).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig } from '../../server/config/load.js';
-import { silentLogger, createLogger, type Logger } from '../../server/log.js';
+import { silentLogger, createLogger, type Logger, type LogLevel } from '../../server/log.js';
 import { RackbootServer, type ServerOptions } from '../../server/main/server.js';
+import { sharedCluster } from './postgres.js';
 
 export const TEST_NETWORKS = [
   { name: 'inside', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', router: '10.0.0.254', dns: ['10.0.0.1'], staticRange: '10.0.0.10-10.0.0.199', dynamicRange: '10.0.0.200-10.0.0.250' },
@@ -32,10 +36,11 @@ export async function startTestServer(raw: Record<string, unknown> = {}, opts: S
     networks: TEST_NETWORKS,
     dhcp: { enabled: false },
     tftp: { enabled: false },
+    ...(await testStore(raw)),
     ...raw,
   };
   const { log: given, ...serverOpts } = opts;
-  const log = given ?? (process.env.TEST_LOG ? createLogger(process.env.TEST_LOG) : silentLogger());
+  const log = given ?? (process.env.TEST_LOG ? createLogger({ level: process.env.TEST_LOG as LogLevel, format: process.stdout.isTTY ? 'pretty' : 'json' }) : silentLogger());
   const make = () => new RackbootServer(resolveConfig(config, null, {}), log, { factories: [], ...serverOpts });
   const ts: TestServer = {
     server: make(),
@@ -71,4 +76,13 @@ export async function startTestServer(raw: Record<string, unknown> = {}, opts: S
   await ts.server.start();
   ts.url = ts.server.apiUrl;
   return ts;
+}
+
+/** The store section RACKBOOT_TEST_STORE asks for (none: the config's own, SQLite by default). */
+async function testStore(raw: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const driver = process.env.RACKBOOT_TEST_STORE ?? 'sqlite';
+  if (driver === 'sqlite' || raw.store !== undefined) return {};
+  if (driver !== 'postgres') throw new Error(`RACKBOOT_TEST_STORE must be sqlite or postgres, not '${driver}'`);
+  const url = await (await sharedCluster()).createDatabase('ts');
+  return { store: { driver: 'postgres', url, poolSize: 4 } };
 }

@@ -123,6 +123,8 @@ describe('REST API', () => {
       [{ name: 'ok', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0d:01', network: 'inside', ipv4: '10.0.1.5' }] }, /interfaces\[0\]\.ipv4: 10\.0\.1\.5 is outside network 'inside'/],
       [{ name: 'ok', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0d:01', network: 'inside', ipv4: '10.0.0.1' }] }, /this server's address/],
       [{ name: 'ok', interfaces: [{ name: 'eth0', mac: '01:00:5e:00:00:01', network: 'inside' }] }, /multicast/],
+      [{ name: 'ok', interfaces: [{ name: 'eth0', mac: '00:00:00:00:00:00', network: 'inside' }] }, /body\.interfaces\[0\]\.mac: 00:00:00:00:00:00 is the null address/],
+      [{ name: 'ok', interfaces: [{ name: 'eth0', mac: 'FF-FF-FF-FF-FF-FF', network: 'inside' }] }, /body\.interfaces\[0\]\.mac: ff:ff:ff:ff:ff:ff is the broadcast address/],
       [{ name: 'ok', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0d:01', network: 'inside' }], colour: 'red' }, /body\.colour: unknown key/],
       [{ name: 'ok', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0d:01', network: 'inside' }], loader: 'lilo' }, /body\.loader/],
       [{ name: 'ok', group: 'nosuch', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0d:01', network: 'inside' }] }, /body\.group: no group named 'nosuch'/],
@@ -173,6 +175,75 @@ describe('REST API', () => {
     assert.equal((await s.api('POST', '/api/v1/groups', { name: 'tmp2' })).status, 201);
     assert.equal((await send('DELETE', '/api/v1/groups/tmp2', json)).status, 204, 'DELETE with content-type: application/json and no body');
     assert.equal((await s.api('GET', '/api/v1/groups/tmp2')).status, 404);
+  });
+
+  test('deeply nested JSON: 400 naming the field, nothing stored, never a 500', async () => {
+    const json = { 'content-type': 'application/json' };
+    const arrays = (n: number) => '['.repeat(n) + '1' + ']'.repeat(n);
+    const objects = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+    const nic = '[{"name":"eth0","mac":"52:54:00:00:0e:01","network":"inside"}]';
+    const cases: Array<[string, string, string, string]> = [
+      // [path, body, field, message]
+      ['/api/v1/nodes', arrays(5000), 'body', 'body: nests deeper than 64 levels'],
+      ['/api/v1/nodes', objects(100_000), 'body.a', 'body.a: nests deeper than 64 levels'],
+      ['/api/v1/nodes', `{"name":"deep1","interfaces":${nic},"vars":{"x":${objects(5000)}}}`, 'body.vars', 'body.vars: nests deeper than 64 levels'],
+      ['/api/v1/nodes', `{"name":"deep2","interfaces":${nic},"vars":{"x":${arrays(3000)}}}`, 'body.vars', 'body.vars: nests deeper than 64 levels'],
+      // Within the body bound, vars have their own (32): what is stored reads back with any JSON client.
+      ['/api/v1/nodes', `{"name":"deep3","interfaces":${nic},"vars":{"x":${arrays(32)}}}`, 'body.vars', 'body.vars: nests deeper than 32 levels'],
+      ['/api/v1/groups', `{"name":"deepg","vars":{"x":${objects(40)}}}`, 'body.vars', 'body.vars: nests deeper than 32 levels'],
+      ['/api/v1/nodes/blade1/events', `{"kind":"ready","detail":{"x":${arrays(40)}}}`, 'body.detail', 'body.detail: nests deeper than 32 levels'],
+    ];
+    for (const [path, body, field, message] of cases) {
+      const r = await send('POST', path, json, body);
+      assert.equal(r.status, 400, `${path} ${body.slice(0, 60)}: ${r.status} ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error, 'invalid');
+      assert.equal(r.body.field, field, JSON.stringify(r.body));
+      assert.ok(r.body.message.startsWith(message), r.body.message);
+    }
+    for (const name of ['deep1', 'deep2', 'deep3']) assert.equal((await s.api('GET', `/api/v1/nodes/${name}`)).status, 404);
+    // 31 levels below vars is within the bound, and GET returns it.
+    const ok = await send('POST', '/api/v1/nodes', json, `{"name":"deep4","interfaces":${nic},"vars":{"x":${arrays(31)}}}`);
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    const back = await s.api<Node & { vars: { x: unknown } }>('GET', '/api/v1/nodes/deep4');
+    assert.equal(JSON.stringify(back.body.vars.x), arrays(31));
+    assert.equal((await s.api('DELETE', '/api/v1/nodes/deep4')).status, 204);
+  });
+
+  test('hostile bodies on every route that reads JSON: a documented 4xx, never a 500', async () => {
+    const doc = (await s.api<{ paths: Record<string, Record<string, { requestBody?: { content?: Record<string, unknown> } }>> }>('GET', '/api/v1/openapi.json')).body;
+    const routes: Array<[string, string]> = [];
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        if (!op.requestBody?.content?.['application/json']) continue;
+        // Path parameters: an existing node/group where there is one, else a plain name.
+        routes.push([method.toUpperCase(), path.replace(/\{name\}/g, 'blade1').replace(/\{[^}]+\}/g, 'x')]);
+      }
+    }
+    assert.ok(routes.length >= 5, `routes with JSON bodies: ${routes.map((r) => r.join(' ')).join(', ')}`);
+    const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    const bodies = [
+      deep(100_000),
+      '{"a":'.repeat(20_000) + 'null' + '}'.repeat(20_000),
+      `{"vars":${'{"v":'.repeat(70)}1${'}'.repeat(70)}}`,
+      `{"name":"h","vars":{"__proto__":{"polluted":true}}}`,
+      `{"name":"h","interfaces":[{"name":"eth0","mac":"00:00:00:00:00:00","network":"inside"}]}`,
+      `{"name":"h","interfaces":${JSON.stringify(Array.from({ length: 5000 }, () => ({ name: 'eth0', mac: 'ff:ff:ff:ff:ff:ff', network: 'inside' })))}}`,
+      '1e999999',
+      '"' + '\\u0000'.repeat(1000) + '"',
+      'null',
+      '[]',
+      '{"name":' + '9'.repeat(5000) + '}',
+    ];
+    for (const [method, path] of routes) {
+      for (const body of bodies) {
+        const r = await send(method, path, { 'content-type': 'application/json' }, body);
+        assert.ok(r.status >= 400 && r.status < 500, `${method} ${path} ${body.slice(0, 50)}: ${r.status} ${JSON.stringify(r.body)}`);
+        assert.equal(typeof r.body.error, 'string');
+        assert.equal(typeof r.body.message, 'string');
+      }
+    }
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.equal((await s.api('GET', '/healthz', undefined, null)).status, 200);
   });
 
   test('PATCH keeps addresses of re-listed interfaces; DELETE; 404s', async () => {

@@ -80,6 +80,22 @@ describe('rackboot CLI', () => {
     assert.match(bad.stderr, /networks\[0\]\.rooter: unknown key \(did you mean 'router'\?\)/);
   });
 
+  test('config check: log.format and the env overrides of the log section, named', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rbcli-'));
+    const file = join(dir, 'log.yaml');
+    writeFileSync(file, 'log:\n  format: text\n');
+    const bad = await cli(['config', 'check', '--config', file], { RACKBOOT_LOG: 'loud' });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /: 2 problems:\n/);
+    assert.match(bad.stderr, /^  log\.format: .*auto.*pretty.*json/m);
+    assert.match(bad.stderr, /^  env RACKBOOT_LOG: 'loud' is not one of fatal, error, warn, info, debug, trace \(it overrides log\.level\)$/m);
+    writeFileSync(file, 'log:\n  format: pretty\n');
+    assert.equal((await cli(['config', 'check', '--config', file])).code, 0);
+    const env = await cli(['config', 'check', '--config', file], { RACKBOOT_LOG_FORMAT: 'xml' });
+    assert.equal(env.code, 1);
+    assert.match(env.stderr, /^  env RACKBOOT_LOG_FORMAT: 'xml' is not one of auto, pretty, json \(it overrides log\.format\)$/m);
+  });
+
   test('config check: a typo in one network does not hide a bad range in another (the example in docs/configuration.md)', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'rbcli-')), 'site.yaml');
     writeFileSync(

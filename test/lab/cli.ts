@@ -3,7 +3,7 @@
 // npm run lab -- --cleanup [--force]
 import { parseArgs } from 'node:util';
 import { cleanupLeftovers } from './state.js';
-import { DEFAULT_OPTIONS, runLab, type LabLoader, type LabOptions, type LabServer } from './lab.js';
+import { DEFAULT_OPTIONS, runLab, type LabFirmwareChoice, type LabLoader, type LabOptions, type LabServer } from './lab.js';
 import { formatDrill, formatLoad, formatTimeline } from './timeline.js';
 import { exitWhenClean, signalCleanup } from './run.js';
 
@@ -12,7 +12,14 @@ const USAGE = `usage: npm run lab -- [options]
 Boots the paper's cluster in QEMU VMs inside network namespaces (root).
 
   --blades N            blades to boot (default ${DEFAULT_OPTIONS.blades})
-  --loader L            pxelinux (TFTP, default) or ipxe (chains to HTTP)
+  --loader L            pxelinux (TFTP, default), ipxe (chains to HTTP) or grub
+  --firmware F          bios (default: SeaBIOS, iPXE ROM), uefi (OVMF's own PXE or HTTP
+                        boot), mixed (blade1 BIOS, blade2 UEFI, ...)
+  --http-boot           UEFI blades boot by UEFI HTTP boot instead of PXE
+  --secure-boot         UEFI blades with Secure Boot on (OVMF's Secure Boot build, Microsoft's
+                        keys); rackboot's dhcp.secureBoot: Debian's signed shim, GRUB, kernel
+  --no-ra               rackboot does not answer IPv6 router solicitations (iPXE then waits
+                        ~16 s on every boot, as before issue 17)
   --server S            rackboot (default); dnsmasq (the reference: its DHCP+TFTP boot
                         the same kernel and a busybox RAM disk); rackboot-tftp (dnsmasq's
                         DHCP, rackboot's TFTP: the TFTP servers compared alone)
@@ -21,8 +28,11 @@ Boots the paper's cluster in QEMU VMs inside network namespaces (root).
                         static TFTP files: the same boot for every server)
   --boot-timeout S      seconds a blade may take to come up (default ${DEFAULT_OPTIONS.bootTimeout})
   --load S              seconds of wrk through the VIP after the boot (default ${DEFAULT_OPTIONS.loadSeconds}; 0: none)
-  --drill               then the failure drill: kill the last blade under load, watch the
+  --drill               then the failure drill: power the last blade off under load through
+                        rackboot's API and its BMC (without BMCs: kill its VM), watch the
                         director drop it, power it on again, watch it return
+  --no-bmc              start the QEMU VMs directly instead of through a BMC per blade
+                        (ipmi_sim, powered through rackboot's API; rackboot servers only)
   --hold                keep the cluster running at the end (or after a failure) until Ctrl-C
   --verbose             echo the blades' serial consoles
   --keep                keep the work directory (configs, logs, consoles)
@@ -43,11 +53,16 @@ async function main(): Promise<number> {
       options: {
         blades: { type: 'string' },
         loader: { type: 'string' },
+        firmware: { type: 'string' },
+        'http-boot': { type: 'boolean' },
+        'secure-boot': { type: 'boolean' },
+        'no-ra': { type: 'boolean' },
         server: { type: 'string' },
         image: { type: 'string' },
         'boot-timeout': { type: 'string' },
         load: { type: 'string' },
         drill: { type: 'boolean' },
+        'no-bmc': { type: 'boolean' },
         hold: { type: 'boolean' },
         verbose: { type: 'boolean', short: 'v' },
         keep: { type: 'boolean' },
@@ -80,8 +95,19 @@ async function main(): Promise<number> {
     opts.blades = n;
   }
   if (values.loader !== undefined) {
-    if (values.loader !== 'pxelinux' && values.loader !== 'ipxe') fail(`--loader '${values.loader}': pxelinux or ipxe`);
+    if (!['pxelinux', 'ipxe', 'grub'].includes(values.loader)) fail(`--loader '${values.loader}': pxelinux, ipxe or grub`);
     opts.loader = values.loader as LabLoader;
+  }
+  if (values.firmware !== undefined) {
+    if (!['bios', 'uefi', 'mixed'].includes(values.firmware)) fail(`--firmware '${values.firmware}': bios, uefi or mixed`);
+    opts.firmware = values.firmware as LabFirmwareChoice;
+  }
+  opts.httpBoot = !!values['http-boot'];
+  opts.secureBoot = !!values['secure-boot'];
+  opts.routerAdvertisements = !values['no-ra'];
+  if ((opts.httpBoot || opts.secureBoot) && opts.firmware === 'bios') {
+    if (values.firmware !== undefined) fail(`--${opts.httpBoot ? 'http-boot' : 'secure-boot'} is for UEFI blades: --firmware uefi or mixed`);
+    opts.firmware = 'uefi';
   }
   if (values.server !== undefined) {
     if (!['rackboot', 'dnsmasq', 'rackboot-tftp'].includes(values.server)) fail(`--server '${values.server}': rackboot, dnsmasq or rackboot-tftp`);
@@ -103,9 +129,12 @@ async function main(): Promise<number> {
   }
   opts.verbose = !!values.verbose;
   opts.drill = !!values.drill;
+  // A blade is powered through its BMC and rackboot's API unless asked not to (dnsmasq has no API).
+  opts.bmc = !values['no-bmc'] && opts.server !== 'dnsmasq';
   opts.hold = !!values.hold;
   opts.keepWorkDir = !!values.keep;
   if (opts.server !== 'rackboot' && opts.loader !== 'pxelinux') fail(`--server ${opts.server} boots PXELINUX over TFTP only`);
+  if (opts.server !== 'rackboot' && opts.firmware !== 'bios') fail(`--server ${opts.server} boots BIOS blades only (the reference hands out pxelinux.0)`);
   if (opts.server !== 'rackboot' && values.image === undefined) opts.image = 'busybox';
   if (opts.server !== 'rackboot' && opts.image !== 'busybox') fail(`--server ${opts.server} boots --image busybox only`);
 

@@ -13,6 +13,7 @@
 //   busybox        the lab's small RAM disk (refinitrd.ts), laid out as static
 //                  files in the TFTP root with a static PXELINUX config: the
 //                  same files for every server, so their boots compare
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureKernel, type Kernel } from './kernel.js';
 import { buildReferenceInitrd } from './refinitrd.js';
@@ -26,9 +27,15 @@ import { buildTimeline, CONSOLE_NOTES, type EventView, type TimelineRow } from '
 import { ADDR, type BladeAddr } from './topology.js';
 import { runWrk, startProbe, summarize, type ProbeSummary, type WrkResult } from './load.js';
 import type { ProbeRecord } from './probe.js';
+import { BmcBladeVm, registerBmcs, startBmcs } from './bmc.js';
+import { watchBoot } from './progress.js';
+import { BIOS, describeFirmware, missingFirmware, type BladeFirmware } from './firmware.js';
+import { sh } from '../helpers/netns.js';
 
 export type LabServer = 'rackboot' | 'dnsmasq' | 'rackboot-tftp';
-export type LabLoader = 'pxelinux' | 'ipxe';
+export type LabLoader = 'pxelinux' | 'ipxe' | 'grub';
+/** bios: SeaBIOS with iPXE ROMs; uefi: OVMF's own network boot; mixed: odd blades BIOS, even blades UEFI. */
+export type LabFirmwareChoice = 'bios' | 'uefi' | 'mixed';
 export type LabImage = 'web-blade' | 'busybox';
 
 export interface LabOptions {
@@ -38,6 +45,15 @@ export interface LabOptions {
   image: LabImage;
   /** Seconds each blade may take from power-on to up (and into the pool). */
   bootTimeout: number;
+  firmware: LabFirmwareChoice;
+  /** UEFI blades boot by UEFI HTTP boot instead of PXE. */
+  httpBoot: boolean;
+  /** UEFI blades have Secure Boot on; rackboot's dhcp.secureBoot is on. */
+  secureBoot: boolean;
+  /** Per blade (by name): its firmware instead of the run's, and a loader of its own (node over group). */
+  bladeOverrides?: Record<string, Partial<BladeFirmware> & { loader?: LabLoader }>;
+  /** rackboot answers IPv6 router solicitations (dhcp.routerAdvertisements; off: iPXE waits ~16 s, as before issue 17). */
+  routerAdvertisements: boolean;
   /** Seconds of wrk through the VIP (0: no load test). */
   loadSeconds: number;
   /** Boot files for the static (busybox) layout instead of the lab's busybox RAM disk. */
@@ -48,6 +64,11 @@ export interface LabOptions {
   hold: boolean;
   /** Run the failure drill on the last blade after the load test. */
   drill: boolean;
+  /**
+   * Give each blade a BMC (ipmi_sim) and power it through rackboot's API
+   * (rackboot servers only); otherwise the lab starts QEMU itself.
+   */
+  bmc: boolean;
   /** Echo the blades' consoles. */
   verbose: boolean;
   keepWorkDir: boolean;
@@ -60,8 +81,13 @@ export const DEFAULT_OPTIONS: LabOptions = {
   loader: 'pxelinux',
   image: 'web-blade',
   bootTimeout: 240,
+  firmware: 'bios',
+  httpBoot: false,
+  secureBoot: false,
+  routerAdvertisements: true,
   loadSeconds: 10,
   drill: false,
+  bmc: false,
   hold: false,
   verbose: false,
   keepWorkDir: false,
@@ -85,10 +111,11 @@ export interface BladeBoot {
 }
 
 /** The node body rackboot's REST API takes for a blade: both NICs, both addresses. */
-export function nodeBody(b: BladeAddr, group: string | null = 'web'): Record<string, unknown> {
+export function nodeBody(b: BladeAddr, group: string | null = 'web', loader?: LabLoader): Record<string, unknown> {
   return {
     name: b.name,
     ...(group ? { group } : {}),
+    ...(loader ? { loader } : {}),
     interfaces: [
       { name: 'eth0', mac: b.macs[0], network: 'inside', ipv4: b.ipv4[0] },
       { name: 'eth1', mac: b.macs[1], network: 'inside2', ipv4: b.ipv4[1] },
@@ -104,6 +131,31 @@ export const DRILL_TIMEOUT_MS = 10_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A blade's firmware: the run's choice (mixed: blade1 BIOS, blade2 UEFI, ...), then its own override. */
+export function bladeFirmware(opts: Pick<LabOptions, 'firmware' | 'httpBoot' | 'secureBoot' | 'bladeOverrides'>, b: BladeAddr): BladeFirmware {
+  const uefi = opts.firmware === 'uefi' || (opts.firmware === 'mixed' && b.index % 2 === 1);
+  const base: BladeFirmware = uefi ? { firmware: 'uefi', httpBoot: opts.httpBoot, secureBoot: opts.secureBoot } : BIOS;
+  const { loader: _loader, ...own } = opts.bladeOverrides?.[b.name] ?? {};
+  const f = { ...base, ...own };
+  return f.firmware === 'bios' ? BIOS : f;
+}
+
+/** The loaders the run's nodes use (the group's, and blades' own). */
+function loadersInUse(opts: LabOptions): LabLoader[] {
+  return [...new Set([opts.loader, ...Object.values(opts.bladeOverrides ?? {}).map((o) => o.loader).filter((l): l is LabLoader => !!l)])];
+}
+
+/**
+ * GRUB's netboot directory in tftp.root, as docs/boot-flow.md tells an operator
+ * (grub-mknetdir, and core.efi as grubx64.efi for UEFI PXE). UEFI HTTP boot and
+ * Secure Boot need none of it: rackboot makes the HTTP image, and the signed
+ * GRUB has its modules built in.
+ */
+function grubNetdir(tftpRoot: string): void {
+  sh('grub-mknetdir', [`--net-directory=${tftpRoot}`, '--subdir=grub'], { timeoutMs: 120_000 });
+  copyFileSync(join(tftpRoot, 'grub', 'x86_64-efi', 'core.efi'), join(tftpRoot, 'grubx64.efi'));
+}
+
 export class Lab {
   readonly run: LabRun;
   readonly vms: BladeVm[];
@@ -113,9 +165,16 @@ export class Lab {
 
   private constructor(readonly opts: LabOptions) {
     this.run = new LabRun({ blades: opts.blades });
-    this.vms = this.run.topo.blades.map(
-      (b) => new BladeVm({ fabricNs: this.run.topo.fabric, blade: b, logDir: this.run.workDir, echo: opts.verbose ? opts.log : undefined }),
-    );
+    this.vms = this.run.topo.blades.map((b) => {
+      const o = { fabricNs: this.run.topo.fabric, blade: b, logDir: this.run.workDir, firmware: bladeFirmware(opts, b), echo: opts.verbose ? opts.log : undefined };
+      // A BMC blade's QEMU is started by ipmi_sim with BIOS arguments: OVMF's code and vars are not wired there.
+      return opts.bmc && o.firmware.firmware === 'bios' ? new BmcBladeVm(o, b.index) : new BladeVm(o);
+    });
+  }
+
+  /** The blades behind a BMC (all of them with opts.bmc, else none). */
+  private get bmcVms(): BmcBladeVm[] {
+    return this.vms.filter((v): v is BmcBladeVm => v instanceof BmcBladeVm);
   }
 
   get id(): string {
@@ -142,8 +201,19 @@ export class Lab {
     try {
       lab.kernel = kernel ?? ensureKernel(opts.log);
       lab.run.build();
-      opts.log(`lab ${lab.id}: ${opts.blades} blade(s), server ${opts.server}, loader ${opts.loader}, work dir ${lab.workDir}`);
+      const fws = [...new Set(lab.vms.map((v) => describeFirmware(v.opts.firmware ?? BIOS)))].join(' + ');
+      opts.log(`lab ${lab.id}: ${opts.blades} blade(s), ${fws}, server ${opts.server}, loader ${opts.loader}, work dir ${lab.workDir}`);
+      const missing = [...new Set(lab.vms.flatMap((v) => missingFirmware(v.opts.firmware ?? BIOS)))];
+      if (missing.length) throw new Error(`UEFI blades need ${missing.join(', ')} (Debian package ovmf)`);
+      if (opts.bmc && opts.server === 'dnsmasq') throw new Error('--server dnsmasq has no API to power blades through: BMCs need rackboot (drop --bmc)');
+      const noBmc = opts.bmc ? lab.vms.filter((v) => !(v instanceof BmcBladeVm)).map((v) => v.name) : [];
+      if (noBmc.length) opts.log(`no BMC for the UEFI blade(s) ${noBmc.join(', ')}: ipmi_sim starts QEMU with BIOS arguments (test/lab/bmc.ts); the lab starts them itself`);
       for (const vm of lab.vms) lab.run.onClose(vm.name, () => vm.kill());
+      if (lab.bmcVms.length) {
+        lab.run.onClose('bmcs', () => Promise.all(lab.bmcVms.map((v) => v.close())).then(() => undefined));
+        await startBmcs(lab.run.topo, lab.bmcVms);
+        opts.log(`BMCs: ipmi_sim for ${lab.bmcVms.map((v) => `${v.name} at ${v.bmc.o.address}`).join(', ')}`);
+      }
       await lab.startServer();
       return lab;
     } catch (e) {
@@ -157,6 +227,10 @@ export class Lab {
     if (opts.server !== 'rackboot' && opts.image !== 'busybox') throw new Error(`--server ${opts.server} boots the busybox image only`);
     // rackboot's iPXE script boots the node's image; the busybox layout is static TFTP files, no image.
     if (opts.image === 'busybox' && opts.loader !== 'pxelinux') throw new Error('--image busybox boots with PXELINUX over TFTP only (iPXE/HTTP boots an image: --image web-blade)');
+    const uefi = this.vms.some((v) => v.opts.firmware?.firmware === 'uefi');
+    if (opts.image === 'busybox' && (uefi || opts.server !== 'rackboot' && loadersInUse(opts).length > 1)) {
+      throw new Error('UEFI blades and per-blade loaders boot the web-blade image with rackboot only (--image web-blade)');
+    }
     if (opts.image === 'web-blade') return this.startWebBlade();
     // The same files for every server: the lab's busybox RAM disk, or files given (bench/boot hands the
     // dnsmasq reference rackboot's own web-blade kernel and RAM disk).
@@ -165,7 +239,7 @@ export class Lab {
       const rb = new RackbootDirector({
         directorNs: run.topo.director,
         workDir: run.workDir,
-        config: { disable: opts.server === 'rackboot-tftp' ? ['dhcp', 'nfs'] : opts.image === 'busybox' ? ['nfs'] : [] },
+        config: { disable: opts.server === 'rackboot-tftp' ? ['dhcp', 'nfs'] : opts.image === 'busybox' ? ['nfs'] : [], dhcp: this.dhcpConfig() },
       });
       this.rb = rb;
       // Static files in tftp.root, laid out as for dnsmasq (pxelinux.0 and ldlinux.c32 included),
@@ -175,12 +249,18 @@ export class Lab {
       await rb.start();
       await rb.api.call('POST', '/groups', { name: 'web', loader: opts.loader });
       for (const b of run.topo.blades) await rb.api.call('POST', '/nodes', nodeBody(b));
+      await registerBmcs(rb.api, 'web', this.bmcVms);
     }
     if (opts.server === 'dnsmasq' || opts.server === 'rackboot-tftp') {
       const ref = new DnsmasqReference({ directorNs: run.topo.director, workDir: run.workDir, blades: run.topo.blades, files, dhcpOnly: opts.server === 'rackboot-tftp' });
       run.onClose('dnsmasq', () => ref.stop());
       await ref.start();
     }
+  }
+
+  /** The dhcp keys this run sets: router advertisements, Secure Boot. */
+  private dhcpConfig(): { routerAdvertisements: boolean; secureBoot: boolean } {
+    return { routerAdvertisements: this.opts.routerAdvertisements, secureBoot: this.vms.some((v) => v.opts.firmware?.secureBoot) };
   }
 
   /**
@@ -191,13 +271,19 @@ export class Lab {
    */
   private async startWebBlade(): Promise<void> {
     const { opts, run } = this;
-    const rb = new RackbootDirector({ directorNs: run.topo.director, workDir: run.workDir });
+    const rb = new RackbootDirector({ directorNs: run.topo.director, workDir: run.workDir, config: { dhcp: this.dhcpConfig() } });
     this.rb = rb;
     run.onClose('rackboot', () => rb.stop());
+    rb.writeConfig();
+    if (loadersInUse(opts).includes('grub')) grubNetdir(join(run.workDir, 'tftpboot'));
     await rb.start();
-    await rb.api.call('POST', '/groups', { name: 'web', loader: opts.loader, image: 'web-blade' });
-    for (const b of run.topo.blades) await rb.api.call('POST', '/nodes', nodeBody(b));
+    // Under Secure Boot the kernel says so at KERN_INFO ("secureboot: Secure boot enabled"): loglevel 7 puts it on the console.
+    const vars = this.dhcpConfig().secureBoot ? { vars: { kernelArgs: 'loglevel=7' } } : {};
+    await rb.api.call('POST', '/groups', { name: 'web', loader: opts.loader, image: 'web-blade', ...vars });
+    for (const b of run.topo.blades) await rb.api.call('POST', '/nodes', nodeBody(b, 'web', opts.bladeOverrides?.[b.name]?.loader));
+    await registerBmcs(rb.api, 'web', this.bmcVms);
     const t0 = Date.now();
+    opts.log('image: building web-blade through the API (rackboot image build; a minute or two)');
     const build = await rb.cli(['image', 'build', 'web-blade'], 600_000);
     if (build.code !== 0) throw new Error(`rackboot image build web-blade failed (${build.code}):\n${(build.stderr + build.stdout).trim().split('\n').slice(-15).join('\n')}`);
     const img = await rb.api.call<{ current: string | null; versions: Array<{ version: string; initrdSize: number; kernelSize: number }> }>('GET', '/images/web-blade');
@@ -229,19 +315,28 @@ export class Lab {
   /** sha256 (16 hex) and text of the page every blade must serve from NFS (web-blade image). */
   page: { sha: string; text: string } | undefined;
 
-  /** Powers a blade on and resolves when it is up (and in the pool, with a director). */
+  /** Powers a blade on (through rackboot's API and its BMC, with opts.bmc) and resolves when it is up (and in the pool, with a director). */
   async boot(name: string): Promise<BladeBoot> {
     const vm = this.vm(name);
     const since = Date.now();
-    vm.powerOn();
-    const up =
-      this.opts.image === 'busybox' ? await vm.waitForLine(this.opts.upLine ?? REFERENCE_UP, this.opts.bootTimeout * 1000) : await this.waitReady(vm, this.opts.bootTimeout * 1000);
-    let poolAfter: number | undefined;
-    if (this.rb) {
-      const { at } = await this.waitInPool(name, true, Math.max(10_000, this.opts.bootTimeout * 1000 - (Date.now() - since)));
-      poolAfter = (at - vm.poweredOnAt) / 1000;
+    this.opts.log(`${name}: powering on${vm instanceof BmcBladeVm ? ' through its BMC' : ''}`);
+    // Each boot stage as the blade's timeline reaches it (rackboot servers: the dnsmasq reference keeps no timeline).
+    const watch = this.rb ? watchBoot(name, since, () => this.events(name), this.opts.log) : undefined;
+    try {
+      vm.powerOn();
+      if (vm instanceof BmcBladeVm) await this.rb!.api.call('POST', `/nodes/${name}/power`, { action: 'on' });
+      const up =
+        this.opts.image === 'busybox' ? await vm.waitForLine(this.opts.upLine ?? REFERENCE_UP, this.opts.bootTimeout * 1000) : await this.waitReady(vm, this.opts.bootTimeout * 1000);
+      if (!this.rb) this.opts.log(`${name}: up (+${up.t.toFixed(1)} s, its console says so)`);
+      let poolAfter: number | undefined;
+      if (this.rb) {
+        const { at } = await this.waitInPool(name, true, Math.max(10_000, this.opts.bootTimeout * 1000 - (Date.now() - since)));
+        poolAfter = (at - vm.poweredOnAt) / 1000;
+      }
+      return this.bootRecord(vm, up.t, poolAfter);
+    } finally {
+      await watch?.stop();
     }
-    return this.bootRecord(vm, up.t, poolAfter);
   }
 
   /** Waits for the blade's own `ready` report on its timeline (after this power-on). */
@@ -259,8 +354,9 @@ export class Lab {
     }
   }
 
-  async bootAll(): Promise<BladeBoot[]> {
-    return Promise.all(this.vms.map((vm) => this.boot(vm.name)));
+  /** Powers on every blade (or those named) at once. */
+  async bootAll(names?: string[]): Promise<BladeBoot[]> {
+    return Promise.all(this.vms.filter((vm) => !names || names.includes(vm.name)).map((vm) => this.boot(vm.name)));
   }
 
   private async bootRecord(vm: BladeVm, upAfter: number, poolAfter: number | undefined): Promise<BladeBoot> {
@@ -333,23 +429,29 @@ export class Lab {
     const windowSecs = this.opts.bootTimeout + 60;
     // 10 s per request: on a loaded 2-core host a TCG blade's SYN-ACK can take a retransmission or two
     // (1 s, then 3 s); a request that gets no answer in 10 s, or a reset, has failed.
+    const log = (l: string) => this.opts.log(`drill: ${l}`);
     const probe = this.probe(windowSecs, { concurrency: 2, pauseMs: 20, timeoutMs: DRILL_TIMEOUT_MS });
     try {
+      log(`probing ${this.vipUrl} from outside (2 connections); ${name} goes down in 3 s`);
       await sleep(3000);
       const killAt = Date.now();
-      await this.kill(name);
+      log(this.vm(name) instanceof BmcBladeVm ? `powering ${name} off through rackboot's API and its BMC` : `pulling ${name}'s plug (SIGKILL of its VM)`);
+      await this.cut(name);
       // The drop is decided (director.down) just before the nftables apply: a request that starts in
       // between still goes to the dead blade. The window ends when the rules are seen without the blade
       // (polled every 50 ms), not at a guessed grace.
       const { at: dropAt, seenAt: appliedAt } = await this.waitInPool(name, false, 30_000, 50);
+      log(`the director dropped ${name} ${((dropAt - killAt) / 1000).toFixed(1)} s after the cut (its rules without it at +${((appliedAt - killAt) / 1000).toFixed(1)} s); ${name} stays down 4 s`);
       await sleep(4000);
       const boot = await this.boot(name);
       const backAt = boot.poweredOnAt + (boot.poolAfter ?? boot.upAfter) * 1000;
+      log(`${name} is back in the pool; probing until it has answered 5 requests (at most 15 s)`);
       // Keep probing until the returned blade has answered a few times (or 15 s).
       const until = Date.now() + 15_000;
       while (Date.now() < until && probe.records.filter((r) => r.at > backAt && r.ok && r.blade === name).length < 5) await sleep(250);
       probe.stop();
       const records = await probe.done;
+      log(`done: ${records.length} request(s), ${records.filter((r) => !r.ok).length} failed`);
       return {
         blade: name,
         killAt,
@@ -362,10 +464,17 @@ export class Lab {
         afterReturn: summarize(records, backAt),
         failures: records.filter((r) => !r.ok).map((r) => ({ sinceKillMs: r.at - killAt, error: r.error ?? `HTTP ${r.status}`, ms: r.ms })),
         reboot: boot,
+        cut: this.vm(name) instanceof BmcBladeVm ? 'bmc' : 'kill',
       };
     } finally {
       probe.stop();
     }
+  }
+
+  /** The drill's failure: a hard power off through rackboot's API and the BMC, or (no BMC) the plug pulled. */
+  private async cut(name: string): Promise<void> {
+    if (this.vm(name) instanceof BmcBladeVm) await this.rb!.api.call('POST', `/nodes/${name}/power`, { action: 'off' });
+    else await this.kill(name);
   }
 
   /** Pulls a blade's plug; with awaitDrop, returns once the director has taken it out of the pool. */
@@ -402,6 +511,8 @@ export interface DrillResult {
   /** Every failed request: when it started relative to the kill, and why. */
   failures: Array<{ sinceKillMs: number; error: string; ms: number }>;
   reboot: BladeBoot;
+  /** How the blade was taken down: a power off through rackboot's API and its BMC, or SIGKILL of its VM. */
+  cut: 'bmc' | 'kill';
 }
 
 export interface LabResult {
@@ -420,6 +531,7 @@ export async function runLab(opts: LabOptions, kernel?: Kernel, onResult?: (r: L
   const lab = await Lab.start(opts, kernel);
   try {
     const boots = await lab.bootAll();
+    if (lab.rb && opts.loadSeconds > 0) opts.log(`load: ${opts.loadSeconds} s of wrk through ${lab.vipUrl}`);
     const load = lab.rb && opts.loadSeconds > 0 ? await lab.load(opts.loadSeconds) : undefined;
     const drill = lab.rb && opts.drill ? await lab.drill(lab.vms[lab.vms.length - 1]!.name) : undefined;
     lab.succeeded();
@@ -446,8 +558,30 @@ async function holdOpen(lab: Lab, opts: LabOptions): Promise<void> {
       `lab ${lab.id} is up; Ctrl-C cleans it up. Try:`,
       `  ip netns exec ${t.outside} curl -si ${lab.vipUrl}`,
       ...(lab.rb ? [`  ip netns exec ${t.director} node ${RACKBOOT_MAIN} director status --api http://127.0.0.1:${API_PORT} --token ${lab.rb.token}`, `  tail -f ${lab.rb.logFile}`] : []),
+      ...(lab.rb && lab.opts.bmc ? [`  ip netns exec ${t.director} node ${RACKBOOT_MAIN} power status --group web --api http://127.0.0.1:${API_PORT} --token ${lab.rb.token}`] : []),
       `  tail -f ${lab.workDir}/blade1.serial.log`,
     ].join('\n'),
   );
   await new Promise(() => {});
+}
+
+/**
+ * rackboot's built web-blade kernel and RAM disk (no node overlay, over its
+ * public HTTP boot path) and the image's command line, for a reference server
+ * to serve the same bytes. `dropQuiet`: without `quiet` (PXELINUX prints its
+ * "Loading ... ok" lines only then, bench/boot's clock for "RAM disk loaded").
+ */
+export async function webBladeFiles(lab: Lab, dir: string, o: { dropQuiet: boolean }): Promise<{ kernel: string; initrd: string; cmdline: string }> {
+  const api = lab.rb!.api;
+  const out: Record<string, string> = {};
+  for (const part of ['kernel', 'initrd']) {
+    const r = await api.rawBuffer('GET', `/boot/_image/web-blade/${part}`);
+    if (r.status !== 200) throw new Error(`GET /boot/_image/web-blade/${part}: ${r.status}`);
+    out[part] = join(dir, `rblab-web-blade-${process.pid}.${part}`);
+    writeFileSync(out[part]!, r.body);
+  }
+  const img = await api.call<{ current: string; versions: Array<{ version: string; cmdline: string }> }>('GET', '/images/web-blade');
+  const drop = o.dropQuiet ? /console=\S+|\bquiet\b/g : /console=\S+/g;
+  const cmdline = (img.versions.find((v) => v.version === img.current)?.cmdline ?? '').replace(drop, '').replace(/\s+/g, ' ').trim();
+  return { kernel: out.kernel!, initrd: out.initrd!, cmdline };
 }

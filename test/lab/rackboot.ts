@@ -21,6 +21,8 @@ export interface RackbootLabConfig {
   token: string;
   /** Sections this run turns off (e.g. dhcp when the reference's dnsmasq hands out addresses). */
   disable?: Array<'dhcp' | 'tftp' | 'nfs' | 'director'>;
+  /** dhcp keys: router advertisements (default on), Secure Boot (default off). */
+  dhcp?: { routerAdvertisements?: boolean; secureBoot?: boolean };
   /** Health-check timing of the director's web service. */
   check?: { interval: string; timeout: string; retries: number; reentry: string };
   logLevel?: string;
@@ -34,7 +36,8 @@ export function rackbootConfig(o: RackbootLabConfig): Record<string, unknown> {
     cluster: { name: 'cgws', domain: 'cluster.local', vars: {} },
     dataDir,
     api: { listen: `0.0.0.0:${API_PORT}`, token: o.token },
-    log: { level: o.logLevel ?? 'info' },
+    // rackboot.log is for a person (tail -f, the failure messages point at it): readable lines, not JSON.
+    log: { level: o.logLevel ?? 'info', format: 'pretty' },
     networks: [
       {
         name: 'inside',
@@ -52,7 +55,7 @@ export function rackbootConfig(o: RackbootLabConfig): Record<string, unknown> {
         staticRange: `${ADDR.inside2.prefix}10-${ADDR.inside2.prefix}199`,
       },
     ],
-    dhcp: { enabled: !off.has('dhcp') },
+    dhcp: { enabled: !off.has('dhcp'), ...(o.dhcp ?? {}) },
     tftp: { enabled: !off.has('tftp'), root: join(o.workDir, 'tftpboot') },
     nfs: off.has('nfs')
       ? { enabled: false }

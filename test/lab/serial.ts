@@ -5,9 +5,9 @@
 
 export type SerialMilestone =
   | 'firmware' // SeaBIOS
-  | 'rom' // the NIC's iPXE ROM runs
-  | 'dhcp' // the ROM has an address ("Configuring (net0 ...) ... ok")
-  | 'loader' // the boot loader runs (PXELINUX banner, or an iPXE script)
+  | 'rom' // the network boot starts: the NIC's iPXE ROM, or OVMF's PXE / HTTP boot
+  | 'dhcp' // it has an address (iPXE: "Configuring (net0 ...) ... ok"; OVMF: "Station IP address is")
+  | 'loader' // the boot loader runs (PXELINUX/SYSLINUX banner, an iPXE script, GRUB)
   | 'kernel' // kernel image downloaded
   | 'initrd' // RAM disk downloaded
   | 'linux' // the kernel starts ("Linux version")
@@ -23,11 +23,11 @@ export interface SerialEvent {
 
 const RULES: Array<[SerialMilestone, RegExp]> = [
   ['firmware', /SeaBIOS \(version/],
-  ['rom', /iPXE \(PCI [0-9a-f:.]+\) starting execution/],
-  ['dhcp', /Configuring \(net\d [0-9a-f:]+\).*\bok\b/],
-  ['loader', /PXELINUX \d|^\s*\S+\.ipxe\b.*\.\.\. ok|boot\/ipxe\/[0-9a-f:]+.*\.\.\. ok|#!ipxe/i],
-  // PXELINUX: "Loading vmlinuz... ok"; iPXE: "http://.../boot/blade1/kernel... ok"
-  ['kernel', /Loading \S*(vmlinuz|kernel)\S*\.+\s*o+k+|\/kernel\.\.\. ok/],
+  ['rom', /iPXE \(PCI [0-9a-f:.]+\) starting execution|^>>Start (PXE|HTTP Boot) over IPv4/],
+  ['dhcp', /Configuring \(net\d [0-9a-f:]+\).*\bok\b|^\s*Station IP address is \d/],
+  ['loader', /PXELINUX \d|SYSLINUX \d\S* EFI|^\s*\S+\.ipxe\b.*\.\.\. ok|boot\/ipxe\/[0-9a-f:]+.*\.\.\. ok|#!ipxe|Welcome to GRUB!/i],
+  // PXELINUX: "Loading vmlinuz... ok"; iPXE: "http://.../boot/blade1/kernel... ok"; GRUB (shipped template): the RAM disk is next.
+  ['kernel', /Loading \S*(vmlinuz|kernel)\S*\.+\s*o+k+|\/kernel\.\.\. ok|rackboot: loading the RAM disk/],
   ['initrd', /Loading \S*(initrd|ramdisk)\S*\.+\s*o+k+|\/initrd\.\.\. ok/],
   ['linux', /\] Linux version \d/],
   ['init', /\] Run \S+ as init process/],

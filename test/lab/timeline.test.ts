@@ -7,6 +7,8 @@ import { runIdOf } from './state.js';
 import { bladeAddr } from './topology.js';
 import { qemuArgs } from './vm.js';
 import { dnsmasqArgs } from './dnsmasq.js';
+import { bmcQemuArgv } from './bmc.js';
+import { bladeFirmware, DEFAULT_OPTIONS } from './lab.js';
 
 const ev = (ts: number, kind: string, detail: Record<string, unknown> = {}, mac: string | null = null): EventView => ({ id: ts, node: 'blade1', mac, ts, kind, detail });
 
@@ -25,6 +27,17 @@ describe('serial console', () => {
     assert.equal(classify('[    2.018664] Run /init as init process'), 'init');
     assert.equal(classify('Configuring (net0 52:54:00:00:0a:01)......'), undefined, 'no ok yet: not configured');
     assert.equal(classify('random text'), undefined);
+  });
+
+  test('milestones of UEFI blades (OVMF PXE and HTTP boot, GRUB)', () => {
+    assert.equal(classify('>>Start PXE over IPv4.'), 'rom');
+    assert.equal(classify('>>Start HTTP Boot over IPv4....'), 'rom');
+    assert.equal(classify('  Station IP address is 10.0.0.11'), 'dhcp');
+    assert.equal(classify('Welcome to GRUB!'), 'loader');
+    // The BIOS ROM prints this too, before its DHCP: no loader yet (iPXE's script is the loader milestone).
+    assert.equal(classify('iPXE initialising devices...ok'), undefined);
+    assert.equal(classify('rackboot: loading the RAM disk'), 'kernel');
+    assert.equal(classify('>>Start HTTP Boot over IPv6.'), undefined, 'the IPv6 try after a failed IPv4 one is no milestone');
   });
 
   test('escape sequences stripped, CR/LF split with the tail kept', () => {
@@ -46,6 +59,15 @@ describe('serial console', () => {
 });
 
 describe('timeline', () => {
+  test('DHCP rows say who asked (rackboot\'s client); router advertisements and size probes have rows; HEADs do not', () => {
+    assert.equal(describeEvent(ev(0, 'dhcp.ack', { address: '10.0.0.11', client: 'syslinux' }, '52:54:00:00:0a:01'))?.what, 'DHCP 52:54:00:00:0a:01 10.0.0.11 (syslinux.efi)');
+    assert.equal(describeEvent(ev(0, 'dhcp.ack', { address: '10.0.0.11', client: 'os', vendorClass: 'udhcp 1.35.0' }))?.what, 'DHCP 10.0.0.11 (Linux udhcpc)');
+    assert.equal(describeEvent(ev(0, 'dhcp.ack', { address: '10.0.0.11', client: 'http-firmware' }))?.what, 'DHCP 10.0.0.11 (UEFI HTTP boot)');
+    assert.match(describeEvent(ev(0, 'ra.sent', { interface: 'eth1' }, '52:54:00:00:0a:01'), new Map([['52:54:00:00:0a:01', 'eth0']]))!.what, /IPv6 router advertisement to eth0/);
+    assert.equal(describeEvent(ev(0, 'tftp.probe', { file: 'syslinux.efi' }))?.what, 'TFTP size probe syslinux.efi');
+    assert.equal(describeEvent(ev(0, 'http.head', { path: 'ipxe.efi' })), undefined);
+  });
+
   test('transfers classified by file, with duration and size', () => {
     assert.equal(describeEvent(ev(0, 'tftp.transfer', { file: 'pxelinux.0', bytes: 42430, durationMs: 12, blksize: 1432 }))?.phase, 'loader');
     assert.equal(describeEvent(ev(0, 'tftp.transfer', { file: 'pxelinux.cfg/01-52-54-00-00-0a-01', bytes: 200 }))?.phase, 'config');
@@ -120,6 +142,29 @@ describe('names and arguments', () => {
     assert.match(a, /virtio-net-pci,netdev=n1,mac=52:54:00:00:0b:0a/);
   });
 
+  test('UEFI blades: OVMF code read-only, a vars copy, no NIC ROM, the first NIC boots; HTTP boot turns PXE off; Secure Boot: q35, SMM, MS vars', () => {
+    const b = bladeAddr(1);
+    const uefi = qemuArgs({ blade: b, memoryMb: 512, firmware: { firmware: 'uefi', httpBoot: false, secureBoot: false }, varsFile: '/w/blade2.vars.fd' }).join(' ');
+    assert.match(uefi, /-drive if=pflash,format=raw,unit=0,readonly=on,file=\/usr\/share\/OVMF\/OVMF_CODE_4M\.fd/);
+    assert.match(uefi, /-drive if=pflash,format=raw,unit=1,file=\/w\/blade2\.vars\.fd/);
+    assert.match(uefi, /virtio-net-pci,netdev=n0,mac=52:54:00:00:0a:02,romfile=,bootindex=1 /);
+    assert.match(uefi, /virtio-net-pci,netdev=n1,mac=52:54:00:00:0b:02,romfile=$/);
+    assert.doesNotMatch(uefi, /-boot n|IPv4PXESupport|q35/);
+    const http = qemuArgs({ blade: b, memoryMb: 512, firmware: { firmware: 'uefi', httpBoot: true, secureBoot: false }, varsFile: '/v' }).join(' ');
+    assert.match(http, /name=opt\/org\.tianocore\/IPv4PXESupport,string=n/);
+    const sb = qemuArgs({ blade: b, memoryMb: 512, firmware: { firmware: 'uefi', httpBoot: false, secureBoot: true }, varsFile: '/v' }).join(' ');
+    assert.match(sb, /-machine q35,smm=on -global driver=cfi\.pflash01,property=secure,value=on/);
+    assert.match(sb, /OVMF_CODE_4M\.secboot\.fd/);
+  });
+
+  test('--firmware mixed: blade1 BIOS, blade2 UEFI; a blade of its own overrides', () => {
+    const o = { ...DEFAULT_OPTIONS, firmware: 'mixed' as const, httpBoot: true };
+    assert.equal(bladeFirmware(o, bladeAddr(0)).firmware, 'bios');
+    assert.deepEqual(bladeFirmware(o, bladeAddr(1)), { firmware: 'uefi', httpBoot: true, secureBoot: false });
+    assert.equal(bladeFirmware({ ...o, bladeOverrides: { blade1: { firmware: 'uefi' } } }, bladeAddr(0)).firmware, 'uefi');
+    assert.equal(bladeFirmware({ ...DEFAULT_OPTIONS, bladeOverrides: { blade3: { firmware: 'uefi', loader: 'pxelinux' } } }, bladeAddr(2)).firmware, 'uefi');
+  });
+
   test('dnsmasq reference: static leases for both NICs, TFTP unless DHCP only', () => {
     const blades = [bladeAddr(0), bladeAddr(1)];
     const full = dnsmasqArgs({ tftpRoot: '/t', workDir: '/w', blades });
@@ -129,5 +174,37 @@ describe('names and arguments', () => {
     const dhcp = dnsmasqArgs({ tftpRoot: '/t', workDir: '/w', blades, dhcpOnly: true });
     assert.ok(!dhcp.includes('--enable-tftp'));
     assert.ok(dhcp.includes('--dhcp-boot=pxelinux.0,,10.0.0.1'));
+  });
+});
+
+describe('power through a BMC', () => {
+  test('the power events are the first rows of a timeline; a failure says why; the BMC VM argv keeps the lab VM and adds the KCS wiring', () => {
+    const rows = buildTimeline({
+      poweredOnAt: 1000,
+      since: 1000,
+      events: [
+        ev(1010, 'power.requested', { action: 'on', bmc: 'ipmi 10.0.2.11:623', via: 'ipmitool lanplus -C 3' }),
+        ev(1150, 'power.ok', { action: 'on', ms: 140 }),
+        ev(1200, 'power.failed', { action: 'off', error: 'blade1: the BMC at ipmi 10.0.2.11:623 did not answer' }),
+      ],
+      serial: [],
+      notes: [],
+      macNames: new Map(),
+    });
+    assert.deepEqual(
+      rows.map((r) => [r.phase, r.what]),
+      [
+        ['power', 'power on requested from ipmi 10.0.2.11:623 via ipmitool lanplus -C 3'],
+        ['power', 'BMC: power on done'],
+        ['other', 'BMC: power off FAILED: blade1: the BMC at ipmi 10.0.2.11:623 did not answer'],
+      ],
+    );
+    assert.equal(rows[1]!.took, 140);
+    const argv = bmcQemuArgv(bladeAddr(0), { memoryMb: 512, vmPort: 9100, consoleSock: '/w/blade1.console.sock' });
+    assert.ok(!argv.includes('-boot'), 'the boot device comes from the BMC');
+    for (const a of ['ipmi-bmc-extern,id=bmc0,chardev=ipmi0', 'isa-ipmi-kcs,bmc=bmc0', 'socket,id=ipmi0,host=127.0.0.1,port=9100,reconnect=10', 'socket,id=con0,path=/w/blade1.console.sock', 'chardev:con0']) {
+      assert.ok(argv.includes(a), a);
+    }
+    assert.deepEqual(argv.slice(1, 4), ['-accel', 'tcg', '-m']);
   });
 });

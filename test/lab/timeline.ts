@@ -69,7 +69,7 @@ export function describeEvent(e: EventView, macNames: Map<string, string> = new 
     if (!/ack|bound|lease/i.test(k)) return undefined;
     const ip = typeof d.ipv4 === 'string' ? d.ipv4 : typeof d.address === 'string' ? d.address : typeof d.yiaddr === 'string' ? d.yiaddr : '';
     const vc = typeof d.vendorClass === 'string' ? d.vendorClass : '';
-    const who = d.ipxe === true ? ' (NIC boot ROM)' : /^udhcp/.test(vc) ? ' (Linux udhcpc)' : /^PXEClient/.test(vc) ? ' (PXE)' : vc ? ` (${vc})` : '';
+    const who = askerLabel(d.client, vc, d.ipxe === true);
     return { phase: 'dhcp', what: `DHCP ${iface ?? ''} ${ip}${who}`.replace(/\s+/g, ' ').trim() };
   }
   if (/^(tftp|http)\.(transfer|served|file|boot|get)$/.test(k) || k === 'boot.file') {
@@ -90,6 +90,9 @@ export function describeEvent(e: EventView, macNames: Map<string, string> = new 
             : 'other';
     return { phase, what: `${proto} ${file}${size(bytes)}${how}`, took };
   }
+  if (k === 'http.head') return undefined;
+  if (k === 'ra.sent') return { phase: 'dhcp', what: `IPv6 router advertisement to ${iface ?? e.mac ?? '?'} (answering its router solicitation)` };
+  if (k === 'tftp.probe') return { phase: 'loader', what: `TFTP size probe ${fileOf(e) ?? ''}`.trim() };
   if (/^(tftp|http)\.(failed|refused|not-found)/.test(k)) {
     return { phase: 'other', what: `${k} ${fileOf(e) ?? ''}${typeof d.reason === 'string' ? ` (${d.reason})` : ''}`.trim() };
   }
@@ -106,14 +109,26 @@ export function describeEvent(e: EventView, macNames: Map<string, string> = new 
     }
     return { phase: 'other', what: k };
   }
+  if (k === 'power.requested') {
+    return { phase: 'power', what: `power ${String(d.action)} requested${d.bootdev ? ` (next boot ${String(d.bootdev)})` : ''} from ${String(d.bmc ?? 'no BMC')}${d.via ? ` via ${String(d.via)}` : ''}` };
+  }
+  if (k === 'power.ok') return { phase: 'power', what: `BMC: power ${String(d.action)} done`, took: num(d.ms) };
+  if (k === 'power.failed') return { phase: 'other', what: `BMC: power ${String(d.action)} FAILED: ${String(d.error ?? '')}` };
   if (k === 'web-exited') return { phase: 'other', what: `blade: web server exited (${String(d.code ?? '?')})` };
   return { phase: 'other', what: k };
 }
 
+/** Who asked, from the DHCP event's client (rackboot's classification), else its classes. */
+function askerLabel(client: unknown, vc: string, ipxe: boolean): string {
+  const byClient: Record<string, string> = { 'pxe-firmware': 'PXE firmware', 'http-firmware': 'UEFI HTTP boot', ipxe: 'iPXE', syslinux: 'syslinux.efi', grub: 'GRUB', os: /^udhcp/.test(vc) ? 'Linux udhcpc' : 'OS' };
+  if (typeof client === 'string' && byClient[client]) return ` (${byClient[client]})`;
+  return ipxe ? ' (NIC boot ROM)' : /^udhcp/.test(vc) ? ' (Linux udhcpc)' : /^PXEClient/.test(vc) ? ' (PXE)' : vc ? ` (${vc})` : '';
+}
+
 const CONSOLE_LABEL: Partial<Record<SerialMilestone, string>> = {
   firmware: 'console: firmware (SeaBIOS)',
-  rom: 'console: NIC boot ROM (iPXE) runs',
-  dhcp: 'console: ROM configured (DHCP, then its IPv6 router wait)',
+  rom: 'console: network boot starts (iPXE ROM, or UEFI PXE / HTTP boot)',
+  dhcp: 'console: network boot has its address (iPXE: and its IPv6 router wait is over)',
   loader: 'console: boot loader runs',
   kernel: 'console: kernel loaded',
   initrd: 'console: RAM disk loaded',
@@ -140,6 +155,7 @@ export const CONSOLE_NOTES: Array<[RegExp, Phase]> = [
   [/rackboot: \S+ serving /, 'web'],
   [/rackboot: reported ready/, 'ready'],
   [/^rblab: (eth\d .*|up)$/, 'linux'],
+  [/secureboot: Secure boot enabled/, 'linux'],
 ];
 
 export function buildTimeline(o: {
@@ -271,10 +287,15 @@ export function formatDrill(d: {
   afterReturn: SpreadView;
   failures?: Array<{ sinceKillMs: number; error: string; ms: number }>;
   reboot: { upAfter: number; poolAfter?: number; rows: TimelineRow[] };
+  cut?: 'bmc' | 'kill';
 }): string {
-  const fails = (d.failures ?? []).map((x) => `${(x.sinceKillMs / 1000).toFixed(2)} s ${x.error}`);
+  // The first ones say when failures began; a drill with no blade left to serve can fail thousands.
+  const all = d.failures ?? [];
+  const fails = all.slice(0, 20).map((x) => `${(x.sinceKillMs / 1000).toFixed(2)} s ${x.error}`);
+  if (all.length > 20) fails.push(`... and ${all.length - 20} more, the last at ${(all[all.length - 1]!.sinceKillMs / 1000).toFixed(2)} s`);
+  const how = d.cut === 'bmc' ? 'powered off through its BMC (rackboot API)' : 'VM killed';
   return [
-    `failure drill on ${d.blade}: VM killed under load; the director dropped it after ${(d.detectionMs / 1000).toFixed(2)} s` +
+    `failure drill on ${d.blade}: ${how} under load; the director dropped it after ${(d.detectionMs / 1000).toFixed(2)} s` +
       (d.appliedAt !== undefined && d.dropAt !== undefined ? `, its rules without it ${((d.appliedAt - d.dropAt) / 1000).toFixed(2)} s later` : ''),
     `  before the kill:            ${spreadLine(d.beforeKill)}`,
     `  kill -> drop applied:       ${spreadLine(d.window)}`,

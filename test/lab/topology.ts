@@ -94,6 +94,12 @@ export class LabTopology {
     this.addr(this.director, 'eth2', `${ADDR.inside2.server}/24`);
     net.enslave(this.fabric, 'up0', 'br0');
     net.enslave(this.fabric, 'up1', 'br1');
+    // IPv6 on the director's blade-facing links only: rackboot answers the blades' router
+    // solicitations there from a link-local address (no duplicate-address wait, no solicitations of its own).
+    for (const dev of ['eth1', 'eth2']) {
+      const k = (key: string, v: number) => `net.ipv6.conf.${dev}.${key}=${v}`;
+      sh('ip', ['netns', 'exec', this.director, 'sysctl', '-q', '-w', k('accept_dad', 0), k('router_solicitations', 0), k('accept_ra', 0), k('disable_ipv6', 0)], { check: false });
+    }
     for (const b of this.blades) this.addTaps(b);
   }
 

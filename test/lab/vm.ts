@@ -8,37 +8,42 @@ import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { classify, cleanLine, LineSplitter, type SerialEvent } from './serial.js';
 import type { BladeAddr } from './topology.js';
+import { BIOS, firmwareArgs, freshVars, nicProps, type BladeFirmware } from './firmware.js';
 
 export const QEMU = 'qemu-system-x86_64';
 /** QEMU's virtio-net boot ROM (efi-virtio.rom, BIOS and EFI iPXE) comes from package ipxe-qemu. */
 export const VIRTIO_ROM = '/usr/lib/ipxe/qemu/efi-virtio.rom';
 
 /** Console lines after which a boot cannot succeed any more: fail at once instead of waiting out the timeout. */
-export const FATAL_CONSOLE = /No bootable device|Kernel panic - not syncing|Boot failed: .*net|PXE-E\d\d|No more network devices/;
+export const FATAL_CONSOLE =
+  /No bootable device|Kernel panic - not syncing|Boot failed: .*net|PXE-E\d\d|No more network devices|BdsDxe: No bootable option|Failed to locate root device|error: disk .* not found|!!!! X64 Exception|Security Violation|Access Denied/;
 
 export interface VmOptions {
   fabricNs: string;
   blade: BladeAddr;
   logDir: string;
   memoryMb?: number;
+  /** BIOS (default) or UEFI, PXE or HTTP boot, Secure Boot. */
+  firmware?: BladeFirmware;
   /** Echo console lines to this function (verbose runs). */
   echo?: (line: string) => void;
 }
 
-export function qemuArgs(o: { blade: BladeAddr; memoryMb: number; rom?: string }): string[] {
-  // -nographic: console on stdio (SeaBIOS, iPXE and PXELINUX print there too); -no-reboot: a
+export function qemuArgs(o: { blade: BladeAddr; memoryMb: number; rom?: string; firmware?: BladeFirmware; varsFile?: string }): string[] {
+  // -nographic: console on stdio (SeaBIOS, iPXE, OVMF and the loaders print there too); -no-reboot: a
   // guest reboot or panic ends QEMU, so a dead blade is seen at once.
-  const args = ['-accel', 'tcg', '-m', String(o.memoryMb), '-smp', '1', '-nographic', '-no-reboot', '-boot', 'n', '-name', o.blade.name];
+  const fw = o.firmware ?? BIOS;
+  const args = ['-accel', 'tcg', '-m', String(o.memoryMb), '-smp', '1', '-nographic', '-no-reboot', '-name', o.blade.name, ...firmwareArgs(fw, o.varsFile ?? '')];
   for (const [i, tap] of o.blade.taps.entries()) {
     args.push('-netdev', `tap,id=n${i},ifname=${tap},script=no,downscript=no`);
-    args.push('-device', `virtio-net-pci,netdev=n${i},mac=${o.blade.macs[i]}${o.rom ? `,romfile=${o.rom}` : ''}`);
+    args.push('-device', `virtio-net-pci,netdev=n${i},mac=${o.blade.macs[i]}${o.rom ? `,romfile=${o.rom}` : nicProps(fw, i)}`);
   }
   return args;
 }
 
 export class BladeVm extends EventEmitter<{ serial: [SerialEvent]; line: [{ t: number; line: string }]; exit: [number | null] }> {
   private child: ChildProcess | undefined;
-  private log: WriteStream | undefined;
+  protected log: WriteStream | undefined;
   /** Every milestone seen since the last power-on. */
   events: SerialEvent[] = [];
   lines: Array<{ t: number; line: string }> = [];
@@ -66,15 +71,31 @@ export class BladeVm extends EventEmitter<{ serial: [SerialEvent]; line: [{ t: n
     return join(this.opts.logDir, `${this.name}.serial.log`);
   }
 
-  powerOn(): void {
-    if (this.running) throw new Error(`${this.name} is already running`);
+  /** A new boot's record: console lines and milestones from now on, timed from now. */
+  protected beginBoot(): void {
     this.boots++;
     this.events = [];
     this.lines = [];
     this.log = createWriteStream(this.logFile, { flags: 'a' });
     this.log.write(`===== power on #${this.boots} ${new Date().toISOString()} =====\n`);
-    const args = qemuArgs({ blade: this.opts.blade, memoryMb: this.opts.memoryMb ?? 512 });
     this.poweredOnAt = Date.now();
+  }
+
+  /** The VM is gone: its log closed, 'exit' emitted. */
+  protected endBoot(code: number | null | string): void {
+    this.log?.write(`===== exited (${code}) after ${this.elapsed().toFixed(2)} s =====\n`);
+    this.log?.end();
+    this.emit('exit', typeof code === 'number' ? code : null);
+  }
+
+  powerOn(): void {
+    if (this.running) throw new Error(`${this.name} is already running`);
+    this.beginBoot();
+    // UEFI: fresh vars each power-on (what the firmware wrote last time does not carry over).
+    const firmware = this.opts.firmware ?? BIOS;
+    const varsFile = join(this.opts.logDir, `${this.name}.vars.fd`);
+    freshVars(firmware, varsFile);
+    const args = qemuArgs({ blade: this.opts.blade, memoryMb: this.opts.memoryMb ?? 512, firmware, varsFile });
     // `ip netns exec` execs QEMU in place: the child's pid is QEMU's own.
     const child = spawn('ip', ['netns', 'exec', this.opts.fabricNs, QEMU, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -86,9 +107,7 @@ export class BladeVm extends EventEmitter<{ serial: [SerialEvent]; line: [{ t: n
     child.stderr!.on('data', onText);
     child.on('close', (code) => {
       for (const raw of split.flush()) this.onLine(raw);
-      this.log?.write(`===== exited (${code ?? child.signalCode}) after ${this.elapsed().toFixed(2)} s =====\n`);
-      this.log?.end();
-      this.emit('exit', code);
+      this.endBoot(code ?? child.signalCode);
     });
   }
 
@@ -96,7 +115,7 @@ export class BladeVm extends EventEmitter<{ serial: [SerialEvent]; line: [{ t: n
     return (Date.now() - this.poweredOnAt) / 1000;
   }
 
-  private onLine(raw: string): void {
+  protected onLine(raw: string): void {
     const line = cleanLine(raw);
     if (!line.trim()) return;
     const t = this.elapsed();

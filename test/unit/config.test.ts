@@ -23,8 +23,16 @@ test('empty config gets the defaults', () => {
   const cfg = resolveConfig({}, null, {});
   assert.equal(cfg.config.dhcp.port, 67);
   assert.equal(cfg.config.tftp.port, 69);
-  assert.equal(cfg.config.api.listen, '0.0.0.0:8080');
+  // The served networks' addresses (and loopback), never the outside unless configured.
+  assert.equal(cfg.config.api.listen, 'served:8080');
+  assert.equal(cfg.config.tftp.address, 'served');
   assert.equal(cfg.config.store.driver, 'sqlite');
+});
+
+test('tftp.address and dhcp.relays name what is wrong', () => {
+  expectIssue({ tftp: { address: 'everywhere' } }, 'tftp.address', /'everywhere' is not 'served'/);
+  expectIssue({ dhcp: { relays: ['10.9.0.1', 'relay1'] } }, 'dhcp.relays[1]', /'relay1' is not an IPv4 address or a network/);
+  expectIssue({ dhcp: { relays: ['10.9.0.1/16'] } }, 'dhcp.relays[0]', /host bits zero/);
 });
 
 test('unknown key is named with its path and a hint', () => {
@@ -121,7 +129,7 @@ test('semantic checks run on every part that passed the schema; references to a 
     dhcp: { prot: 67 },
     images: { buildOnStart: ['no-such-recipe'] },
   });
-  const paths = found.map((i) => i.split(': ')[0]);
+  const paths = found.map((i) => i.split(': ')[0] ?? '');
   // Structural: the typo, a node's interfaces, a dhcp key.
   for (const p of ['networks[0].cidr', 'networks[0].cdir', 'nodes[2].interfaces', 'dhcp.prot']) assert.ok(paths.includes(p), `${p} missing:\n${found.join('\n')}`);
   // Semantic, in the parts that passed: the other network entry, the other nodes, the images section.

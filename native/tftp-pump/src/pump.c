@@ -12,13 +12,15 @@
 // The sender is the same state machine as server/tftp/transfer.ts (the
 // reference, unit-tested and fuzzed there): RFC 7440 windows, block-number
 // rollover, RFC 6298 retransmission timeout within [min, max], a duplicate
-// ACK never sends (Sorcerer's Apprentice), `retries` timeouts without progress
-// end the transfer. Packets from another address/port get ERROR 5.
+// ACK never sends (Sorcerer's Apprentice), `retries` timeouts and `giveUpMs`
+// without progress end an answered transfer, `handshakeTries` timeouts an
+// unanswered one (silently). Packets from another address/port get ERROR 5.
 //
 // JS API:
 //   start(opts, done) -> handle     (throws on a bad option or a socket error)
 //   abort(handle, message, notify)  ends the transfer (ERROR 0 when notify)
 //   base(handle) -> number          lowest block not yet acknowledged
+//   answered(handle) -> boolean     the client acknowledged the OACK or DATA 1
 // done(result) is called once on the JS thread.
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -72,6 +74,9 @@ typedef struct transfer {
   sender_clock c;
   double stranger_window;
   int stranger_count;
+  /* ERROR 5 goes only to strangers in these networks (pairs: network, mask; host order); none: any. */
+  uint32_t *allow;
+  int nallow;
   atomic_int refs;  /* the thread's and the JS handle's */
   int sock;
   int finished;     /* JS thread only: the result was delivered, fds closed */
@@ -86,6 +91,10 @@ typedef struct transfer {
   size_t oack_len;
   double initial_rto, min_rto, max_rto;
   int retries;
+  double give_up_ms;   /* answered: at least this long without progress before giving up */
+  int handshake_tries; /* unanswered: timeouts before the transfer is dropped */
+  double progress_at;
+  atomic_int answered; /* read by answered() from the JS thread */
   segment_t *segs;
   int nsegs;
 
@@ -121,6 +130,7 @@ static void transfer_unref(transfer_t *t) {
   free(t->segs);
   free(t->oack);
   free(t->buf);
+  free(t->allow);
   free(t);
 }
 
@@ -317,6 +327,9 @@ static void on_ack(transfer_t *t, sender_clock *c, uint16_t block, double now) {
     if (block != 0) return;
     sample(t, c, now);
     c->phase = 1;
+    c->tries = 0;
+    t->progress_at = now;
+    atomic_store(&t->answered, 1);
     if (send_window(t, c, 1, now, 0) < 0) read_failed(t, c);
     return;
   }
@@ -331,6 +344,8 @@ static void on_ack(transfer_t *t, sender_clock *c, uint16_t block, double now) {
   if (whole) sample(t, c, now);
   atomic_store(&t->base, acked + 1);
   c->tries = 0;
+  t->progress_at = now;
+  atomic_store(&t->answered, 1);
   if (acked + 1 > t->blocks) {
     finish(t, c, "complete");
     return;
@@ -340,9 +355,17 @@ static void on_ack(transfer_t *t, sender_clock *c, uint16_t block, double now) {
 
 static void on_tick(transfer_t *t, sender_clock *c, double now) {
   t->timeouts++;
-  if (++c->tries > t->retries) {
+  c->tries++;
+  if (!atomic_load(&t->answered)) {
+    if (c->tries > t->handshake_tries) {
+      /* Perhaps a spoofed request: nothing more goes to that address. */
+      snprintf(t->reason, sizeof t->reason, "the client never answered (%d retransmissions)", t->handshake_tries);
+      finish(t, c, "timeout");
+      return;
+    }
+  } else if (c->tries > t->retries && now - t->progress_at >= t->give_up_ms) {
     send_error(t, 0, "transfer timed out");
-    snprintf(t->reason, sizeof t->reason, "no answer after %d retransmissions", t->retries);
+    snprintf(t->reason, sizeof t->reason, "no answer after %d retransmissions in %.0f s", c->tries - 1, (now - t->progress_at) / 1000);
     finish(t, c, "timeout");
     return;
   }
@@ -373,6 +396,7 @@ static void begin(transfer_t *t) {
   memset(c, 0, sizeof *c);
   c->rto = t->initial_rto < t->max_rto ? t->initial_rto : t->max_rto;
   double now = now_ms();
+  t->progress_at = now;
   if (t->oack) {
     c->phase = 0;
     send_packet(t, t->oack, t->oack_len);
@@ -390,7 +414,11 @@ static void on_packet(transfer_t *t, const uint8_t *pkt, ssize_t len, const stru
     /* RFC 1350: another transfer id gets ERROR 5 and does not disturb this one. */
     int is_error = len >= 2 && pkt[0] == 0 && pkt[1] == 5;
     if (now - t->stranger_window > 1000) t->stranger_window = now, t->stranger_count = 0;
-    if (!is_error && from->sin_family == AF_INET && t->stranger_count++ < STRANGER_ERRORS_PER_SECOND) {
+    /* A source outside the served networks may be forged: nothing is reflected to it. */
+    int allowed = t->nallow == 0;
+    uint32_t src = ntohl(from->sin_addr.s_addr);
+    for (int i = 0; i < t->nallow && !allowed; i++) allowed = (src & t->allow[2 * i + 1]) == t->allow[2 * i];
+    if (!is_error && allowed && from->sin_family == AF_INET && t->stranger_count++ < STRANGER_ERRORS_PER_SECOND) {
       static const uint8_t tid[] = "\0\5\0\5unknown transfer ID";
       while (sendto(t->sock, tid, sizeof tid, 0, (const struct sockaddr *)from, sizeof *from) < 0 && errno == EINTR) {
       }
@@ -594,6 +622,17 @@ static void deliver(napi_env env, napi_value done, void *context, void *data) {
   transfer_t *t = data;
   t->finished = 1;
   close(t->sock);
+  /* The thread is done with the buffers: free them now, not when the JS handle is
+     collected (a flood of short transfers would pin them until a GC V8 does not
+     know it owes). */
+  free(t->buf);
+  t->buf = NULL;
+  free(t->oack);
+  t->oack = NULL;
+  for (int i = 0; i < t->nsegs; i++) {
+    free(t->segs[i].data);
+    t->segs[i].data = NULL;
+  }
   if (env && done) {
     napi_value res, undef;
     napi_create_object(env, &res);
@@ -607,6 +646,9 @@ static void deliver(napi_env env, napi_value done, void *context, void *data) {
     set_num(env, res, "timeouts", (double)t->timeouts);
     set_num(env, res, "unknownTidSent", (double)t->unknown_tid_sent);
     set_num(env, res, "errorsSent", (double)t->errors_sent);
+    napi_value answered;
+    napi_get_boolean(env, atomic_load(&t->answered) != 0, &answered);
+    napi_set_named_property(env, res, "answered", answered);
     napi_get_undefined(env, &undef);
     napi_call_function(env, undef, done, 1, &res, NULL);
   }
@@ -734,6 +776,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   atomic_init(&t->refs, 1);
   atomic_init(&t->base, 1);
   atomic_init(&t->abort_mode, 0);
+  atomic_init(&t->answered, 0);
   const char *bad = NULL;
   struct in_addr local;
   double port, size, blksize, windowsize, retries;
@@ -749,6 +792,11 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   else if (get_num(env, opts, "retries", &retries) < 0 || retries < 1) bad = "opts.retries must be >= 1";
   if (bad) return abandon(env, t, bad);
   t->busy_poll = get_flag(env, opts, "busyPoll", 1);
+  double give_up = 0, handshake = retries;
+  if (has(env, opts, "giveUpMs") && (get_num(env, opts, "giveUpMs", &give_up) < 0 || give_up < 0)) return abandon(env, t, "opts.giveUpMs must be >= 0");
+  if (has(env, opts, "handshakeTries") && (get_num(env, opts, "handshakeTries", &handshake) < 0 || handshake < 1)) return abandon(env, t, "opts.handshakeTries must be >= 1");
+  t->give_up_ms = give_up;
+  t->handshake_tries = (int)handshake;
   double gso_blocks = 1;
   if (has(env, opts, "gsoBlocks") && get_num(env, opts, "gsoBlocks", &gso_blocks) < 0) gso_blocks = 1;
   t->peer.sin_family = AF_INET;
@@ -759,6 +807,24 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   t->retries = (int)retries;
   t->blocks = t->size / t->blksize + 1;
   if (read_segments(env, opts, t, &bad) < 0) return abandon(env, t, bad);
+  if (has(env, opts, "strangers")) {
+    napi_value arr;
+    uint32_t n = 0;
+    bool is_arr = false;
+    napi_get_named_property(env, opts, "strangers", &arr);
+    if (napi_is_array(env, arr, &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, arr, &n) != napi_ok || n % 2) {
+      return abandon(env, t, "opts.strangers must be an array of network, mask pairs");
+    }
+    t->allow = calloc(n ? n : 1, sizeof *t->allow);
+    if (!t->allow) return abandon(env, t, "tftp-pump: out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+      napi_value v;
+      uint32_t x;
+      if (napi_get_element(env, arr, i, &v) != napi_ok || napi_get_value_uint32(env, v, &x) != napi_ok) return abandon(env, t, "opts.strangers must hold numbers");
+      t->allow[i] = x;
+    }
+    t->nallow = (int)(n / 2);
+  }
   if (has(env, opts, "oack")) {
     napi_value b;
     void *p;
@@ -856,8 +922,17 @@ static napi_value js_base(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value js_answered(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out;
+  transfer_t *t = handle_arg(env, info, 1, argv);
+  if (!t) return throw_err(env, "tftp-pump: answered(handle)");
+  napi_get_boolean(env, atomic_load(&t->answered) != 0, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
+      {"answered", NULL, js_answered, NULL, NULL, NULL, napi_default, NULL},
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
       {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, NULL},
       {"base", NULL, js_base, NULL, NULL, NULL, napi_default, NULL},

@@ -8,8 +8,12 @@
 //
 // Runs on the Node main thread (a uv_poll on the socket): no threads, no locks.
 // Datagrams the kernel cannot take yet (EAGAIN: the send buffer is full) are
-// kept, in order, and sent when the socket is writable again, as Node's dgram
-// does; later sends queue behind them.
+// kept, in order, and sent when the socket is writable again; later sends
+// queue behind them. Unlike dgram's queue this one is bounded: at most
+// PENDING_MAX datagrams (PENDING_MAX_BYTES) waiting, none older than
+// PENDING_MAX_AGE_MS. When it is full the oldest waiting datagram is dropped,
+// not the new one (a DHCP reply that waited that long is stale: the client
+// has asked again), and a dropped one counts as failed.
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -23,19 +27,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_BATCH 256
 
-/** Held until the socket is writable: bounded, beyond it datagrams count as failed. */
-#define PENDING_MAX_BYTES (8u << 20)
+/** Held until the socket is writable: bounded; beyond it the oldest waiting datagrams are dropped (counted as failed). */
+#define PENDING_MAX 256
+#define PENDING_MAX_BYTES (512u << 10)
+#define PENDING_MAX_AGE_MS 2000.0
 
 typedef struct {
   uint32_t off;
   uint32_t len;
   uint32_t addr;
   uint16_t port;
+  double at; /* when it was queued (ms, monotonic) */
 } pending_t;
+
+static double mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 typedef struct {
   int fd;
@@ -102,10 +116,40 @@ static void set_events(batch_t *b) {
   uv_poll_start(&b->poll, UV_READABLE | (want ? UV_WRITABLE : 0), on_events);
 }
 
-/* Keep a datagram for later; 0 when the queue is full. */
-static int enqueue(batch_t *b, const uint8_t *data, uint32_t len, uint32_t addr, uint16_t port) {
+/* Drop waiting datagrams from the head: the stale ones, then while `need` more would not fit. */
+static void drop_oldest(batch_t *b, uint32_t need_count, uint32_t need_bytes, double now) {
+  while (b->pend_head < b->pend_n) {
+    pending_t *p = &b->pend[b->pend_head];
+    size_t live = b->pend_used - p->off;
+    int stale = now - p->at > PENDING_MAX_AGE_MS;
+    int full = b->pend_n - b->pend_head + need_count > PENDING_MAX || live + need_bytes > PENDING_MAX_BYTES;
+    if (!stale && !full) break;
+    b->pend_head++;
+    b->late_failed++;
+    b->late_errno = stale ? ETIMEDOUT : ENOBUFS;
+  }
   if (b->pend_head == b->pend_n) b->pend_head = b->pend_n = b->pend_used = 0;
-  if (b->pend_used + len > PENDING_MAX_BYTES) return 0;
+}
+
+/* Move the waiting records and their bytes to the front of their buffers. */
+static void compact(batch_t *b) {
+  if (!b->pend_head) return;
+  uint32_t off0 = b->pend[b->pend_head].off;
+  size_t n = b->pend_n - b->pend_head;
+  memmove(b->pend_bytes, b->pend_bytes + off0, b->pend_used - off0);
+  memmove(b->pend, b->pend + b->pend_head, n * sizeof *b->pend);
+  for (size_t i = 0; i < n; i++) b->pend[i].off -= off0;
+  b->pend_used -= off0;
+  b->pend_n = n;
+  b->pend_head = 0;
+}
+
+/* Keep a datagram for later, dropping the oldest waiting ones to make room; 0 when it cannot be kept at all. */
+static int enqueue(batch_t *b, const uint8_t *data, uint32_t len, uint32_t addr, uint16_t port) {
+  if (len > PENDING_MAX_BYTES) return 0;
+  double now = mono_ms();
+  drop_oldest(b, 1, len, now);
+  if (b->pend_used + len > PENDING_MAX_BYTES || b->pend_n == PENDING_MAX) compact(b);
   if (b->pend_n == b->pend_cap) {
     size_t cap = b->pend_cap ? b->pend_cap * 2 : 256;
     pending_t *p = realloc(b->pend, cap * sizeof *p);
@@ -122,7 +166,7 @@ static int enqueue(batch_t *b, const uint8_t *data, uint32_t len, uint32_t addr,
     b->pend_bytes_cap = cap;
   }
   memcpy(b->pend_bytes + b->pend_used, data, len);
-  b->pend[b->pend_n++] = (pending_t){(uint32_t)b->pend_used, len, addr, port};
+  b->pend[b->pend_n++] = (pending_t){(uint32_t)b->pend_used, len, addr, port, now};
   b->pend_used += len;
   return 1;
 }
@@ -181,9 +225,10 @@ static uint32_t send_some(int fd, const dgram_t *d, uint32_t k, uint32_t *failed
   return done;
 }
 
-/* Send queued datagrams while the socket takes them. */
+/* Send queued datagrams while the socket takes them (stale ones are dropped first). */
 static void drain_pending(batch_t *b) {
   dgram_t d[64];
+  drop_oldest(b, 0, 0, mono_ms());
   while (b->pend_head < b->pend_n) {
     uint32_t k = 0;
     for (size_t i = b->pend_head; i < b->pend_n && k < 64; i++, k++) {

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { EventRecord } from '../../store/types.js';
 import { notFound } from '../errors.js';
 import { macQuery } from '../query.js';
-import { ErrorBody, MAC_DESCRIPTION, EventIn, EventOut, EventQuery, NameParam } from '../schemas.js';
+import { ErrorBody, EventFilter, EventIn, EventOut, EventQuery, NameParam } from '../schemas.js';
 import type { ApiDeps } from '../app.js';
 
 const view = (e: EventRecord) => ({ ...e, time: new Date(e.ts).toISOString() });
@@ -47,7 +47,7 @@ export function eventRoutes({ store, events }: ApiDeps): FastifyPluginAsyncTypeb
         events.record({ node: req.params.name, kind: req.body.kind, detail, ts });
         await events.flush();
         const [saved] = await store.listEvents({ node: req.params.name, since: ts, kind: req.body.kind, limit: 1 });
-        return reply.status(201).send(view(saved ?? { id: 0, node: req.params.name, mac: null, ts, kind: req.body.kind, detail }));
+        return reply.status(201).send(view(saved ?? { id: 0, server: store.server, node: req.params.name, mac: null, ts, kind: req.body.kind, detail }));
       },
     );
 
@@ -59,10 +59,9 @@ export function eventRoutes({ store, events }: ApiDeps): FastifyPluginAsyncTypeb
           summary: 'Events of every node (and of unknown MACs), oldest first',
           querystring: Type.Object(
             {
-              node: Type.Optional(Type.String()),
-              mac: Type.Optional(Type.String({ description: MAC_DESCRIPTION })),
+              ...EventFilter,
+              server: Type.Optional(Type.String({ description: 'only events this server (server.name) recorded' })),
               since: Type.Optional(Type.Integer({ minimum: 0 })),
-              kind: Type.Optional(Type.String()),
               limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
             },
             { additionalProperties: false },

@@ -1,8 +1,10 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { notFound } from '../errors.js';
+import { bmcView, mergeBmc } from '../../power/bmc.js';
 import { ErrorBody, NameParam, NodeIn, NodeOut, NodePatchIn } from '../schemas.js';
 import type { ApiDeps } from '../app.js';
+import { nodeView } from '../views.js';
 
 export function nodeRoutes({ registry, store }: ApiDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -23,7 +25,7 @@ export function nodeRoutes({ registry, store }: ApiDeps): FastifyPluginAsyncType
         // An empty list for a misspelt group would read as "that group has no nodes".
         const group = req.query.group;
         if (group !== undefined && !(await store.getGroup(group))) throw notFound(`no group named '${group}'`);
-        return store.listNodes({ group });
+        return (await store.listNodes({ group })).map(nodeView);
       },
     );
 
@@ -32,7 +34,7 @@ export function nodeRoutes({ registry, store }: ApiDeps): FastifyPluginAsyncType
       { schema: { tags: ['nodes'], summary: 'Register a node (blade) with its interfaces', body: NodeIn, response: { 201: NodeOut, ...bodyErrors } } },
       async (req, reply) => {
         const node = await registry.createNode(req.body);
-        return reply.status(201).header('location', `/api/v1/nodes/${node.name}`).send(node);
+        return reply.status(201).header('location', `/api/v1/nodes/${node.name}`).send(nodeView(node));
       },
     );
 
@@ -42,14 +44,15 @@ export function nodeRoutes({ registry, store }: ApiDeps): FastifyPluginAsyncType
       async (req) => {
         const node = await store.getNode(req.params.name);
         if (!node) throw notFound(`no node named '${req.params.name}'`);
-        return { ...node, effective: await registry.effectiveOf(node) };
+        const group = node.group ? await store.getGroup(node.group) : undefined;
+        return { ...nodeView(node), effective: { ...registry.effective(node, group), bmc: bmcView(mergeBmc(node.bmc, group?.bmc ?? null)) } };
       },
     );
 
     app.patch(
       '/nodes/:name',
       { schema: { tags: ['nodes'], summary: 'Change a node (interfaces replace the list)', params: NameParam, body: NodePatchIn, response: { 200: NodeOut, ...bodyErrors, 404: ErrorBody } } },
-      async (req) => registry.updateNode(req.params.name, req.body),
+      async (req) => nodeView(await registry.updateNode(req.params.name, req.body)),
     );
 
     app.delete(

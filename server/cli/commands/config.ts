@@ -2,6 +2,9 @@ import type { Command } from 'commander';
 import { loadConfigOption } from './serve.js';
 import { configExports } from '../../nfs/model.js';
 import type { LoadedConfig } from '../../config/load.js';
+import { ConfigError } from '../../config/errors.js';
+import { logEnvIssues } from '../../log.js';
+import { configLoaderNotes } from '../../boot/loader-report.js';
 import { redactUrl } from '../../store/url.js';
 
 /** Which store, never with a password. */
@@ -22,12 +25,22 @@ export function registerConfig(program: Command): void {
     .description('validate a config file and report every problem with its key path')
     .option('-c, --config <file>', 'config file (env RACKBOOT_CONFIG)')
     .action((opts: { config?: string }) => {
-      const cfg = loadConfigOption(opts.config);
+      // The env overrides of log.level and log.format are part of what `serve` would run with: report them beside the file's problems.
+      const env = logEnvIssues();
+      let cfg: LoadedConfig;
+      try {
+        cfg = loadConfigOption(opts.config);
+      } catch (e) {
+        throw e instanceof ConfigError && env.length ? new ConfigError(e.file, [...e.issues, ...env]) : e;
+      }
+      if (env.length) throw new ConfigError(cfg.file, env);
       const c = cfg.config;
       console.log(
         `${cfg.file ?? 'built-in defaults'}: ok: cluster '${c.cluster.name}', ${cfg.networks.length} network(s), ` +
           `${c.groups.length} seed group(s), ${c.nodes.length} seed node(s), ${exportsSummary(cfg)}, ${c.director.services.length} virtual service(s); ` +
           `server '${cfg.serverName}', ${storeSummary(cfg)}`,
       );
+      // Boot loaders: missing files and machines a loader cannot start (not config errors: exit 0).
+      for (const line of configLoaderNotes(cfg)) console.log(`note: ${line}`);
     });
 }

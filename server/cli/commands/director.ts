@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ApiClient, addApiOptions, type ApiOptions } from '../client.js';
 import type { directorView } from '../../director/routes.js';
+import { jsonOption, printJson } from '../options.js';
 import { table } from '../table.js';
 
 type View = ReturnType<typeof directorView>;
@@ -37,10 +38,11 @@ export function formatDirectorStatus(v: View): string {
 export function registerDirector(program: Command): void {
   const director = program.command('director').description('the LVS-NAT director: pool status and rules (through the REST API)');
 
-  addApiOptions(director.command('status').description('virtual services, real servers and their health').option('--json', 'JSON output')).action(
+  addApiOptions(jsonOption(director.command('status').description('virtual services, real servers and their health'))).action(
     async (o: ApiOptions & { json?: boolean }) => {
       const v = await ApiClient.from(o).request<View>('GET', '/director');
-      console.log(o.json ? JSON.stringify(v, null, 2) : formatDirectorStatus(v));
+      if (o.json) return printJson(v);
+      console.log(formatDirectorStatus(v));
     },
   );
 

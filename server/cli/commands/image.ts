@@ -2,7 +2,8 @@
 // follows the build's server-sent events and draws a progress bar on a
 // terminal (log lines otherwise); it exits 1 when the build fails.
 import type { Command } from 'commander';
-import { ApiClient, ApiRequestError, addApiOptions, type ApiOptions } from '../client.js';
+import { ApiClient, ApiRequestError, addApiOptions, readParts, type ApiOptions } from '../client.js';
+import { jsonOption, printJson } from '../options.js';
 import { table } from '../table.js';
 
 interface JobView {
@@ -35,23 +36,15 @@ function bar(done: number, total: number, width = 30): string {
 async function followEvents(client: ApiClient, path: string, on: (type: string, data: Record<string, unknown>) => void): Promise<void> {
   const res = await fetch(`${client.base}/api/v1${path}`, { headers: client.token ? { authorization: `Bearer ${client.token}` } : {} });
   if (!res.ok || !res.body) throw new ApiRequestError(res.status, 'events', `${res.status} ${await res.text()}`);
-  const decoder = new TextDecoder();
-  let buf = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buf += decoder.decode(chunk, { stream: true });
-    let i: number;
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      let type = 'message';
-      let data = '';
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event: ')) type = line.slice(7);
-        else if (line.startsWith('data: ')) data += line.slice(6);
-      }
-      if (data) on(type, JSON.parse(data) as Record<string, unknown>);
+  await readParts(res.body, '\n\n', (block) => {
+    let type = 'message';
+    let data = '';
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event: ')) type = line.slice(7);
+      else if (line.startsWith('data: ')) data += line.slice(6);
     }
-  }
+    if (data) on(type, JSON.parse(data) as Record<string, unknown>);
+  });
 }
 
 export function registerImage(program: Command): void {
@@ -91,10 +84,10 @@ export function registerImage(program: Command): void {
     },
   );
 
-  addApiOptions(image.command('list').description('images, their current version and stored versions').option('--json', 'JSON output')).action(
+  addApiOptions(jsonOption(image.command('list').description('images, their current version and stored versions'))).action(
     async (o: ApiOptions & { json?: boolean }) => {
       const list = await ApiClient.from(o).request<ImageView[]>('GET', '/images');
-      if (o.json) return console.log(JSON.stringify(list, null, 2));
+      if (o.json) return printJson(list);
       const rows = [['IMAGE', 'CURRENT', 'KERNEL', 'INITRD', 'VERSIONS', 'BUILDING']];
       for (const i of list) {
         const cur = i.versions.find((v) => v.current);
@@ -104,8 +97,9 @@ export function registerImage(program: Command): void {
     },
   );
 
-  addApiOptions(image.command('show <name>').description("an image's stored versions, newest first")).action(async (name: string, o: ApiOptions) => {
+  addApiOptions(jsonOption(image.command('show <name>').description("an image's stored versions, newest first"))).action(async (name: string, o: ApiOptions & { json?: boolean }) => {
     const i = await ApiClient.from(o).request<ImageView>('GET', `/images/${encodeURIComponent(name)}`);
+    if (o.json) return printJson(i);
     console.log(`${i.name}: recipe ${i.recipe ?? '(none)'}${i.building ? `, build ${i.building} in progress` : ''}`);
     const rows = [['', 'VERSION', 'COMMITTED', 'KERNEL', 'INITRD', 'COMPRESSION']];
     for (const v of i.versions) rows.push([v.current ? '*' : '', v.version, v.committedAt, v.kernelRelease, mib(v.initrdSize), v.compression]);

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { ApiClient, ApiRequestError, addApiOptions, type ApiOptions } from '../client.js';
 import type { CheckReport } from '../../render/renderer.js';
+import { jsonOption, printJson } from '../options.js';
 
 /** GET a text route as is (render output is not JSON). */
 async function getText(client: ApiClient, path: string): Promise<string> {
@@ -45,9 +46,10 @@ export function registerRender(program: Command): void {
     if (!r.ok) throw new ApiRequestError(0, 'template_error', `templates check found ${r.errors.length} error(s)`);
   });
 
-  addApiOptions(templates.command('list').description('templates and partials in use, and whether the operator directory overrides them')).action(
-    async (o: ApiOptions) => {
+  addApiOptions(jsonOption(templates.command('list').description('templates and partials in use, and whether the operator directory overrides them'))).action(
+    async (o: ApiOptions & { json?: boolean }) => {
       const list = await ApiClient.from(o).request<Array<{ name: string; origin: string; file: string }>>('GET', '/templates');
+      if (o.json) return printJson(list);
       const w = Math.max(...list.map((t) => t.name.length), 4);
       for (const t of list) console.log(`${t.name.padEnd(w)}  ${t.origin.padEnd(8)}  ${t.file}`);
     },

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { loadConfigFile, resolveConfig, type LoadedConfig } from '../../config/load.js';
-import { createLogger } from '../../log.js';
+import { createLogger, logSettings } from '../../log.js';
 import { RackbootServer } from '../../main/server.js';
 import { noteProcessStopping } from '../../main/shutdown.js';
 
@@ -19,7 +19,7 @@ export function registerServe(program: Command): void {
     .option('-c, --config <file>', 'config file (env RACKBOOT_CONFIG; default /etc/rackboot/rackboot.yaml, else built-in defaults)')
     .action(async (opts: { config?: string }) => {
       const cfg = loadConfigOption(opts.config);
-      const log = createLogger(process.env.RACKBOOT_LOG ?? cfg.config.log.level);
+      const log = createLogger(logSettings(cfg.config.log));
       log.info(`rackboot: config ${cfg.file ?? '(built-in defaults)'}, data in ${cfg.paths.dataDir}`);
       const server = new RackbootServer(cfg, log);
       let stopping = false;

@@ -7,6 +7,7 @@ import type { Logger } from '../../log.js';
 import { formatIpv4 } from '../../net/ipv4.js';
 import type { DesiredService, DesiredState } from '../desired.js';
 import type { CommandRunner } from '../exec.js';
+import { countConnections, type ConnectionCounts } from '../connections.js';
 import type { ApplyResult, DirectorBackend } from './types.js';
 
 export interface IpvsServiceLine {
@@ -118,6 +119,10 @@ export class IpvsBackend implements DirectorBackend {
     if (!cmds.length) return { changed: false, summary: 'unchanged' };
     await this.runner.must('ipvsadm', ['-R'], { input: cmds.join('\n') + '\n' });
     return { changed: true, summary: cmds.join('; ') };
+  }
+
+  connections(state: DesiredState): Promise<ConnectionCounts> {
+    return countConnections('ipvs', this.runner, state);
   }
 
   async stop(keep: boolean): Promise<void> {

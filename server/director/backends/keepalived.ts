@@ -12,6 +12,7 @@ import { GROUP_SIGNAL_GRACE_MS, GROUP_SIGNALS, processIsStopping } from '../../m
 import { formatIpv4 } from '../../net/ipv4.js';
 import type { DesiredState } from '../desired.js';
 import type { CommandRunner } from '../exec.js';
+import { countConnections, type ConnectionCounts } from '../connections.js';
 import type { ResolvedCheck } from '../model.js';
 import type { ApplyResult, DirectorBackend } from './types.js';
 
@@ -219,6 +220,11 @@ export class KeepalivedBackend implements DirectorBackend {
    * (keepalived removes its virtual servers when it exits); the config check
    * refuses keepRulesOnStop with a managed keepalived rather than ignore it.
    */
+  /** keepalived drives IPVS: ipvsadm reads its counts. */
+  connections(state: DesiredState): Promise<ConnectionCounts> {
+    return countConnections('ipvs', this.runner, state);
+  }
+
   async stop(keep = false): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);

@@ -10,6 +10,7 @@ import type { Logger } from '../../log.js';
 import { formatCidr, formatIpv4 } from '../../net/ipv4.js';
 import type { DesiredService, DesiredState } from '../desired.js';
 import { CommandRunner } from '../exec.js';
+import { countConnections, type ConnectionCounts } from '../connections.js';
 import { gcd, type ApplyResult, type DirectorBackend } from './types.js';
 
 export const NFT_TABLE = 'rackboot';
@@ -166,6 +167,10 @@ export class NftablesBackend implements DirectorBackend {
       // conntrack exits 1 when nothing matched ("0 flow entries have been deleted").
       if (r.code !== 0 && !/0 flow entries/.test(r.stderr)) this.log.warn(`director: conntrack ${args.join(' ')}: ${r.stderr.trim()}`);
     }
+  }
+
+  connections(state: DesiredState): Promise<ConnectionCounts> {
+    return countConnections('conntrack', this.runner, state);
   }
 
   async stop(keep: boolean): Promise<void> {

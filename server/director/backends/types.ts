@@ -1,6 +1,7 @@
 // What every director backend (nftables, ipvs, keepalived) offers the service.
 import type { BackendName } from '../config.js';
 import type { DesiredState } from '../desired.js';
+import type { ConnectionCounts } from '../connections.js';
 
 export interface ApplyResult {
   /** False when the kernel (or keepalived) already had this state and nothing ran. */
@@ -21,6 +22,8 @@ export interface DirectorBackend {
   /** The state in the engine's own language (nft ruleset, ipvsadm-save lines, keepalived.conf). */
   render(state: DesiredState): string;
   apply(state: DesiredState): Promise<ApplyResult>;
+  /** Connections per real server of the state applied, as the engine counts them (absent: it cannot). */
+  connections?(state: DesiredState): Promise<ConnectionCounts>;
   /** Remove what rackboot applied (unless keep), stop children. */
   stop(keep: boolean): Promise<void>;
 }

@@ -88,6 +88,16 @@ export const PG_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    // As SQLite's migration 4: one JSON value per row (NULL: none) that the
+    // power subsystem validates; jsonb, so a site can query it in SQL.
+    description: 'BMC of nodes and groups',
+    sql: `
+      ALTER TABLE nodes ADD COLUMN bmc jsonb;
+      ALTER TABLE groups ADD COLUMN bmc jsonb;
+    `,
+  },
 ];
 
 /** Bring the schema to the latest version; returns the versions applied now. */

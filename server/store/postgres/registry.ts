@@ -6,14 +6,15 @@
 // a violation, and the allocation is tried again. Every change notifies the
 // other servers in its own statement or transaction.
 import type pg from 'pg';
-import { formatIpv4, parseIpv4 } from '../../net/ipv4.js';
+import { formatIpv4, parseIpv4, type Ipv4Range } from '../../net/ipv4.js';
 import {
   addressTaken, groupExists, groupInUse, interfaceClash, joinNodes, keepAddresses, macTaken, nextHint, noGroupToJoin, nodeExists, noSuchGroup,
-  noSuchNode, planInterfaces, poolExhausted, toGroup, toNode, type GroupRow, type IfaceRow, type NodeRow, type PlannedInterface,
+  noSuchNode, planInterfaces, poolExhausted, bmcText, toGroup, toNode, type GroupRow, type IfaceRow, type NodeRow, type PlannedInterface,
 } from '../rows.js';
-import type { GroupPatch, GroupRecord, InterfaceRecord, NewGroup, NewInterface, NewNode, NodePatch, NodeRecord, StaticPools } from '../types.js';
+import { StoreUnavailableError, type GroupPatch, type GroupRecord, type InterfaceRecord, type NewGroup, type NewInterface, type NewNode, type NodePatch, type NodeRecord, type StaticPools } from '../types.js';
 import type { PgDb } from './db.js';
 import { isForeignKey, isUnique, type PgError } from './errors.js';
+import { GroupCommit } from './group-commit.js';
 import { CHANNEL, note } from './listener.js';
 
 type Q = Pick<pg.PoolClient, 'query'>;
@@ -38,21 +39,56 @@ const firstFree = (lo: string, hi: string) => `(SELECT c FROM (
     AND NOT EXISTS (SELECT 1 FROM unnest($5::text[], $6::bigint[]) AS s(net, num) WHERE s.net = r.network AND s.num = cand.c)
   ORDER BY c LIMIT 1)`;
 
-/** One free address for each request (k, network, hint, pool end, pool start): from the hint on, then wrapping from the start. One round trip for every network of a node. */
-const FREE_FOR = `SELECT r.k, coalesce(${firstFree('r.a', 'r.b')}, ${firstFree('r.s', 'r.a - 1')}) AS c
-  FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[], $7::bigint[]) AS r(k, network, a, b, s)`;
+/**
+ * A block of free addresses of one network ($2), ascending from the first
+ * free one at the hint ($3) or, wrapping, from the pool's start ($7), within
+ * 256 addresses of it: at most $1 of them. Registrations take addresses
+ * from the block without a round trip each.
+ */
+const FREE_BLOCK = `WITH r AS (SELECT $2::text AS network, $3::bigint AS a, $4::bigint AS b, $7::bigint AS s),
+  f AS (SELECT coalesce(${firstFree('r.a', 'r.b')}, ${firstFree('r.s', 'r.a - 1')}) AS c FROM r)
+  SELECT n FROM r, f, generate_series(f.c, LEAST(CASE WHEN f.c >= r.a THEN r.b ELSE r.a - 1 END, f.c + 255)) AS n
+  WHERE NOT EXISTS (SELECT 1 FROM interfaces i WHERE i.network = r.network AND i.ipv4_num = n)
+    AND NOT EXISTS (SELECT 1 FROM unnest($5::text[], $6::bigint[]) AS s(net, num) WHERE s.net = r.network AND s.num = n)
+  ORDER BY n LIMIT $1`;
+const BLOCK = 64;
 
 const INSERT_IFACES = `INSERT INTO interfaces (node, name, mac, network, ipv4, ipv4_num, pos)
   SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[])`;
 
+/** Several registrations in one statement (group commit): the nodes, their interfaces, a note each. */
+const CREATE_NODES = `WITH n AS (INSERT INTO nodes (name, grp, image, loader, vars, discovered, bmc, created_at, updated_at)
+    SELECT t.name, t.grp, t.image, t.loader, t.vars, t.discovered, t.bmc::jsonb, $8, $8
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[]) AS t(name, grp, image, loader, vars, discovered, bmc)),
+  i AS (INSERT INTO interfaces (node, name, mac, network, ipv4, ipv4_num, pos)
+    SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::int[])),
+  x AS (SELECT pg_notify('${CHANNEL}', m) FROM unnest($16::text[]) AS m)
+  SELECT count(*) AS told FROM x`;
+
+interface Registration {
+  node: NewNode;
+  pools: StaticPools;
+}
+
 export class PgRegistry {
   private readonly hint = new Map<string, number>();
-  /** Addresses this process allocated that are not committed yet, per network: its own concurrent calls skip them. */
-  private readonly inflight = new Map<string, Set<number>>();
-  /** Allocation queries one at a time per process, so two of its calls never pick the same address. */
+  /** Addresses believed free, per network, ascending from the hint: taken one by one, fetched a block at a time. */
+  private readonly cache = new Map<string, number[]>();
+  /** Allocations one at a time per process: two of its calls never take the same address. */
   private allocating: Promise<unknown> = Promise.resolve();
   /** Queries outside a transaction, through the pool (errors mapped by PgDb). */
   private readonly direct = { query: (t: string | pg.QueryConfig, v?: unknown[]) => this.db.q(t, v) } as unknown as Q;
+
+  /**
+   * Registrations that arrive while others are being written go together in
+   * the next statement: concurrent API requests share a commit (a disk sync)
+   * instead of each waiting for its own.
+   */
+  private readonly registrations = new GroupCommit<Registration, NodeRecord>(
+    (r) => this.createOne(r.node, r.pools),
+    (rs) => this.createMany(rs),
+    (err) => err instanceof StoreUnavailableError,
+  );
 
   constructor(private readonly db: PgDb, private readonly server: string) {}
 
@@ -67,58 +103,54 @@ export class PgRegistry {
     return row ? toNode(row, row.ifaces ?? []) : undefined;
   }
 
-  /** Fill in the addresses to allocate (each from the hint on, wrapping once); release() them once committed or failed. */
+  /** Fill in the addresses to allocate (from the hint on, wrapping once); giveBack() what a failed write did not use. */
   private allocate(c: Q, planned: PlannedInterface[], reserved: Map<string, Set<number>>, pools: StaticPools): Promise<Map<number, number>> {
     const run = this.allocating.then(() => this.allocateNow(c, planned, reserved, pools));
     this.allocating = run.catch(() => undefined);
     return run;
   }
 
-  private release(planned: PlannedInterface[], got: Map<number, number>): void {
-    for (const p of planned) {
+  /** Addresses a write did not use (it failed for another reason than the address): back to the front of the block. */
+  private giveBack(planned: PlannedInterface[], got: Map<number, number>): void {
+    for (const p of [...planned].reverse()) {
       const n = got.get(p.pos);
-      if (n !== undefined) this.inflight.get(p.network)?.delete(n);
+      if (n !== undefined && p.num === undefined) this.cache.get(p.network)?.unshift(n);
     }
   }
 
   private async allocateNow(c: Q, planned: PlannedInterface[], reserved: Map<string, Set<number>>, pools: StaticPools): Promise<Map<number, number>> {
     const got = new Map<number, number>();
-    let todo = planned.filter((i) => i.num === undefined);
-    while (todo.length) {
-      // One interface per network in each round (two on one network would get the same answer).
-      const round = todo.filter((i, k) => todo.findIndex((j) => j.network === i.network) === k);
-      todo = todo.filter((i) => !round.includes(i));
-      const skipNet: string[] = [];
-      const skipNum: number[] = [];
-      for (const i of round) {
-        const skip = reserved.get(i.network) ?? new Set<number>();
-        reserved.set(i.network, skip);
-        for (const n of this.inflight.get(i.network) ?? []) skip.add(n);
-        for (const n of skip) (skipNet.push(i.network), skipNum.push(n));
-      }
-      const from = (i: PlannedInterface) => {
-        const pool = pools.get(i.network)!;
-        const h = this.hint.get(i.network);
-        return h !== undefined && h >= pool.start && h <= pool.end ? h : pool.start;
-      };
-      const r = await c.query<{ k: number; c: number | null }>({
-        name: 'rackboot_free_for',
-        text: FREE_FOR,
-        values: [round.map((i) => i.pos), round.map((i) => i.network), round.map(from), round.map((i) => pools.get(i.network)!.end), skipNet, skipNum, round.map((i) => pools.get(i.network)!.start)],
-      });
-      for (const i of round) {
-        const n = r.rows.find((x) => x.k === i.pos)?.c;
-        if (n === undefined || n === null) throw poolExhausted(i.network);
-        const pool = pools.get(i.network)!;
-        this.hint.set(i.network, nextHint(pool, n));
-        reserved.get(i.network)!.add(n);
-        let mine = this.inflight.get(i.network);
-        if (!mine) this.inflight.set(i.network, (mine = new Set()));
-        mine.add(n);
-        got.set(i.pos, n);
-      }
+    for (const i of planned) {
+      if (i.num !== undefined) continue;
+      const skip = reserved.get(i.network) ?? new Set<number>();
+      reserved.set(i.network, skip);
+      const n = await this.take(c, i.network, pools.get(i.network)!, skip);
+      skip.add(n);
+      got.set(i.pos, n);
     }
     return got;
+  }
+
+  private async take(c: Q, network: string, pool: Ipv4Range, skip: Set<number>): Promise<number> {
+    for (let refills = 0; refills < 2; refills++) {
+      const list = this.cache.get(network) ?? [];
+      while (list.length) {
+        const n = list.shift()!;
+        if (!skip.has(n) && n >= pool.start && n <= pool.end) return n;
+      }
+      const h = this.hint.get(network);
+      const from = h !== undefined && h >= pool.start && h <= pool.end ? h : pool.start;
+      const r = await c.query<{ n: number }>({
+        name: 'rackboot_free_block',
+        text: FREE_BLOCK,
+        values: [BLOCK, network, from, pool.end, [...skip].map(() => network), [...skip], pool.start],
+      });
+      const block = r.rows.map((x) => x.n);
+      this.cache.set(network, block);
+      if (!block.length) break;
+      this.hint.set(network, nextHint(pool, block[block.length - 1]!));
+    }
+    throw poolExhausted(network);
   }
 
   private ifaceValues(node: string, planned: PlannedInterface[], got: Map<number, number>): unknown[] {
@@ -147,33 +179,81 @@ export class PgRegistry {
     return planned.some((p) => p.num === undefined && detail.includes(`, ${got.get(p.pos)})`));
   }
 
-  async createNode(node: NewNode, pools: StaticPools): Promise<NodeRecord> {
+  createNode(node: NewNode, pools: StaticPools): Promise<NodeRecord> {
+    return this.registrations.run({ node, pools });
+  }
+
+  /** The record as written (no row comes back: building JSON in the database cost more than the insert). */
+  private written(node: NewNode, now: string, names: string[], macs: string[], nets: string[], addrs: string[]): NodeRecord {
+    const vars = JSON.stringify(node.vars ?? {});
+    const row: NodeRow = { name: node.name, grp: node.group ?? null, image: node.image ?? null, loader: node.loader ?? null, vars, discovered: node.discovered === true, bmc: bmcText(node.bmc), created_at: now, updated_at: now };
+    return toNode(row, names.map((name, k) => ({ node: node.name, name, mac: macs[k]!, network: nets[k]!, ipv4: addrs[k]! })));
+  }
+
+  /**
+   * Several registrations in one statement. Any refusal (a taken name, MAC or
+   * address, a missing group, a bad address) fails the whole statement: the
+   * addresses go back and GroupCommit tries each on its own (createOne), which
+   * gives each its own answer.
+   */
+  private async createMany(rs: Registration[]): Promise<NodeRecord[]> {
+    const pools = rs[0]!.pools;
+    if (rs.some((r) => r.pools !== pools)) throw new Error('registrations against different pools are not written together');
+    const now = new Date().toISOString();
+    const plans = rs.map((r) => planInterfaces(r.node.interfaces, pools));
+    // Every given address is off limits to every allocation of the batch.
+    const reserved = new Map<string, Set<number>>();
+    for (const p of plans) for (const [net, set] of p.reserved) for (const n of set) (reserved.get(net) ?? reserved.set(net, new Set()).get(net)!).add(n);
+    const gots: Array<Map<number, number>> = [];
+    try {
+      for (const p of plans) gots.push(await this.allocate(this.direct, p.planned, reserved, pools));
+      const ifaces = plans.map((p, k) => this.ifaceValues(rs[k]!.node.name, p.planned, gots[k]!) as [string, string[], string[], string[], string[], number[], number[]]);
+      const col = (c: number) => ifaces.flatMap((v) => (v[c] as unknown[]));
+      const nodes = rs.map((r) => r.node);
+      await this.db.q({
+        name: 'rackboot_create_nodes',
+        text: CREATE_NODES,
+        values: [
+          nodes.map((n) => n.name), nodes.map((n) => n.group ?? null), nodes.map((n) => n.image ?? null), nodes.map((n) => n.loader ?? null),
+          nodes.map((n) => JSON.stringify(n.vars ?? {})), nodes.map((n) => n.discovered === true), nodes.map((n) => bmcText(n.bmc)), now,
+          ifaces.flatMap((v) => v[1].map(() => v[0])), col(1), col(2), col(3), col(4), col(5), col(6),
+          nodes.map((n) => this.notifyNode(n.name)),
+        ],
+      });
+      return rs.map((r, k) => this.written(r.node, now, ...(ifaces[k]!.slice(1, 5) as [string[], string[], string[], string[]])));
+    } catch (e) {
+      for (let k = gots.length - 1; k >= 0; k--) this.giveBack(plans[k]!.planned, gots[k]!);
+      throw e;
+    }
+  }
+
+  private async createOne(node: NewNode, pools: StaticPools): Promise<NodeRecord> {
     const { planned, reserved } = planInterfaces(node.interfaces, pools);
     const now = new Date().toISOString();
     for (let attempt = 1; ; attempt++) {
       const skip = new Map([...reserved].map(([k, v]) => [k, new Set(v)]));
       const got = await this.allocate(this.direct, planned, skip, pools);
       try {
-        const r = await this.db.q<{ node: NodeRow; ifaces: IfaceRow[] | null }>({
+        const values = this.ifaceValues(node.name, planned, got);
+        await this.db.q({
           name: 'rackboot_create_node',
-          text: `WITH n AS (INSERT INTO nodes (name, grp, image, loader, vars, discovered, created_at, updated_at) VALUES ($8, $9, $10, $11, $12, $13, $14, $14) RETURNING *),
-           i AS (${INSERT_IFACES} RETURNING node, name, mac, network, ipv4, pos),
+          text: `WITH n AS (INSERT INTO nodes (name, grp, image, loader, vars, discovered, bmc, created_at, updated_at) VALUES ($8, $9, $10, $11, $12, $13, $16, $14, $14)),
+           i AS (${INSERT_IFACES}),
            x AS (SELECT pg_notify('${CHANNEL}', $15))
-           SELECT (SELECT row_to_json(n) FROM n) AS node, (SELECT json_agg(i ORDER BY pos) FROM i) AS ifaces, (SELECT count(*) FROM x) AS told`,
-          values: [
-            ...this.ifaceValues(node.name, planned, got),
-            node.name, node.group ?? null, node.image ?? null, node.loader ?? null, JSON.stringify(node.vars ?? {}), node.discovered === true, now, this.notifyNode(node.name),
-          ],
+           SELECT count(*) AS told FROM x`,
+          values: [...values, node.name, node.group ?? null, node.image ?? null, node.loader ?? null, JSON.stringify(node.vars ?? {}), node.discovered === true, now, this.notifyNode(node.name), bmcText(node.bmc)],
         });
-        return toNode(r.rows[0]!.node, r.rows[0]!.ifaces ?? []);
+        const [, names, macs, nets, addrs] = values as [string, string[], string[], string[], string[]];
+        return this.written(node, now, names, macs, nets, addrs);
       } catch (e) {
-        if (isUnique(e, 'nodes_pkey')) throw nodeExists(node.name);
-        if (isForeignKey(e)) throw noGroupToJoin(node.group ?? '');
+        // An address another server took meanwhile is not given back: the next one is tried.
         if (this.lostAllocation(e, planned, got) && attempt < ALLOC_TRIES) continue;
+        this.giveBack(planned, got);
+        // The statement's inserts run in no set order: a taken name may show as its interfaces' key.
+        if (isUnique(e, 'nodes_pkey') || (isUnique(e, 'interfaces_pkey') && (await this.getNode(node.name)))) throw nodeExists(node.name);
+        if (isForeignKey(e)) throw noGroupToJoin(node.group ?? '');
         if (isUnique(e)) throw await this.explain(e, node.name, planned, got);
         throw this.db.error(e);
-      } finally {
-        this.release(planned, got);
       }
     }
   }
@@ -204,13 +284,14 @@ export class PgRegistry {
           const locked = await c.query('SELECT 1 FROM nodes WHERE name = $1 FOR UPDATE', [name]);
           const cur = locked.rowCount ? await this.readNode(c, name) : undefined;
           if (!cur) throw noSuchNode(name);
-          await c.query('UPDATE nodes SET grp = $2, image = $3, loader = $4, vars = $5, updated_at = $6 WHERE name = $1', [
+          await c.query('UPDATE nodes SET grp = $2, image = $3, loader = $4, vars = $5, updated_at = $6, bmc = $7 WHERE name = $1', [
             name,
             patch.group !== undefined ? patch.group : cur.group,
             patch.image !== undefined ? patch.image : cur.image,
             patch.loader !== undefined ? patch.loader : cur.loader,
             JSON.stringify(patch.vars !== undefined ? patch.vars : cur.vars),
             now,
+            bmcText(patch.bmc !== undefined ? patch.bmc : cur.bmc),
           ]);
           if (patch.interfaces) {
             const plan = planInterfaces(keepAddresses(cur, patch.interfaces), pools);
@@ -223,12 +304,11 @@ export class PgRegistry {
           return (await this.readNode(c, name))!;
         });
       } catch (e) {
-        if (isForeignKey(e)) throw noGroupToJoin(String(patch.group));
         if (this.lostAllocation(e, planned, got) && attempt < ALLOC_TRIES) continue;
+        this.giveBack(planned, got);
+        if (isForeignKey(e)) throw noGroupToJoin(String(patch.group));
         if (isUnique(e)) throw await this.explain(e, name, planned, got);
         throw e;
-      } finally {
-        this.release(planned, got);
       }
     }
   }
@@ -271,10 +351,10 @@ export class PgRegistry {
     const now = new Date().toISOString();
     try {
       const r = await this.db.q<GroupRow>(
-        `WITH g AS (INSERT INTO groups (name, loader, image, vars, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING *),
+        `WITH g AS (INSERT INTO groups (name, loader, image, vars, bmc, created_at, updated_at) VALUES ($1, $2, $3, $4, $7, $5, $5) RETURNING *),
          x AS (SELECT pg_notify('${CHANNEL}', $6) FROM g)
          SELECT g.* FROM g, (SELECT count(*) FROM x) AS told`,
-        [g.name, g.loader ?? null, g.image ?? null, JSON.stringify(g.vars ?? {}), now, this.notifyGroup(g.name)],
+        [g.name, g.loader ?? null, g.image ?? null, JSON.stringify(g.vars ?? {}), now, this.notifyGroup(g.name), bmcText(g.bmc)],
       );
       return toGroup(r.rows[0]!);
     } catch (e) {
@@ -296,10 +376,10 @@ export class PgRegistry {
     // One statement: the fields not in the patch keep their value ($5.. say which are given).
     const r = await this.db.q<GroupRow>(
       `WITH g AS (UPDATE groups SET loader = CASE WHEN $5 THEN $2 ELSE loader END, image = CASE WHEN $6 THEN $3 ELSE image END,
-         vars = CASE WHEN $7 THEN $4 ELSE vars END, updated_at = $8 WHERE name = $1 RETURNING *),
+         vars = CASE WHEN $7 THEN $4 ELSE vars END, bmc = CASE WHEN $10 THEN $11::jsonb ELSE bmc END, updated_at = $8 WHERE name = $1 RETURNING *),
        x AS (SELECT pg_notify('${CHANNEL}', $9) FROM g)
        SELECT g.* FROM g, (SELECT count(*) FROM x) AS told`,
-      [name, patch.loader ?? null, patch.image ?? null, JSON.stringify(patch.vars ?? {}), patch.loader !== undefined, patch.image !== undefined, patch.vars !== undefined, new Date().toISOString(), this.notifyGroup(name)],
+      [name, patch.loader ?? null, patch.image ?? null, JSON.stringify(patch.vars ?? {}), patch.loader !== undefined, patch.image !== undefined, patch.vars !== undefined, new Date().toISOString(), this.notifyGroup(name), patch.bmc !== undefined, bmcText(patch.bmc)],
     );
     if (!r.rows[0]) throw noSuchGroup(name);
     return toGroup(r.rows[0]);

@@ -216,13 +216,8 @@ export class PostgresStore implements Store {
 
   // ---- store copy --------------------------------------------------------
 
-  counts(): Promise<StoreCounts> {
-    return countRows(this.sql);
-  }
-
-  dump(): AsyncGenerator<DumpChunk> {
-    return dumpRows(this.sql);
-  }
+  counts = (): Promise<StoreCounts> => countRows(this.sql);
+  dump = (): AsyncGenerator<DumpChunk> => dumpRows(this.sql);
 
   async restore(chunk: DumpChunk): Promise<void> {
     await restoreRows(

@@ -31,7 +31,7 @@ function bladeSuite(io: 'batch' | 'node'): void {
       await L?.close();
     });
 
-    it('each NIC gets its own registered address, mask, router, domain, DNS, hostname, next-server and boot file', async (t) => {
+    it("each NIC gets its own registered address, mask, router, domain, DNS, hostname and next-server; an OS's client (udhcpc) no boot file", async (t) => {
       if (!requireLab(t, { root: true, commands: ['udhcpc', 'dhclient'] })) return;
       L = await startDhcpLab(
         {
@@ -60,7 +60,7 @@ function bladeSuite(io: 'batch' | 'node'): void {
       assert.equal(a.env.hostname, 'blade1');
       assert.equal(a.env.siaddr, '10.0.0.1');
       assert.equal(a.env.serverid, '10.0.0.1');
-      assert.equal(a.env.boot_file, 'pxelinux.0');
+      assert.equal(a.env.boot_file, undefined, "udhcpc is the OS's client: it gets no boot file");
       assert.equal(a.env.lease, '3600');
       // The other NIC, the other network: its own address, the cluster domain.
       assert.equal(b.env.ip, '10.0.1.11');
@@ -71,10 +71,11 @@ function bladeSuite(io: 'batch' | 'node'): void {
 
       const ev = await eventsOf(L.ts, { node: 'blade1' });
       // A set: udhcpc resends its REQUEST if an ACK is late (1 s), and that is answered too.
-      const acks = [...new Set(ev.filter((e) => e.kind === 'dhcp.ack').map((e) => JSON.stringify([e.detail.interface, e.detail.address, e.detail.bootFile])))].map((j) => JSON.parse(j) as unknown);
+      // The events say who asked, and no boot file (none was handed out).
+      const acks = [...new Set(ev.filter((e) => e.kind === 'dhcp.ack').map((e) => JSON.stringify([e.detail.interface, e.detail.address, e.detail.client, e.detail.bootFile ?? null, e.detail.firmware ?? null])))].map((j) => JSON.parse(j) as unknown);
       assert.deepEqual(acks.sort(), [
-        ['eth1', '10.0.0.11', 'pxelinux.0'],
-        ['eth2', '10.0.1.11', 'pxelinux.0'],
+        ['eth1', '10.0.0.11', 'os', null, null],
+        ['eth2', '10.0.1.11', 'os', null, null],
       ]);
       assert.ok(ev.some((e) => e.kind === 'dhcp.offer' && e.detail.request === 'discover'));
       const leases = await L.ts.api<LeaseOut[]>('GET', '/api/v1/leases');
@@ -107,7 +108,7 @@ function bladeSuite(io: 'batch' | 'node'): void {
       await L.ts.api('PATCH', '/api/v1/nodes/blade1', { loader: 'pxelinux' });
     });
 
-    it('dhclient: its INIT-REBOOT for a stale address is NAKed, then it gets the registered one; the lease file has every field', async (t) => {
+    it('dhclient: its INIT-REBOOT for a stale address is NAKed, then it gets the registered one; the lease file has every field (no boot file: the OS asks)', async (t) => {
       if (!L) return t.skip('needs the first test');
       const lf = join(L.tmp, 'dhclient.leases');
       const pf = join(L.tmp, 'dhclient.pid');
@@ -133,7 +134,8 @@ function bladeSuite(io: 'batch' | 'node'): void {
       assert.match(last, /option domain-name "inside\.example";/);
       assert.match(last, /option domain-name-servers 10\.0\.0\.1,10\.0\.0\.2;/);
       assert.match(last, /option host-name "blade1";/);
-      assert.match(last, /filename "pxelinux\.0";/);
+      // dhclient is the OS's client: no boot file in its lease.
+      assert.doesNotMatch(last, /filename /);
       // dhclient keeps siaddr out of its lease file; its script sees it.
       const env = readFileSync(envFile, 'utf8');
       assert.match(env, /^new_next_server='?10\.0\.0\.1'?$/m, env);
@@ -237,7 +239,8 @@ describe('dhcp: unknown MACs, dynamic range, DECLINE, discovery', () => {
     assert.equal(registered, '10.0.0.10');
     const ev = await eventsOf(L.ts, { node: 'discovered-020000000041' });
     assert.ok(ev.some((e) => e.kind === 'dhcp.discovered'));
-    const again = await udhcpc(L, L.cli, 'eth0');
+    // Its firmware's next boot: the registered address, and its node's loader (the default).
+    const again = await udhcpc(L, L.cli, 'eth0', ['-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000']);
     assert.equal(again.env?.ip, registered);
     assert.equal(again.env?.hostname, 'discovered-020000000041');
     assert.equal(again.env?.boot_file, 'pxelinux.0');

@@ -29,7 +29,8 @@ describe('dhcp: perfdhcp as a relay', () => {
 
   it('1,000 relayed 4-way exchanges: all complete, each is a bound lease, unknown-MAC events are rate-limited', async (t) => {
     if (!requireLab(t, { root: true, commands: ['perfdhcp'] })) return;
-    L = await startDhcpLab({ networks: [LAB_NET], dhcp: { enabled: true, unknownEventRate: 50 } }, [
+    // perfdhcp's clients are all unknown MACs, at 500/s: past the default bound on replies to them (dhcp.unknownReplyRate).
+    L = await startDhcpLab({ networks: [LAB_NET], dhcp: { enabled: true, unknownEventRate: 50, unknownReplyRate: 100_000 } }, [
       { srv: 'eth1', srvAddr: '10.1.0.1/16', cli: 'eth0', cliAddr: '10.1.0.2/16' },
     ]);
     const r = await L.lab.exec(L.cli, 'perfdhcp', ['-4', '-r', '500', '-n', '1000', '-R', '1000', '-l', 'eth0', '10.1.0.1'], { timeoutMs: 60_000 });
@@ -63,7 +64,7 @@ describe('dhcp: SIGKILL under load loses no acknowledged lease', () => {
     server = new NsRackboot(srv, join(work, 'rackboot'), {
       log: { level: 'info' },
       networks: [LAB_NET],
-      dhcp: { enabled: true },
+      dhcp: { enabled: true, unknownReplyRate: 100_000 },
       tftp: { enabled: false },
       nfs: { enabled: false },
       director: { enabled: false },

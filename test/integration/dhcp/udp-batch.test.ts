@@ -1,7 +1,9 @@
 // The batched datagram path against a full send buffer, in a namespace: a
 // veth whose queue drains at 2 Mbit/s (tbf) makes sendmmsg() return EAGAIN
-// long before 1,000 replies are out. Every datagram must still leave, in
-// order, as through Node's dgram (which queues on EAGAIN); none reported lost.
+// long before 1,000 replies are out. What the socket cannot take waits, in
+// order, in a bounded queue (256 datagrams, 2 s): beyond it the OLDEST
+// waiting datagrams are dropped and reported, never the newest, so one slow
+// stretch cannot delay every later reply without end.
 import { strict as assert } from 'node:assert';
 import { after, test } from 'node:test';
 import { BatchedUdp, loadUdpBatch } from '../../../server/net/udp-batch.js';
@@ -9,6 +11,7 @@ import { parseIpv4 } from '../../../server/net/ipv4.js';
 import { requireLab } from '../../helpers/env.js';
 import { NetLab } from '../../helpers/netns.js';
 import { NsSocketBroker } from '../../helpers/ns-sockets.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 const lab = new NetLab('rbu');
 let broker: NsSocketBroker | undefined;
@@ -17,7 +20,7 @@ after(async () => {
   await lab.cleanup();
 });
 
-test('a full send buffer (EAGAIN): every datagram still leaves, none reported lost', { skip: !loadUdpBatch() && 'udp_batch not built', timeout: 60_000 }, async (t) => {
+test('a full send buffer (EAGAIN): datagrams wait in a bounded queue; the oldest are dropped and reported, the newest leave', { skip: !loadUdpBatch() && 'udp_batch not built', timeout: 60_000 }, async (t) => {
   if (!requireLab(t, { root: true, commands: ['tc'] })) return;
   const a = lab.addNs('a');
   const b = lab.addNs('b');
@@ -26,28 +29,42 @@ test('a full send buffer (EAGAIN): every datagram still leaves, none reported lo
   // Resolve the peer first, so the count below is the datagrams only.
   lab.execSync(a, 'ping', ['-c', '1', '-W', '2', '10.9.0.2']);
   broker = await NsSocketBroker.start(lab, a);
+  const peerBroker = await NsSocketBroker.start(lab, b);
+  const rx = await peerBroker.open({ port: 9999, recvBufferSize: 8 << 20 });
+  const got: number[] = [];
+  rx.on('message', (m) => got.push(m.readUInt16BE(0)));
   const sock = await broker.open({ interface: 'eth0', port: 40067 });
-  const failed: string[] = [];
-  const batch = new BatchedUdp(sock, { packet: () => undefined, truncated: () => undefined, sendFailed: (e) => failed.push(e.message), socketError: (e) => failed.push(e.message) });
+  let failed = 0;
+  const errors: string[] = [];
+  const batch = new BatchedUdp(sock, {
+    packet: () => undefined,
+    truncated: () => undefined,
+    sendFailed: (e, n) => ((failed += n), errors.push(e.message)),
+    socketError: (e) => errors.push(e.message),
+  });
   sock.close();
   try {
-    // Datagrams that reached the peer (nothing listens there: counted as NoPorts), IPv6 and ARP aside.
-    const txPackets = () => {
-      const rows = lab.execSync(b, 'cat', ['/proc/net/snmp']).stdout.split('\n').filter((l) => l.startsWith('Udp:'));
-      const keys = rows[0]!.split(/\s+/);
-      return Number(rows[1]!.split(/\s+/)[keys.indexOf('NoPorts')]);
-    };
-    const before = txPackets();
     const peer = parseIpv4('10.9.0.2')!;
-    for (let i = 0; i < 1000; i++) batch.send(Buffer.alloc(548, i & 0xff), 9999, peer);
-    let sent = 0;
-    for (let i = 0; i < 150 && sent < 1000; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      sent = txPackets() - before;
+    for (let i = 0; i < 1000; i++) {
+      const d = Buffer.alloc(548, 0);
+      d.writeUInt16BE(i, 0);
+      batch.send(d, 9999, peer);
     }
-    assert.deepEqual(failed, []);
-    assert.equal(sent, 1000, `${sent} of 1000 datagrams reached the peer`);
+    // Until the queue has drained; failures of dropped datagrams are reported with the next send.
+    await waitUntil(() => got.includes(999), 20_000, 50);
+    batch.send(Buffer.alloc(548), 9999, peer);
+    await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(() => got.length + failed >= 1001, 5000, 50);
+    assert.ok(failed > 0, 'the queue is bounded: some waiting datagrams were dropped');
+    assert.ok(got.includes(999), 'the newest datagram of the burst left');
+    assert.equal(got.length + failed, 1001, `every datagram left or was reported: ${got.length} + ${failed} (${errors.join('; ')})`);
+    // In order, and what is missing is a stretch of old waiting ones, not the newest.
+    const burst = got.filter((x, i) => i < got.length - 1 || x !== 0);
+    assert.deepEqual(burst, [...burst].sort((x, y) => x - y), 'in order');
+    const missing = Array.from({ length: 1000 }, (_, i) => i).filter((i) => !burst.includes(i));
+    assert.ok(missing.every((i) => i < 1000 - 256), `only datagrams older than the last 256 were dropped: ${missing.slice(-5).join(',')}`);
   } finally {
     batch.close();
+    await peerBroker.close();
   }
 });

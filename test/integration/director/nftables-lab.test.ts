@@ -14,7 +14,7 @@ const CLI = fileURLToPath(new URL('../../../server/cli/main.js', import.meta.url
 // Generous enough that a busy 2-core machine does not fail a live server's checks (3 misses of 500 ms in a row).
 const CHECK = { path: '/health', expect: 200, interval: '500ms', timeout: '500ms', retries: 3, reentry: '1500ms' };
 
-type RS = { name: string; state: string; inPool: boolean; since: string | null; reason: string | null; weight: number };
+type RS = { name: string; state: string; inPool: boolean; since: string | null; reason: string | null; weight: number; connections: { active: number; inactive: number } | null };
 type View = { services: Array<{ name: string; pool: number; realServers: RS[] }>; lastApply: { ok: boolean; error: string | null } | null };
 type Ev = { kind: string; detail: Record<string, unknown>; ts: number };
 
@@ -59,6 +59,16 @@ describe('director: nftables LVS-NAT in namespaces', () => {
     assert.deepEqual(failed, []);
     // numgen inc walks the weighted map in order: each server gets exactly its share.
     assert.deepEqual(counts, { rs1: 100, rs2: 200, rs3: 300 });
+
+    // Each of those connections left a conntrack entry naming its server (TIME_WAIT for 2 min): the API counts them.
+    // GET /director caches the counts for a second (dashboards poll), and the waits above filled that cache: wait it out.
+    const countsNow = async () => Object.fromEntries((await view()).services[0]!.realServers.map((r) => [r.name, r.connections && r.connections.active + r.connections.inactive]));
+    let conns = await countsNow();
+    for (const end = Date.now() + 5_000; Object.values(conns).reduce<number>((a, b) => a + (b ?? 0), 0) < 600 && Date.now() < end; ) {
+      await sleep(250);
+      conns = await countsNow();
+    }
+    assert.deepEqual(conns, { rs1: 100, rs2: 200, rs3: 300 });
 
     const rules = lab.lab.execSync(lab.director, 'nft', ['list', 'table', 'ip', 'rackboot']).stdout;
     assert.match(rules, /numgen inc mod 6 map \{ 0 : 10\.0\.0\.11 \. 80, 1-2 : 10\.0\.0\.12 \. 80, 3-5 : 10\.0\.0\.13 \. 80 \}/);

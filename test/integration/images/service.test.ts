@@ -281,6 +281,9 @@ describe('images service', () => {
     assert.equal(l.code, 0, l.err);
     assert.match(l.out, /^IMAGE +CURRENT/);
     assert.match(l.out, /\nblade +[0-9a-f]{16} +6\.1\.0-test/);
+    const show = await cli(['image', 'show', 'blade', '--json']);
+    assert.equal(show.code, 0, show.err);
+    assert.deepEqual(JSON.parse(show.out), (await api('GET', '/api/v1/images/blade')).body);
     const r = await cli(['image', 'rollback', 'blade']);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^blade: [0-9a-f]{16} -> [0-9a-f]{16}\n$/);

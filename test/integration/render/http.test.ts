@@ -87,6 +87,8 @@ describe('HTTP boot and the render routes', () => {
     tmp = mkdtempSync(join(tmpdir(), 'rackboot-httpboot-'));
     ops = join(tmp, 'templates');
     mkdirSync(join(tmp, 'tftpboot'));
+    // The files templates check wants for the loader these nodes use (placeholders: these tests are about templates).
+    for (const f of ['pxelinux.0', 'ldlinux.c32', 'syslinux.efi', 'ldlinux.e64', 'ipxe.efi']) writeFileSync(join(tmp, 'tftpboot', f), 'placeholder');
     mkdirSync(join(ops, 'partials'), { recursive: true });
     s = await startTestServer(
       {
@@ -403,7 +405,7 @@ describe('HTTP boot and the render routes', () => {
     const check = await s.api<{ ok: boolean; errors: Array<{ node: string; template: string; line: number; message: string }> }>('GET', '/api/v1/templates/check');
     assert.equal(check.body.ok, false);
     assert.deepEqual(
-      check.body.errors.map((e) => e.node).sort(),
+      check.body.errors.map((e) => e.node ?? '').sort(),
       ['blade1', 'blade2', 'lobox'],
       'every node reported, not just the first',
     );
@@ -419,8 +421,32 @@ describe('HTTP boot and the render routes', () => {
     await s.api('PATCH', '/api/v1/nodes/blade2', { image: null });
     assert.equal(unbuilt.body.ok, true);
     assert.deepEqual(unbuilt.body.errors, []);
-    assert.deepEqual(unbuilt.body.notes, [
-      { node: 'blade2', image: 'unbuilt', message: "node blade2: image 'unbuilt' has no build yet, its kernel and RAM disk cannot be served (rackboot image build unbuilt)" },
+    assert.deepEqual(
+      unbuilt.body.notes.filter((n) => n.image),
+      [{ node: 'blade2', image: 'unbuilt', message: "node blade2: image 'unbuilt' has no build yet, its kernel and RAM disk cannot be served (rackboot image build unbuilt)" }],
+    );
+    // PXELINUX cannot be started by UEFI HTTP boot: a note (iPXE boots those machines), not an error.
+    assert.deepEqual(
+      unbuilt.body.notes.filter((n) => !n.image).map((n) => n.message),
+      [
+        "loader pxelinux (blade1, blade2, lobox): syslinux.efi cannot run from UEFI HTTP boot (it needs the firmware's PXE protocol, which HTTP boot does not start): such UEFI HTTP boot machines get iPXE (ipxe.efi), which boots the node's kernel with its iPXE config",
+      ],
+    );
+    // A missing loader file is an error naming the file and its Debian package.
+    rmSync(join(tmp, 'tftpboot', 'syslinux.efi'));
+    const missing = await s.api<{ ok: boolean; errors: Array<{ node: string | null; file?: string; message: string }> }>('GET', '/api/v1/templates/check');
+    writeFileSync(join(tmp, 'tftpboot', 'syslinux.efi'), 'placeholder');
+    assert.equal(missing.body.ok, false);
+    assert.deepEqual(missing.body.errors, [
+      {
+        node: null,
+        loader: 'pxelinux',
+        template: '',
+        line: null,
+        variable: null,
+        file: 'syslinux.efi',
+        message: 'loader pxelinux (blade1, blade2, lobox): syslinux.efi is missing (Debian package syslinux-efi): needed for UEFI',
+      },
     ]);
   });
 
@@ -452,14 +478,15 @@ describe('HTTP boot and the render routes', () => {
     assert.equal(r.stdout, (await s.api<string>('GET', '/api/v1/nodes/blade1/render/grub')).body);
     const ok = await run(process.execPath, [cli, 'templates', 'check', ...api]);
     assert.equal(ok.code, 0, ok.stderr + ok.stdout);
-    assert.match(ok.stdout, /^ok: \d+ render\(s\) of \d+ template\(s\) \(0 operator override\(s\)\) for 3 node\(s\)/m);
+    assert.match(ok.stdout, /^note: loader pxelinux \(blade1, blade2, lobox\): syslinux\.efi cannot run from UEFI HTTP boot/m);
+    assert.match(ok.stdout, /^ok, 1 note\(s\): \d+ render\(s\) of \d+ template\(s\) \(0 operator override\(s\)\) for 3 node\(s\)/m);
     // A node whose image has no build yet is a note: still exit 0.
     await s.api('PATCH', '/api/v1/nodes/blade2', { image: 'unbuilt' });
     const noted = await run(process.execPath, [cli, 'templates', 'check', ...api]);
     await s.api('PATCH', '/api/v1/nodes/blade2', { image: null });
     assert.equal(noted.code, 0, noted.stderr + noted.stdout);
     assert.match(noted.stdout, /^note: node blade2: image 'unbuilt' has no build yet/m);
-    assert.match(noted.stdout, /^ok, 1 note\(s\): \d+ render\(s\)/m);
+    assert.match(noted.stdout, /^ok, 2 note\(s\): \d+ render\(s\)/m);
     writeFileSync(join(ops, 'partials', 'cmdline.hbs'), '{{#cmdline}}\nrackboot.node={{node.name}}\nx={{hexip node.vars.gateway}}\n{{/cmdline}}\n');
     const bad = await run(process.execPath, [cli, 'templates', 'check', ...api]);
     rmSync(join(ops, 'partials', 'cmdline.hbs'));

@@ -30,9 +30,9 @@ describe('rackboot store copy', () => {
     // A site with a bit of everything.
     const s = new SqliteStore(src, { server: 'old-disk-node' });
     const pools = new Map([['inside', parseRange('10.0.0.10-10.0.0.199')!]]);
-    await s.createGroup({ name: 'web', loader: 'pxelinux', image: 'web-blade', vars: { tier: 1 } });
+    await s.createGroup({ name: 'web', loader: 'pxelinux', image: 'web-blade', vars: { tier: 1 }, bmc: { type: 'ipmi', username: 'admin', passwordSealed: 'v1.sealed' } });
     for (let i = 1; i <= 40; i++) {
-      await s.createNode({ name: `blade${i}`, group: 'web', vars: { n: i }, interfaces: [{ name: 'eth0', mac: `52:54:00:00:0a:${i.toString(16).padStart(2, '0')}`, network: 'inside' }] }, pools);
+      await s.createNode({ name: `blade${i}`, group: 'web', vars: { n: i }, bmc: i % 2 ? { address: `10.0.2.${i}` } : null, interfaces: [{ name: 'eth0', mac: `52:54:00:00:0a:${i.toString(16).padStart(2, '0')}`, network: 'inside' }] }, pools);
     }
     await s.putLeases(Array.from({ length: 30 }, (_, i) => ({ network: 'inside', ipv4: `10.0.0.${200 + i}`, mac: `52:54:00:00:0b:${i.toString(16).padStart(2, '0')}`, clientId: null, hostname: null, state: 'bound' as const, expiresAt: 2e12, updatedAt: 1e12 })));
     await s.addEvents(Array.from({ length: 12_000 }, (_, i) => ({ node: `blade${(i % 40) + 1}`, kind: 'dhcp.ack', ts: 1e12 + i, detail: { i } })));
@@ -55,6 +55,8 @@ describe('rackboot store copy', () => {
     const [a, b] = [new SqliteStore(src), await PostgresStore.open({ url, server: 'check' })];
     try {
       assert.deepEqual(await b.listNodes(), await a.listNodes());
+      assert.deepEqual((await b.getNode('blade1'))!.bmc, { address: '10.0.2.1' }, 'BMCs copied');
+      assert.deepEqual(await b.listGroups(), await a.listGroups());
       assert.deepEqual(await b.listLeases(), await a.listLeases());
       assert.deepEqual(await b.listEvents({ node: 'blade7', limit: 10000 }), await a.listEvents({ node: 'blade7', limit: 10000 }));
       assert.deepEqual(await b.listExports(), await a.listExports());

@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { RegistryChange } from '../../../server/store/registry.js';
+import { uiFactory } from '../../../server/ui/service.js';
 import { havePostgres, sharedCluster } from '../../helpers/postgres.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { waitUntil } from '../../helpers/wait.js';
@@ -24,7 +25,8 @@ function sse(url: string, token: string): { events: Array<Record<string, unknown
           const block = buf.slice(0, i);
           buf = buf.slice(i + 2);
           const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (data) events.push(JSON.parse(data) as Record<string, unknown>);
+          // The message's type (event, node, hello...) as `_type`.
+          if (data) events.push({ ...(JSON.parse(data) as Record<string, unknown>), _type: /^event: (.*)$/m.exec(block)?.[1] ?? 'message' });
         }
       });
       resolve();
@@ -49,7 +51,8 @@ describe('two servers on one PostgreSQL', () => {
     const seed = { groups: [{ name: 'web' }], nodes: [{ name: 'seed1', group: 'web', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0f:01', network: 'inside' }] }] };
     const cfg = (name: string) => ({ store: { driver: 'postgres', url }, server: { name, heartbeat: '1s' }, ...seed });
     // Started together: the migrations run once, under the advisory lock, and the seed is applied once.
-    [A, B] = await Promise.all([startTestServer(cfg('rack-a')), startTestServer(cfg('rack-b'))]);
+    // With the dashboard: its rack view and its messages on the event stream follow the other server too.
+    [A, B] = await Promise.all([startTestServer(cfg('rack-a'), { factories: [uiFactory] }), startTestServer(cfg('rack-b'), { factories: [uiFactory] })]);
   });
   after(async () => {
     await A?.stop();
@@ -98,6 +101,28 @@ describe('two servers on one PostgreSQL', () => {
       assert.ok(await waitUntil(() => stream.events.some((x) => x.kind === 'booted' && x.server === 'rack-b'), 2000));
       const timeline = await B!.api<Array<{ kind: string; server: string }>>('GET', '/api/v1/nodes/blade1/events');
       assert.deepEqual(timeline.body.map((x) => `${x.server}:${x.kind}`), ['rack-a:ready', 'rack-b:booted']);
+    } finally {
+      stream.close();
+    }
+  });
+
+  it("B's dashboard: a node registered through A comes as a rack row on B's stream, and A's events move its state", async (t) => {
+    if (!ok) return t.skip('no PostgreSQL');
+    const stream = sse(`${B!.url}/api/v1/events/stream`, B!.token);
+    await stream.ready;
+    try {
+      assert.ok(await waitUntil(() => stream.events.some((e) => e._type === 'hello'), 2000));
+      const r = await A!.api('POST', '/api/v1/nodes', { name: 'blade9', group: 'web', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0a:09', network: 'inside' }] });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      const row = () => stream.events.find((e) => e._type === 'node' && (e.row as { name?: string } | undefined)?.name === 'blade9');
+      assert.ok(await waitUntil(() => row() !== undefined, 2000), `B's stream: ${JSON.stringify(stream.events)}`);
+      assert.equal((row()!.row as { group: string }).group, 'web');
+      assert.equal((await A!.api('POST', '/api/v1/nodes/blade9/events', { kind: 'ready', detail: { image: 'web-blade', version: 'v1' } })).status, 201);
+      assert.ok(await waitUntil(() => stream.events.some((e) => e._type === 'event' && e.kind === 'ready' && e.node === 'blade9' && e.server === 'rack-a'), 2000));
+      const rack = await B!.api<{ rows: Array<{ name: string; boot: { state: string } }> }>('GET', '/api/v1/rack');
+      assert.equal(rack.body.rows.find((x) => x.name === 'blade9')?.boot.state, 'ready', "B's rack view has A's report");
+      assert.equal((await A!.api('DELETE', '/api/v1/nodes/blade9')).status, 204);
+      assert.ok(await waitUntil(() => stream.events.some((e) => e._type === 'node' && e.op === 'delete' && e.name === 'blade9'), 2000));
     } finally {
       stream.close();
     }

@@ -92,7 +92,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     s = await startTestServer(
       {
         networks: [...TEST_NETWORKS, { name: 'lo', cidr: '127.0.0.0/8', serverAddress: '127.0.0.1', staticRange: '127.0.0.2-127.0.0.200' }],
-        tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '200ms', retries: 3, clientRate: 10_000, clientBurst: 10_000, dataPath },
+        tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '200ms', retries: 3, giveUp: '1s', clientRate: 10_000, clientBurst: 10_000, dataPath },
       },
       { factories: [testProviderFactory, tftpServiceFactory] },
     );
@@ -204,7 +204,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
       await expectError(encodeRequest('RRQ', 'a\\..\\b', 'octet'), 2, /backslash/, 'a\\..\\b');
       await expectError(Buffer.from('\x00\x01static.bin\x00../../etc/passwd\x00octet\x00', 'latin1'), 4, /malformed/, 'NUL inside the name');
       await expectError(Buffer.from('\x00\x01static.bin\x00../../etc/passwd\x00', 'latin1'), 4, /mode/, 'NUL then a path');
-      await expectError(encodeRequest('RRQ', 'escape', 'octet'), 2, /outside the TFTP root/, 'symlink out of the root');
+      await expectError(encodeRequest('RRQ', 'escape', 'octet'), 2, /^access violation: 'escape' is a symlink leading outside the TFTP root$/, 'symlink out of the root (its target is for the log only)');
       await expectError(encodeRequest('RRQ', 'nonexistent', 'octet'), 1, /not found/, 'missing file');
       await expectError(encodeRequest('RRQ', 'static.bin', 'octet', [['blksize', 'lots']]), 8, /blksize/, 'garbage blksize');
       await expectError(Buffer.from('\x00\x01static.bin\x00octet\x00blksize\x00', 'latin1'), 4, /no value/, 'option without value');
@@ -284,23 +284,46 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     }
   });
 
-  test('a vanished client is retried with backoff, then reaped; events on the node timeline; metrics', async () => {
+  test('a client that never answers is dropped silently; one that vanishes is retried with backoff for tftp.giveUp, then reaped; events; metrics', async () => {
+    const tftp = s.server.services.find((x) => x.name === 'tftp') as unknown as { active: number };
+    const silent = await RawClient.open('127.0.0.2');
+    try {
+      silent.send(encodeRequest('RRQ', 'static.bin', 'octet'), port, '127.0.0.1');
+      // DATA 1 at 0, 0.2, 0.6, 1.4 s; dropped at 3 s (3 retransmissions), without an ERROR: a
+      // request nobody answers may come from a forged address.
+      const first = await silent.next(2000);
+      assert.ok(first, 'DATA 1');
+      const got: ReturnType<typeof parse>[] = [parse(first.msg)];
+      for (const until = Date.now() + 8000; Date.now() < until && tftp.active !== 0; ) {
+        const g = await silent.next(50);
+        if (g) got.push(parse(g.msg));
+      }
+      for (let g = await silent.next(300); g; g = await silent.next(300)) got.push(parse(g.msg));
+      assert.equal(tftp.active, 0, 'the unanswered transfer is gone');
+      assert.deepEqual(got.map((p) => `${p.op} ${p.op === 'DATA' ? p.block : ''}`), ['DATA 1', 'DATA 1', 'DATA 1', 'DATA 1'], 'DATA 1 and 3 retransmissions, no ERROR');
+    } finally {
+      await silent.close();
+    }
     const c = await RawClient.open('127.0.0.2');
     try {
       c.send(encodeRequest('RRQ', 'static.bin', 'octet'), port, '127.0.0.1');
-      // Gives up after 200 + 400 + 800 + 1600 ms; read until its ERROR (a loaded CI machine may be late).
+      const first = await c.next(2000);
+      assert.ok(first && parse(first.msg).op === 'DATA');
+      // Answered: from now on the transfer outlasts a client's own retry clock.
+      const t0 = Date.now();
+      c.send(encodeAck(1), first.rinfo.port);
       const blocks: ReturnType<typeof parse>[] = [];
       for (const until = Date.now() + 8000; Date.now() < until && blocks.at(-1)?.op !== 'ERROR'; ) {
         const g = await c.next(Math.max(1, until - Date.now()));
         if (g) blocks.push(parse(g.msg));
       }
-      assert.ok(blocks.filter((p) => p.op === 'DATA' && p.block === 1).length >= 3, 'DATA 1 retransmitted');
       const last = blocks.at(-1)!;
       assert.ok(last.op === 'ERROR' && /timed out/.test(last.message), 'gives up with ERROR 0');
+      assert.ok(Date.now() - t0 >= 1000, `given up after tftp.giveUp (1 s), not before: ${Date.now() - t0} ms`);
+      assert.ok(blocks.filter((p) => p.op === 'DATA' && p.block === 2).length >= 4, `DATA 2 sent and retransmitted at least retries (3) times: ${blocks.length}`);
     } finally {
       await c.close();
     }
-    const tftp = s.server.services.find((x) => x.name === 'tftp') as unknown as { active: number };
     // The native path reports the end from its thread a moment after the ERROR left.
     for (let i = 0; i < 50 && tftp.active !== 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(tftp.active, 0);
@@ -322,7 +345,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     const failed = list.find((e) => e.kind === 'tftp.failed');
     assert.ok(failed, JSON.stringify(list));
     assert.equal(failed.detail.outcome, 'timeout');
-    assert.equal(failed.detail.retries, 4);
+    assert.ok((failed.detail.retries as number) >= 4, JSON.stringify(failed.detail));
     const done = list.find((e) => e.kind === 'tftp.transfer');
     assert.ok(done);
     assert.equal(done.detail.file, 'static.bin');
@@ -333,11 +356,40 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     assert.ok(list.find((e) => e.kind === 'tftp.refused'));
     const m = await (await fetch(`${s.url}/metrics`)).text();
     assert.match(m, /rackboot_tftp_transfers_total\{outcome="complete",kind="file"\} \d+/);
-    assert.match(m, /rackboot_tftp_transfers_total\{outcome="timeout",kind="file"\} 1$/m);
+    assert.match(m, /rackboot_tftp_transfers_total\{outcome="timeout",kind="file"\} 2$/m);
     assert.match(m, /rackboot_tftp_bytes_total\{kind="file"\} \d+/);
     assert.match(m, /rackboot_tftp_errors_total\{code="2"\} \d+/);
     assert.match(m, /rackboot_tftp_retransmits_total [1-9]/);
     assert.match(m, /rackboot_tftp_active_transfers 0/);
+  });
+
+  test("UEFI PXE's size probe (tsize, then ERROR 8 after the OACK, as OVMF does) is a tftp.probe event, not a failure", async () => {
+    const c = await RawClient.open('127.0.0.2');
+    try {
+      c.send(encodeRequest('RRQ', 'static.bin', 'octet', [['tsize', '0'], ['blksize', '1468']]), port, '127.0.0.1');
+      const r = await c.next(3000);
+      assert.ok(r);
+      const oack = parse(r.msg);
+      assert.equal(oack.op, 'OACK');
+      assert.deepEqual(oack.op === 'OACK' ? oack.options.find(([k]) => k === 'tsize') : undefined, ['tsize', String(files['static.bin']!.length)]);
+      c.send(encodeError(8, 'User aborted the transfer'), r.rinfo.port, '127.0.0.1');
+    } finally {
+      await c.close();
+    }
+    type Ev = { kind: string; detail: Record<string, unknown> };
+    let list: Ev[] = [];
+    for (let i = 0; i < 100 && !list.some((e) => e.kind === 'tftp.probe'); i++) {
+      if (i) await new Promise((r) => setTimeout(r, 20));
+      await s.server.events.flush();
+      list = (await s.api<Ev[]>('GET', '/api/v1/nodes/blade2/events?kind=tftp.probe')).body;
+    }
+    const probe = list.find((e) => e.kind === 'tftp.probe');
+    assert.ok(probe, JSON.stringify(list));
+    assert.deepEqual([probe.detail.file, probe.detail.outcome, probe.detail.bytes], ['static.bin', 'client-error', 0]);
+    const failed = (await s.api<Ev[]>('GET', '/api/v1/nodes/blade2/events?kind=tftp.failed')).body;
+    assert.ok(!failed.some((e) => e.detail.outcome === 'client-error'), JSON.stringify(failed));
+    const m = await (await fetch(`${s.url}/metrics`)).text();
+    assert.match(m, /rackboot_tftp_transfers_total\{outcome="probe",kind="file"\} 1$/m);
   });
 
   test('a file that shrinks under a transfer: ERROR 0 naming a read error, a read-error record, the server goes on', async () => {
@@ -425,6 +477,48 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
 }
 
 describe('tftp limits', () => {
+  for (const dataPath of DATA_PATHS) test(`unanswered transfers never take an answered one's slot: the oldest makes room; real clients are served (data path ${dataPath})`, async () => {
+    const s = await startTestServer(
+      { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, maxUnanswered: 4, clientRate: 10_000, clientBurst: 10_000, timeout: '5s', dataPath } },
+      { factories: [testProviderFactory, tftpServiceFactory] },
+    );
+    const tftp = s.server.services.find((x) => x.name === 'tftp') as unknown as { active: number; unanswered: number };
+    const quiet: RawClient[] = [];
+    try {
+      const port = tftpPort(s.server.services.find((x) => x.name === 'tftp'));
+      // One real transfer answered and held (its client ACKs DATA 1, then waits).
+      const holder = await RawClient.open();
+      quiet.push(holder);
+      holder.send(encodeRequest('RRQ', 'gen/pattern-100000', 'octet'), port);
+      const d1 = (await holder.next())!;
+      holder.send(encodeAck(1), d1.rinfo.port);
+      assert.equal(parse((await holder.next())!.msg).op, 'DATA');
+      // Twenty requests nobody answers (a forger's): four wait at a time, the oldest dropped for each new one.
+      for (let i = 0; i < 20; i++) {
+        const q = await RawClient.open();
+        quiet.push(q);
+        q.send(encodeRequest('RRQ', 'gen/pattern-100000', 'octet'), port);
+        assert.equal(parse((await q.next())!.msg).op, 'DATA');
+      }
+      assert.equal(tftp.unanswered, 4);
+      assert.equal(tftp.active, 5, 'one answered + four waiting');
+      // A real client still gets its file whole, and so does a second one: the answered pool had room.
+      for (const n of [1, 2]) {
+        const r = await rawGet(port, `gen/pattern-${200_000 + n}`);
+        assert.equal(r.error, undefined, JSON.stringify(r.error));
+        assert.ok(r.data!.equals(patternBytes(0, 200_000 + n)), `file ${n} intact`);
+      }
+      // Dropped waiting transfers were told nothing: no ERROR reached the first forgers.
+      const early = await quiet[1]!.collect(200);
+      assert.ok(early.every((g) => parse(g.msg).op === 'DATA'), 'only DATA 1 (and its retransmissions), no ERROR');
+      const m = await (await fetch(`${s.url}/metrics`)).text();
+      assert.match(m, /rackboot_tftp_requests_total\{result="unanswered-evicted"\} (1[6-9]|[2-9]\d)/);
+    } finally {
+      for (const q of quiet) await q.close();
+      await s.stop();
+    }
+  });
+
   test('maxTransfers: a request over the bound gets ERROR 0 busy; per-client rate limit drops the excess', async () => {
     const s = await startTestServer(
       { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, clientRate: 0.05, clientBurst: 4, timeout: '5s' } },
@@ -433,10 +527,15 @@ describe('tftp limits', () => {
     const c = await RawClient.open();
     try {
       const port = tftpPort(s.server.services.find((x) => x.name === 'tftp'));
-      // Two transfers held open (never acknowledged), from different client ports.
+      // Two transfers held open from different client ports: each client answered DATA 1, then went quiet.
       const holders = [await RawClient.open(), await RawClient.open()];
       for (const h of holders) h.send(encodeRequest('RRQ', 'gen/pattern-100000', 'octet'), port);
-      for (const h of holders) assert.equal(parse((await h.next())!.msg).op, 'DATA');
+      for (const h of holders) {
+        const d = (await h.next())!;
+        assert.equal(parse(d.msg).op, 'DATA');
+        h.send(encodeAck(1), d.rinfo.port);
+        assert.equal(parse((await h.next())!.msg).op, 'DATA', 'DATA 2 after ACK 1');
+      }
       c.send(encodeRequest('RRQ', 'gen/pattern-100', 'octet'), port);
       const busy = parse((await c.next())!.msg);
       assert.ok(busy.op === 'ERROR' && busy.code === 0 && /busy/.test(busy.message), JSON.stringify(busy));

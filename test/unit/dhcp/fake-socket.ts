@@ -21,7 +21,7 @@ export class FakeSocket extends EventEmitter {
   constructor(readonly req: UdpSocketRequest) {
     super();
   }
-  send(bytes: Buffer, port: number, address: string): void {
+  send(bytes: Buffer, port: number, address: string, cb?: (err: Error | null) => void): void {
     // As node:dgram does: a send on a closed socket throws at once.
     if (this.closed) throw Object.assign(new Error('Not running'), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
     if (this.throwNext > 0) {
@@ -30,6 +30,8 @@ export class FakeSocket extends EventEmitter {
     }
     this.sentCount++;
     if (this.keep) this.sent.push({ bytes, port, address });
+    // As node:dgram does: the callback comes later, once the datagram left.
+    if (cb) process.nextTick(cb, null);
   }
   close(cb?: () => void): void {
     this.closed = true;
@@ -40,10 +42,12 @@ export class FakeSocket extends EventEmitter {
   }
 }
 
-export function fakeOpener(exists: string[]): UdpOpener & { sockets: Map<string, FakeSocket> } {
+/** @param neighbourFile an ARP table in /proc/net/arp's format (default: one with no entries) */
+export function fakeOpener(exists: string[], neighbourFile = '/dev/null'): UdpOpener & { sockets: Map<string, FakeSocket> } {
   const sockets = new Map<string, FakeSocket>();
   return {
     sockets,
+    neighbourFile,
     async open(req) {
       if (req.interface && !exists.includes(req.interface)) throw new NoSuchInterfaceError(req.interface);
       const s = new FakeSocket(req);

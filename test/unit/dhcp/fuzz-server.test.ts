@@ -59,6 +59,10 @@ function seeds(): Buffer[] {
     rawRequest({ type: 7, mac: u, ciaddr: ip('10.0.0.201'), options: [54, 4, ...ip('10.0.0.1')] }),
     rawRequest({ type: 8, mac: a, ciaddr: ip('10.0.0.11') }),
     rawRequest({ type: 1, mac: a, options: [52, 1, 3], file: [60, 3, 97, 98, 99, 255], sname: [12, 2, 104, 105, 255] }),
+    // Issue 16: INFORMs naming a ciaddr off every network, from new MACs; a relayed DISCOVER (its source varies below).
+    rawRequest({ type: 8, mac: [2, 0x46, 0, 0, 0, 1], ciaddr: ip('213.0.0.0') }),
+    rawRequest({ type: 8, mac: [2, 0x46, 0, 0, 0, 2], ciaddr: ip('0.146.0.0') }),
+    rawRequest({ type: 1, mac: [2, 0x46, 0, 0, 0, 3], giaddr: ip('10.0.0.254') }),
   ];
 }
 
@@ -74,8 +78,8 @@ it('200,000 random and mutated packets through the server: it stays up, its leas
     {
       networks: NETS,
       nodes: NODES,
-      // No rate limit: every packet reaches the policy. A small offer bound, so it is reached.
-      dhcp: { enabled: true, discovery: true, relayInterfaces: ['eth3'], macRate: 1e9, macBurst: 1e9, maxPendingOffers: 40, unknownEventRate: 50 },
+      // No rate limits (per MAC, unknown MACs overall): every packet reaches the policy. A small offer bound, so it is reached.
+      dhcp: { enabled: true, discovery: true, relayInterfaces: ['eth3'], macRate: 1e9, macBurst: 1e9, unknownReplyRate: 1_000_000, maxPendingOffers: 40, unknownEventRate: 50 },
     },
     { factories: [dhcpServiceFactory({ opener, onServer: (s) => (dhcp = s) })] },
   );
@@ -89,7 +93,8 @@ it('200,000 random and mutated packets through the server: it stays up, its leas
       const r = next();
       // Mostly the network interface; the second interface and the relay one too.
       const sock = socks[(r >>> 8) % 5 < 3 ? 0 : (r >>> 8) % 5 === 3 ? 1 : 2]!;
-      sock.deliver(mutated(next, r, base), '10.0.0.50');
+      // Mostly from inside a network; now and then from outside every network (a relay that is not one).
+      sock.deliver(mutated(next, r, base), (r >>> 16) % 8 === 0 ? '213.0.0.7' : '10.0.0.50');
       // Let group commits, registry changes and the event recorder run in between, as with real traffic.
       if (n % 500 === 499) await new Promise((res) => setImmediate(res));
     }
@@ -100,6 +105,9 @@ it('200,000 random and mutated packets through the server: it stays up, its leas
 
     const metrics = await fetch(ts.url + '/metrics').then((x) => x.text());
     assert.doesNotMatch(metrics, /result="exception"/, 'a packet raised an exception in the server');
+    // The issue 16 refusals were reached (and counted), not bypassed.
+    assert.match(metrics, /result="ciaddr-off-network"\} [1-9]/);
+    assert.match(metrics, /result="relay-refused"\} [1-9]/);
     assert.doesNotMatch(metrics, /rackboot_dhcp_lease_commit_errors_total [1-9]/);
     assert.deepEqual(rejections, []);
     assert.ok(sent > count / 50, `too few replies (${sent}): the fuzz is not reaching the policy`);

@@ -46,7 +46,7 @@ const unknownMac = [0x02, 0, 0, 0, 0, 9];
 
 describe('dhcp policy', () => {
   it('offers a known MAC its registered address with its network settings, options in option 55 order', () => {
-    const dec = decide(input({ type: MSG.DISCOVER, options: [55, 5, 6, 3, 1, 15, 12] }, { known: blade }));
+    const dec = decide(input({ type: MSG.DISCOVER, options: [55, 5, 6, 3, 1, 15, 12, 93, 2, 0, 0] }, { known: blade }));
     assert.equal(dec.outcome, 'offer');
     const p = replyOptions(dec);
     assert.equal(p.yiaddr, 0x0a00000b);
@@ -333,7 +333,7 @@ describe('dhcp policy', () => {
     // In the order asked for, right after 53 and 54.
     assert.deepEqual([...p.options.keys()].slice(0, 6), [53, 54, 66, 150, 155, 67]);
     // Not asked for: 66 and 150 are left out; 155 always goes to a bpbatch client.
-    const q = replyOptions(decide(input({ type: MSG.DISCOVER }, { known: bp })));
+    const q = replyOptions(decide(input({ type: MSG.DISCOVER, options: [93, 2, 0, 0] }, { known: bp })));
     assert.ok(!q.options.has(OPT.TFTP_SERVER) && !q.options.has(OPT.TFTP_SERVER_ADDRESS));
     assert.ok(q.options.has(OPT.BPBATCH));
   });
@@ -343,7 +343,7 @@ describe('dhcp policy', () => {
     const big = resolveConfig({ networks: [{ name: 'big', interface: 'eth1', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', dns: many, staticRange: '10.0.0.10-10.0.0.199' }] }, null, {});
     const net = policyNetwork(big.networkByName.get('big')!, 'cluster.local', 3_600_000, [], 'http://10.0.0.1:8080');
     const known = { ...blade, network: 'big' };
-    const wide = decide(input({ type: MSG.DISCOVER, options: [57, 2, 0x05, 0xdc] }, { net, known })); // 1500
+    const wide = decide(input({ type: MSG.DISCOVER, options: [57, 2, 0x05, 0xdc, 93, 2, 0, 0] }, { net, known })); // 1500
     const e = encode(wide.reply!);
     assert.ok(e.ok);
     if (!e.ok) return;
@@ -351,7 +351,7 @@ describe('dhcp policy', () => {
     assert.deepEqual(e.dropped, []);
     assert.equal(replyOptions(wide).options.get(OPT.DNS)!.length, 360);
     assert.equal(replyOptions(wide).overload, 0);
-    const narrow = encode(decide(input({ type: MSG.DISCOVER }, { net, known })).reply!);
+    const narrow = encode(decide(input({ type: MSG.DISCOVER, options: [93, 2, 0, 0] }, { net, known })).reply!);
     assert.ok(narrow.ok && narrow.bytes.length <= 576 - 28 && narrow.dropped.includes(OPT.DNS));
   });
 
@@ -363,46 +363,98 @@ describe('dhcp policy', () => {
 
 describe('dhcp boot file choice', () => {
   const node = (loader: 'pxelinux' | 'ipxe' | 'grub' | 'bpbatch') => ({ mac: '52:54:00:00:0a:01', loader });
-  const base = 'http://10.0.0.1:8080';
+  const base = { httpBase: 'http://10.0.0.1:8080' };
+  const noHttp = { httpBase: undefined };
+  const PXE = (arch: number) => ({ arch, isIpxe: false, vendorClass: `PXEClient:Arch:${String(arch).padStart(5, '0')}:UNDI:003000` });
+  const HTTP = { arch: 16, isIpxe: false, vendorClass: 'HTTPClient:Arch:00016:UNDI:003000' };
+  const IPXE = (arch: number) => ({ arch, isIpxe: true, vendorClass: 'PXEClient' });
   it('BIOS gets the loader file over TFTP', () => {
-    assert.equal(chooseBoot({ arch: 0, isIpxe: false, vendorClass: 'PXEClient' }, node('pxelinux'), base).file, 'pxelinux.0');
-    assert.equal(chooseBoot({ arch: 0, isIpxe: false, vendorClass: 'PXEClient' }, node('ipxe'), base).file, 'undionly.kpxe');
-    const bp = chooseBoot({ arch: 0, isIpxe: false, vendorClass: 'PXEClient' }, node('bpbatch'), base);
+    assert.equal(chooseBoot(PXE(0), node('pxelinux'), base).file, 'pxelinux.0');
+    assert.equal(chooseBoot(PXE(0), node('ipxe'), base).file, 'undionly.kpxe');
+    const bp = chooseBoot(PXE(0), node('bpbatch'), base);
     assert.equal(bp.file, 'bpbatch.P');
     assert.equal(bp.bpbatch, 'bpb-525400000a01');
   });
-  it('UEFI x64 (7, 9) gets the UEFI build', () => {
-    assert.equal(chooseBoot({ arch: 7, isIpxe: false, vendorClass: 'PXEClient' }, node('ipxe'), base).file, 'ipxe.efi');
-    assert.equal(chooseBoot({ arch: 9, isIpxe: false, vendorClass: 'PXEClient' }, node('grub'), base).file, 'grubx64.efi');
-    assert.match(chooseBoot({ arch: 7, isIpxe: false, vendorClass: 'PXEClient' }, node('bpbatch'), base).reason!, /no UEFI/);
+  it('UEFI x64 (7, 9) gets the UEFI build; bpbatch, which has none, gets iPXE, which boots its kernel', () => {
+    assert.equal(chooseBoot(PXE(7), node('ipxe'), base).file, 'ipxe.efi');
+    assert.equal(chooseBoot(PXE(9), node('grub'), base).file, 'grubx64.efi');
+    const bp = chooseBoot(PXE(7), node('bpbatch'), base);
+    assert.equal(bp.file, 'ipxe.efi');
+    assert.equal(bp.bpbatch, undefined);
+    assert.match(bp.standIn!.reason, /bpbatch has no UEFI build: iPXE boots/);
+    // Then iPXE asks again: its script.
+    assert.equal(chooseBoot(IPXE(7), node('bpbatch'), base).file, 'http://10.0.0.1:8080/boot/ipxe/52:54:00:00:0a:01');
   });
-  it('a client already running iPXE gets its script URL only when the node boots with iPXE', () => {
-    const ipxe = chooseBoot({ arch: 0, isIpxe: true, vendorClass: 'PXEClient' }, node('ipxe'), base);
+  it('a client already running iPXE gets its script URL when the node boots with iPXE, or on UEFI when its loader cannot run under iPXE', () => {
+    const ipxe = chooseBoot(IPXE(0), node('ipxe'), base);
     assert.equal(ipxe.file, 'http://10.0.0.1:8080/boot/ipxe/52:54:00:00:0a:01');
     assert.equal(ipxe.http, true);
     // QEMU's ROM is iPXE from its first DISCOVER: a pxelinux node still gets pxelinux.0.
-    assert.equal(chooseBoot({ arch: 0, isIpxe: true, vendorClass: 'PXEClient' }, node('pxelinux'), base).file, 'pxelinux.0');
+    assert.equal(chooseBoot(IPXE(0), node('pxelinux'), base).file, 'pxelinux.0');
+    // UEFI iPXE: syslinux.efi crashes under it (tried: #UD in QEMU), GRUB runs.
+    const efi = chooseBoot(IPXE(7), node('pxelinux'), base);
+    assert.equal(efi.file, 'http://10.0.0.1:8080/boot/ipxe/52:54:00:00:0a:01');
+    assert.match(efi.standIn!.reason, /syslinux\.efi cannot run under iPXE/);
+    assert.equal(chooseBoot(IPXE(7), node('grub'), base).file, 'grubx64.efi');
   });
-  it('UEFI HTTP boot (arch 16 / HTTPClient) gets a URL and HTTPClient', () => {
-    const h = chooseBoot({ arch: 16, isIpxe: false, vendorClass: 'HTTPClient:Arch:00016' }, node('ipxe'), base);
+  it('UEFI HTTP boot gets a URL and HTTPClient: ipxe.efi, the GRUB HTTP image, and iPXE for pxelinux (syslinux.efi cannot)', () => {
+    const h = chooseBoot(HTTP, node('ipxe'), base);
     assert.equal(h.file, 'http://10.0.0.1:8080/boot/files/ipxe.efi');
     assert.equal(h.vendorClass, 'HTTPClient');
+    assert.equal(h.standIn, undefined);
+    assert.equal(chooseBoot(HTTP, node('grub'), base).file, 'http://10.0.0.1:8080/boot/files/grub/grubx64-http.efi');
+    const px = chooseBoot(HTTP, node('pxelinux'), base);
+    assert.equal(px.file, 'http://10.0.0.1:8080/boot/files/ipxe.efi');
+    assert.equal(px.pxelinux, undefined);
+    assert.deepEqual(px.standIn?.loader, 'ipxe');
+    assert.match(px.standIn!.reason, /syslinux\.efi cannot run from UEFI HTTP boot/);
     const dec = decide(input({ type: MSG.DISCOVER, options: [93, 2, 0, 16, 60, 10, ...str('HTTPClient')] }, { known: { ...blade, loader: 'ipxe' } }));
     const p = replyOptions(dec);
     assert.equal(p.options.get(OPT.VENDOR_CLASS)!.toString(), 'HTTPClient');
     assert.equal(p.options.get(OPT.BOOTFILE)!.toString(), 'http://10.0.0.1:8080/boot/files/ipxe.efi');
+    assert.equal(dec.who?.asker, 'http-firmware');
+  });
+  it('a missing loader file: BIOS gets no boot file (the reason names the package); UEFI gets iPXE instead; no iPXE either: nothing', () => {
+    const has = (gone: string[]) => (f: string) => !gone.includes(f);
+    const bios = chooseBoot(PXE(0), node('grub'), { ...base, has: has(['grub/i386-pc/core.0']) });
+    assert.equal(bios.file, undefined);
+    assert.match(bios.reason!, /grub\/i386-pc\/core\.0 is missing \(Debian package grub-pc-bin; grub-mknetdir/);
+    const efi = chooseBoot(PXE(7), node('grub'), { ...base, has: has(['grubx64.efi']) });
+    assert.equal(efi.file, 'ipxe.efi');
+    assert.match(efi.standIn!.reason, /grubx64\.efi is missing \(Debian package grub-efi-amd64-bin/);
+    // iPXE then asks: the grub build is still missing, so its script (not ipxe.efi again).
+    assert.equal(chooseBoot(IPXE(7), node('grub'), { ...base, has: has(['grubx64.efi']) }).file, 'http://10.0.0.1:8080/boot/ipxe/52:54:00:00:0a:01');
+    const http = chooseBoot(HTTP, node('grub'), { ...base, has: has(['grub/grubx64-http.efi']) });
+    assert.equal(http.file, 'http://10.0.0.1:8080/boot/files/ipxe.efi');
+    const nothing = chooseBoot(HTTP, node('pxelinux'), { ...base, has: has(['ipxe.efi']) });
+    assert.equal(nothing.file, undefined);
+    assert.match(nothing.reason!, /syslinux\.efi cannot run from UEFI HTTP boot.*ipxe\.efi is missing \(Debian package ipxe\)/);
+  });
+  it('dhcp.secureBoot: every UEFI PXE machine gets Debian\'s signed shim (then signed GRUB); HTTP boot a RAM disk image with both; BIOS is unchanged', () => {
+    const sb = { ...base, secureBoot: true, server: '10.0.0.1' };
+    assert.equal(chooseBoot(PXE(7), node('grub'), sb).file, 'sb/shimx64.efi');
+    assert.equal(chooseBoot(PXE(7), node('grub'), sb).standIn, undefined);
+    const px = chooseBoot(PXE(7), node('pxelinux'), sb);
+    assert.equal(px.file, 'sb/shimx64.efi');
+    assert.equal(px.standIn?.loader, 'shim+grub');
+    assert.equal(px.pxelinux, undefined);
+    const http = chooseBoot(HTTP, node('grub'), sb);
+    assert.equal(http.file, 'http://10.0.0.1:8080/boot/files/sb/http-10.0.0.1.img');
+    assert.equal(http.vendorClass, 'HTTPClient');
+    assert.equal(chooseBoot(HTTP, node('pxelinux'), sb).standIn?.loader, 'shim+grub');
+    assert.equal(chooseBoot(PXE(0), node('pxelinux'), sb).file, 'pxelinux.0');
+    const missing = chooseBoot(PXE(7), node('grub'), { ...sb, has: (f) => f !== 'sb/shimx64.efi' });
+    assert.match(missing.reason!, /sb\/shimx64\.efi is missing \(Debian package shim-signed\)/);
   });
   it('templates.httpBoot false (no HTTP base): no HTTP URL is handed out; TFTP loaders are unchanged', () => {
-    const script = chooseBoot({ arch: 0, isIpxe: true, vendorClass: 'PXEClient' }, node('ipxe'), undefined);
+    const script = chooseBoot(IPXE(0), node('ipxe'), noHttp);
     assert.equal(script.file, undefined);
     assert.match(script.reason!, /httpBoot is false/);
-    const h = chooseBoot({ arch: 16, isIpxe: false, vendorClass: 'HTTPClient:Arch:00016' }, node('pxelinux'), undefined);
+    const h = chooseBoot(HTTP, node('ipxe'), noHttp);
     assert.equal(h.file, undefined);
     assert.match(h.reason!, /UEFI HTTP boot .*httpBoot is false/);
-    assert.equal(chooseBoot({ arch: 0, isIpxe: false, vendorClass: 'PXEClient' }, node('ipxe'), undefined).file, 'undionly.kpxe');
-    assert.equal(chooseBoot({ arch: 7, isIpxe: false, vendorClass: 'PXEClient' }, node('pxelinux'), undefined).file, 'syslinux.efi');
-  });
-  it('no option 93 (udhcpc, dhclient) counts as BIOS', () => {
-    assert.equal(chooseBoot({ arch: undefined, isIpxe: false, vendorClass: undefined }, node('pxelinux'), base).file, 'pxelinux.0');
+    assert.match(chooseBoot(HTTP, node('pxelinux'), noHttp).reason!, /UEFI HTTP boot .*httpBoot is false/);
+    assert.equal(chooseBoot(PXE(0), node('ipxe'), noHttp).file, 'undionly.kpxe');
+    assert.equal(chooseBoot(PXE(7), node('pxelinux'), noHttp).file, 'syslinux.efi');
   });
 });

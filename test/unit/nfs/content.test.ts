@@ -73,6 +73,8 @@ test('sync: a new release, current switched, previous kept, old ones pruned', as
       writeFileSync(join(src, 'a', 'b.txt'), `b${i}\n`);
       const r = await rel.syncTar(Readable.from(await tarOf(src, i % 2 === 0)), opts);
       assert.equal(r.files, 2);
+      assert.deepEqual(Object.keys(r.ms), ['write', 'flush', 'switch', 'prune']);
+      assert.ok(Object.values(r.ms).every((ms) => Number.isInteger(ms) && ms >= 0), JSON.stringify(r.ms));
       assert.equal(r.previous, ids.at(-1) ?? null);
       ids.push(r.release);
       assert.equal(readFileSync(join(root, 'current', 'index.html'), 'utf8'), `v${i}\n`);
@@ -144,6 +146,28 @@ test('after a rollback, a sync keeps the release that was live until then (grace
     skew += 61_000;
     assert.deepEqual(await new Releases(root, clock).prune({ keep: 1, graceMs: 60_000 }), [c]);
     assert.deepEqual(releaseDirs(root), [a, d.release].sort());
+  } finally {
+    done();
+  }
+});
+
+test('a pruned release is renamed away at once and deleted after (a sync does not wait for it); a deletion cut short is finished by the next prune', async () => {
+  const { dir, root, rel, done } = setup();
+  try {
+    const ids = await syncEach(dir, rel, ['v0', 'v1'], { keep: 0, graceMs: 0, maxBytes: 1e6 });
+    const src = join(dir, 'src');
+    mkdirSync(join(src, 'many'), { recursive: true });
+    for (let i = 0; i < 200; i++) writeFileSync(join(src, 'many', `f${i}`), 'x');
+    const r = await rel.syncTar(Readable.from(await tarOf(src)), { keep: 0, graceMs: 0, maxBytes: 1e7 });
+    assert.deepEqual(r.pruned, [ids[0]]);
+    assert.deepEqual(releaseDirs(root), [ids[1], r.release].sort(), 'the pruned release is no release any more when the sync answers');
+    await Releases.settled();
+    assert.deepEqual(readdirSync(join(root, 'releases')).filter((n) => n.startsWith('.pruned-')), [], 'and its tree is gone once deleted');
+    // A deletion a crash cut short: the next prune removes what is left.
+    mkdirSync(join(root, 'releases', `.pruned-${ids[1]}`, 'a', 'b'), { recursive: true });
+    writeFileSync(join(root, 'releases', `.pruned-${ids[1]}`, 'a', 'b', 'c'), 'left');
+    await rel.prune({ keep: 5, graceMs: 0 });
+    assert.deepEqual(readdirSync(join(root, 'releases')).filter((n) => n.startsWith('.pruned-')), []);
   } finally {
     done();
   }
@@ -236,6 +260,34 @@ test('hostile archives are refused whole and the live release is untouched', asy
     assert.equal(r.files, 1);
     assert.equal(existsSync(join(root, 'current', 'dev')), false);
   } finally {
+    done();
+  }
+});
+
+test('a sync whose tree cannot be flushed to disk is refused whole: the live release stays, no new tree is left', async () => {
+  const { dir, root, rel, done } = setup();
+  const path = process.env.PATH;
+  try {
+    await rel.init();
+    const live = readlinkSync(join(root, 'current'));
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'index.html'), 'new');
+    const body = await tarOf(src);
+    // A `sync` that fails (a disk gone read-only, an I/O error), first on PATH.
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'sync'), '#!/bin/sh\necho "sync: I/O error" >&2\nexit 1\n', { mode: 0o755 });
+    process.env.PATH = `${bin}:${path}`;
+    await assert.rejects(rel.syncTar(Readable.from(body), opts), /cannot flush .* to disk: sync: I\/O error/);
+    assert.equal(readlinkSync(join(root, 'current')), live);
+    assert.deepEqual(readdirSync(join(root, 'releases')).filter((n) => n.startsWith('.incoming')), []);
+    assert.equal((await rel.list()).length, 1);
+    process.env.PATH = path;
+    assert.equal((await rel.syncTar(Readable.from(body), opts)).files, 1, 'with a working sync the same upload goes live');
+    assert.equal(readFileSync(join(root, 'current', 'index.html'), 'utf8'), 'new');
+  } finally {
+    process.env.PATH = path;
     done();
   }
 });

@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { parseRange } from '../../../server/net/ipv4.js';
-import { ConflictError, InvalidError, NotFoundError, type LeaseRecord, type LeaseWrite, type StaticPools, type Store } from '../../../server/store/types.js';
+import { ConflictError, InvalidError, NotFoundError, type LeaseRecord, type LeaseWrite, type StaticPools, type Store, type StoredBmc } from '../../../server/store/types.js';
 
 export interface ContractTarget {
   /** A fresh, empty store (its own database). */
@@ -128,6 +128,70 @@ export function storeContract(label: string, target: ContractTarget): void {
       assert.deepEqual(await s.listGroups(), []);
     });
 
+    test('nodes: registrations at once each get their own answer: distinct addresses, the clashing ones refused by name', async () => {
+      const many = Array.from({ length: 30 }, (_, k) => ({ name: `c${k}`, interfaces: [{ name: 'eth0', mac: mac(0x80 + k), network: 'inside2' }] }));
+      // Among them: a name twice, a MAC another node of the same moment has, a MAC registered earlier, an address given twice.
+      const clash = [
+        { name: 'c3', interfaces: [{ name: 'eth0', mac: mac(0xb0), network: 'inside2' }] },
+        { name: 'd1', interfaces: [{ name: 'eth0', mac: mac(0x85), network: 'inside2' }] },
+        { name: 'd2', interfaces: [{ name: 'eth0', mac: mac(1), network: 'inside2' }] },
+        { name: 'd3', interfaces: [{ name: 'eth0', mac: mac(0xb1), network: 'inside2', ipv4: '10.0.1.198' }] },
+        { name: 'd4', interfaces: [{ name: 'eth0', mac: mac(0xb2), network: 'inside2', ipv4: '10.0.1.198' }] },
+        { name: 'd5', group: 'no-such-group', interfaces: [{ name: 'eth0', mac: mac(0xb3), network: 'inside2' }] },
+      ];
+      const all = [...many.slice(0, 10), ...clash.slice(0, 3), ...many.slice(10, 20), ...clash.slice(3), ...many.slice(20)];
+      const got = await Promise.allSettled(all.map((n) => s.createNode(n, POOLS)));
+      const by = new Map<string, PromiseSettledResult<Awaited<ReturnType<Store['createNode']>>>[]>();
+      all.forEach((n, k) => by.set(n.name, [...(by.get(n.name) ?? []), got[k]!]));
+      const c3 = by.get('c3')!;
+      assert.equal(c3.filter((r) => r.status === 'fulfilled').length, 1, 'c3 once');
+      assert.ok(c3.some((r) => r.status === 'rejected' && r.reason instanceof ConflictError && r.reason.field === 'name'));
+      const fiveOrD1 = [...by.get('c5')!, ...by.get('d1')!];
+      assert.equal(fiveOrD1.filter((r) => r.status === 'fulfilled').length, 1, 'the MAC is one of theirs');
+      assert.ok(fiveOrD1.some((r) => r.status === 'rejected' && r.reason instanceof ConflictError && r.reason.field === 'interfaces[0].mac'));
+      const d2 = by.get('d2')![0]!;
+      assert.ok(d2.status === 'rejected' && d2.reason instanceof ConflictError && /n1\/eth0/.test(d2.reason.message), 'a MAC registered before');
+      const d34 = [...by.get('d3')!, ...by.get('d4')!];
+      assert.equal(d34.filter((r) => r.status === 'fulfilled').length, 1, 'a given address once');
+      assert.ok(d34.some((r) => r.status === 'rejected' && r.reason instanceof ConflictError && r.reason.field === 'interfaces[0].ipv4'));
+      const d5 = by.get('d5')![0]!;
+      assert.ok(d5.status === 'rejected' && d5.reason instanceof InvalidError && d5.reason.field === 'group');
+      const made = got.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      assert.equal(made.length, all.length - 5);
+      for (const n of made) assert.deepEqual(await s.getNode(n.name), n, `${n.name} reads back as answered`);
+      const addrs = (await s.listNodes()).flatMap((n) => n.interfaces.filter((i) => i.network === 'inside2').map((i) => i.ipv4));
+      assert.equal(new Set(addrs).size, addrs.length, 'no address twice');
+      for (const n of made) assert.equal(await s.deleteNode(n.name), true);
+    });
+
+    test('BMC of nodes and groups: kept as given, a patch naming it replaces it, null removes it, other patches leave it', async () => {
+      const gb: StoredBmc = { type: 'ipmi', username: 'admin', passwordSealed: 'v1.aaa', ipmi: { cipherSuite: 17, privilege: 'operator' } };
+      assert.deepEqual((await s.createGroup({ name: 'bmcs', bmc: gb })).bmc, gb);
+      assert.deepEqual((await s.getGroup('bmcs'))!.bmc, gb);
+      const nb: StoredBmc = { address: '10.0.2.11', port: 6230 };
+      const b1 = await s.createNode({ name: 'bmc1', group: 'bmcs', bmc: nb, interfaces: [{ name: 'eth0', mac: mac(0x70), network: 'inside2', ipv4: '10.0.1.170' }] }, POOLS);
+      assert.deepEqual(b1.bmc, nb);
+      assert.deepEqual(await s.getNode('bmc1'), b1, 'what create returns is what a read gives');
+      await s.createNode({ name: 'bmc2', group: 'bmcs', interfaces: [{ name: 'eth0', mac: mac(0x71), network: 'inside2', ipv4: '10.0.1.171' }] }, POOLS);
+      assert.equal((await s.getNode('bmc2'))!.bmc, null, 'no BMC: null');
+      await s.updateNode('bmc1', { vars: { x: 1 } }, POOLS);
+      assert.deepEqual((await s.getNode('bmc1'))!.bmc, nb, 'a patch without bmc keeps it');
+      const rf: StoredBmc = { type: 'redfish', address: 'bmc1.example', redfish: { insecure: true, systemId: 'Self' } };
+      assert.deepEqual((await s.updateNode('bmc1', { bmc: rf }, POOLS)).bmc, rf);
+      assert.deepEqual((await s.findByMac(mac(0x70)))!.node.bmc, rf);
+      assert.deepEqual((await s.listNodes({ group: 'bmcs' })).map((n) => n.bmc?.type ?? null), ['redfish', null], 'listNodes reads it too');
+      assert.deepEqual((await s.listNodes()).find((n) => n.name === 'bmc1')!.bmc, rf);
+      assert.equal((await s.updateNode('bmc1', { bmc: null }, POOLS)).bmc, null);
+      assert.equal((await s.getNode('bmc1'))!.bmc, null);
+      assert.deepEqual((await s.updateGroup('bmcs', { image: 'x' })).bmc, gb, 'a group patch without bmc keeps it');
+      assert.deepEqual((await s.updateGroup('bmcs', { bmc: { ...gb, username: 'root' } })).bmc, { ...gb, username: 'root' });
+      assert.equal((await s.updateGroup('bmcs', { bmc: null })).bmc, null);
+      assert.deepEqual((await s.listGroups()).map((g) => [g.name, g.bmc]), [['bmcs', null]]);
+      // Left for the dump test: a node and a group with a BMC.
+      await s.updateNode('bmc2', { bmc: nb }, POOLS);
+      await s.updateGroup('bmcs', { bmc: gb });
+    });
+
     test('leases: put, get, list by network, MAC and state; delete', async () => {
       await s.putLease(lease('10.0.0.200', mac(0x20)));
       await s.putLease(lease('10.0.0.201', mac(0x21), { state: 'released', clientId: 'ff01', hostname: 'h' }));
@@ -232,6 +296,9 @@ export function storeContract(label: string, target: ContractTarget): void {
       for await (const chunk of s.dump()) await t.restore(chunk);
       assert.deepEqual(await t.counts(), counts);
       assert.deepEqual(await t.getNode('z1'), await s.getNode('z1'));
+      assert.deepEqual(await t.listNodes(), await s.listNodes());
+      assert.deepEqual(await t.listGroups(), await s.listGroups());
+      assert.ok((await t.getNode('bmc2'))!.bmc && (await t.getGroup('bmcs'))!.bmc, 'BMCs copied');
       assert.deepEqual(await t.listEvents({}), await s.listEvents({}));
       assert.deepEqual(await t.listLeases(), await s.listLeases());
       // Restored event ids do not collide with new ones.

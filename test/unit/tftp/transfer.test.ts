@@ -215,3 +215,60 @@ test(`fuzz: a lossy, duplicating${reorder ? ', reordering' : ''} network; every 
   }
 });
 }
+
+test('answered: a transfer outlasts `retries` until giveUpMs without progress; backoff keeps doubling to maxRto', () => {
+  const t = new Transfer({ ...base, size: 5000, retries: 3, giveUpMs: 30_000, maxRtoMs: 5000 });
+  t.start(0);
+  assert.equal(t.answered, false);
+  t.ack(1, 2); // answered; RTT 2 ms -> RTO at its floor
+  assert.equal(t.answered, true);
+  const progress = 2;
+  const gaps: number[] = [];
+  let now = progress;
+  for (;;) {
+    const due = t.deadline;
+    gaps.push(due - now);
+    now = due;
+    const a = t.tick(now);
+    if (a[0]?.type === 'finish') break;
+  }
+  // 50 ms doubling to the 5 s cap; given up at the first timeout 30 s after the last progress.
+  assert.deepEqual(gaps.slice(0, 8), [50, 100, 200, 400, 800, 1600, 3200, 5000]);
+  assert.ok(now - progress >= 30_000 && now - progress < 35_000, `gave up ${now - progress} ms after the last ACK`);
+  assert.equal(t.outcome, 'timeout');
+  // Progress resets the clock: an ACK at 29 s keeps the transfer going.
+  const u = new Transfer({ ...base, size: 50_000, retries: 3, giveUpMs: 30_000, maxRtoMs: 5000 });
+  u.start(0);
+  u.ack(1, 2);
+  let clock = 2;
+  while (u.deadline < 29_000) u.tick((clock = u.deadline));
+  assert.notEqual(u.phase, 'done');
+  const acked = clock + 1;
+  u.ack(2, acked);
+  while (u.deadline - acked < 29_000) u.tick(u.deadline);
+  assert.notEqual(u.phase, 'done', 'still running 29 s after the second ACK');
+});
+
+test('unanswered: dropped after handshakeTries timeouts (the OACK or DATA 1 never acknowledged)', () => {
+  const t = new Transfer({ ...base, size: 5000, oack: true, retries: 6, giveUpMs: 30_000, handshakeTries: 3 });
+  t.start(0);
+  let now = 0;
+  const sent: string[] = [];
+  for (;;) {
+    now = t.deadline;
+    const a = t.tick(now);
+    sent.push(a[0]!.type);
+    if (a[0]?.type === 'finish') break;
+  }
+  assert.deepEqual(sent, ['oack', 'oack', 'oack', 'finish']);
+  assert.equal(now, 1000 + 2000 + 4000 + 8000);
+  assert.equal(t.answered, false);
+  // ACK 0 answers: from then on giveUpMs applies.
+  const u = new Transfer({ ...base, size: 5000, oack: true, retries: 6, giveUpMs: 30_000, handshakeTries: 1 });
+  u.start(0);
+  u.tick(1000);
+  u.ack(0, 1500);
+  assert.equal(u.answered, true);
+  for (let i = 0; i < 3; i++) u.tick(u.deadline);
+  assert.notEqual(u.phase, 'done');
+});

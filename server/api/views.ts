@@ -1,0 +1,6 @@
+// Records as the API answers them: a BMC without its sealed password.
+import { bmcView } from '../power/bmc.js';
+import type { GroupRecord, NodeRecord } from '../store/types.js';
+
+export const nodeView = (n: NodeRecord) => ({ ...n, bmc: bmcView(n.bmc) });
+export const groupView = (g: GroupRecord) => ({ ...g, bmc: bmcView(g.bmc) });

@@ -1,0 +1,114 @@
+// The power subsystem as a service: the controller (BMC drivers, limits,
+// events, metrics), the API routes, and reprovision (which waits for an
+// image build from the images service when asked to rebuild).
+import type { FastifyPluginAsync } from 'fastify';
+import { HttpError, notFound } from '../api/errors.js';
+import { CommandRunner } from '../director/exec.js';
+import type { ImagesService } from '../images/service.js';
+import type { Service, ServiceContext, ServiceFactory } from '../main/service.js';
+import { InvalidError } from '../store/types.js';
+import { PowerController, type LastSeen, type PowerResult } from './controller.js';
+import { powerHttpError, powerRoutes } from './routes.js';
+
+export interface PowerOptions {
+  /** Where the IPMI tools run (tests: a namespace prefix). */
+  runner?: CommandRunner;
+}
+
+export class PowerService implements Service {
+  readonly name = 'power';
+  readonly controller: PowerController;
+  readonly apiRoutes: FastifyPluginAsync;
+  private readonly runner: CommandRunner;
+
+  constructor(readonly ctx: ServiceContext, opts: PowerOptions = {}) {
+    this.runner = opts.runner ?? new CommandRunner();
+    this.controller = new PowerController({
+      store: ctx.store,
+      keys: ctx.registry.bmcKeys,
+      power: ctx.cfg.config.power,
+      events: ctx.events,
+      metrics: ctx.metrics,
+      log: ctx.log.child({ svc: 'power' }),
+      runner: this.runner,
+    });
+    this.apiRoutes = powerRoutes(this) as unknown as FastifyPluginAsync;
+  }
+
+  async start(): Promise<void> {
+    const p = this.ctx.cfg.config.power;
+    const tools = p.ipmi.tool === 'ipmitool' ? ['ipmitool'] : ['ipmipower', 'ipmi-chassis-config'];
+    const missing = [];
+    for (const t of tools) if (!(await this.runner.has(t))) missing.push(t);
+    // Not fatal: Redfish BMCs need no tool, and an IPMI action says what is missing.
+    if (missing.length) this.ctx.log.warn(`power: ${missing.join(', ')} not installed: IPMI BMCs cannot be driven (Debian: ${p.ipmi.tool === 'ipmitool' ? 'ipmitool' : 'freeipmi-tools'})`);
+    this.ctx.log.info(`power: IPMI through ${p.ipmi.tool}, Redfish over HTTPS; ${p.concurrency} BMC operations at once, ${p.timeout} each; bulk starts ${p.stagger} apart`);
+  }
+
+  async stop(): Promise<void> {
+    this.controller.stop();
+  }
+
+  health() {
+    return { ok: true, detail: `IPMI through ${this.ctx.cfg.config.power.ipmi.tool}` };
+  }
+
+  /** When the node's BMC last answered: this run's memory, else the newest power.ok on its timeline. */
+  async lastSeen(node: string): Promise<LastSeen | undefined> {
+    const mem = this.controller.lastSeen(node);
+    if (mem) return mem;
+    await this.ctx.events.flush();
+    const [e] = await this.ctx.store.listEvents({ node, kind: 'power.ok', limit: 1 });
+    if (!e) return undefined;
+    const s = e.detail.state;
+    return { state: s === 'on' || s === 'off' ? s : null, at: e.ts };
+  }
+
+  /** The nodes a bulk request names: the list, then the group's nodes not in it; 400 naming what does not exist. */
+  async targets(nodes: string[] | undefined, group: string | undefined): Promise<string[]> {
+    const out = [...(nodes ?? [])];
+    if (nodes?.length) {
+      const missing = [];
+      for (const n of nodes) if (!(await this.ctx.store.getNode(n))) missing.push(`'${n}'`);
+      if (missing.length) throw new InvalidError('nodes', `no node named ${missing.join(', ')}`);
+    }
+    if (group !== undefined) {
+      if (!(await this.ctx.store.getGroup(group))) throw new InvalidError('group', `no group named '${group}'`);
+      const listed = new Set(out);
+      const members = (await this.ctx.store.listNodes({ group })).map((n) => n.name).filter((n) => !listed.has(n));
+      if (!members.length && !out.length) throw new InvalidError('group', `group '${group}' has no nodes`);
+      out.push(...members);
+    }
+    return out;
+  }
+
+  /** PXE next boot and a power cycle; with rebuild, the node's image is built first (a failed build cycles nothing). */
+  async reprovision(name: string, rebuild: boolean): Promise<{ node: string; build: { id: string; image: string; version: string | null; changed: boolean | null } | null; power: PowerResult }> {
+    const { store, registry, events } = this.ctx;
+    const node = await store.getNode(name);
+    if (!node) throw notFound(`no node named '${name}'`);
+    let build = null;
+    const image = rebuild ? (await registry.effectiveOf(node)).image : null;
+    events.record({ node: name, kind: 'reprovision.requested', detail: { rebuild, ...(image ? { image } : {}) } });
+    if (rebuild) {
+      if (!image) throw new HttpError(409, 'no_image', `${name} has no image to rebuild (set image on the node or its group)`);
+      const images = this.ctx.services.get('images') as ImagesService | undefined;
+      if (!images) throw new HttpError(503, 'unavailable', `${name}: cannot rebuild ${image}: the images service is not running (images.enabled: true)`);
+      const { job } = images.jobs.submit(image, `reprovision ${name}`);
+      const done = await images.jobs.wait(job);
+      if (done.state !== 'succeeded') {
+        events.record({ node: name, kind: 'reprovision.failed', detail: { image, build: done.id, error: done.error } });
+        throw new HttpError(409, 'build_failed', `${name}: the build of ${image} failed (${done.error}); the node was not power-cycled`);
+      }
+      build = { id: done.id, image, version: done.version, changed: done.changed };
+      events.record({ node: name, kind: 'reprovision.built', detail: { image, build: done.id, version: done.version } });
+    }
+    const power = await this.controller.run(name, { action: 'cycle', bootdev: 'pxe', persistent: false, source: 'reprovision' });
+    if (!power.ok) throw powerHttpError(power);
+    return { node: name, build, power };
+  }
+}
+
+export function powerFactory(opts: PowerOptions = {}): ServiceFactory {
+  return (ctx: ServiceContext) => (ctx.cfg.config.power.enabled ? new PowerService(ctx, opts) : undefined);
+}
