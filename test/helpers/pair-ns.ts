@@ -115,7 +115,8 @@ export class PairNs {
     const dir = join(this.workDir, n);
     mkdirSync(dir, { recursive: true });
     chmodSync(dir, 0o755);
-    const r = new NsRackboot(this.ns[n], dir, config, { listen: '0.0.0.0', token });
+    // api.listen 'served' (the default): loopback, the VIP, and this node's own pair-link addresses, where the other node calls it.
+    const r = new NsRackboot(this.ns[n], dir, config, { listen: 'served', token });
     this.nodes.set(n, r);
     return r;
   }
