@@ -71,6 +71,7 @@ const SERVICE_ROUTES: ReadonlyArray<{ service: string; title: string; enable: st
   { service: 'images', title: 'the images service', enable: 'images.enabled: true', prefixes: ['/api/v1/images', '/api/v1/discover'] },
   // The renderer also adds a node's render and scope routes under /nodes.
   { service: 'render', title: 'the template renderer', enable: 'templates.enabled: true', prefixes: ['/api/v1/templates'], paths: /^\/api\/v1\/nodes\/[^/]+\/(render|scope)(\/|$)/ },
+  { service: 'pair', title: 'the pair (a second disk node)', enable: 'pair.enabled: true', prefixes: ['/api/v1/pair'] },
   { service: 'dhcp', title: 'the DHCP service', enable: 'dhcp.enabled: true', prefixes: ['/api/v1/leases/'] },
   { service: 'ui', title: 'the dashboard', enable: 'ui.enabled: true', prefixes: ['/api/v1/rack'] },
   { service: 'power', title: 'power control', enable: 'power.enabled: true', prefixes: ['/api/v1/power'], paths: /^\/api\/v1\/nodes\/[^/]+\/(power|reprovision)$/ },

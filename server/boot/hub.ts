@@ -44,11 +44,20 @@ export interface ExportCatalog {
   names(): string[];
 }
 
+/** Copies of content releases on another node (a pair's peer): a sync is complete once it has them too. */
+export interface ContentMirror {
+  /** A new release is complete here, not live yet: copy it. Per node: 'ok', or why it lacks the release. */
+  push(exportName: string, release: string, dir: string): Promise<Record<string, string>>;
+  /** `current` switched here (a sync or a rollback): the other node follows. Per node: 'ok' or why not. */
+  activated(exportName: string, release: string): Promise<Record<string, string>>;
+}
+
 export class BootHub {
   private readonly providers: BootContentProvider[] = [];
   images: ImageCatalog | undefined;
   renderer: NodeRenderer | undefined;
   exports: ExportCatalog | undefined;
+  contentMirror: ContentMirror | undefined;
   /** Where the loader files are (set with the static files): DHCP hands out only what is here, templates check names what is not. */
   loaderFiles: LoaderFiles | undefined;
 

@@ -11,6 +11,7 @@ import { imagesConfigIssues } from '../images/config.js';
 import { tftpConfigIssues } from '../tftp/config.js';
 import { storeConfigIssues } from '../store/config-check.js';
 import { templatesDirIssues, templatesHttpBootIssues } from '../render/config.js';
+import { pairConfigIssues } from '../pair/model.js';
 import { uiConfigIssues } from '../ui/config.js';
 import { powerSectionIssues, seedGroupBmcIssues, seedNodeBmcIssues } from '../power/config-check.js';
 
@@ -33,6 +34,7 @@ export const CONFIG_CHECKS: ConfigCheck[] = [
   { reads: ['images'], run: imagesConfigIssues },
   { reads: ['templates'], run: templatesDirIssues },
   { reads: ['templates', 'nodes', 'groups'], run: templatesHttpBootIssues },
+  { reads: ['pair', 'networks', 'director', 'store', 'api'], run: pairConfigIssues },
   { reads: ['ui', 'api'], run: uiConfigIssues },
   { reads: ['power'], run: powerSectionIssues },
   { reads: ['groups'], run: seedGroupBmcIssues },

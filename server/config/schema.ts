@@ -10,6 +10,7 @@ import { TemplatesConfigSchema, TEMPLATES_DEFAULTS } from '../render/config.js';
 import { ImagesConfigSchema, IMAGES_DEFAULTS } from '../images/config.js';
 import { NfsConfigSchema, NFS_DEFAULTS } from '../nfs/config.js';
 import { DirectorConfigSchema, DIRECTOR_DEFAULTS } from '../director/config.js';
+import { PairConfigSchema, PAIR_DEFAULTS } from '../pair/config.js';
 import { UiConfigSchema, UI_DEFAULTS } from '../ui/config.js';
 import { BmcSchema, PowerConfigSchema, POWER_DEFAULTS } from '../power/config.js';
 import { LOADERS } from '../store/types.js';
@@ -113,6 +114,8 @@ export const ConfigSchema = Section({
   images: ImagesConfigSchema,
   nfs: NfsConfigSchema,
   director: DirectorConfigSchema,
+  /** Two disk nodes, the second taking over when the first dies (keepalived VRRP, PostgreSQL replication). */
+  pair: PairConfigSchema,
   ui: UiConfigSchema,
   power: PowerConfigSchema,
   /** Seed data: created on start when missing, never overwriting registry changes. */
@@ -137,6 +140,7 @@ export const SECTION_DEFAULTS = {
   images: IMAGES_DEFAULTS,
   nfs: NFS_DEFAULTS,
   director: DIRECTOR_DEFAULTS,
+  pair: PAIR_DEFAULTS,
   ui: UI_DEFAULTS,
   power: POWER_DEFAULTS,
 } as const;

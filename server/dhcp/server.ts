@@ -60,6 +60,8 @@ export interface DhcpServerDeps {
   boot?: BootHub;
   /** Other servers on a shared store (which networks they serve). */
   peers?: Presence;
+  /** A pair's backup answers nothing (the master does); see server/pair. */
+  gate?: { readonly answersDhcp: boolean; silent(server: string): boolean };
 }
 
 export interface ServedSocket {
@@ -357,7 +359,8 @@ export class DhcpServer {
    * the same one. Reserved addresses and leases on record go on.
    */
   private holdDynamic(network: string): boolean {
-    return this.writer.outage && (this.deps.peers?.peersOn(network).length ?? 0) > 0;
+    // A pair's backup answers nothing while this node is its master: it cannot give an address away.
+    return this.writer.outage && (this.deps.peers?.peersOn(network).filter((p) => !this.deps.gate?.silent(p.name)).length ?? 0) > 0;
   }
 
   /** Run flushes until nothing is queued (a scheduled flush that has not started yet is run now). */
@@ -392,7 +395,8 @@ export class DhcpServer {
   health(): { ok: boolean; detail: string } {
     const serving = this.sockets.map((s) => `${s.iface} (${s.batch ? 'batched' : 'dgram'})`).join(', ');
     const skipped = this.skipped.length ? `; missing interface(s): ${this.skipped.join(', ')}` : '';
-    return { ok: true, detail: (serving ? `serving ${serving}` : 'idle: no configured interface exists') + skipped };
+    const standby = this.deps.gate && !this.deps.gate.answersDhcp ? 'standby (the pair\'s backup: the master answers); ' : '';
+    return { ok: true, detail: standby + (serving ? `serving ${serving}` : 'idle: no configured interface exists') + skipped };
   }
 
   /** The network a request is for, or undefined (then it is not ours to answer). */
@@ -469,6 +473,10 @@ export class DhcpServer {
     }
     const req = r.request;
     const type = messageName(req.type);
+    if (this.deps.gate && !this.deps.gate.answersDhcp) {
+      this.count(type, 'standby');
+      return undefined;
+    }
     const now = Date.now();
     const registered = this.index.get(req.macNum);
     // An unknown MAC asking again after going unanswered (a real machine; a flood's random MACs never do).

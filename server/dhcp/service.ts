@@ -7,7 +7,7 @@ import { ErrorBody } from '../api/schemas.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { localUdpOpener, type UdpOpener } from '../net/udp-device.js';
 import type { Service, ServiceFactory } from '../main/service.js';
-import { DhcpServer } from './server.js';
+import { DhcpServer, type DhcpServerDeps } from './server.js';
 
 export interface DhcpServiceOptions {
   /** Where sockets come from (tests open them inside a network namespace). */
@@ -19,7 +19,9 @@ export interface DhcpServiceOptions {
 export function dhcpServiceFactory(opts: DhcpServiceOptions = {}): ServiceFactory {
   return (ctx) => {
     if (!ctx.cfg.config.dhcp.enabled) return undefined;
-    const server = new DhcpServer({ ...ctx, opener: opts.opener ?? localUdpOpener });
+    // The pair's service, when this node is one of two (started before DHCP): the backup answers nothing.
+    const gate = ctx.services.get('pair') as DhcpServerDeps['gate'] & Service | undefined;
+    const server = new DhcpServer({ ...ctx, opener: opts.opener ?? localUdpOpener, gate });
     opts.onServer?.(server);
     const routes: FastifyPluginAsyncTypebox = async (app) => {
       app.delete(

@@ -20,6 +20,7 @@ import { loadDirector, type ResolvedDirector } from './model.js';
 import { realServerCandidates, type Candidate, type DirectorNode } from './realservers.js';
 import { directorRoutes } from './routes.js';
 import { SystemPrep } from './sysprep.js';
+import { floatingAddresses } from '../pair/model.js';
 
 export interface DirectorOptions {
   /** Where commands run (tests: a namespace prefix). */
@@ -98,7 +99,9 @@ export class DirectorService implements Service {
     }
     if (this.d.systemPrep) {
       try {
-        await this.prep.up(this.d);
+        // A pair's keepalived owns the floating addresses (the VIPs, the NAT router).
+        const floating = this.ctx.cfg.config.pair.enabled ? new Set(floatingAddresses(this.ctx.cfg).map((f) => formatIpv4(f.address))) : undefined;
+        await this.prep.up(this.d, floating);
       } catch (e) {
         await this.prep.down().catch(() => undefined);
         throw new ServiceStartError('director', `director: system preparation failed: ${(e as Error).message}`);

@@ -40,8 +40,11 @@ export class SystemPrep {
 
   constructor(private readonly runner: CommandRunner, private readonly log: Logger) {}
 
-  /** Throws a one-line error naming the interface or command that failed. */
-  async up(d: ResolvedDirector): Promise<void> {
+  /**
+   * Throws a one-line error naming the interface or command that failed.
+   * `floating`: addresses a pair's keepalived moves between the nodes; they are not added here.
+   */
+  async up(d: ResolvedDirector, floating: ReadonlySet<string> = new Set()): Promise<void> {
     const fwd = (await this.runner.must('sysctl', ['-n', 'net.ipv4.ip_forward'])).trim();
     if (fwd !== '1') {
       await this.runner.must('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
@@ -49,6 +52,10 @@ export class SystemPrep {
       this.log.info('director: net.ipv4.ip_forward set to 1');
     }
     for (const w of wantedAddresses(d)) {
+      if (floating.has(w.address)) {
+        this.log.info(`director: ${w.address}/${w.prefix} (${w.role}) floats between the pair's nodes: keepalived adds it on the master`);
+        continue;
+      }
       const r = await this.runner.run('ip', ['-j', '-4', 'addr', 'show', 'dev', w.interface]);
       if (r.code !== 0) throw new Error(`interface '${w.interface}' for ${w.role} does not exist here: ${r.stderr.trim()}`);
       let infos: AddrInfo[] = [];

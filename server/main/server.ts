@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { resolveApiToken, type TokenSource } from '../api/auth.js';
 import { buildApp } from '../api/app.js';
 import { SERVED, servedAddresses } from '../config/bind.js';
+import { formatIpv4 } from '../net/ipv4.js';
 import type { LoadedConfig } from '../config/load.js';
 import { parseDuration } from '../config/types.js';
 import { createMetrics, type RackbootMetrics } from '../events/metrics.js';
@@ -20,6 +21,8 @@ import { ServiceStartError, explainBindError, type Service, type ServiceContext,
 import { SERVICE_FACTORIES } from './services.js';
 import { lockDataDir, type DataDirLock } from './datadir-lock.js';
 import { PeerRelay, Presence } from './peers.js';
+import { PairNode } from '../pair/node.js';
+import { PairService } from '../pair/service.js';
 
 export interface ServerOptions {
   /** Override the subsystems (tests start only what they test). */
@@ -45,6 +48,8 @@ export class RackbootServer {
   private readonly extraListeners: http.Server[] = [];
   private started = false;
   private lock: DataDirLock | undefined;
+  /** This disk node of a pair (pair.enabled): prepared before the store opens, stopped after it closes. */
+  pair: PairNode | undefined;
 
   constructor(readonly cfg: LoadedConfig, readonly log: Logger, private readonly opts: ServerOptions = {}) {}
 
@@ -65,6 +70,7 @@ export class RackbootServer {
       // In-process callers (tests, embedding) may start again: leave nothing open.
       this.metrics?.dispose();
       await this.store?.close().catch(() => undefined);
+      await this.pair?.stop().catch(() => undefined);
       this.lock.release();
       throw err;
     }
@@ -72,6 +78,11 @@ export class RackbootServer {
 
   private async startLocked(): Promise<void> {
     const { cfg, log } = this;
+    if (cfg.config.pair.enabled) {
+      // The store's address floats: keepalived and the database decide where it is before it can open.
+      this.pair = new PairNode(cfg, log);
+      await this.pair.prepare();
+    }
     this.store = await openStore(cfg, {
       onState: (up, why) => (up ? log.info(`store: ${this.store?.describe ?? 'the store'} ${why}`) : log.error(`store: ${this.store?.describe ?? 'the store'} is unavailable: ${why}`)),
     });
@@ -111,6 +122,13 @@ export class RackbootServer {
       services: byName,
       peers: this.presence,
     };
+    if (this.pair) {
+      // First: the DHCP server asks it whether to answer, and it is stopped last.
+      const svc = new PairService(this.pair, ctx);
+      await svc.start();
+      this.services.push(svc);
+      byName.set(svc.name, svc);
+    }
     for (const factory of this.opts.factories ?? SERVICE_FACTORIES) {
       const svc = factory(ctx);
       if (!svc) continue;
@@ -132,7 +150,9 @@ export class RackbootServer {
     this.app = await buildApp({ ...ctx, services: this.services, version: VERSION });
     const [host, port] = splitListen(cfg.config.api.listen);
     // served: loopback (must bind: the CLI's address), then each network's serverAddress on this machine.
-    const hosts = host === SERVED ? servedAddresses(cfg.networks, { loopback: true }) : [host];
+    // A pair node also on its own link addresses: the other node calls its API there (peerUrl, content copies).
+    const pairOwn = [...(this.pair?.own.values() ?? [])].map(formatIpv4);
+    const hosts = host === SERVED ? [...new Set([...servedAddresses(cfg.networks, { loopback: true }), ...pairOwn])] : [host];
     let bound: string[];
     try {
       await this.app.listen({ host: hosts[0]!, port });
@@ -208,6 +228,8 @@ export class RackbootServer {
     if (!this.started) return;
     this.started = false;
     clearInterval(this.pruneTimer);
+    // A master hands over to its peer while everything here still serves.
+    await this.pair?.beforeStop();
     try {
       await this.closeExtraListeners();
       await this.app.close();
@@ -216,6 +238,7 @@ export class RackbootServer {
       await this.presence.stop();
       await this.events.close();
       await this.store.close();
+      await this.pair?.stop();
     } finally {
       this.metrics.dispose();
       this.lock?.release();

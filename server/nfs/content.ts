@@ -79,6 +79,9 @@ async function countTree(dir: string): Promise<{ files: number; bytes: number }>
   return { files, bytes };
 }
 
+/** Run once a new release is complete, before it goes live (a pair copies it to the other node then). */
+export type BeforeSwitch = (id: string, dir: string) => Promise<void>;
+
 export interface KeepPolicy {
   /** Old releases kept besides the current one. */
   keep: number;
@@ -203,59 +206,83 @@ export class Releases {
   }
 
   /** Unpack a tar (optionally gzip) stream as a new release and switch to it. */
-  async syncTar(source: Readable, o: KeepPolicy & { maxBytes: number }): Promise<SyncResult> {
-    return this.publish(async (incoming) => {
-      await mkdir(incoming, { mode: 0o755 });
-      let bytes = 0;
-      let files = 0;
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          bytes += chunk.length;
-          if (bytes > o.maxBytes) cb(new ContentError(`the upload is larger than nfs.maxUploadBytes (${o.maxBytes} bytes)`, 413));
-          else cb(null, chunk);
-        },
-      });
-      const links = new AbsoluteLinks();
-      const unpack = extract({
-        cwd: incoming,
-        strict: true,
-        preserveOwner: false,
-        // Only plain files, directories and symlinks: no devices, FIFOs or hard links out of the tree.
-        filter: (_p, entry) => {
-          const { type, path, linkpath } = entry as { type?: string; path: string; linkpath?: string };
-          const ok = type === 'File' || type === 'OldFile' || type === 'ContiguousFile' || type === 'Directory' || type === 'SymbolicLink';
-          if (!ok) return false;
-          // node-tar would strip the leading / of an absolute link target (and strict mode fails on that notice): made afterwards, as is.
-          if (type === 'SymbolicLink' && linkpath?.startsWith('/')) return links.take(path, linkpath), false;
-          links.overwritten(path);
-          if (type !== 'Directory' && type !== 'SymbolicLink') files++;
-          return true;
-        },
-      });
-      await new Promise<void>((resolve, reject) => {
-        let failed = false;
-        const fail = (e: Error) => {
-          if (failed) return;
-          failed = true;
-          source.unpipe?.();
-          reject(e instanceof ContentError ? e : new ContentError(`bad tar upload: ${e.message}${entryOf(e)}`));
-        };
-        source.on('error', fail);
-        counter.on('error', fail);
-        unpack.on('error', fail);
-        unpack.on('close', () => (failed ? undefined : resolve()));
-        source.pipe(counter).pipe(unpack as unknown as NodeJS.WritableStream);
-      });
-      await links.make(incoming);
-      return { files, bytes };
-    }, o);
+  async syncTar(source: Readable, o: KeepPolicy & { maxBytes: number; beforeSwitch?: BeforeSwitch }): Promise<SyncResult> {
+    return this.publish((incoming) => this.untar(incoming, source, o.maxBytes), o);
+  }
+
+  /**
+   * A release made elsewhere, under its own id (the other node of a pair
+   * sends its releases): unpacked beside the others, not switched to.
+   * One that is here already is left as it is.
+   */
+  async install(id: string, source: Readable, maxBytes: number): Promise<{ files: number; bytes: number; existed: boolean }> {
+    if (!RELEASE_ID.test(id)) throw new ContentError(`'${id}' is not a release id`);
+    const st = await lstat(join(this.releasesDir, id)).catch(() => undefined);
+    if (st?.isDirectory()) {
+      source.resume();
+      return { files: 0, bytes: 0, existed: true };
+    }
+    return { ...(await this.place(id, (incoming) => this.untar(incoming, source, maxBytes))), existed: false };
+  }
+
+  /** Whether a release is here. */
+  async has(id: string): Promise<boolean> {
+    if (!RELEASE_ID.test(id)) return false;
+    return !!(await lstat(join(this.releasesDir, id)).catch(() => undefined))?.isDirectory();
+  }
+
+  /** A tar stream unpacked into a new directory `incoming`. */
+  private async untar(incoming: string, source: Readable, maxBytes: number): Promise<{ files: number; bytes: number }> {
+    await mkdir(incoming, { mode: 0o755 });
+    let bytes = 0;
+    let files = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        bytes += chunk.length;
+        if (bytes > maxBytes) cb(new ContentError(`the upload is larger than nfs.maxUploadBytes (${maxBytes} bytes)`, 413));
+        else cb(null, chunk);
+      },
+    });
+    const links = new AbsoluteLinks();
+    const unpack = extract({
+      cwd: incoming,
+      strict: true,
+      preserveOwner: false,
+      // Only plain files, directories and symlinks: no devices, FIFOs or hard links out of the tree.
+      filter: (_p, entry) => {
+        const { type, path, linkpath } = entry as { type?: string; path: string; linkpath?: string };
+        const ok = type === 'File' || type === 'OldFile' || type === 'ContiguousFile' || type === 'Directory' || type === 'SymbolicLink';
+        if (!ok) return false;
+        // node-tar would strip the leading / of an absolute link target (and strict mode fails on that notice): made afterwards, as is.
+        if (type === 'SymbolicLink' && linkpath?.startsWith('/')) return links.take(path, linkpath), false;
+        links.overwritten(path);
+        if (type !== 'Directory' && type !== 'SymbolicLink') files++;
+        return true;
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const fail = (e: Error) => {
+        if (failed) return;
+        failed = true;
+        source.unpipe?.();
+        reject(e instanceof ContentError ? e : new ContentError(`bad tar upload: ${e.message}${entryOf(e)}`));
+      };
+      source.on('error', fail);
+      counter.on('error', fail);
+      unpack.on('error', fail);
+      unpack.on('close', () => (failed ? undefined : resolve()));
+      source.pipe(counter).pipe(unpack as unknown as NodeJS.WritableStream);
+    });
+    await links.make(incoming);
+    return { files, bytes };
   }
 
   /**
    * Copy a directory on this host as a new release (`cp -a`, the fastest
    * copy there is; symlinks are copied as symlinks) and switch to it.
    */
-  async syncLocal(source: string, o: KeepPolicy): Promise<SyncResult> {
+  async syncLocal(source: string, o: KeepPolicy & { beforeSwitch?: BeforeSwitch }): Promise<SyncResult> {
     return this.publish(async (incoming) => {
       const r = await runCommand('cp', ['-a', '--', `${source}/.`, incoming]);
       if (r.code !== 0) throw new ContentError(`copying ${source} failed: ${r.stderr.trim() || `cp exited ${r.code}`}`);
@@ -264,15 +291,16 @@ export class Releases {
   }
 
   /**
-   * A new release: `write` makes its tree in releases/.incoming-<id>; the
-   * tree is flushed to disk, renamed into place, `current` switched to it
-   * and old releases pruned. Until the switch the live release is untouched;
-   * a failure (or a crash: prune removes leftovers) leaves no new release.
+   * A new release: its tree is put in place (see place), `beforeSwitch`
+   * run (a pair copies it to the other node), `current` switched to it and
+   * old releases pruned. Until the switch the live release is untouched; a
+   * failure (or a crash: prune removes leftovers) leaves no new release live.
    */
-  private async publish(write: (incoming: string) => Promise<{ files: number; bytes: number }>, o: KeepPolicy): Promise<SyncResult> {
-    await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
+  private async publish(
+    write: (incoming: string) => Promise<{ files: number; bytes: number }>,
+    o: KeepPolicy & { beforeSwitch?: BeforeSwitch },
+  ): Promise<SyncResult> {
     const id = newReleaseId();
-    const incoming = join(this.releasesDir, `.incoming-${id}`);
     const ms: SyncTimings = { write: 0, flush: 0, switch: 0, prune: 0 };
     let t = performance.now();
     const lap = () => {
@@ -281,27 +309,43 @@ export class Releases {
       t = now;
       return took;
     };
-    let counted: { files: number; bytes: number };
-    try {
-      counted = await write(incoming);
-      ms.write = lap();
-      // The files' data on disk before any name leads to them: after a power
-      // loss right after the switch, `current` must not point at a tree whose
-      // files the disk never got (new files are not flushed by the renames).
-      await flushFileSystem(incoming);
-      await rename(incoming, join(this.releasesDir, id));
-      await fsyncDir(this.releasesDir);
-      ms.flush = lap();
-    } catch (err) {
-      await rm(incoming, { recursive: true, force: true });
-      throw err;
-    }
+    const counted = await this.place(id, write, () => (ms.write = lap()));
+    ms.flush = lap();
+    await o.beforeSwitch?.(id, join(this.releasesDir, id));
     const previous = await this.current();
     await this.switchTo(id);
     ms.switch = lap();
     const pruned = await this.prune(o, { wait: false });
     ms.prune = lap();
     return { release: id, previous, ...counted, pruned, ms };
+  }
+
+  /**
+   * releases/<id> made whole: `write` makes the tree in releases/.incoming-<id>,
+   * which is flushed to disk and renamed into place; on failure nothing is left.
+   */
+  private async place(
+    id: string,
+    write: (incoming: string) => Promise<{ files: number; bytes: number }>,
+    written?: () => void,
+  ): Promise<{ files: number; bytes: number }> {
+    await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
+    const incoming = join(this.releasesDir, `.incoming-${id}`);
+    await rm(incoming, { recursive: true, force: true });
+    try {
+      const counted = await write(incoming);
+      written?.();
+      // The files' data on disk before any name leads to them: after a power
+      // loss right after the switch, `current` must not point at a tree whose
+      // files the disk never got (new files are not flushed by the renames).
+      await flushFileSystem(incoming);
+      await rename(incoming, join(this.releasesDir, id));
+      await fsyncDir(this.releasesDir);
+      return counted;
+    } catch (err) {
+      await rm(incoming, { recursive: true, force: true });
+      throw err;
+    }
   }
 
   /** Point `current` at an existing release (rollback). */

@@ -16,11 +16,14 @@ import { realpathSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { isUnder } from './validate.js';
 import type { Pick } from './detect.js';
+import type { ContentMirror } from '../boot/hub.js';
 import { ExportInvalidError, ExportReadOnlyError, type ExportManager } from './manager.js';
 import { toSpec } from './model.js';
 
 export interface RouteDeps {
   manager: ExportManager;
+  /** The other node of a pair, when there is one: releases are copied to it before they go live. */
+  mirror?: () => ContentMirror | undefined;
   backend(): NfsBackend | undefined;
   pick(): Pick | undefined;
   cfg: LoadedConfig;
@@ -59,6 +62,7 @@ const SyncOut = Type.Object({
   files: Type.Integer(),
   bytes: Type.Integer(),
   pruned: Type.Array(Type.String()),
+  peers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: "a pair's other node: 'ok' when it has the release (and serves it after a takeover), else why it lacks it" })),
   ms: Type.Object(
     { write: Type.Integer(), flush: Type.Integer(), switch: Type.Integer(), prune: Type.Integer() },
     { description: 'where the time went on the server, milliseconds: write (unpack or copy the tree), flush (the tree on disk), switch (`current`), prune (old releases)' },
@@ -232,15 +236,19 @@ export function nfsRoutes(d: RouteDeps): FastifyPluginAsyncTypebox {
         // The body schema per content type leaves a tar stream or a checked { source } (no content-type and no body: undefined).
         const body = req.body as Readable | { source: string } | undefined;
         let sync: (r: Releases) => Promise<SyncResult>;
+        // A pair copies the release to the other node before it goes live here.
+        const mirror = d.mirror?.();
+        let peers: Record<string, string> | undefined;
+        const beforeSwitch = mirror ? async (id: string, dir: string) => void (peers = await mirror.push(name, id, dir)) : undefined;
         if (body && typeof (body as Readable).pipe === 'function') {
           const stream = body as Readable;
-          sync = (r) => r.syncTar(stream, { keep: nfs.keepReleases, graceMs: nfs.releaseGraceSeconds * 1000, maxBytes: nfs.maxUploadBytes }).catch((err: unknown) => {
+          sync = (r) => r.syncTar(stream, { keep: nfs.keepReleases, graceMs: nfs.releaseGraceSeconds * 1000, maxBytes: nfs.maxUploadBytes, beforeSwitch }).catch((err: unknown) => {
             stream.resume(); // drain what the client still sends so it reads our answer
             throw err;
           });
         } else if (body) {
           const source = checkLocalSource((body as { source: string }).source, nfs.localSyncRoots ?? [], nfs.contentRoots);
-          sync = (r) => r.syncLocal(source, { keep: nfs.keepReleases, graceMs: nfs.releaseGraceSeconds * 1000 });
+          sync = (r) => r.syncLocal(source, { keep: nfs.keepReleases, graceMs: nfs.releaseGraceSeconds * 1000, beforeSwitch });
         } else {
           throw new HttpError(400, 'invalid', `body: is required: the tree as a tar stream (content-type ${TAR_TYPES[0]}), or JSON {"source": "/dir/on/the/server"} for a server-local copy`, 'body');
         }
@@ -252,9 +260,14 @@ export function nfsRoutes(d: RouteDeps): FastifyPluginAsyncTypebox {
             return sync(new Releases(e.realPath));
           }),
         );
-        d.events.record({ node: null, kind: 'nfs.content.synced', detail: { export: name, ...result } });
-        d.log.info(`nfs: export '${name}': release ${result.release} is live (${result.files} files, ${result.bytes} bytes; was ${result.previous ?? 'none'})`);
-        return reply.status(201).send({ export: name, ...result });
+        if (mirror && peers) {
+          const followed = await mirror.activated(name, result.release);
+          for (const [node, r] of Object.entries(followed)) if (peers[node] === 'ok') peers[node] = r;
+        }
+        d.events.record({ node: null, kind: 'nfs.content.synced', detail: { export: name, ...result, ...(peers ? { peers } : {}) } });
+        const lacking = Object.entries(peers ?? {}).filter(([, r]) => r !== 'ok');
+        d.log.info(`nfs: export '${name}': release ${result.release} is live (${result.files} files, ${result.bytes} bytes; was ${result.previous ?? 'none'})${peers ? (lacking.length ? `; ${lacking.map(([n, r]) => `${n} lacks it: ${r}`).join('; ')}` : `; on ${Object.keys(peers).join(', ')} too`) : ''}`);
+        return reply.status(201).send({ export: name, ...result, ...(peers ? { peers } : {}) });
       },
     );
 
@@ -265,14 +278,19 @@ export function nfsRoutes(d: RouteDeps): FastifyPluginAsyncTypebox {
           tags: ['exports'],
           summary: 'Switch `current` to a kept release (rollback)',
           params: Type.Object({ name: NameParam.properties.name, release: Type.String({ maxLength: 64 }) }),
-          response: { 200: Type.Object({ export: Type.String(), release: Type.String(), previous: Type.Union([Type.String(), Type.Null()]) }), 400: ErrorBody, 404: ErrorBody },
+          response: {
+            200: Type.Object({ export: Type.String(), release: Type.String(), previous: Type.Union([Type.String(), Type.Null()]), peers: Type.Optional(Type.Record(Type.String(), Type.String())) }),
+            400: ErrorBody,
+            404: ErrorBody,
+          },
         },
       },
       async (req) => {
         const { name, release } = req.params;
         const previous = await applied(`activating ${release}`, () => manager.withExport(name, (e) => new Releases(e.realPath).activate(release)));
-        d.events.record({ node: null, kind: 'nfs.content.activated', detail: { export: name, release, previous } });
-        return { export: name, release, previous };
+        const peers = await d.mirror?.()?.activated(name, release);
+        d.events.record({ node: null, kind: 'nfs.content.activated', detail: { export: name, release, previous, ...(peers ? { peers } : {}) } });
+        return { export: name, release, previous, ...(peers ? { peers } : {}) };
       },
     );
 

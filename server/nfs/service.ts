@@ -110,7 +110,7 @@ export function createNfsService(ctx: ServiceContext, opts: NfsServiceOptions = 
       const bad = invalid.length ? `; not served: ${invalid.map((e) => `${e.name} (${e.problems.join('; ')})`).join(', ')}` : '';
       return { ok: s.ok && !invalid.length, detail: `${s.detail}${bad}` };
     },
-    apiRoutes: nfsRoutes({ manager, backend: () => backend, pick: () => pick, cfg, events, applies, log }),
+    apiRoutes: nfsRoutes({ manager, backend: () => backend, pick: () => pick, mirror: () => ctx.boot.contentMirror, cfg, events, applies, log }),
   };
   return service;
 }

@@ -15,7 +15,7 @@ export const RACKBOOT_MAIN = join(REPO, 'dist', 'server', 'cli', 'main.js');
 const NSPROXY = join(REPO, 'dist', 'test', 'lab', 'nsproxy.js');
 
 export class NsRackboot {
-  readonly token = randomBytes(16).toString('hex');
+  readonly token: string;
   readonly configFile: string;
   readonly logFile: string;
   readonly dataDir: string;
@@ -24,11 +24,15 @@ export class NsRackboot {
   private proxy: ChildProcess | undefined;
   private exited: string | undefined;
   private readonly port: number;
+  private readonly listen: string;
 
   /**
    * @param config rackboot config; `dataDir` and `api` are filled in (API on 127.0.0.1 in the namespace)
    */
-  constructor(readonly ns: string, readonly workDir: string, private readonly config: Record<string, unknown>, opts: { apiPort?: number } = {}) {
+  /** `listen`: the API's address in the namespace (default 127.0.0.1; a pair's nodes call each other on theirs); `token`: the API token (a pair's nodes share one). */
+  constructor(readonly ns: string, readonly workDir: string, private readonly config: Record<string, unknown>, opts: { apiPort?: number; listen?: string; token?: string } = {}) {
+    this.token = opts.token ?? randomBytes(16).toString('hex');
+    this.listen = opts.listen ?? '127.0.0.1';
     mkdirSync(workDir, { recursive: true });
     this.configFile = join(workDir, 'rackboot.json');
     this.logFile = join(workDir, 'rackboot.log');
@@ -44,7 +48,7 @@ export class NsRackboot {
   /** Start (or restart, same data directory) and wait until the API answers. */
   async start(timeoutMs = 30_000): Promise<void> {
     // JSON is YAML: the loader reads it as is.
-    writeFileSync(this.configFile, JSON.stringify({ dataDir: this.dataDir, ...this.config, api: { listen: `127.0.0.1:${this.port}`, token: this.token } }, null, 2));
+    writeFileSync(this.configFile, JSON.stringify({ dataDir: this.dataDir, ...this.config, api: { listen: `${this.listen}:${this.port}`, token: this.token } }, null, 2));
     const log = createWriteStream(this.logFile, { flags: 'a' });
     this.exited = undefined;
     const server = spawn('ip', ['netns', 'exec', this.ns, process.execPath, RACKBOOT_MAIN, 'serve', '--config', this.configFile], {
@@ -56,7 +60,7 @@ export class NsRackboot {
     server.stdout!.pipe(log);
     server.stderr!.pipe(log);
     server.on('exit', (code, sig) => (this.exited = `exit ${code ?? sig}`));
-    if (!this.proxy || this.proxy.exitCode !== null) {
+    if (!this.proxy || this.proxy.exitCode !== null || this.proxy.signalCode !== null) {
       const proxy = spawn('ip', ['netns', 'exec', this.ns, process.execPath, NSPROXY, this.api.socketPath, `127.0.0.1:${this.port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
       this.proxy = proxy;
       await new Promise<void>((res, rej) => {

@@ -61,6 +61,12 @@ describe('rackboot CLI', () => {
     assert.equal(r.stderr.trim(), 'rackboot: 404 the director is not enabled on this server (set director.enabled: true in the config)');
   });
 
+  test('pair status on a server that is not one of a pair says so', async () => {
+    const r = await cli(['pair', 'status'], env);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim(), 'rackboot: 404 the pair (a second disk node) is not enabled on this server (set pair.enabled: true in the config)');
+  });
+
   test('config check: ok summary, and every problem with its key path', async (t) => {
     const dir = tempDir(t, 'rbcli-');
     const good = new URL('../../../examples/seed-cluster.yaml', import.meta.url).pathname;

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO } from './rackboot.js';
 import type { ProbeRecord } from './probe.js';
+import type { DhcpProbeRecord } from './dhcp-probe.js';
 import { run } from '../helpers/netns.js';
 
 export interface ProbeSummary {
@@ -139,4 +140,41 @@ export async function runWrk(outsideNs: string, url: string, o: { seconds: numbe
   });
   if (r.code !== 0) throw new Error(`wrk failed (${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
   return parseWrk(r.stdout);
+}
+
+/** The DHCP clients of dhcp-probe.ts in a namespace; ACKs stream in as they come. */
+export function startDhcpProbe(ns: string, o: { seconds: number; clients: number; everyMs: number; macPrefix: string }): { records: DhcpProbeRecord[]; done: Promise<DhcpProbeRecord[]>; stop(): void } {
+  const script = join(REPO, 'dist', 'test', 'lab', 'dhcp-probe.js');
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, script, String(o.seconds), String(o.clients), String(o.everyMs), o.macPrefix], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const records: DhcpProbeRecord[] = [];
+  let tail = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    const lines = (tail + d.toString()).split('\n');
+    tail = lines.pop() ?? '';
+    for (const l of lines) if (l.trim()) records.push(JSON.parse(l) as DhcpProbeRecord);
+  });
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<DhcpProbeRecord[]>((resolve, reject) => {
+    const guard = setTimeout(() => child.kill('SIGKILL'), (o.seconds + 30) * 1000);
+    child.on('close', (code) => {
+      clearTimeout(guard);
+      if (code !== 0 && code !== null) reject(new Error(`dhcp-probe exited ${code}: ${stderr.trim()}`));
+      else resolve(records);
+    });
+  });
+  return { records, done, stop: () => child.kill('SIGTERM') };
+}
+
+/** Seconds from `at` (a primary's death) until the first ACK after it; undefined when none came. */
+export function dhcpGap(records: readonly DhcpProbeRecord[], at: number): number | undefined {
+  const first = records.filter((r) => r.type === 'ack' && r.at > at).sort((a, b) => a.at - b.at)[0];
+  return first ? (first.at - at) / 1000 : undefined;
+}
+
+/** Addresses acknowledged to two MACs at once (each MAC keeps its address; a second holder is a double lease). */
+export function doubleLeases(records: readonly DhcpProbeRecord[]): Array<{ ip: string; macs: string[] }> {
+  const holders = new Map<string, Set<string>>();
+  for (const r of records) if (r.type === 'ack') holders.set(r.ip, (holders.get(r.ip) ?? new Set()).add(r.mac));
+  return [...holders].filter(([, m]) => m.size > 1).map(([ip, m]) => ({ ip, macs: [...m] }));
 }

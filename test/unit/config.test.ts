@@ -7,26 +7,10 @@ import { loadConfigFile, resolveConfig, substituteEnv } from '../../server/confi
 import { parseDuration } from '../../server/config/types.js';
 import { formatAjvErrors } from '../../server/config/validate-schema.js';
 import { tempDir } from '../helpers/tmp.js';
+import { expectIssue, issues } from '../helpers/config-issues.js';
 
 const net = { name: 'inside', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', router: '10.0.0.254', staticRange: '10.0.0.10-10.0.0.99' };
 
-function issues(raw: Record<string, unknown>): string[] {
-  try {
-    resolveConfig(raw, null, {});
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.issues.map((i) => `${i.path}: ${i.message}`);
-  }
-  return [];
-}
-
-function expectIssue(raw: Record<string, unknown>, path: string, re: RegExp): void {
-  const found = issues(raw);
-  assert.ok(
-    found.some((i) => i.startsWith(path + ': ') && re.test(i)),
-    `expected an issue at ${path} matching ${re}, got:\n${found.join('\n')}`,
-  );
-}
 
 test('the shipped seed cluster is valid: 8 blades with eth0 and eth1', () => {
   const cfg = loadConfigFile(new URL('../../../examples/seed-cluster.yaml', import.meta.url).pathname, {});

@@ -25,7 +25,8 @@ export function registerImport(program: Command): void {
       const yaml = importToYaml(r, file);
       // The result must load as a config by itself; a failure here is a bug in the importer, said plainly.
       try {
-        resolveConfig(parseConfigText(yaml, null), null, {});
+        // A pair needs an API token, which the user gives at run time (RACKBOOT_API_TOKEN).
+        resolveConfig(parseConfigText(yaml, null), null, { RACKBOOT_API_TOKEN: 'given-at-run-time' });
       } catch (e) {
         if (e instanceof ConfigError) throw new Error(`the imported config does not validate (please report): ${e.message}`);
         throw e;

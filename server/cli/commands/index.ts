@@ -24,6 +24,7 @@ export const COMMANDS: Record<string, () => Promise<RegisterCommand>> = {
   lease: async () => (await import('./lease.js')).registerLease,
   power: async () => (await import('./power.js')).registerPower,
   store: async () => (await import('./store.js')).registerStore,
+  pair: async () => (await import('./pair.js')).registerPair,
 };
 
 /** The register functions a command line needs: its group's, else every one (help, or a typo commander should answer). */

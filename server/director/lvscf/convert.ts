@@ -7,6 +7,7 @@ import { formatCidr, formatIpv4, maskToPrefix, parseCidr, parseIpv4 } from '../.
 import type { BackendName } from '../config.js';
 import { BACKEND_SCHEDULERS } from '../model.js';
 import { parseLvsCf, type Block, type Entry, type LvsCf } from './parse.js';
+import { pairFromLvsCf } from './pair.js';
 
 export interface ImportResult {
   /** A rackboot config fragment: networks (when the NAT network is known) and director. */
@@ -73,10 +74,6 @@ export function convertLvsCf(parsed: LvsCf, opts: { backend?: BackendName; sourc
   const network = g.get('network');
   if (network && network.value !== 'nat') {
     note(network, `network = ${network.value}: rackboot's director does LVS-NAT only; imported as NAT with masquerade: always, so replies come back through the director whatever the real servers' gateway (they then see the director's address, not the client's)`);
-  }
-  const failover = FAILOVER_KEYS.filter((k) => g.has(k) && !(k === 'backup_active' && g.get(k)!.value === '0') && !(k === 'backup' && g.get(k)!.value === '0.0.0.0'));
-  if (failover.length) {
-    note(g.get(failover[0]!), `${failover.join(', ')}: the primary/backup pair (pulse heartbeat) is not carried over: rackboot runs one director; for a standby run keepalived VRRP for the VIP beside it`);
   }
   const none = NO_COUNTERPART.filter((k) => g.has(k));
   if (none.length) note(g.get(none[0]!), `${none.join(', ')}: no rackboot counterpart; ignored`);
@@ -271,11 +268,19 @@ export function convertLvsCf(parsed: LvsCf, opts: { backend?: BackendName; sourc
     services.push(svc);
   }
 
+  // The primary/backup pair: pulse's keys onto the pair section (the same addresses float).
+  const floating = [...(natRouter ? [natRouter] : []), ...services.map((x) => ({ address: x.vip as string, interface: x.interface as string }))];
+  const pair = pairFromLvsCf(g, floating, note);
+  const failover = FAILOVER_KEYS.filter((k) => g.has(k) && !pair?.mapped.includes(k) && !(k === 'backup_active' && g.get(k)!.value === '0') && !(k === 'backup' && g.get(k)!.value === '0.0.0.0'));
+  if (failover.length) {
+    note(g.get(failover[0]!), `${failover.join(', ')}: the primary/backup pair (pulse heartbeat) is not carried over: this file has no active backup director (backup_active = 1 and a backup address make it a rackboot pair)`);
+  }
+
   const director: Record<string, unknown> = { enabled: true, backend };
   if (natRouter) director.natRouter = natRouter;
   if (!natRouter || (network && network.value !== 'nat')) director.masquerade = 'always';
   director.services = services;
-  const config: Record<string, unknown> = {};
+  const config: Record<string, unknown> = { ...pair?.sections };
   if (networks.length) config.networks = networks;
   config.director = director;
   return { config, notes, errors };

@@ -8,6 +8,7 @@ const SQLSTATE_DOWN = new Set([
   '57P03', // cannot_connect_now (starting up, shutting down)
   '53300', // too_many_connections
   '58P01', // (not really a connection state, but "could not access file": a broken cluster)
+  '25006', // read_only_sql_transaction: the address reaches a standby (a pair's new master, not promoted yet)
 ]);
 const MESSAGE_DOWN = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|not queryable|Connection ended|server closed the connection/i;
 

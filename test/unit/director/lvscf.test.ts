@@ -83,9 +83,38 @@ describe('lvs.cf -> rackboot config', () => {
     assert.equal(dir.services[0]!.check!.expect, 'I am alive');
     assert.equal(dir.services[0]!.check!.retries, 5);
     const text = r.notes.join('\n');
-    for (const what of [/failover ftp/, /network = direct/, /backup_private/, /frobnicate/, /lblc/, /use_regex/, /load_monitor = uptime/, /quiesce_server/, /sorry_server/, /name changed to 'Web_1'/, /HELO/, /fwmark/, /virtual off is inactive/]) {
+    for (const what of [/failover ftp/, /network = direct/, /the pair is written with enabled: false/, /frobnicate/, /lblc/, /use_regex/, /load_monitor = uptime/, /quiesce_server/, /sorry_server/, /name changed to 'Web_1'/, /HELO/, /fwmark/, /virtual off is inactive/]) {
       assert.match(text, what);
     }
+  });
+
+  test('a primary/backup pair (backup_active, backup, heartbeat, keepalive, deadtime) becomes the pair section', () => {
+    const r = importLvsCf(fixture('pair.cf'));
+    assert.deepEqual(r.errors, []);
+    const cfg = resolveConfig(parseConfigText(importToYaml(r, 'pair.cf'), null), null, { RACKBOOT_API_TOKEN: 't' });
+    const p = cfg.config.pair;
+    assert.equal(p.enabled, true);
+    assert.deepEqual(p.peer, { name: 'backup', addresses: ['192.168.1.2', '10.0.0.2'] });
+    assert.equal(p.priority, 150);
+    assert.deepEqual(p.floating, { serviceAddresses: false });
+    assert.equal(cfg.config.server.name, 'primary');
+    // The database follows the master: the store names the NAT router, which floats.
+    assert.equal(cfg.config.store.driver, 'postgres');
+    assert.equal(cfg.config.store.url, 'postgres://rackboot@10.0.0.254/rackboot');
+    const text = r.notes.join('\n');
+    assert.doesNotMatch(text, /not carried over: this file has no active backup/);
+    assert.match(text, /deadtime seconds.*pair\.advertInterval: 6s keeps pulse's timing/);
+    assert.match(text, /heartbeat_port = 539: VRRP is IP protocol 112/);
+    assert.match(text, /the backup director's config: .*pair\.peer \{ name: primary, addresses: \[192\.168\.1\.1, 10\.0\.0\.1\] \}, pair\.priority 100/);
+  });
+
+  test('a backup whose addresses are on none of a floating address\'s networks: the pair is written disabled, saying why', () => {
+    const r = importLvsCf(fixture('mixed.cf'), { backend: 'nftables' });
+    assert.deepEqual(r.errors, []);
+    const cfg = resolveConfig(parseConfigText(importToYaml(r, 'mixed.cf'), null), null, {});
+    assert.equal(cfg.config.pair.enabled, false);
+    assert.equal(cfg.config.store.driver, 'sqlite');
+    assert.match(r.notes.join('\n'), /the pair is written with enabled: false: interface eth0 \(172\.16\.0\.1\/32.*give vip_nmask the real netmask/);
   });
 
   test('a key given twice is a note (the later value wins, as piranha read it), not an error', () => {

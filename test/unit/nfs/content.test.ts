@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { Releases, ContentError } from '../../../server/nfs/content.js';
 import { tarOf } from '../../helpers/nfs.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { releaseTar } from '../../../server/pair/content.js';
 
 /** A minimal ustar writer, for archives node-tar would refuse to write (hostile names, devices). */
 function rawTar(entries: Array<{ name: string; type?: string; data?: string; linkname?: string }>): Buffer {
@@ -263,4 +264,33 @@ test('an upload over the size limit is refused with 413', async (t) => {
   await assert.rejects(rel.syncTar(Readable.from(await tarOf(src)), { keep: 1, graceMs: 0, maxBytes: 100_000 }), (e: ContentError) => e.status === 413);
   assert.equal((await rel.list()).length, 1);
   void root;
+});
+
+test("a pair's copy: the release is complete before it goes live, and installs on the other node under its id, not live", async (t) => {
+  const here = setup(t);
+  const there = setup(t);
+  const src = join(here.dir, 'src');
+  mkdirSync(join(src, 'a'), { recursive: true });
+  writeFileSync(join(src, 'index.html'), 'v1\n');
+  writeFileSync(join(src, 'a', 'b.txt'), 'b\n');
+  await there.rel.init();
+  const liveThere = (await there.rel.current())!;
+  let seen: { id: string; live: string | null; files: string[] } | undefined;
+  const r = await here.rel.syncTar(Readable.from(await tarOf(src)), {
+    ...opts,
+    // What a pair does here: copy the finished release to the other node (a tar of it), then activate.
+    beforeSwitch: async (id, dir) => {
+      seen = { id, live: await here.rel.current(), files: readdirSync(dir).sort() };
+      const copied = await there.rel.install(id, releaseTar(dir), opts.maxBytes);
+      assert.deepEqual(copied, { files: 2, bytes: copied.bytes, existed: false });
+    },
+  });
+  assert.deepEqual(seen, { id: r.release, live: null, files: ['a', 'index.html'] }, 'called with the whole release, before current switched');
+  assert.equal(await there.rel.has(r.release), true);
+  assert.equal(await there.rel.current(), liveThere, 'installed, not live');
+  assert.equal((await there.rel.install(r.release, releaseTar(join(here.root, 'releases', r.release)), opts.maxBytes)).existed, true, 'a second copy is left as it is');
+  assert.equal(await there.rel.activate(r.release), liveThere);
+  assert.equal(readFileSync(join(there.root, 'current', 'a', 'b.txt'), 'utf8'), 'b\n');
+  assert.equal(await there.rel.has('../etc'), false);
+  await assert.rejects(there.rel.install('../etc', Readable.from([]), opts.maxBytes), /is not a release id/);
 });
