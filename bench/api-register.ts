@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { printResult } from './lib/result.js';
-import { benchCluster, databaseCpuSeconds, type PgCluster } from './pg.js';
+import { benchCluster, databaseCpuSeconds, type PgCluster } from './lib/pg.js';
 
 const { values } = parseArgs({
   options: { nodes: { type: 'string', default: '10000' }, concurrency: { type: 'string', default: '1' }, runs: { type: 'string', default: '3' }, store: { type: 'string', default: 'sqlite' }, 'pg-fsync': { type: 'string', default: 'on' } },

@@ -47,7 +47,7 @@ import { parseArgs } from 'node:util';
 import { NetLab, run } from '../test/helpers/netns.js';
 import { NsRackboot } from '../test/helpers/ns-server.js';
 import { fuzz } from '../test/unit/dhcp/fuzz.js';
-import { benchCluster, databaseCpuSeconds, keaDatabase, type PgCluster } from './pg.js';
+import { benchCluster, databaseCpuSeconds, keaDatabase, type PgCluster } from './lib/pg.js';
 import { printResult } from './lib/result.js';
 
 const { values } = parseArgs({

@@ -24,10 +24,13 @@
 //   node dist/bench/pair.js [--runs 3] [--only rackboot|kea] [--conntrack on|off] [--smoke]
 //
 // --smoke: one run each, Kea's wait capped at 90 s.
+// bench:smoke args: --smoke
+// bench:smoke needs: root keepalived kea-dhcp4 busybox nft setpriv postgres
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { printResult } from './lib/result.js';
 import { run } from '../test/helpers/netns.js';
 import { PAIR_NET, PairNs, pairNodeConfig, type NodeName } from '../test/helpers/pair-ns.js';
 import { dhcpGap, doubleLeases, startDhcpProbe, startProbe, summarize } from '../test/lab/load.js';
@@ -250,6 +253,8 @@ async function main(): Promise<void> {
   if (results.rackboot.length && results.kea.length) console.log(`ratio rackboot/kea DHCP gap: ${(rb / kea).toFixed(3)} (bar 0.1 or less)`);
   const doubles = [...results.rackboot, ...results.kea].reduce((s, t) => s + t.doubles, 0);
   if (doubles) console.log(`double leases seen: ${doubles}`);
+  const parts = [results.rackboot.length ? `rackboot DHCP gap ${rb.toFixed(2)} s` : '', results.kea.length ? `Kea HA ${kea.toFixed(2)} s` : '', results.rackboot.length && results.kea.length ? `ratio ${(rb / kea).toFixed(3)}` : ''];
+  printResult('pair', `${parts.filter(Boolean).join(', ')}; double leases ${doubles}`);
 }
 
 try {

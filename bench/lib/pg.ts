@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { privateCluster, type PgCluster } from '../test/helpers/postgres.js';
+import { privateCluster, type PgCluster } from '../../test/helpers/postgres.js';
 
 export { privateCluster, type PgCluster };
 
