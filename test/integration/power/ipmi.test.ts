@@ -206,7 +206,11 @@ describe('power through ipmi_sim BMCs', { concurrency: 1 }, () => {
     requested.sort((a, b) => a.ts - b.ts);
     assert.deepEqual(requested.map((r) => r.node), Array.from({ length: BMCS }, (_, i) => nodeName(i)), 'started in the group order');
     const gaps = requested.slice(1).map((r, i) => r.ts - requested[i]!.ts);
-    assert.ok(Math.min(...gaps) >= 195, `each node asked at least the stagger after the one before (smallest gap ${Math.min(...gaps)} ms)`);
+    // The pause is between starts; each event is stamped after that node's store reads, which a loaded
+    // machine can delay by tens of ms: the whole span shows the stagger, each gap allows that jitter.
+    const span = requested.at(-1)!.ts - requested[0]!.ts;
+    assert.ok(span >= (BMCS - 1) * 195, `the nodes were asked over at least ${BMCS - 1} staggers (${span} ms)`);
+    assert.ok(Math.min(...gaps) >= 100, `each node asked well after the one before (smallest gap ${Math.min(...gaps)} ms)`);
     // Rows came as nodes finished: the first row was printed before the last node was even asked.
     assert.ok(body[0]!.at < requested.at(-1)!.ts, 'rows arrive while later nodes are still waiting for their turn');
     assert.ok(await waitUntil(() => lab!.bmcs.every((b) => b.machine.on), 20_000), `every machine runs (${lab!.bmcs.filter((b) => !b.machine.on).length} not)`);
