@@ -224,7 +224,7 @@ describe('lab: the paper\'s cluster, PXELINUX over TFTP', { concurrency: 1 }, ()
     // UEFI PXE asks for syslinux.efi's size first and aborts: a probe, not a failure.
     assert.ok(b.events.some((e) => e.kind === 'tftp.probe' && e.detail.file === 'syslinux.efi'), 'a tftp.probe of syslinux.efi');
     assert.ok(!b.events.some((e) => e.kind === 'tftp.failed' && e.detail.outcome === 'client-error'), 'no tftp.failed client-error');
-    const warned = readFileSync(lab!.rb!.logFile, 'utf8').split('\n').filter((l) => /"level":40/.test(l) && /User aborted/.test(l));
+    const warned = readFileSync(lab!.rb!.logFile, 'utf8').split('\n').filter((l) => /"level":40| WARN /.test(l) && /User aborted/.test(l));
     assert.deepEqual(warned, [], 'no WARN for the size probe');
     passed++;
   });
@@ -273,7 +273,7 @@ describe('lab: the same cluster with iPXE, kernel and RAM disk over HTTP', { con
     const http = files(b.events, 'http.get');
     for (const f of ['ipxe.efi', 'boot/ipxe/52:54:00:00:0a:03', 'boot/blade3/kernel', 'boot/blade3/initrd']) assert.ok(http.includes(f), `${f} over HTTP (${http.join(', ')})`);
     assert.deepEqual(tftpSent(b.events), [], 'nothing over TFTP');
-    const warns = readFileSync(lab!.rb!.logFile, 'utf8').split('\n').filter((l) => /"level":40/.test(l) && /blade3 .*said once per node/.test(l));
+    const warns = readFileSync(lab!.rb!.logFile, 'utf8').split('\n').filter((l) => /"level":40| WARN /.test(l) && /blade3 .*said once per node/.test(l));
     assert.equal(warns.length, 1, `one WARN for blade3: ${warns.join('\n')}`);
     passed++;
   });

@@ -173,6 +173,8 @@ export function buildTimeline(o: {
     if (e.ts < since - 1000) continue;
     const d = describeEvent(e, o.macNames);
     if (!d) continue;
+    // The pool's state before the power-on (a new node's first failed check) is not a step of this boot.
+    if (e.ts < since && d.phase === 'out') continue;
     rows.push({ ...d, at: e.ts - o.poweredOnAt, source: 'rackboot' });
   }
   for (const s of o.serial) rows.push({ at: s.t * 1000, phase: CONSOLE_PHASE[s.milestone], what: CONSOLE_LABEL[s.milestone] ?? s.milestone, source: 'console' });
