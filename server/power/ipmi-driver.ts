@@ -1,13 +1,11 @@
 // An IPMI BMC driven by ipmitool or FreeIPMI: one tool run per operation,
 // except FreeIPMI status reads and power actions, which share ipmipower runs
 // with other BMCs asked at the same moment (ipmipower-batch.ts).
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { CommandRunner } from '../director/exec.js';
 import type { EffectiveBmc } from './bmc.js';
 import type { IpmiTool } from './config.js';
-import { freeipmiCommand, freeipmiConfig, ipmitoolCommand, ipmiVia, parseIpmi, type IpmiOp } from './ipmi.js';
-import { IpmipowerBatcher, privateDir } from './ipmipower-batch.js';
+import { freeipmiCommand, ipmitoolCommand, ipmiVia, parseIpmi, type IpmiOp } from './ipmi.js';
+import { IpmipowerBatcher, withPasswordFile } from './ipmipower-batch.js';
 import type { BootDevice, PowerAction, PowerDriver, PowerState } from './types.js';
 
 export class IpmiDriver implements PowerDriver {
@@ -31,17 +29,11 @@ export class IpmiDriver implements PowerDriver {
       return parseIpmi(this.tool, op, r, c, this.bmc, this.o.timeoutMs);
     }
     if (this.batcher && op.kind !== 'bootdev' && IpmipowerBatcher.batchable(this.bmc)) return this.batcher.submit(this.bmc, this.password, op);
-    const text = freeipmiConfig(this.password);
-    const dir = privateDir();
-    try {
-      const file = join(dir, 'freeipmi.conf');
-      writeFileSync(file, text, { mode: 0o600 });
+    return withPasswordFile(this.password, async (file) => {
       const c = freeipmiCommand(this.bmc, file, op, this.o);
       const r = await this.runner.run(c.cmd, c.args, { timeoutMs: this.o.timeoutMs });
       return parseIpmi(this.tool, op, r, c, this.bmc, this.o.timeoutMs);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }
 
   async status(): Promise<PowerState> {

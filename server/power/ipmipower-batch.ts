@@ -28,9 +28,20 @@ interface Batch {
   timer: NodeJS.Timeout;
 }
 
-/** A private directory (mode 0700) for FreeIPMI's password file: in RAM (/dev/shm) where there is one. */
-export function privateDir(): string {
-  return mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'rackboot-ipmi-'));
+/**
+ * Runs fn with FreeIPMI's config file holding the password, in a private
+ * directory (mode 0700, in RAM where /dev/shm is), removed afterwards.
+ */
+export async function withPasswordFile<T>(password: string, fn: (file: string) => Promise<T>): Promise<T> {
+  const text = freeipmiConfig(password);
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'rackboot-ipmi-'));
+  try {
+    const file = join(dir, 'freeipmi.conf');
+    writeFileSync(file, text, { mode: 0o600 });
+    return await fn(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** What must be equal for two BMCs to share a run; the password is compared, never printed. */
@@ -89,17 +100,16 @@ export class IpmipowerBatcher {
   }
 
   private async runBatch({ password, op, jobs }: Batch): Promise<void> {
-    const dir = privateDir();
     try {
-      const file = join(dir, 'freeipmi.conf');
-      writeFileSync(file, freeipmiConfig(password), { mode: 0o600 });
-      const c = freeipmiHostsCommand(
-        jobs.map((j) => j.bmc),
-        file,
-        op,
-        this.o,
-      );
-      const r = await this.runner.run(c.cmd, c.args, { timeoutMs: this.o.timeoutMs });
+      const { c, r } = await withPasswordFile(password, async (file) => {
+        const c = freeipmiHostsCommand(
+          jobs.map((j) => j.bmc),
+          file,
+          op,
+          this.o,
+        );
+        return { c, r: await this.runner.run(c.cmd, c.args, { timeoutMs: this.o.timeoutMs }) };
+      });
       const said = ipmipowerLines(r.stdout);
       for (const j of jobs) {
         // No host line at all (timed out, not installed, bad option): the run's failure is each BMC's.
@@ -116,8 +126,6 @@ export class IpmipowerBatcher {
       }
     } catch (e) {
       for (const j of jobs) j.reject(e);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
   }
 }
