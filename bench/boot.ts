@@ -36,12 +36,11 @@
 //   up          power-on until the blade is up (reference: the console line
 //               of the RAM disk's init; rackboot: ready reported). Not the same
 //               milestone for the reference and rackboot: not compared.
-import { parseArgs } from 'node:util';
 import { rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { DEFAULT_OPTIONS, Lab, webBladeFiles, type BladeBoot, type LabImage, type LabLoader, type LabServer } from '../test/lab/lab.js';
 import { ensureKernel } from '../test/lab/kernel.js';
-import { exitWhenClean, signalCleanup } from '../test/lab/run.js';
+import { parseOptions, requireRoot, runLabBench, UsageError, wholeNumber } from './lib/lab-cli.js';
 import { fmt as f, median, verdict, type Verdict } from '../test/lab/verdict.js';
 import type { ProbeSummary, WrkResult } from '../test/lab/load.js';
 import { printResult } from './lib/result.js';
@@ -105,28 +104,17 @@ function sample(b: BladeBoot): Sample {
   return { configured, files: initrd - configured, parts, initrd, up: b.upAfter, pool: b.poolAfter };
 }
 
-class UsageError extends Error {}
-
 function options() {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        runs: { type: 'string', default: '3' },
-        servers: { type: 'string', default: DEFAULT_SERVERS },
-        together: { type: 'string', default: '2,4' },
-        load: { type: 'string', default: '10' },
-        json: { type: 'string' },
-        verbose: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1 || runs > 50) throw new UsageError(`--runs '${values.runs}': a whole number from 1 to 50`);
+  const values = parseOptions({
+    runs: { type: 'string', default: '3' },
+    servers: { type: 'string', default: DEFAULT_SERVERS },
+    together: { type: 'string', default: '2,4' },
+    load: { type: 'string', default: '10' },
+    json: { type: 'string' },
+    verbose: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  const runs = wholeNumber('runs', values.runs, 1, 50);
   const names = values.servers!.split(',').filter(Boolean);
   if (!names.length) throw new UsageError('--servers: name at least one');
   for (const n of names) if (!VARIANTS[n]) throw new UsageError(`--servers: unknown '${n}' (${Object.keys(VARIANTS).join(', ')})`);
@@ -158,7 +146,7 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (process.getuid?.() !== 0) throw new UsageError('needs root (network namespaces, taps)');
+  requireRoot();
   const { runs, names, together } = o;
   const t0 = Date.now();
   const maxBlades = Math.max(1, ...together);
@@ -276,15 +264,4 @@ async function main(): Promise<void> {
   if (o.json) writeFileSync(o.json, JSON.stringify({ runs, kernel: kernel.version, servers: names, together, minutes, results, medians: med, verdicts }, null, 2));
 }
 
-// After Ctrl-C the step in flight fails as soon as the labs' servers stop: wait for the signal's cleanup before exiting.
-main().then(
-  () => exitWhenClean(0),
-  (e: unknown) => {
-    if (e instanceof UsageError) {
-      console.error(`bench/boot: ${e.message}\n\n${USAGE}`);
-      return exitWhenClean(2);
-    }
-    if (!signalCleanup()) console.error(`bench/boot: ${(e as Error).stack ?? e}`);
-    return exitWhenClean(1);
-  },
-);
+runLabBench('boot', USAGE, main);

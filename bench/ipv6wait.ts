@@ -23,13 +23,12 @@
 // Figures in docs/benchmarks.md: node dist/bench/ipv6wait.js --runs 5
 // bench:smoke args: --runs 1 --loaders ipxe
 // bench:smoke needs: root qemu-system-x86_64 dnsmasq
-import { parseArgs } from 'node:util';
 import { rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { printResult } from './lib/result.js';
 import { DEFAULT_OPTIONS, Lab, webBladeFiles, type BladeBoot, type LabLoader } from '../test/lab/lab.js';
 import { ensureKernel } from '../test/lab/kernel.js';
-import { exitWhenClean, signalCleanup } from '../test/lab/run.js';
+import { parseOptions, requireRoot, runLabBench, UsageError, wholeNumber } from './lib/lab-cli.js';
 import { fmt as f, median } from '../test/lab/verdict.js';
 
 /** The web-blade init's first line (the same for every server). */
@@ -65,26 +64,15 @@ function sample(b: BladeBoot, lab: Lab): Sample {
   return { configured: at('dhcp'), init, ready: lab.rb ? b.upAfter : NaN };
 }
 
-class UsageError extends Error {}
-
 function options() {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        runs: { type: 'string', default: '3' },
-        loaders: { type: 'string', default: 'pxelinux,ipxe' },
-        json: { type: 'string' },
-        verbose: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1 || runs > 50) throw new UsageError(`--runs '${values.runs}': a whole number from 1 to 50`);
+  const values = parseOptions({
+    runs: { type: 'string', default: '3' },
+    loaders: { type: 'string', default: 'pxelinux,ipxe' },
+    json: { type: 'string' },
+    verbose: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  const runs = wholeNumber('runs', values.runs, 1, 50);
   const loaders = values.loaders!.split(',').filter(Boolean);
   if (!loaders.length || loaders.some((l) => l !== 'pxelinux' && l !== 'ipxe')) throw new UsageError(`--loaders '${values.loaders}': pxelinux and/or ipxe`);
   return { help: !!values.help, runs, loaders: loaders as LabLoader[], json: values.json, verbose: !!values.verbose };
@@ -99,7 +87,7 @@ to ready (medians). About 15 minutes with the defaults on 2 cores.`;
 async function main(): Promise<void> {
   const o = options();
   if (o.help) return void console.log(USAGE);
-  if (process.getuid?.() !== 0) throw new UsageError('needs root (network namespaces, taps)');
+  requireRoot();
   const t0 = Date.now();
   const kernel = ensureKernel((l) => console.log(l));
   const all = variants(o.loaders);
@@ -164,14 +152,4 @@ async function main(): Promise<void> {
   if (o.json) writeFileSync(o.json, JSON.stringify({ runs: o.runs, kernel: kernel.version, results, verdicts, minutes }, null, 2));
 }
 
-main().then(
-  () => exitWhenClean(0),
-  (e: unknown) => {
-    if (e instanceof UsageError) {
-      console.error(`bench/ipv6wait: ${e.message}\n\n${USAGE}`);
-      return exitWhenClean(2);
-    }
-    if (!signalCleanup()) console.error(`bench/ipv6wait: ${(e as Error).stack ?? e}`);
-    return exitWhenClean(1);
-  },
-);
+runLabBench('ipv6wait', USAGE, main);
