@@ -14,6 +14,8 @@ import { findRecipe, loadRecipe } from './recipe.js';
 import { imageRoutes } from './routes.js';
 import { ImageStore } from './store.js';
 import { ImagePeerSync } from './peers.js';
+import { awaitReplicas } from './replicas.js';
+import { parseDuration } from '../config/types.js';
 
 export class ImagesService implements Service {
   readonly name = 'images';
@@ -46,6 +48,11 @@ export class ImagesService implements Service {
         const recipe = loadRecipe(job.image, cfg.paths.recipeDirs);
         const r = await buildImage(recipe, { store: this.store, cluster: cfg.config.cluster, ...hooks });
         await this.peers.publish(job.image, r.version);
+        // A pair's peer boots the blades the moment it takes over: the build is complete when it holds the version too.
+        const pair = cfg.config.pair;
+        if (pair.enabled && pair.peer.name) {
+          await awaitReplicas({ peers: ctx.peers, servers: [pair.peer.name], name: job.image, version: r.version, timeoutMs: parseDuration(pair.holdImages), log: hooks.log });
+        }
         builds.inc({ image: job.image, result: 'ok' });
         this.lastError = undefined;
         ctx.log.info(`images: built ${job.image} ${r.version}${r.changed ? '' : ' (unchanged)'}`);

@@ -73,6 +73,8 @@ export const PairConfigSchema = Section({
   }),
   /** How long a node waits at start for the database (its own promotion or the peer's). */
   startTimeout: Duration,
+  /** How long an image build waits for the peer to hold the new version before it completes saying the peer lacks it (0s: no wait). */
+  holdImages: Duration,
 });
 export type PairConfig = Static<typeof PairConfigSchema>;
 
@@ -87,6 +89,7 @@ export const PAIR_DEFAULTS: PairConfig = {
   database: {},
   conntrack: {},
   startTimeout: '120s',
+  holdImages: '120s',
 };
 
 /** Defaults of the nested sections (section defaults are merged one level deep). */

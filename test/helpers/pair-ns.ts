@@ -8,12 +8,15 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetLab, sh } from './netns.js';
 import { NsRackboot } from './ns-server.js';
+import { streamServerArgs } from './streams.js';
 
 export const PAIR_NET = {
   vip: '192.168.1.100',
   client: '192.168.1.10',
   outside: { a: '192.168.1.2', b: '192.168.1.3' },
-  inside: { service: '10.0.0.1', router: '10.0.0.254', a: '10.0.0.2', b: '10.0.0.3', blade: '10.0.0.11' },
+  inside: { service: '10.0.0.1', router: '10.0.0.254', a: '10.0.0.2', b: '10.0.0.3', blade: '10.0.0.11', blade2: '10.0.0.12' },
+  /** The port of the "streams" service: long-lived echo connections, round robin over both blades (startStreamBlades). */
+  streamPort: 7000,
   inside2: { service: '10.0.1.1', a: '10.0.1.2', b: '10.0.1.3' },
 } as const;
 
@@ -26,6 +29,8 @@ export interface PairNodeConfigOptions {
   extra?: Record<string, unknown>;
   pair?: Record<string, unknown>;
   check?: Record<string, unknown>;
+  /** A second virtual service on PAIR_NET.streamPort over both blades (see PairNs.startStreamBlades). */
+  streams?: boolean;
 }
 
 /** One node's config: the same cluster on both, the pair section differing in peer and priority. */
@@ -57,6 +62,19 @@ export function pairNodeConfig(node: NodeName, o: PairNodeConfigOptions): Record
           realServers: { port: 80, static: [{ name: 'blade', address: PAIR_NET.inside.blade }] },
           check: { path: '/', expect: 200, interval: '1s', timeout: '1s', retries: 2, reentry: '2s', ...(o.check ?? {}) },
         },
+        ...(o.streams
+          ? [
+              {
+                name: 'streams',
+                vip: `${PAIR_NET.vip}/24`,
+                interface: 'eth0',
+                port: PAIR_NET.streamPort,
+                scheduler: 'rr',
+                realServers: { port: PAIR_NET.streamPort, static: [{ name: 'blade', address: PAIR_NET.inside.blade }, { name: 'blade2', address: PAIR_NET.inside.blade2 }] },
+                check: { type: 'tcp', interval: '1s', timeout: '1s', retries: 2, reentry: '2s' },
+              },
+            ]
+          : []),
       ],
     },
     pair: {
@@ -109,6 +127,24 @@ export class PairNs {
     mkdirSync(dir, { recursive: true });
     sh('sh', ['-c', `echo 'served by blade' > '${dir}/index.html'`]);
     this.lab.spawn(this.ns.blade, 'busybox', ['httpd', '-f', '-p', '80', '-h', dir]);
+  }
+
+  /**
+   * Echo servers on PAIR_NET.streamPort on the blade and on a second blade
+   * (10.0.0.12): with two real servers, a connection the new master does not
+   * know may be balanced to the other one (reset), so only a synced NAT entry
+   * keeps it on its blade.
+   */
+  startStreamBlades(): void {
+    const ns2 = this.lab.addNs('bl2');
+    const lab = this.lab;
+    lab.veth({ ns: ns2, name: 'eth0', addr: `${PAIR_NET.inside.blade2}/24` }, { ns: this.ns.sw, name: 'pb2' });
+    lab.enslave(this.ns.sw, 'pb2', 'brin');
+    lab.execSync(ns2, 'ip', ['route', 'add', 'default', 'via', PAIR_NET.inside.router]);
+    const [cmd, ...args] = streamServerArgs('blade', PAIR_NET.streamPort);
+    lab.spawn(this.ns.blade, cmd!, args);
+    const [cmd2, ...args2] = streamServerArgs('blade2', PAIR_NET.streamPort);
+    lab.spawn(ns2, cmd2!, args2);
   }
 
   node(n: NodeName, config: Record<string, unknown>, token: string): NsRackboot {

@@ -25,10 +25,13 @@ import { RACKBOOT_MAIN, type NsRackboot } from '../../helpers/ns-server.js';
 import { run } from '../../helpers/netns.js';
 import { dhcpGap, doubleLeases, startDhcpProbe, summarize } from '../../lab/load.js';
 import { startProbe } from '../../lab/load.js';
+import { startStreams, survivors } from '../../helpers/streams.js';
 import type { PairStatus } from '../../../server/pair/status.js';
 
 const NEEDS = { root: true, commands: ['keepalived', 'busybox', 'nft', 'conntrack', 'setpriv'] };
 const TOKEN = 'pair-namespace-test';
+/** Long-lived connections through the VIP across the kill. */
+const STREAMS = 8;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (l: string) => console.log(`# ${l}`);
 
@@ -66,8 +69,9 @@ describe('a pair of disk nodes in namespaces: takeover and rejoin (keepalived, P
     if (!havePostgres('the pair namespace test')) return;
     p = new PairNs(work);
     p.startBlade();
-    A = p.node('a', pairNodeConfig('a', { workDir: join(work, 'a'), token: TOKEN, pair: { conntrack: { enabled: true, interface: 'eth1' } } }), TOKEN);
-    B = p.node('b', pairNodeConfig('b', { workDir: join(work, 'b'), token: TOKEN, pair: { conntrack: { enabled: true, interface: 'eth1' } } }), TOKEN);
+    p.startStreamBlades();
+    A = p.node('a', pairNodeConfig('a', { workDir: join(work, 'a'), token: TOKEN, streams: true, pair: { conntrack: { enabled: true, interface: 'eth1' } } }), TOKEN);
+    B = p.node('b', pairNodeConfig('b', { workDir: join(work, 'b'), token: TOKEN, streams: true, pair: { conntrack: { enabled: true, interface: 'eth1' } } }), TOKEN);
     await A.start(120_000);
     await B.start(120_000);
     up = true;
@@ -105,8 +109,14 @@ describe('a pair of disk nodes in namespaces: takeover and rejoin (keepalived, P
   let killAt = 0;
   const acked = new Map<string, string>();
 
-  it('A dies outright under load: B takes over within seconds, DHCP answered again, every ACKed lease kept, none twice, no web failure after the VIP is back', async (t) => {
+  it('A dies outright under load: B takes over within seconds, DHCP answered again, every ACKed lease kept, none twice, no web failure after the VIP is back; established connections continue (conntrackd)', async (t) => {
     if (!requireLab(t, NEEDS) || !up) return;
+    // Long-lived connections through the VIP, round robin over two blades, a line each way every 200 ms.
+    const streams = startStreams(p!.ns.client, PAIR_NET.vip, PAIR_NET.streamPort, STREAMS);
+    await until('every stream answered', () => streams.up.then(() => true), 60_000).catch(async (e: unknown) => {
+      await streams.stop();
+      throw e;
+    });
     const web = startProbe(p!.ns.client, `http://${PAIR_NET.vip}/`, { seconds: 180, concurrency: 2, pauseMs: 20, timeoutMs: 10_000 });
     const dhcp = startDhcpProbe(p!.ns.dev, { seconds: 180, clients: 20, everyMs: 1000, macPrefix: '02:00:00:01' });
     try {
@@ -118,10 +128,17 @@ describe('a pair of disk nodes in namespaces: takeover and rejoin (keepalived, P
       assert.ok(Date.parse(b.since) >= killAt, 'B became master after the kill');
       // Long enough after the takeover to see failures, however slow the machine is.
       await until('the VIP and DHCP answer after the takeover', async () => (web.records.filter((x) => x.ok && x.at > killAt).length >= 40 && dhcp.records.filter((x) => x.type === 'ack' && x.at > killAt).length >= 40 ? true : undefined), 90_000);
+      // The streams run on for a while after the takeover: still answering at the end is surviving.
+      const since = Date.now();
+      await until('streams ran 5 s after the takeover', async () => (Date.now() - since > 5000 ? true : undefined), 10_000);
     } finally {
       web.stop();
       dhcp.stop();
     }
+    const streamEnd = Date.now();
+    const recs = await streams.stop();
+    const kept = survivors(recs, killAt, streamEnd);
+    log(`established connections through the VIP: ${kept.length}/${recs.length} continued after the takeover (blades ${recs.map((r) => r.server).join(',')}; ended: ${JSON.stringify(recs.filter((r) => r.error).map((r) => `${r.error} ${((r.errorAt - killAt) / 1000).toFixed(1)} s`))})`);
     const records = await web.done;
     const acks = await dhcp.done;
     const firstOk = records.filter((r) => r.ok && r.at > killAt).sort((x, y) => x.at + x.ms - (y.at + y.ms))[0];
@@ -137,6 +154,7 @@ describe('a pair of disk nodes in namespaces: takeover and rejoin (keepalived, P
     assert.equal(afterBack.failed, 0, `no web request fails once the VIP answers again: ${JSON.stringify(afterBack.errors)}`);
     assert.ok(afterBack.ok >= 20, `web answers after the takeover (${afterBack.ok})`);
     assert.deepEqual(doubleLeases(acks), [], 'no address acknowledged to two clients');
+    assert.equal(kept.length, STREAMS, `every established connection continues on the new master (conntrackd): ${kept.length}/${STREAMS}`);
     for (const r of acks) if (r.type === 'ack') acked.set(r.mac, r.ip);
     const leases = await B.api.call<Array<{ ipv4: string; mac: string; state: string }>>('GET', '/leases?network=inside');
     const held = new Map(leases.filter((l) => l.state === 'bound').map((l) => [l.mac, l.ipv4]));
