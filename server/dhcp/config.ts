@@ -99,6 +99,12 @@ export const DhcpConfigSchema = Section(
   { default: {} },
 );
 export type DhcpConfig = Static<typeof DhcpConfigSchema>;
+
+declare module '../config/loaded.js' {
+  interface Config {
+    dhcp: DhcpConfig;
+  }
+}
 export const DHCP_DEFAULTS: DhcpConfig = {
   enabled: true,
   port: 67,

@@ -2,7 +2,7 @@
 // section's own consistency, and the paper's setup tip for the seed nodes:
 // every real server's DHCP router must be the NAT-router address.
 import type { ConfigIssue } from '../config/errors.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import { resolveDirector } from './model.js';
 import { realServerCandidates, type DirectorNode } from './realservers.js';
 

@@ -2,7 +2,7 @@
 // services, the NAT router and health-check parameters. Pure; the issues it
 // finds become config errors (CONFIG_CHECKS) naming the key path.
 import type { ConfigIssue } from '../config/errors.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import type { ResolvedNetwork } from '../config/networks.js';
 import { parseDuration } from '../config/types.js';
 import { cidrContains, formatIpv4, isHostAddress, parseIfaceAddress, parseIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';

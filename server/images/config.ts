@@ -19,6 +19,12 @@ export const ImagesConfigSchema = Section({
   overlayClients: StringEnum(['any', 'node']),
 });
 export type ImagesConfig = Static<typeof ImagesConfigSchema>;
+
+declare module '../config/loaded.js' {
+  interface Config {
+    images: ImagesConfig;
+  }
+}
 export const IMAGES_DEFAULTS: ImagesConfig = { enabled: true, recipeDirs: [], keep: 3, discoveryImage: 'discovery', buildOnStart: [], watch: false, overlayClients: 'node' };
 
 /** Images named in the config must have a recipe (checked when the config loads). */

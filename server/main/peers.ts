@@ -7,7 +7,7 @@
 // the list of servers (which serve which networks, who is alive).
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import { parseDuration } from '../config/types.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';

@@ -7,7 +7,7 @@ import { resolveApiToken, type TokenSource } from '../api/auth.js';
 import { buildApp } from '../api/app.js';
 import { SERVED, servedAddresses } from '../config/bind.js';
 import { formatIpv4 } from '../net/ipv4.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import { parseDuration } from '../config/types.js';
 import { createMetrics, type RackbootMetrics } from '../events/metrics.js';
 import { EventRecorder } from '../events/recorder.js';

@@ -5,7 +5,7 @@
 import { isIPv4 } from 'node:net';
 import { resolve } from 'node:path';
 import type { ConfigIssue } from '../config/errors.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import { configExports } from './model.js';
 import { checkExport, type Neighbour } from './validate.js';
 

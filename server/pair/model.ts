@@ -5,7 +5,7 @@
 // it finds are config errors naming the key (CONFIG_CHECKS).
 import { join } from 'node:path';
 import type { ConfigIssue } from '../config/errors.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import { parseDuration } from '../config/types.js';
 import { cidrContains, formatCidr, formatIpv4, parseIfaceAddress, parseIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';
 import { DATABASE_URL_ENV } from '../store/url.js';

@@ -9,7 +9,7 @@
 // prepare() runs before the store opens (the store URL names a floating
 // address, which is on one of the nodes only once keepalived has decided).
 import pg from 'pg';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import { CommandRunner } from '../director/exec.js';

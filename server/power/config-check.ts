@@ -4,7 +4,7 @@
 // key and the file, never a password or a file's content.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import type { ConfigIssue } from '../config/errors.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import { parseDuration } from '../config/types.js';
 import type { BmcInput } from './config.js';
 

@@ -86,6 +86,12 @@ export const PowerConfigSchema = Section({
 });
 export type PowerConfig = Static<typeof PowerConfigSchema>;
 
+declare module '../config/loaded.js' {
+  interface Config {
+    power: PowerConfig;
+  }
+}
+
 export const POWER_DEFAULTS: PowerConfig = {
   enabled: true,
   timeout: '15s',

@@ -13,6 +13,12 @@ export const TemplatesConfigSchema = Section({
   httpSendfile: Type.Boolean(),
 });
 export type TemplatesConfig = Static<typeof TemplatesConfigSchema>;
+
+declare module '../config/loaded.js' {
+  interface Config {
+    templates: TemplatesConfig;
+  }
+}
 export const TEMPLATES_DEFAULTS: TemplatesConfig = { enabled: true, dir: null, httpBoot: true, httpSendfile: true };
 
 /**

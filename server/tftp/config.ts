@@ -73,6 +73,12 @@ export const TftpConfigSchema = Section({
   nativeThreads: Type.Integer({ minimum: 0, maximum: 4096 }),
 });
 export type TftpConfig = Static<typeof TftpConfigSchema>;
+
+declare module '../config/loaded.js' {
+  interface Config {
+    tftp: TftpConfig;
+  }
+}
 export const TFTP_DEFAULTS: TftpConfig = {
   enabled: true,
   address: 'served',

@@ -12,6 +12,12 @@ export const UiConfigSchema = Section({
   secureCookie: StringEnum(['auto', 'always', 'never']),
 });
 export type UiConfig = Static<typeof UiConfigSchema>;
+
+declare module '../config/loaded.js' {
+  interface Config {
+    ui: UiConfig;
+  }
+}
 export const UI_DEFAULTS: UiConfig = { enabled: true, sessionTtl: '12h', secureCookie: 'auto' };
 
 const MIN_TTL_MS = 60_000;

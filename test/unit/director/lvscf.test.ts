@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process';
 import YAML from 'yaml';
 import { importLvsCf, importToYaml } from '../../../server/director/lvscf/convert.js';
 import { parseLvsCf } from '../../../server/director/lvscf/parse.js';
-import { resolveConfig, parseConfigText } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
+import { parseConfigText } from '../../../server/config/load.js';
 import { loadDirector } from '../../../server/director/model.js';
 import { tempDir } from '../../helpers/tmp.js';
 

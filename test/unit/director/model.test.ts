@@ -2,7 +2,7 @@
 // tip as a config error, real-server candidates from the registry.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveConfig } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
 import { ConfigError } from '../../../server/config/errors.js';
 import { loadDirector } from '../../../server/director/model.js';
 import { realServerCandidates } from '../../../server/director/realservers.js';

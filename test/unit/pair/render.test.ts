@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveConfig } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
 import { formatIpv4, parseIpv4 } from '../../../server/net/ipv4.js';
 import { conntrackdPaths, renderConntrackd } from '../../../server/pair/conntrackd-conf.js';
 import { loadPair } from '../../../server/pair/model.js';

@@ -1,9 +1,9 @@
 // Semantic config checks owned by subsystems. Each returns the problems it
 // finds, naming key paths. They run after the schema on the parts that passed
-// it (see parts.ts), so one typo does not hide other problems.
-import type { ConfigIssue } from './errors.js';
-import type { LoadedConfig } from './load.js';
-import type { Config, NetworkConfig } from './schema.js';
+// it (see config/parts.ts), so one typo does not hide other problems.
+import type { ConfigIssue } from '../config/errors.js';
+import type { Config, LoadedConfig } from '../config/loaded.js';
+import type { NetworkConfig } from '../config/networks.js';
 import { nfsConfigIssues } from '../nfs/config-check.js';
 import { directorConfigIssues } from '../director/checks.js';
 import { dhcpConfigIssues, dhcpNetworkIssues } from '../dhcp/config.js';
