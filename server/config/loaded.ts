@@ -52,3 +52,6 @@ export interface LoadedConfig {
   staticPools: ReadonlyMap<string, Ipv4Range>;
   paths: ConfigPaths;
 }
+
+/** A config as the checks and the resolvers see it: validated, before the sections are resolved. */
+export type ParsedConfig = Omit<LoadedConfig, 'resolved'>;

@@ -3,7 +3,7 @@
 // beside the subsystems' sections (main/config-schema.ts).
 import { Type, type Static } from '@sinclair/typebox';
 import { MAX_VARS_DEPTH } from './depth.js';
-import { Duration, Listen, Name, Section, StringEnum } from './types.js';
+import { Duration, Listen, Name, parseDuration, Section, StringEnum } from './types.js';
 
 /** Variables for templates: cluster, group and node vars. */
 export const Vars = Type.Record(Type.String(), Type.Unknown(), { maxDepth: MAX_VARS_DEPTH });
@@ -51,8 +51,19 @@ export const CORE_SECTIONS = {
 
 type Core = { [K in keyof typeof CORE_SECTIONS]: Static<(typeof CORE_SECTIONS)[K]> };
 
+/** The core sections' durations in ms. */
+export interface ResolvedCore {
+  server: { heartbeatMs: number };
+  events: { retentionMs: number };
+}
+
+export function resolveCore(c: Pick<Core, 'server' | 'events'>): ResolvedCore {
+  return { server: { heartbeatMs: parseDuration(c.server.heartbeat) }, events: { retentionMs: parseDuration(c.events.retention) } };
+}
+
 declare module './loaded.js' {
   interface Config extends Core {}
+  interface ResolvedSections extends ResolvedCore {}
 }
 
 export const CORE_DEFAULTS = {

@@ -100,9 +100,23 @@ export const DhcpConfigSchema = Section(
 );
 export type DhcpConfig = Static<typeof DhcpConfigSchema>;
 
+/** The dhcp section with its durations in ms. */
+export interface ResolvedDhcp extends DhcpConfig {
+  /** dhcp.leaseTime: the lease time of a network that gives none. */
+  leaseMs: number;
+  offerMs: number;
+}
+
+export function resolveDhcp(d: DhcpConfig): ResolvedDhcp {
+  return { ...d, leaseMs: parseDuration(d.leaseTime), offerMs: parseDuration(d.offerTimeout) };
+}
+
 declare module '../config/loaded.js' {
   interface Config {
     dhcp: DhcpConfig;
+  }
+  interface ResolvedSections {
+    dhcp: ResolvedDhcp;
   }
 }
 export const DHCP_DEFAULTS: DhcpConfig = {

@@ -16,7 +16,7 @@ import { CommandRunner } from './exec.js';
 import { HISTORY, Nanny, type PoolTransition, type Transition } from './health/nanny.js';
 import { inPool, type CheckOutcome, type HealthRecord } from './health/policy.js';
 import type { Prober } from './health/probe.js';
-import { loadDirector, type ResolvedDirector } from './model.js';
+import type { ResolvedDirector } from './model.js';
 import { realServerCandidates, type Candidate, type DirectorNode } from './realservers.js';
 import { directorRoutes } from './routes.js';
 import { SystemPrep } from './sysprep.js';
@@ -67,7 +67,7 @@ export class DirectorService implements Service {
   private readonly metrics;
 
   constructor(private readonly ctx: ServiceContext, opts: DirectorOptions = {}) {
-    this.d = loadDirector(ctx.cfg);
+    this.d = ctx.cfg.resolved.director;
     this.log = ctx.log.child({ svc: 'director' });
     this.runner = opts.runner ?? new CommandRunner();
     this.backend = opts.backend ? opts.backend(this.d, ctx, this.runner) : createBackend(this.d, ctx.cfg, this.runner, this.log);

@@ -2,18 +2,21 @@
 // finds, naming key paths. They run after the schema on the parts that passed
 // it (see config/parts.ts), so one typo does not hide other problems.
 import type { ConfigIssue } from '../config/errors.js';
-import type { Config, LoadedConfig } from '../config/loaded.js';
+import type { Config, ParsedConfig, ResolvedSections } from '../config/loaded.js';
 import type { NetworkConfig } from '../config/networks.js';
 import { nfsConfigIssues } from '../nfs/config-check.js';
 import { directorConfigIssues } from '../director/checks.js';
-import { dhcpConfigIssues, dhcpNetworkIssues } from '../dhcp/config.js';
+import { dhcpConfigIssues, dhcpNetworkIssues, resolveDhcp } from '../dhcp/config.js';
 import { imagesConfigIssues } from '../images/config.js';
-import { tftpConfigIssues } from '../tftp/config.js';
+import { resolveTftp, tftpConfigIssues } from '../tftp/config.js';
 import { storeConfigIssues } from '../store/config-check.js';
 import { templatesDirIssues, templatesHttpBootIssues } from '../render/config.js';
-import { pairConfigIssues } from '../pair/model.js';
-import { uiConfigIssues } from '../ui/config.js';
+import { pairConfigIssues, resolvePair } from '../pair/model.js';
+import { resolveUi, uiConfigIssues } from '../ui/config.js';
 import { powerSectionIssues, seedGroupBmcIssues, seedNodeBmcIssues } from '../power/config-check.js';
+import { resolvePower } from '../power/config.js';
+import { resolveDirector } from '../director/model.js';
+import { resolveCore } from '../config/sections.js';
 
 export interface ConfigCheck {
   /**
@@ -22,7 +25,7 @@ export interface ConfigCheck {
    * would otherwise report references to an entry that has a typo.
    */
   reads: ReadonlyArray<keyof Config>;
-  run: (c: LoadedConfig) => ConfigIssue[];
+  run: (c: ParsedConfig) => ConfigIssue[];
 }
 
 export const CONFIG_CHECKS: ConfigCheck[] = [
@@ -43,3 +46,19 @@ export const CONFIG_CHECKS: ConfigCheck[] = [
 
 /** Checks of one network entry, run on every entry that passed the schema; `at` is "networks[i]". */
 export const NETWORK_CHECKS: Array<(n: NetworkConfig, at: string) => ConfigIssue[]> = [dhcpNetworkIssues];
+
+/**
+ * Every section's resolve…(): typed values (durations in ms, addresses
+ * parsed), made once from a config the checks passed; services read these.
+ */
+export function resolveSections(c: ParsedConfig): ResolvedSections {
+  return {
+    ...resolveCore(c.config),
+    dhcp: resolveDhcp(c.config.dhcp),
+    tftp: resolveTftp(c.config.tftp),
+    ui: resolveUi(c.config.ui),
+    power: resolvePower(c.config.power),
+    director: resolveDirector(c.config.director, c.networks).director,
+    pair: resolvePair(c).pair,
+  };
+}

@@ -8,14 +8,14 @@ import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../config/errors.js';
 import { readConfigFile, validateConfig } from '../config/load.js';
-import type { Config, LoadedConfig, ResolvedSections } from '../config/loaded.js';
+import type { Config, LoadedConfig, ParsedConfig } from '../config/loaded.js';
 import { nodeAddressProblem, resolveNetworks, type ResolvedNetwork } from '../config/networks.js';
 import type { FailedParts } from '../config/parts.js';
 import { nicMac } from '../net/mac.js';
 import { parseIpv4, type Ipv4Range } from '../net/ipv4.js';
 import { SHIPPED_IMAGES, SHIPPED_TEMPLATES } from '../paths.js';
 import { databaseUrl } from '../store/url.js';
-import { CONFIG_CHECKS, NETWORK_CHECKS } from './config-checks.js';
+import { CONFIG_CHECKS, NETWORK_CHECKS, resolveSections } from './config-checks.js';
 import { ConfigSchema, SECTION_DEFAULTS, TOP_DEFAULTS } from './config-schema.js';
 
 export type { LoadedConfig } from '../config/loaded.js';
@@ -47,10 +47,10 @@ export function resolveConfig(raw: unknown, file: string | null = null, env: Nod
     if (!check.reads.some((key) => failed.any(key))) issues.push(...check.run(loaded));
   }
   if (issues.length) throw new ConfigError(file, issues);
-  return loaded;
+  return { ...loaded, resolved: resolveSections(loaded) };
 }
 
-function finish(config: Config, file: string | null, networks: ResolvedNetwork[], env: NodeJS.ProcessEnv): LoadedConfig {
+function finish(config: Config, file: string | null, networks: ResolvedNetwork[], env: NodeJS.ProcessEnv): ParsedConfig {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(p));
   const dataDir = abs(config.dataDir);
   if (!config.api.token && env.RACKBOOT_API_TOKEN) config.api.token = env.RACKBOOT_API_TOKEN;
@@ -59,7 +59,6 @@ function finish(config: Config, file: string | null, networks: ResolvedNetwork[]
   return {
     file,
     config,
-    resolved: {} as ResolvedSections,
     serverName: config.server.name ?? hostName(),
     databaseUrl: databaseUrl(config.store.url, env),
     networks,
@@ -84,7 +83,7 @@ function finish(config: Config, file: string | null, networks: ResolvedNetwork[]
  * is a reference that may point at one (failed.mayName): it is the same
  * problem, already reported.
  */
-function seedIssues(c: LoadedConfig, failed: FailedParts): ConfigIssue[] {
+function seedIssues(c: ParsedConfig, failed: FailedParts): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const groups = new Set(c.config.groups.filter((_, i) => !failed.entry('groups', i)).map((g) => g.name));
   const seenNode = new Set<string>();

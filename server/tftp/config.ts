@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { SERVED } from '../config/bind.js';
-import { Duration, Port, Section } from '../config/types.js';
+import { Duration, parseDuration, Port, Section } from '../config/types.js';
 import { isIpv4 } from '../net/ipv4.js';
 
 export const TftpConfigSchema = Section({
@@ -74,9 +74,23 @@ export const TftpConfigSchema = Section({
 });
 export type TftpConfig = Static<typeof TftpConfigSchema>;
 
+/** The tftp section with its durations in ms. */
+export interface ResolvedTftp extends TftpConfig {
+  /** tftp.timeout: the first retransmission timeout. */
+  timeoutMs: number;
+  giveUpMs: number;
+}
+
+export function resolveTftp(t: TftpConfig): ResolvedTftp {
+  return { ...t, timeoutMs: parseDuration(t.timeout), giveUpMs: parseDuration(t.giveUp) };
+}
+
 declare module '../config/loaded.js' {
   interface Config {
     tftp: TftpConfig;
+  }
+  interface ResolvedSections {
+    tftp: ResolvedTftp;
   }
 }
 export const TFTP_DEFAULTS: TftpConfig = {

@@ -13,9 +13,21 @@ export const UiConfigSchema = Section({
 });
 export type UiConfig = Static<typeof UiConfigSchema>;
 
+/** The ui section with its durations in ms. */
+export interface ResolvedUi extends UiConfig {
+  sessionTtlMs: number;
+}
+
+export function resolveUi(u: UiConfig): ResolvedUi {
+  return { ...u, sessionTtlMs: parseDuration(u.sessionTtl) };
+}
+
 declare module '../config/loaded.js' {
   interface Config {
     ui: UiConfig;
+  }
+  interface ResolvedSections {
+    ui: ResolvedUi;
   }
 }
 export const UI_DEFAULTS: UiConfig = { enabled: true, sessionTtl: '12h', secureCookie: 'auto' };
@@ -25,7 +37,7 @@ const MAX_TTL_MS = 30 * 86_400_000;
 
 export function uiConfigIssues(c: { config: { ui: UiConfig; api: { token: string; viewerToken: string } } }): Array<{ path: string; message: string }> {
   const issues: Array<{ path: string; message: string }> = [];
-  const ttl = parseDuration(c.config.ui.sessionTtl);
+  const ttl = resolveUi(c.config.ui).sessionTtlMs;
   if (ttl < MIN_TTL_MS || ttl > MAX_TTL_MS) issues.push({ path: 'ui.sessionTtl', message: `${c.config.ui.sessionTtl} is outside 1m..30d` });
   const { token, viewerToken } = c.config.api;
   if (viewerToken && viewerToken === token) issues.push({ path: 'api.viewerToken', message: 'is the same as api.token: a viewer would have every right (choose another token)' });
