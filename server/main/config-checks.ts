@@ -1,18 +1,24 @@
-// Semantic config checks owned by subsystems. Each returns the problems it
-// finds, naming key paths. They run after the schema on the parts that passed
-// it (see config/parts.ts), so one typo does not hide other problems.
+// The semantic config checks and the resolvers, owned by the subsystems
+// (each folder's config-check.ts and the resolve…() beside its schema) and
+// listed here, where the server is wired. A check returns the problems it
+// finds, naming key paths; the checks run after the schema on the parts that
+// passed it (see config/parts.ts), so one typo does not hide other problems.
 import type { ConfigIssue } from '../config/errors.js';
 import type { Config, ParsedConfig, ResolvedSections } from '../config/loaded.js';
 import type { NetworkConfig } from '../config/networks.js';
 import { nfsConfigIssues } from '../nfs/config-check.js';
-import { directorConfigIssues } from '../director/checks.js';
-import { dhcpConfigIssues, dhcpNetworkIssues, resolveDhcp } from '../dhcp/config.js';
-import { imagesConfigIssues } from '../images/config.js';
-import { resolveTftp, tftpConfigIssues } from '../tftp/config.js';
+import { directorConfigIssues } from '../director/config-check.js';
+import { dhcpConfigIssues, dhcpNetworkIssues } from '../dhcp/config-check.js';
+import { resolveDhcp } from '../dhcp/config.js';
+import { imagesConfigIssues } from '../images/config-check.js';
+import { tftpConfigIssues } from '../tftp/config-check.js';
+import { resolveTftp } from '../tftp/config.js';
 import { storeConfigIssues } from '../store/config-check.js';
-import { templatesDirIssues, templatesHttpBootIssues } from '../render/config.js';
-import { pairConfigIssues, resolvePair } from '../pair/model.js';
-import { resolveUi, uiConfigIssues } from '../ui/config.js';
+import { templatesDirIssues, templatesHttpBootIssues } from '../render/config-check.js';
+import { pairConfigIssues } from '../pair/config-check.js';
+import { resolvePair } from '../pair/model.js';
+import { uiConfigIssues } from '../ui/config-check.js';
+import { resolveUi } from '../ui/config.js';
 import { powerSectionIssues, seedGroupBmcIssues, seedNodeBmcIssues } from '../power/config-check.js';
 import { resolvePower } from '../power/config.js';
 import { resolveDirector } from '../director/model.js';

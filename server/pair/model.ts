@@ -233,9 +233,6 @@ export function resolvePair(c: ParsedConfig): { pair: ResolvedPair; issues: Conf
   return { pair, issues };
 }
 
-export function pairConfigIssues(c: ParsedConfig): ConfigIssue[] {
-  return resolvePair(c).issues;
-}
 
 declare module '../config/loaded.js' {
   interface ResolvedSections {

@@ -1,7 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { SERVED } from '../config/bind.js';
 import { Duration, parseDuration, Port, Section } from '../config/types.js';
-import { isIpv4 } from '../net/ipv4.js';
 
 export const TftpConfigSchema = Section({
   enabled: Type.Boolean(),
@@ -119,10 +117,3 @@ export const TFTP_DEFAULTS: TftpConfig = {
   busyPoll: true,
   nativeThreads: 32,
 };
-
-/** Cross-checks of the tftp section (run with the other CONFIG_CHECKS). */
-export function tftpConfigIssues(c: { config: { tftp: TftpConfig } }): Array<{ path: string; message: string }> {
-  const a = c.config.tftp.address;
-  if (a === SERVED || isIpv4(a)) return [];
-  return [{ path: 'tftp.address', message: `'${a}' is not '${SERVED}' (the served networks' addresses), 0.0.0.0 or an IPv4 address` }];
-}

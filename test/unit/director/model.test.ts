@@ -9,7 +9,7 @@ import { desiredState } from '../../../server/director/desired.js';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { seedDirectorNodes } from '../../../server/director/checks.js';
+import { seedDirectorNodes } from '../../../server/director/config-check.js';
 import { rackbootConfig } from '../../lab/rackboot.js';
 import { bladeAddr } from '../../lab/topology.js';
 
