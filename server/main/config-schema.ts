@@ -64,8 +64,13 @@ declare module '../config/loaded.js' {
 }
 
 export const ConfigSchema = Section({
-  ...CORE_SECTIONS,
+  cluster: CORE_SECTIONS.cluster,
+  dataDir: CORE_SECTIONS.dataDir,
+  server: CORE_SECTIONS.server,
+  store: CORE_SECTIONS.store,
+  api: CORE_SECTIONS.api,
   log: LogSection,
+  events: CORE_SECTIONS.events,
   networks: Type.Array(NetworkSchema),
   dhcp: DhcpConfigSchema,
   tftp: TftpConfigSchema,
