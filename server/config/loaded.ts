@@ -1,10 +1,11 @@
 // What a loaded config looks like, in a file that imports no subsystem (only
-// the types of the networks, from config/networks.ts and net/ipv4.ts, two
-// files that import none either), so any layer can name it.
+// the networks' types, from config/networks.ts and net/ipv4.ts, which import
+// none either), so any layer can name it without a folder cycle.
 // The file's sections are declared by their owners: each subsystem's
 // config.ts adds its key to `Config` (`declare module '../config/loaded.js'`),
-// the wiring assembles the schema from the same parts (main/config-schema.ts)
-// and fails to compile when the two disagree.
+// config/sections.ts the core ones, main/config-schema.ts log and the seeds;
+// main/config-schema.ts assembles the schema from the same parts and fails
+// to compile when the two disagree.
 import type { Ipv4Range } from '../net/ipv4.js';
 import type { NetworkConfig, ResolvedNetwork } from './networks.js';
 
