@@ -20,7 +20,6 @@ import type { ResolvedDirector } from './model.js';
 import { realServerCandidates, type Candidate, type DirectorNode } from './realservers.js';
 import { directorRoutes } from './routes.js';
 import { SystemPrep } from './sysprep.js';
-import { floatingAddresses } from '../pair/model.js';
 
 export interface DirectorOptions {
   /** Where commands run (tests: a namespace prefix). */
@@ -100,7 +99,8 @@ export class DirectorService implements Service {
     if (this.d.systemPrep) {
       try {
         // A pair's keepalived owns the floating addresses (the VIPs, the NAT router).
-        const floating = this.ctx.cfg.config.pair.enabled ? new Set(floatingAddresses(this.ctx.cfg).map((f) => formatIpv4(f.address))) : undefined;
+        const { pair } = this.ctx.cfg.resolved;
+        const floating = pair.enabled ? new Set(pair.floating.map((f) => formatIpv4(f.address))) : undefined;
         await this.prep.up(this.d, floating);
       } catch (e) {
         await this.prep.down().catch(() => undefined);
