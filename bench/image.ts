@@ -21,7 +21,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { resolveConfig } from '../server/config/load.js';
+import { resolveConfig } from '../server/main/config.js';
 import { buildImage } from '../server/images/builder.js';
 import { loadRecipe } from '../server/images/recipe.js';
 import { imagesFactory } from '../server/images/service.js';

@@ -6,7 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry as Metrics } from 'prom-client';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import type { Service } from '../main/service.js';

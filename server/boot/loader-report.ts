@@ -4,7 +4,7 @@
 // instead). Pure over LoaderFiles' answers.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import type { Loader } from '../store/types.js';
 import { BUILD_NAMES, CANNOT, GRUB_HTTP_IMAGE, LOADER_NEEDS, LoaderFiles, missingFileText, SECURE_BOOT, SIGNED_ALIASES, STAND_IN, type LoaderBuild } from './loader-files.js';
 import { DEFAULT_LOADER } from './loaders.js';

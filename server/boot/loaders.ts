@@ -1,7 +1,7 @@
 // Which file each boot loader starts from, per client firmware, and where the
 // HTTP boot paths live. Shared by the DHCP policy (boot file, options 209/210,
 // 155), the template scope and the HTTP routes, so the three agree.
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import { SERVED } from '../config/bind.js';
 import type { ResolvedNetwork } from '../config/networks.js';
 import { formatIpv4 } from '../net/ipv4.js';

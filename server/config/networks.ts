@@ -12,9 +12,28 @@ import {
   type Ipv4,
   type Ipv4Range,
 } from '../net/ipv4.js';
+import { Type, type Static } from '@sinclair/typebox';
 import type { ConfigIssue } from './errors.js';
-import type { NetworkConfig } from './schema.js';
-import { parseDuration } from './types.js';
+import { Duration, Name, parseDuration, Section } from './types.js';
+
+export const NetworkSchema = Section({
+  name: Name,
+  /** Server interface facing this network; omit for a network reached only through relays. */
+  interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15 })),
+  cidr: Type.String(),
+  /** This server's address on the network: DHCP server id and next-server. */
+  serverAddress: Type.String(),
+  router: Type.Optional(Type.String()),
+  dns: Type.Optional(Type.Array(Type.String())),
+  /** NTP servers handed to blades (DHCP option 42). */
+  ntp: Type.Optional(Type.Array(Type.String())),
+  domain: Type.Optional(Type.String()),
+  staticRange: Type.Optional(Type.String()),
+  dynamicRange: Type.Optional(Type.String()),
+  leaseTime: Type.Optional(Duration),
+  mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 65535 })),
+});
+export type NetworkConfig = Static<typeof NetworkSchema>;
 
 export interface ResolvedNetwork {
   config: NetworkConfig;

@@ -4,7 +4,7 @@
 // a list of entries (networks[i], groups[i], nodes[i]) or a whole top-level
 // section (dhcp, nfs, director, ...).
 import type { ConfigIssue } from './errors.js';
-import { SECTION_DEFAULTS, TOP_DEFAULTS, type Config } from './schema.js';
+import type { Config } from './loaded.js';
 
 /** Top-level lists whose entries are judged one by one. */
 export const ENTRY_LISTS = ['networks', 'groups', 'nodes'] as const;
@@ -19,7 +19,12 @@ export class FailedParts {
   /** An issue without a key path: nothing can be trusted. */
   private everything = false;
 
-  constructor(issues: readonly ConfigIssue[], private readonly data: Record<string, unknown>) {
+  /** @param defaults every top-level key's default (what view() puts in place of a failed section) */
+  constructor(
+    issues: readonly ConfigIssue[],
+    private readonly data: Record<string, unknown>,
+    private readonly defaults: Readonly<Record<string, unknown>>,
+  ) {
     for (const { path } of issues) this.add(path);
   }
 
@@ -76,13 +81,13 @@ export class FailedParts {
    * entry().
    */
   view(): Config {
-    if (this.none) return this.data as Config;
-    const defaults: Record<string, unknown> = { ...TOP_DEFAULTS, ...SECTION_DEFAULTS };
+    // The schema passed: the data is the Config the schema describes (main/config-schema.ts checks the two agree).
+    if (this.none) return this.data as unknown as Config;
     const out: Record<string, unknown> = { ...this.data };
-    for (const key of Object.keys(defaults)) {
-      if (this.section(key)) out[key] = structuredClone(defaults[key]);
+    for (const [key, def] of Object.entries(this.defaults)) {
+      if (this.section(key)) out[key] = structuredClone(def);
     }
     // The schema failed somewhere, so this is not proven to be a Config; see the comment above.
-    return out as Config;
+    return out as unknown as Config;
   }
 }

@@ -19,7 +19,7 @@
 // addresses are then held back where another live server serves the network.
 import type dgram from 'node:dgram';
 import { Counter, Gauge, Histogram, type Registry as Metrics } from 'prom-client';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import { parseDuration } from '../config/types.js';
 import { httpBase } from '../boot/loaders.js';
 import type { EventRecorder } from '../events/recorder.js';

@@ -89,6 +89,12 @@ export const DirectorConfigSchema = Section({
 });
 export type DirectorConfig = Static<typeof DirectorConfigSchema>;
 
+declare module '../config/loaded.js' {
+  interface Config {
+    director: DirectorConfig;
+  }
+}
+
 export const CHECK_DEFAULTS = { type: 'http', path: '/', expect: 200, timeout: '1s', interval: '2s', retries: 3, reentry: '10s' } as const;
 
 export const DIRECTOR_DEFAULTS: DirectorConfig = {

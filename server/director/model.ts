@@ -2,7 +2,6 @@
 // services, the NAT router and health-check parameters. Pure; the issues it
 // finds become config errors (CONFIG_CHECKS) naming the key path.
 import type { ConfigIssue } from '../config/errors.js';
-import type { LoadedConfig } from '../config/load.js';
 import type { ResolvedNetwork } from '../config/networks.js';
 import { parseDuration } from '../config/types.js';
 import { cidrContains, formatIpv4, isHostAddress, parseIfaceAddress, parseIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';
@@ -174,8 +173,10 @@ export function resolveDirector(d: DirectorConfig, networks: readonly ResolvedNe
   };
 }
 
-export function loadDirector(cfg: LoadedConfig): ResolvedDirector {
-  return resolveDirector(cfg.config.director, cfg.networks).director;
+declare module '../config/loaded.js' {
+  interface ResolvedSections {
+    director: ResolvedDirector;
+  }
 }
 
 /** The network a service's real servers are reached on: explicit, else the one holding the NAT router address. */

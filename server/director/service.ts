@@ -16,11 +16,10 @@ import { CommandRunner } from './exec.js';
 import { HISTORY, Nanny, type PoolTransition, type Transition } from './health/nanny.js';
 import { inPool, type CheckOutcome, type HealthRecord } from './health/policy.js';
 import type { Prober } from './health/probe.js';
-import { loadDirector, type ResolvedDirector } from './model.js';
+import type { ResolvedDirector } from './model.js';
 import { realServerCandidates, type Candidate, type DirectorNode } from './realservers.js';
 import { directorRoutes } from './routes.js';
 import { SystemPrep } from './sysprep.js';
-import { floatingAddresses } from '../pair/model.js';
 
 export interface DirectorOptions {
   /** Where commands run (tests: a namespace prefix). */
@@ -67,7 +66,7 @@ export class DirectorService implements Service {
   private readonly metrics;
 
   constructor(private readonly ctx: ServiceContext, opts: DirectorOptions = {}) {
-    this.d = loadDirector(ctx.cfg);
+    this.d = ctx.cfg.resolved.director;
     this.log = ctx.log.child({ svc: 'director' });
     this.runner = opts.runner ?? new CommandRunner();
     this.backend = opts.backend ? opts.backend(this.d, ctx, this.runner) : createBackend(this.d, ctx.cfg, this.runner, this.log);
@@ -100,7 +99,8 @@ export class DirectorService implements Service {
     if (this.d.systemPrep) {
       try {
         // A pair's keepalived owns the floating addresses (the VIPs, the NAT router).
-        const floating = this.ctx.cfg.config.pair.enabled ? new Set(floatingAddresses(this.ctx.cfg).map((f) => formatIpv4(f.address))) : undefined;
+        const { pair } = this.ctx.cfg.resolved;
+        const floating = pair.enabled ? new Set(pair.floating.map((f) => formatIpv4(f.address))) : undefined;
         await this.prep.up(this.d, floating);
       } catch (e) {
         await this.prep.down().catch(() => undefined);

@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Name, Section, StringEnum } from '../config/types.js';
 
@@ -19,20 +17,12 @@ export const ImagesConfigSchema = Section({
   overlayClients: StringEnum(['any', 'node']),
 });
 export type ImagesConfig = Static<typeof ImagesConfigSchema>;
+
+declare module '../config/loaded.js' {
+  interface Config {
+    images: ImagesConfig;
+  }
+}
 export const IMAGES_DEFAULTS: ImagesConfig = { enabled: true, recipeDirs: [], keep: 3, discoveryImage: 'discovery', buildOnStart: [], watch: false, overlayClients: 'node' };
 
 /** Images named in the config must have a recipe (checked when the config loads). */
-export function imagesConfigIssues(c: { config: { images: ImagesConfig }; paths: { recipeDirs: string[] } }): Array<{ path: string; message: string }> {
-  const issues: Array<{ path: string; message: string }> = [];
-  const has = (name: string) => c.paths.recipeDirs.some((d) => existsSync(join(d, name, 'recipe.yaml')));
-  const dirs = c.paths.recipeDirs.join(', ');
-  c.config.images.buildOnStart.forEach((n, i) => {
-    if (!has(n)) issues.push({ path: `images.buildOnStart[${i}]`, message: `no recipe ${n}/recipe.yaml in ${dirs}` });
-  });
-  const disc = c.config.images.discoveryImage;
-  if (disc && !has(disc)) issues.push({ path: 'images.discoveryImage', message: `no recipe ${disc}/recipe.yaml in ${dirs} (null turns discovery off)` });
-  c.config.images.recipeDirs.forEach((d, i) => {
-    if (!existsSync(c.paths.recipeDirs[i]!)) issues.push({ path: `images.recipeDirs[${i}]`, message: `${d}: no such directory` });
-  });
-  return issues;
-}

@@ -10,7 +10,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { bearer, safeEqual } from '../api/auth.js';
 import { HttpError } from '../api/errors.js';
 import { Details, ErrorBody } from '../api/schemas.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import type { EventRecorder } from '../events/recorder.js';
 import { cidrContains, parseIpv4 } from '../net/ipv4.js';
 import { canonicalMac } from '../net/mac.js';

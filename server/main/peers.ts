@@ -7,8 +7,7 @@
 // the list of servers (which serve which networks, who is alive).
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { LoadedConfig } from '../config/load.js';
-import { parseDuration } from '../config/types.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import type { Registry } from '../store/registry.js';
@@ -114,7 +113,7 @@ export class Presence {
   apiPort: number | undefined;
 
   constructor(private readonly cfg: LoadedConfig, private readonly store: Store, private readonly log: Logger) {
-    this.everyMs = parseDuration(cfg.config.server.heartbeat);
+    this.everyMs = cfg.resolved.server.heartbeatMs;
   }
 
   get self(): string {

@@ -7,8 +7,7 @@ import { resolveApiToken, type TokenSource } from '../api/auth.js';
 import { buildApp } from '../api/app.js';
 import { SERVED, servedAddresses } from '../config/bind.js';
 import { formatIpv4 } from '../net/ipv4.js';
-import type { LoadedConfig } from '../config/load.js';
-import { parseDuration } from '../config/types.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import { createMetrics, type RackbootMetrics } from '../events/metrics.js';
 import { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
@@ -169,7 +168,7 @@ export class RackbootServer {
     log.info(`api: listening on ${bound.map((b) => `http://${b}`).join(', ')} (API /api/v1, docs /api/v1/docs, metrics /metrics)`);
     const skipped = hosts.filter((h) => !bound.some((b) => b.startsWith(`${h}:`)));
     if (skipped.length) log.warn(`api: ${skipped.join(', ')} ${skipped.length > 1 ? 'are not addresses' : 'is not an address'} of this machine: no API or HTTP boot there`);
-    const retention = parseDuration(cfg.config.events.retention);
+    const retention = cfg.resolved.events.retentionMs;
     // Once now (a server restarted more often than hourly would never prune), then hourly.
     const prune = () => void this.store.pruneEvents(Date.now() - retention).catch((e: unknown) => log.warn(`events: pruning failed: ${e instanceof Error ? e.message : String(e)}`));
     prune();

@@ -3,7 +3,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Role } from '../api/auth.js';
 import type { Registry as Metrics } from 'prom-client';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import type { Registry } from '../store/registry.js';

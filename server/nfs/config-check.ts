@@ -5,11 +5,11 @@
 import { isIPv4 } from 'node:net';
 import { resolve } from 'node:path';
 import type { ConfigIssue } from '../config/errors.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { ParsedConfig } from '../config/loaded.js';
 import { configExports } from './model.js';
 import { checkExport, type Neighbour } from './validate.js';
 
-export function nfsConfigIssues(c: LoadedConfig): ConfigIssue[] {
+export function nfsConfigIssues(c: ParsedConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const nfs = c.config.nfs;
   const bind = nfs.ganesha?.bind;

@@ -77,6 +77,12 @@ export const NfsConfigSchema = Section({
   })),
 });
 export type NfsConfig = Static<typeof NfsConfigSchema>;
+
+declare module '../config/loaded.js' {
+  interface Config {
+    nfs: NfsConfig;
+  }
+}
 export type NfsExportConfig = Static<typeof NfsExportSchema>;
 
 export const NFS_DEFAULTS: NfsConfig = {

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Counter } from 'prom-client';
 import { HttpError, notFound } from '../api/errors.js';
 import { ErrorBody, NameParam } from '../api/schemas.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import { BackendError, type NfsBackend } from './backends/backend.js';

@@ -78,6 +78,12 @@ export const PairConfigSchema = Section({
 });
 export type PairConfig = Static<typeof PairConfigSchema>;
 
+declare module '../config/loaded.js' {
+  interface Config {
+    pair: PairConfig;
+  }
+}
+
 export const PAIR_DEFAULTS: PairConfig = {
   enabled: false,
   peer: { addresses: [] },

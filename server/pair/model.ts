@@ -5,7 +5,7 @@
 // it finds are config errors naming the key (CONFIG_CHECKS).
 import { join } from 'node:path';
 import type { ConfigIssue } from '../config/errors.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { ParsedConfig } from '../config/loaded.js';
 import { parseDuration } from '../config/types.js';
 import { cidrContains, formatCidr, formatIpv4, parseIfaceAddress, parseIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';
 import { DATABASE_URL_ENV } from '../store/url.js';
@@ -87,7 +87,7 @@ function storeTarget(url: string | undefined): PairDatabase['store'] {
 }
 
 /** Every address that floats, in a stable order: service addresses, NAT router, VIPs, extra. */
-export function floatingAddresses(c: LoadedConfig, issues: ConfigIssue[] = []): FloatingAddress[] {
+export function floatingAddresses(c: ParsedConfig, issues: ConfigIssue[] = []): FloatingAddress[] {
   const f = { ...FLOATING_DEFAULTS, ...c.config.pair.floating };
   const out: FloatingAddress[] = [];
   const seen = new Map<string, string>();
@@ -124,7 +124,7 @@ export function floatingAddresses(c: LoadedConfig, issues: ConfigIssue[] = []): 
   return out;
 }
 
-export function resolvePair(c: LoadedConfig): { pair: ResolvedPair; issues: ConfigIssue[] } {
+export function resolvePair(c: ParsedConfig): { pair: ResolvedPair; issues: ConfigIssue[] } {
   const p = c.config.pair;
   const issues: ConfigIssue[] = [];
   const bad = (path: string, message: string) => issues.push({ path: `pair.${path}`, message });
@@ -233,10 +233,9 @@ export function resolvePair(c: LoadedConfig): { pair: ResolvedPair; issues: Conf
   return { pair, issues };
 }
 
-export function pairConfigIssues(c: LoadedConfig): ConfigIssue[] {
-  return resolvePair(c).issues;
-}
 
-export function loadPair(c: LoadedConfig): ResolvedPair {
-  return resolvePair(c).pair;
+declare module '../config/loaded.js' {
+  interface ResolvedSections {
+    pair: ResolvedPair;
+  }
 }

@@ -9,7 +9,7 @@
 // prepare() runs before the store opens (the store URL names a floating
 // address, which is on one of the nodes only once keepalived has decided).
 import pg from 'pg';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import { CommandRunner } from '../director/exec.js';
@@ -17,7 +17,7 @@ import { cidrContains, formatIpv4, parseIfaceAddress, type Ipv4 } from '../net/i
 import { holds, ownLinkAddresses, readInterfaceAddresses, type InterfaceAddresses } from './addresses.js';
 import { ConntrackSync } from './conntrack.js';
 import { PairDatabase } from './database.js';
-import { loadPair, type ResolvedPair } from './model.js';
+import type { ResolvedPair } from './model.js';
 import { lsnValue, PeerClient } from './peer.js';
 import { defaultPgBin, LocalPostgres } from './postgres.js';
 import { renderPairStatus, type PairStatus } from './status.js';
@@ -66,7 +66,7 @@ export class PairNode {
     private readonly log: Logger,
     private readonly runner = new CommandRunner(),
   ) {
-    this.pair = loadPair(cfg);
+    this.pair = cfg.resolved.pair;
   }
 
   /** DHCP answers on the master only (the backup would hand out what the master does not know about). */

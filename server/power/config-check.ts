@@ -4,7 +4,7 @@
 // key and the file, never a password or a file's content.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import type { ConfigIssue } from '../config/errors.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { ParsedConfig } from '../config/loaded.js';
 import { parseDuration } from '../config/types.js';
 import type { BmcInput } from './config.js';
 
@@ -36,11 +36,11 @@ function bmcIssues(b: BmcInput, at: string): ConfigIssue[] {
 }
 
 /** The seed groups' BMCs (run when every groups entry passed the schema, whatever the nodes do). */
-export function seedGroupBmcIssues(c: LoadedConfig): ConfigIssue[] {
+export function seedGroupBmcIssues(c: ParsedConfig): ConfigIssue[] {
   return c.config.groups.flatMap((g, i) => (g.bmc ? bmcIssues(g.bmc, `groups[${i}].bmc`) : []));
 }
 
-export function seedNodeBmcIssues(c: LoadedConfig): ConfigIssue[] {
+export function seedNodeBmcIssues(c: ParsedConfig): ConfigIssue[] {
   return c.config.nodes.flatMap((n, i) => (n.bmc ? bmcIssues(n.bmc, `nodes[${i}].bmc`) : []));
 }
 
@@ -48,7 +48,7 @@ export function seedNodeBmcIssues(c: LoadedConfig): ConfigIssue[] {
 export const MAX_STAGGER_MS = 60_000;
 
 /** The power section itself: the stagger, and the key file when one is named. */
-export function powerSectionIssues(c: LoadedConfig): ConfigIssue[] {
+export function powerSectionIssues(c: ParsedConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   if (parseDuration(c.config.power.stagger) > MAX_STAGGER_MS) issues.push({ path: 'power.stagger', message: `${c.config.power.stagger}: at most ${MAX_STAGGER_MS / 1000} s` });
   const key = c.config.power.keyFile;

@@ -2,7 +2,7 @@
 // same schema in the API and in seed entries). Keys are documented in
 // docs/configuration.md (power) and docs/power.md.
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration, Section, StringEnum } from '../config/types.js';
+import { Duration, parseDuration, Section, StringEnum } from '../config/types.js';
 import { BMC_TYPES } from '../store/types.js';
 
 export const IPMI_TOOLS = ['ipmitool', 'freeipmi'] as const;
@@ -85,6 +85,26 @@ export const PowerConfigSchema = Section({
   }),
 });
 export type PowerConfig = Static<typeof PowerConfigSchema>;
+
+/** The power section with its durations in ms. */
+export interface ResolvedPower extends PowerConfig {
+  timeoutMs: number;
+  staggerMs: number;
+  authBackoffMs: number;
+}
+
+export function resolvePower(p: PowerConfig): ResolvedPower {
+  return { ...p, timeoutMs: parseDuration(p.timeout), staggerMs: parseDuration(p.stagger), authBackoffMs: parseDuration(p.authBackoff) };
+}
+
+declare module '../config/loaded.js' {
+  interface Config {
+    power: PowerConfig;
+  }
+  interface ResolvedSections {
+    power: ResolvedPower;
+  }
+}
 
 export const POWER_DEFAULTS: PowerConfig = {
   enabled: true,

@@ -7,13 +7,12 @@
 // request reports each node as it finishes).
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, type Registry as Metrics } from 'prom-client';
-import { parseDuration } from '../config/types.js';
 import type { CommandRunner } from '../director/exec.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/types.js';
 import { bmcLabel, effectiveBmc, type EffectiveBmc } from './bmc.js';
-import { IPMI_DEFAULTS, type PowerConfig } from './config.js';
+import { IPMI_DEFAULTS, type ResolvedPower } from './config.js';
 import { AuthGuard } from './guard.js';
 import { IpmiDriver } from './ipmi-driver.js';
 import { IpmipowerBatcher } from './ipmipower-batch.js';
@@ -57,7 +56,7 @@ export interface LastSeen {
 export interface ControllerDeps {
   store: Store;
   keys: BmcKeyring;
-  power: PowerConfig;
+  power: ResolvedPower;
   events: EventRecorder;
   metrics: Metrics;
   log: Logger;
@@ -80,8 +79,8 @@ export class PowerController {
   private readonly batcher: IpmipowerBatcher;
 
   constructor(private readonly d: ControllerDeps) {
-    this.timeoutMs = parseDuration(d.power.timeout);
-    this.guard = new AuthGuard(parseDuration(d.power.authBackoff));
+    this.timeoutMs = d.power.timeoutMs;
+    this.guard = new AuthGuard(d.power.authBackoffMs);
     const registers = [d.metrics];
     this.m = {
       actions: new Counter({ name: 'rackboot_power_actions_total', help: 'Power actions and status reads by BMC type and result (ok, or the kind of failure)', labelNames: ['action', 'type', 'result'], registers }),

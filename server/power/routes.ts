@@ -88,7 +88,7 @@ export function powerRoutes(svc: PowerService): FastifyPluginAsyncTypebox {
       async (req, reply) => {
         const b = req.body;
         const names = await svc.targets(b.nodes, b.group);
-        const staggerMs = b.stagger !== undefined ? parseDuration(b.stagger) : parseDuration(svc.ctx.cfg.config.power.stagger);
+        const staggerMs = b.stagger !== undefined ? parseDuration(b.stagger) : svc.ctx.cfg.resolved.power.staggerMs;
         if (staggerMs > MAX_STAGGER_MS) throw new HttpError(400, 'invalid', `body.stagger: at most ${MAX_STAGGER_MS / 1000} s`, 'body.stagger');
         const request = { action: b.action, bootdev: b.bootdev, persistent: b.persistent, source: 'api' };
         const count = (rs: PowerResult[]) => ({ ok: rs.filter((r) => r.ok).length, failed: rs.filter((r) => !r.ok).length });

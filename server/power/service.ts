@@ -26,7 +26,7 @@ export class PowerService implements Service {
     this.controller = new PowerController({
       store: ctx.store,
       keys: ctx.registry.bmcKeys,
-      power: ctx.cfg.config.power,
+      power: ctx.cfg.resolved.power,
       events: ctx.events,
       metrics: ctx.metrics,
       log: ctx.log.child({ svc: 'power' }),

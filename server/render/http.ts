@@ -10,7 +10,7 @@ import { Counter, type Registry as Metrics } from 'prom-client';
 import { BootRefused, type BootClient, type BootFile } from '../boot/content.js';
 import type { BootHub } from '../boot/hub.js';
 import { HTTP_BOOT_FILES } from '../boot/loaders.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import { networkOf } from '../config/networks.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { Counter, Histogram, type Registry as Metrics } from 'prom-client';
 import { BootRefused, bufferFile, type BootClient, type BootContentProvider, type BootFile } from '../boot/content.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import { networkOf } from '../config/networks.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';

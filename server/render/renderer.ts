@@ -3,7 +3,7 @@
 // catalogs, builds the scope and runs the template. The same path serves
 // TFTP, HTTP and the operator preview, so the preview is what blades get.
 import type { BootHub, ImageDescription, NodeRenderer } from '../boot/hub.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import { networkOf, type ResolvedNetwork } from '../config/networks.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { canonicalMac } from '../net/mac.js';

@@ -9,7 +9,7 @@
 import { nodeReportToken } from '../api/auth.js';
 import { DISCOVER_BOOT, HTTP_BOOT, IPXE, TFTP_BOOT, httpBase } from '../boot/loaders.js';
 import type { ExportCatalog, ImageDescription } from '../boot/hub.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import type { ResolvedNetwork } from '../config/networks.js';
 import { formatIpv4, ipv4ToHex, parseIpv4 } from '../net/ipv4.js';
 import type { EffectiveNode } from '../store/registry.js';

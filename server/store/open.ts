@@ -1,6 +1,6 @@
 // The store a config asks for. Each driver is loaded only when chosen, so a
 // one-server site never loads pg, and a PostgreSQL site never opens SQLite.
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import type { Store } from './types.js';
 
 export interface OpenOptions {

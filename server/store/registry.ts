@@ -3,7 +3,7 @@
 // uniqueness, and tells listeners (DHCP caches, the director) what changed.
 import { EventEmitter } from 'node:events';
 import { DEFAULT_LOADER } from '../boot/loaders.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import { nodeAddressProblem } from '../config/networks.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { nicMac } from '../net/mac.js';

@@ -1,7 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { SERVED } from '../config/bind.js';
-import { Duration, Port, Section } from '../config/types.js';
-import { isIpv4 } from '../net/ipv4.js';
+import { Duration, parseDuration, Port, Section } from '../config/types.js';
 
 export const TftpConfigSchema = Section({
   enabled: Type.Boolean(),
@@ -73,6 +71,26 @@ export const TftpConfigSchema = Section({
   nativeThreads: Type.Integer({ minimum: 0, maximum: 4096 }),
 });
 export type TftpConfig = Static<typeof TftpConfigSchema>;
+
+/** The tftp section with its durations in ms. */
+export interface ResolvedTftp extends TftpConfig {
+  /** tftp.timeout: the first retransmission timeout. */
+  timeoutMs: number;
+  giveUpMs: number;
+}
+
+export function resolveTftp(t: TftpConfig): ResolvedTftp {
+  return { ...t, timeoutMs: parseDuration(t.timeout), giveUpMs: parseDuration(t.giveUp) };
+}
+
+declare module '../config/loaded.js' {
+  interface Config {
+    tftp: TftpConfig;
+  }
+  interface ResolvedSections {
+    tftp: ResolvedTftp;
+  }
+}
 export const TFTP_DEFAULTS: TftpConfig = {
   enabled: true,
   address: 'served',
@@ -99,10 +117,3 @@ export const TFTP_DEFAULTS: TftpConfig = {
   busyPoll: true,
   nativeThreads: 32,
 };
-
-/** Cross-checks of the tftp section (run with the other CONFIG_CHECKS). */
-export function tftpConfigIssues(c: { config: { tftp: TftpConfig } }): Array<{ path: string; message: string }> {
-  const a = c.config.tftp.address;
-  if (a === SERVED || isIpv4(a)) return [];
-  return [{ path: 'tftp.address', message: `'${a}' is not '${SERVED}' (the served networks' addresses), 0.0.0.0 or an IPv4 address` }];
-}

@@ -18,7 +18,6 @@ import { isSizeProbe } from './probe.js';
 import { GRUB_HTTP_IMAGE, LoaderFiles, loaderFilesSummary, SIGNED_ALIASES } from '../boot/loader-files.js';
 import { GrubHttpImage } from '../boot/grub-http.js';
 import { SecureBootImages } from '../boot/secureboot-image.js';
-import { parseDuration } from '../config/types.js';
 
 const registeredStatic = new WeakSet<BootHub>();
 /** The GRUB HTTP image being made at start, per hub: the start-up line waits for it (a second at most). */
@@ -68,7 +67,7 @@ function interfaceMtu(iface: string | undefined): number | undefined {
 export const tftpServiceFactory: ServiceFactory = (ctx) => {
   // The static files are served over HTTP too, even with TFTP disabled.
   registerStaticFiles(ctx);
-  const c = ctx.cfg.config.tftp;
+  const c = ctx.cfg.resolved.tftp;
   if (!c.enabled) return undefined;
   const log = ctx.log;
 
@@ -201,9 +200,9 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
         maxTransfers: c.maxTransfers,
         maxUnanswered: c.maxUnanswered,
         maxWaiting: c.maxWaiting,
-        initialRtoMs: parseDuration(c.timeout),
+        initialRtoMs: c.timeoutMs,
         retries: c.retries,
-        giveUpMs: parseDuration(c.giveUp),
+        giveUpMs: c.giveUpMs,
         clientAllowed: (address) => sources.allowsText(address),
         allowedNets: sources.flat(),
         clientRate: c.clientRate,

@@ -2,7 +2,6 @@
 // snapshot and live stream (under /api/v1), and the session cookie as a way
 // to authenticate /api/v1 requests from the browser.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { parseDuration } from '../config/types.js';
 import type { ImagesService } from '../images/service.js';
 import type { Service, ServiceContext, ServiceFactory } from '../main/service.js';
 import { loadAssets, type AssetTable } from './assets.js';
@@ -26,8 +25,7 @@ export class UiService implements Service {
 
   constructor(ctx: ServiceContext) {
     const { cfg } = ctx;
-    const ttlMs = parseDuration(cfg.config.ui.sessionTtl);
-    this.sessions = new Sessions(ttlMs);
+    this.sessions = new Sessions(cfg.resolved.ui.sessionTtlMs);
     const images = ctx.services.get('images') as ImagesService | undefined;
     this.rack = new RackStatus({
       store: ctx.store,
@@ -48,7 +46,7 @@ export class UiService implements Service {
       apiToken: ctx.apiToken,
       viewerToken: cfg.config.api.viewerToken,
       cluster: cfg.config.cluster.name,
-      ttlMs,
+      ttlMs: cfg.resolved.ui.sessionTtlMs,
       secureCookie: cfg.config.ui.secureCookie,
       // Filled as services start; the dashboard's is the last factory, so all are there.
       services: () => [...ctx.services.keys()],

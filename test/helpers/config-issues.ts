@@ -1,7 +1,7 @@
 // Config errors in tests: every issue resolveConfig reports, as "path: message" lines.
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../server/config/errors.js';
-import { resolveConfig } from '../../server/config/load.js';
+import { resolveConfig } from '../../server/main/config.js';
 
 export function issues(raw: Record<string, unknown>): string[] {
   try {

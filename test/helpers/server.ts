@@ -3,7 +3,7 @@
 // a fresh database of the run's shared PostgreSQL cluster instead, for a
 // test whose config names no store (the API, power and UI suites run on
 // both drivers that way).
-import { resolveConfig } from '../../server/config/load.js';
+import { resolveConfig } from '../../server/main/config.js';
 import { silentLogger, createLogger, type Logger, type LogLevel } from '../../server/log.js';
 import { RackbootServer, type ServerOptions } from '../../server/main/server.js';
 import { sharedCluster } from './postgres.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { Ajv } from 'ajv';
 import { addMaxDepthKeyword, deeperThan, depthPath } from '../../server/config/depth.js';
 import { schemaIssues } from '../../server/config/validate-schema.js';
-import { ConfigSchema } from '../../server/config/schema.js';
+import { ConfigSchema } from '../../server/main/config-schema.js';
 
 const arrays = (n: number): unknown => JSON.parse('['.repeat(n) + ']'.repeat(n));
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { ConfigError } from '../../server/config/errors.js';
-import { resolveConfig } from '../../server/config/load.js';
+import { resolveConfig } from '../../server/main/config.js';
 import { createLogger, logEnvIssues, logSettings, prettyLine } from '../../server/log.js';
 
 /** Records a logger writes to a stream, as lines. */

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfigOption } from './serve.js';
 import { configExports } from '../../nfs/model.js';
-import type { LoadedConfig } from '../../config/load.js';
+import type { LoadedConfig } from '../../config/loaded.js';
 import { ConfigError } from '../../config/errors.js';
 import { logEnvIssues } from '../../log.js';
 import { configLoaderNotes } from '../../boot/loader-report.js';

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { importLvsCf, importToYaml } from '../../director/lvscf/convert.js';
 import { BACKENDS, type BackendName } from '../../director/config.js';
-import { parseConfigText, resolveConfig } from '../../config/load.js';
+import { parseConfigText } from '../../config/load.js';
+import { resolveConfig } from '../../main/config.js';
 import { ConfigError } from '../../config/errors.js';
 
 export function registerImport(program: Command): void {

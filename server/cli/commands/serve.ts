@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { loadConfigFile, resolveConfig, type LoadedConfig } from '../../config/load.js';
+import type { LoadedConfig } from '../../config/loaded.js';
+import { loadConfigFile, resolveConfig } from '../../main/config.js';
 import { createLogger, logSettings } from '../../log.js';
 import { RackbootServer } from '../../main/server.js';
 import { noteProcessStopping } from '../../main/shutdown.js';

@@ -1,6 +1,6 @@
 // Choosing the backend named by director.backend.
 import { join } from 'node:path';
-import type { LoadedConfig } from '../../config/load.js';
+import type { LoadedConfig } from '../../config/loaded.js';
 import type { Logger } from '../../log.js';
 import type { CommandRunner } from '../exec.js';
 import type { ResolvedDirector } from '../model.js';

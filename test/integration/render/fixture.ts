@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import type { ExportCatalog, ImageCatalog, ImageDescription } from '../../../server/boot/hub.js';
 import { BootHub } from '../../../server/boot/hub.js';
-import { resolveConfig, type LoadedConfig } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
+import type { LoadedConfig } from '../../../server/config/loaded.js';
 import { EventRecorder } from '../../../server/events/recorder.js';
 import { silentLogger } from '../../../server/log.js';
 import { TemplateEngine } from '../../../server/render/engine.js';

@@ -3,7 +3,7 @@
 // fixture.js CONFIG.json`). Prints READY <tftp addresses> once listening;
 // stops on SIGTERM.
 import { readFileSync } from 'node:fs';
-import { resolveConfig } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
 import { createLogger, silentLogger, type LogLevel } from '../../../server/log.js';
 import { RackbootServer } from '../../../server/main/server.js';
 import { tftpServiceFactory, type TftpService } from '../../../server/tftp/service.js';

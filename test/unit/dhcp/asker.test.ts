@@ -2,7 +2,7 @@
 // each gets, from requests shaped like the captured ones (docs/boot-flow.md).
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { resolveConfig } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
 import { BootStages, classify, STAGE_MS } from '../../../server/dhcp/asker.js';
 import { decode, fieldText } from '../../../server/dhcp/codec.js';
 import { encode } from '../../../server/dhcp/codec.js';

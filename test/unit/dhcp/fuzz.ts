@@ -2,7 +2,7 @@
 // the policy and encode. Any exception fails; so does a codec result marked
 // internal (the codec's own catch-all), a reply that does not encode, or one
 // that breaks the size rules. Deterministic for a seed.
-import { resolveConfig } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
 import { decode, encode, MIN_REPLY_SIZE } from '../../../server/dhcp/codec.js';
 import { LeaseTable } from '../../../server/dhcp/leases.js';
 import { decide, policyNetwork, type KnownClient } from '../../../server/dhcp/policy.js';

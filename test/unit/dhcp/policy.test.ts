@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { resolveConfig } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
 import { chooseBoot } from '../../../server/dhcp/bootfile.js';
 import { decode, encode, fieldText } from '../../../server/dhcp/codec.js';
 import { LeaseTable } from '../../../server/dhcp/leases.js';

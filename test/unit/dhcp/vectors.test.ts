@@ -6,7 +6,7 @@
 // 1 h lease, T1 1800 s, T2 3150 s, 300 bytes).
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { resolveConfig } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
 import { decode, encode } from '../../../server/dhcp/codec.js';
 import { LeaseTable } from '../../../server/dhcp/leases.js';
 import { decide, policyNetwork } from '../../../server/dhcp/policy.js';

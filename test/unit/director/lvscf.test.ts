@@ -10,8 +10,8 @@ import { spawnSync } from 'node:child_process';
 import YAML from 'yaml';
 import { importLvsCf, importToYaml } from '../../../server/director/lvscf/convert.js';
 import { parseLvsCf } from '../../../server/director/lvscf/parse.js';
-import { resolveConfig, parseConfigText } from '../../../server/config/load.js';
-import { loadDirector } from '../../../server/director/model.js';
+import { resolveConfig } from '../../../server/main/config.js';
+import { parseConfigText } from '../../../server/config/load.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -48,7 +48,7 @@ describe('lvs.cf -> rackboot config', () => {
     assert.deepEqual(r.errors, []);
     const yaml = importToYaml(r, 'paper-nat.cf');
     const cfg = resolveConfig(parseConfigText(yaml, null), null, {});
-    const d = loadDirector(cfg);
+    const d = cfg.resolved.director;
     assert.equal(d.backend, 'ipvs');
     assert.deepEqual(cfg.config.director.natRouter, { interface: 'eth1', address: '10.0.0.254/24' });
     assert.deepEqual(cfg.config.networks[0], { name: 'nat', interface: 'eth1', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', router: '10.0.0.254' });

@@ -2,15 +2,14 @@
 // tip as a config error, real-server candidates from the registry.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveConfig } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
 import { ConfigError } from '../../../server/config/errors.js';
-import { loadDirector } from '../../../server/director/model.js';
 import { realServerCandidates } from '../../../server/director/realservers.js';
 import { desiredState } from '../../../server/director/desired.js';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { seedDirectorNodes } from '../../../server/director/checks.js';
+import { seedDirectorNodes } from '../../../server/director/config-check.js';
 import { rackbootConfig } from '../../lab/rackboot.js';
 import { bladeAddr } from '../../lab/topology.js';
 
@@ -45,7 +44,7 @@ describe('director config', () => {
     // resolveConfig runs CONFIG_CHECKS, the setup tip among them, on the seed nodes.
     const c = resolveConfig(raw, file, {});
     assert.ok(raw.nodes.length > 0);
-    const d = loadDirector(c);
+    const d = c.resolved.director;
     assert.equal(d.services[0]!.check.intervalMs, 2000);
     assert.equal(d.services[0]!.check.retries, 3);
     assert.deepEqual(realServerCandidates(d, c.networks, seedDirectorNodes(c)).filter((x) => x.excluded).map((x) => x.excluded), []);
@@ -53,7 +52,7 @@ describe('director config', () => {
 
   test("the lab's config and its two-NIC blades pass the setup tip", () => {
     const c = resolveConfig(rackbootConfig({ workDir: '/tmp/rb-unused', token: 't'.repeat(32) }), 'lab.yaml', {});
-    const d = loadDirector(c);
+    const d = c.resolved.director;
     assert.equal(d.enabled, true);
     const nodes = [0, 1, 2].map((i) => {
       const b = bladeAddr(i);
@@ -120,7 +119,7 @@ describe('director config', () => {
     assert.deepEqual(issues(() => twoNics(undefined)), []);
     // Registered through the API (not in the seed): kept out of the pool with the same reason.
     const c = twoNics(undefined);
-    const d = loadDirector(c);
+    const d = c.resolved.director;
     const withRouter = resolveConfig({ networks: NETWORKS }, 'n.yaml', {}).networks;
     const node = { name: 'blade9', group: 'web', interfaces: [{ name: 'eth0', network: 'inside', ipv4: '10.0.0.19' }, { name: 'eth1', network: 'inside2', ipv4: '10.0.1.19' }], vars: {} };
     const [cand] = realServerCandidates(d, withRouter, [node]).filter((x) => x.name === 'blade9');
@@ -170,7 +169,7 @@ describe('real servers and desired state', () => {
     natRouter: { interface: 'eth1', address: '10.0.0.254/24' },
     services: [service({ realServers: { group: 'web', nodes: ['ghost'], port: 8080, static: [{ name: 'legacy', address: '10.0.0.200', weight: 5 }] } })],
   });
-  const d = loadDirector(c);
+  const d = c.resolved.director;
   const nodes = [
     { name: 'blade1', group: 'web', interfaces: [{ name: 'eth0', network: 'inside', ipv4: '10.0.0.11' }], vars: { weight: 3 } },
     { name: 'blade2', group: 'web', interfaces: [{ name: 'eth0', network: 'inside2', ipv4: '10.0.1.12' }], vars: {} },

@@ -2,7 +2,7 @@
 // golden-file comparison (UPDATE_GOLDEN=1 rewrites them).
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { resolveConfig } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
 import type { ResolvedExport } from '../../../server/nfs/model.js';
 import { TEST_NETWORKS } from '../../helpers/server.js';
 

@@ -10,10 +10,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveConfig } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
 import { formatIpv4, parseIpv4 } from '../../../server/net/ipv4.js';
 import { conntrackdPaths, renderConntrackd } from '../../../server/pair/conntrackd-conf.js';
-import { loadPair } from '../../../server/pair/model.js';
 import { parseNotice, renderVrrp } from '../../../server/pair/vrrp-conf.js';
 import { requireLab } from '../../helpers/env.js';
 import { NetLab } from '../../helpers/netns.js';
@@ -27,7 +26,7 @@ const ip = (s: string) => parseIpv4(s)!;
 describe('pair config', () => {
   test('a site resolves: what floats, one VRRP instance per interface, the peer address on each', () => {
     assert.deepEqual(issues(pairSite('a')), []);
-    const p = loadPair(resolveConfig(pairSite('a'), null, {}));
+    const p = resolveConfig(pairSite('a'), null, {}).resolved.pair;
     assert.equal(p.self, 'disk-a');
     assert.equal(p.peerName, 'disk-b');
     assert.deepEqual(
@@ -46,7 +45,7 @@ describe('pair config', () => {
   });
 
   test('what floats can be chosen; extra addresses float too', () => {
-    const p = loadPair(resolveConfig(pairSite('a', { pair: { floating: { vips: false, extra: [{ address: '10.0.0.5/24', interface: 'eth1' }] } } }), null, {}));
+    const p = resolveConfig(pairSite('a', { pair: { floating: { vips: false, extra: [{ address: '10.0.0.5/24', interface: 'eth1' }] } } }), null, {}).resolved.pair;
     assert.deepEqual(p.floating.map((f) => formatIpv4(f.address)), ['10.0.0.1', '10.0.1.1', '10.0.0.254', '10.0.0.5']);
     assert.deepEqual(p.links.map((l) => l.interface), ['eth1', 'eth2']);
   });
@@ -102,7 +101,7 @@ const ownAddresses = new Map([
 ]);
 
 describe('rendered keepalived.conf (VRRP)', () => {
-  const pair = loadPair(resolveConfig(pairSite('a'), null, {}));
+  const pair = resolveConfig(pairSite('a'), null, {}).resolved.pair;
   const text = renderVrrp({ pair, ownAddress: ownAddresses, fifo: '/run/rackboot/vrrp.fifo', primaryFile: '/run/rackboot/vrrp-primary' });
 
   test('one sync group, one nopreempt BACKUP instance per link, unicast to the peer, VRRPv3 sub-second adverts', () => {

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveConfig } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
 import { Registry, SeedError } from '../../../server/store/registry.js';
 import { SqliteStore } from '../../../server/store/sqlite.js';
 import { tempDir } from '../../helpers/tmp.js';

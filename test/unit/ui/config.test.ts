@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../../server/config/errors.js';
-import { resolveConfig } from '../../../server/config/load.js';
+import { resolveConfig } from '../../../server/main/config.js';
 
 const problems = (raw: Record<string, unknown>): string[] => {
   try {

@@ -2,12 +2,12 @@
 // section's own consistency, and the paper's setup tip for the seed nodes:
 // every real server's DHCP router must be the NAT-router address.
 import type { ConfigIssue } from '../config/errors.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { ParsedConfig } from '../config/loaded.js';
 import { resolveDirector } from './model.js';
 import { realServerCandidates, type DirectorNode } from './realservers.js';
 
 /** Seed nodes with vars merged as the registry's `effective()` does. */
-export function seedDirectorNodes(c: LoadedConfig): DirectorNode[] {
+export function seedDirectorNodes(c: ParsedConfig): DirectorNode[] {
   const groups = new Map(c.config.groups.map((g) => [g.name, g]));
   return c.config.nodes.map((n) => ({
     name: n.name,
@@ -17,7 +17,7 @@ export function seedDirectorNodes(c: LoadedConfig): DirectorNode[] {
   }));
 }
 
-export function directorConfigIssues(c: LoadedConfig): ConfigIssue[] {
+export function directorConfigIssues(c: ParsedConfig): ConfigIssue[] {
   const { director, issues } = resolveDirector(c.config.director, c.networks);
   if (issues.length || !director.enabled) return issues;
   const out: ConfigIssue[] = [];
