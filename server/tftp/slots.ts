@@ -61,6 +61,8 @@ export class TransferSlots<E extends SlotEntry, W> {
   private draining = false;
   private stopped = false;
   private answerPoll: NodeJS.Timeout | undefined;
+  /** When a request last asked the native transfers (arrive). */
+  private askedAt = -Infinity;
 
   constructor(
     private readonly limits: SlotLimits,
@@ -108,13 +110,24 @@ export class TransferSlots<E extends SlotEntry, W> {
       return 'refreshed';
     }
     // Decide on the current count: a native transfer answered since the last poll holds its slot now.
-    if (this.answerPoll) this.refreshAnswers();
+    // Only near the limits can that change the decision (each unanswered one adds at most one
+    // answered slot, and a full unanswered pool evicts its oldest): elsewhere the poll does it.
+    // A storm's requests come many to a millisecond: they share one look.
+    if (this.answerPoll && now - this.askedAt >= 1 && this.nearLimits()) {
+      this.askedAt = now;
+      this.refreshAnswers();
+    }
     if (this.waiting.size > 0 || this.slotsTaken() >= this.limits.maxTransfers) {
       if (!this.waiting.add(key, item, now)) return 'busy';
       this.drain();
       return 'queued';
     }
     return 'start';
+  }
+
+  private nearLimits(): boolean {
+    const unanswered = this.admission.unansweredCount;
+    return unanswered >= this.limits.maxUnanswered || this.slotsTaken() + unanswered >= this.limits.maxTransfers;
   }
 
   /**
@@ -179,11 +192,14 @@ export class TransferSlots<E extends SlotEntry, W> {
   /** Asks the unanswered transfers that must be asked (at most maxUnanswered calls); returns how many still wait. */
   private refreshAnswers(): number {
     let waiting = 0;
-    for (const [, e] of [...this.admission.unanswered()]) {
+    let answered: E[] | undefined;
+    for (const [, e] of this.admission.unanswered()) {
       if (!e.askAnswered) continue;
-      if (e.askAnswered()) this.answered(e);
+      // Collected, not handled in the loop: answered() changes the map being read.
+      if (e.askAnswered()) (answered ??= []).push(e);
       else waiting++;
     }
+    if (answered) for (const e of answered) this.answered(e);
     return waiting;
   }
 
