@@ -23,7 +23,10 @@ export interface TransferRecord {
   timeouts: number;
   outcome: Outcome | 'aborted' | 'read-error';
   reason?: string;
-  /** The client acknowledged the OACK or DATA 1 (one that never did may be a forged request). */
+  /**
+   * The client acknowledged the OACK or DATA 1, or ended the transfer with an
+   * ERROR from its port (a size probe): one that never did may be a forged request.
+   */
   answered: boolean;
   /** The OACK carried tsize: the client asked for the size (isSizeProbe). */
   tsizeAsked: boolean;
