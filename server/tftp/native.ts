@@ -45,7 +45,7 @@ export interface PumpResult {
   unknownTidSent: number;
   /** ERROR 0 sent to the client (timed out, aborted, read error). */
   errorsSent: number;
-  /** The client acknowledged the OACK or DATA 1. */
+  /** The client acknowledged the OACK or DATA 1, or ended the transfer with an ERROR from its port. */
   answered: boolean;
 }
 

@@ -11,8 +11,8 @@ export type ListenerDecision =
 
 export function decideRequest(buf: Buffer): ListenerDecision {
   const d = decode(buf);
-  if (!d.ok) return { kind: 'error', code: ERR.ILLEGAL_OP, message: `malformed request: ${d.problem}`, refusal: false };
-  const p = d.packet;
+  if (!d.ok) return { kind: 'error', code: ERR.ILLEGAL_OP, message: `malformed request: ${d.error}`, refusal: false };
+  const p = d.value;
   switch (p.op) {
     case 'WRQ':
       return { kind: 'error', code: ERR.ACCESS, message: 'this server is read-only: write requests are refused', refusal: true, filename: p.filename };

@@ -3,7 +3,7 @@
 // ("User aborted the transfer") as soon as the OACK has told it the size, then
 // the transfer proper. The first is a size probe: normal, recorded as
 // tftp.probe at INFO, not as a failed transfer.
-import type { TransferRecord } from './server.js';
+import type { TransferRecord } from './records.js';
 
 /** The OACK a transfer sends names tsize. */
 export function asksSize(oack: ReadonlyArray<readonly [string, string]>): boolean {

@@ -1,22 +1,27 @@
-// The TFTP server: listening sockets, one socket (transfer id) per transfer,
-// the retransmission clock. Decisions come from policy.ts, options.ts and
-// the Transfer state machine; this file only moves bytes and time.
-import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
+// The TFTP server: listening sockets and the request handling. Decisions
+// come from policy.ts and options.ts; slots.ts says which requests may start
+// (admission and the wait list); a transfer runs in session.ts (the Node data
+// path) or on a thread of native/tftp-pump (native-session.ts). This file
+// only moves requests to them and keeps their records.
+import type { RemoteInfo, Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { asksSize, isSizeProbe } from './probe.js';
 import { BootRefused, type BootClient, type BootFile } from '../boot/content.js';
 import type { Logger } from '../log.js';
-import { BlockSource } from './blocks.js';
-import { dataHeader, encodeError, encodeOack, ERR } from './codec.js';
-import { setSegmentSize, windowBatch } from './gso.js';
-import type { Pump, PumpHandle, PumpResult } from './native.js';
+import { encodeError, ERR } from './codec.js';
+import type { Pump } from './native.js';
+import { NativeSession, startNative, type RetransmitClock } from './native-session.js';
 import { netasciiFile } from './netascii.js';
-import { negotiate, type Negotiated, type OptionLimits } from './options.js';
-import { TransferAdmission } from './admission.js';
+import { negotiate, type OptionLimits } from './options.js';
 import { decideRequest, type ListenerDecision } from './policy.js';
+import { isSizeProbe } from './probe.js';
 import { RateLimiter } from './ratelimit.js';
-import { Transfer, type Action, type Outcome } from './transfer.js';
-import { WaitList } from './waitlist.js';
+import type { SessionHost, TftpHooks, TransferRecord } from './records.js';
+import { Session } from './session.js';
+import { bindSocket, listen, newSocket, type Listener } from './sockets.js';
+import { Pending, TransferSlots } from './slots.js';
+import { Transfer } from './transfer.js';
+
+export type { RefusalRecord, TftpHooks, TransferRecord } from './records.js';
 
 export interface TftpServerOptions {
   port: number;
@@ -70,112 +75,26 @@ export interface TftpServerOptions {
   nativeThreads?: number;
 }
 
-export interface TransferRecord {
-  client: string;
-  port: number;
-  /** Confined path asked of the boot hub. */
-  path: string;
-  kind: BootFile['kind'];
-  node: string | undefined;
-  mode: 'octet' | 'netascii';
-  size: number;
-  bytes: number;
-  blksize: number;
-  windowsize: number;
-  durationMs: number;
-  retransmits: number;
-  timeouts: number;
-  outcome: Outcome | 'aborted' | 'read-error';
-  reason?: string;
-  /** The client acknowledged the OACK or DATA 1 (one that never did may be a forged request). */
-  answered: boolean;
-  /** The OACK carried tsize: the client asked for the size (isSizeProbe). */
-  tsizeAsked: boolean;
-}
-
-export interface RefusalRecord {
-  client: string;
-  filename: string | undefined;
-  code: number;
-  message: string;
-  /** A hostile or forbidden name (logged as a warning) rather than a plain miss. */
-  refusal: boolean;
-}
-
-export interface TftpHooks {
-  transferStarted?(r: { client: string; path: string; size: number; blksize: number; windowsize: number }): void;
-  transferEnded?(r: TransferRecord): void;
-  /** An ERROR answered a request (not found, refused, bad packet, busy). */
-  requestFailed?(r: RefusalRecord): void;
-  /** A packet from a source outside clientAllowed: dropped unanswered. */
-  foreignSource?(address: string): void;
-  /** An unanswered transfer ended to make room for a newer one. */
-  evicted?(): void;
-  errorSent?(code: number): void;
-}
-
 const TICK_MS = 10;
-/** How often native transfers waiting for their client's answer are checked for one. */
-const ANSWER_POLL_MS = 20;
 
-/** A request whose file is being looked up: it waits among the unanswered. */
-class Pending {
-  constructor(readonly key: string) {}
-}
 type Entry = Session | NativeSession | Pending;
 
-/** Addresses here are always literal IPs: skip dgram's per-send dns.lookup tick. */
-const literalLookup = (address: string, _family: unknown, cb: (err: Error | null, address: string, family: number) => void): void => cb(null, address, 4);
-
-function newSocket(reuseAddr: boolean): Socket {
-  // The lookup callback signature differs between overloads in @types/node; this one is the (address, family) form dgram uses.
-  return dgram.createSocket({ type: 'udp4', reuseAddr, lookup: literalLookup as unknown as dgram.SocketOptions['lookup'] });
-}
-
-function bindSocket(sock: Socket, address: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    sock.once('error', onError);
-    sock.bind({ address, port, exclusive: true }, () => {
-      sock.off('error', onError);
-      resolve();
-    });
-  });
-}
-
-interface Listener {
-  sock: Socket;
-  address: string;
-  port: number;
-}
+type ReadRequest = Extract<ListenerDecision, { kind: 'read' }>;
 
 /** A read request waiting for a transfer slot. */
 interface Waiting {
   l: Listener;
   rinfo: RemoteInfo;
-  d: Extract<ListenerDecision, { kind: 'read' }>;
+  d: ReadRequest;
 }
-
-/** A waiting request whose client has not asked again for this long gave up (ROMs resend every 4 s, PXELINUX sooner). */
-const WAIT_STALE_MS = 10_000;
 
 export class TftpServer {
   private readonly listeners: Listener[] = [];
-  private readonly waiting: WaitList<Waiting>;
-  /**
-   * Keys of transfers started from the wait list whose client has not
-   * answered yet: each is promised an answered slot, so the list starts no
-   * more than are free. A forger's request that reached the head of the
-   * list never answers: its promise lapses after promiseMs (a real client
-   * answers within a round trip), and the transfer goes on as any unanswered one.
-   */
-  private readonly reserved = new Map<string, number>();
-  private warnedWaitAt = 0;
-  private draining = false;
-  private readonly sessions: TransferAdmission<Entry>;
+  private readonly sessions: TransferSlots<Entry, Waiting>;
   private readonly limiter: RateLimiter;
+  private readonly host: SessionHost;
   private ticker: NodeJS.Timeout | undefined;
-  private answerPoll: NodeJS.Timeout | undefined;
+  private warnedWaitAt = 0;
   private foreignLogged = 0;
   private foreignAt = -Infinity;
   private tickQueued = false;
@@ -186,8 +105,20 @@ export class TftpServer {
 
   constructor(readonly opts: TftpServerOptions) {
     this.limiter = new RateLimiter(opts.clientRate, opts.clientBurst);
-    this.sessions = new TransferAdmission<Entry>(opts.maxTransfers, opts.maxUnanswered ?? 64);
-    this.waiting = new WaitList(opts.maxWaiting ?? 0, WAIT_STALE_MS);
+    const limits = { maxTransfers: opts.maxTransfers, maxUnanswered: opts.maxUnanswered ?? 64, maxWaiting: opts.maxWaiting ?? 0, promiseMs: Math.max(1000, 2 * opts.initialRtoMs) };
+    this.sessions = new TransferSlots<Entry, Waiting>(
+      limits,
+      (key, w) => this.begin(w.l, key, w.rinfo, w.d, true),
+      () => this.opts.hooks?.evicted?.(),
+    );
+    this.host = {
+      log: opts.log,
+      gso: opts.gso !== false,
+      answered: (s) => this.sessions.answered(s as Session),
+      countError: (code) => this.opts.hooks?.errorSent?.(code),
+      allowStranger: (address) => this.allowed(address) && this.limiter.take(address, performance.now()),
+      ended: (s, record) => this.ended(s as Session | NativeSession, record),
+    };
   }
 
   /** Transfers (and lookups) waiting for their client's first answer. */
@@ -205,44 +136,12 @@ export class TftpServer {
   }
 
   async start(): Promise<void> {
-    const { port, addresses, log } = this.opts;
-    const multi = addresses.length > 1;
-    if (multi && port !== 0) await this.probe(addresses, port);
-    for (const address of addresses) {
-      const sock = newSocket(multi);
-      try {
-        await bindSocket(sock, address, port);
-      } catch (err) {
-        sock.close();
-        if ((err as { code?: string }).code === 'EADDRNOTAVAIL' && !this.opts.required.includes(address)) {
-          log.debug(`tftp: ${address} is not an address of this machine; not listening on it`);
-          continue;
-        }
-        await this.stop();
-        throw err;
-      }
-      const l: Listener = { sock, address, port: sock.address().port };
-      sock.on('message', (msg, rinfo) => this.onRequest(l, msg, rinfo));
-      sock.on('error', (err) => log.error({ err }, `tftp: socket ${address}:${l.port} error`));
-      this.listeners.push(l);
-    }
-  }
-
-  /**
-   * The listening sockets share the port (SO_REUSEADDR, so a specific address
-   * and the wildcard can both be bound); first make sure no other program
-   * holds it, which SO_REUSEADDR would otherwise hide.
-   */
-  private async probe(addresses: string[], port: number): Promise<void> {
-    for (const address of addresses) {
-      const probe = newSocket(false);
-      try {
-        await bindSocket(probe, address, port);
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'EADDRNOTAVAIL') throw err;
-      } finally {
-        probe.close();
-      }
+    const { port, addresses, required, log } = this.opts;
+    try {
+      await listen({ addresses, port, required, log }, this.listeners, (l, msg, rinfo) => this.onRequest(l, msg, rinfo));
+    } catch (err) {
+      await this.stop();
+      throw err;
     }
   }
 
@@ -250,11 +149,8 @@ export class TftpServer {
     this.stopping = true;
     clearInterval(this.ticker);
     this.ticker = undefined;
-    this.waiting.clear();
-    this.reserved.clear();
-    clearInterval(this.answerPoll);
-    this.answerPoll = undefined;
-    for (const s of this.sessions.values()) if (!(s instanceof Pending)) s.abort('server shutting down');
+    this.sessions.stop();
+    for (const s of this.sessions.values()) s.abort('server shutting down');
     await Promise.all([...[...this.native].map((s) => s.ended), ...this.listeners.map((l) => new Promise<void>((r) => l.sock.close(() => r())))]);
     this.listeners.length = 0;
   }
@@ -321,38 +217,18 @@ export class TftpServer {
       // The client reuses its port for a new request: the old transfer is over for it.
       existing.abort('superseded by a new request from the same client port', false);
       // A native one ends a moment later, on its thread: it stops holding a slot now.
-      if (existing instanceof NativeSession) this.sessions.release(key, existing);
+      if (existing instanceof NativeSession) this.sessions.forget(key, existing);
     }
-    // The client asked again while it waits: it keeps its place (a new name from that port replaces the old).
-    if (this.waiting.refresh(key, { l, rinfo, d }, now)) {
-      this.drain();
-      return;
+    const arrival = this.sessions.arrive(key, { l, rinfo, d }, now);
+    if (arrival === 'queued' && now - this.warnedWaitAt > 10_000) {
+      this.warnedWaitAt = now;
+      this.opts.log.warn(`tftp: ${this.sessions.answeredCount} transfers in progress (tftp.maxTransfers); ${this.sessions.waitingCount} requests wait for a slot`);
     }
-    // Decide on the current count: a native transfer answered since the last poll holds its slot now.
-    if (this.answerPoll) this.refreshNativeAnswers();
-    // A boot storm: while every answered slot is taken (or promised to a request started from the
-    // wait list), or others wait already, the request waits its turn: a PXE ROM given ERROR gives up.
-    if (this.waiting.size > 0 || this.slotsTaken() >= this.opts.maxTransfers) {
-      if (this.waiting.add(key, { l, rinfo, d }, now)) {
-        if (now - this.warnedWaitAt > 10_000) {
-          this.warnedWaitAt = now;
-          this.opts.log.warn(`tftp: ${this.sessions.answeredCount} transfers in progress (tftp.maxTransfers); ${this.waiting.size} requests wait for a slot`);
-        }
-        this.drain();
-        return;
-      }
-      this.busy(l, rinfo, d);
-      return;
-    }
-    this.begin(l, key, rinfo, d, false);
+    if (arrival === 'busy') this.busy(l, rinfo, d);
+    else if (arrival === 'start') this.begin(l, key, rinfo, d, false);
   }
 
-  /** Answered slots taken, and promised to requests started from the wait list. */
-  private slotsTaken(): number {
-    return this.sessions.answeredCount + this.reserved.size;
-  }
-
-  private busy(l: Listener, rinfo: RemoteInfo, d: Extract<ListenerDecision, { kind: 'read' }>): void {
+  private busy(l: Listener, rinfo: RemoteInfo, d: ReadRequest): void {
     const message = `server busy: ${this.sessions.answeredCount} transfers in progress, try again`;
     this.opts.log.warn(`tftp: ${rinfo.address}:${rinfo.port} '${printable(d.path)}': ${message}`);
     this.opts.hooks?.requestFailed?.({ client: rinfo.address, filename: d.filename, code: ERR.NOT_DEFINED, message, refusal: false });
@@ -360,110 +236,22 @@ export class TftpServer {
   }
 
   /**
-   * Starts a request as an unanswered transfer (admission.ts): it takes an
+   * Starts a request as an unanswered transfer (slots.ts): it takes an
    * answered slot only once its client answers. `fromList`: it was started
    * from the wait list, and holds a promised slot until then.
    */
-  private begin(l: Listener, key: string, rinfo: RemoteInfo, d: Extract<ListenerDecision, { kind: 'read' }>, fromList: boolean): void {
-    const pending = new Pending(key);
-    const admitted = this.sessions.admit(key, pending, rinfo.address);
-    if (!admitted.ok && admitted.reason === 'crowded') {
-      // Only transfers of clients that answered before are waiting: this unproven request gets nothing.
-      this.opts.hooks?.evicted?.();
-      return;
-    }
-    if (!admitted.ok) {
-      this.busy(l, rinfo, d);
-      return;
-    }
-    if (fromList) this.reserved.set(key, performance.now());
-    if (admitted.evicted) this.evict(admitted.evicted);
+  private begin(l: Listener, key: string, rinfo: RemoteInfo, d: ReadRequest, fromList: boolean): void {
+    const pending = new Pending(key, rinfo.address);
+    const admitted = this.sessions.admit(key, pending, fromList);
+    // Only transfers of clients that answered before are waiting: this unproven request gets nothing.
+    if (admitted === 'crowded') this.opts.hooks?.evicted?.();
+    if (admitted === 'busy') this.busy(l, rinfo, d);
+    if (admitted !== 'ok') return;
     void this.open(l, key, pending, rinfo, d.path, d.filename, d.mode, d.options).catch((err: unknown) => {
       // open() handles its own errors; this is the last guard so a bug cannot crash the process.
-      this.release(key, pending);
+      this.sessions.release(key, pending);
       this.opts.log.error({ err }, `tftp: ${rinfo.address}: internal error`);
     });
-  }
-
-  /** Forgets a transfer (or lookup) and its promised slot; waiting requests take what it freed. */
-  private release(key: string, e: Entry): void {
-    if (this.sessions.release(key, e)) this.reserved.delete(key);
-    this.drain();
-  }
-
-  /**
-   * Waiting requests into the answered slots that are free and not promised,
-   * oldest first. At most maxUnanswered are promised at once, so the ones
-   * started from the list do not evict each other from the unanswered pool.
-   */
-  private drain(): void {
-    // A request that fails at once (not found) frees its promise inside begin(): the loop below takes it.
-    if (this.draining) return;
-    this.draining = true;
-    try {
-      const now = performance.now();
-      const maxPromised = this.opts.maxUnanswered ?? 64;
-      // Promises not answered in time lapse (oldest first: a Map keeps insertion order).
-      const lapse = now - Math.max(1000, 2 * this.opts.initialRtoMs);
-      for (const [k, at] of this.reserved) {
-        if (at > lapse) break;
-        this.reserved.delete(k);
-      }
-      while (!this.stopping && this.waiting.size > 0 && this.slotsTaken() < this.opts.maxTransfers && this.reserved.size < maxPromised) {
-        const next = this.waiting.take(now);
-        if (!next) return;
-        if (this.sessions.get(next.key)) continue;
-        this.begin(next.item.l, next.key, next.item.rinfo, next.item.d, true);
-      }
-    } finally {
-      this.draining = false;
-    }
-  }
-
-  /** An unanswered transfer made room for a newer request: ended without a word to its (perhaps forged) client. */
-  private evict(e: Entry): void {
-    this.opts.hooks?.evicted?.();
-    // Its promise (if it came from the wait list) is void: the list may start another.
-    this.reserved.delete(e.key);
-    // A Pending entry notices in open() that its key is gone.
-    if (!(e instanceof Pending)) e.abort('never answered; made room for a newer request', false);
-    this.drain();
-  }
-
-  /** @internal The transfer's client answered: it takes a full slot, or is ended when none is free. */
-  answered(s: Session | NativeSession): void {
-    if (this.sessions.isAnswered(s.key) || this.sessions.get(s.key) !== s) return;
-    // Its address is proven: a flood of forged requests cannot crowd out its next ones.
-    this.sessions.prove(s.client);
-    const promoted = this.sessions.promote(s.key);
-    // A promised slot is now held (or, when none was free, the transfer ends and frees nothing).
-    this.reserved.delete(s.key);
-    if (!promoted) s.abort(`server busy: ${this.sessions.answeredCount} transfers in progress, try again`);
-    this.drain();
-  }
-
-  /**
-   * Native transfers report their client's first answer only when asked: ask
-   * the unanswered ones (at most maxUnanswered calls). Returns how many still wait.
-   */
-  private refreshNativeAnswers(): number {
-    let waiting = 0;
-    for (const [, e] of [...this.sessions.unanswered()]) {
-      if (!(e instanceof NativeSession)) continue;
-      if (e.answered) this.answered(e);
-      else waiting++;
-    }
-    return waiting;
-  }
-
-  private ensureAnswerPoll(): void {
-    if (this.answerPoll) return;
-    this.answerPoll = setInterval(() => {
-      if (this.refreshNativeAnswers()) return;
-      clearInterval(this.answerPoll);
-      this.answerPoll = undefined;
-    }, ANSWER_POLL_MS);
-    this.answerPoll.unref();
   }
 
   private async open(
@@ -477,7 +265,7 @@ export class TftpServer {
     options: Array<[string, string]>,
   ): Promise<void> {
     const fail = (code: number, message: string, refusal: boolean, level: 'info' | 'warn' | 'error' = refusal ? 'warn' : 'info', logDetail?: string) => {
-      this.release(key, pending);
+      this.sessions.release(key, pending);
       this.opts.log[level](`tftp: ${rinfo.address}:${rinfo.port} '${printable(filename)}': ERROR ${code} ${message}${logDetail ? ` (${logDetail})` : ''}`);
       this.opts.hooks?.requestFailed?.({ client: rinfo.address, filename, code, message, refusal });
       if (!this.stopping) this.sendError(l.sock, rinfo, code, message);
@@ -504,8 +292,13 @@ export class TftpServer {
       return fail(ERR.OPTION, `option negotiation failed: ${neg.message}`, false);
     }
     if (neg.value.ignored.length) this.opts.log.debug(`tftp: ${rinfo.address}: ignoring unknown option(s) ${neg.value.ignored.join(', ')}`);
+    const started = { client: rinfo.address, path, size: file.size, blksize: neg.value.blksize, windowsize: neg.value.windowsize };
     const pump = this.opts.pump;
-    if (pump && mode === 'octet' && file.segments && this.openNative(pump, l, key, pending, rinfo, path, file, neg.value)) return;
+    if (pump && mode === 'octet' && file.segments) {
+      const { busyPoll = true, nativeThreads: threads, allowedNets } = this.opts;
+      const native = startNative({ pump, host: this.host, key, local: l.address, peer: rinfo.address, port: rinfo.port, path, file, neg: neg.value, clock: this.clock(), busyPoll, threads, allowedNets });
+      if (native) return this.started(key, pending, native, started);
+    }
     const sock = newSocket(false);
     try {
       await bindSocket(sock, l.address, 0);
@@ -528,65 +321,30 @@ export class TftpServer {
       clientTimeoutMs: timeoutMs,
       ...this.clock(),
     });
-    const session = new Session(this, key, sock, rinfo.address, rinfo.port, path, mode, file, transfer, oack);
-    this.sessions.update(key, session);
-    this.opts.hooks?.transferStarted?.({ client: rinfo.address, path, size: file.size, blksize, windowsize });
+    const session = new Session(this.host, key, sock, rinfo.address, rinfo.port, path, mode, file, transfer, oack);
+    this.started(key, pending, session, started);
     this.ensureTicker();
     session.start();
   }
 
-  /** Starts the transfer on the native path; false when it could not (the Node path serves it then). */
-  private openNative(pump: Pump, l: Listener, key: string, pending: Pending, rinfo: RemoteInfo, path: string, file: BootFile, neg: Negotiated): boolean {
-    const { blksize, windowsize, timeoutMs, oack } = neg;
-    const clock = this.clock();
-    // As Transfer does: the client's RFC 2349 timeout caps the retransmission timeout.
-    const maxRtoMs = Math.min(clock.maxRtoMs, timeoutMs ?? Infinity);
-    let session: NativeSession | undefined;
-    let handle: PumpHandle;
-    try {
-      handle = pump.start(
-        {
-          local: l.address,
-          peer: rinfo.address,
-          port: rinfo.port,
-          size: file.size,
-          blksize,
-          windowsize,
-          ...(oack.length ? { oack: encodeOack(oack) } : {}),
-          ...clock,
-          minRtoMs: Math.min(clock.minRtoMs, maxRtoMs),
-          maxRtoMs,
-          segments: file.segments!,
-          busyPoll: this.opts.busyPoll !== false,
-          gsoBlocks: this.opts.gso === false ? 1 : windowBatch(blksize, windowsize),
-          ...(this.opts.nativeThreads !== undefined ? { threads: this.opts.nativeThreads } : {}),
-          ...(this.opts.allowedNets ? { strangers: this.opts.allowedNets } : {}),
-        },
-        (r) => session?.finish(r),
-      );
-    } catch (err) {
-      // E.g. no thread could be made (EAGAIN): this transfer runs on the event loop instead.
-      this.opts.log.warn({ err }, `tftp: cannot start a native transfer for ${rinfo.address}; using the Node data path`);
-      return false;
+  private started(key: string, pending: Pending, s: Session | NativeSession, info: Parameters<NonNullable<TftpHooks['transferStarted']>>[0]): void {
+    if (this.sessions.get(key) === pending) this.sessions.update(key, s);
+    if (s instanceof NativeSession) {
+      this.native.add(s);
+      this.sessions.watchAnswers();
     }
-    session = new NativeSession(this, key, pump, handle, rinfo.address, rinfo.port, path, file, blksize, windowsize, asksSize(oack));
-    if (this.sessions.get(key) === pending) this.sessions.update(key, session);
-    this.native.add(session);
-    this.ensureAnswerPoll();
-    this.opts.hooks?.transferStarted?.({ client: rinfo.address, path, size: file.size, blksize, windowsize });
-    return true;
+    this.opts.hooks?.transferStarted?.(info);
   }
 
   /** Retransmission clock bounds, the same for both data paths. */
-  private clock(): { initialRtoMs: number; minRtoMs: number; maxRtoMs: number; retries: number; giveUpMs: number; handshakeTries: number } {
+  private clock(): RetransmitClock {
     const { initialRtoMs, minRtoMs = 50, maxRtoMs = 10_000, retries, giveUpMs = 0, handshakeTries = 3 } = this.opts;
     return { initialRtoMs, minRtoMs, maxRtoMs: Math.max(maxRtoMs, initialRtoMs), retries, giveUpMs, handshakeTries };
   }
 
-  /** @internal */
-  ended(s: Session | NativeSession, record: TransferRecord): void {
+  private ended(s: Session | NativeSession, record: TransferRecord): void {
     if (s instanceof NativeSession) this.native.delete(s);
-    this.release(s.key, s);
+    this.sessions.release(s.key, s);
     if (!this.sessions.size && this.ticker) {
       clearInterval(this.ticker);
       this.ticker = undefined;
@@ -598,16 +356,6 @@ export class TftpServer {
     else if (!record.answered) this.opts.log.debug(line);
     else this.opts.log.warn(line);
     this.opts.hooks?.transferEnded?.(record);
-  }
-
-  /** @internal */
-  countError(code: number): void {
-    this.opts.hooks?.errorSent?.(code);
-  }
-
-  /** @internal */
-  allowStranger(address: string): boolean {
-    return this.allowed(address) && this.limiter.take(address, performance.now());
   }
 
   private ensureTicker(): void {
@@ -623,254 +371,6 @@ export class TftpServer {
         for (const s of this.sessions.values()) if (s instanceof Session && s.transfer.deadline <= now) s.tick(now);
       });
     }, TICK_MS);
-  }
-}
-
-class Session {
-  private gen = 0;
-  private done = false;
-  private readonly source: BlockSource;
-  private readonly startedWall = performance.now();
-  /** Blocks per sendmsg() with UDP_SEGMENT; 1: one send per block. */
-  private batch = 1;
-
-  constructor(
-    private readonly server: TftpServer,
-    readonly key: string,
-    private readonly sock: Socket,
-    private readonly address: string,
-    private readonly port: number,
-    readonly path: string,
-    private readonly mode: 'octet' | 'netascii',
-    private readonly file: BootFile,
-    readonly transfer: Transfer,
-    private readonly oack: Array<[string, string]>,
-  ) {
-    this.source = new BlockSource(file, file.size, transfer.s.blksize, transfer.s.windowsize);
-    sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    sock.on('error', (err) => this.server.opts.log.debug({ err }, `tftp: transfer socket error for ${address}:${port}`));
-    // Windows go out in one system call each. Only for blocks of 512 bytes and
-    // more: every packet larger than the segment size is cut, and an OACK or
-    // ERROR must never be.
-    const batch = server.opts.gso === false ? 1 : windowBatch(transfer.s.blksize, transfer.s.windowsize);
-    if (batch > 1 && setSegmentSize(sock, transfer.s.blksize + 4)) this.batch = batch;
-  }
-
-  private readonly onBatchSent = (err: Error | null): void => {
-    if (!err || this.batch === 1) return;
-    // E.g. a segment larger than the route's MTU: go on block by block, resending the window now.
-    this.server.opts.log.debug({ err }, `tftp: segmentation offload refused for ${this.address}; sending block by block`);
-    this.batch = 1;
-    setSegmentSize(this.sock, 0);
-    if (!this.done) this.sendRange(this.transfer.base, this.transfer.next - 1, ++this.gen);
-  };
-
-  start(): void {
-    // Start reading the first window while the OACK is on its way; the read-ahead waits for an answer.
-    this.source.get(1, false);
-    this.act(this.transfer.start(performance.now()));
-  }
-
-  tick(now: number): void {
-    if (!this.done) this.act(this.transfer.tick(now));
-  }
-
-  get client(): string {
-    return this.address;
-  }
-
-  get base(): number {
-    return this.transfer.base;
-  }
-
-  private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
-    if (this.done) return;
-    if (rinfo.port !== this.port || rinfo.address !== this.address) {
-      // RFC 1350: a packet from another transfer id gets ERROR 5 and does not disturb this transfer.
-      const isError = msg.length >= 2 && msg[0] === 0 && msg[1] === 5;
-      if (!isError && this.server.allowStranger(rinfo.address)) {
-        this.server.countError(ERR.UNKNOWN_TID);
-        this.sock.send(encodeError(ERR.UNKNOWN_TID, 'unknown transfer ID'), rinfo.port, rinfo.address);
-      }
-      return;
-    }
-    if (msg.length < 4 || msg[0] !== 0) return;
-    if (msg[1] === 4) {
-      const before = this.transfer.base;
-      const wasAnswered = this.transfer.answered;
-      const actions = this.transfer.ack(msg.readUInt16BE(2), performance.now());
-      if (this.transfer.base !== before) this.source.release(this.transfer.base);
-      if (!wasAnswered && this.transfer.answered) this.server.answered(this);
-      this.act(actions);
-    } else if (msg[1] === 5) {
-      this.clientMessage = msg.subarray(4, Math.max(4, msg.indexOf(0, 4))).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
-      this.act(this.transfer.clientError(performance.now()));
-    }
-    // Anything else from the client (DATA, a second RRQ) is not part of a read transfer: ignored.
-  }
-
-  private clientMessage: string | undefined;
-
-  private act(actions: readonly Action[]): void {
-    for (const a of actions) {
-      if (a.type === 'data') this.sendRange(a.first, a.last, ++this.gen);
-      else if (a.type === 'oack') this.sock.send(encodeOack(this.oack), this.port, this.address);
-      else this.finish(a.outcome);
-    }
-  }
-
-  private sendRange(first: number, last: number, gen: number): void {
-    for (let b = first; b <= last; ) {
-      const payload = this.source.get(b);
-      if (!payload) {
-        this.source.wait(b).then(
-          () => {
-            if (!this.done && gen === this.gen) this.sendRange(b, last, gen);
-          },
-          (err: unknown) => this.readFailed(err),
-        );
-        return;
-      }
-      const list = [dataHeader(b), payload];
-      let n = 1;
-      // Back-to-back full blocks (only the file's last block is short, and it ends a batch).
-      for (; n < this.batch && b + n <= last; n++) {
-        const p = this.source.get(b + n);
-        if (!p) break;
-        list.push(dataHeader(b + n), p);
-      }
-      if (n > 1) this.sock.send(list, this.port, this.address, this.onBatchSent);
-      else this.sock.send(list, this.port, this.address);
-      b += n;
-    }
-  }
-
-  private readFailed(err: unknown): void {
-    if (this.done) return;
-    const reason = (err as Error)?.message ?? String(err);
-    this.server.opts.log.error({ err }, `tftp: reading '${this.path}' for ${this.address} failed`);
-    this.server.countError(ERR.NOT_DEFINED);
-    this.sock.send(encodeError(ERR.NOT_DEFINED, 'error reading the file (see the server log)'), this.port, this.address);
-    this.close('read-error', reason);
-  }
-
-  private finish(outcome: Outcome): void {
-    const t = this.transfer;
-    // A client that never answered may be a forged source: nothing more goes there.
-    if (outcome === 'timeout' && t.answered) {
-      this.server.countError(ERR.NOT_DEFINED);
-      this.sock.send(encodeError(ERR.NOT_DEFINED, 'transfer timed out'), this.port, this.address);
-    }
-    let reason: string | undefined;
-    if (outcome === 'client-error') reason = `client sent ERROR: ${this.clientMessage ?? ''}`;
-    else if (outcome === 'timeout') reason = t.answered ? `no answer after ${t.timeouts - 1} retransmissions` : `the client never answered (${t.timeouts - 1} retransmissions)`;
-    this.close(outcome, reason);
-  }
-
-  abort(reason: string, notify = true): void {
-    if (this.done) return;
-    if (notify) this.server.countError(ERR.NOT_DEFINED);
-    if (notify) this.sock.send(encodeError(ERR.NOT_DEFINED, reason), this.port, this.address);
-    this.close('aborted', reason);
-  }
-
-  private close(outcome: TransferRecord['outcome'], reason?: string): void {
-    if (this.done) return;
-    this.done = true;
-    this.gen++;
-    const t = this.transfer;
-    // Let queued sends (the ERROR above) leave before the socket goes.
-    setImmediate(() => this.sock.close());
-    closeAndReport(this.server, this, this.file, {
-      client: this.address,
-      port: this.port,
-      mode: this.mode,
-      bytes: t.bytesAcked,
-      tsizeAsked: asksSize(this.oack),
-      blksize: t.s.blksize,
-      windowsize: t.s.windowsize,
-      startedWall: this.startedWall,
-      retransmits: t.retransmits,
-      timeouts: t.timeouts,
-      outcome,
-      answered: t.answered,
-      ...(reason ? { reason } : {}),
-    });
-  }
-}
-
-/** Releases a finished transfer's file and hands the server its record. */
-function closeAndReport(
-  server: TftpServer,
-  s: Session | NativeSession,
-  file: BootFile,
-  r: Omit<TransferRecord, 'path' | 'kind' | 'node' | 'size' | 'durationMs'> & { startedWall: number },
-): void {
-  void Promise.resolve(file.close?.()).catch(() => undefined);
-  const { startedWall, ...rest } = r;
-  server.ended(s, { ...rest, path: s.path, kind: file.kind, node: file.node, size: file.size, durationMs: performance.now() - startedWall });
-}
-
-/** A transfer on the native data path: the thread owns the socket and the clock; this is its record. */
-class NativeSession {
-  private done = false;
-  private readonly startedWall = performance.now();
-  private resolveEnded!: () => void;
-  readonly ended = new Promise<void>((r) => (this.resolveEnded = r));
-
-  constructor(
-    private readonly server: TftpServer,
-    readonly key: string,
-    private readonly pump: Pump,
-    private readonly handle: PumpHandle,
-    private readonly address: string,
-    private readonly port: number,
-    readonly path: string,
-    private readonly file: BootFile,
-    private readonly blksize: number,
-    private readonly windowsize: number,
-    private readonly tsizeAsked: boolean,
-  ) {}
-
-  get base(): number {
-    return this.done ? Infinity : this.pump.base(this.handle);
-  }
-
-  get answered(): boolean {
-    return !this.done && this.pump.answered(this.handle);
-  }
-
-  get client(): string {
-    return this.address;
-  }
-
-  abort(reason: string, notify = true): void {
-    if (!this.done) this.pump.abort(this.handle, reason, notify);
-  }
-
-  /** The thread's report, on the JS thread. */
-  finish(r: PumpResult): void {
-    if (this.done) return;
-    this.done = true;
-    for (let i = 0; i < r.unknownTidSent; i++) this.server.countError(ERR.UNKNOWN_TID);
-    for (let i = 0; i < r.errorsSent; i++) this.server.countError(ERR.NOT_DEFINED);
-    if (r.outcome === 'read-error') this.server.opts.log.error(`tftp: reading '${this.path}' for ${this.address} failed: ${r.reason ?? ''}`);
-    closeAndReport(this.server, this, this.file, {
-      client: this.address,
-      port: this.port,
-      mode: 'octet',
-      bytes: r.bytesAcked,
-      tsizeAsked: this.tsizeAsked,
-      blksize: this.blksize,
-      windowsize: this.windowsize,
-      startedWall: this.startedWall,
-      retransmits: r.retransmits,
-      timeouts: r.timeouts,
-      outcome: r.outcome,
-      answered: r.answered,
-      ...(r.reason ? { reason: r.reason } : {}),
-    });
-    this.resolveEnded();
   }
 }
 

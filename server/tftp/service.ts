@@ -120,9 +120,8 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
     bytes.inc({ kind: r.kind }, r.bytes);
     retransmits.inc(r.retransmits);
     // A transfer whose client never answered may be a forged request: counted, not put on a timeline
-    // (a flood of them would otherwise write an event each). A size probe's ERROR came to the transfer's
-    // own port, which only a client that got the OACK knows: that one is on the timeline.
-    if (!r.answered && r.outcome !== 'complete' && !isSizeProbe(r)) return;
+    // (a flood of them would otherwise write an event each).
+    if (!r.answered) return;
     void (async () => {
       const node = r.node ?? (await nodeOf(r.client));
       ctx.events.record({

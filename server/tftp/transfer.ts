@@ -84,7 +84,11 @@ export class Transfer {
   private resent = false;
   /** When the client last moved the transfer on (start, ACK of the OACK, an ACK that advanced). */
   private progressAt = 0;
-  /** The client has answered: it acknowledged the OACK or DATA 1. */
+  /**
+   * The client has answered: it acknowledged the OACK or DATA 1, or ended the
+   * transfer with an ERROR from its port (a UEFI size probe), which only a
+   * client that got the OACK or DATA 1 knows.
+   */
   answered = false;
 
   constructor(readonly s: TransferSettings) {
@@ -150,6 +154,7 @@ export class Transfer {
   /** The client sent an ERROR: the transfer ends without a reply (errors are not acknowledged). */
   clientError(now: number): readonly Action[] {
     if (this.phase === 'done') return NO_ACTIONS;
+    this.answered = true;
     return this.finish('client-error', now);
   }
 

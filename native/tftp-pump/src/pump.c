@@ -659,8 +659,12 @@ static void deliver(napi_env env, napi_value done, void *context, void *data) {
     set_num(env, res, "timeouts", (double)t->timeouts);
     set_num(env, res, "unknownTidSent", (double)t->unknown_tid_sent);
     set_num(env, res, "errorsSent", (double)t->errors_sent);
+    /* An ERROR from the client's port (a UEFI size probe) is an answer too: only a client that
+       got the OACK or DATA 1 knows that port. Told in the result only: the flag answered() reads
+       moves the transfer to a full slot, which one that has ended must not take. */
+    int by_error = t->outcome && strcmp(t->outcome, "client-error") == 0;
     napi_value answered;
-    napi_get_boolean(env, atomic_load(&t->answered) != 0, &answered);
+    napi_get_boolean(env, atomic_load(&t->answered) != 0 || by_error, &answered);
     napi_set_named_property(env, res, "answered", answered);
     napi_get_undefined(env, &undef);
     napi_call_function(env, undef, done, 1, &res, NULL);

@@ -24,7 +24,7 @@ const MiB = 1 << 20;
 function parse(msg: Buffer) {
   const d = decode(msg);
   assert.ok(d.ok, `undecodable reply ${msg.toString('hex')}`);
-  return d.packet;
+  return d.value;
 }
 
 /** Fetch a whole file by hand (lockstep), returning the bytes and the OACK. */

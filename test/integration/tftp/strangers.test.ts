@@ -33,7 +33,7 @@ test('native: ERROR 5 only to strangers in the allowed networks', { skip: !loadP
       if (answered) {
         assert.ok(e, 'ERROR 5 to a stranger in an allowed network');
         const p = decode(e.msg);
-        assert.ok(p.ok && p.packet.op === 'ERROR' && p.packet.code === 5);
+        assert.ok(p.ok && p.value.op === 'ERROR' && p.value.code === 5);
       } else {
         assert.equal(e, undefined, 'nothing to a stranger outside them');
       }

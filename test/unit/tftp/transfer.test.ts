@@ -272,3 +272,12 @@ test('unanswered: dropped after handshakeTries timeouts (the OACK or DATA 1 neve
   for (let i = 0; i < 3; i++) u.tick(u.deadline);
   assert.notEqual(u.phase, 'done');
 });
+
+test("a client's ERROR before any ACK (a UEFI size probe) ends the transfer and counts as its answer", () => {
+  const t = new Transfer({ ...base, size: 5000, oack: true });
+  assert.deepEqual(t.start(0), [{ type: 'oack', retransmit: false }]);
+  assert.equal(t.answered, false);
+  assert.deepEqual(t.clientError(1), [{ type: 'finish', outcome: 'client-error' }]);
+  assert.equal(t.answered, true, 'only a client that got the OACK knows the port the ERROR came to');
+  assert.equal(t.bytesAcked, 0);
+});
