@@ -37,7 +37,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { LeaseWriter, type Pending } from './lease-writer.js';
 import type { Destination } from './addressing.js';
-import { decode, encode, type EncodeInput } from './codec.js';
+import { decode, encode } from './codec.js';
 import { LeaseTable, ownerKey, toRecord, type MemLease } from './leases.js';
 import { messageName, MSG } from './options.js';
 import { decide, policyNetwork, type Decision, type KnownClient, type PolicyNetwork } from './policy.js';
@@ -465,13 +465,13 @@ export class DhcpServer {
       this.logBad(from, s, d.error);
       return undefined;
     }
-    const r = readRequest(d.packet);
+    const r = readRequest(d.value);
     if (!r.ok) {
-      this.count(d.packet.op === 2 ? 'bootreply' : 'invalid', 'malformed');
-      if (d.packet.op !== 2) this.logBad(from, s, r.error);
+      this.count(d.value.op === 2 ? 'bootreply' : 'invalid', 'malformed');
+      if (d.value.op !== 2) this.logBad(from, s, r.error);
       return undefined;
     }
-    const req = r.request;
+    const req = r.value;
     const type = messageName(req.type);
     if (this.deps.gate && !this.deps.gate.answersDhcp) {
       this.count(type, 'standby');
@@ -528,14 +528,14 @@ export class DhcpServer {
         return dec;
       }
       dest = routed;
-      const enc = encode(dec.reply);
+      const enc = encode(dec.reply, dec.fit);
       if (!enc.ok) {
         this.count(type, 'encode-error');
         this.log.error(`dhcp: cannot encode the ${dec.outcome} for ${req.mac}: ${enc.error}`);
         this.recordDecision(req, registered, s, net, { ...dec, outcome: 'ignored', reason: `${dec.outcome} not sent, it cannot be encoded: ${enc.error}` }, undefined, []);
         return dec;
       }
-      bytes = enc.bytes;
+      bytes = enc.value;
       dropped = enc.dropped;
       if (dropped.length) this.logDropped(req, dec, dropped);
     }
@@ -836,4 +836,3 @@ export class DhcpServer {
   }
 }
 
-export type { EncodeInput };
