@@ -237,10 +237,13 @@ function prepare(msg: DhcpPacket, fit: EncodeFit): Result<Prepared> {
   if (file.length > FILE_LEN - 1) return err(`file '${msg.file}' is longer than ${FILE_LEN - 1} bytes`);
   if (msg.chaddr.length > 16) return err('chaddr is longer than 16 bytes');
   let total = 1; // END
-  for (const [code, v] of msg.options) {
-    if (code === OPT.PAD || code === OPT.END || code === OPT.OVERLOAD || code < 0 || code > 255) return err(`option code ${code} cannot be set by the caller`);
+  let refused: number | undefined;
+  // forEach, not for-of: no [code, value] array made per option (encode runs once per reply).
+  msg.options.forEach((v, code) => {
+    if (code === OPT.PAD || code === OPT.END || code === OPT.OVERLOAD || code < 0 || code > 255) refused ??= code;
     total += v.length === 0 ? 2 : v.length + 2 * Math.ceil(v.length / 255);
-  }
+  });
+  if (refused !== undefined) return err(`option code ${refused} cannot be set by the caller`);
   return ok({ maxSize, sname, file, total });
 }
 
@@ -331,12 +334,12 @@ function encodeUnchecked(msg: DhcpPacket, fit: EncodeFit): EncodeResult {
     const out = Buffer.alloc(Math.max(MIN_REPLY_SIZE, HEADER_SIZE + total));
     writeHeader(out, msg, sname, file);
     let pos = HEADER_SIZE;
-    for (const [code, v] of msg.options) {
+    msg.options.forEach((v, code) => {
       if (v.length === 0) {
         out[pos] = code;
         out[pos + 1] = 0;
         pos += 2;
-        continue;
+        return;
       }
       for (let from = 0; from < v.length; from += 255) {
         const len = Math.min(255, v.length - from);
@@ -345,7 +348,7 @@ function encodeUnchecked(msg: DhcpPacket, fit: EncodeFit): EncodeResult {
         out.set(v.subarray(from, from + len), pos + 2);
         pos += 2 + len;
       }
-    }
+    });
     out[pos] = OPT.END;
     return { ok: true, value: out, dropped: [] };
   }
