@@ -81,3 +81,28 @@ export function createLogger(s: LogSettings = logSettings({ level: 'info', forma
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/**
+ * A warning that may repeat without bound (a flood of bad packets, a socket
+ * that keeps failing) written the first 10 times, then every 1000th, so the
+ * log stays readable and the count still shows how many there were.
+ */
+export class LogThrottle {
+  private seen = 0;
+
+  /** Count `n` more; true when a line should be written (one of them is among the first 10 or a 1000th). */
+  hit(n = 1): boolean {
+    const before = this.seen;
+    this.seen += n;
+    return before < 10 || Math.floor(this.seen / 1000) > Math.floor(before / 1000);
+  }
+
+  /** How many so far (for the line: "... (N so far)"). */
+  get count(): number {
+    return this.seen;
+  }
+
+  reset(): void {
+    this.seen = 0;
+  }
+}

@@ -5,6 +5,7 @@
 // options when the client says so, and a reply whose options do not fit
 // spills into them. Options longer than 255 bytes are split into consecutive
 // instances and instances of one code are concatenated (RFC 3396).
+import { err, ok, type Result } from '../result.js';
 import { OPT } from './options.js';
 
 export const BOOTREQUEST = 1;
@@ -29,6 +30,11 @@ const EMPTY = Buffer.alloc(0);
 export const OVERLOAD_FILE = 1;
 export const OVERLOAD_SNAME = 2;
 
+/**
+ * One DHCP message, both directions (as dns-packet's packets): decode's
+ * result and encode's input. What only one direction needs is said on the
+ * field; how a reply must fit the client is encode's second argument.
+ */
 export interface DhcpPacket {
   op: number;
   htype: number;
@@ -41,20 +47,36 @@ export interface DhcpPacket {
   yiaddr: number;
   siaddr: number;
   giaddr: number;
-  /** 16 bytes as on the wire; the hardware address is the first hlen of them. */
+  /** 16 bytes as on the wire (decode); the hardware address is the first hlen of them. Encode takes up to 16. */
   chaddr: Buffer;
-  /** Raw sname field; empty when it carried options (overload) or starts with NUL. */
-  sname: Buffer;
-  /** Raw file field; empty when it carried options (overload) or starts with NUL. */
-  file: Buffer;
-  /** Option code -> value, instances of one code concatenated in wire order (options, file, sname). */
+  /** Server host name field up to its NUL; '' when it carried options (overload) or is empty. Encode: '' lets options overflow into it. */
+  sname: string;
+  /** Boot file field up to its NUL; '' when it carried options (overload) or is empty. Encode: '' lets options overflow into it. */
+  file: string;
+  /**
+   * Option code -> value, in wire order (a Map keeps insertion order).
+   * Decode: instances of one code concatenated (options, file, sname; RFC 3396).
+   * Encode: codes 0, 52 and 255 are the codec's; longer values are split.
+   */
   options: Map<number, Buffer>;
-  /** Option 52 as received (0 when absent). */
-  overload: number;
+  /** Option 52 as received (0 when absent); encode ignores it and decides overload itself. */
+  overload?: number;
 }
 
-export type DecodeResult = { ok: true; packet: DhcpPacket } | { ok: false; error: string };
-export type EncodeResult = { ok: true; bytes: Buffer; dropped: number[] } | { ok: false; error: string };
+/** How a reply must fit the client (encode's and encodingLength's second argument). */
+export interface EncodeFit {
+  /** Largest message the client accepts (its option 57 minus IP/UDP headers; at least 548). */
+  maxSize?: number;
+  /** Codes never dropped to make room (message type, server id, relay agent info). */
+  required?: readonly number[];
+}
+
+/**
+ * encode's result: the shared Result, plus on success the option codes it
+ * left out because even overload could not fit them (the last optional ones,
+ * the caller orders by priority); [] when all fit.
+ */
+export type EncodeResult = { ok: true; value: Buffer; dropped: number[] } | { ok: false; error: string };
 
 /**
  * Parse options in buf[start, end) into `into`; returns an error text or
@@ -86,46 +108,46 @@ function readOptions(buf: Buffer, start: number, end: number, where: string, int
 }
 
 /** Decode one DHCP/BOOTP message. Never throws. */
-export function decode(input: Uint8Array): DecodeResult {
+export function decode(input: Uint8Array): Result<DhcpPacket> {
   try {
     return decodeUnchecked(input);
   } catch (e) {
     // Defensive: a bug here must not take the server down with a hostile packet.
-    return { ok: false, error: `internal decode error: ${(e as Error).message}` };
+    return err(`internal decode error: ${(e as Error).message}`);
   }
 }
 
-function decodeUnchecked(input: Uint8Array): DecodeResult {
+function decodeUnchecked(input: Uint8Array): Result<DhcpPacket> {
   const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  if (buf.length < HEADER_SIZE) return { ok: false, error: `message is ${buf.length} bytes, shorter than the ${HEADER_SIZE}-byte header` };
+  if (buf.length < HEADER_SIZE) return err(`message is ${buf.length} bytes, shorter than the ${HEADER_SIZE}-byte header`);
   const op = buf[0]!;
-  if (op !== BOOTREQUEST && op !== BOOTREPLY) return { ok: false, error: `op ${op} is neither BOOTREQUEST (1) nor BOOTREPLY (2)` };
+  if (op !== BOOTREQUEST && op !== BOOTREPLY) return err(`op ${op} is neither BOOTREQUEST (1) nor BOOTREPLY (2)`);
   const hlen = buf[2]!;
-  if (hlen > 16) return { ok: false, error: `hlen ${hlen} exceeds the 16-byte chaddr field` };
-  if (buf.readUInt32BE(236) !== MAGIC_COOKIE) return { ok: false, error: 'no DHCP magic cookie (plain BOOTP or not DHCP)' };
+  if (hlen > 16) return err(`hlen ${hlen} exceeds the 16-byte chaddr field`);
+  if (buf.readUInt32BE(236) !== MAGIC_COOKIE) return err('no DHCP magic cookie (plain BOOTP or not DHCP)');
 
   const options = new Map<number, Buffer>();
-  let err = readOptions(buf, HEADER_SIZE, buf.length, 'options', options);
-  if (err) return { ok: false, error: err };
+  let bad = readOptions(buf, HEADER_SIZE, buf.length, 'options', options);
+  if (bad) return err(bad);
   let overload = 0;
   const ov = options.get(OPT.OVERLOAD);
   if (ov) {
     // Two instances of option 52 in the options area arrive concatenated: two bytes, refused.
     if (ov.length !== 1 || ov[0]! < 1 || ov[0]! > 3) {
-      return { ok: false, error: 'option 52 (overload) must be one byte 1, 2 or 3' };
+      return err('option 52 (overload) must be one byte 1, 2 or 3');
     }
     overload = ov[0]!;
     // RFC 3396 concatenation order: options, then file, then sname.
-    if (overload & OVERLOAD_FILE) err = readOptions(buf, FILE_OFF, FILE_OFF + FILE_LEN, 'file', options, true);
-    if (!err && overload & OVERLOAD_SNAME) err = readOptions(buf, SNAME_OFF, SNAME_OFF + SNAME_LEN, 'sname', options, true);
-    if (err) return { ok: false, error: err };
+    if (overload & OVERLOAD_FILE) bad = readOptions(buf, FILE_OFF, FILE_OFF + FILE_LEN, 'file', options, true);
+    if (!bad && overload & OVERLOAD_SNAME) bad = readOptions(buf, SNAME_OFF, SNAME_OFF + SNAME_LEN, 'sname', options, true);
+    if (bad) return err(bad);
+    // Said by `overload`: the options are what the client meant, without the codec's own bookkeeping.
+    options.delete(OPT.OVERLOAD);
   }
 
-  // sname and file starting with NUL are empty strings: no view made (most requests carry none).
-  const text = (off: number, len: number) => (buf[off] === 0 ? EMPTY : buf.subarray(off, off + len));
-  return {
-    ok: true,
-    packet: {
+  // sname and file starting with NUL are empty: no string made (most requests carry none).
+  const text = (off: number, len: number) => (buf[off] === 0 ? '' : fieldText(buf.subarray(off, off + len)));
+  return ok({
       op,
       htype: buf[1]!,
       hlen,
@@ -138,43 +160,17 @@ function decodeUnchecked(input: Uint8Array): DecodeResult {
       siaddr: buf.readUInt32BE(20),
       giaddr: buf.readUInt32BE(24),
       chaddr: buf.subarray(28, 44),
-      sname: overload & OVERLOAD_SNAME ? EMPTY : text(SNAME_OFF, SNAME_LEN),
-      file: overload & OVERLOAD_FILE ? EMPTY : text(FILE_OFF, FILE_LEN),
+      sname: overload & OVERLOAD_SNAME ? '' : text(SNAME_OFF, SNAME_LEN),
+      file: overload & OVERLOAD_FILE ? '' : text(FILE_OFF, FILE_LEN),
       options,
       overload,
-    },
-  };
+  });
 }
 
 /** A NUL-terminated string field (sname, file) as text; empty when absent. */
-export function fieldText(b: Buffer): string {
+function fieldText(b: Buffer): string {
   const nul = b.indexOf(0);
   return b.toString('latin1', 0, nul < 0 ? b.length : nul);
-}
-
-export interface EncodeInput {
-  op: number;
-  htype: number;
-  hlen: number;
-  hops: number;
-  xid: number;
-  secs: number;
-  flags: number;
-  ciaddr: number;
-  yiaddr: number;
-  siaddr: number;
-  giaddr: number;
-  chaddr: Uint8Array;
-  /** Server host name field; leave empty to let options overflow into it. */
-  sname?: string;
-  /** Boot file field; leave empty to let options overflow into it. */
-  file?: string;
-  /** Options in the order they go on the wire. Codes 0, 52 and 255 are managed here. */
-  options: ReadonlyArray<readonly [number, Uint8Array]>;
-  /** Codes never dropped to make room (message type, server id, relay agent info). */
-  required?: readonly number[];
-  /** Largest message the client accepts (its option 57 minus IP/UDP headers; at least 548). */
-  maxSize?: number;
 }
 
 interface Area {
@@ -215,16 +211,103 @@ function piecesOf(options: ReadonlyArray<readonly [number, Uint8Array]>): Array<
   return out;
 }
 
-/** Encode a message. Never throws; drops trailing optional options when even overload cannot fit them. */
-export function encode(msg: EncodeInput): EncodeResult {
-  try {
-    return encodeUnchecked(msg);
-  } catch (e) {
-    return { ok: false, error: `internal encode error: ${(e as Error).message}` };
+/** What encode lays out: checked fields as bytes, and the size of the options when they all go in the options field. */
+interface Prepared {
+  maxSize: number;
+  sname: Buffer;
+  file: Buffer;
+  /** Options field bytes with every option in it, END included. */
+  total: number;
+}
+
+/** Where the options go when they do not all fit the options field: overload areas, and what had to go. */
+interface Spill {
+  options: Array<readonly [number, Buffer]>;
+  areas: Area[];
+  overload: number;
+  dropped: number[];
+  size: number;
+}
+
+function prepare(msg: DhcpPacket, fit: EncodeFit): Result<Prepared> {
+  const maxSize = Math.min(Math.max(fit.maxSize ?? DEFAULT_MAX_MESSAGE, DEFAULT_MAX_MESSAGE), MAX_MESSAGE_CAP);
+  const sname = msg.sname ? Buffer.from(msg.sname, 'latin1') : EMPTY;
+  const file = msg.file ? Buffer.from(msg.file, 'latin1') : EMPTY;
+  if (sname.length > SNAME_LEN - 1) return err(`sname '${msg.sname}' is longer than ${SNAME_LEN - 1} bytes`);
+  if (file.length > FILE_LEN - 1) return err(`file '${msg.file}' is longer than ${FILE_LEN - 1} bytes`);
+  if (msg.chaddr.length > 16) return err('chaddr is longer than 16 bytes');
+  let total = 1; // END
+  let refused: number | undefined;
+  // forEach, not for-of: no [code, value] array made per option (encode runs once per reply).
+  msg.options.forEach((v, code) => {
+    if (code === OPT.PAD || code === OPT.END || code === OPT.OVERLOAD || code < 0 || code > 255) refused ??= code;
+    total += v.length === 0 ? 2 : v.length + 2 * Math.ceil(v.length / 255);
+  });
+  if (refused !== undefined) return err(`option code ${refused} cannot be set by the caller`);
+  return ok({ maxSize, sname, file, total });
+}
+
+/** The longest prefix of the options (dropping optional ones from the end) that fits, with overload if needed. */
+function spill(msg: DhcpPacket, fit: EncodeFit, p: Prepared): Result<Spill> {
+  const required = fit.required ?? [];
+  let options = [...msg.options];
+  const dropped: number[] = [];
+  const mainSize = p.maxSize - HEADER_SIZE;
+  for (;;) {
+    const pieces = piecesOf(options);
+    const main: Area = { off: HEADER_SIZE, end: HEADER_SIZE + mainSize, pos: HEADER_SIZE };
+    let plan: { areas: Area[]; overload: number } | undefined;
+    if (layout(pieces, [{ ...main }], undefined)) plan = { areas: [main], overload: 0 };
+    else {
+      // Overload: option 52 takes 3 bytes at the front of the options field.
+      const extra: Area[] = [];
+      let overload = 0;
+      if (!p.file.length) (extra.push({ off: FILE_OFF, end: FILE_OFF + FILE_LEN, pos: FILE_OFF }), (overload |= OVERLOAD_FILE));
+      if (!p.sname.length) (extra.push({ off: SNAME_OFF, end: SNAME_OFF + SNAME_LEN, pos: SNAME_OFF }), (overload |= OVERLOAD_SNAME));
+      const areas = [{ ...main, pos: main.pos + 3 }, ...extra];
+      if (overload && layout(pieces, areas.map((a) => ({ ...a })), undefined)) plan = { areas, overload };
+    }
+    if (plan) {
+      const probe = plan.areas.map((a) => ({ ...a }));
+      layout(pieces, probe, undefined);
+      return ok({ options, ...plan, dropped, size: Math.max(MIN_REPLY_SIZE, probe[0]!.pos + 1) });
+    }
+    // Drop the last option that is not required (the caller orders by priority).
+    let k = options.length - 1;
+    while (k >= 0 && required.includes(options[k]![0])) k--;
+    if (k < 0) return err(`the required options (${required.join(', ')}) do not fit in ${p.maxSize} bytes`);
+    dropped.push(options[k]![0]);
+    options = [...options.slice(0, k), ...options.slice(k + 1)];
   }
 }
 
-function writeHeader(out: Buffer, msg: EncodeInput, sname: Buffer, file: Buffer): void {
+/**
+ * Bytes encode(msg, fit) produces (replies are padded to 300, options that
+ * do not fit are dropped as encode drops them); 0 when encode refuses the
+ * packet (encode says why). Never throws.
+ */
+export function encodingLength(msg: DhcpPacket, fit: EncodeFit = {}): number {
+  try {
+    const p = prepare(msg, fit);
+    if (!p.ok) return 0;
+    if (p.value.total <= p.value.maxSize - HEADER_SIZE) return Math.max(MIN_REPLY_SIZE, HEADER_SIZE + p.value.total);
+    const s = spill(msg, fit, p.value);
+    return s.ok ? s.value.size : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Encode a message. Never throws; drops trailing optional options when even overload cannot fit them (see EncodeResult). */
+export function encode(msg: DhcpPacket, fit: EncodeFit = {}): EncodeResult {
+  try {
+    return encodeUnchecked(msg, fit);
+  } catch (e) {
+    return err(`internal encode error: ${(e as Error).message}`);
+  }
+}
+
+function writeHeader(out: Buffer, msg: DhcpPacket, sname: Buffer, file: Buffer): void {
   out[0] = msg.op;
   out[1] = msg.htype;
   out[2] = msg.hlen;
@@ -242,32 +325,21 @@ function writeHeader(out: Buffer, msg: EncodeInput, sname: Buffer, file: Buffer)
   out.writeUInt32BE(MAGIC_COOKIE, 236);
 }
 
-function encodeUnchecked(msg: EncodeInput): EncodeResult {
-  const maxSize = Math.min(Math.max(msg.maxSize ?? DEFAULT_MAX_MESSAGE, DEFAULT_MAX_MESSAGE), MAX_MESSAGE_CAP);
-  const sname = msg.sname ? Buffer.from(msg.sname, 'latin1') : EMPTY;
-  const file = msg.file ? Buffer.from(msg.file, 'latin1') : EMPTY;
-  if (sname.length > SNAME_LEN - 1) return { ok: false, error: `sname '${msg.sname}' is longer than ${SNAME_LEN - 1} bytes` };
-  if (file.length > FILE_LEN - 1) return { ok: false, error: `file '${msg.file}' is longer than ${FILE_LEN - 1} bytes` };
-  if (msg.chaddr.length > 16) return { ok: false, error: 'chaddr is longer than 16 bytes' };
-  for (const [code] of msg.options) {
-    if (code === OPT.PAD || code === OPT.END || code === OPT.OVERLOAD || code < 0 || code > 255) {
-      return { ok: false, error: `option code ${code} cannot be set by the caller` };
-    }
-  }
+function encodeUnchecked(msg: DhcpPacket, fit: EncodeFit): EncodeResult {
+  const prep = prepare(msg, fit);
+  if (!prep.ok) return prep;
+  const { sname, file, total } = prep.value;
   // Fast path: everything fits the options field (the common case).
-  const mainSize = maxSize - HEADER_SIZE;
-  let total = 1; // END
-  for (const [, v] of msg.options) total += v.length === 0 ? 2 : v.length + 2 * Math.ceil(v.length / 255);
-  if (total <= mainSize) {
+  if (total <= prep.value.maxSize - HEADER_SIZE) {
     const out = Buffer.alloc(Math.max(MIN_REPLY_SIZE, HEADER_SIZE + total));
     writeHeader(out, msg, sname, file);
     let pos = HEADER_SIZE;
-    for (const [code, v] of msg.options) {
+    msg.options.forEach((v, code) => {
       if (v.length === 0) {
         out[pos] = code;
         out[pos + 1] = 0;
         pos += 2;
-        continue;
+        return;
       }
       for (let from = 0; from < v.length; from += 255) {
         const len = Math.min(255, v.length - from);
@@ -276,56 +348,23 @@ function encodeUnchecked(msg: EncodeInput): EncodeResult {
         out.set(v.subarray(from, from + len), pos + 2);
         pos += 2 + len;
       }
-    }
+    });
     out[pos] = OPT.END;
-    return { ok: true, bytes: out, dropped: [] };
+    return { ok: true, value: out, dropped: [] };
   }
 
-  const required = msg.required ?? [];
-  let options = msg.options.slice();
-  const dropped: number[] = [];
-
-  // Find the longest prefix of the options that fits, with overload if needed.
-  let plan: { areas: Area[]; overload: number } | undefined;
-  for (;;) {
-    const pieces = piecesOf(options);
-    const main: Area = { off: HEADER_SIZE, end: HEADER_SIZE + mainSize, pos: HEADER_SIZE };
-    if (layout(pieces, [{ ...main }], undefined)) {
-      plan = { areas: [main], overload: 0 };
-      break;
-    }
-    // Overload: option 52 takes 3 bytes at the front of the options field.
-    const extra: Area[] = [];
-    let overload = 0;
-    if (!file.length) (extra.push({ off: FILE_OFF, end: FILE_OFF + FILE_LEN, pos: FILE_OFF }), (overload |= OVERLOAD_FILE));
-    if (!sname.length) (extra.push({ off: SNAME_OFF, end: SNAME_OFF + SNAME_LEN, pos: SNAME_OFF }), (overload |= OVERLOAD_SNAME));
-    if (overload) {
-      const areas = [{ ...main, pos: main.pos + 3 }, ...extra];
-      if (layout(pieces, areas.map((a) => ({ ...a })), undefined)) {
-        plan = { areas, overload };
-        break;
-      }
-    }
-    // Drop the last option that is not required (the caller orders by priority).
-    let k = options.length - 1;
-    while (k >= 0 && required.includes(options[k]![0])) k--;
-    if (k < 0) return { ok: false, error: `the required options (${required.join(', ')}) do not fit in ${maxSize} bytes` };
-    dropped.push(options[k]![0]);
-    options = [...options.slice(0, k), ...options.slice(k + 1)];
-  }
-
-  const probe = plan.areas.map((a) => ({ ...a }));
-  layout(piecesOf(options), probe, undefined);
-  const size = Math.max(MIN_REPLY_SIZE, probe[0]!.pos + 1);
+  const plan = spill(msg, fit, prep.value);
+  if (!plan.ok) return plan;
+  const { options, overload, dropped, size } = plan.value;
   const out = Buffer.alloc(size);
   writeHeader(out, msg, sname, file);
-  const areas = plan.areas.map((a) => ({ ...a }));
-  if (plan.overload) {
+  const areas = plan.value.areas.map((a) => ({ ...a }));
+  if (overload) {
     out[HEADER_SIZE] = OPT.OVERLOAD;
     out[HEADER_SIZE + 1] = 1;
-    out[HEADER_SIZE + 2] = plan.overload;
+    out[HEADER_SIZE + 2] = overload;
   }
   layout(piecesOf(options), areas, out);
   for (const a of areas) out[a.pos] = OPT.END;
-  return { ok: true, bytes: out, dropped };
+  return { ok: true, value: out, dropped };
 }

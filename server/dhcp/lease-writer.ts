@@ -12,7 +12,7 @@
 // the bound, requests get no reply: counted and logged, never acknowledged.
 import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { Counter, Gauge, type Registry as Metrics } from 'prom-client';
-import type { Logger } from '../log.js';
+import { LogThrottle, type Logger } from '../log.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { StoreUnavailableError, type LeaseWrite, type Store } from '../store/types.js';
 import type { LeaseTable } from './leases.js';
@@ -37,7 +37,7 @@ export class LeaseWriter {
   private queue: LeaseWrite[] = [];
   private timer: NodeJS.Timeout | undefined;
   private replaying: Promise<void> | undefined;
-  private droppedLogged = 0;
+  private readonly droppedLog = new LogThrottle();
   private stopped = false;
   private readonly m;
 
@@ -109,9 +109,8 @@ export class LeaseWriter {
     }
     if (dropped) {
       this.m.dropped.inc(dropped);
-      this.droppedLogged += dropped;
-      if (this.droppedLogged === dropped || this.droppedLogged % 1000 < dropped) {
-        this.log.warn(`dhcp: the store is unavailable and ${this.opts.queueMax} lease write(s) wait already: ${this.droppedLogged} request(s) not answered so far`);
+      if (this.droppedLog.hit(dropped)) {
+        this.log.warn(`dhcp: the store is unavailable and ${this.opts.queueMax} lease write(s) wait already: ${this.droppedLog.count} request(s) not answered so far`);
       }
     }
     this.scheduleReplay(this.opts.retryMs ?? 1000);
@@ -149,7 +148,7 @@ export class LeaseWriter {
       }
     }
     rmSync(this.opts.journal, { force: true });
-    this.droppedLogged = 0;
+    this.droppedLog.reset();
     this.log.info(`dhcp: the store answers again: ${total} waiting lease write(s) written` + (lost ? `; ${lost} of them refused (another server gave those addresses to other clients meanwhile)` : ''));
   }
 

@@ -7,7 +7,7 @@ import type { Loader } from '../store/types.js';
 import { DEFAULT_LOADER } from '../boot/loaders.js';
 import { classify, type BootStage, type Classified } from './asker.js';
 import { chooseBoot, type BootChoice, type BootContext } from './bootfile.js';
-import { BOOTREPLY, type EncodeInput } from './codec.js';
+import { BOOTREPLY, type DhcpPacket, type EncodeFit } from './codec.js';
 import { isFree, ownerKey, type LeaseView } from './leases.js';
 import { ARCH, ipList, MSG, OPT, PXE_DISCOVERY_CONTROL, PXE_DISCOVERY_USE_BOOTFILE, text, u32 } from './options.js';
 import type { DhcpRequest } from './request.js';
@@ -80,7 +80,9 @@ export interface Decision {
   outcome: Outcome;
   /** Why (ignored, nak) or what (request state), for the event and the log. */
   reason: string;
-  reply: EncodeInput | undefined;
+  reply: DhcpPacket | undefined;
+  /** How the reply must fit this client (encode's second argument); set with `reply`. */
+  fit?: EncodeFit;
   lease: LeaseChange | undefined;
   boot: BootChoice | undefined;
   /** The address handed out or acted on. */
@@ -99,8 +101,10 @@ function ignore(reason: string, lease?: LeaseChange): Decision {
 }
 
 export function decide(input: PolicyInput): Decision {
-  const who = classify({ arch: input.req.arch, isIpxe: input.req.isIpxe, vendorClass: input.req.vendorClass, macNum: input.req.macNum, xid: input.req.packet.xid }, input.stage, input.now);
-  return { ...decideFor({ ...input, who }), who };
+  const { req } = input;
+  const who = classify({ arch: req.arch, isIpxe: req.isIpxe, vendorClass: req.vendorClass, macNum: req.macNum, xid: req.packet.xid }, input.stage, input.now);
+  const dec = decideFor({ ...input, who });
+  return dec.reply ? { ...dec, who, fit: { maxSize: req.maxSize, required: REQUIRED } } : { ...dec, who };
 }
 
 function decideFor(input: Input): Decision {
@@ -286,7 +290,7 @@ function request(input: Input): Decision {
 }
 
 /** Options in reply order: 53 and 54 first, then what the client asked for in its order, then the rest. */
-function reply(input: Input, type: number, yiaddr: number, ciaddr: number, boot: BootChoice | undefined, withLease: boolean): EncodeInput {
+function reply(input: Input, type: number, yiaddr: number, ciaddr: number, boot: BootChoice | undefined, withLease: boolean): DhcpPacket {
   const { req, net, known } = input;
   const v = net.values;
   const p = req.packet;
@@ -305,7 +309,7 @@ function reply(input: Input, type: number, yiaddr: number, ciaddr: number, boot:
   have.set(OPT.BROADCAST, v.broadcast);
   if (v.mtu) have.set(OPT.MTU, v.mtu);
   if (v.ntp) have.set(OPT.NTP, v.ntp);
-  let file: string | undefined;
+  let file = '';
   const asked = req.paramList;
   const askedFor = (code: number) => asked?.includes(code) === true;
   if (boot) {
@@ -327,21 +331,22 @@ function reply(input: Input, type: number, yiaddr: number, ciaddr: number, boot:
   }
   if (req.uuid) have.set(OPT.UUID, req.uuid);
 
-  const options: Array<[number, Buffer]> = [
+  // A Map keeps insertion order: the wire order.
+  const options = new Map<number, Buffer>([
     [OPT.MESSAGE_TYPE, Buffer.from([type])],
     [OPT.SERVER_ID, v.serverId],
-  ];
+  ]);
   if (asked) {
     for (let i = 0; i < asked.length; i++) {
       const code = asked[i]!;
       const val = have.get(code);
       if (val) {
-        options.push([code, val]);
+        options.set(code, val);
         have.delete(code);
       }
     }
   }
-  for (const e of have) options.push(e);
+  for (const [code, val] of have) options.set(code, val);
   echoed(req, options);
   return {
     op: BOOTREPLY,
@@ -357,10 +362,9 @@ function reply(input: Input, type: number, yiaddr: number, ciaddr: number, boot:
     siaddr: net.server,
     giaddr: p.giaddr,
     chaddr: p.chaddr,
+    sname: '',
     file,
     options,
-    required: REQUIRED,
-    maxSize: req.maxSize,
   };
 }
 
@@ -369,19 +373,19 @@ function reply(input: Input, type: number, yiaddr: number, ciaddr: number, boot:
  * that sent it; the server honours it, see DhcpServer.networkFor) and 82 last (RFC 3046 2.2: in
  * all replies, also with giaddr 0, where a snooping switch inserted it and strips it again).
  */
-function echoed(req: DhcpRequest, options: Array<[number, Buffer]>): void {
+function echoed(req: DhcpRequest, options: Map<number, Buffer>): void {
   const sel = req.subnetSelection !== undefined ? req.packet.options.get(OPT.SUBNET_SELECTION) : undefined;
-  if (sel) options.push([OPT.SUBNET_SELECTION, sel]);
-  if (req.relayInfo) options.push([OPT.RELAY_AGENT, req.relayInfo]);
+  if (sel) options.set(OPT.SUBNET_SELECTION, sel);
+  if (req.relayInfo) options.set(OPT.RELAY_AGENT, req.relayInfo);
 }
 
-function nakReply({ req, net }: Input, why: string): EncodeInput {
+function nakReply({ req, net }: Input, why: string): DhcpPacket {
   const p = req.packet;
-  const options: Array<[number, Buffer]> = [
+  const options = new Map<number, Buffer>([
     [OPT.MESSAGE_TYPE, Buffer.from([MSG.NAK])],
     [OPT.SERVER_ID, net.values.serverId],
     [OPT.MESSAGE, text(why.slice(0, 255))],
-  ];
+  ]);
   echoed(req, options);
   return {
     op: BOOTREPLY,
@@ -397,9 +401,9 @@ function nakReply({ req, net }: Input, why: string): EncodeInput {
     siaddr: 0,
     giaddr: p.giaddr,
     chaddr: p.chaddr,
+    sname: '',
+    file: '',
     options,
-    required: REQUIRED,
-    maxSize: req.maxSize,
   };
 }
 

@@ -14,7 +14,7 @@
 //
 // Each refusal is counted (rackboot_dhcp_packets_total{result}) and logged,
 // the first few and then every 1000th per reason.
-import type { Logger } from '../log.js';
+import { LogThrottle, type Logger } from '../log.js';
 import { SourceFilter } from '../config/sources.js';
 import type { ResolvedNetwork } from '../config/networks.js';
 import { cidrContains, formatIpv4, rangeSize, type Ipv4Range } from '../net/ipv4.js';
@@ -48,7 +48,7 @@ export interface GuardSocket {
 export class ReplyGuard {
   private readonly relays: SourceFilter;
   private readonly budget: UnknownReplyBudget;
-  private readonly logged = new Map<string, number>();
+  private readonly logged = new Map<string, LogThrottle>();
   /** Replies broadcast because their unicast destination had no ARP entry. */
   fallbacks = 0;
 
@@ -118,8 +118,8 @@ export class ReplyGuard {
 
   /** A log line per reason, throttled: the first 10, then every 1000th. */
   private note(reason: string, line: string): void {
-    const n = (this.logged.get(reason) ?? 0) + 1;
-    this.logged.set(reason, n);
-    if (n <= 10 || n % 1000 === 0) this.o.log.warn(`dhcp: ${line} (${n} so far)`);
+    let t = this.logged.get(reason);
+    if (!t) this.logged.set(reason, (t = new LogThrottle()));
+    if (t.hit()) this.o.log.warn(`dhcp: ${line} (${t.count} so far)`);
   }
 }

@@ -2,6 +2,7 @@
 // Pure. A malformed optional option is treated as absent and noted, so one bad
 // option does not cost a client its address; a malformed message type is an
 // error.
+import { err, ok, type Result } from '../result.js';
 import { BOOTREQUEST, DEFAULT_MAX_MESSAGE, type DhcpPacket } from './codec.js';
 import { OPT } from './options.js';
 
@@ -36,7 +37,6 @@ export interface DhcpRequest {
   malformed: number[];
 }
 
-export type ReadResult = { ok: true; request: DhcpRequest } | { ok: false; error: string };
 
 const HEX = '0123456789abcdef';
 
@@ -76,15 +76,15 @@ function printable(v: Buffer, max = 255): string {
   return v.toString('latin1', 0, Math.min(v.length, max)).replace(/[\x00-\x1f\x7f-\xff]/g, '?');
 }
 
-export function readRequest(p: DhcpPacket): ReadResult {
-  if (p.op !== BOOTREQUEST) return { ok: false, error: 'not a BOOTREQUEST' };
-  if (p.htype !== 1 || p.hlen !== 6) return { ok: false, error: `hardware type ${p.htype}/length ${p.hlen} is not Ethernet (1/6)` };
+export function readRequest(p: DhcpPacket): Result<DhcpRequest> {
+  if (p.op !== BOOTREQUEST) return err('not a BOOTREQUEST');
+  if (p.htype !== 1 || p.hlen !== 6) return err(`hardware type ${p.htype}/length ${p.hlen} is not Ethernet (1/6)`);
   const o = p.options;
   const malformed: number[] = [];
   let type: number | undefined;
   const mt = o.get(OPT.MESSAGE_TYPE);
   if (mt) {
-    if (mt.length !== 1 || mt[0]! < 1 || mt[0]! > 18) return { ok: false, error: `option 53 (message type) is malformed` };
+    if (mt.length !== 1 || mt[0]! < 1 || mt[0]! > 18) return err(`option 53 (message type) is malformed`);
     type = mt[0]!;
   }
   let maxSize = DEFAULT_MAX_MESSAGE;
@@ -105,9 +105,7 @@ export function readRequest(p: DhcpPacket): ReadResult {
   const cid = o.get(OPT.CLIENT_ID);
   const hn = o.get(OPT.HOSTNAME);
   const uuid = o.get(OPT.UUID);
-  return {
-    ok: true,
-    request: {
+  return ok({
       packet: p,
       type,
       mac: macText(p.chaddr),
@@ -125,6 +123,5 @@ export function readRequest(p: DhcpPacket): ReadResult {
       relayInfo: o.get(OPT.RELAY_AGENT),
       subnetSelection: ip4(o.get(OPT.SUBNET_SELECTION), OPT.SUBNET_SELECTION, malformed),
       malformed,
-    },
-  };
+  });
 }

@@ -46,7 +46,7 @@ it('rackboot lease list shows a declined address; lease clear frees it and it is
     assert.match(again.stderr, /404 no lease for 10\.0\.0\.200 on 'inside'/);
     sock.emit('message', rawRequest({ type: MSG.DISCOVER, mac: [2, 0, 0, 0, 0, 3] }), rinfo);
     const offer = decode(sock.sent.at(-1)!);
-    assert.ok(offer.ok && offer.packet.yiaddr === 0x0a0000c8);
+    assert.ok(offer.ok && offer.value.yiaddr === 0x0a0000c8);
   } finally {
     await ts.stop();
   }

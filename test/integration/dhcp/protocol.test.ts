@@ -23,7 +23,7 @@ class Inbox {
   constructor(readonly sock: dgram.Socket) {
     sock.on('message', (m, r) => {
       const d = decode(m);
-      if (d.ok) this.got.push({ p: d.packet, from: `${r.address}:${r.port}` });
+      if (d.ok) this.got.push({ p: d.value, from: `${r.address}:${r.port}` });
     });
   }
   async wait(pred: (p: DhcpPacket) => boolean, ms = 3000): Promise<{ p: DhcpPacket; from: string } | undefined> {

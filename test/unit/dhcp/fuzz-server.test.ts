@@ -139,7 +139,7 @@ it('200,000 random and mutated packets through the server: it stays up, its leas
     const last = eth2.sent.at(-1);
     assert.ok(last, 'no reply to a clean DISCOVER after the fuzz');
     const p = decode(last.bytes);
-    assert.ok(p.ok && p.packet.xid === 0xabc && p.packet.options.get(OPT.MESSAGE_TYPE)![0] === MSG.OFFER && p.packet.yiaddr === 0x0a00010b);
+    assert.ok(p.ok && p.value.xid === 0xabc && p.value.options.get(OPT.MESSAGE_TYPE)![0] === MSG.OFFER && p.value.yiaddr === 0x0a00010b);
   } finally {
     process.off('unhandledRejection', onRejection);
     await ts.stop();

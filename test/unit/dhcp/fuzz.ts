@@ -110,9 +110,9 @@ export function fuzz(count: number, seed = 0x5eed): FuzzResult {
       continue;
     }
     decoded++;
-    const rr = readRequest(d.packet);
+    const rr = readRequest(d.value);
     if (!rr.ok) continue;
-    const req = rr.request;
+    const req = rr.value;
     const known: KnownClient | undefined =
       (r >>> 8) & 1 ? { node: 'blade1', iface: 'eth0', mac: req.mac, network: 'inside', ip: 0x0a00000b + ((r >>> 9) & 3), loader: loaders[(r >>> 11) & 3]! } : undefined;
     now += next() % 2000;
@@ -125,13 +125,13 @@ export function fuzz(count: number, seed = 0x5eed): FuzzResult {
     }
     if ((n & 1023) === 0) leases.sweepOffers(now);
     if (dec.reply) {
-      const e = encode(dec.reply);
+      const e = encode(dec.reply, dec.fit);
       if (!e.ok) throw new Error(`reply did not encode on packet ${n} (seed ${seed}): ${e.error}\n${buf.toString('hex')}`);
       const max = Math.max(req.maxSize, 548);
-      if (e.bytes.length < MIN_REPLY_SIZE || e.bytes.length > Math.max(max, MIN_REPLY_SIZE)) {
-        throw new Error(`reply of ${e.bytes.length} bytes outside [300, ${max}] on packet ${n} (seed ${seed})`);
+      if (e.value.length < MIN_REPLY_SIZE || e.value.length > Math.max(max, MIN_REPLY_SIZE)) {
+        throw new Error(`reply of ${e.value.length} bytes outside [300, ${max}] on packet ${n} (seed ${seed})`);
       }
-      const back = decode(e.bytes);
+      const back = decode(e.value);
       if (!back.ok) throw new Error(`own reply does not decode on packet ${n} (seed ${seed}): ${back.error}`);
       replies++;
     }

@@ -49,7 +49,7 @@ async function withServer(extra: Record<string, unknown>, fn: (c: { eth1: FakeSo
 const inform = (mac: number[], ciaddr: string) => rawRequest({ type: MSG.INFORM, mac, ciaddr: ip(ciaddr) });
 const typeOf = (b: Buffer) => {
   const d = decode(b);
-  return d.ok ? d.packet.options.get(OPT.MESSAGE_TYPE)?.[0] : undefined;
+  return d.ok ? d.value.options.get(OPT.MESSAGE_TYPE)?.[0] : undefined;
 };
 
 describe('dhcp hardening', () => {
@@ -101,7 +101,7 @@ describe('dhcp hardening', () => {
       // Its REQUEST finishes an exchange on record: not counted either.
       const offer = decode(eth1.sent.at(-1)!.bytes);
       assert.ok(offer.ok);
-      eth1.deliver(rawRequest({ type: MSG.REQUEST, mac: fresh, options: [54, 4, ...ip('10.0.0.1'), 50, 4, ...[...Buffer.alloc(4, 0)].map((_, i) => (offer.packet.yiaddr >>> (24 - 8 * i)) & 255)] }));
+      eth1.deliver(rawRequest({ type: MSG.REQUEST, mac: fresh, options: [54, 4, ...ip('10.0.0.1'), 50, 4, ...[...Buffer.alloc(4, 0)].map((_, i) => (offer.value.yiaddr >>> (24 - 8 * i)) & 255)] }));
       await dhcp.settle();
       assert.equal(typeOf(eth1.sent.at(-1)!.bytes), MSG.ACK);
     });

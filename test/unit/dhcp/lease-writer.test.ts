@@ -23,7 +23,7 @@ import { ip, rawRequest } from './packets.js';
 const NET = { name: 'inside', interface: 'eth1', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', dynamicRange: '10.0.0.200-10.0.0.210' };
 const typeOf = (b: Buffer) => {
   const d = decode(b);
-  return d.ok ? d.packet.options.get(OPT.MESSAGE_TYPE)?.[0] : undefined;
+  return d.ok ? d.value.options.get(OPT.MESSAGE_TYPE)?.[0] : undefined;
 };
 const request = (mac: number[], want: string) => rawRequest({ type: MSG.REQUEST, mac, options: [54, 4, ...ip('10.0.0.1'), 50, 4, ...ip(want)] });
 
@@ -47,7 +47,7 @@ describe('dhcp lease writes', () => {
         eth1.deliver(rawRequest({ type: MSG.DISCOVER, mac }));
         const offer = decode(eth1.sent[0]!.bytes);
         assert.ok(offer.ok);
-        const addr = [24, 16, 8, 0].map((s) => (offer.packet.yiaddr >>> s) & 255).join('.');
+        const addr = [24, 16, 8, 0].map((s) => (offer.value.yiaddr >>> s) & 255).join('.');
         // Another server sharing the store gave it to another client meanwhile.
         await ts.server.store.putLease({ network: 'inside', ipv4: addr, mac: '02:00:00:00:00:99', clientId: null, hostname: null, state: 'bound', expiresAt: Date.now() + 3600_000, updatedAt: Date.now() });
         eth1.deliver(request(mac, addr));
@@ -55,7 +55,7 @@ describe('dhcp lease writes', () => {
         assert.equal(eth1.sent.length, 1, 'no ACK for a lease the store refused');
         assert.equal((await ts.server.store.getLease('inside', addr))?.mac, '02:00:00:00:00:99');
         // The table takes the holder's lease from the store.
-        assert.ok(await waitUntil(() => dhcp.leases.get('inside', offer.packet.yiaddr)?.mac === '02:00:00:00:00:99', 5000));
+        assert.ok(await waitUntil(() => dhcp.leases.get('inside', offer.value.yiaddr)?.mac === '02:00:00:00:00:99', 5000));
         eth1.deliver(request(mac, addr));
         await dhcp.settle();
         assert.equal(typeOf(eth1.sent[1]!.bytes), MSG.NAK);
@@ -85,7 +85,7 @@ describe('dhcp lease writes', () => {
           eth1.deliver(rawRequest({ type: MSG.DISCOVER, mac, xid: k }));
           const o = decode(eth1.sent.at(-1)!.bytes);
           assert.ok(o.ok);
-          const addr = [24, 16, 8, 0].map((s) => (o.packet.yiaddr >>> s) & 255).join('.');
+          const addr = [24, 16, 8, 0].map((s) => (o.value.yiaddr >>> s) & 255).join('.');
           const before = eth1.sent.length;
           eth1.deliver(request(mac, addr));
           await dhcp.settle();

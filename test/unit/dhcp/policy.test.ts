@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { resolveConfig } from '../../../server/main/config.js';
 import { chooseBoot } from '../../../server/dhcp/bootfile.js';
-import { decode, encode, fieldText } from '../../../server/dhcp/codec.js';
+import { decode, encode } from '../../../server/dhcp/codec.js';
 import { LeaseTable } from '../../../server/dhcp/leases.js';
 import { MSG, OPT } from '../../../server/dhcp/options.js';
 import { decide, policyNetwork, type KnownClient, type PolicyInput } from '../../../server/dhcp/policy.js';
@@ -28,18 +28,18 @@ const NOW = 1_700_000_000_000;
 function input(raw: RawRequest, over: Partial<PolicyInput> = {}): PolicyInput {
   const d = decode(rawRequest(raw));
   if (!d.ok) throw new Error(d.error);
-  const r = readRequest(d.packet);
+  const r = readRequest(d.value);
   if (!r.ok) throw new Error(r.error);
-  return { req: r.request, net: inside, known: undefined, leases: new LeaseTable(), now: NOW, offerMs: 30_000, mayOffer: true, ...over };
+  return { req: r.value, net: inside, known: undefined, leases: new LeaseTable(), now: NOW, offerMs: 30_000, mayOffer: true, ...over };
 }
 
 function replyOptions(dec: ReturnType<typeof decide>) {
   assert.ok(dec.reply, `expected a reply, got ${dec.outcome}: ${dec.reason}`);
-  const e = encode(dec.reply);
+  const e = encode(dec.reply, dec.fit);
   assert.ok(e.ok);
-  const d = decode(e.ok ? e.bytes : Buffer.alloc(0));
+  const d = decode(e.ok ? e.value : Buffer.alloc(0));
   assert.ok(d.ok);
-  return d.ok ? d.packet : undefined!;
+  return d.ok ? d.value : undefined!;
 }
 
 const unknownMac = [0x02, 0, 0, 0, 0, 9];
@@ -51,7 +51,7 @@ describe('dhcp policy', () => {
     const p = replyOptions(dec);
     assert.equal(p.yiaddr, 0x0a00000b);
     assert.equal(p.siaddr, 0x0a000001);
-    assert.equal(fieldText(p.file), 'pxelinux.0');
+    assert.equal(p.file, 'pxelinux.0');
     assert.deepEqual([...p.options.keys()].slice(0, 7), [53, 54, 6, 3, 1, 15, 12]);
     assert.equal(p.options.get(OPT.HOSTNAME)!.toString(), 'blade1');
     assert.equal(p.options.get(OPT.DOMAIN)!.toString(), 'cluster.local');
@@ -75,7 +75,7 @@ describe('dhcp policy', () => {
     assert.equal(dec.outcome, 'offer');
     const p = replyOptions(dec);
     assert.equal(p.yiaddr, 0x0a0000c8);
-    assert.equal(fieldText(p.file), '');
+    assert.equal(p.file, '');
     assert.ok(!p.options.has(OPT.HOSTNAME));
     assert.ok(!p.options.has(OPT.VENDOR_CLASS));
   });
@@ -84,7 +84,7 @@ describe('dhcp policy', () => {
     const pxe = (arch: number, extra: number[] = []) =>
       replyOptions(decide(input({ type: MSG.DISCOVER, mac: unknownMac, options: [60, 32, ...str(`PXEClient:Arch:${String(arch).padStart(5, '0')}:UNDI:003016`), 93, 2, 0, arch, ...extra] }, { leases: new LeaseTable() })));
     const bios = pxe(0);
-    assert.equal(fieldText(bios.file), 'pxelinux.0');
+    assert.equal(bios.file, 'pxelinux.0');
     assert.equal(bios.siaddr, 0x0a000001);
     assert.equal(bios.options.get(OPT.VENDOR_CLASS)!.toString(), 'PXEClient');
     assert.deepEqual([...bios.options.get(OPT.VENDOR_SPECIFIC)!], [6, 1, 8, 255]);
@@ -92,23 +92,23 @@ describe('dhcp policy', () => {
     assert.ok(!bios.options.has(OPT.PXELINUX_CONFIG_FILE));
     assert.ok(!bios.options.has(OPT.PXELINUX_PATH_PREFIX));
     assert.ok(!bios.options.has(OPT.HOSTNAME));
-    assert.equal(fieldText(pxe(7).file), 'syslinux.efi');
+    assert.equal(pxe(7).file, 'syslinux.efi');
     // An iPXE ROM (user class iPXE) without a PXE vendor class is network boot too.
     const ipxe = replyOptions(decide(input({ type: MSG.DISCOVER, mac: unknownMac, options: [77, 4, ...str('iPXE')] }, { leases: new LeaseTable() })));
-    assert.equal(fieldText(ipxe.file), 'pxelinux.0');
+    assert.equal(ipxe.file, 'pxelinux.0');
     // The ACK carries the same.
     const ack = decide(input({ type: MSG.REQUEST, mac: unknownMac, options: [54, 4, ...ip('10.0.0.1'), 50, 4, ...ip('10.0.0.200'), 60, 32, ...str('PXEClient:Arch:00000:UNDI:002001')] }, { leases: new LeaseTable() }));
     assert.equal(ack.outcome, 'ack', ack.reason);
-    assert.equal(fieldText(replyOptions(ack).file), 'pxelinux.0');
+    assert.equal(replyOptions(ack).file, 'pxelinux.0');
     // Firmware with no loader here (ARM64 UEFI, arch 11): a plain lease, no 60/43 that would
     // look like a complete PXE offer to a client another PXE server could boot.
     const arm = pxe(11);
-    assert.equal(fieldText(arm.file), '');
+    assert.equal(arm.file, '');
     assert.ok(!arm.options.has(OPT.VENDOR_CLASS) && !arm.options.has(OPT.VENDOR_SPECIFIC));
     // dhcp.bootUnknown false (or dhcp.discovery on): plain leases for unknown machines.
     const off = decide(input({ type: MSG.DISCOVER, mac: unknownMac, options: [60, 32, ...str('PXEClient:Arch:00000:UNDI:002001'), 93, 2, 0, 0] }, { leases: new LeaseTable(), net: { ...inside, bootUnknown: false } }));
     assert.equal(off.outcome, 'offer');
-    assert.equal(fieldText(replyOptions(off).file), '');
+    assert.equal(replyOptions(off).file, '');
     assert.ok(!replyOptions(off).options.has(OPT.VENDOR_CLASS));
   });
 
@@ -123,11 +123,11 @@ describe('dhcp policy', () => {
 
   it('echoes option 82 to relays, last', () => {
     const dec = decide(input({ type: MSG.DISCOVER, giaddr: ip('10.0.0.5'), options: [82, 6, 1, 4, 9, 9, 9, 9] }, { known: blade }));
-    const e = encode(dec.reply!);
+    const e = encode(dec.reply!, dec.fit);
     assert.ok(e.ok);
     if (!e.ok) return;
     let last = 0;
-    for (let i = 240; e.bytes[i] !== 255; i += 2 + e.bytes[i + 1]!) last = e.bytes[i]!;
+    for (let i = 240; e.value[i] !== 255; i += 2 + e.value[i + 1]!) last = e.value[i]!;
     assert.equal(last, 82);
     assert.deepEqual(replyDestination(dec.reply!, MSG.OFFER, 67, true), { address: 0x0a000005, port: 67, via: 'relay' });
   });
@@ -297,11 +297,11 @@ describe('dhcp policy', () => {
   it('option 82 is echoed in every reply, also with giaddr 0 (a snooping switch), and in NAKs, last', () => {
     const agent = [82, 6, 1, 4, 9, 9, 9, 9];
     const lastCode = (dec: ReturnType<typeof decide>) => {
-      const e = encode(dec.reply!);
+      const e = encode(dec.reply!, dec.fit);
       assert.ok(e.ok);
       if (!e.ok) return -1;
       let last = 0;
-      for (let i = 240; e.bytes[i] !== 255; i += 2 + e.bytes[i + 1]!) last = e.bytes[i]!;
+      for (let i = 240; e.value[i] !== 255; i += 2 + e.value[i + 1]!) last = e.value[i]!;
       return last;
     };
     const offer = decide(input({ type: MSG.DISCOVER, options: agent }, { known: blade }));
@@ -329,7 +329,7 @@ describe('dhcp policy', () => {
     assert.deepEqual([...p.options.get(OPT.TFTP_SERVER_ADDRESS)!], ip('10.0.0.1'));
     assert.equal(p.options.get(OPT.BPBATCH)!.toString(), 'bpb-525400000a01');
     assert.equal(p.options.get(OPT.BOOTFILE)!.toString(), 'bpbatch.P');
-    assert.equal(fieldText(p.file), 'bpbatch.P');
+    assert.equal(p.file, 'bpbatch.P');
     // In the order asked for, right after 53 and 54.
     assert.deepEqual([...p.options.keys()].slice(0, 6), [53, 54, 66, 150, 155, 67]);
     // Not asked for: 66 and 150 are left out; 155 always goes to a bpbatch client.
@@ -344,15 +344,16 @@ describe('dhcp policy', () => {
     const net = policyNetwork(big.networkByName.get('big')!, 'cluster.local', 3_600_000, [], 'http://10.0.0.1:8080');
     const known = { ...blade, network: 'big' };
     const wide = decide(input({ type: MSG.DISCOVER, options: [57, 2, 0x05, 0xdc, 93, 2, 0, 0] }, { net, known })); // 1500
-    const e = encode(wide.reply!);
+    const e = encode(wide.reply!, wide.fit);
     assert.ok(e.ok);
     if (!e.ok) return;
-    assert.ok(e.bytes.length > 576 && e.bytes.length <= 1500 - 28, `reply of ${e.bytes.length} bytes`);
+    assert.ok(e.value.length > 576 && e.value.length <= 1500 - 28, `reply of ${e.value.length} bytes`);
     assert.deepEqual(e.dropped, []);
     assert.equal(replyOptions(wide).options.get(OPT.DNS)!.length, 360);
     assert.equal(replyOptions(wide).overload, 0);
-    const narrow = encode(decide(input({ type: MSG.DISCOVER, options: [93, 2, 0, 0] }, { net, known })).reply!);
-    assert.ok(narrow.ok && narrow.bytes.length <= 576 - 28 && narrow.dropped.includes(OPT.DNS));
+    const small = decide(input({ type: MSG.DISCOVER, options: [93, 2, 0, 0] }, { net, known }));
+    const narrow = encode(small.reply!, small.fit);
+    assert.ok(narrow.ok && narrow.value.length <= 576 - 28 && narrow.dropped.includes(OPT.DNS));
   });
 
   it('plain BOOTP and server-side message types are ignored', () => {

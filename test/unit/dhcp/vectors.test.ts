@@ -46,31 +46,31 @@ describe('dhcp: a known exchange, byte by byte', () => {
     const d = decode(DISCOVER);
     assert.ok(d.ok, d.ok ? '' : d.error);
     if (!d.ok) return;
-    const r = readRequest(d.packet);
+    const r = readRequest(d.value);
     assert.ok(r.ok);
     if (!r.ok) return;
-    assert.equal(r.request.type, 1);
-    assert.equal(r.request.mac, '00:0b:82:01:fc:42');
-    assert.equal(r.request.packet.xid, 0x3d1d);
-    assert.equal(r.request.clientId, '01000b8201fc42');
-    assert.equal(r.request.requestedIp, 0);
-    assert.deepEqual([...r.request.paramList!], [1, 3, 6, 42]);
-    assert.equal(r.request.maxSize, 548);
+    assert.equal(r.value.type, 1);
+    assert.equal(r.value.mac, '00:0b:82:01:fc:42');
+    assert.equal(r.value.packet.xid, 0x3d1d);
+    assert.equal(r.value.clientId, '01000b8201fc42');
+    assert.equal(r.value.requestedIp, 0);
+    assert.deepEqual([...r.value.paramList!], [1, 3, 6, 42]);
+    assert.equal(r.value.maxSize, 548);
   });
 
   it('answers it with an OFFER laid out as RFC 2131 figure 1 says, carrying what the sample OFFER carried', () => {
     const cfg = resolveConfig({ networks: [{ name: 'lan', interface: 'eth1', cidr: '192.168.0.0/24', serverAddress: '192.168.0.1', dynamicRange: '192.168.0.10-192.168.0.20' }] }, null, {});
     const net = policyNetwork(cfg.networkByName.get('lan')!, 'example', 3_600_000, [], 'http://192.168.0.1');
     const d = decode(DISCOVER);
-    const r = d.ok ? readRequest(d.packet) : undefined;
+    const r = d.ok ? readRequest(d.value) : undefined;
     assert.ok(r?.ok);
     if (!r?.ok) return;
-    const dec = decide({ req: r.request, net, known: undefined, leases: new LeaseTable(), now: 0, offerMs: 30_000, mayOffer: true });
+    const dec = decide({ req: r.value, net, known: undefined, leases: new LeaseTable(), now: 0, offerMs: 30_000, mayOffer: true });
     assert.equal(dec.outcome, 'offer');
-    const e = encode(dec.reply!);
+    const e = encode(dec.reply!, dec.fit);
     assert.ok(e.ok);
     if (!e.ok) return;
-    const b = e.bytes;
+    const b = e.value;
     assert.equal(b.length, 300);
     assert.deepEqual([...b.subarray(0, 4)], hex('02 01 06 00')); // op BOOTREPLY, htype, hlen, hops
     assert.deepEqual([...b.subarray(4, 8)], hex('00 00 3d 1d')); // xid copied
