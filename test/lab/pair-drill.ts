@@ -27,6 +27,8 @@ export interface Failures {
   failed: number;
   /** reset, timeout, refused, http NNN, or the error's code. */
   byKind: Record<string, number>;
+  /** The failed requests' starts, ms after `from` (the first 100), and the blade that answered, if one did. */
+  starts: Array<{ ms: number; kind: string; blade: string | null }>;
 }
 
 export interface PairBoot {
@@ -71,11 +73,14 @@ export function failureKind(r: Pick<ProbeRecord, 'ok' | 'error' | 'status'>): st
   return e || `http ${r.status}`;
 }
 
-export function failures(records: readonly ProbeRecord[], from = 0, to = Infinity): Failures {
+/** Requests started in [from, to); failures timed from `origin` (default: from). */
+export function failures(records: readonly ProbeRecord[], from = 0, to = Infinity, origin = from): Failures {
   const sel = records.filter((r) => r.at >= from && r.at < to);
   const byKind: Record<string, number> = {};
-  for (const r of sel) if (!r.ok) byKind[failureKind(r)] = (byKind[failureKind(r)] ?? 0) + 1;
-  return { requests: sel.length, failed: sel.filter((r) => !r.ok).length, byKind };
+  const bad = sel.filter((r) => !r.ok);
+  for (const r of bad) byKind[failureKind(r)] = (byKind[failureKind(r)] ?? 0) + 1;
+  const starts = bad.slice(0, 100).map((r) => ({ ms: r.at - origin, kind: failureKind(r), blade: r.blade }));
+  return { requests: sel.length, failed: bad.length, byKind, starts };
 }
 
 /** The longest stretch without a DHCP ACK among `acks`, ms. */
@@ -140,6 +145,7 @@ export class PairDrill {
     const { lab } = this;
     const c = clients(lab, '03');
     let killAt = 0;
+    let pullAt = 0;
     let dl: Array<Promise<{ ok: boolean; error: string }>> = [];
     let masterAfterS = NaN;
     let out: Awaited<ReturnType<typeof c.stop>>;
@@ -149,6 +155,8 @@ export class PairDrill {
       this.log(`${DOWNLOADS} downloads of ${BIG_FILE.name} through the VIP (about ${DOWNLOAD_S} s each), then disk-a's plug is pulled`);
       dl = this.downloads();
       await sleep(3000);
+      // A request started while the links go down still counts in the window (its SYN is retransmitted to disk-b).
+      pullAt = Date.now();
       killAt = await lab.p.kill('a');
       this.log('disk-a: links down, every process in its namespace SIGKILLed');
       const b = await until('disk-b master with a primary database', async () => {
@@ -178,8 +186,8 @@ export class PairDrill {
       masterAfterS,
       vipBackS: firstOk ? (backAt - killAt) / 1000 : undefined,
       dhcpBackS: dhcpGap(acks, killAt),
-      before: failures(records, 0, killAt),
-      window: failures(records, killAt, backAt),
+      before: failures(records, 0, pullAt, pullAt),
+      window: failures(records, pullAt, backAt),
       after: failures(records, backAt),
       nfs,
       connections: { established: ends.length, survived: ends.filter((d) => d.ok).length, errors: ends.filter((d) => !d.ok).map((d) => d.error) },
@@ -249,7 +257,7 @@ export class PairDrill {
     const { records, acks } = out;
     const evA = await Promise.all(lab.blades.map((x) => lab.events('a', x.name)));
     const remounts = evA.flat().filter((e) => e.kind === 'content-remounted' && e.ts >= at).length;
-    this.r.switchover = { from: r!.from, to: r!.to, totalMs: r!.totalMs, withoutMasterMs: r!.withoutMasterMs, web: failures(records), longestDhcpGapMs: longestGap(acks), remounts };
+    this.r.switchover = { from: r!.from, to: r!.to, totalMs: r!.totalMs, withoutMasterMs: r!.withoutMasterMs, web: failures(records, 0, Infinity, at), longestDhcpGapMs: longestGap(acks), remounts };
     this.log(`switchover ${r!.from} -> ${r!.to} in ${r!.totalMs} ms (${r!.withoutMasterMs} ms without a master): ${this.r.switchover.web.failed}/${this.r.switchover.web.requests} requests failed`);
   }
 

@@ -157,8 +157,17 @@ export class PairLab {
 
   private async startNodes(): Promise<void> {
     const { a, b } = this.nodes;
+    for (const n of ['a', 'b'] as const) {
+      mkdirSync(join(this.workDir, n, 'tftpboot'), { recursive: true });
+      // Each node's data on a file system of its own, as on two machines: NFS file handles (the file
+      // system's id and inode numbers) then differ between the nodes, as they do in a rack.
+      const data = join(this.workDir, n, 'rackboot');
+      mkdirSync(data, { recursive: true });
+      sh('mount', ['-t', 'tmpfs', '-o', 'size=2g,mode=0755', `rblab-${n}`, data]);
+      this.run.onClose(`disk-${n}'s file system`, () => void sh('umount', ['-l', data], { check: false }));
+    }
+    // After the file systems: stopped before them.
     this.run.onClose('disk nodes', () => Promise.all([a.stop(), b.stop()]).then(() => undefined));
-    for (const n of ['a', 'b'] as const) mkdirSync(join(this.workDir, n, 'tftpboot'), { recursive: true });
     this.opts.log('pair: starting disk-a (bootstrap: creates the database), then disk-b (copies it, streams)');
     await a.start(180_000);
     await until('disk-a master', async () => ((await this.status('a')).role === 'master' ? true : undefined), 60_000);
