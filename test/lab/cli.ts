@@ -40,8 +40,8 @@ Boots the paper's cluster in QEMU VMs inside network namespaces (root).
                         instead of one director; the blades boot from the floating address
   --drill-server        with --pair: the server drill: disk-a's plug pulled under load, a blade
                         powered on during the outage, disk-a's return and a switchover back
-  --json FILE           with --pair: write the results there (default: rblab-pair.json in the
-                        work directory's parent)
+  --json FILE           with --pair: write the results there as JSON (default:
+                        rblab-pair.json in the temporary directory, e.g. /tmp)
   --no-bmc              start the QEMU VMs directly instead of through a BMC per blade
                         (ipmi_sim, powered through rackboot's API; rackboot servers only)
   --hold                keep the cluster running at the end (or after a failure) until Ctrl-C

@@ -18,7 +18,7 @@ import { formatPairDrill } from './pair-report.js';
 const NEEDS = { root: true, commands: ['qemu-system-x86_64', 'ip', 'apt-get', 'dpkg', 'depmod', 'wrk', 'nft', 'ganesha.nfsd', 'tar', 'busybox', 'keepalived', 'conntrackd', 'conntrack', 'setpriv', 'curl'] };
 const log = (l: string) => console.log(`# ${l.replace(/\n/g, '\n# ')}`);
 /** From power-on to the pool, blades booting together on a loaded 2-core host: well above the ~60-90 s they take. */
-const BOOT_BOUND = 240;
+const BOOT_BOUND = 360;
 const canRun = () => labLacks(NEEDS) === undefined;
 
 describe('lab: a pair of disk nodes, the server drill (disk-a pulled under load, return, switchover)', { concurrency: 1 }, () => {
@@ -37,7 +37,7 @@ describe('lab: a pair of disk nodes, the server drill (disk-a pulled under load,
     await lab?.close();
   });
 
-  test('two blades boot from the floating service address (disk-a) and serve through the VIP', { timeout: 400_000 }, async (t) => {
+  test('two blades boot from the floating service address (disk-a) and serve through the VIP', { timeout: 480_000 }, async (t) => {
     if (!requireLab(t, NEEDS) || !lab) return;
     await drill!.bootAll();
     await drill!.load(3);
@@ -62,7 +62,7 @@ describe('lab: a pair of disk nodes, the server drill (disk-a pulled under load,
     passed++;
   });
 
-  test('a blade powered on during the outage boots fully from disk-b', { timeout: 400_000 }, async (t) => {
+  test('a blade powered on during the outage boots fully from disk-b', { timeout: 480_000 }, async (t) => {
     if (!requireLab(t, NEEDS) || passed < 2) return void t.skip('no takeover');
     await drill!.outageBoot();
     const o = drill!.r.outageBoot!;

@@ -60,7 +60,7 @@ export interface PairDrillResult {
   outageBoot?: PairBoot & { dhcpFrom: string[]; content: unknown };
   leases?: { acked: number; kept: number; lost: Array<{ mac: string; ip: string; now: string | undefined }>; doubles: Array<{ ip: string; macs: string[] }> };
   rejoin?: { standbyAfterS: number; role: string; receiver: string | undefined; how: string };
-  switchover?: { from: string; to: string; totalMs: number; withoutMasterMs: number; web: Failures; longestDhcpGapMs: number; remounts: number };
+  switchover?: { from: string; to: string; totalMs: number; withoutMasterMs: number; web: Failures; longestDhcpGapMs: number; remounts: number; remountS?: number[] };
   seconds: number;
 }
 
@@ -256,8 +256,13 @@ export class PairDrill {
     }
     const { records, acks } = out;
     const evA = await Promise.all(lab.blades.map((x) => lab.events('a', x.name)));
-    const remounts = evA.flat().filter((e) => e.kind === 'content-remounted' && e.ts >= at).length;
-    this.r.switchover = { from: r!.from, to: r!.to, totalMs: r!.totalMs, withoutMasterMs: r!.withoutMasterMs, web: failures(records, 0, Infinity, at), longestDhcpGapMs: longestGap(acks), remounts };
+    // Per remount: seconds from the blade's content-lost report to its content-remounted one.
+    const remountS = evA.flatMap((ev) => {
+      const lost = ev.filter((e) => e.kind === 'content-lost' && e.ts >= at);
+      return ev.filter((e) => e.kind === 'content-remounted' && e.ts >= at).map((e) => (e.ts - (lost.filter((l) => l.ts <= e.ts).pop()?.ts ?? e.ts)) / 1000);
+    });
+    const remounts = remountS.length;
+    this.r.switchover = { from: r!.from, to: r!.to, totalMs: r!.totalMs, withoutMasterMs: r!.withoutMasterMs, web: failures(records, 0, Infinity, at), longestDhcpGapMs: longestGap(acks), remounts, remountS };
     this.log(`switchover ${r!.from} -> ${r!.to} in ${r!.totalMs} ms (${r!.withoutMasterMs} ms without a master): ${this.r.switchover.web.failed}/${this.r.switchover.web.requests} requests failed`);
   }
 

@@ -45,7 +45,7 @@ export function formatPairDrill(r: PairDrillResult): string {
   if (r.outageBoot) lines.push(`  ${r.outageBoot.name} powered on during the outage: up ${s2(r.outageBoot.upAfter)}, in disk-b's pool ${s2(r.outageBoot.poolAfter)}, DHCP from ${r.outageBoot.dhcpFrom.join(', ')}, content ${String(r.outageBoot.content)}`);
   if (r.rejoin) lines.push(`  disk-a returns: ${r.rejoin.role}, database ${r.rejoin.receiver} from disk-b (${r.rejoin.how}) ${s2(r.rejoin.standbyAfterS)} after its start`);
   const w = r.switchover;
-  if (w) lines.push(`  switchover ${w.from} -> ${w.to}: ${w.totalMs} ms (${w.withoutMasterMs} ms without a master), ${fails(w.web)}, longest without a DHCP ACK ${w.longestDhcpGapMs} ms, NFS mounted again ${w.remounts} time(s)`);
+  if (w) lines.push(`  switchover ${w.from} -> ${w.to}: ${w.totalMs} ms (${w.withoutMasterMs} ms without a master), ${fails(w.web)}, longest without a DHCP ACK ${w.longestDhcpGapMs} ms, NFS mounted again ${w.remounts} time(s)${w.remountS?.length ? ` (${w.remountS.map((x) => `${x.toFixed(1)} s`).join(', ')} from content lost)` : ''}`);
   const goals = pairGoals(r);
   if (goals.length) lines.push('  goals:', ...goals.map((g) => `    [${g.met ? 'met' : 'NOT met'}] ${g.goal}: ${g.figure}`));
   return lines.join('\n');
