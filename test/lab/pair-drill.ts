@@ -14,7 +14,8 @@ import { run } from '../helpers/netns.js';
 import { dhcpGap, doubleLeases, runWrk, startDhcpProbe, startProbe, summarize, type ProbeSummary, type WrkResult } from './load.js';
 import type { ProbeRecord } from './probe.js';
 import type { DhcpProbeRecord } from './dhcp-probe.js';
-import { BIG_FILE, PairLab, until, VIP_URL, type PairLabOptions } from './pair-lab.js';
+import { until } from '../helpers/wait.js';
+import { BIG_FILE, PairLab, VIP_URL, type PairLabOptions } from './pair-lab.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Downloads through the VIP established before the kill; each takes about DOWNLOAD_S at its capped rate. */

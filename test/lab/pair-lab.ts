@@ -14,6 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PAIR_NET, PairNs, pairNodeConfig, type NodeName } from '../helpers/pair-ns.js';
 import { run, sh } from '../helpers/netns.js';
+import { until } from '../helpers/wait.js';
 import { RACKBOOT_MAIN, type NsRackboot } from '../helpers/ns-server.js';
 import type { PairStatus } from '../../server/pair/status.js';
 import { ensureKernel, type Kernel } from './kernel.js';
@@ -39,18 +40,6 @@ export interface PairLabOptions {
 /** A file a download through the VIP takes tens of seconds for (an established connection across the kill). */
 export const BIG_FILE = { name: 'big.bin', bytes: 2 * 1024 * 1024 } as const;
 export const VIP_URL = `http://${PAIR_NET.vip}/`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls fn until it gives a value (errors count as not yet); throws naming `what` after timeoutMs. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
-    await sleep(everyMs);
-  }
-}
 
 /** The pair's namespaces as a lab run's topology: claimed for `--cleanup`, removed at close. */
 class PairTopology implements RunTopology {
@@ -112,12 +101,6 @@ export class PairLab {
 
   get workDir(): string {
     return this.p.workDir;
-  }
-
-  vm(name: string): BladeVm {
-    const v = this.vms.find((x) => x.name === name);
-    if (!v) throw new Error(`no blade ${name}`);
-    return v;
   }
 
   /** Namespaces, both nodes (a master, b a synchronous standby), the image and the page on both, blades registered and still off. */
@@ -221,7 +204,8 @@ export class PairLab {
 
   /** Powers a blade on and waits until it reported ready (to `via`, the master) and is in that node's pool. */
   async boot(name: string, via: NodeName): Promise<{ name: string; upAfter: number; poolAfter: number; events: EventView[] }> {
-    const vm = this.vm(name);
+    const vm = this.vms.find((x) => x.name === name);
+    if (!vm) throw new Error(`no blade ${name}`);
     this.opts.log(`${name}: powering on (boots from disk-${via})`);
     const since = Date.now();
     const watch = watchBoot(name, since, () => this.events(via, name), this.opts.log);
