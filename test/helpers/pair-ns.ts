@@ -93,7 +93,8 @@ export class PairNs {
   readonly ns: { a: string; b: string; sw: string; client: string; dev: string; blade: string };
   readonly nodes = new Map<NodeName, NsRackboot>();
 
-  constructor(readonly workDir: string, prefix = 'rbpr') {
+  /** `staticBlade: false`: no busybox "blade" namespace at 10.0.0.11 (the lab's QEMU blades take the blade network's addresses). */
+  constructor(readonly workDir: string, prefix = 'rbpr', o: { staticBlade?: boolean } = {}) {
     this.lab = new NetLab(prefix);
     const lab = this.lab;
     this.ns = { sw: lab.addNs('sw'), a: lab.addNs('a'), b: lab.addNs('b'), client: lab.addNs('cl'), dev: lab.addNs('dev'), blade: lab.addNs('bl') };
@@ -114,8 +115,10 @@ export class PairNs {
     plug(this.ns.dev, 'eth0', 'brin', undefined, '52:54:00:00:0c:01');
     // DHCP clients without an address broadcast through a device route.
     lab.execSync(this.ns.dev, 'ip', ['route', 'add', 'default', 'dev', 'eth0']);
-    plug(this.ns.blade, 'eth0', 'brin', `${PAIR_NET.inside.blade}/24`);
-    lab.execSync(this.ns.blade, 'ip', ['route', 'add', 'default', 'via', PAIR_NET.inside.router]);
+    if (o.staticBlade !== false) {
+      plug(this.ns.blade, 'eth0', 'brin', `${PAIR_NET.inside.blade}/24`);
+      lab.execSync(this.ns.blade, 'ip', ['route', 'add', 'default', 'via', PAIR_NET.inside.router]);
+    }
     // PostgreSQL runs as its own user: it must reach the nodes' data directories.
     mkdirSync(workDir, { recursive: true });
     chmodSync(workDir, 0o755);

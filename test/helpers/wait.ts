@@ -10,3 +10,17 @@ export async function waitUntil(cond: () => boolean, timeoutMs = 10_000, everyMs
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * Polls `fn` until it gives a value (a throw counts as "not yet") and
+ * resolves with it; rejects naming `what` after `timeoutMs`.
+ */
+export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -6,6 +6,11 @@ import { cleanupLeftovers } from './state.js';
 import { DEFAULT_OPTIONS, runLab, type LabFirmwareChoice, type LabLoader, type LabOptions, type LabServer } from './lab.js';
 import { formatDrill, formatLoad, formatTimeline } from './timeline.js';
 import { exitWhenClean, signalCleanup } from './run.js';
+import { runPairDrill } from './pair-drill.js';
+import { formatPairDrill } from './pair-report.js';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const USAGE = `usage: npm run lab -- [options]
 
@@ -31,6 +36,12 @@ Boots the paper's cluster in QEMU VMs inside network namespaces (root).
   --drill               then the failure drill: power the last blade off under load through
                         rackboot's API and its BMC (without BMCs: kill its VM), watch the
                         director drop it, power it on again, watch it return
+  --pair                two disk nodes (a pair: keepalived, PostgreSQL replication, conntrackd)
+                        instead of one director; the blades boot from the floating address
+  --drill-server        with --pair: the server drill: disk-a's plug pulled under load, a blade
+                        powered on during the outage, disk-a's return and a switchover back
+  --json FILE           with --pair: write the results there as JSON (default:
+                        rblab-pair.json in the temporary directory, e.g. /tmp)
   --no-bmc              start the QEMU VMs directly instead of through a BMC per blade
                         (ipmi_sim, powered through rackboot's API; rackboot servers only)
   --hold                keep the cluster running at the end (or after a failure) until Ctrl-C
@@ -62,6 +73,9 @@ async function main(): Promise<number> {
         'boot-timeout': { type: 'string' },
         load: { type: 'string' },
         drill: { type: 'boolean' },
+        pair: { type: 'boolean' },
+        'drill-server': { type: 'boolean' },
+        json: { type: 'string' },
         'no-bmc': { type: 'boolean' },
         hold: { type: 'boolean' },
         verbose: { type: 'boolean', short: 'v' },
@@ -88,6 +102,8 @@ async function main(): Promise<number> {
     if (!r.removed.length && !r.dirs.length) console.log('nothing to clean up');
     return 0;
   }
+  if (values['drill-server'] && !values.pair) fail('--drill-server needs --pair');
+  if (values.json !== undefined && !values.pair) fail('--json is for --pair runs');
   const opts: LabOptions = { ...DEFAULT_OPTIONS };
   if (values.blades !== undefined) {
     const n = Number(values.blades);
@@ -138,6 +154,17 @@ async function main(): Promise<number> {
   if (opts.server !== 'rackboot' && values.image === undefined) opts.image = 'busybox';
   if (opts.server !== 'rackboot' && opts.image !== 'busybox') fail(`--server ${opts.server} boots --image busybox only`);
 
+  if (values.pair) {
+    const other = (['loader', 'firmware', 'server', 'image', 'drill', 'http-boot', 'secure-boot', 'no-ra', 'hold'] as const).filter((k) => values[k] !== undefined);
+    if (other.length) fail(`--pair runs PXELINUX blades (BIOS) with the web-blade image, no BMC: drop --${other.join(', --')}`);
+    const json = values.json ?? join(tmpdir(), 'rblab-pair.json');
+    await runPairDrill({ ...opts, drill: !!values['drill-server'] }, (r) => {
+      console.log(`\n${formatPairDrill(r)}\n`);
+      writeFileSync(json, JSON.stringify(r, null, 2));
+      console.log(`results: ${json}`);
+    });
+    return 0;
+  }
   await runLab(opts, undefined, (r) => {
     console.log(`\nlab ${r.id}: ${r.boots.length} blade(s) booted by ${r.server} (${r.loader}), kernel ${r.kernel}\n`);
     for (const b of r.boots) {

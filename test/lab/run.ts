@@ -8,7 +8,7 @@ import { LabTopology } from './topology.js';
 import { dropClaim, LAB_PREFIX, writeClaim } from './state.js';
 
 /** Every open run of this process: one signal handler cleans them all up (bench/boot holds several). */
-const OPEN = new Set<LabRun>();
+const OPEN = new Set<LabRun<RunTopology>>();
 let exiting = false;
 let signalled: { promise: Promise<void>; code: number } | undefined;
 
@@ -48,16 +48,30 @@ export async function exitWhenClean(code: number): Promise<never> {
   process.exit(code);
 }
 
-export class LabRun {
-  readonly topo: LabTopology;
+/** What a run builds and removes: the lab's own topology, or another (the pair drill's namespaces). */
+export interface RunTopology {
+  readonly id: string;
+  readonly namespaces: string[];
+  build(): void;
+  destroy(): Promise<void>;
+}
+
+export class LabRun<T extends RunTopology = LabTopology> {
+  readonly topo: T;
   readonly workDir: string;
   private readonly stops: Array<{ what: string; fn: () => Promise<void> | void }> = [];
   private closing: Promise<void> | undefined;
 
-  constructor(opts: { blades: number }) {
-    this.topo = LabTopology.plan(opts.blades);
+  /** `topo`: a topology of the run's own, made in its work directory; else the lab's (T is then LabTopology, the default). */
+  constructor(opts: { blades: number } | { name: string; topo: (workDir: string) => T }) {
     // Not tempDir(t): a failed run keeps it (the blades' logs) until `--cleanup`, and the lab runs outside node:test.
-    this.workDir = mkdtempSync(join(tmpdir(), `${LAB_PREFIX}-${this.topo.id}-`));
+    if ('topo' in opts) {
+      this.workDir = mkdtempSync(join(tmpdir(), `${LAB_PREFIX}-${opts.name}-`));
+      this.topo = opts.topo(this.workDir);
+    } else {
+      this.topo = LabTopology.plan(opts.blades) as unknown as T;
+      this.workDir = mkdtempSync(join(tmpdir(), `${LAB_PREFIX}-${this.topo.id}-`));
+    }
     writeClaim({ id: this.topo.id, pid: process.pid, started: new Date().toISOString(), namespaces: this.topo.namespaces, workDir: this.workDir });
     if (!OPEN.size) {
       process.on('SIGINT', onSignal);

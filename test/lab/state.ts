@@ -82,6 +82,15 @@ export function removeNamespace(ns: string): void {
   sh('ip', ['netns', 'del', ns], { check: false });
 }
 
+/** Mount points at or below `dir` (from /proc/mounts). */
+export function mountsUnder(dir: string): string[] {
+  const text = existsSync('/proc/mounts') ? readFileSync('/proc/mounts', 'utf8') : '';
+  return text
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m === dir || m.startsWith(`${dir}/`));
+}
+
 export interface CleanupReport {
   removed: string[];
   skipped: Array<{ ns: string; reason: string }>;
@@ -109,6 +118,8 @@ export function cleanupLeftovers(opts: { force?: boolean } = {}): CleanupReport 
   for (const c of claims.values()) {
     if (!opts.force && live(c.id)) continue;
     if (c.workDir?.includes(LAB_PREFIX) && existsSync(c.workDir)) {
+      // The pair drill's disk nodes keep their data on a tmpfs each, mounted inside the work directory.
+      for (const m of mountsUnder(c.workDir)) sh('umount', ['-l', m], { check: false });
       rmSync(c.workDir, { recursive: true, force: true });
       report.dirs.push(c.workDir);
     }

@@ -23,6 +23,7 @@ import { PAIR_NET, PairNs, pairNodeConfig } from '../../helpers/pair-ns.js';
 import { havePostgres } from '../../helpers/postgres.js';
 import { RACKBOOT_MAIN, type NsRackboot } from '../../helpers/ns-server.js';
 import { run } from '../../helpers/netns.js';
+import { until } from '../../helpers/wait.js';
 import { dhcpGap, doubleLeases, startDhcpProbe, summarize } from '../../lab/load.js';
 import { startProbe } from '../../lab/load.js';
 import { startStreams, survivors } from '../../helpers/streams.js';
@@ -34,16 +35,6 @@ const TOKEN = 'pair-namespace-test';
 const STREAMS = 8;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (l: string) => console.log(`# ${l}`);
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
-    await sleep(everyMs);
-  }
-}
 
 /** The `rackboot` command in a node's namespace, against that node's API. */
 async function cli(n: NsRackboot, args: string[]): Promise<string> {

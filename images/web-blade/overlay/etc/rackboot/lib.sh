@@ -146,3 +146,19 @@ mount_nfs() {
   mkdir -p "$2"
   mount -t nfs4 -o "${opts:+$opts,}addr=$server" "$src" "$2"
 }
+
+# content_ok DIR: the NFS mount on DIR answers (within 10 s). A takeover by
+# the pair's other disk node leaves the blade's mount on the floating
+# address with file handles the new NFS server does not know (its export
+# is on another disk): every request gets ESTALE, for good, since the
+# root's handle cannot be looked up again. While no server answers, a hard
+# mount blocks instead: SIGKILL ends the probe (the NFS wait is killable).
+# Not less than 10 s: a starved VM takes seconds for a listing that is fine.
+content_ok() { timeout -s KILL 10 ls "$1/." > /dev/null 2>&1; }
+
+# remount_nfs EXPORT DIR: drop the broken mount lazily (a request stuck in
+# it must not block the unmount) and mount the export again.
+remount_nfs() {
+  umount -l "$2" 2> /dev/null
+  mount_nfs "$1" "$2"
+}
