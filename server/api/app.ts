@@ -5,17 +5,10 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Registry as Metrics } from 'prom-client';
-import type { LoadedConfig } from '../config/load.js';
-import type { EventRecorder } from '../events/recorder.js';
-import type { Logger } from '../log.js';
-import type { Service } from '../main/service.js';
-import type { Presence } from '../main/peers.js';
-import type { Registry } from '../store/registry.js';
-import type { Store } from '../store/types.js';
+import type { Role, ServerParts, Service } from '../service.js';
 import { addMaxDepthKeyword } from '../config/depth.js';
-import { bearer, nodeReportToken, roleRefusal, safeEqual, type Role } from './auth.js';
-import { peerSecret } from '../main/peers.js';
+import { bearer, nodeReportToken, roleRefusal, safeEqual } from './auth.js';
+import { peerSecret } from '../store/presence.js';
 import { installBodyParsers, isOptionalBody, optionalBody } from './bodies.js';
 import { declareCommonErrors } from './common-errors.js';
 import { HttpError, installErrorHandler } from './errors.js';
@@ -27,17 +20,10 @@ import { leaseRoutes } from './routes/leases.js';
 import { networkRoutes } from './routes/networks.js';
 import { nodeRoutes } from './routes/nodes.js';
 
-export interface ApiDeps {
-  cfg: LoadedConfig;
-  store: Store;
-  registry: Registry;
-  events: EventRecorder;
-  metrics: Metrics;
-  log: Logger;
-  apiToken: string;
+export interface ApiDeps extends ServerParts {
+  /** The services running (or listed as failed to start), in start order. */
   services: readonly Service[];
   version: string;
-  peers: Presence;
 }
 
 declare module 'fastify' {

@@ -5,6 +5,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { Role } from '../service.js';
 
 export interface TokenSource {
   token: string;
@@ -43,8 +44,6 @@ export function bearer(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-/** Who may do what: the API token is admin; the viewer token (api.viewerToken) and viewer sessions read only. */
-export type Role = 'admin' | 'viewer';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 // A node's boot config carries its report token (and the discovery config the

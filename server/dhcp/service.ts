@@ -6,7 +6,7 @@ import { HttpError } from '../api/errors.js';
 import { ErrorBody } from '../api/schemas.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { localUdpOpener, type UdpOpener } from '../net/udp-device.js';
-import type { Service, ServiceFactory } from '../main/service.js';
+import type { Service, ServiceFactory } from '../service.js';
 import { DhcpServer, type DhcpServerDeps } from './server.js';
 
 export interface DhcpServiceOptions {

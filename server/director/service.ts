@@ -6,7 +6,7 @@
 import { Counter, Gauge } from 'prom-client';
 import type { Logger } from '../log.js';
 import { formatIpv4 } from '../net/ipv4.js';
-import { ServiceStartError, type Service, type ServiceContext, type ServiceFactory } from '../main/service.js';
+import { ServiceStartError, type Service, type ServiceContext, type ServiceFactory } from '../service.js';
 import type { NodeRecord } from '../store/types.js';
 import { createBackend } from './backends/index.js';
 import type { DirectorBackend } from './backends/types.js';

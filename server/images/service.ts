@@ -5,7 +5,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { FastifyPluginAsync } from 'fastify';
 import { Counter, Histogram } from 'prom-client';
-import type { Service, ServiceContext, ServiceFactory } from '../main/service.js';
+import type { Service, ServiceContext, ServiceFactory } from '../service.js';
 import { buildImage } from './builder.js';
 import { discoverRoutes } from './discover.js';
 import { JobQueue } from './jobs.js';

@@ -17,10 +17,11 @@ import { Registry, SeedError } from '../store/registry.js';
 import type { Store } from '../store/types.js';
 import { VERSION } from '../version.js';
 import { BootHub } from '../boot/hub.js';
-import { ServiceStartError, explainBindError, type Service, type ServiceContext, type ServiceFactory } from './service.js';
+import { ServiceStartError, explainBindError, type Service, type ServiceContext, type ServiceFactory } from '../service.js';
 import { SERVICE_FACTORIES } from './services.js';
 import { lockDataDir, type DataDirLock } from './datadir-lock.js';
-import { PeerRelay, Presence } from './peers.js';
+import { Presence } from '../store/presence.js';
+import { PeerRelay } from './peer-relay.js';
 import { PairNode } from '../pair/node.js';
 import { PairService } from '../pair/service.js';
 

@@ -2,7 +2,7 @@
 // undefined when its section is disabled.
 import { httpBootService } from '../render/http.js';
 import { renderService } from '../render/service.js';
-import type { ServiceFactory } from './service.js';
+import type { ServiceFactory } from '../service.js';
 import { nfsServiceFactory } from '../nfs/service.js';
 import { tftpServiceFactory } from '../tftp/service.js';
 import { directorFactory } from '../director/service.js';

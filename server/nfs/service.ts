@@ -2,7 +2,7 @@
 // ctx.boot.exports, and adds the /exports and /nfs API routes.
 import { join, resolve } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
-import { ServiceStartError, type Service, type ServiceContext, type ServiceFactory } from '../main/service.js';
+import { ServiceStartError, type Service, type ServiceContext, type ServiceFactory } from '../service.js';
 import type { NfsBackend } from './backends/backend.js';
 import { GaneshaBackend, autoBind } from './backends/ganesha.js';
 import { formatIpv4 } from '../net/ipv4.js';

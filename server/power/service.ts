@@ -5,7 +5,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { HttpError, notFound } from '../api/errors.js';
 import { CommandRunner } from '../director/exec.js';
 import type { ImagesService } from '../images/service.js';
-import type { Service, ServiceContext, ServiceFactory } from '../main/service.js';
+import type { Service, ServiceContext, ServiceFactory } from '../service.js';
 import { InvalidError } from '../store/types.js';
 import { PowerController, type LastSeen, type PowerResult } from './controller.js';
 import { powerHttpError, powerRoutes } from './routes.js';

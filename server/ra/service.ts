@@ -3,7 +3,7 @@
 // addon it says so once at start and rackboot goes on without it.
 import { readFileSync } from 'node:fs';
 import { readIfindex } from '../net/udp-device.js';
-import type { Service, ServiceFactory } from '../main/service.js';
+import type { Service, ServiceFactory } from '../service.js';
 import { icmp6Unavailable, loadIcmp6, RaResponder } from './responder.js';
 
 /** This machine's IPv6 addresses (hex), from /proc/net/if_inet6, read again at most once a second. */

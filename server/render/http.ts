@@ -14,7 +14,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { networkOf } from '../config/networks.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
-import type { Service, ServiceContext } from '../main/service.js';
+import type { Service, ServiceContext } from '../service.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { canonicalMac, MAC_FORMS } from '../net/mac.js';
 import type { Store } from '../store/types.js';

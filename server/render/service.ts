@@ -1,7 +1,7 @@
 // The renderer as a service: the engine over templates.dir and the shipped
 // templates/, the node renderer in the hub's slot (for the images service's
 // overlays and anyone else), the boot-config provider, and operator routes.
-import type { Service, ServiceContext } from '../main/service.js';
+import type { Service, ServiceContext } from '../service.js';
 import { renderApiRoutes } from './api.js';
 import { TemplateEngine } from './engine.js';
 import { RenderProvider, renderMetrics } from './provider.js';

@@ -8,7 +8,7 @@ import { networkOf, type ResolvedNetwork } from '../config/networks.js';
 import { SERVED, servedAddresses } from '../config/bind.js';
 import { SourceFilter } from '../config/sources.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
-import { explainBindError, type Service, type ServiceContext, type ServiceFactory } from '../main/service.js';
+import { explainBindError, type Service, type ServiceContext, type ServiceFactory } from '../service.js';
 import type { BootHub } from '../boot/hub.js';
 import { loadPump } from './native.js';
 import { blksizeForMtu } from './options.js';

@@ -4,7 +4,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { parseDuration } from '../config/types.js';
 import type { ImagesService } from '../images/service.js';
-import type { Service, ServiceContext, ServiceFactory } from '../main/service.js';
+import type { Service, ServiceContext, ServiceFactory } from '../service.js';
 import { loadAssets, type AssetTable } from './assets.js';
 import { uiApiRoutes, uiLiveStream, type UiApiDeps } from './api-routes.js';
 import { RackStatus } from './rack-status.js';

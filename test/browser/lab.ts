@@ -17,7 +17,7 @@ import { CommandRunner } from '../../server/director/exec.js';
 import { imagesFactory } from '../../server/images/service.js';
 import { nfsServiceFactory } from '../../server/nfs/service.js';
 import { renderService } from '../../server/render/service.js';
-import type { ServiceFactory } from '../../server/main/service.js';
+import type { ServiceFactory } from '../../server/service.js';
 import { uiFactory } from '../../server/ui/service.js';
 import type { EventInput } from '../../server/store/types.js';
 import { NetLab } from '../helpers/netns.js';

@@ -5,7 +5,7 @@ import { statSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { nodeReportToken } from '../../server/api/auth.js';
-import { ServiceStartError } from '../../server/main/service.js';
+import { ServiceStartError } from '../../server/service.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 type Node = { name: string; group: string | null; interfaces: Array<{ name: string; mac: string; network: string; ipv4: string }>; effective?: { vars: Record<string, unknown>; loader: string } };

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { loadConfigFile, resolveConfig, type LoadedConfig } from '../../config/load.js';
 import { createLogger, logSettings } from '../../log.js';
 import { RackbootServer } from '../../main/server.js';
-import { noteProcessStopping } from '../../main/shutdown.js';
+import { noteProcessStopping } from '../../shutdown.js';
 
 export function loadConfigOption(file: string | undefined): LoadedConfig {
   const f = file ?? process.env.RACKBOOT_CONFIG;

@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bufferFile, type BootFile } from '../../../server/boot/content.js';
-import type { ServiceFactory } from '../../../server/main/service.js';
+import type { ServiceFactory } from '../../../server/service.js';
 import { PACKAGE_ROOT } from '../../../server/paths.js';
 import { httpBootService } from '../../../server/render/http.js';
 import { renderService } from '../../../server/render/service.js';

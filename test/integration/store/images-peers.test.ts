@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { imagesFactory, type ImagesService } from '../../../server/images/service.js';
-import { peerSecret } from '../../../server/main/peers.js';
+import { peerSecret } from '../../../server/store/presence.js';
 import { requireLab } from '../../helpers/env.js';
 import { havePostgres, sharedCluster } from '../../helpers/postgres.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';

@@ -1,17 +1,22 @@
 // What a subsystem (DHCP, TFTP, HTTP boot, images, NFS, director) plugs into
 // the server: a start/stop lifecycle, optional routes, and a health line.
+// A leaf of the import graph: subsystems import it, it imports only the
+// low layers (config, store, events, boot), and main/ does the wiring.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { Role } from '../api/auth.js';
 import type { Registry as Metrics } from 'prom-client';
-import type { LoadedConfig } from '../config/load.js';
-import type { EventRecorder } from '../events/recorder.js';
-import type { Logger } from '../log.js';
-import type { Registry } from '../store/registry.js';
-import type { Store } from '../store/types.js';
-import type { BootHub } from '../boot/hub.js';
-import type { Presence } from './peers.js';
+import type { BootHub } from './boot/hub.js';
+import type { LoadedConfig } from './config/load.js';
+import type { EventRecorder } from './events/recorder.js';
+import type { Logger } from './log.js';
+import type { Presence } from './store/presence.js';
+import type { Registry } from './store/registry.js';
+import type { Store } from './store/types.js';
 
-export interface ServiceContext {
+/** Who may do what: the API token is admin; the viewer token (api.viewerToken) and viewer sessions read only. */
+export type Role = 'admin' | 'viewer';
+
+/** What the server makes before any subsystem starts, shared by the API and every service. */
+export interface ServerParts {
   cfg: LoadedConfig;
   store: Store;
   registry: Registry;
@@ -20,12 +25,15 @@ export interface ServiceContext {
   log: Logger;
   /** The API token (from config, env, or generated). */
   apiToken: string;
+  /** The other rackboot servers sharing the store (none with SQLite), and what this one reports to them. */
+  peers: Presence;
+}
+
+export interface ServiceContext extends ServerParts {
   /** Boot file providers and the catalogs subsystems offer each other. */
   boot: BootHub;
   /** Services started before this one, by name, for subsystems that use each other. */
   services: ReadonlyMap<string, Service>;
-  /** The other rackboot servers sharing the store (none with SQLite), and what this one reports to them. */
-  peers: Presence;
 }
 
 export interface ServiceHealth {
