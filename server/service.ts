@@ -63,7 +63,36 @@ export interface Service {
   liveStream?(send: (type: string, data: unknown) => void, filter: { node?: string }): () => void;
 }
 
-export type ServiceFactory = (ctx: ServiceContext) => Service | undefined;
+/**
+ * What a subsystem says about itself whether it runs or not, so a request
+ * for one of its routes while it is off (or failed to start) is answered
+ * with its name and the setting that turns it on, not "no route".
+ */
+export interface ServiceDeclaration {
+  /** Service.name of what the factory makes. */
+  readonly name: string;
+  /** How messages name it: "the DHCP service". */
+  readonly title: string;
+  /** The config setting that turns it on, as the operator writes it: "dhcp.enabled: true". */
+  readonly enable: string;
+  /** Paths under /api/v1 it adds: each covers itself and what is under it ('/api/v1/leases/': only what is under it). */
+  readonly apiPrefixes?: readonly string[];
+  /** Paths it adds inside another's prefix (the renderer's /api/v1/nodes/NAME/render). */
+  readonly apiPaths?: RegExp;
+}
+
+/** Makes the service from the context, or undefined when its section is off. */
+export type ServiceFactory = ((ctx: ServiceContext) => Service | undefined) & {
+  /** Every subsystem's factory has one; a test's own factory may leave it out. */
+  readonly declared?: ServiceDeclaration;
+};
+
+export type DeclaredServiceFactory = ServiceFactory & { readonly declared: ServiceDeclaration };
+
+/** A subsystem's factory, carrying its declaration. */
+export function declareService(declared: ServiceDeclaration, create: (ctx: ServiceContext) => Service | undefined): DeclaredServiceFactory {
+  return Object.assign((ctx: ServiceContext) => create(ctx), { declared });
+}
 
 /**
  * A start failure a service can explain in one line with the fix (no stack

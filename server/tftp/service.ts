@@ -8,7 +8,7 @@ import { networkOf, type ResolvedNetwork } from '../config/networks.js';
 import { SERVED, servedAddresses } from '../config/bind.js';
 import { SourceFilter } from '../config/sources.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
-import { explainBindError, type Service, type ServiceContext, type ServiceFactory } from '../service.js';
+import { declareService, explainBindError, type Service, type ServiceContext } from '../service.js';
 import type { BootHub } from '../boot/hub.js';
 import { loadPump } from './native.js';
 import { blksizeForMtu } from './options.js';
@@ -65,7 +65,7 @@ function interfaceMtu(iface: string | undefined): number | undefined {
   }
 }
 
-export const tftpServiceFactory: ServiceFactory = (ctx) => {
+export const tftpService = declareService({ name: 'tftp', title: 'the TFTP service', enable: 'tftp.enabled: true' }, (ctx) => {
   // The static files are served over HTTP too, even with TFTP disabled.
   registerStaticFiles(ctx);
   const c = ctx.cfg.config.tftp;
@@ -245,4 +245,4 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
     },
   };
   return svc;
-};
+});

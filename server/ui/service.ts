@@ -4,7 +4,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { parseDuration } from '../config/types.js';
 import type { ImagesService } from '../images/service.js';
-import type { Service, ServiceContext, ServiceFactory } from '../service.js';
+import { declareService, type Service, type ServiceContext } from '../service.js';
 import { loadAssets, type AssetTable } from './assets.js';
 import { uiApiRoutes, uiLiveStream, type UiApiDeps } from './api-routes.js';
 import { RackStatus } from './rack-status.js';
@@ -87,4 +87,6 @@ export class UiService implements Service {
   }
 }
 
-export const uiFactory: ServiceFactory = (ctx) => (ctx.cfg.config.ui.enabled ? new UiService(ctx) : undefined);
+export const uiService = declareService({ name: 'ui', title: 'the dashboard', enable: 'ui.enabled: true', apiPrefixes: ['/api/v1/rack'] }, (ctx) =>
+  ctx.cfg.config.ui.enabled ? new UiService(ctx) : undefined,
+);
