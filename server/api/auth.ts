@@ -1,8 +1,9 @@
 // Bearer-token auth for /api/v1. The token comes from the config, then
 // RACKBOOT_API_TOKEN, else one generated on first start into the data dir
 // (mode 0600). A booted node may report its own events with a node token
-// derived from the API token, so blades never carry the admin token.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+// derived from the API token (boot/report-token.ts), so blades never carry
+// the admin token.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Role } from '../service.js';
@@ -26,11 +27,6 @@ export function resolveApiToken(configured: string, tokenFile: string, env: Node
   writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
   chmodSync(tokenFile, 0o600);
   return { token, from: 'generated', generatedFile: tokenFile };
-}
-
-/** Token a node uses to post its own events: HMAC(api token, node name). */
-export function nodeReportToken(apiToken: string, node: string): string {
-  return 'node.' + createHmac('sha256', apiToken).update(`report:${node}`).digest('base64url').slice(0, 32);
 }
 
 export function safeEqual(a: string, b: string): boolean {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { statSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { nodeReportToken } from '../../server/api/auth.js';
+import { nodeReportToken } from '../../server/boot/report-token.js';
 import { ServiceStartError } from '../../server/service.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { nodeReportToken } from '../../../server/api/auth.js';
+import { nodeReportToken } from '../../../server/boot/report-token.js';
 import type { BootFile } from '../../../server/boot/content.js';
 import { BootRefused } from '../../../server/boot/content.js';
 import { imagesService } from '../../../server/images/service.js';
