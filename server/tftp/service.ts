@@ -13,7 +13,7 @@ import type { BootHub } from '../boot/hub.js';
 import { loadPump } from './native.js';
 import { blksizeForMtu } from './options.js';
 import { TftpServer, type RefusalRecord, type TransferRecord } from './server.js';
-import { StaticFiles } from './static.js';
+import { StaticFiles } from '../boot/static-files.js';
 import { isSizeProbe } from './probe.js';
 import { GRUB_HTTP_IMAGE, LoaderFiles, loaderFilesSummary, SIGNED_ALIASES } from '../boot/loader-files.js';
 import { GrubHttpImage } from '../boot/grub-http.js';
