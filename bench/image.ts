@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { resolveConfig } from '../server/main/config.js';
 import { buildImage } from '../server/images/builder.js';
 import { loadRecipe } from '../server/images/recipe.js';
-import { imagesFactory } from '../server/images/service.js';
+import { imagesService } from '../server/images/service.js';
 import { ImageStore } from '../server/images/store.js';
 import { silentLogger } from '../server/log.js';
 import { RackbootServer } from '../server/main/server.js';
@@ -128,7 +128,7 @@ try {
     null,
     {},
   );
-  const server = new RackbootServer(cfg, silentLogger(), { factories: [imagesFactory] });
+  const server = new RackbootServer(cfg, silentLogger(), { factories: [imagesService] });
   await server.start();
   try {
     // An export for every node's network, as the NFS service would give.

@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NetLab, run } from '../test/helpers/netns.js';
 import { startTestServer } from '../test/helpers/server.js';
-import { nfsServiceFactory } from '../server/nfs/service.js';
+import { nfsService } from '../server/nfs/service.js';
 import { waitForLine, logSize } from '../server/nfs/log-watch.js';
 import { Releases } from '../server/nfs/content.js';
 import { c as tarCreate } from 'tar';
@@ -141,7 +141,7 @@ async function outage(): Promise<string> {
     writeFileSync(join(tmp, 'ref', 'www', 'index.html'), 'ref\n');
     const server = await startTestServer(
       { dataDir: join(tmp, 'data'), nfs: { backend: 'ganesha', contentRoots: [join(tmp, 'content')], ganesha: { netns: srv } } },
-      { factories: [nfsServiceFactory], dataDir: join(tmp, 'data') },
+      { factories: [nfsService], dataDir: join(tmp, 'data') },
     );
     return { server, srv, refNs, cli };
   })();
@@ -233,7 +233,7 @@ async function syncSpeed(files: number): Promise<string> {
   const tmp = mkdtempSync(join(tmpdir(), 'rb-bench-sync-'));
   const s = await startTestServer(
     { dataDir: join(tmp, 'data'), nfs: { backend: 'none', contentRoots: [join(tmp, 'content')], localSyncRoots: [tmp], keepReleases: 1, releaseGraceSeconds: 0 } },
-    { factories: [nfsServiceFactory], dataDir: join(tmp, 'data') },
+    { factories: [nfsService], dataDir: join(tmp, 'data') },
   );
   try {
     const src = join(tmp, 'site');

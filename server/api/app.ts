@@ -5,17 +5,11 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Registry as Metrics } from 'prom-client';
-import type { LoadedConfig } from '../config/loaded.js';
-import type { EventRecorder } from '../events/recorder.js';
-import type { Logger } from '../log.js';
-import type { Service } from '../main/service.js';
-import type { Presence } from '../main/peers.js';
-import type { Registry } from '../store/registry.js';
-import type { Store } from '../store/types.js';
+import type { Role, ServerParts, Service, ServiceDeclaration } from '../service.js';
 import { addMaxDepthKeyword } from '../config/depth.js';
-import { bearer, nodeReportToken, roleRefusal, safeEqual, type Role } from './auth.js';
-import { peerSecret } from '../main/peers.js';
+import { nodeReportToken } from '../boot/report-token.js';
+import { bearer, roleRefusal, safeEqual } from './auth.js';
+import { peerSecret } from '../store/presence.js';
 import { installBodyParsers, isOptionalBody, optionalBody } from './bodies.js';
 import { declareCommonErrors } from './common-errors.js';
 import { HttpError, installErrorHandler } from './errors.js';
@@ -27,17 +21,12 @@ import { leaseRoutes } from './routes/leases.js';
 import { networkRoutes } from './routes/networks.js';
 import { nodeRoutes } from './routes/nodes.js';
 
-export interface ApiDeps {
-  cfg: LoadedConfig;
-  store: Store;
-  registry: Registry;
-  events: EventRecorder;
-  metrics: Metrics;
-  log: Logger;
-  apiToken: string;
+export interface ApiDeps extends ServerParts {
+  /** The services running (or listed as failed to start), in start order. */
   services: readonly Service[];
+  /** Every subsystem the server knows, running or not: a request for the routes of one that is not running says why. */
+  declared: readonly ServiceDeclaration[];
   version: string;
-  peers: Presence;
 }
 
 declare module 'fastify' {
@@ -63,20 +52,6 @@ const acceptStream = () => true;
 
 const PUBLIC_API = new Set(['/api/v1/openapi.json']);
 
-// The routes an optional service adds, so a request for one while the
-// service is off says so instead of "no route" (the CLI prints that message).
-const SERVICE_ROUTES: ReadonlyArray<{ service: string; title: string; enable: string; prefixes: string[]; paths?: RegExp }> = [
-  { service: 'director', title: 'the director', enable: 'director.enabled: true', prefixes: ['/api/v1/director'] },
-  { service: 'nfs', title: 'the NFS service', enable: 'nfs.enabled: true', prefixes: ['/api/v1/exports', '/api/v1/nfs'] },
-  { service: 'images', title: 'the images service', enable: 'images.enabled: true', prefixes: ['/api/v1/images', '/api/v1/discover'] },
-  // The renderer also adds a node's render and scope routes under /nodes.
-  { service: 'render', title: 'the template renderer', enable: 'templates.enabled: true', prefixes: ['/api/v1/templates'], paths: /^\/api\/v1\/nodes\/[^/]+\/(render|scope)(\/|$)/ },
-  { service: 'pair', title: 'the pair (a second disk node)', enable: 'pair.enabled: true', prefixes: ['/api/v1/pair'] },
-  { service: 'dhcp', title: 'the DHCP service', enable: 'dhcp.enabled: true', prefixes: ['/api/v1/leases/'] },
-  { service: 'ui', title: 'the dashboard', enable: 'ui.enabled: true', prefixes: ['/api/v1/rack'] },
-  { service: 'power', title: 'power control', enable: 'power.enabled: true', prefixes: ['/api/v1/power'], paths: /^\/api\/v1\/nodes\/[^/]+\/(power|reprovision)$/ },
-];
-
 function forbid(reply: FastifyReply, message: string) {
   reply.log.info({ status: 403, error: 'forbidden', reason: message }, 'request refused');
   return reply.status(403).send({ error: 'forbidden', message });
@@ -84,11 +59,15 @@ function forbid(reply: FastifyReply, message: string) {
 
 const underPrefix = (path: string, prefix: string) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : prefix + '/');
 
-/** A 404 (service off) or 503 (service failed to start) naming the service, for a path of a service without routes. */
-function explainMissingRoute(services: readonly Service[], path: string): HttpError | undefined {
-  const owner = SERVICE_ROUTES.find((s) => s.prefixes.some((p) => underPrefix(path, p)) || s.paths?.test(path));
+/**
+ * A 404 (service off) or 503 (service failed to start) naming the service,
+ * for a path of a service without routes, instead of "no route" (the CLI
+ * prints that message).
+ */
+function explainMissingRoute(declared: readonly ServiceDeclaration[], services: readonly Service[], path: string): HttpError | undefined {
+  const owner = declared.find((d) => d.apiPrefixes?.some((p) => underPrefix(path, p)) || d.apiPaths?.test(path));
   if (!owner) return undefined;
-  const svc = services.find((s) => s.name === owner.service);
+  const svc = services.find((s) => s.name === owner.name);
   if (!svc) return new HttpError(404, 'not_found', `${owner.title} is not enabled on this server (set ${owner.enable} in the config)`);
   // A service that failed to start is listed without routes; its health says why.
   if (!svc.apiRoutes) return new HttpError(503, 'unavailable', `${owner.title} did not start: ${svc.health?.().detail ?? 'see the server log'}`);
@@ -111,7 +90,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     const check = (httpPart === 'body' ? bodyAjv : textAjv).compile(schema);
     return httpPart === 'body' && isOptionalBody(schema) ? optionalBody(check) : check;
   });
-  installErrorHandler(app, (path) => explainMissingRoute(deps.services, path));
+  installErrorHandler(app, (path) => explainMissingRoute(deps.declared, deps.services, path));
 
   await app.register(swagger, {
     openapi: {

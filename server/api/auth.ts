@@ -1,10 +1,12 @@
 // Bearer-token auth for /api/v1. The token comes from the config, then
 // RACKBOOT_API_TOKEN, else one generated on first start into the data dir
 // (mode 0600). A booted node may report its own events with a node token
-// derived from the API token, so blades never carry the admin token.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+// derived from the API token (boot/report-token.ts), so blades never carry
+// the admin token.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { Role } from '../service.js';
 
 export interface TokenSource {
   token: string;
@@ -27,11 +29,6 @@ export function resolveApiToken(configured: string, tokenFile: string, env: Node
   return { token, from: 'generated', generatedFile: tokenFile };
 }
 
-/** Token a node uses to post its own events: HMAC(api token, node name). */
-export function nodeReportToken(apiToken: string, node: string): string {
-  return 'node.' + createHmac('sha256', apiToken).update(`report:${node}`).digest('base64url').slice(0, 32);
-}
-
 export function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -43,8 +40,6 @@ export function bearer(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-/** Who may do what: the API token is admin; the viewer token (api.viewerToken) and viewer sessions read only. */
-export type Role = 'admin' | 'viewer';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 // A node's boot config carries its report token (and the discovery config the

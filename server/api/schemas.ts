@@ -5,7 +5,7 @@ import { MAX_VARS_DEPTH } from '../config/depth.js';
 import { StringEnum } from '../config/types.js';
 import { MAC_FORMS } from '../net/mac.js';
 import { BMC_TYPES, LEASE_STATES, LOADERS } from '../store/types.js';
-import { BmcSchema } from '../power/config.js';
+import { BmcSchema } from '../store/bmc.js';
 
 export const ErrorBody = Type.Object(
   { error: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) },

@@ -1,5 +1,5 @@
 // Records as the API answers them: a BMC without its sealed password.
-import { bmcView } from '../power/bmc.js';
+import { bmcView } from '../store/bmc.js';
 import type { GroupRecord, NodeRecord } from '../store/types.js';
 
 export const nodeView = (n: NodeRecord) => ({ ...n, bmc: bmcView(n.bmc) });

@@ -18,7 +18,7 @@ import type { Logger } from '../log.js';
 import type { BootClient, BootContentProvider, BootFile } from './content.js';
 import { GRUB_HTTP_IMAGE } from './loader-files.js';
 import { HTTP_BOOT_FILES } from './loaders.js';
-import { StaticFiles } from '../tftp/static.js';
+import { StaticFiles } from './static-files.js';
 
 const run = promisify(execFile);
 const IMAGE_NAME = 'grubx64-http.efi';

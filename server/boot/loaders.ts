@@ -7,10 +7,10 @@ import type { ResolvedNetwork } from '../config/networks.js';
 import { formatIpv4 } from '../net/ipv4.js';
 import type { Loader } from '../store/types.js';
 
-export type Firmware = 'bios' | 'efi64' | 'efi-http';
+// The registry settles a node's loader, so the default lives with the store's loader names.
+export { DEFAULT_LOADER } from '../store/types.js';
 
-/** The loader of a node (and group) that names none, and of an unknown machine's network boot. */
-export const DEFAULT_LOADER: Loader = 'pxelinux';
+export type Firmware = 'bios' | 'efi64' | 'efi-http';
 
 /** Boot file names, relative to the TFTP root. undefined: the loader has no build for that firmware. */
 export const LOADER_FILES: Record<Loader, Partial<Record<'bios' | 'efi64', string>>> = {

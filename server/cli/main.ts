@@ -2,7 +2,7 @@
 // The `rackboot` command. Errors a user can act on print as one line and exit 1.
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/errors.js';
-import { ServiceStartError } from '../main/service.js';
+import { ServiceStartError } from '../service.js';
 import { VERSION } from '../version.js';
 import { ApiRequestError } from './client.js';
 import { registersFor } from './commands/index.js';

@@ -6,7 +6,7 @@ import { HttpError } from '../api/errors.js';
 import { ErrorBody } from '../api/schemas.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { localUdpOpener, type UdpOpener } from '../net/udp-device.js';
-import type { Service, ServiceFactory } from '../main/service.js';
+import { declareService, type DeclaredServiceFactory, type Service } from '../service.js';
 import { DhcpServer, type DhcpServerDeps } from './server.js';
 
 export interface DhcpServiceOptions {
@@ -16,8 +16,10 @@ export interface DhcpServiceOptions {
   onServer?: (s: DhcpServer) => void;
 }
 
-export function dhcpServiceFactory(opts: DhcpServiceOptions = {}): ServiceFactory {
-  return (ctx) => {
+const DHCP = { name: 'dhcp', title: 'the DHCP service', enable: 'dhcp.enabled: true', apiPrefixes: ['/api/v1/leases/'] };
+
+export function dhcpService(opts: DhcpServiceOptions = {}): DeclaredServiceFactory {
+  return declareService(DHCP, (ctx) => {
     if (!ctx.cfg.config.dhcp.enabled) return undefined;
     // The pair's service, when this node is one of two (started before DHCP): the backup answers nothing.
     const gate = ctx.services.get('pair') as DhcpServerDeps['gate'] & Service | undefined;
@@ -55,5 +57,5 @@ export function dhcpServiceFactory(opts: DhcpServiceOptions = {}): ServiceFactor
       health: () => server.health(),
     };
     return svc;
-  };
+  });
 }

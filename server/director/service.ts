@@ -6,7 +6,7 @@
 import { Counter, Gauge } from 'prom-client';
 import type { Logger } from '../log.js';
 import { formatIpv4 } from '../net/ipv4.js';
-import { ServiceStartError, type Service, type ServiceContext, type ServiceFactory } from '../main/service.js';
+import { declareService, ServiceStartError, type DeclaredServiceFactory, type Service, type ServiceContext } from '../service.js';
 import type { NodeRecord } from '../store/types.js';
 import { createBackend } from './backends/index.js';
 import type { DirectorBackend } from './backends/types.js';
@@ -306,6 +306,8 @@ export class DirectorService implements Service {
   }
 }
 
-export function directorFactory(opts: DirectorOptions = {}): ServiceFactory {
-  return (ctx) => (ctx.cfg.config.director.enabled ? new DirectorService(ctx, opts) : undefined);
+const DIRECTOR = { name: 'director', title: 'the director', enable: 'director.enabled: true', apiPrefixes: ['/api/v1/director'] };
+
+export function directorService(opts: DirectorOptions = {}): DeclaredServiceFactory {
+  return declareService(DIRECTOR, (ctx) => (ctx.cfg.config.director.enabled ? new DirectorService(ctx, opts) : undefined));
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../log.js';
-import { peerSecret, type Presence, type ServerInfo } from '../main/peers.js';
+import { peerSecret, type Presence, type ServerInfo } from '../store/presence.js';
 import type { Store } from '../store/types.js';
 import type { JobQueue } from './jobs.js';
 import { versionOf, type ImageManifest, type ImageStore } from './store.js';

@@ -15,7 +15,7 @@ import { openedFile, openRegularFile } from '../boot/descriptor.js';
 import type { ExportCatalog, ImageCatalog, ImageDescription } from '../boot/hub.js';
 import { httpBase } from '../boot/loaders.js';
 import type { LoadedConfig } from '../config/loaded.js';
-import { nodeReportToken } from '../api/auth.js';
+import { nodeReportToken } from '../boot/report-token.js';
 import { cidrContains, formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import type { EffectiveNode, Registry, RegistryChange } from '../store/registry.js';
 import type { NodeRecord } from '../store/types.js';

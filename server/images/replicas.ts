@@ -5,7 +5,7 @@
 // pointer change, see peers.ts), or until the wait runs out: then the job
 // ends saying which server lacks it, and GET /pair lists it under the
 // peer's lacks until the peer has it.
-import type { Presence } from '../main/peers.js';
+import type { Presence } from '../store/presence.js';
 
 export interface ReplicaWait {
   peers: Pick<Presence, 'refresh' | 'livePeers'>;

@@ -5,7 +5,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { FastifyPluginAsync } from 'fastify';
 import { Counter, Histogram } from 'prom-client';
-import type { Service, ServiceContext, ServiceFactory } from '../main/service.js';
+import { declareService, type Service, type ServiceContext } from '../service.js';
 import { buildImage } from './builder.js';
 import { discoverRoutes } from './discover.js';
 import { JobQueue } from './jobs.js';
@@ -163,4 +163,7 @@ export class ImagesService implements Service {
   }
 }
 
-export const imagesFactory: ServiceFactory = (ctx) => (ctx.cfg.config.images.enabled ? new ImagesService(ctx) : undefined);
+export const imagesService = declareService(
+  { name: 'images', title: 'the images service', enable: 'images.enabled: true', apiPrefixes: ['/api/v1/images', '/api/v1/discover'] },
+  (ctx) => (ctx.cfg.config.images.enabled ? new ImagesService(ctx) : undefined),
+);

@@ -17,7 +17,8 @@ import { NfsConfigSchema, NFS_DEFAULTS } from '../nfs/config.js';
 import { DirectorConfigSchema, DIRECTOR_DEFAULTS } from '../director/config.js';
 import { PairConfigSchema, PAIR_DEFAULTS } from '../pair/config.js';
 import { UiConfigSchema, UI_DEFAULTS } from '../ui/config.js';
-import { BmcSchema, PowerConfigSchema, POWER_DEFAULTS } from '../power/config.js';
+import { PowerConfigSchema, POWER_DEFAULTS } from '../power/config.js';
+import { BmcSchema } from '../store/bmc.js';
 import { LOADERS } from '../store/types.js';
 import { LOG_FORMATS, LOG_LEVELS } from '../log.js';
 

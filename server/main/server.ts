@@ -16,10 +16,11 @@ import { Registry, SeedError } from '../store/registry.js';
 import type { Store } from '../store/types.js';
 import { VERSION } from '../version.js';
 import { BootHub } from '../boot/hub.js';
-import { ServiceStartError, explainBindError, type Service, type ServiceContext, type ServiceFactory } from './service.js';
-import { SERVICE_FACTORIES } from './services.js';
+import { ServiceStartError, explainBindError, type Service, type ServiceContext, type ServiceFactory } from '../service.js';
+import { SERVICE_FACTORIES, serviceDeclarations } from './services.js';
 import { lockDataDir, type DataDirLock } from './datadir-lock.js';
-import { PeerRelay, Presence } from './peers.js';
+import { Presence } from '../store/presence.js';
+import { PeerRelay } from './peer-relay.js';
 import { PairNode } from '../pair/node.js';
 import { PairService } from '../pair/service.js';
 
@@ -128,7 +129,8 @@ export class RackbootServer {
       this.services.push(svc);
       byName.set(svc.name, svc);
     }
-    for (const factory of this.opts.factories ?? SERVICE_FACTORIES) {
+    const factories = this.opts.factories ?? SERVICE_FACTORIES;
+    for (const factory of factories) {
       const svc = factory(ctx);
       if (!svc) continue;
       try {
@@ -146,7 +148,7 @@ export class RackbootServer {
     this.services.push(...[...this.failed.keys()].map((name) => failedService(name, this.failed.get(name)!)));
     this.presence.services = this.services;
 
-    this.app = await buildApp({ ...ctx, services: this.services, version: VERSION });
+    this.app = await buildApp({ ...ctx, services: this.services, declared: serviceDeclarations(factories), version: VERSION });
     const [host, port] = splitListen(cfg.config.api.listen);
     // served: loopback (must bind: the CLI's address), then each network's serverAddress on this machine.
     // A pair node also on its own link addresses: the other node calls its API there (peerUrl, content copies).

@@ -2,7 +2,7 @@
 // ctx.boot.exports, and adds the /exports and /nfs API routes.
 import { join, resolve } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
-import { ServiceStartError, type Service, type ServiceContext, type ServiceFactory } from '../main/service.js';
+import { declareService, ServiceStartError, type Service, type ServiceContext } from '../service.js';
 import type { NfsBackend } from './backends/backend.js';
 import { GaneshaBackend, autoBind } from './backends/ganesha.js';
 import { formatIpv4 } from '../net/ipv4.js';
@@ -115,4 +115,4 @@ export function createNfsService(ctx: ServiceContext, opts: NfsServiceOptions = 
   return service;
 }
 
-export const nfsServiceFactory: ServiceFactory = (ctx) => createNfsService(ctx);
+export const nfsService = declareService({ name: 'nfs', title: 'the NFS service', enable: 'nfs.enabled: true', apiPrefixes: ['/api/v1/exports', '/api/v1/nfs'] }, createNfsService);

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../log.js';
-import { GROUP_SIGNAL_GRACE_MS, GROUP_SIGNALS, processIsStopping } from '../main/shutdown.js';
+import { GROUP_SIGNAL_GRACE_MS, GROUP_SIGNALS, processIsStopping } from '../shutdown.js';
 
 
 
@@ -24,7 +24,7 @@ export interface SupervisorOptions {
   onExit?(why: string): void;
   backoff?: { initialMs: number; maxMs: number; stableMs: number };
   stopTimeoutMs?: number;
-  /** Whether the process is shutting down; default: processIsStopping() (main/shutdown.ts). */
+  /** Whether the process is shutting down; default: processIsStopping() (server/shutdown.ts). */
   processStopping?(): boolean;
 }
 

@@ -11,7 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../log.js';
-import { processIsStopping } from '../main/shutdown.js';
+import { processIsStopping } from '../shutdown.js';
 
 export interface DaemonOptions {
   /** For messages: "keepalived". */

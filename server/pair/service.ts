@@ -8,10 +8,10 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HttpError } from '../api/errors.js';
 import { ErrorBody } from '../api/schemas.js';
-import type { Service, ServiceContext } from '../main/service.js';
+import type { Service, ServiceContext, ServiceDeclaration } from '../service.js';
 import type { ExportManager } from '../nfs/manager.js';
 import { ContentError } from '../nfs/content.js';
-import type { ServerInfo } from '../main/peers.js';
+import type { ServerInfo } from '../store/presence.js';
 import { PairContent } from './content.js';
 import { SwitchoverError, type PairNode } from './node.js';
 import { PairStatusOut } from './status.js';
@@ -32,8 +32,11 @@ const contentError = (e: unknown) => {
   return e;
 };
 
+/** The pair is no factory's (main/ makes it before the store opens): its declaration for the API's answers while it is off. */
+export const PAIR_SERVICE: ServiceDeclaration = { name: 'pair', title: 'the pair (a second disk node)', enable: 'pair.enabled: true', apiPrefixes: ['/api/v1/pair'] };
+
 export class PairService implements Service, DhcpGate {
-  readonly name = 'pair';
+  readonly name = PAIR_SERVICE.name;
   readonly content: PairContent;
 
   constructor(readonly node: PairNode, private readonly ctx: ServiceContext) {

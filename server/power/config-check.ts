@@ -6,7 +6,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import type { ConfigIssue } from '../config/errors.js';
 import type { ParsedConfig } from '../config/loaded.js';
 import { parseDuration } from '../config/types.js';
-import type { BmcInput } from './config.js';
+import type { BmcInput } from '../store/bmc.js';
 
 function unreadable(file: string): string | undefined {
   try {

@@ -1,66 +1,12 @@
-// The `power` config section and the `bmc` object of nodes and groups (the
-// same schema in the API and in seed entries). Keys are documented in
-// docs/configuration.md (power) and docs/power.md.
+// The `power` config section (the `bmc` object of nodes and groups is the
+// store's: store/bmc.ts). Keys are documented in docs/configuration.md
+// (power) and docs/power.md.
 import { Type, type Static } from '@sinclair/typebox';
 import { Duration, parseDuration, Section, StringEnum } from '../config/types.js';
-import { BMC_TYPES } from '../store/types.js';
+import { IpmiOptions } from '../store/bmc.js';
 
 export const IPMI_TOOLS = ['ipmitool', 'freeipmi'] as const;
 export type IpmiTool = (typeof IPMI_TOOLS)[number];
-export const IPMI_INTERFACES = ['lanplus', 'lan'] as const;
-export const IPMI_PRIVILEGES = ['user', 'operator', 'administrator'] as const;
-
-const IpmiOptions = {
-  /** lanplus: IPMI 2.0 RMCP+ (encrypted); lan: IPMI 1.5. */
-  interface: Type.Optional(StringEnum(IPMI_INTERFACES)),
-  /** RMCP+ cipher suite (ipmitool -C, FreeIPMI -I). */
-  cipherSuite: Type.Optional(Type.Integer({ minimum: 0, maximum: 17 })),
-  privilege: Type.Optional(StringEnum(IPMI_PRIVILEGES)),
-  /** FreeIPMI workaround flags (-W), e.g. "opensesspriv" for OpenIPMI's ipmi_sim. */
-  workaroundFlags: Type.Optional(Type.String({ pattern: '^[a-z0-9]+(,[a-z0-9]+)*$', description: 'FreeIPMI workaround flags, comma separated (e.g. opensesspriv)' })),
-};
-
-const AbsPath = (what: string) => Type.String({ pattern: '^/', minLength: 2, description: `an absolute path to ${what}` });
-
-/**
- * A BMC as an operator gives it (API body or seed entry). Every field is
- * optional here: a node's BMC takes what it lacks from its group's (a group
- * typically holds type, username and password; each node its address).
- */
-export const BmcSchema = Type.Object(
-  {
-    type: Type.Optional(StringEnum(BMC_TYPES, { description: 'ipmi (ipmitool or FreeIPMI) or redfish (HTTPS)' })),
-    address: Type.Optional(
-      Type.String({ pattern: '^([A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:]{2,39})$', description: 'a host name or an IPv4/IPv6 address' }),
-    ),
-    /** Default 623 (IPMI), 443 (Redfish). */
-    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
-    username: Type.Optional(Type.String({ maxLength: 64 })),
-    /** Write-only: sealed at rest, never returned, never logged. */
-    password: Type.Optional(Type.String({ minLength: 1, maxLength: 128, writeOnly: true, description: 'write-only: stored encrypted, never returned' })),
-    /** Read at each use (never copied into the store); mode 0600 advised. */
-    passwordFile: Type.Optional(AbsPath('a file holding the password')),
-    ipmi: Type.Optional(Type.Object(IpmiOptions, { additionalProperties: false })),
-    redfish: Type.Optional(
-      Type.Object(
-        {
-          /** The ComputerSystem to drive (default: the first member of /redfish/v1/Systems). */
-          systemId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' })),
-          /** session: a Redfish session per operation (X-Auth-Token); basic: HTTP basic auth on each request. */
-          auth: Type.Optional(StringEnum(['session', 'basic'])),
-          /** PEM CA bundle that signs the BMC's certificate. */
-          caFile: Type.Optional(AbsPath('a PEM CA bundle')),
-          /** Accept any certificate (a self-signed one): must be said explicitly. */
-          insecure: Type.Optional(Type.Boolean()),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-  },
-  // No $id: the schema sits in several bodies compiled by one Ajv (an $id may be added once).
-  { additionalProperties: false, description: "a node's BMC; fields it lacks come from its group's bmc" },
-);
-export type BmcInput = Static<typeof BmcSchema>;
 
 export const PowerConfigSchema = Section({
   enabled: Type.Boolean(),

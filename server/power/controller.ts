@@ -18,7 +18,7 @@ import { IpmiDriver } from './ipmi-driver.js';
 import { IpmipowerBatcher } from './ipmipower-batch.js';
 import { Limiter } from './limiter.js';
 import { RedfishDriver } from './redfish.js';
-import type { BmcKeyring } from './secrets.js';
+import type { BmcKeyring } from '../store/bmc-keyring.js';
 import { BmcError, STARTING_ACTIONS, type BmcErrorKind, type BootDevice, type PowerAction, type PowerDriver, type PowerState } from './types.js';
 
 export interface PowerRequest {

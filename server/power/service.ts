@@ -5,7 +5,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { HttpError, notFound } from '../api/errors.js';
 import { CommandRunner } from '../director/exec.js';
 import type { ImagesService } from '../images/service.js';
-import type { Service, ServiceContext, ServiceFactory } from '../main/service.js';
+import { declareService, type DeclaredServiceFactory, type Service, type ServiceContext } from '../service.js';
 import { InvalidError } from '../store/types.js';
 import { PowerController, type LastSeen, type PowerResult } from './controller.js';
 import { powerHttpError, powerRoutes } from './routes.js';
@@ -109,6 +109,9 @@ export class PowerService implements Service {
   }
 }
 
-export function powerFactory(opts: PowerOptions = {}): ServiceFactory {
-  return (ctx: ServiceContext) => (ctx.cfg.config.power.enabled ? new PowerService(ctx, opts) : undefined);
+// Power also adds a node's power and reprovision routes under /nodes.
+const POWER = { name: 'power', title: 'power control', enable: 'power.enabled: true', apiPrefixes: ['/api/v1/power'], apiPaths: /^\/api\/v1\/nodes\/[^/]+\/(power|reprovision)$/ };
+
+export function powerService(opts: PowerOptions = {}): DeclaredServiceFactory {
+  return declareService(POWER, (ctx) => (ctx.cfg.config.power.enabled ? new PowerService(ctx, opts) : undefined));
 }

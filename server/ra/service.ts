@@ -3,7 +3,7 @@
 // addon it says so once at start and rackboot goes on without it.
 import { readFileSync } from 'node:fs';
 import { readIfindex } from '../net/udp-device.js';
-import type { Service, ServiceFactory } from '../main/service.js';
+import { declareService, type Service } from '../service.js';
 import { icmp6Unavailable, loadIcmp6, RaResponder } from './responder.js';
 
 /** This machine's IPv6 addresses (hex), from /proc/net/if_inet6, read again at most once a second. */
@@ -44,7 +44,7 @@ function openHint(iface: string, e: NodeJS.ErrnoException): string {
   return '';
 }
 
-export const raServiceFactory: ServiceFactory = (ctx) => {
+export const raService = declareService({ name: 'ra', title: 'router advertisements', enable: 'dhcp.routerAdvertisements: true' }, (ctx) => {
   const d = ctx.cfg.config.dhcp;
   if (!d.enabled || !d.routerAdvertisements) return undefined;
   const ifaces = [...new Set(ctx.cfg.networks.map((n) => n.config.interface).filter((i): i is string => !!i))];
@@ -101,4 +101,4 @@ export const raServiceFactory: ServiceFactory = (ctx) => {
       return { ok: true, detail: responders.map((r) => r.detail).join('; ') || 'no interface' };
     },
   } satisfies Service;
-};
+});

@@ -14,7 +14,7 @@ import type { LoadedConfig } from '../config/loaded.js';
 import { networkOf } from '../config/networks.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../log.js';
-import type { Service, ServiceContext } from '../main/service.js';
+import { declareService, type Service } from '../service.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { canonicalMac, MAC_FORMS } from '../net/mac.js';
 import type { Store } from '../store/types.js';
@@ -314,7 +314,7 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
 }
 
 /** The HTTP boot service: public routes only. */
-export function httpBootService(ctx: ServiceContext): Service | undefined {
+export const httpBootService = declareService({ name: 'httpboot', title: 'HTTP boot', enable: 'templates.httpBoot: true' }, (ctx): Service | undefined => {
   if (!ctx.cfg.config.templates.httpBoot) return undefined;
   return {
     name: 'httpboot',
@@ -322,4 +322,4 @@ export function httpBootService(ctx: ServiceContext): Service | undefined {
     stop: async () => undefined,
     publicRoutes: httpBootRoutes({ cfg: ctx.cfg, boot: ctx.boot, store: ctx.store, events: ctx.events, log: ctx.log, metrics: ctx.metrics }),
   };
-}
+});

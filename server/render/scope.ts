@@ -6,7 +6,7 @@
 // golden tests and the API preview see exactly what a booting blade gets.
 // Optional values are null rather than missing: strict mode then still
 // catches typos while {{#if iface.router}} tests for presence.
-import { nodeReportToken } from '../api/auth.js';
+import { nodeReportToken } from '../boot/report-token.js';
 import { DISCOVER_BOOT, HTTP_BOOT, IPXE, TFTP_BOOT, httpBase } from '../boot/loaders.js';
 import type { ExportCatalog, ImageDescription } from '../boot/hub.js';
 import type { LoadedConfig } from '../config/loaded.js';

@@ -1,13 +1,22 @@
 // The renderer as a service: the engine over templates.dir and the shipped
 // templates/, the node renderer in the hub's slot (for the images service's
 // overlays and anyone else), the boot-config provider, and operator routes.
-import type { Service, ServiceContext } from '../main/service.js';
+import { declareService, type Service } from '../service.js';
 import { renderApiRoutes } from './api.js';
 import { TemplateEngine } from './engine.js';
 import { RenderProvider, renderMetrics } from './provider.js';
 import { BootRenderer } from './renderer.js';
 
-export function renderService(ctx: ServiceContext): Service | undefined {
+// The renderer also adds a node's render and scope routes under /nodes.
+const RENDER = {
+  name: 'render',
+  title: 'the template renderer',
+  enable: 'templates.enabled: true',
+  apiPrefixes: ['/api/v1/templates'],
+  apiPaths: /^\/api\/v1\/nodes\/[^/]+\/(render|scope)(\/|$)/,
+};
+
+export const renderService = declareService(RENDER, (ctx): Service | undefined => {
   const { cfg } = ctx;
   if (!cfg.config.templates.enabled) return undefined;
   const log = ctx.log.child({ svc: 'render' });
@@ -31,4 +40,4 @@ export function renderService(ctx: ServiceContext): Service | undefined {
     apiRoutes: renderApiRoutes(renderer),
     health: () => ({ ok: true, detail: `templates: ${cfg.paths.userTemplates ?? 'shipped only'}` }),
   };
-}
+});

@@ -2,16 +2,15 @@
 // exists, address inside it, MAC well-formed) before the store enforces
 // uniqueness, and tells listeners (DHCP caches, the director) what changed.
 import { EventEmitter } from 'node:events';
-import { DEFAULT_LOADER } from '../boot/loaders.js';
 import type { LoadedConfig } from '../config/loaded.js';
 import { nodeAddressProblem } from '../config/networks.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { nicMac } from '../net/mac.js';
-import { sealBmc } from '../power/bmc.js';
-import type { BmcInput } from '../power/config.js';
-import { BmcKeyring } from '../power/secrets.js';
+import { BmcKeyring } from './bmc-keyring.js';
+import { sealBmc, type BmcInput } from './bmc.js';
 import {
   ConflictError,
+  DEFAULT_LOADER,
   InvalidError,
   type GroupPatch,
   type GroupRecord,

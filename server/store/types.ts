@@ -6,6 +6,8 @@ import type { Ipv4Range } from '../net/ipv4.js';
 
 export const LOADERS = ['pxelinux', 'ipxe', 'grub', 'bpbatch'] as const;
 export type Loader = (typeof LOADERS)[number];
+/** The loader of a node (and group) that names none, and of an unknown machine's network boot. */
+export const DEFAULT_LOADER: Loader = 'pxelinux';
 
 export type Vars = Record<string, unknown>;
 
@@ -15,7 +17,7 @@ export type BmcType = (typeof BMC_TYPES)[number];
 /**
  * A node's or group's BMC as stored: the API's fields with the password
  * replaced by `passwordSealed` (AES-256-GCM under the data directory's
- * bmc-key, see server/power/secrets.ts); never the password itself. The
+ * bmc-key, see server/store/bmc-keyring.ts); never the password itself. The
  * store keeps it as one JSON value (SQLite: the `bmc` column of nodes and
  * groups) and does not look inside: the power subsystem validates it.
  */

@@ -2,7 +2,7 @@
 // file is looked up. Pure: bytes in, decision out (unit-tested with hostile
 // input).
 import { decode, ERR } from './codec.js';
-import { confineName } from './names.js';
+import { confineName } from '../boot/names.js';
 
 export type ListenerDecision =
   | { kind: 'ignore'; reason: string }

@@ -8,12 +8,12 @@ import { networkOf, type ResolvedNetwork } from '../config/networks.js';
 import { SERVED, servedAddresses } from '../config/bind.js';
 import { SourceFilter } from '../config/sources.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
-import { explainBindError, type Service, type ServiceContext, type ServiceFactory } from '../main/service.js';
+import { declareService, explainBindError, type Service, type ServiceContext } from '../service.js';
 import type { BootHub } from '../boot/hub.js';
 import { loadPump } from './native.js';
 import { blksizeForMtu } from './options.js';
 import { TftpServer, type RefusalRecord, type TransferRecord } from './server.js';
-import { StaticFiles } from './static.js';
+import { StaticFiles } from '../boot/static-files.js';
 import { isSizeProbe } from './probe.js';
 import { GRUB_HTTP_IMAGE, LoaderFiles, loaderFilesSummary, SIGNED_ALIASES } from '../boot/loader-files.js';
 import { GrubHttpImage } from '../boot/grub-http.js';
@@ -64,7 +64,7 @@ function interfaceMtu(iface: string | undefined): number | undefined {
   }
 }
 
-export const tftpServiceFactory: ServiceFactory = (ctx) => {
+export const tftpService = declareService({ name: 'tftp', title: 'the TFTP service', enable: 'tftp.enabled: true' }, (ctx) => {
   // The static files are served over HTTP too, even with TFTP disabled.
   registerStaticFiles(ctx);
   const c = ctx.cfg.resolved.tftp;
@@ -243,4 +243,4 @@ export const tftpServiceFactory: ServiceFactory = (ctx) => {
     },
   };
   return svc;
-};
+});

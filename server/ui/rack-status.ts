@@ -3,25 +3,17 @@
 // request, not one timeline per node. Loaded from the store at start: the
 // newest events of each node, plus its last report of each state-deciding
 // kind for a node whose newest events are only lease renewals.
+import { liveEvent } from '../events/live.js';
 import type { EventRecorder, RecordedEvent } from '../events/recorder.js';
 import type { Logger } from '../log.js';
 import type { Registry, RegistryChange } from '../store/registry.js';
-import type { EventRecord, GroupRecord, NodeRecord, Store } from '../store/types.js';
+import type { GroupRecord, NodeRecord, Store } from '../store/types.js';
 import { advance, EMPTY_BOOT, replay, type NodeBoot } from '../../web/shared/boot-state.js';
 import { noteUnknown, type LiveEvent, type RackRow, type RackSnapshot, type UnknownMac } from '../../web/shared/rack.js';
 
 /** Events read per node at start; older ones only through the kinds below. */
 const WINDOW = 300;
 const DECIDING_KINDS = ['ready', 'director.up', 'director.down'];
-
-export const liveEvent = (e: RecordedEvent | EventRecord): LiveEvent => ({
-  node: e.node,
-  mac: e.mac,
-  ts: e.ts,
-  time: new Date(e.ts).toISOString(),
-  kind: e.kind,
-  detail: e.detail,
-});
 
 export interface RackStatusDeps {
   store: Store;

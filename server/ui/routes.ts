@@ -2,7 +2,8 @@
 // dashboard URL, and its static files. Everything a page shows comes from
 // /api/v1 with the session cookie (see service.ts authenticate).
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { safeEqual, type Role } from '../api/auth.js';
+import { safeEqual } from '../api/auth.js';
+import type { Role } from '../service.js';
 import { ASSET_PREFIX, type AssetTable } from './assets.js';
 import { CSP, safeNext, shellPage, signInPage } from './pages.js';
 import { csrfMatches, sessionCookie, type Sessions } from './sessions.js';

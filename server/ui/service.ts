@@ -3,7 +3,7 @@
 // to authenticate /api/v1 requests from the browser.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ImagesService } from '../images/service.js';
-import type { Service, ServiceContext, ServiceFactory } from '../main/service.js';
+import { declareService, type Service, type ServiceContext } from '../service.js';
 import { loadAssets, type AssetTable } from './assets.js';
 import { uiApiRoutes, uiLiveStream, type UiApiDeps } from './api-routes.js';
 import { RackStatus } from './rack-status.js';
@@ -85,4 +85,6 @@ export class UiService implements Service {
   }
 }
 
-export const uiFactory: ServiceFactory = (ctx) => (ctx.cfg.config.ui.enabled ? new UiService(ctx) : undefined);
+export const uiService = declareService({ name: 'ui', title: 'the dashboard', enable: 'ui.enabled: true', apiPrefixes: ['/api/v1/rack'] }, (ctx) =>
+  ctx.cfg.config.ui.enabled ? new UiService(ctx) : undefined,
+);

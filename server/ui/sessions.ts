@@ -5,7 +5,7 @@
 // change also needs the session's CSRF token in a header (or form field).
 import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import type { Role } from '../api/auth.js';
+import type { Role } from '../service.js';
 import { safeEqual } from '../api/auth.js';
 
 export const COOKIE = 'rackboot_session';

@@ -11,14 +11,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { dhcpServiceFactory } from '../../server/dhcp/service.js';
-import { directorFactory } from '../../server/director/service.js';
+import { dhcpService } from '../../server/dhcp/service.js';
+import { directorService } from '../../server/director/service.js';
 import { CommandRunner } from '../../server/director/exec.js';
-import { imagesFactory } from '../../server/images/service.js';
-import { nfsServiceFactory } from '../../server/nfs/service.js';
+import { imagesService } from '../../server/images/service.js';
+import { nfsService } from '../../server/nfs/service.js';
 import { renderService } from '../../server/render/service.js';
-import type { ServiceFactory } from '../../server/main/service.js';
-import { uiFactory } from '../../server/ui/service.js';
+import type { ServiceFactory } from '../../server/service.js';
+import { uiService } from '../../server/ui/service.js';
 import type { EventInput } from '../../server/store/types.js';
 import { NetLab } from '../helpers/netns.js';
 import { NsSocketBroker } from '../helpers/ns-sockets.js';
@@ -103,10 +103,10 @@ export async function startDashboardLab(o: LabOptions): Promise<DashboardLab> {
       group: 'rack',
       interfaces: [{ name: 'eth0', mac: `52:54:01:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, network: 'inside', ipv4: `10.0.${4 + Math.floor(i / 250)}.${(i % 250) + 1}` }],
     }));
-    const factories: ServiceFactory[] = [nfsServiceFactory, imagesFactory, renderService];
-    if (broker) factories.push(dhcpServiceFactory({ opener: broker }));
-    if (o.director) factories.push(directorFactory({ runner: new CommandRunner(srv ? ['ip', 'netns', 'exec', srv] : []) }));
-    factories.push(uiFactory);
+    const factories: ServiceFactory[] = [nfsService, imagesService, renderService];
+    if (broker) factories.push(dhcpService({ opener: broker }));
+    if (o.director) factories.push(directorService({ runner: new CommandRunner(srv ? ['ip', 'netns', 'exec', srv] : []) }));
+    factories.push(uiService);
     const ts = await startTestServer(
       {
         cluster: { name: 'lab', domain: 'lab.local', vars: { webroot: '/var/www', site: 'rack 1' } },

@@ -2,7 +2,7 @@
 // process: a small child (`ip netns exec NS node ns-sockets-child.js`) opens
 // and binds them there (ifindex from the namespace's /sys) and passes them
 // back over IPC. Use it as the UdpOpener of a service under test, e.g.
-//   startTestServer(cfg, { factories: [dhcpServiceFactory({ opener: broker })] })
+//   startTestServer(cfg, { factories: [dhcpService({ opener: broker })] })
 // so the server is in-process (fast, inspectable) and its packets stay in the
 // namespace. TFTP and other UDP services can use the same broker.
 import type { ChildProcess } from 'node:child_process';

@@ -7,7 +7,7 @@ import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { bufferFile, type BootContentProvider, type BootFile } from '../../server/boot/content.js';
-import type { ServiceFactory } from '../../server/main/service.js';
+import type { ServiceFactory } from '../../server/service.js';
 import type { TftpService } from '../../server/tftp/service.js';
 import { run, type ExecResult } from './netns.js';
 

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { statSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { nodeReportToken } from '../../server/api/auth.js';
-import { ServiceStartError } from '../../server/main/service.js';
+import { nodeReportToken } from '../../server/boot/report-token.js';
+import { ServiceStartError } from '../../server/service.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 type Node = { name: string; group: string | null; interfaces: Array<{ name: string; mac: string; network: string; ipv4: string }>; effective?: { vars: Record<string, unknown>; loader: string } };
@@ -311,6 +311,31 @@ describe('REST API', () => {
     assert.match((await s.api<Err>('GET', '/api/v1/nodes/blade1/render/pxelinux')).body.message, /the template renderer is not enabled/);
     assert.match((await s.api<Err>('GET', '/api/v1/nodes/blade1/scope')).body.message, /the template renderer is not enabled/);
     assert.equal((await s.api<Err>('GET', '/api/v1/nosuch')).body.message, 'no route GET /api/v1/nosuch');
+  });
+
+  test('every subsystem with API routes, off: 404 naming it and the setting that turns it on', async () => {
+    const off = (title: string, key: string) => `${title} is not enabled on this server (set ${key}: true in the config)`;
+    const cases: Array<[string, string, string]> = [
+      ['GET', '/api/v1/director/services', off('the director', 'director.enabled')],
+      ['GET', '/api/v1/nfs', off('the NFS service', 'nfs.enabled')],
+      ['GET', '/api/v1/exports', off('the NFS service', 'nfs.enabled')],
+      ['GET', '/api/v1/images', off('the images service', 'images.enabled')],
+      ['POST', '/api/v1/discover/52:54:00:00:00:01', off('the images service', 'images.enabled')],
+      ['GET', '/api/v1/templates', off('the template renderer', 'templates.enabled')],
+      ['GET', '/api/v1/pair', off('the pair (a second disk node)', 'pair.enabled')],
+      ['DELETE', '/api/v1/leases/inside/10.0.0.200', off('the DHCP service', 'dhcp.enabled')],
+      ['GET', '/api/v1/rack', off('the dashboard', 'ui.enabled')],
+      ['GET', '/api/v1/power/jobs', off('power control', 'power.enabled')],
+      ['POST', '/api/v1/nodes/blade1/power', off('power control', 'power.enabled')],
+      ['POST', '/api/v1/nodes/blade1/reprovision', off('power control', 'power.enabled')],
+    ];
+    for (const [method, path, message] of cases) {
+      const r = await s.api<Err>(method, path);
+      assert.deepEqual([r.status, r.body], [404, { error: 'not_found', message }], `${method} ${path}`);
+    }
+    // A prefix is a path segment: /api/v1/leases itself is the API's own list, /api/v1/racks nobody's.
+    assert.equal((await s.api('GET', '/api/v1/leases')).status, 200);
+    assert.equal((await s.api<Err>('GET', '/api/v1/racks')).body.message, 'no route GET /api/v1/racks');
   });
 
   test('OpenAPI, docs page, healthz, metrics', async () => {

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type dgram from 'node:dgram';
 import { MSG } from '../../server/dhcp/options.js';
 import type { DhcpServer } from '../../server/dhcp/server.js';
-import { dhcpServiceFactory } from '../../server/dhcp/service.js';
+import { dhcpService } from '../../server/dhcp/service.js';
 import { run } from '../helpers/netns.js';
 import { startTestServer, TEST_NETWORKS, type TestServer } from '../helpers/server.js';
 import { ip, rawRequest, str } from '../unit/dhcp/packets.js';
@@ -40,7 +40,7 @@ describe('rackboot CLI: groups, node set and events, networks, leases', () => {
     const networks = [{ ...TEST_NETWORKS[0]!, interface: 'eth1' }, TEST_NETWORKS[1]!];
     s = await startTestServer(
       { networks, dhcp: { enabled: true } },
-      { factories: [dhcpServiceFactory({ opener: { open: async () => sock as unknown as dgram.Socket }, onServer: (d) => (dhcp = d) })] },
+      { factories: [dhcpService({ opener: { open: async () => sock as unknown as dgram.Socket }, onServer: (d) => (dhcp = d) })] },
     );
     env = { PATH: process.env.PATH!, RACKBOOT_API: s.url, RACKBOOT_API_TOKEN: s.token };
   });

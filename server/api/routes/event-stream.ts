@@ -7,7 +7,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ServerResponse } from 'node:http';
 import type { RecordedEvent } from '../../events/recorder.js';
-import { liveEvent } from '../../ui/rack-status.js';
+import { liveEvent } from '../../events/live.js';
 import { macQuery } from '../query.js';
 import { ErrorBody, EventFilter } from '../schemas.js';
 import type { ApiDeps } from '../app.js';

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { notFound } from '../errors.js';
-import { bmcView, mergeBmc } from '../../power/bmc.js';
+import { bmcView, mergeBmc } from '../../store/bmc.js';
 import { ErrorBody, NameParam, NodeIn, NodeOut, NodePatchIn } from '../schemas.js';
 import type { ApiDeps } from '../app.js';
 import { nodeView } from '../views.js';

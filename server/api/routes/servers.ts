@@ -3,7 +3,7 @@
 // itself. Alive: seen within three heartbeats (by the database's clock).
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { ServerInfo } from '../../main/peers.js';
+import type { ServerInfo } from '../../store/presence.js';
 import type { ApiDeps } from '../app.js';
 import { ErrorBody } from '../schemas.js';
 

@@ -4,7 +4,7 @@ import type { LoadedConfig } from '../../config/loaded.js';
 import { loadConfigFile, resolveConfig } from '../../main/config.js';
 import { createLogger, logSettings } from '../../log.js';
 import { RackbootServer } from '../../main/server.js';
-import { noteProcessStopping } from '../../main/shutdown.js';
+import { noteProcessStopping } from '../../shutdown.js';
 
 export function loadConfigOption(file: string | undefined): LoadedConfig {
   const f = file ?? process.env.RACKBOOT_CONFIG;

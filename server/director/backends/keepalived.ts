@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../log.js';
-import { GROUP_SIGNAL_GRACE_MS, GROUP_SIGNALS, processIsStopping } from '../../main/shutdown.js';
+import { GROUP_SIGNAL_GRACE_MS, GROUP_SIGNALS, processIsStopping } from '../../shutdown.js';
 import { formatIpv4 } from '../../net/ipv4.js';
 import type { DesiredState } from '../desired.js';
 import type { CommandRunner } from '../exec.js';

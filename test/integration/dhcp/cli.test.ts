@@ -8,7 +8,7 @@ import { it } from 'node:test';
 import { decode } from '../../../server/dhcp/codec.js';
 import { MSG } from '../../../server/dhcp/options.js';
 import type { DhcpServer } from '../../../server/dhcp/server.js';
-import { dhcpServiceFactory } from '../../../server/dhcp/service.js';
+import { dhcpService } from '../../../server/dhcp/service.js';
 import { run } from '../../helpers/netns.js';
 import { startTestServer } from '../../helpers/server.js';
 import { ip, rawRequest } from '../../unit/dhcp/packets.js';
@@ -20,7 +20,7 @@ it('rackboot lease list shows a declined address; lease clear frees it and it is
   let dhcp: DhcpServer | undefined;
   const ts = await startTestServer(
     { networks: [{ name: 'inside', interface: 'eth1', cidr: '10.0.0.0/24', serverAddress: '10.0.0.1', dynamicRange: '10.0.0.200-10.0.0.200' }], dhcp: { enabled: true } },
-    { factories: [dhcpServiceFactory({ opener: { open: async () => sock as unknown as dgram.Socket }, onServer: (s) => (dhcp = s) })] },
+    { factories: [dhcpService({ opener: { open: async () => sock as unknown as dgram.Socket }, onServer: (s) => (dhcp = s) })] },
   );
   const env = { PATH: process.env.PATH!, RACKBOOT_API: ts.url, RACKBOOT_API_TOKEN: ts.token };
   const cli = (args: string[]) => run(process.execPath, [CLI, ...args], { env, timeoutMs: 20_000 });

@@ -3,7 +3,7 @@
 // the DHCP service, its sockets inside that namespace.
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dhcpServiceFactory } from '../../../server/dhcp/service.js';
+import { dhcpService } from '../../../server/dhcp/service.js';
 import type { DhcpServer } from '../../../server/dhcp/server.js';
 import { NetLab } from '../../helpers/netns.js';
 import { NsSocketBroker } from '../../helpers/ns-sockets.js';
@@ -59,7 +59,7 @@ export async function startDhcpLab(
     extra(lab, srv, cli);
     const broker = await NsSocketBroker.start(lab, srv);
     let dhcp: DhcpServer | undefined;
-    const ts = await startTestServer(config, { factories: [dhcpServiceFactory({ opener: broker, onServer: (s) => (dhcp = s) })] });
+    const ts = await startTestServer(config, { factories: [dhcpService({ opener: broker, onServer: (s) => (dhcp = s) })] });
     const failed = ts.server.failed.get('dhcp');
     if (failed) throw new Error(failed);
     const tmp = makeTempDir('rackboot-dhcp-');

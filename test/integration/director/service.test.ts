@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
-import { directorFactory } from '../../../server/director/service.js';
+import { directorService } from '../../../server/director/service.js';
 import { renderIpvsadm } from '../../../server/director/backends/ipvs.js';
 import type { DirectorBackend } from '../../../server/director/backends/types.js';
 import type { DesiredState } from '../../../server/director/desired.js';
@@ -60,7 +60,7 @@ describe('director service (API, registry, events)', () => {
           ],
         },
       },
-      { factories: [directorFactory({ prober, backend: () => backend })] },
+      { factories: [directorService({ prober, backend: () => backend })] },
     );
   });
   after(async () => s.stop());

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import type { BootFile } from '../../../server/boot/content.js';
 import { pickGlob } from '../../../server/images/kernel.js';
 import { loadRecipe } from '../../../server/images/recipe.js';
-import { imagesFactory } from '../../../server/images/service.js';
+import { imagesService } from '../../../server/images/service.js';
 import { SHIPPED_IMAGES } from '../../../server/paths.js';
 import { haveCommand, IN_CI, requireLab } from '../../helpers/env.js';
 import { startTestServer, TEST_NETWORKS, type TestServer } from '../../helpers/server.js';
@@ -104,7 +104,7 @@ EXPORT { Export_Id = 1; Path = "${join(root, 'www')}"; Pseudo = "/www"; Access_T
         networks: [...TEST_NETWORKS, { name: 'slirp', cidr: '10.0.2.0/24', serverAddress: '10.0.2.2', staticRange: '10.0.2.100-10.0.2.199' }],
         images: { keep: 2, discoveryImage: 'discovery' },
       },
-      { factories: [imagesFactory] },
+      { factories: [imagesService] },
     );
     s.server.boot.exports = {
       names: () => ['www'],

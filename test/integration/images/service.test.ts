@@ -9,10 +9,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { nodeReportToken } from '../../../server/api/auth.js';
+import { nodeReportToken } from '../../../server/boot/report-token.js';
 import type { BootFile } from '../../../server/boot/content.js';
 import { BootRefused } from '../../../server/boot/content.js';
-import { imagesFactory } from '../../../server/images/service.js';
+import { imagesService } from '../../../server/images/service.js';
 import { httpBootService } from '../../../server/render/http.js';
 import { discoveryToken } from '../../../server/images/provider.js';
 import { PACKAGE_ROOT } from '../../../server/paths.js';
@@ -64,7 +64,7 @@ describe('images service', () => {
     recipes = makeRecipe(root, 'blade');
     s = await startTestServer(
       { cluster: { name: 'cgws', domain: 'cluster.local', vars: { site: 'lab' } }, images: { recipeDirs: [recipes], keep: 2, discoveryImage: 'blade' }, api: { listen: '127.0.0.1:0', token: 'svc-token', publicUrl: 'http://10.0.0.1:8080' } },
-      { factories: [imagesFactory, httpBootService] },
+      { factories: [imagesService, httpBootService] },
     );
     await api('POST', '/api/v1/groups', { name: 'web', image: 'blade' });
     const n = await api('POST', '/api/v1/nodes', {

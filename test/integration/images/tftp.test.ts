@@ -7,8 +7,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, } from 'node:fs';
 import { join } from 'node:path';
-import { imagesFactory } from '../../../server/images/service.js';
-import { tftpServiceFactory } from '../../../server/tftp/service.js';
+import { imagesService } from '../../../server/images/service.js';
+import { tftpService } from '../../../server/tftp/service.js';
 import { requireLab } from '../../helpers/env.js';
 import { startTestServer, TEST_NETWORKS, type TestServer } from '../../helpers/server.js';
 import { runClient, tftpPort } from '../../helpers/tftp.js';
@@ -31,7 +31,7 @@ describe('images over TFTP', () => {
         tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64 },
         images: { recipeDirs: [recipes], overlayClients: 'node' },
       },
-      { factories: [imagesFactory, tftpServiceFactory] },
+      { factories: [imagesService, tftpService] },
     );
     port = tftpPort(s.server.services.find((x) => x.name === 'tftp'));
   });

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../../helpers/netns.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
-import { nfsServiceFactory } from '../../../server/nfs/service.js';
+import { nfsService } from '../../../server/nfs/service.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { suiteTempDir } from '../../helpers/tmp.js';
 
@@ -24,7 +24,7 @@ describe('rackboot export / content (backend none)', () => {
     mkdirSync(join(tmp, 'content', 'tools'), { recursive: true });
     s = await startTestServer(
       { nfs: { backend: 'none', contentRoots: [join(tmp, 'content')], localSyncRoots: [join(tmp, 'sources')], none: { file: join(tmp, 'exports') } } },
-      { factories: [nfsServiceFactory] },
+      { factories: [nfsService] },
     );
     env = { RACKBOOT_API: s.url, RACKBOOT_API_TOKEN: s.token };
   });

@@ -10,7 +10,7 @@ import { requireLab } from '../../helpers/env.js';
 import { NetLab } from '../../helpers/netns.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { nfsCat } from '../../helpers/nfs.js';
-import { nfsServiceFactory } from '../../../server/nfs/service.js';
+import { nfsService } from '../../../server/nfs/service.js';
 import { suiteTempDir } from '../../helpers/tmp.js';
 
 let lab: NetLab | undefined;
@@ -44,7 +44,7 @@ test('ganesha refusing a config export at start: reported, the rest served, late
         ],
       },
     },
-    { factories: [nfsServiceFactory], dataDir: join(tmp, 'data') },
+    { factories: [nfsService], dataDir: join(tmp, 'data') },
   );
   const list = (await s.api<Array<{ name: string; state: string; problems: string[] }>>('GET', '/api/v1/exports')).body;
   assert.deepEqual(list.map((e) => [e.name, e.state]), [['plain', 'active'], ['procfs', 'invalid']]);

@@ -15,7 +15,7 @@ import { requireLab } from '../../helpers/env.js';
 import { NetLab } from '../../helpers/netns.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { nfsCat, nfsLs, tarOf, untilOk, uploadTar } from '../../helpers/nfs.js';
-import { nfsServiceFactory, type NfsService } from '../../../server/nfs/service.js';
+import { nfsService, type NfsService } from '../../../server/nfs/service.js';
 import { suiteTempDir } from '../../helpers/tmp.js';
 
 type Err = { error: string; message: string; field?: string };
@@ -53,7 +53,7 @@ describe('ganesha backend, for real, in namespaces', () => {
     if (skip || !requireLab(t, { root: true, commands: ['ganesha.nfsd', 'nfs-ls', 'nfs-cat'] })) return undefined;
     s ??= await startTestServer(
       { dataDir: join(tmp, 'data'), nfs: { backend: 'ganesha', contentRoots: [join(tmp, 'content'), '/proc/sys/fs'], ganesha: { netns: srv } } },
-      { factories: [nfsServiceFactory], dataDir: join(tmp, 'data') },
+      { factories: [nfsService], dataDir: join(tmp, 'data') },
     );
     return s;
   }

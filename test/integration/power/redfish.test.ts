@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
-import { powerFactory } from '../../../server/power/service.js';
+import { powerService } from '../../../server/power/service.js';
 import { Machine } from '../../helpers/machine.js';
 import { RedfishEmulator } from '../../helpers/redfish-emulator.js';
 import { makeCa, makeSelfSigned, makeSignedCert, type Pem } from '../../helpers/tls.js';
@@ -52,7 +52,7 @@ describe('power through Redfish (the test emulator over HTTPS)', { concurrency: 
 
   before(async () => {
     ca = makeCa(join(dir, 'pki'));
-    ts = await startTestServer({ power: { timeout: '5s' } }, { factories: [powerFactory()] });
+    ts = await startTestServer({ power: { timeout: '5s' } }, { factories: [powerService()] });
   });
   after(async () => {
     for (const e of emus) await e.stop();

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { startTestServer, TEST_NETWORKS, type TestServer } from '../../helpers/server.js';
 import { run } from '../../helpers/netns.js';
-import { powerFactory } from '../../../server/power/service.js';
+import { powerService } from '../../../server/power/service.js';
 import { Machine } from '../../helpers/machine.js';
 import { RedfishEmulator } from '../../helpers/redfish-emulator.js';
 import { makeSelfSigned } from '../../helpers/tls.js';
@@ -53,7 +53,7 @@ describe('BMC passwords never leave rackboot', () => {
         groups: [{ name: 'rf', bmc: { type: 'redfish', username: 'root', password: SEED, redfish: { insecure: true } } }],
         nodes: [{ name: 's1', group: 'rf', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0f:01', network: 'inside' }], bmc: { address: '127.0.0.1', port: emus[0]!.port } }],
       },
-      { factories: [powerFactory()], log },
+      { factories: [powerService()], log },
     );
   });
   after(async () => {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { BootFile, FileSegment } from '../../../server/boot/content.js';
-import type { ServiceFactory } from '../../../server/main/service.js';
+import type { ServiceFactory } from '../../../server/service.js';
 import { httpBootService } from '../../../server/render/http.js';
 import { loadSendfile } from '../../../server/render/http-sendfile.js';
 import { requireLab } from '../../helpers/env.js';

@@ -11,11 +11,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bufferFile, type BootFile } from '../../../server/boot/content.js';
-import type { ServiceFactory } from '../../../server/main/service.js';
+import type { ServiceFactory } from '../../../server/service.js';
 import { PACKAGE_ROOT } from '../../../server/paths.js';
 import { httpBootService } from '../../../server/render/http.js';
 import { renderService } from '../../../server/render/service.js';
-import { tftpServiceFactory, type TftpService } from '../../../server/tftp/service.js';
+import { tftpService, type TftpService } from '../../../server/tftp/service.js';
 import { requireLab } from '../../helpers/env.js';
 import { run } from '../../helpers/netns.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
@@ -103,7 +103,7 @@ describe('HTTP boot and the render routes', () => {
           { name: 'lobox', group: 'web', interfaces: [{ name: 'eth0', mac: '52:54:00:00:7f:05', network: 'lo', ipv4: '127.0.0.5' }] },
         ],
       },
-      { factories: [tftpServiceFactory, renderService, httpBootService, fakeImages] },
+      { factories: [tftpService, renderService, httpBootService, fakeImages] },
     );
     tftpPort = (s.server.services.find((x) => x.name === 'tftp') as TftpService).bound[0]!.port;
   });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText } from '../../../server/config/load.js';
-import { imagesFactory } from '../../../server/images/service.js';
+import { imagesService } from '../../../server/images/service.js';
 import { PACKAGE_ROOT } from '../../../server/paths.js';
 import type { CheckReport } from '../../../server/render/renderer.js';
 import { renderService } from '../../../server/render/service.js';
@@ -21,7 +21,7 @@ describe('templates check on the stock seed cluster, no image built', () => {
     const seed = parseConfigText(readFileSync(file, 'utf8'), file) as Record<string, unknown>;
     // The helper's loopback API, data directory and disabled DHCP/TFTP instead of the seed's ports.
     const { api: _api, dataDir: _dataDir, dhcp: _dhcp, tftp: _tftp, nfs: _nfs, ...cluster } = seed;
-    s = await startTestServer(cluster, { factories: [imagesFactory, renderService] });
+    s = await startTestServer(cluster, { factories: [imagesService, renderService] });
   });
   after(async () => s?.stop());
 

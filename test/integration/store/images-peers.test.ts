@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { imagesFactory, type ImagesService } from '../../../server/images/service.js';
-import { peerSecret } from '../../../server/main/peers.js';
+import { imagesService, type ImagesService } from '../../../server/images/service.js';
+import { peerSecret } from '../../../server/store/presence.js';
 import { requireLab } from '../../helpers/env.js';
 import { havePostgres, sharedCluster } from '../../helpers/postgres.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
@@ -43,7 +43,7 @@ describe('images on servers sharing a store', () => {
     const recipes = makeRecipe(join(root, name), 'blade');
     const s = await startTestServer(
       { cluster: { name: 'cgws', domain: 'cluster.local', vars: { site: 'lab' } }, store: { driver: 'postgres', url }, server: { name, heartbeat: '1s' }, images: { recipeDirs: [recipes], discoveryImage: null } },
-      { factories: [imagesFactory] },
+      { factories: [imagesService] },
     );
     servers.push(s);
     return s;

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { RegistryChange } from '../../../server/store/registry.js';
-import { uiFactory } from '../../../server/ui/service.js';
+import { uiService } from '../../../server/ui/service.js';
 import { havePostgres, sharedCluster } from '../../helpers/postgres.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { waitUntil } from '../../helpers/wait.js';
@@ -54,7 +54,7 @@ describe('two servers on one PostgreSQL', () => {
     const cfg = (name: string) => ({ store: { driver: 'postgres', url }, server: { name, heartbeat: '1s' }, ...seed });
     // Started together: the migrations run once, under the advisory lock, and the seed is applied once.
     // With the dashboard: its rack view and its messages on the event stream follow the other server too.
-    [A, B] = await Promise.all([startTestServer(cfg('rack-a'), { factories: [uiFactory] }), startTestServer(cfg('rack-b'), { factories: [uiFactory] })]);
+    [A, B] = await Promise.all([startTestServer(cfg('rack-a'), { factories: [uiService] }), startTestServer(cfg('rack-b'), { factories: [uiService] })]);
   });
   after(async () => {
     await A?.stop();

@@ -12,7 +12,7 @@ import { requireLab } from '../../helpers/env.js';
 import { waitUntil } from '../../helpers/wait.js';
 import { startTestServer, TEST_NETWORKS, type TestServer } from '../../helpers/server.js';
 import { configText, patternBytes, patternSha256, RawClient, runClient, sha256, sha256File, testProviderFactory, tftpPort } from '../../helpers/tftp.js';
-import { tftpServiceFactory } from '../../../server/tftp/service.js';
+import { tftpService } from '../../../server/tftp/service.js';
 import { decode, encodeAck, encodeData, encodeError, encodeRequest } from '../../../server/tftp/codec.js';
 import { toNetascii } from '../../../server/tftp/netascii.js';
 import { loadPump } from '../../../server/tftp/native.js';
@@ -100,7 +100,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
         networks: [...TEST_NETWORKS, { name: 'lo', cidr: '127.0.0.0/8', serverAddress: '127.0.0.1', staticRange: '127.0.0.2-127.0.0.200' }],
         tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '200ms', retries: 3, giveUp: '1s', clientRate: 10_000, clientBurst: 10_000, ...pathConfig(dataPath) },
       },
-      { factories: [testProviderFactory, tftpServiceFactory] },
+      { factories: [testProviderFactory, tftpService] },
     );
     port = tftpPort(s.server.services.find((x) => x.name === 'tftp'));
     const node = (n: number) => ({ name: `blade${n}`, interfaces: [{ name: 'eth0', mac: `52:54:00:00:00:0${n}`, network: 'lo', ipv4: `127.0.0.${n}` }] });
@@ -241,7 +241,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     // resend is not the duplicate these checks are about.
     const s2 = await startTestServer(
       { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, timeout: '2s', clientRate: 1000, clientBurst: 1000, ...pathConfig(dataPath) } },
-      { factories: [testProviderFactory, tftpServiceFactory] },
+      { factories: [testProviderFactory, tftpService] },
     );
     const p2 = tftpPort(s2.server.services.find((x) => x.name === 'tftp'));
     const c = await RawClient.open();
@@ -432,7 +432,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
   test('stop() during transfers: each client gets ERROR 0, stop() returns, nothing is left running', async () => {
     const s2 = await startTestServer(
       { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, timeout: '5s', clientRate: 1000, clientBurst: 1000, ...pathConfig(dataPath) } },
-      { factories: [testProviderFactory, tftpServiceFactory] },
+      { factories: [testProviderFactory, tftpService] },
     );
     const p2 = tftpPort(s2.server.services.find((x) => x.name === 'tftp'));
     const held = [await RawClient.open(), await RawClient.open()];
@@ -464,7 +464,7 @@ describe(`tftp on loopback with real clients (data path ${dataPath})`, () => {
     // two cores can fall silent for longer than the suite's 3 retries allow.
     const big = await startTestServer(
       { tftp: { enabled: true, address: '127.0.0.1', port: 0, root, maxBlksize: 65464, maxWindowsize: 64, timeout: '1s', retries: 8, clientRate: 1000, clientBurst: 1000, ...pathConfig(dataPath) } },
-      { factories: [testProviderFactory, tftpServiceFactory] },
+      { factories: [testProviderFactory, tftpService] },
     );
     t.after(() => big.stop());
     const port = tftpPort(big.server.services.find((x) => x.name === 'tftp'));
@@ -490,7 +490,7 @@ describe('tftp limits', () => {
   for (const dataPath of DATA_PATHS) test(`unanswered transfers never take an answered one's slot: the oldest makes room; real clients are served (data path ${dataPath})`, async () => {
     const s = await startTestServer(
       { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, maxUnanswered: 4, clientRate: 10_000, clientBurst: 10_000, timeout: '5s', ...pathConfig(dataPath) } },
-      { factories: [testProviderFactory, tftpServiceFactory] },
+      { factories: [testProviderFactory, tftpService] },
     );
     const tftp = s.server.services.find((x) => x.name === 'tftp') as unknown as { active: number; unanswered: number };
     const quiet: RawClient[] = [];
@@ -532,7 +532,7 @@ describe('tftp limits', () => {
   test('maxTransfers: a request over the bound gets ERROR 0 busy; per-client rate limit drops the excess', async () => {
     const s = await startTestServer(
       { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, maxWaiting: 0, clientRate: 0.05, clientBurst: 4, timeout: '5s' } },
-      { factories: [testProviderFactory, tftpServiceFactory] },
+      { factories: [testProviderFactory, tftpService] },
     );
     const c = await RawClient.open();
     try {
@@ -565,7 +565,7 @@ describe('tftp limits', () => {
   test('maxWaiting: forged requests at the head of the wait list never take the answered slot and hold it back only briefly', async () => {
     const s = await startTestServer(
       { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 1, maxWaiting: 8, maxUnanswered: 4, clientRate: 1000, clientBurst: 1000, timeout: '500ms' } },
-      { factories: [testProviderFactory, tftpServiceFactory] },
+      { factories: [testProviderFactory, tftpService] },
     );
     const tftp = s.server.services.find((x) => x.name === 'tftp') as unknown as { active: number; unanswered: number };
     const clients: RawClient[] = [];
@@ -613,7 +613,7 @@ describe('tftp limits', () => {
   test('maxWaiting: requests over maxTransfers wait, their resends keep their place, and start as slots free; beyond the list, busy', async () => {
     const s = await startTestServer(
       { tftp: { enabled: true, address: '127.0.0.1', port: 0, root: tmpdir(), maxTransfers: 2, maxWaiting: 2, clientRate: 1000, clientBurst: 1000, timeout: '5s' } },
-      { factories: [testProviderFactory, tftpServiceFactory] },
+      { factories: [testProviderFactory, tftpService] },
     );
     const clients: RawClient[] = [];
     const open = async () => {

@@ -6,12 +6,12 @@ import { readFileSync } from 'node:fs';
 import { resolveConfig } from '../../../server/main/config.js';
 import { createLogger, silentLogger, type LogLevel } from '../../../server/log.js';
 import { RackbootServer } from '../../../server/main/server.js';
-import { tftpServiceFactory, type TftpService } from '../../../server/tftp/service.js';
+import { tftpService, type TftpService } from '../../../server/tftp/service.js';
 import { testProviderFactory } from '../../helpers/tftp.js';
 
 const raw = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Record<string, unknown>;
 const log = process.env.TEST_LOG ? createLogger({ level: process.env.TEST_LOG as LogLevel, format: process.stdout.isTTY ? 'pretty' : 'json' }) : silentLogger();
-const server = new RackbootServer(resolveConfig(raw, null, {}), log, { factories: [testProviderFactory, tftpServiceFactory] });
+const server = new RackbootServer(resolveConfig(raw, null, {}), log, { factories: [testProviderFactory, tftpService] });
 await server.start();
 const tftp = server.services.find((s) => s.name === 'tftp') as TftpService | undefined;
 if (!tftp || server.failed.size) {

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
-import { uiFactory } from '../../../server/ui/service.js';
+import { uiService } from '../../../server/ui/service.js';
 import { renderService } from '../../../server/render/service.js';
 import { waitUntil } from '../../helpers/wait.js';
 
@@ -54,7 +54,7 @@ const blade = (n: number) => ({ name: `blade${n}`, group: 'web', interfaces: [{ 
 describe('dashboard sessions and the rack API', () => {
   let ts: TestServer;
   before(async () => {
-    ts = await startTestServer({ api: { listen: '127.0.0.1:0', token: ADMIN, viewerToken: VIEWER }, groups: [{ name: 'web' }] }, { factories: [renderService, uiFactory] });
+    ts = await startTestServer({ api: { listen: '127.0.0.1:0', token: ADMIN, viewerToken: VIEWER }, groups: [{ name: 'web' }] }, { factories: [renderService, uiService] });
   });
   after(async () => ts?.stop());
 
@@ -161,7 +161,7 @@ describe('dashboard sessions and the rack API', () => {
   });
 
   test('the rack routes say the dashboard is off when it is', async () => {
-    const off = await startTestServer({ ui: { enabled: false } }, { factories: [uiFactory] });
+    const off = await startTestServer({ ui: { enabled: false } }, { factories: [uiService] });
     try {
       const r = await off.api<{ message: string }>('GET', '/api/v1/rack');
       assert.equal(r.status, 404);

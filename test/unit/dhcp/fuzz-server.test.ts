@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { it } from 'node:test';
 import { decode } from '../../../server/dhcp/codec.js';
 import type { DhcpServer } from '../../../server/dhcp/server.js';
-import { dhcpServiceFactory } from '../../../server/dhcp/service.js';
+import { dhcpService } from '../../../server/dhcp/service.js';
 import { MSG, OPT } from '../../../server/dhcp/options.js';
 import { cidrContains, parseCidr } from '../../../server/net/ipv4.js';
 import { startTestServer } from '../../helpers/server.js';
@@ -81,7 +81,7 @@ it('200,000 random and mutated packets through the server: it stays up, its leas
       // No rate limits (per MAC, unknown MACs overall): every packet reaches the policy. A small offer bound, so it is reached.
       dhcp: { enabled: true, discovery: true, relayInterfaces: ['eth3'], macRate: 1e9, macBurst: 1e9, unknownReplyRate: 1_000_000, maxPendingOffers: 40, unknownEventRate: 50 },
     },
-    { factories: [dhcpServiceFactory({ opener, onServer: (s) => (dhcp = s) })] },
+    { factories: [dhcpService({ opener, onServer: (s) => (dhcp = s) })] },
   );
   try {
     const socks = ['eth1', 'eth2', 'eth3'].map((n) => opener.sockets.get(n)!);

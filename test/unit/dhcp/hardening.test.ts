@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { decode } from '../../../server/dhcp/codec.js';
 import type { DhcpServer } from '../../../server/dhcp/server.js';
-import { dhcpServiceFactory } from '../../../server/dhcp/service.js';
+import { dhcpService } from '../../../server/dhcp/service.js';
 import { MSG, OPT } from '../../../server/dhcp/options.js';
 import { startTestServer } from '../../helpers/server.js';
 import { fakeOpener, type FakeSocket } from './fake-socket.js';
@@ -37,7 +37,7 @@ async function withServer(extra: Record<string, unknown>, fn: (c: { eth1: FakeSo
   let dhcp: DhcpServer | undefined;
   const ts = await startTestServer(
     { networks: NETS, dhcp: { enabled: true, ...extra }, nodes: [{ name: 'blade1', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0a:01', network: 'inside', ipv4: '10.0.0.11' }] }] },
-    { factories: [dhcpServiceFactory({ opener, onServer: (s) => (dhcp = s) })] },
+    { factories: [dhcpService({ opener, onServer: (s) => (dhcp = s) })] },
   );
   try {
     await fn({ eth1: opener.sockets.get('eth1')!, dhcp: dhcp!, metrics: () => fetch(ts.url + '/metrics').then((r) => r.text()) });

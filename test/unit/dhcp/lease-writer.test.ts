@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { decode } from '../../../server/dhcp/codec.js';
 import type { DhcpServer } from '../../../server/dhcp/server.js';
-import { dhcpServiceFactory } from '../../../server/dhcp/service.js';
+import { dhcpService } from '../../../server/dhcp/service.js';
 import { MSG, OPT } from '../../../server/dhcp/options.js';
 import { StoreUnavailableError, type LeaseWrite } from '../../../server/store/types.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
@@ -30,7 +30,7 @@ const request = (mac: number[], want: string) => rawRequest({ type: MSG.REQUEST,
 async function withDhcp(dataDir: string, extra: Record<string, unknown>, fn: (c: { ts: TestServer; dhcp: DhcpServer; eth1: FakeSocket }) => Promise<void>): Promise<void> {
   const opener = fakeOpener(['eth1']);
   let dhcp: DhcpServer | undefined;
-  const ts = await startTestServer({ networks: [NET], dhcp: { enabled: true, io: 'node', ...extra } }, { dataDir, factories: [dhcpServiceFactory({ opener, onServer: (s) => (dhcp = s) })] });
+  const ts = await startTestServer({ networks: [NET], dhcp: { enabled: true, io: 'node', ...extra } }, { dataDir, factories: [dhcpService({ opener, onServer: (s) => (dhcp = s) })] });
   try {
     await fn({ ts, dhcp: dhcp!, eth1: opener.sockets.get('eth1')! });
   } finally {

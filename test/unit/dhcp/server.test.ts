@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { decode } from '../../../server/dhcp/codec.js';
 import type { DhcpServer } from '../../../server/dhcp/server.js';
-import { dhcpServiceFactory } from '../../../server/dhcp/service.js';
+import { dhcpService } from '../../../server/dhcp/service.js';
 import { MSG, OPT } from '../../../server/dhcp/options.js';
 import type { UdpOpener } from '../../../server/net/udp-device.js';
 import { startTestServer } from '../../helpers/server.js';
@@ -61,7 +61,7 @@ async function withServer(
     // Takes the one address of inside's staticRange.
     { name: 'b2', interfaces: [{ name: 'eth0', mac: '52:54:00:00:0a:02', network: 'inside', ipv4: '10.0.0.10' }] },
   ];
-  const ts = await startTestServer({ networks: NETS, dhcp: { enabled: true, ...extra }, nodes }, { factories: [dhcpServiceFactory({ opener, onServer: (s) => (dhcp = s) })] });
+  const ts = await startTestServer({ networks: NETS, dhcp: { enabled: true, ...extra }, nodes }, { factories: [dhcpService({ opener, onServer: (s) => (dhcp = s) })] });
   try {
     await fn({ dhcp: dhcp!, ts });
   } finally {
@@ -85,7 +85,7 @@ describe('dhcp server glue', () => {
         throw Object.assign(new Error('bind EACCES 0.0.0.0:67'), { code: 'EACCES' });
       },
     };
-    const ts = await startTestServer({ networks: NETS, dhcp: { enabled: true } }, { factories: [dhcpServiceFactory({ opener })] });
+    const ts = await startTestServer({ networks: NETS, dhcp: { enabled: true } }, { factories: [dhcpService({ opener })] });
     try {
       const line = ts.server.failed.get('dhcp');
       assert.match(line ?? '', /^dhcp: cannot bind UDP port 67: permission denied\. Run as root, or grant the capability/);
@@ -206,7 +206,7 @@ describe('dhcp server glue', () => {
     const onRejection = (r: unknown) => rejections.push(r);
     process.on('unhandledRejection', onRejection);
     try {
-      const ts = await startTestServer({ networks: NETS, dhcp: { enabled: true } }, { factories: [dhcpServiceFactory({ opener })] });
+      const ts = await startTestServer({ networks: NETS, dhcp: { enabled: true } }, { factories: [dhcpService({ opener })] });
       const eth1 = opener.sockets.get('eth1')!;
       // Delivered and at once stopped: the lease write and its ACK are still queued.
       eth1.deliver(selecting([2, 0, 0, 0, 5, 1], '10.0.0.200'));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { KeepalivedBackend } from '../../../server/director/backends/keepalived.js';
 import { CommandRunner } from '../../../server/director/exec.js';
-import { noteProcessStopping } from '../../../server/main/shutdown.js';
+import { noteProcessStopping } from '../../../server/shutdown.js';
 import { parseCidr } from '../../../server/net/ipv4.js';
 import { waitUntil } from '../../helpers/wait.js';
 import { tempDir } from '../../helpers/tmp.js';

@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bmcLabel, bmcView, effectiveBmc, mergeBmc, sealBmc } from '../../../server/power/bmc.js';
+import { bmcLabel, effectiveBmc } from '../../../server/power/bmc.js';
+import { bmcView, mergeBmc, sealBmc } from '../../../server/store/bmc.js';
 import { POWER_DEFAULTS } from '../../../server/power/config.js';
-import { BmcKeyring, SecretError } from '../../../server/power/secrets.js';
+import { BmcKeyring, SecretError } from '../../../server/store/bmc-keyring.js';
 import { InvalidError } from '../../../server/store/types.js';
 
 function withKeys(fn: (k: BmcKeyring, dir: string) => void): void {

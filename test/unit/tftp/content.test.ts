@@ -10,7 +10,7 @@ import { BootRefused, bufferFile, type BootFile } from '../../../server/boot/con
 import { BlockSource, FileChangedError } from '../../../server/tftp/blocks.js';
 import { convertedLength, netasciiFile, toNetascii } from '../../../server/tftp/netascii.js';
 import { RateLimiter } from '../../../server/tftp/ratelimit.js';
-import { StaticFiles } from '../../../server/tftp/static.js';
+import { StaticFiles } from '../../../server/boot/static-files.js';
 
 const client = { address: '127.0.0.1', protocol: 'tftp' as const };
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { confineName } from '../../../server/tftp/names.js';
+import { confineName } from '../../../server/boot/names.js';
 import { blksizeForMtu, negotiate } from '../../../server/tftp/options.js';
 
 test('names: PXE leading separators stripped, paths normalised', () => {

@@ -12,8 +12,8 @@
 import { readlinkSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { BootRefused, streamOfReads, type BootClient, type BootContentProvider, type BootFile } from '../boot/content.js';
-import { openedFile, openRegularFile } from '../boot/descriptor.js';
+import { BootRefused, streamOfReads, type BootClient, type BootContentProvider, type BootFile } from './content.js';
+import { openedFile, openRegularFile } from './descriptor.js';
 import { confineName } from './names.js';
 
 /** Bytes per read of stream(), as a file stream's default. */

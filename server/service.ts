@@ -1,17 +1,22 @@
 // What a subsystem (DHCP, TFTP, HTTP boot, images, NFS, director) plugs into
 // the server: a start/stop lifecycle, optional routes, and a health line.
+// A leaf of the import graph: subsystems import it, it imports only the
+// low layers (config, store, events, boot), and main/ does the wiring.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { Role } from '../api/auth.js';
 import type { Registry as Metrics } from 'prom-client';
-import type { LoadedConfig } from '../config/loaded.js';
-import type { EventRecorder } from '../events/recorder.js';
-import type { Logger } from '../log.js';
-import type { Registry } from '../store/registry.js';
-import type { Store } from '../store/types.js';
-import type { BootHub } from '../boot/hub.js';
-import type { Presence } from './peers.js';
+import type { BootHub } from './boot/hub.js';
+import type { LoadedConfig } from './config/loaded.js';
+import type { EventRecorder } from './events/recorder.js';
+import type { Logger } from './log.js';
+import type { Presence } from './store/presence.js';
+import type { Registry } from './store/registry.js';
+import type { Store } from './store/types.js';
 
-export interface ServiceContext {
+/** Who may do what: the API token is admin; the viewer token (api.viewerToken) and viewer sessions read only. */
+export type Role = 'admin' | 'viewer';
+
+/** What the server makes before any subsystem starts, shared by the API and every service. */
+export interface ServerParts {
   cfg: LoadedConfig;
   store: Store;
   registry: Registry;
@@ -20,12 +25,15 @@ export interface ServiceContext {
   log: Logger;
   /** The API token (from config, env, or generated). */
   apiToken: string;
+  /** The other rackboot servers sharing the store (none with SQLite), and what this one reports to them. */
+  peers: Presence;
+}
+
+export interface ServiceContext extends ServerParts {
   /** Boot file providers and the catalogs subsystems offer each other. */
   boot: BootHub;
   /** Services started before this one, by name, for subsystems that use each other. */
   services: ReadonlyMap<string, Service>;
-  /** The other rackboot servers sharing the store (none with SQLite), and what this one reports to them. */
-  peers: Presence;
 }
 
 export interface ServiceHealth {
@@ -55,7 +63,36 @@ export interface Service {
   liveStream?(send: (type: string, data: unknown) => void, filter: { node?: string }): () => void;
 }
 
-export type ServiceFactory = (ctx: ServiceContext) => Service | undefined;
+/**
+ * What a subsystem says about itself whether it runs or not, so a request
+ * for one of its routes while it is off (or failed to start) is answered
+ * with its name and the setting that turns it on, not "no route".
+ */
+export interface ServiceDeclaration {
+  /** Service.name of what the factory makes. */
+  readonly name: string;
+  /** How messages name it: "the DHCP service". */
+  readonly title: string;
+  /** The config setting that turns it on, as the operator writes it: "dhcp.enabled: true". */
+  readonly enable: string;
+  /** Paths under /api/v1 it adds: each covers itself and what is under it ('/api/v1/leases/': only what is under it). */
+  readonly apiPrefixes?: readonly string[];
+  /** Paths it adds inside another's prefix (the renderer's /api/v1/nodes/NAME/render). */
+  readonly apiPaths?: RegExp;
+}
+
+/** Makes the service from the context, or undefined when its section is off. */
+export type ServiceFactory = ((ctx: ServiceContext) => Service | undefined) & {
+  /** Every subsystem's factory has one; a test's own factory may leave it out. */
+  readonly declared?: ServiceDeclaration;
+};
+
+export type DeclaredServiceFactory = ServiceFactory & { readonly declared: ServiceDeclaration };
+
+/** A subsystem's factory, carrying its declaration. */
+export function declareService(declared: ServiceDeclaration, create: (ctx: ServiceContext) => Service | undefined): DeclaredServiceFactory {
+  return Object.assign((ctx: ServiceContext) => create(ctx), { declared });
+}
 
 /**
  * A start failure a service can explain in one line with the fix (no stack
