@@ -24,7 +24,7 @@ export class FifoReader {
       st = undefined;
     }
     if (st && !st.isFIFO()) rmSync(this.path, { force: true });
-    if (!st || !st.isFIFO()) {
+    if (!st?.isFIFO()) {
       const r = spawnSync('mkfifo', ['-m', '0600', this.path], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`cannot make the FIFO ${this.path}: ${(r.stderr || r.error?.message || '').trim()}`);
     }

@@ -33,7 +33,6 @@ const NEEDS = { root: true, commands: ['keepalived', 'busybox', 'nft', 'conntrac
 const TOKEN = 'pair-namespace-test';
 /** Long-lived connections through the VIP across the kill. */
 const STREAMS = 8;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (l: string) => console.log(`# ${l}`);
 
 /** The `rackboot` command in a node's namespace, against that node's API. */
