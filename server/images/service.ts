@@ -15,7 +15,6 @@ import { imageRoutes } from './routes.js';
 import { ImageStore } from './store.js';
 import { ImagePeerSync } from './peers.js';
 import { awaitReplicas } from './replicas.js';
-import { parseDuration } from '../config/types.js';
 
 export class ImagesService implements Service {
   readonly name = 'images';
@@ -51,7 +50,7 @@ export class ImagesService implements Service {
         // A pair's peer boots the blades the moment it takes over: the build is complete when it holds the version too.
         const pair = cfg.config.pair;
         if (pair.enabled && pair.peer.name) {
-          await awaitReplicas({ peers: ctx.peers, servers: [pair.peer.name], name: job.image, version: r.version, timeoutMs: parseDuration(pair.holdImages), log: hooks.log });
+          await awaitReplicas({ peers: ctx.peers, servers: [pair.peer.name], name: job.image, version: r.version, timeoutMs: cfg.resolved.pair.holdImagesMs, log: hooks.log });
         }
         builds.inc({ image: job.image, result: 'ok' });
         this.lastError = undefined;

@@ -64,6 +64,8 @@ export interface ResolvedPair {
   database: PairDatabase;
   conntrack: { enabled: boolean; interface: string | undefined; peer: Ipv4 | undefined; port: number; command: string };
   startTimeoutMs: number;
+  /** How long an image build waits for the peer to hold its version (pair.holdImages). */
+  holdImagesMs: number;
   /** Where the pair keeps its files (keepalived.conf, the notify FIFO, conntrackd's). */
   stateDir: string;
 }
@@ -192,6 +194,7 @@ export function resolvePair(c: ParsedConfig): { pair: ResolvedPair; issues: Conf
     },
     conntrack: { enabled: ct.enabled, interface: ctIface, peer: ctPeer, port: ct.port, command: ct.command },
     startTimeoutMs: parseDuration(p.startTimeout),
+    holdImagesMs: parseDuration(p.holdImages),
     stateDir: join(c.paths.dataDir, 'pair'),
   };
   if (!p.enabled) return { pair, issues };
