@@ -5,7 +5,7 @@
 // registered MAC or address, a kernel only for a registered node); on top,
 // a registered machine gets only its own node's files.
 import { Readable } from 'node:stream';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry as Metrics } from 'prom-client';
 import { BootRefused, type BootClient, type BootFile } from '../boot/content.js';
 import type { BootHub } from '../boot/hub.js';
@@ -305,6 +305,10 @@ export function httpBootRoutes(deps: HttpBootDeps): FastifyPluginAsync {
   }
 
   return async (app) => {
+    // One logger for every boot request instead of a pino child per request (with its request id): a
+    // profile of K50 put 4.5% of the main thread there. The route's log lines carry path and address.
+    let bootLog: FastifyBaseLogger | undefined;
+    app.setChildLoggerFactory((logger) => (bootLog ??= logger.child({ route: 'boot' })));
     app.route({ method: ['GET', 'HEAD'], url: '/boot/*', schema: { hide: true }, handler: handle });
     app.addHook('onClose', async () => requesters.close());
   };
