@@ -2,7 +2,9 @@
 // server Debian ships, serving the same files) in the same run, over the
 // loopback device of a network namespace the bench makes.
 //
-//   node dist/bench/httpboot.js [--runs 5] [--seconds 8]
+//   node dist/bench/httpboot.js [--runs 5] [--seconds 8] [--only K1,K50,S] [--profile]
+// --profile runs rackboot under `node --cpu-prof` and prints its main
+// thread's top functions over the run (with --only K50: the K50 case alone).
 // Figures in docs/benchmarks.md: node dist/bench/httpboot.js --runs 5 --seconds 5
 // bench:smoke args: --runs 1 --seconds 1
 // bench:smoke needs: root curl wrk apache2
@@ -34,10 +36,20 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NetLab } from '../test/helpers/netns.js';
 import { printResult } from './lib/result.js';
+import { summarizeProfile } from './storm/profile.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, seconds: { type: 'string', default: '8' } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '8' },
+    only: { type: 'string', default: 'K1,K50,S' },
+    profile: { type: 'boolean', default: false },
+  },
+});
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
+const ONLY = new Set(values.only!.split(','));
+for (const c of ONLY) if (!['K1', 'K50', 'S'].includes(c)) throw new Error(`--only: unknown case '${c}' (K1, K50, S)`);
 const CLI = new URL('../server/cli/main.js', import.meta.url).pathname;
 const MiB = 1 << 20;
 const MAC = '52:54:00:00:0a:01';
@@ -115,6 +127,17 @@ function serverCpu(pid: number): number {
   return ticks / 100;
 }
 
+/** CPU seconds of a process's main thread (its first task: the event loop for Node). */
+function mainThreadCpu(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(v[11]) + Number(v[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 /** wrk's summary: requests/s and transfer/s (MiB/s). */
 function parseWrk(out: string): { rps: number; mibps: number; errors: string | null } {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
@@ -159,7 +182,8 @@ async function main(): Promise<void> {
         `nodes: [ { name: blade1, group: web, interfaces: [ { name: eth0, mac: "${MAC}", network: inside, ipv4: 10.0.0.11 } ] } ]`,
       ].join('\n') + '\n',
     );
-    const rb = lab.spawn(ns, process.execPath, [CLI, 'serve', '--config', cfg], { env: { PATH: process.env.PATH, RACKBOOT_LOG: 'warn', RACKBOOT_LOG_FORMAT: 'json' }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const profileDir = join(dir, 'profile');
+    const rb = lab.spawn(ns, process.execPath, [...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), CLI, 'serve', '--config', cfg], { env: { PATH: process.env.PATH, RACKBOOT_LOG: 'warn', RACKBOOT_LOG_FORMAT: 'json' }, stdio: ['ignore', 'ignore', 'inherit'] });
     const rbBase = `http://${NODE_ADDRESS}:${rbPort}`;
     await waitHttp(`${rbBase}/healthz`, rb, 'rackboot');
 
@@ -209,40 +233,82 @@ async function main(): Promise<void> {
       { name: 'apache2', base: apBase, pid: ap.pid! },
     ];
     const results: Record<string, Record<string, number[]>> = { rackboot: { K1: [], K50: [], K50cpu: [], S: [] }, apache2: { K1: [], K50: [], K50cpu: [], S: [] } };
+    /** When rackboot was under K50 (the profile's clock), for --profile. */
+    const k50Windows: Array<[number, number]> = [];
+    const wrk = (url: string) => run('wrk', ['-t', '2', '-c', '50', '-d', `${SECONDS}s`, '--timeout', '30s', url]);
     for (let r = 0; r < RUNS; r++) {
       const order = r % 2 ? [...servers].reverse() : servers;
       for (const s of order) {
-        const k1 = await run('curl', ['-s', '-o', '/dev/null', `${s.base}/boot/blade1/kernel`]);
-        results[s.name]!.K1!.push(k1.ms);
-        const cpu0 = serverCpu(s.pid);
-        const k50run = await run('wrk', ['-t', '2', '-c', '50', '-d', `${SECONDS}s`, '--timeout', '30s', `${s.base}/boot/blade1/initrd`]);
-        const k50cpu = serverCpu(s.pid) - cpu0;
-        const k50 = parseWrk(k50run.out);
-        if (k50.errors) throw new Error(`${s.name} K50: ${k50.errors}`);
-        results[s.name]!.K50!.push(k50.mibps);
-        // Server CPU seconds per GiB sent (wrk's MiB/s over its wall time).
-        const gib = (k50.mibps * (k50run.ms / 1000)) / 1024;
-        results[s.name]!.K50cpu!.push(gib > 0 ? k50cpu / gib : NaN);
-        const sc = parseWrk((await run('wrk', ['-t', '2', '-c', '50', '-d', `${SECONDS}s`, '--timeout', '30s', `${s.base}/boot/ipxe/${MAC}`])).out);
-        if (sc.errors) throw new Error(`${s.name} S: ${sc.errors}`);
-        results[s.name]!.S!.push(sc.rps);
-        console.log(`run ${r + 1} ${s.name}: K1 ${(k1.ms / 1000).toFixed(3)} s, K50 ${k50.mibps.toFixed(0)} MiB/s (server CPU ${k50cpu.toFixed(2)} s, ${(k50cpu / gib).toFixed(2)} s/GiB), S ${sc.rps.toFixed(0)} req/s`);
+        const said: string[] = [];
+        if (ONLY.has('K1')) {
+          const k1 = await run('curl', ['-s', '-o', '/dev/null', `${s.base}/boot/blade1/kernel`]);
+          results[s.name]!.K1!.push(k1.ms);
+          said.push(`K1 ${(k1.ms / 1000).toFixed(3)} s`);
+        }
+        if (ONLY.has('K50')) {
+          const cpu0 = serverCpu(s.pid);
+          const main0 = mainThreadCpu(s.pid);
+          const from = Number(process.hrtime.bigint() / 1000n);
+          const k50run = await wrk(`${s.base}/boot/blade1/initrd`);
+          if (s.name === 'rackboot') k50Windows.push([from, Number(process.hrtime.bigint() / 1000n)]);
+          const k50cpu = serverCpu(s.pid) - cpu0;
+          const k50main = mainThreadCpu(s.pid) - main0;
+          const k50 = parseWrk(k50run.out);
+          if (k50.errors) throw new Error(`${s.name} K50: ${k50.errors}`);
+          results[s.name]!.K50!.push(k50.mibps);
+          // Server CPU seconds per GiB sent (wrk's MiB/s over its wall time).
+          const gib = (k50.mibps * (k50run.ms / 1000)) / 1024;
+          results[s.name]!.K50cpu!.push(gib > 0 ? k50cpu / gib : NaN);
+          // rackboot's main thread (requests) against its sending threads; Apache's is its parent process.
+          const requests = s.name === 'rackboot' ? `, main thread ${k50main.toFixed(2)} s, ${((k50main * 1000) / (k50.rps * (k50run.ms / 1000))).toFixed(2)} ms a request` : '';
+          said.push(`K50 ${k50.mibps.toFixed(0)} MiB/s (server CPU ${k50cpu.toFixed(2)} s, ${(k50cpu / gib).toFixed(2)} s/GiB${requests})`);
+        }
+        if (ONLY.has('S')) {
+          const sc = parseWrk((await wrk(`${s.base}/boot/ipxe/${MAC}`)).out);
+          if (sc.errors) throw new Error(`${s.name} S: ${sc.errors}`);
+          results[s.name]!.S!.push(sc.rps);
+          said.push(`S ${sc.rps.toFixed(0)} req/s`);
+        }
+        console.log(`run ${r + 1} ${s.name}: ${said.join(', ')}`);
       }
     }
     const m = (s: string, k: string) => median(results[s]![k]!);
-    const k1 = m('apache2', 'K1') / m('rackboot', 'K1');
-    const k50 = m('rackboot', 'K50') / m('apache2', 'K50');
-    const sRatio = m('rackboot', 'S') / m('apache2', 'S');
-    const k50cpu = m('apache2', 'K50cpu') / m('rackboot', 'K50cpu');
+    const ratios: string[] = [];
     console.log(`\nmedians of ${RUNS} runs`);
-    console.log(`K1  64 MiB kernel, one curl:        rackboot ${(m('rackboot', 'K1') / 1000).toFixed(3)} s (${((64 * 1000) / m('rackboot', 'K1')).toFixed(0)} MiB/s), apache2 ${(m('apache2', 'K1') / 1000).toFixed(3)} s; ratio ${k1.toFixed(2)}x`);
-    console.log(`K50 16 MiB RAM disk, 50 conns:      rackboot ${m('rackboot', 'K50').toFixed(0)} MiB/s, apache2 ${m('apache2', 'K50').toFixed(0)} MiB/s; ratio ${k50.toFixed(2)}x`);
-    console.log(`K50 server CPU per GiB sent:        rackboot ${m('rackboot', 'K50cpu').toFixed(2)} s, apache2 ${m('apache2', 'K50cpu').toFixed(2)} s; ratio ${k50cpu.toFixed(2)}x`);
-    console.log(`S   iPXE script, 50 conns:          rackboot ${m('rackboot', 'S').toFixed(0)} req/s (rendered), apache2 ${m('apache2', 'S').toFixed(0)} req/s (static); ratio ${sRatio.toFixed(2)}x`);
+    if (ONLY.has('K1')) {
+      const k1 = m('apache2', 'K1') / m('rackboot', 'K1');
+      ratios.push(`K1 ${k1.toFixed(2)}x`);
+      console.log(`K1  64 MiB kernel, one curl:        rackboot ${(m('rackboot', 'K1') / 1000).toFixed(3)} s (${((64 * 1000) / m('rackboot', 'K1')).toFixed(0)} MiB/s), apache2 ${(m('apache2', 'K1') / 1000).toFixed(3)} s; ratio ${k1.toFixed(2)}x`);
+    }
+    if (ONLY.has('K50')) {
+      const k50 = m('rackboot', 'K50') / m('apache2', 'K50');
+      const k50cpu = m('apache2', 'K50cpu') / m('rackboot', 'K50cpu');
+      ratios.push(`K50 ${k50.toFixed(2)}x (CPU per GiB ${k50cpu.toFixed(2)}x)`);
+      console.log(`K50 16 MiB RAM disk, 50 conns:      rackboot ${m('rackboot', 'K50').toFixed(0)} MiB/s, apache2 ${m('apache2', 'K50').toFixed(0)} MiB/s; ratio ${k50.toFixed(2)}x`);
+      console.log(`K50 server CPU per GiB sent:        rackboot ${m('rackboot', 'K50cpu').toFixed(2)} s, apache2 ${m('apache2', 'K50cpu').toFixed(2)} s; ratio ${k50cpu.toFixed(2)}x`);
+    }
+    if (ONLY.has('S')) {
+      const sRatio = m('rackboot', 'S') / m('apache2', 'S');
+      ratios.push(`S ${sRatio.toFixed(2)}x (rendered against static)`);
+      console.log(`S   iPXE script, 50 conns:          rackboot ${m('rackboot', 'S').toFixed(0)} req/s (rendered), apache2 ${m('apache2', 'S').toFixed(0)} req/s (static); ratio ${sRatio.toFixed(2)}x`);
+    }
     console.log('(ratio above 1.0: rackboot faster)');
     const apErrors = readFileSync(join(dir, 'apache-error.log'), 'utf8').split('\n').filter((l) => /error|emerg/i.test(l)).slice(0, 3);
     if (apErrors.length) console.log(apErrors.join('\n'));
-    printResult('httpboot', `rackboot/apache2 K1 ${k1.toFixed(2)}x, K50 ${k50.toFixed(2)}x (CPU per GiB ${k50cpu.toFixed(2)}x), S ${sRatio.toFixed(2)}x (rendered against static), medians of ${RUNS} runs`);
+    if (values.profile) {
+      // SIGINT: node writes the --cpu-prof profile on a clean exit.
+      const gone = new Promise((r) => rb.once('exit', r));
+      rb.kill('SIGINT');
+      const t = setTimeout(() => rb.kill('SIGKILL'), 30_000);
+      await gone;
+      clearTimeout(t);
+      console.log(summarizeProfile(profileDir).join('\n'));
+      if (k50Windows.length) console.log(`during K50 only:\n${summarizeProfile(profileDir, 40, k50Windows).join('\n')}`);
+      const kept = join(tmpdir(), `rackboot-httpboot-profile-${process.pid}`);
+      spawnSync('cp', ['-r', profileDir, kept]);
+      console.log(`profile kept in ${kept}`);
+    }
+    printResult('httpboot', `rackboot/apache2 ${ratios.join(', ')}, medians of ${RUNS} runs`);
   } finally {
     await lab.cleanup();
     rmSync(dir, { recursive: true, force: true });

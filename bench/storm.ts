@@ -32,7 +32,7 @@ import { printResult } from './lib/result.js';
 import { figures, makeClients, NET, parseReport, writeClientInput, type Kind, type StormClient, type StormFigures } from './storm/clients.js';
 import { NamespaceSampler, netnsOf, peakRss, vethThroughput } from './storm/measure.js';
 import { summarizeProfile } from './storm/profile.js';
-import { dnsmasqServer, keaServer, rackbootServer, writeReferenceFiles, type BootFiles, type StormServer } from './storm/servers.js';
+import { dnsmasqServer, keaServer, rackbootServer, tftpOutcomes, writeReferenceFiles, type BootFiles, type StormServer } from './storm/servers.js';
 
 const { values } = parseArgs({
   options: {
@@ -209,7 +209,7 @@ async function main(): Promise<void> {
       const profile = profileDir && n === Math.max(...SIZES) ? profileDir : undefined;
       const server =
         name === 'rackboot'
-          ? rackbootServer(lab, srv, work, files, { ...(maxTransfers ? { maxTransfers } : {}), ...(profile ? { profileDir: profile } : {}) })
+          ? rackbootServer(lab, srv, work, files, { ...(maxTransfers ? { maxTransfers } : {}), ...(profile ? { profileDir: profile } : {}), ...(values.verbose ? { logLevel: 'debug' } : {}) })
           : name === 'dnsmasq'
             ? dnsmasqServer(lab, srv, work, ref)
             : keaServer(lab, srv, work, ref);
@@ -235,6 +235,7 @@ async function main(): Promise<void> {
       }
       const report = parseReport(out);
       if (values.verbose) {
+        if (name === 'rackboot') for (const l of tftpOutcomes(server.logFile())) console.log(`    rackboot tftp: ${l}`);
         for (const k of ['bios', 'uefi', 'http'] as const) {
           const r = report.results.find((x) => x.kind === k && x.ok) ?? report.results.find((x) => x.kind === k);
           if (r) console.log(`    a ${k} client: DHCP ${f2(r.dhcp - r.on)} s, then ${r.files.map((x) => `${x.name} (${x.bytes} B, ${x.ms.toFixed(0)} ms)`).join(', ')}${r.fail ? `; ${r.fail}` : ''}`);

@@ -129,8 +129,15 @@ export function figures(results: readonly ClientResult[]): StormFigures {
   const dur = (r: ClientResult) => r.end - r.on;
   const reasons = new Map<string, number>();
   for (const r of results) if (!r.ok) {
-    // The reason without the file name and numbers: failures of one kind group together.
-    const key = (r.fail ?? 'unknown').replace(/\d+(\.\d+)?/g, 'N').replace(/(tftp|http): \S+:/, '$1: FILE:');
+    // The reason without MACs, node names and numbers: failures of one kind group together. The file's
+    // name stays (which step failed), and a client that never got DATA 1 (block 0: its request went
+    // unanswered) is told apart from one that stopped mid-file.
+    const key = (r.fail ?? 'unknown')
+      .replace(/([0-9a-f]{2}[-:]){5,}[0-9a-f]{2}/gi, 'MAC')
+      .replace(/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}/gi, 'UUID')
+      .replace(/\(block 0\)/, '(no DATA 1 yet)')
+      .replace(/\bblade\d+\//g, 'NODE/')
+      .replace(/(block|after) \d+/g, '$1 N');
     reasons.set(key, (reasons.get(key) ?? 0) + 1);
   }
   const byKind: StormFigures['byKind'] = {};
@@ -143,7 +150,7 @@ export function figures(results: readonly ClientResult[]): StormFigures {
     n: results.length,
     ok: ok.length,
     failed: results.length - ok.length,
-    failures: [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 4),
+    failures: [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 6),
     allBooted: ok.length === results.length ? last - first : NaN,
     lastBooted: last - first,
     p50: percentile(ok.map(dur), 50),

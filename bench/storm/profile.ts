@@ -19,15 +19,24 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-/** The top `n` functions by self time in the newest profile of `dir`, as printable lines. */
-export function summarizeProfile(dir: string, n = 25): string[] {
+/**
+ * The top `n` functions by self time in the newest profile of `dir`, as
+ * printable lines; with `windows`, only the samples taken inside them
+ * (CLOCK_MONOTONIC µs, as process.hrtime.bigint() / 1000n: the profile's clock).
+ */
+export function summarizeProfile(dir: string, n = 25, windows?: Array<[number, number]>): string[] {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
   if (!files.length) return [`no .cpuprofile in ${dir}`];
   const prof = JSON.parse(readFileSync(join(dir, files[files.length - 1]!), 'utf8')) as CpuProfile;
   const byId = new Map(prof.nodes.map((x) => [x.id, x]));
   const self = new Map<number, number>();
-  prof.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
-  const total = prof.endTime - prof.startTime;
+  let at = prof.startTime;
+  const inside = (t: number) => !windows || windows.some(([a, b]) => t >= a && t < b);
+  prof.samples.forEach((id, i) => {
+    at += prof.timeDeltas[i] ?? 0;
+    if (inside(at)) self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  });
+  const total = windows ? windows.reduce((a, [from, to]) => a + Math.max(0, Math.min(to, prof.endTime) - Math.max(from, prof.startTime)), 0) : prof.endTime - prof.startTime;
   const byFn = new Map<string, number>();
   for (const [id, us] of self) {
     const f = byId.get(id)!.callFrame;

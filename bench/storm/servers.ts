@@ -145,7 +145,7 @@ class Apache {
   }
 }
 
-export function rackbootServer(lab: NetLab, ns: string, work: string, files: BootFiles, o: { maxTransfers?: number; profileDir?: string; extraConfig?: Record<string, unknown> }): StormServer {
+export function rackbootServer(lab: NetLab, ns: string, work: string, files: BootFiles, o: { maxTransfers?: number; profileDir?: string; extraConfig?: Record<string, unknown>; logLevel?: string }): StormServer {
   let child: ChildProcess | undefined;
   const dir = join(work, 'rackboot');
   const log = join(dir, 'rackboot.log');
@@ -207,7 +207,7 @@ export function rackbootServer(lab: NetLab, ns: string, work: string, files: Boo
       const out = createWriteStream(log);
       const node = [...(o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', o.profileDir] : []), CLI, 'serve', '--config', cfgFile];
       child = lab.spawn(ns, process.execPath, node, {
-        env: { PATH: process.env.PATH, RACKBOOT_LOG: 'info', RACKBOOT_LOG_FORMAT: 'json' },
+        env: { PATH: process.env.PATH, RACKBOOT_LOG: o.logLevel ?? 'info', RACKBOOT_LOG_FORMAT: 'json' },
         stdio: ['ignore', 'pipe', 'pipe'],
         cwd: dir,
       });
@@ -334,3 +334,25 @@ export function keaServer(lab: NetLab, ns: string, work: string, ref: { tftpRoot
   };
 }
 
+
+/**
+ * How rackboot's TFTP transfers ended, from its log (--verbose: at debug, so
+ * transfers whose client never answered are there too): counts by file,
+ * outcome and reason, numbers and names folded, the largest first.
+ */
+export function tftpOutcomes(logFile: string, n = 8): string[] {
+  const counts = new Map<string, number>();
+  let text = '';
+  try {
+    text = readFileSync(logFile, 'utf8');
+  } catch {
+    return [];
+  }
+  for (const m of text.matchAll(/"msg":"tftp: [\d.:]+ '([^']*)' ([a-z-]+): [^"]*?(?:\(([^"]*)\))?"/g)) {
+    if (m[2] === 'complete') continue;
+    const file = m[1]!.replace(/([0-9a-f]{2}[-:]){5,}[0-9a-f]{2}/gi, 'MAC').replace(/\bblade\d+\//, 'NODE/');
+    const key = `${file} ${m[2]}${m[3] ? ` (${m[3].replace(/\d+/g, 'N')})` : ''}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, c]) => `${c} x ${k}`);
+}

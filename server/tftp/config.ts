@@ -106,7 +106,7 @@ export const TFTP_DEFAULTS: TftpConfig = {
   maxBlksize: 1468,
   maxWindowsize: 64,
   maxTransfers: 2048,
-  maxUnanswered: 64,
+  maxUnanswered: 1024,
   maxWaiting: 4096,
   timeout: '1s',
   retries: 6,

@@ -363,6 +363,19 @@ describe('HTTP boot and the render routes', () => {
     assert.match(bpb.body.toString(), /bpbatch\.bpb\.hbs[\s\S]*LinuxBoot "boot\/lobox\/kernel"/);
     const anon = await curl(`${s.url}/boot/rackboot.bpb`);
     assert.match(anon.body.toString(), /^# rackboot .*default script for machines not in the registry/);
+
+    // Who an address belongs to is remembered between requests, and forgotten when the registry changes.
+    const moved = await s.api('PATCH', '/api/v1/nodes/lobox', { interfaces: [{ name: 'eth0', mac: '52:54:00:00:7f:05', network: 'lo', ipv4: '127.0.0.6' }] });
+    assert.equal(moved.status, 200);
+    try {
+      assert.equal((await curl(`${s.url}/boot/blade1/kernel`, '--interface', '127.0.0.5')).status, 200, '127.0.0.5 is no longer lobox');
+      const now = await curl(`${s.url}/boot/blade1/kernel`, '--interface', '127.0.0.6');
+      assert.equal(now.status, 403);
+      assert.match(JSON.parse(now.body.toString()).message, /127\.0\.0\.6 is registered to lobox/);
+    } finally {
+      await s.api('PATCH', '/api/v1/nodes/lobox', { interfaces: [{ name: 'eth0', mac: '52:54:00:00:7f:05', network: 'lo', ipv4: '127.0.0.5' }] });
+    }
+    assert.equal((await curl(`${s.url}/boot/blade1/kernel`, '--interface', '127.0.0.5')).status, 403, 'lobox again');
   });
 
   test('every HTTP boot request is on the node timeline and in /metrics', async (t) => {
