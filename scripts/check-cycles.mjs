@@ -262,5 +262,6 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     const plain = (m) => Object.fromEntries([...m].map(([k, v]) => [k, v instanceof Map ? plain(v) : v]));
     console.log(JSON.stringify({ graph: plain(result.graph), components: result.components }, null, 2));
   } else console.log(report(root, result));
-  process.exit(result.components.length ? 1 : 0);
+  // exitCode, not exit(): a piped --json is longer than one pipe buffer and must be written out first.
+  process.exitCode = result.components.length ? 1 : 0;
 }
