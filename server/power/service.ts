@@ -6,6 +6,7 @@ import { HttpError, notFound } from '../api/errors.js';
 import { CommandRunner } from '../director/exec.js';
 import type { ImagesService } from '../images/service.js';
 import { declareService, type DeclaredServiceFactory, type Service, type ServiceContext } from '../service.js';
+import { SecretError } from '../store/bmc-keyring.js';
 import { InvalidError } from '../store/types.js';
 import { PowerController, type LastSeen, type PowerResult } from './controller.js';
 import { powerHttpError, powerRoutes } from './routes.js';
@@ -20,6 +21,8 @@ export class PowerService implements Service {
   readonly controller: PowerController;
   readonly apiRoutes: FastifyPluginAsync;
   private readonly runner: CommandRunner;
+  /** Why the stored BMC passwords cannot be opened here (another server's key), found at start. */
+  private keyProblem: string | undefined;
 
   constructor(readonly ctx: ServiceContext, opts: PowerOptions = {}) {
     this.runner = opts.runner ?? new CommandRunner();
@@ -43,6 +46,28 @@ export class PowerService implements Service {
     // Not fatal: Redfish BMCs need no tool, and an IPMI action says what is missing.
     if (missing.length) this.ctx.log.warn(`power: ${missing.join(', ')} not installed: IPMI BMCs cannot be driven (Debian: ${p.ipmi.tool === 'ipmitool' ? 'ipmitool' : 'freeipmi-tools'})`);
     this.ctx.log.info(`power: IPMI through ${p.ipmi.tool}, Redfish over HTTPS; ${p.concurrency} BMC operations at once, ${p.timeout} each; bulk starts ${p.stagger} apart`);
+    await this.checkKey();
+  }
+
+  /**
+   * Servers sharing a database must share the bmc-key too: a server with
+   * its own key would fail every power action later, node by node. Opening
+   * one stored password at start says so once, naming the key file. Not
+   * fatal: the API stays up to set the passwords again.
+   */
+  private async checkKey(): Promise<void> {
+    const { store, registry } = this.ctx;
+    const owners = [...(await store.listGroups()).map((g) => ({ what: `group ${g.name}`, bmc: g.bmc })), ...(await store.listNodes()).map((n) => ({ what: `node ${n.name}`, bmc: n.bmc }))];
+    const sealed = owners.find((o) => o.bmc?.passwordSealed);
+    if (!sealed?.bmc?.passwordSealed) return;
+    try {
+      registry.bmcKeys.open(sealed.bmc.passwordSealed);
+      this.keyProblem = undefined;
+    } catch (e) {
+      if (!(e instanceof SecretError)) throw e;
+      this.keyProblem = `${sealed.what}: ${e.message}. Servers sharing a database need the same bmc-key (power.keyFile): copy it from the server that set the passwords`;
+      this.ctx.log.error(`power: ${this.keyProblem}`);
+    }
   }
 
   async stop(): Promise<void> {
@@ -50,6 +75,7 @@ export class PowerService implements Service {
   }
 
   health() {
+    if (this.keyProblem) return { ok: false, detail: this.keyProblem };
     return { ok: true, detail: `IPMI through ${this.ctx.cfg.config.power.ipmi.tool}` };
   }
 
