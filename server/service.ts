@@ -32,8 +32,24 @@ export interface ServerParts {
 export interface ServiceContext extends ServerParts {
   /** Boot file providers and the catalogs subsystems offer each other. */
   boot: BootHub;
-  /** Services started before this one, by name, for subsystems that use each other. */
-  services: ReadonlyMap<string, Service>;
+  /** Services started before this one, for subsystems that use each other. */
+  services: StartedServices;
+}
+
+/**
+ * The services others use, by name. Each owner adds its entry by
+ * declaration merging (`declare module '../service.js' { interface
+ * KnownServices { images: ImagesService } }`), so a lookup is typed while
+ * this file imports no subsystem.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging, one entry per owner
+export interface KnownServices {}
+
+export interface StartedServices {
+  /** The service of that name, when it is enabled and started before the asking one. */
+  get<K extends keyof KnownServices>(name: K): KnownServices[K] | undefined;
+  /** The names of every service started so far. */
+  names(): string[];
 }
 
 export interface ServiceHealth {

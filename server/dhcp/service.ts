@@ -7,7 +7,7 @@ import { ErrorBody } from '../api/schemas.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { localUdpOpener, type UdpOpener } from '../net/udp-device.js';
 import { declareService, type DeclaredServiceFactory, type Service } from '../service.js';
-import { DhcpServer, type DhcpServerDeps } from './server.js';
+import { DhcpServer } from './server.js';
 
 export interface DhcpServiceOptions {
   /** Where sockets come from (tests open them inside a network namespace). */
@@ -22,7 +22,7 @@ export function dhcpService(opts: DhcpServiceOptions = {}): DeclaredServiceFacto
   return declareService(DHCP, (ctx) => {
     if (!ctx.cfg.config.dhcp.enabled) return undefined;
     // The pair's service, when this node is one of two (started before DHCP): the backup answers nothing.
-    const gate = ctx.services.get('pair') as DhcpServerDeps['gate'] & Service | undefined;
+    const gate = ctx.services.get('pair');
     const server = new DhcpServer({ ...ctx, opener: opts.opener ?? localUdpOpener, gate });
     opts.onServer?.(server);
     const routes: FastifyPluginAsyncTypebox = async (app) => {

@@ -16,6 +16,12 @@ import { ImageStore } from './store.js';
 import { ImagePeerSync } from './peers.js';
 import { awaitReplicas } from './replicas.js';
 
+declare module '../service.js' {
+  interface KnownServices {
+    images: ImagesService;
+  }
+}
+
 export class ImagesService implements Service {
   readonly name = 'images';
   readonly store: ImageStore;

@@ -119,7 +119,11 @@ export class RackbootServer {
       log,
       apiToken: this.token.token,
       boot: this.boot,
-      services: byName,
+      services: {
+        // byName holds what each factory made under its declared name: the owner's type in KnownServices.
+        get: (name) => byName.get(name) as never,
+        names: () => [...byName.keys()],
+      },
       peers: this.presence,
     };
     if (this.pair) {

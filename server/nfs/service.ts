@@ -22,6 +22,12 @@ export interface NfsServiceOptions {
   run?: CommandRunner;
 }
 
+declare module '../service.js' {
+  interface KnownServices {
+    nfs: NfsService;
+  }
+}
+
 export interface NfsService extends Service {
   readonly manager: ExportManager;
   readonly pick: Pick | undefined;

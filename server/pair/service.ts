@@ -9,7 +9,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HttpError } from '../api/errors.js';
 import { ErrorBody } from '../api/schemas.js';
 import type { Service, ServiceContext, ServiceDeclaration } from '../service.js';
-import type { ExportManager } from '../nfs/manager.js';
 import { ContentError } from '../nfs/content.js';
 import type { ServerInfo } from '../store/presence.js';
 import { PairContent } from './content.js';
@@ -35,6 +34,12 @@ const contentError = (e: unknown) => {
 /** The pair is no factory's (main/ makes it before the store opens): its declaration for the API's answers while it is off. */
 export const PAIR_SERVICE: ServiceDeclaration = { name: 'pair', title: 'the pair (a second disk node)', enable: 'pair.enabled: true', apiPrefixes: ['/api/v1/pair'] };
 
+declare module '../service.js' {
+  interface KnownServices {
+    pair: PairService;
+  }
+}
+
 export class PairService implements Service, DhcpGate {
   readonly name = PAIR_SERVICE.name;
   readonly content: PairContent;
@@ -43,7 +48,7 @@ export class PairService implements Service, DhcpGate {
     this.content = new PairContent({
       peerName: node.pair.peerName,
       peer: () => node.peer,
-      manager: () => (ctx.services.get('nfs') as { manager?: ExportManager } | undefined)?.manager,
+      manager: () => ctx.services.get('nfs')?.manager,
       maxBytes: ctx.cfg.config.nfs.maxUploadBytes,
       log: ctx.log,
       isBackup: () => node.role === 'backup',

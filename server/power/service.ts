@@ -4,7 +4,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { HttpError, notFound } from '../api/errors.js';
 import { CommandRunner } from '../director/exec.js';
-import type { ImagesService } from '../images/service.js';
 import { declareService, type DeclaredServiceFactory, type Service, type ServiceContext } from '../service.js';
 import { SecretError } from '../store/bmc-keyring.js';
 import { InvalidError } from '../store/types.js';
@@ -118,7 +117,7 @@ export class PowerService implements Service {
     events.record({ node: name, kind: 'reprovision.requested', detail: { rebuild, ...(image ? { image } : {}) } });
     if (rebuild) {
       if (!image) throw new HttpError(409, 'no_image', `${name} has no image to rebuild (set image on the node or its group)`);
-      const images = this.ctx.services.get('images') as ImagesService | undefined;
+      const images = this.ctx.services.get('images');
       if (!images) throw new HttpError(503, 'unavailable', `${name}: cannot rebuild ${image}: the images service is not running (images.enabled: true)`);
       const { job } = images.jobs.submit(image, `reprovision ${name}`);
       const done = await images.jobs.wait(job);

@@ -2,7 +2,6 @@
 // snapshot and live stream (under /api/v1), and the session cookie as a way
 // to authenticate /api/v1 requests from the browser.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { ImagesService } from '../images/service.js';
 import { declareService, type Service, type ServiceContext } from '../service.js';
 import { loadAssets, type AssetTable } from './assets.js';
 import { uiApiRoutes, uiLiveStream, type UiApiDeps } from './api-routes.js';
@@ -26,7 +25,7 @@ export class UiService implements Service {
   constructor(ctx: ServiceContext) {
     const { cfg } = ctx;
     this.sessions = new Sessions(cfg.resolved.ui.sessionTtlMs);
-    const images = ctx.services.get('images') as ImagesService | undefined;
+    const images = ctx.services.get('images');
     this.rack = new RackStatus({
       store: ctx.store,
       registry: ctx.registry,
@@ -49,7 +48,7 @@ export class UiService implements Service {
       ttlMs: cfg.resolved.ui.sessionTtlMs,
       secureCookie: cfg.config.ui.secureCookie,
       // Filled as services start; the dashboard's is the last factory, so all are there.
-      services: () => [...ctx.services.keys()],
+      services: () => ctx.services.names(),
     });
   }
 
