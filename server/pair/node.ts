@@ -18,7 +18,7 @@ import { holds, ownLinkAddresses, readInterfaceAddresses, type InterfaceAddresse
 import { ConntrackSync } from './conntrack.js';
 import { PairDatabase } from './database.js';
 import type { ResolvedPair } from './model.js';
-import { lsnValue, PeerClient } from './peer.js';
+import { lsnValue, PeerClient, PeerError } from './peer.js';
 import { defaultPgBin, LocalPostgres } from './postgres.js';
 import { renderPairStatus, type PairStatus } from './status.js';
 import { Vrrp } from './vrrp.js';
@@ -219,12 +219,23 @@ export class PairNode {
   async switchover(): Promise<SwitchoverResult> {
     if (this.role === 'backup') {
       // Asked on the backup: the master hands over to this node.
-      const r = await this.peer.request<SwitchoverResult>('POST', '/pair/switchover', { timeoutMs: 120_000 });
-      return r;
+      try {
+        return await this.peer.request<SwitchoverResult>('POST', '/pair/switchover', { timeoutMs: 120_000 });
+      } catch (e) {
+        // The master's refusal (409: the peer is not ready, ...) is the answer here too, not an internal error.
+        if (e instanceof PeerError && e.status !== undefined && e.status < 500) throw new SwitchoverError(`${this.pair.peerName} refused: ${e.message}`, e.status);
+        throw e;
+      }
     }
     if (this.role !== 'master') throw new SwitchoverError(`this node is ${this.role}: only the master can hand over`);
-    const ps = await this.peer.status<PairStatus>(5000, true);
-    if (!ps) throw new SwitchoverError(`the peer does not answer at ${this.peer.base}: there is nobody to hand over to`);
+    // A few tries: asked right after the peer rejoined, its API may answer a moment late.
+    let asked = await this.peer.statusResult<PairStatus>(5000, true);
+    for (let i = 0; !asked.ok && i < 5; i++) {
+      await sleep(1000);
+      asked = await this.peer.statusResult<PairStatus>(5000, true);
+    }
+    if (!asked.ok) throw new SwitchoverError(`${asked.error}: there is nobody to hand over to`);
+    const ps = asked.value;
     if (ps.role !== 'backup') throw new SwitchoverError(`the peer is ${ps.role}, not backup`);
     if (this.db.managed && (ps.database.state !== 'standby' || ps.database.receiver?.status !== 'streaming')) {
       throw new SwitchoverError(`the peer's database is not a streaming standby (${ps.database.state}${ps.database.receiver ? `, ${ps.database.receiver.status}` : ''})`);
