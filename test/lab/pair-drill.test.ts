@@ -60,7 +60,7 @@ describe('lab: a pair of disk nodes, the server drill (disk-a pulled under load,
     assert.ok(tk.vipBackS !== undefined, 'the VIP answers 200 again');
     assert.ok(tk.dhcpBackS !== undefined, 'DHCP answers again');
     for (const n of tk.nfs) assert.ok(n.servesAgainAfterS !== undefined, `${n.blade} serves through the VIP again`);
-    assert.equal(tk.before.failed, 0, `no failure before the kill: ${JSON.stringify(tk.before.byKind)}`);
+    assert.equal(tk.before.failed, 0, `no failure before the kill: ${JSON.stringify(tk.before.byKind)}, started (ms from the kill) ${JSON.stringify(tk.before.starts)}`);
     assert.deepEqual(drill!.r.leases!.lost, [], 'every acknowledged lease is in the promoted database');
     assert.deepEqual(drill!.r.leases!.doubles, [], 'no address acknowledged to two clients');
     passed++;

@@ -183,12 +183,15 @@ export class PairDrill {
       const ans = records.filter((y) => y.ok && y.at > killAt && y.blade === x.name).sort((p, q) => p.at - q.at)[0];
       return { blade: x.name, remountedAfterS: re ? (re.ts - killAt) / 1000 : undefined, servesAgainAfterS: ans ? (ans.at + ans.ms - killAt) / 1000 : undefined };
     });
+    // A request in flight when the plug is pulled (started before, answered after) is the takeover's, not the set-up's.
+    const inFlight = (r: ProbeRecord) => r.at < pullAt && r.at + r.ms >= pullAt;
+    const settled = records.map((r) => (inFlight(r) ? { ...r, at: pullAt } : r));
     const t = {
       masterAfterS,
       vipBackS: firstOk ? (backAt - killAt) / 1000 : undefined,
       dhcpBackS: dhcpGap(acks, killAt),
-      before: failures(records, 0, pullAt, pullAt),
-      window: failures(records, pullAt, backAt),
+      before: failures(settled, 0, pullAt, pullAt),
+      window: failures(settled, pullAt, backAt),
       after: failures(records, backAt),
       nfs,
       connections: { established: ends.length, survived: ends.filter((d) => d.ok).length, errors: ends.filter((d) => !d.ok).map((d) => d.error) },
