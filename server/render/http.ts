@@ -18,7 +18,7 @@ import { canonicalMac, MAC_FORMS } from '../net/mac.js';
 import type { Registry } from '../store/registry.js';
 import type { Store } from '../store/types.js';
 import { loadSendfile, sliceSegments, socketFd, written, type SendHandle } from './http-sendfile.js';
-import { RequesterNodes } from './http-requester.js';
+import { RequesterNodes } from '../boot/requester-nodes.js';
 import { contentRange, notModified, parseRange, rangeStillValid, type ByteRange } from './http-range.js';
 import { RenderRefused } from './provider.js';
 import { ipv4Of } from './renderer.js';

@@ -1,6 +1,7 @@
 // The TFTP service in the rackboot process: binds the sockets the config asks
 // for, serves the boot hub, and turns transfers into timeline events and
 // Prometheus counters.
+import { RequesterNodes } from '../boot/requester-nodes.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
@@ -105,15 +106,9 @@ export const tftpService = declareService({ name: 'tftp', title: 'the TFTP servi
     const ip = parseIpv4(address);
     return ip === undefined ? undefined : networkOf(ctx.cfg.networks, ip);
   };
-  const nodeOf = async (address: string): Promise<string | null> => {
-    const net = netOf(address);
-    if (!net) return null;
-    try {
-      return (await ctx.store.findByAddress(net.name, address))?.node.name ?? null;
-    } catch {
-      return null;
-    }
-  };
+  const requesters = new RequesterNodes(ctx.cfg, ctx.store, ctx.registry);
+  // The transfer's timeline: a store that does not answer leaves the event without a node.
+  const nodeOf = async (address: string): Promise<string | null> => (await requesters.of(address).catch(() => undefined)) ?? null;
 
   const onEnded = (r: TransferRecord): void => {
     transfers.inc({ outcome: isSizeProbe(r) ? 'probe' : r.outcome, kind: r.kind });
@@ -237,6 +232,7 @@ export const tftpService = declareService({ name: 'tftp', title: 'the TFTP servi
     },
     async stop() {
       await server?.stop();
+      requesters.close();
     },
     health() {
       return server ? { ok: true, detail: `${server.active} transfer(s) in progress` } : { ok: false, detail: 'not started' };

@@ -1,9 +1,10 @@
-// Which registered node an HTTP boot request comes from, by its source
-// address. Asked on every request (a machine gets only its own node's files),
-// and a blade's iPXE asks for a script, a kernel and a RAM disk from the same
-// address: the answer is kept until the registry changes, instead of two
-// SQLite reads (findByAddress, then the node) per request. Profiled in
-// bench/httpboot K50: 9% of the main thread's time per request.
+// Which registered node a boot request (HTTP or TFTP) comes from, by its
+// source address. Asked on every HTTP request (a machine gets only its own
+// node's files) and every TFTP transfer (whose timeline it goes on); a
+// blade asks for a script, a kernel and a RAM disk from the same address:
+// the answer is kept until the registry changes, instead of SQLite reads per
+// request. Profiled in bench/httpboot K50: 9% of the main thread's time per
+// request.
 import type { LoadedConfig } from '../config/loaded.js';
 import { networkOf } from '../config/networks.js';
 import { parseIpv4 } from '../net/ipv4.js';
